@@ -1,0 +1,138 @@
+// Package connectors is the contract between jitd and the directories it manages.
+// A connector implements the small capability interfaces its directory supports;
+// callers discover them with type assertions or the As* helpers, never by kind.
+package connectors
+
+import (
+	"context"
+	"slices"
+)
+
+// Capability names one optional interface a connector implements.
+type Capability string
+
+// The capabilities a connector can report.
+const (
+	CapLookup     Capability = "lookup"
+	CapList       Capability = "list"
+	CapMembership Capability = "membership"
+)
+
+// Description says what a connector is and what it can do.
+type Description struct {
+	Kind string
+	// NativeTTL is true when the directory can expire a membership on its own.
+	NativeTTL bool
+}
+
+// Connector is what every connector implements.
+type Connector interface {
+	// Describe reports the kind and static properties of the connector.
+	Describe() Description
+	// Check proves the directory is reachable and the credentials work.
+	Check(ctx context.Context) error
+	// Close releases connections; the connector is unusable afterwards.
+	Close() error
+}
+
+// User is a directory user. ID is stable across renames and moves.
+type User struct {
+	ID          string
+	Login       string
+	DisplayName string
+	DN          string // display and LDAP calls only; may change
+	Enabled     bool
+}
+
+// Group is a directory group. ID is stable across renames and moves.
+type Group struct {
+	ID   string
+	Name string
+	DN   string
+}
+
+// Resolver finds users and groups by the names people type.
+type Resolver interface {
+	// LookupUser returns the user whose login is exactly login, or ErrNotFound.
+	LookupUser(ctx context.Context, login string) (User, error)
+	// LookupGroup returns the group whose name is exactly name, or ErrNotFound.
+	LookupGroup(ctx context.Context, name string) (Group, error)
+}
+
+// Lister streams a directory's contents without holding it in memory.
+// A callback's error stops the listing and is returned.
+type Lister interface {
+	ListUsers(ctx context.Context, fn func(User) error) error
+	ListGroups(ctx context.Context, fn func(Group) error) error
+	// ListMembers streams the ids of the direct members of a group.
+	ListMembers(ctx context.Context, groupID string, fn func(userID string) error) error
+}
+
+// MemberResult is the outcome for one user of a batched membership change.
+// A nil Err means the user is now in the wanted state, whether or not this call
+// changed anything.
+type MemberResult struct {
+	UserID string
+	Err    error
+}
+
+// MembershipManager changes group memberships in batches. Both changes are
+// idempotent: adding a present member or removing an absent one succeeds.
+// The returned slice has one result per requested user, in request order; a
+// non-nil error means the whole call failed and no result can be trusted.
+type MembershipManager interface {
+	AddMembers(ctx context.Context, groupID string, userIDs []string) ([]MemberResult, error)
+	RemoveMembers(ctx context.Context, groupID string, userIDs []string) ([]MemberResult, error)
+	// IsMember reports whether the user is a direct member of the group.
+	IsMember(ctx context.Context, groupID, userID string) (bool, error)
+}
+
+// capabilityReporter is implemented by proxies (such as plugin clients) that
+// satisfy every interface in Go but only some of them on the other side.
+type capabilityReporter interface {
+	Capabilities() []Capability
+}
+
+// Capabilities lists what c can do, sorted.
+func Capabilities(c Connector) []Capability {
+	if r, ok := c.(capabilityReporter); ok {
+		caps := slices.Clone(r.Capabilities())
+		slices.Sort(caps)
+		return caps
+	}
+	var caps []Capability
+	if _, ok := c.(Lister); ok {
+		caps = append(caps, CapList)
+	}
+	if _, ok := c.(Resolver); ok {
+		caps = append(caps, CapLookup)
+	}
+	if _, ok := c.(MembershipManager); ok {
+		caps = append(caps, CapMembership)
+	}
+	slices.Sort(caps)
+	return caps
+}
+
+// Has reports whether c has the capability.
+func Has(c Connector, capability Capability) bool {
+	return slices.Contains(Capabilities(c), capability)
+}
+
+// AsResolver returns c as a Resolver when it has that capability.
+func AsResolver(c Connector) (Resolver, bool) {
+	r, ok := c.(Resolver)
+	return r, ok && Has(c, CapLookup)
+}
+
+// AsLister returns c as a Lister when it has that capability.
+func AsLister(c Connector) (Lister, bool) {
+	l, ok := c.(Lister)
+	return l, ok && Has(c, CapList)
+}
+
+// AsMembershipManager returns c as a MembershipManager when it has that capability.
+func AsMembershipManager(c Connector) (MembershipManager, bool) {
+	m, ok := c.(MembershipManager)
+	return m, ok && Has(c, CapMembership)
+}

@@ -1,0 +1,104 @@
+// Package audit defines jitd's append-only, hash-chained audit log. Each event
+// carries the hash of the one before it, so an edited, inserted or deleted row
+// breaks the chain and Verify reports where.
+package audit
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Actions recorded in the log.
+const (
+	GrantRequested    = "grant.requested"     // intent committed, directory call next
+	GrantActive       = "grant.active"        // membership is in place
+	GrantApplyFailed  = "grant.apply_failed"  // the directory refused or failed the add
+	GrantExtended     = "grant.extended"      // expires_at moved
+	GrantRevoking     = "grant.revoking"      // claimed for removal
+	GrantRevoked      = "grant.revoked"       // removal done (or not needed)
+	GrantRevokeFailed = "grant.revoke_failed" // removal failing past the attempt limit; still retried
+	TokenCreated      = "token.created"
+)
+
+// Event is one row of the audit log.
+type Event struct {
+	Seq       int64     `json:"seq"`
+	Time      time.Time `json:"time"`
+	Actor     string    `json:"actor"`
+	Action    string    `json:"action"`
+	GrantID   string    `json:"grant_id,omitempty"`
+	Directory string    `json:"directory,omitempty"`
+	Group     string    `json:"group,omitempty"`
+	User      string    `json:"user,omitempty"`
+	Detail    string    `json:"detail,omitempty"`
+	PrevHash  string    `json:"prev_hash"`
+	Hash      string    `json:"hash"`
+}
+
+// GenesisHash is the PrevHash of the first event.
+const GenesisHash = "0000000000000000000000000000000000000000000000000000000000000000"
+
+// ComputeHash returns the hash of e chained to e.PrevHash. It covers every field
+// except Hash itself; times are hashed at nanosecond precision in UTC.
+func ComputeHash(e Event) string {
+	body, _ := json.Marshal(struct {
+		Seq       int64  `json:"seq"`
+		Time      int64  `json:"time"`
+		Actor     string `json:"actor"`
+		Action    string `json:"action"`
+		GrantID   string `json:"grant_id"`
+		Directory string `json:"directory"`
+		Group     string `json:"group"`
+		User      string `json:"user"`
+		Detail    string `json:"detail"`
+		PrevHash  string `json:"prev_hash"`
+	}{e.Seq, e.Time.UnixNano(), e.Actor, e.Action, e.GrantID, e.Directory, e.Group, e.User, e.Detail, e.PrevHash})
+	sum := sha256.Sum256(body)
+	return hex.EncodeToString(sum[:])
+}
+
+// Problem is one break in the chain.
+type Problem struct {
+	Seq    int64  `json:"seq"`
+	Reason string `json:"reason"`
+}
+
+func (p Problem) String() string { return fmt.Sprintf("event %d: %s", p.Seq, p.Reason) }
+
+// Verifier checks events fed to it in sequence order.
+type Verifier struct {
+	prevSeq  int64
+	prevHash string
+	Problems []Problem
+	Count    int64
+}
+
+// NewVerifier starts a verification at the beginning of the log.
+func NewVerifier() *Verifier { return &Verifier{prevHash: GenesisHash} }
+
+// Add checks the next event.
+func (v *Verifier) Add(e Event) {
+	v.Count++
+	if e.Seq != v.prevSeq+1 {
+		v.Problems = append(v.Problems, Problem{e.Seq, fmt.Sprintf("sequence jumps from %d: rows deleted or inserted", v.prevSeq)})
+	}
+	if e.PrevHash != v.prevHash {
+		v.Problems = append(v.Problems, Problem{e.Seq, "prev_hash does not match the previous event: chain broken"})
+	}
+	if ComputeHash(e) != e.Hash {
+		v.Problems = append(v.Problems, Problem{e.Seq, "hash does not match the content: row edited"})
+	}
+	v.prevSeq, v.prevHash = e.Seq, e.Hash
+}
+
+// Finish compares the end of the chain with the recorded head (the last seq and
+// hash written), which catches rows deleted from the end.
+func (v *Verifier) Finish(headSeq int64, headHash string) []Problem {
+	if headSeq != v.prevSeq || (headSeq > 0 && headHash != v.prevHash) {
+		v.Problems = append(v.Problems, Problem{headSeq, fmt.Sprintf("log ends at event %d but %d was written: rows deleted from the end", v.prevSeq, headSeq)})
+	}
+	return v.Problems
+}

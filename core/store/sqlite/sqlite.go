@@ -1,0 +1,446 @@
+// Package sqlite is the SQLite implementation of store.Store: one file in WAL
+// mode, mode 0600, migrated on open, with a single writer connection.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/mattn/go-sqlite3"
+
+	"github.com/jitd/jitd/core/audit"
+	"github.com/jitd/jitd/core/store"
+	"github.com/jitd/jitd/schema"
+)
+
+// Store is a store.Store in one SQLite file.
+type Store struct {
+	db *sql.DB
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open opens (creating if needed, with mode 0600) and migrates the database at path.
+func Open(ctx context.Context, path string) (*Store, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	// Create the file ourselves so it never exists with a wider mode; SQLite
+	// gives the -wal and -shm files the database file's mode.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	f.Close()
+	if err := os.Chmod(path, 0o600); err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	dsn := "file:" + path + "?_journal_mode=WAL&_busy_timeout=10000&_foreign_keys=on&_synchronous=FULL&_txlock=immediate"
+	db, err := sql.Open("sqlite3", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	// One connection: SQLite has one writer anyway, and a single connection
+	// means no SQLITE_BUSY between our own transactions.
+	db.SetMaxOpenConns(1)
+	s := &Store{db: db}
+	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+func (s *Store) migrate(ctx context.Context) error {
+	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("sqlite: migrate: %w", err)
+	}
+	names, err := fs.Glob(schema.Migrations, "sql/*.sql")
+	if err != nil {
+		return fmt.Errorf("sqlite: migrate: %w", err)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		version := strings.TrimSuffix(filepath.Base(name), ".sql")
+		body, err := schema.Migrations.ReadFile(name)
+		if err != nil {
+			return fmt.Errorf("sqlite: migrate %s: %w", version, err)
+		}
+		err = s.tx(ctx, func(tx *sql.Tx) error {
+			var n int
+			if err := tx.QueryRow(`SELECT count(*) FROM schema_migrations WHERE version = ?`, version).Scan(&n); err != nil || n > 0 {
+				return err
+			}
+			if _, err := tx.Exec(string(body)); err != nil {
+				return err
+			}
+			_, err := tx.Exec(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, version, time.Now().UnixNano())
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("sqlite: migrate %s: %w", version, err)
+		}
+	}
+	return nil
+}
+
+func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// Update runs fn in one immediate (write-locked) transaction.
+func (s *Store) Update(ctx context.Context, fn func(store.Tx) error) error {
+	return s.tx(ctx, func(tx *sql.Tx) error { return fn(&txn{ctx: ctx, tx: tx}) })
+}
+
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+type txn struct {
+	ctx context.Context
+	tx  *sql.Tx
+}
+
+const grantColumns = `id, directory, group_id, group_name, user_id, user_name, state, reason, created_by,
+	preexisting, starts_at, expires_at, created_at, updated_at, ended_at, end_reason,
+	attempts, next_attempt_at, last_error, lease_owner, lease_until`
+
+func nanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanGrant(r scanner) (store.Grant, error) {
+	var g store.Grant
+	var state string
+	var starts, expires, created, updated, ended, next, lease int64
+	err := r.Scan(&g.ID, &g.Directory, &g.GroupID, &g.GroupName, &g.UserID, &g.UserName, &state, &g.Reason, &g.CreatedBy,
+		&g.Preexisting, &starts, &expires, &created, &updated, &ended, &g.EndReason,
+		&g.Attempts, &next, &g.LastError, &g.LeaseOwner, &lease)
+	if err != nil {
+		return g, err
+	}
+	g.State = store.State(state)
+	g.StartsAt, g.ExpiresAt, g.CreatedAt, g.UpdatedAt = fromNanos(starts), fromNanos(expires), fromNanos(created), fromNanos(updated)
+	g.EndedAt, g.NextAttempt, g.LeaseUntil = fromNanos(ended), fromNanos(next), fromNanos(lease)
+	return g, nil
+}
+
+func getGrant(ctx context.Context, q querier, id string) (store.Grant, error) {
+	g, err := scanGrant(q.QueryRowContext(ctx, `SELECT `+grantColumns+` FROM grants WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return g, fmt.Errorf("grant %q: %w", id, store.ErrNotFound)
+	}
+	return g, err
+}
+
+func queryGrants(ctx context.Context, q querier, where string, args ...any) ([]store.Grant, error) {
+	rows, err := q.QueryContext(ctx, `SELECT `+grantColumns+` FROM grants `+where, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.Grant
+	for rows.Next() {
+		g, err := scanGrant(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, g)
+	}
+	return out, rows.Err()
+}
+
+func filterGrants(ctx context.Context, q querier, f store.GrantFilter) ([]store.Grant, error) {
+	var conds []string
+	var args []any
+	if len(f.States) > 0 {
+		conds = append(conds, `state IN (?`+strings.Repeat(`,?`, len(f.States)-1)+`)`)
+		for _, s := range f.States {
+			args = append(args, string(s))
+		}
+	}
+	for col, v := range map[string]string{"directory": f.Directory, "group_id": f.GroupID, "user_id": f.UserID} {
+		if v != "" {
+			conds = append(conds, col+` = ?`)
+			args = append(args, v)
+		}
+	}
+	where := ""
+	if len(conds) > 0 {
+		slices.Sort(conds) // stable SQL text for the statement cache
+		where = `WHERE ` + strings.Join(conds, ` AND `)
+	}
+	where += ` ORDER BY created_at DESC, id`
+	if f.Limit > 0 {
+		where += fmt.Sprintf(` LIMIT %d`, f.Limit)
+	}
+	return queryGrants(ctx, q, where, args...)
+}
+
+func (t *txn) Grant(id string) (store.Grant, error) { return getGrant(t.ctx, t.tx, id) }
+
+func (t *txn) Grants(f store.GrantFilter) ([]store.Grant, error) { return filterGrants(t.ctx, t.tx, f) }
+
+func (t *txn) InsertGrant(g store.Grant) error {
+	_, err := t.tx.ExecContext(t.ctx, `INSERT INTO grants (`+grantColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		g.ID, g.Directory, g.GroupID, g.GroupName, g.UserID, g.UserName, string(g.State), g.Reason, g.CreatedBy,
+		g.Preexisting, nanos(g.StartsAt), nanos(g.ExpiresAt), nanos(g.CreatedAt), nanos(g.UpdatedAt), nanos(g.EndedAt), g.EndReason,
+		g.Attempts, nanos(g.NextAttempt), g.LastError, g.LeaseOwner, nanos(g.LeaseUntil))
+	var se sqlite3.Error
+	if errors.As(err, &se) && se.Code == sqlite3.ErrConstraint {
+		return fmt.Errorf("grant %q: %w: %v", g.ID, store.ErrConflict, err)
+	}
+	return err
+}
+
+func (t *txn) UpdateGrant(g store.Grant) error {
+	res, err := t.tx.ExecContext(t.ctx, `UPDATE grants SET state = ?, reason = ?, preexisting = ?, starts_at = ?, expires_at = ?,
+		updated_at = ?, ended_at = ?, end_reason = ?, attempts = ?, next_attempt_at = ?, last_error = ?, lease_owner = ?, lease_until = ?
+		WHERE id = ?`,
+		string(g.State), g.Reason, g.Preexisting, nanos(g.StartsAt), nanos(g.ExpiresAt),
+		nanos(g.UpdatedAt), nanos(g.EndedAt), g.EndReason, g.Attempts, nanos(g.NextAttempt), g.LastError, g.LeaseOwner, nanos(g.LeaseUntil), g.ID)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("grant %q: %w", g.ID, store.ErrNotFound)
+	}
+	return nil
+}
+
+func (t *txn) DueGrants(now time.Time, limit int) ([]store.Grant, error) {
+	n := now.UnixNano()
+	return queryGrants(t.ctx, t.tx, `WHERE id IN (
+		SELECT id FROM grants WHERE state IN ('active','apply_failed') AND expires_at <= ?
+		UNION ALL
+		SELECT id FROM grants WHERE state IN ('revoking','revoke_failed') AND next_attempt_at <= ? AND lease_until <= ?)
+		ORDER BY expires_at, id LIMIT ?`, n, n, n, limit)
+}
+
+func (t *txn) ReleaseLeases(owner string) (int, error) {
+	res, err := t.tx.ExecContext(t.ctx, `UPDATE grants SET lease_owner = '', lease_until = 0 WHERE lease_owner = ?`, owner)
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}
+
+func (t *txn) AppendAudit(e audit.Event) (audit.Event, error) {
+	var seq int64
+	var prev string
+	err := t.tx.QueryRowContext(t.ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&seq, &prev)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		seq, prev = 0, audit.GenesisHash
+	case err != nil:
+		return e, err
+	}
+	e.Seq = seq + 1
+	e.PrevHash = prev
+	e.Time = fromNanos(e.Time.UnixNano()) // the precision and zone we store
+	e.Hash = audit.ComputeHash(e)
+	if _, err := t.tx.ExecContext(t.ctx, `INSERT INTO audit_events (seq, time, actor, action, grant_id, directory, group_name, user_name, detail, prev_hash, hash)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?)`, e.Seq, e.Time.UnixNano(), e.Actor, e.Action, e.GrantID, e.Directory, e.Group, e.User, e.Detail, e.PrevHash, e.Hash); err != nil {
+		return e, err
+	}
+	_, err = t.tx.ExecContext(t.ctx, `INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash`, e.Seq, e.Hash)
+	return e, err
+}
+
+func (t *txn) InsertToken(tok store.Token) error {
+	_, err := t.tx.ExecContext(t.ctx, `INSERT INTO api_tokens (id, name, role, secret_hash, created_at) VALUES (?,?,?,?,?)`,
+		tok.ID, tok.Name, tok.Role, tok.SecretHash, nanos(tok.CreatedAt))
+	var se sqlite3.Error
+	if errors.As(err, &se) && se.Code == sqlite3.ErrConstraint {
+		return fmt.Errorf("token %q: %w", tok.Name, store.ErrConflict)
+	}
+	return err
+}
+
+// Grant returns one grant.
+func (s *Store) Grant(ctx context.Context, id string) (store.Grant, error) {
+	return getGrant(ctx, s.db, id)
+}
+
+// Grants lists grants, newest first.
+func (s *Store) Grants(ctx context.Context, f store.GrantFilter) ([]store.Grant, error) {
+	return filterGrants(ctx, s.db, f)
+}
+
+// CountGrants counts grants per state.
+func (s *Store) CountGrants(ctx context.Context) (map[store.State]int, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT state, count(*) FROM grants GROUP BY state`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[store.State]int{}
+	for rows.Next() {
+		var st string
+		var n int
+		if err := rows.Scan(&st, &n); err != nil {
+			return nil, err
+		}
+		out[store.State(st)] = n
+	}
+	return out, rows.Err()
+}
+
+// NextDue returns the earliest time a grant needs removal work.
+func (s *Store) NextDue(ctx context.Context) (time.Time, bool, error) {
+	var a, b sql.NullInt64
+	err := s.db.QueryRowContext(ctx, `SELECT
+		(SELECT min(expires_at) FROM grants WHERE state IN ('active','apply_failed')),
+		(SELECT min(max(next_attempt_at, lease_until)) FROM grants WHERE state IN ('revoking','revoke_failed'))`).Scan(&a, &b)
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	switch {
+	case a.Valid && b.Valid:
+		return fromNanos(min(a.Int64, b.Int64)), true, nil
+	case a.Valid:
+		return fromNanos(a.Int64), true, nil
+	case b.Valid:
+		return fromNanos(b.Int64), true, nil
+	}
+	return time.Time{}, false, nil
+}
+
+const auditColumns = `seq, time, actor, action, grant_id, directory, group_name, user_name, detail, prev_hash, hash`
+
+func scanAudit(r scanner) (audit.Event, error) {
+	var e audit.Event
+	var t int64
+	err := r.Scan(&e.Seq, &t, &e.Actor, &e.Action, &e.GrantID, &e.Directory, &e.Group, &e.User, &e.Detail, &e.PrevHash, &e.Hash)
+	e.Time = fromNanos(t)
+	return e, err
+}
+
+// AuditEvents lists audit events, newest first.
+func (s *Store) AuditEvents(ctx context.Context, f store.AuditFilter) ([]audit.Event, error) {
+	q := `SELECT ` + auditColumns + ` FROM audit_events`
+	var args []any
+	if f.GrantID != "" {
+		q += ` WHERE grant_id = ?`
+		args = append(args, f.GrantID)
+	}
+	q += ` ORDER BY seq DESC`
+	if f.Limit > 0 {
+		q += fmt.Sprintf(` LIMIT %d`, f.Limit)
+	}
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []audit.Event
+	for rows.Next() {
+		e, err := scanAudit(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// WalkAudit visits every event in sequence order, a page at a time so that the
+// single connection is never held across fn.
+func (s *Store) WalkAudit(ctx context.Context, fn func(audit.Event) error) error {
+	const page = 1000
+	var after int64
+	for {
+		rows, err := s.db.QueryContext(ctx, `SELECT `+auditColumns+` FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?`, after, page)
+		if err != nil {
+			return err
+		}
+		var batch []audit.Event
+		for rows.Next() {
+			e, err := scanAudit(rows)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			batch = append(batch, e)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, e := range batch {
+			if err := fn(e); err != nil {
+				return err
+			}
+		}
+		if len(batch) < page {
+			return nil
+		}
+		after = batch[len(batch)-1].Seq
+	}
+}
+
+// AuditHead returns the last event's sequence number and hash.
+func (s *Store) AuditHead(ctx context.Context) (int64, string, error) {
+	var seq int64
+	var hash string
+	err := s.db.QueryRowContext(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&seq, &hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, "", nil
+	}
+	return seq, hash, err
+}
+
+// Token returns an API token by id.
+func (s *Store) Token(ctx context.Context, id string) (store.Token, error) {
+	var t store.Token
+	var created int64
+	err := s.db.QueryRowContext(ctx, `SELECT id, name, role, secret_hash, created_at FROM api_tokens WHERE id = ?`, id).
+		Scan(&t.ID, &t.Name, &t.Role, &t.SecretHash, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return t, fmt.Errorf("token: %w", store.ErrNotFound)
+	}
+	t.CreatedAt = fromNanos(created)
+	return t, err
+}
+
+// CountTokens counts API tokens.
+func (s *Store) CountTokens(ctx context.Context) (int, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM api_tokens`).Scan(&n)
+	return n, err
+}

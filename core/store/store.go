@@ -1,0 +1,141 @@
+// Package store declares jitd's durable state behind interfaces: grants, the
+// audit log and API tokens. Implementations live in sub-packages and all pass
+// the conformance suite in store/storetest.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jitd/jitd/core/audit"
+)
+
+// Errors returned by every implementation.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrConflict = errors.New("conflict")
+)
+
+// State is a grant's place in its state machine (see DESIGN.md).
+type State string
+
+// Grant states.
+const (
+	StatePending      State = "pending"
+	StateApplying     State = "applying"
+	StateActive       State = "active"
+	StateApplyFailed  State = "apply_failed"
+	StateRevoking     State = "revoking"
+	StateRevokeFailed State = "revoke_failed"
+	StateRevoked      State = "revoked"
+	StateCancelled    State = "cancelled"
+)
+
+// States lists every state, in lifecycle order.
+var States = []State{StatePending, StateApplying, StateActive, StateApplyFailed, StateRevoking, StateRevokeFailed, StateRevoked, StateCancelled}
+
+// Valid reports whether s is a known state.
+func (s State) Valid() bool {
+	for _, k := range States {
+		if s == k {
+			return true
+		}
+	}
+	return false
+}
+
+// Grant is "user U is a member of group G from StartsAt until ExpiresAt".
+type Grant struct {
+	ID        string
+	Directory string
+	GroupID   string
+	GroupName string
+	UserID    string
+	UserName  string
+	State     State
+	Reason    string
+	CreatedBy string
+	// Preexisting: the user was a member before jitd acted and no jitd grant put
+	// them there, so the end of this grant must not remove the membership.
+	Preexisting bool
+	StartsAt    time.Time
+	ExpiresAt   time.Time
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+	EndedAt     time.Time // when the membership was removed or found not ours; zero while live
+	EndReason   string    // expired, revoked by <actor>, ...
+	Attempts    int       // failed removal attempts since claimed
+	NextAttempt time.Time // earliest next removal attempt
+	LastError   string
+	LeaseOwner  string
+	LeaseUntil  time.Time
+}
+
+// GrantFilter selects grants; zero fields match everything.
+type GrantFilter struct {
+	States    []State
+	Directory string
+	GroupID   string
+	UserID    string
+	Limit     int // 0: no limit
+}
+
+// AuditFilter selects audit events, newest first.
+type AuditFilter struct {
+	GrantID string
+	Limit   int
+}
+
+// Token is an API token; only a hash of its secret is stored.
+type Token struct {
+	ID         string
+	Name       string
+	Role       string
+	SecretHash string
+	CreatedAt  time.Time
+}
+
+// Store is jitd's durable state.
+type Store interface {
+	// Update runs fn in one write transaction; fn's error rolls it back.
+	Update(ctx context.Context, fn func(Tx) error) error
+
+	Grant(ctx context.Context, id string) (Grant, error)
+	Grants(ctx context.Context, f GrantFilter) ([]Grant, error)
+	CountGrants(ctx context.Context) (map[State]int, error)
+	// NextDue returns the earliest time at which DueGrants may return a grant.
+	NextDue(ctx context.Context) (time.Time, bool, error)
+
+	AuditEvents(ctx context.Context, f AuditFilter) ([]audit.Event, error)
+	// WalkAudit calls fn for every event in sequence order.
+	WalkAudit(ctx context.Context, fn func(audit.Event) error) error
+	// AuditHead returns the last sequence number and hash written.
+	AuditHead(ctx context.Context) (int64, string, error)
+
+	Token(ctx context.Context, id string) (Token, error)
+	CountTokens(ctx context.Context) (int, error)
+
+	Close() error
+}
+
+// Tx is a write transaction.
+type Tx interface {
+	Grant(id string) (Grant, error)
+	InsertGrant(g Grant) error
+	// UpdateGrant replaces every mutable field of the grant with g's.
+	UpdateGrant(g Grant) error
+	// Grants selects grants inside the transaction.
+	Grants(f GrantFilter) ([]Grant, error)
+	// DueGrants returns grants that need a removal attempt at now: active or
+	// apply_failed past expires_at, or revoking/revoke_failed whose next attempt
+	// is due and whose lease has run out. Oldest first.
+	DueGrants(now time.Time, limit int) ([]Grant, error)
+	// ReleaseLeases clears the leases held by owner (used at start-up).
+	ReleaseLeases(owner string) (int, error)
+
+	// AppendAudit chains e to the log (setting Seq, PrevHash, Hash) and returns it.
+	AppendAudit(e audit.Event) (audit.Event, error)
+
+	InsertToken(t Token) error
+}

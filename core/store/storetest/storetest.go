@@ -1,0 +1,305 @@
+// Package storetest is the conformance suite every store.Store passes. Each
+// subtest gets a fresh store from the factory.
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/jitd/jitd/core/audit"
+	"github.com/jitd/jitd/core/store"
+)
+
+// Run runs the suite; newStore returns an empty store, closed by the suite.
+func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s store.Store)
+	}{
+		{"GrantRoundTrip", testGrantRoundTrip},
+		{"GrantNotFound", testGrantNotFound},
+		{"DuplicateGrantIsConflict", testDuplicateGrant},
+		{"FilterGrants", testFilterGrants},
+		{"DueGrantsRespectsStateTimeAndLease", testDueGrants},
+		{"NextDue", testNextDue},
+		{"ReleaseLeases", testReleaseLeases},
+		{"FailedUpdateRollsBack", testRollback},
+		{"AuditChain", testAuditChain},
+		{"Tokens", testTokens},
+		{"CountGrants", testCountGrants},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newStore(t)
+			t.Cleanup(func() { s.Close() })
+			tc.fn(t, s)
+		})
+	}
+}
+
+var t0 = time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC)
+
+// NewGrant returns a valid active grant for tests.
+func NewGrant(id string, expires time.Time) store.Grant {
+	return store.Grant{
+		ID: id, Directory: "demo", GroupID: "g1", GroupName: "admins", UserID: "u-" + id, UserName: "user-" + id,
+		State: store.StateActive, Reason: "INC-1", CreatedBy: "admin",
+		StartsAt: expires.Add(-time.Hour), ExpiresAt: expires, CreatedAt: expires.Add(-time.Hour), UpdatedAt: expires.Add(-time.Hour),
+	}
+}
+
+func insert(t *testing.T, s store.Store, gs ...store.Grant) {
+	t.Helper()
+	err := s.Update(context.Background(), func(tx store.Tx) error {
+		for _, g := range gs {
+			if err := tx.InsertGrant(g); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("insert: %v", err)
+	}
+}
+
+func ids(gs []store.Grant) []string {
+	out := make([]string, len(gs))
+	for i, g := range gs {
+		out[i] = g.ID
+	}
+	return out
+}
+
+func testGrantRoundTrip(t *testing.T, s store.Store) {
+	g := NewGrant("a", t0)
+	g.Preexisting = true
+	g.LastError = "boom"
+	g.NextAttempt = t0.Add(time.Second)
+	g.LeaseOwner, g.LeaseUntil = "me", t0.Add(time.Minute)
+	insert(t, s, g)
+	got, err := s.Grant(context.Background(), "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != g {
+		t.Fatalf("round trip:\n got %+v\nwant %+v", got, g)
+	}
+	g.State, g.EndedAt, g.EndReason, g.Attempts = store.StateRevoked, t0.Add(2*time.Second), "expired", 3
+	if err := s.Update(context.Background(), func(tx store.Tx) error { return tx.UpdateGrant(g) }); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Grant(context.Background(), "a"); got != g {
+		t.Fatalf("after update:\n got %+v\nwant %+v", got, g)
+	}
+}
+
+func testGrantNotFound(t *testing.T, s store.Store) {
+	if _, err := s.Grant(context.Background(), "nope"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Grant(missing) = %v, want ErrNotFound", err)
+	}
+	err := s.Update(context.Background(), func(tx store.Tx) error { return tx.UpdateGrant(NewGrant("nope", t0)) })
+	if !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("UpdateGrant(missing) = %v, want ErrNotFound", err)
+	}
+}
+
+func testDuplicateGrant(t *testing.T, s store.Store) {
+	insert(t, s, NewGrant("a", t0))
+	err := s.Update(context.Background(), func(tx store.Tx) error { return tx.InsertGrant(NewGrant("a", t0)) })
+	if !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("duplicate insert = %v, want ErrConflict", err)
+	}
+}
+
+func testFilterGrants(t *testing.T, s store.Store) {
+	a, b, c := NewGrant("a", t0), NewGrant("b", t0), NewGrant("c", t0)
+	b.State = store.StateRevoked
+	c.GroupID, c.UserID = "g2", a.UserID
+	a.CreatedAt, b.CreatedAt, c.CreatedAt = t0, t0.Add(time.Second), t0.Add(2*time.Second)
+	insert(t, s, a, b, c)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		f    store.GrantFilter
+		want string
+	}{
+		{store.GrantFilter{}, "[c b a]"},
+		{store.GrantFilter{States: []store.State{store.StateActive}}, "[c a]"},
+		{store.GrantFilter{GroupID: "g1"}, "[b a]"},
+		{store.GrantFilter{UserID: a.UserID, GroupID: "g2"}, "[c]"},
+		{store.GrantFilter{Limit: 1}, "[c]"},
+		{store.GrantFilter{Directory: "other"}, "[]"},
+	} {
+		got, err := s.Grants(ctx, tc.f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(ids(got)) != tc.want {
+			t.Errorf("Grants(%+v) = %v, want %s", tc.f, ids(got), tc.want)
+		}
+	}
+}
+
+func testDueGrants(t *testing.T, s store.Store) {
+	now := t0
+	active := NewGrant("active-due", now.Add(-time.Second))
+	future := NewGrant("active-future", now.Add(time.Second))
+	failedApply := NewGrant("apply-failed-due", now.Add(-2*time.Second))
+	failedApply.State = store.StateApplyFailed
+	retry := NewGrant("revoking-retry-due", now.Add(-time.Hour))
+	retry.State, retry.NextAttempt = store.StateRevoking, now
+	leased := NewGrant("revoking-leased", now.Add(-time.Hour))
+	leased.State, leased.LeaseOwner, leased.LeaseUntil = store.StateRevoking, "other", now.Add(time.Minute)
+	later := NewGrant("revoke-failed-later", now.Add(-time.Hour))
+	later.State, later.NextAttempt = store.StateRevokeFailed, now.Add(time.Minute)
+	done := NewGrant("revoked", now.Add(-time.Hour))
+	done.State = store.StateRevoked
+	insert(t, s, active, future, failedApply, retry, leased, later, done)
+
+	var got []store.Grant
+	err := s.Update(context.Background(), func(tx store.Tx) (err error) {
+		got, err = tx.DueGrants(now, 10)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "[revoking-retry-due apply-failed-due active-due]"; fmt.Sprint(ids(got)) != want {
+		t.Fatalf("DueGrants = %v, want %s (oldest expiry first)", ids(got), want)
+	}
+	_ = s.Update(context.Background(), func(tx store.Tx) (err error) {
+		got, err = tx.DueGrants(now, 1)
+		return err
+	})
+	if len(got) != 1 {
+		t.Fatalf("DueGrants(limit 1) returned %d", len(got))
+	}
+}
+
+func testNextDue(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	if _, ok, err := s.NextDue(ctx); err != nil || ok {
+		t.Fatalf("NextDue on empty store = %v, %v; want nothing", ok, err)
+	}
+	a := NewGrant("a", t0.Add(time.Hour))
+	insert(t, s, a)
+	if at, ok, _ := s.NextDue(ctx); !ok || !at.Equal(a.ExpiresAt) {
+		t.Fatalf("NextDue = %v %v, want %v", at, ok, a.ExpiresAt)
+	}
+	// A revoking grant is due at the later of its next attempt and its lease end.
+	r := NewGrant("r", t0.Add(-time.Hour))
+	r.State, r.NextAttempt, r.LeaseUntil = store.StateRevoking, t0.Add(time.Minute), t0.Add(2*time.Minute)
+	insert(t, s, r)
+	if at, _, _ := s.NextDue(ctx); !at.Equal(t0.Add(2 * time.Minute)) {
+		t.Fatalf("NextDue with leased retry = %v, want %v", at, t0.Add(2*time.Minute))
+	}
+}
+
+func testReleaseLeases(t *testing.T, s store.Store) {
+	a, b := NewGrant("a", t0), NewGrant("b", t0)
+	a.State, a.LeaseOwner, a.LeaseUntil = store.StateRevoking, "me", t0.Add(time.Hour)
+	b.State, b.LeaseOwner, b.LeaseUntil = store.StateRevoking, "them", t0.Add(time.Hour)
+	insert(t, s, a, b)
+	var n int
+	if err := s.Update(context.Background(), func(tx store.Tx) (err error) { n, err = tx.ReleaseLeases("me"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	ga, _ := s.Grant(context.Background(), "a")
+	gb, _ := s.Grant(context.Background(), "b")
+	if n != 1 || ga.LeaseOwner != "" || !ga.LeaseUntil.IsZero() || gb.LeaseOwner != "them" {
+		t.Fatalf("ReleaseLeases(me) = %d; a=%q/%v b=%q", n, ga.LeaseOwner, ga.LeaseUntil, gb.LeaseOwner)
+	}
+}
+
+func testRollback(t *testing.T, s store.Store) {
+	boom := errors.New("boom")
+	err := s.Update(context.Background(), func(tx store.Tx) error {
+		if err := tx.InsertGrant(NewGrant("a", t0)); err != nil {
+			return err
+		}
+		if _, err := tx.AppendAudit(audit.Event{Time: t0, Actor: "x", Action: audit.GrantRequested}); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("Update = %v, want boom", err)
+	}
+	if _, err := s.Grant(context.Background(), "a"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("grant survived a rolled-back transaction: %v", err)
+	}
+	if seq, _, _ := s.AuditHead(context.Background()); seq != 0 {
+		t.Fatalf("audit head moved to %d in a rolled-back transaction", seq)
+	}
+}
+
+func testAuditChain(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	for i := range 5 {
+		err := s.Update(ctx, func(tx store.Tx) error {
+			_, err := tx.AppendAudit(audit.Event{Time: t0.Add(time.Duration(i) * time.Second), Actor: "admin", Action: audit.GrantRequested, GrantID: fmt.Sprint("g", i), Detail: "reason"})
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	v := audit.NewVerifier()
+	if err := s.WalkAudit(ctx, func(e audit.Event) error { v.Add(e); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	seq, hash, err := s.AuditHead(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := v.Finish(seq, hash); len(p) != 0 || v.Count != 5 {
+		t.Fatalf("fresh chain of %d events has problems: %v", v.Count, p)
+	}
+	evs, _ := s.AuditEvents(ctx, store.AuditFilter{GrantID: "g3"})
+	if len(evs) != 1 || evs[0].Seq != 4 || evs[0].Detail != "reason" || !evs[0].Time.Equal(t0.Add(3*time.Second)) {
+		t.Fatalf("AuditEvents(g3) = %+v", evs)
+	}
+	all, _ := s.AuditEvents(ctx, store.AuditFilter{Limit: 2})
+	if len(all) != 2 || all[0].Seq != 5 {
+		t.Fatalf("AuditEvents(limit 2) should be the newest two, got %+v", all)
+	}
+}
+
+func testTokens(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	tok := store.Token{ID: "t1", Name: "admin", Role: "admin", SecretHash: "abc", CreatedAt: t0}
+	if err := s.Update(ctx, func(tx store.Tx) error { return tx.InsertToken(tok) }); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Token(ctx, "t1")
+	if err != nil || got != tok {
+		t.Fatalf("Token = %+v, %v", got, err)
+	}
+	dup := tok
+	dup.ID = "t2"
+	if err := s.Update(ctx, func(tx store.Tx) error { return tx.InsertToken(dup) }); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("token with a taken name: %v, want ErrConflict", err)
+	}
+	if _, err := s.Token(ctx, "zz"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("missing token: %v", err)
+	}
+	if n, _ := s.CountTokens(ctx); n != 1 {
+		t.Fatalf("CountTokens = %d", n)
+	}
+}
+
+func testCountGrants(t *testing.T, s store.Store) {
+	a, b, c := NewGrant("a", t0), NewGrant("b", t0), NewGrant("c", t0)
+	c.State = store.StateRevokeFailed
+	insert(t, s, a, b, c)
+	got, err := s.CountGrants(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got[store.StateActive] != 2 || got[store.StateRevokeFailed] != 1 || len(got) != 2 {
+		t.Fatalf("CountGrants = %v", got)
+	}
+}
