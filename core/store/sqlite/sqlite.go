@@ -193,15 +193,14 @@ func filterGrants(ctx context.Context, q querier, f store.GrantFilter) ([]store.
 			args = append(args, string(s))
 		}
 	}
-	for col, v := range map[string]string{"directory": f.Directory, "group_id": f.GroupID, "user_id": f.UserID} {
-		if v != "" {
-			conds = append(conds, col+` = ?`)
-			args = append(args, v)
+	for _, c := range []struct{ col, v string }{{"directory", f.Directory}, {"group_id", f.GroupID}, {"user_id", f.UserID}} {
+		if c.v != "" {
+			conds = append(conds, c.col+` = ?`)
+			args = append(args, c.v)
 		}
 	}
 	where := ""
 	if len(conds) > 0 {
-		slices.Sort(conds) // stable SQL text for the statement cache
 		where = `WHERE ` + strings.Join(conds, ` AND `)
 	}
 	where += ` ORDER BY created_at DESC, id`

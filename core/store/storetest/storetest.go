@@ -131,6 +131,8 @@ func testFilterGrants(t *testing.T, s store.Store) {
 		{store.GrantFilter{GroupID: "g1"}, "[b a]"},
 		{store.GrantFilter{UserID: a.UserID, GroupID: "g2"}, "[c]"},
 		{store.GrantFilter{Limit: 1}, "[c]"},
+		{store.GrantFilter{Directory: "demo", GroupID: "g1", UserID: b.UserID}, "[b]"},
+		{store.GrantFilter{Directory: "demo", GroupID: "g2", UserID: a.UserID, States: []store.State{store.StateActive}}, "[c]"},
 		{store.GrantFilter{Directory: "other"}, "[]"},
 	} {
 		got, err := s.Grants(ctx, tc.f)

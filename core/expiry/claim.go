@@ -1,0 +1,242 @@
+package expiry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/jitd/jitd/connectors"
+	"github.com/jitd/jitd/core/audit"
+	"github.com/jitd/jitd/core/grant"
+	"github.com/jitd/jitd/core/store"
+)
+
+// claim marks the due grants revoking under this instance's lease, in one
+// transaction, and returns them.
+func (s *Scheduler) claim(ctx context.Context) ([]store.Grant, error) {
+	now := s.clock.Now()
+	var claimed []store.Grant
+	err := s.store.Update(ctx, func(tx store.Tx) error {
+		due, err := tx.DueGrants(now, s.cfg.ClaimLimit)
+		if err != nil {
+			return err
+		}
+		claimed = due[:0]
+		for _, g := range due {
+			first := g.State == store.StateActive || g.State == store.StateApplyFailed
+			if first {
+				g.State = store.StateRevoking
+				if g.EndReason == "" {
+					g.EndReason = "expired"
+				}
+			}
+			g.LeaseOwner, g.LeaseUntil, g.UpdatedAt = s.cfg.Owner, now.Add(s.cfg.Lease), now
+			if err := tx.UpdateGrant(g); err != nil {
+				return err
+			}
+			if first {
+				if err := grant.AppendEvent(tx, g, now, "jitd", audit.GrantRevoking, "expired at "+g.ExpiresAt.UTC().Format(time.RFC3339Nano)); err != nil {
+					return err
+				}
+			}
+			claimed = append(claimed, g)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("expiry: claim: %w", err)
+	}
+	return claimed, nil
+}
+
+type groupKey struct{ directory, groupID string }
+
+// process removes the claimed grants' memberships: grouped by (directory,
+// group), in batches, with at most Concurrency calls in flight per directory.
+func (s *Scheduler) process(ctx context.Context, claimed []store.Grant) {
+	groups := map[groupKey][]store.Grant{}
+	var keys []groupKey
+	for _, g := range claimed {
+		k := groupKey{g.Directory, g.GroupID}
+		if _, ok := groups[k]; !ok {
+			keys = append(keys, k)
+		}
+		groups[k] = append(groups[k], g)
+	}
+	sems := map[string]chan struct{}{}
+	var wg sync.WaitGroup
+	for _, k := range keys {
+		sem, ok := sems[k.directory]
+		if !ok {
+			sem = make(chan struct{}, s.cfg.Concurrency)
+			sems[k.directory] = sem
+		}
+		for batch := range slices.Chunk(groups[k], s.cfg.BatchSize) {
+			sem <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				s.removeBatch(ctx, k, batch)
+			}()
+		}
+	}
+	wg.Wait()
+}
+
+// removeBatch ends a batch of grants on one group.
+func (s *Scheduler) removeBatch(ctx context.Context, k groupKey, batch []store.Grant) {
+	unlock := s.locks.Lock(k.directory, k.groupID)
+	defer unlock()
+
+	// Grants whose membership is not jitd's to remove end without a call.
+	toRemove, err := s.settleKept(ctx, batch)
+	if err != nil {
+		s.log.Error("expiry: settle batch", "directory", k.directory, "group_id", k.groupID, "err", err)
+		return // leases run out and the batch is retried
+	}
+	if len(toRemove) == 0 {
+		return
+	}
+	results, callErr := s.remove(ctx, k, toRemove)
+	if err := s.record(ctx, toRemove, results, callErr); err != nil {
+		// The membership is gone (or not) in the directory but we could not say
+		// so; the lease runs out, the removal is retried, and it is idempotent.
+		s.log.Error("expiry: record outcome", "directory", k.directory, "group_id", k.groupID, "err", err)
+	}
+}
+
+// settleKept closes grants that must not remove the membership: pre-existing
+// ones, and ones still covered by another live grant. It returns the rest.
+func (s *Scheduler) settleKept(ctx context.Context, batch []store.Grant) ([]store.Grant, error) {
+	var toRemove []store.Grant
+	now := s.clock.Now()
+	err := s.store.Update(ctx, func(tx store.Tx) error {
+		toRemove = toRemove[:0]
+		for _, g := range batch {
+			note := ""
+			if g.Preexisting {
+				note = "membership predates jitd; left in place"
+			} else {
+				live, err := tx.Grants(store.GrantFilter{Directory: g.Directory, GroupID: g.GroupID, UserID: g.UserID, States: grant.LiveStates})
+				if err != nil {
+					return err
+				}
+				if len(live) > 0 {
+					note = "membership kept: still granted by " + live[0].ID
+				}
+			}
+			if note == "" {
+				toRemove = append(toRemove, g)
+				continue
+			}
+			if err := s.finish(tx, g, now, note); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return toRemove, err
+}
+
+func (s *Scheduler) finish(tx store.Tx, g store.Grant, now time.Time, detail string) error {
+	g.State, g.EndedAt, g.UpdatedAt, g.LastError = store.StateRevoked, now, now, ""
+	g.LeaseOwner, g.LeaseUntil, g.NextAttempt = "", time.Time{}, time.Time{}
+	if err := tx.UpdateGrant(g); err != nil {
+		return err
+	}
+	s.metrics.observeRevoked(g, now)
+	return grant.AppendEvent(tx, g, now, "jitd", audit.GrantRevoked, g.EndReason+"; "+detail)
+}
+
+// remove makes the batched directory call.
+func (s *Scheduler) remove(ctx context.Context, k groupKey, gs []store.Grant) ([]connectors.MemberResult, error) {
+	dir, ok := s.dirs[k.directory]
+	if !ok {
+		return nil, fmt.Errorf("%s: %w", k.directory, errNoDirectory)
+	}
+	mm, ok := connectors.AsMembershipManager(dir.Conn)
+	if !ok {
+		return nil, fmt.Errorf("%s: cannot manage membership: %w", k.directory, connectors.ErrInvalid)
+	}
+	var users []string
+	seen := map[string]bool{}
+	for _, g := range gs {
+		if !seen[g.UserID] {
+			seen[g.UserID] = true
+			users = append(users, g.UserID)
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.CallTimeout)
+	defer cancel()
+	return mm.RemoveMembers(ctx, k.groupID, users)
+}
+
+// record commits the outcome of a removal call for each grant.
+func (s *Scheduler) record(ctx context.Context, gs []store.Grant, results []connectors.MemberResult, callErr error) error {
+	byUser := map[string]error{}
+	for _, r := range results {
+		byUser[r.UserID] = r.Err
+	}
+	now := s.clock.Now()
+	var alerts []store.Grant
+	err := s.store.Update(ctx, func(tx store.Tx) error {
+		alerts = alerts[:0]
+		for _, g := range gs {
+			err := callErr
+			if err == nil {
+				var ok bool
+				if err, ok = byUser[g.UserID]; !ok {
+					err = fmt.Errorf("connector returned no result for user %s: %w", g.UserID, connectors.ErrUnavailable)
+				}
+			}
+			if err == nil || errors.Is(err, connectors.ErrNotFound) {
+				detail := "member removed"
+				if err != nil {
+					detail = "user or group no longer exists: " + err.Error()
+				}
+				if err := s.finish(tx, g, now, detail); err != nil {
+					return err
+				}
+				continue
+			}
+			g.Attempts++
+			g.LastError = err.Error()
+			g.LeaseOwner, g.LeaseUntil, g.UpdatedAt = "", time.Time{}, now
+			wait, limited := connectors.RetryAfter(err)
+			if !limited {
+				wait = s.backoff(g.Attempts)
+			}
+			g.NextAttempt = now.Add(wait)
+			s.metrics.observeFailure()
+			escalate := g.State != store.StateRevokeFailed &&
+				(g.Attempts >= s.cfg.MaxAttempts || !connectors.Retryable(err))
+			if escalate {
+				g.State = store.StateRevokeFailed
+				alerts = append(alerts, g)
+			}
+			if err := tx.UpdateGrant(g); err != nil {
+				return err
+			}
+			if escalate {
+				detail := fmt.Sprintf("removal failed %d times, still retrying: %v", g.Attempts, err)
+				if err := grant.AppendEvent(tx, g, now, "jitd", audit.GrantRevokeFailed, detail); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, g := range alerts {
+		s.log.Error("expiry: removal keeps failing; grant is revoke_failed and still retried",
+			"grant_id", g.ID, "directory", g.Directory, "group", g.GroupName, "user", g.UserName, "attempts", g.Attempts, "err", g.LastError)
+		s.alert(g, errors.New(g.LastError))
+	}
+	return nil
+}

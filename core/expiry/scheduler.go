@@ -1,0 +1,229 @@
+// Package expiry is the durable queue that takes memberships away when their
+// grants end. One scheduler sleeps on a timer until the earliest due grant and
+// is woken early by changes; due grants are claimed under a lease, removed in
+// batches per (directory, group) and retried with backoff until they are gone.
+package expiry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/jitd/jitd/core/clock"
+	"github.com/jitd/jitd/core/grant"
+	"github.com/jitd/jitd/core/store"
+)
+
+// Config tunes the queue. Zero fields take the defaults from Defaults.
+type Config struct {
+	// Owner names this instance in leases; stable across restarts so that a
+	// restarted daemon takes its own expired work back at once.
+	Owner string
+	// Lease is how long a claim is held before another instance may take it.
+	Lease time.Duration
+	// BatchSize caps the users in one RemoveMembers call.
+	BatchSize int
+	// Concurrency caps the directory calls in flight per directory.
+	Concurrency int
+	// ClaimLimit caps the grants claimed in one transaction.
+	ClaimLimit int
+	// MaxAttempts failed removals move a grant to revoke_failed (still retried).
+	MaxAttempts int
+	// MinBackoff and MaxBackoff bound the exponential retry delay.
+	MinBackoff, MaxBackoff time.Duration
+	// CallTimeout bounds one directory call.
+	CallTimeout time.Duration
+}
+
+// Defaults returns the default configuration.
+func Defaults() Config {
+	return Config{
+		Owner: "jitd", Lease: 2 * time.Minute, BatchSize: 500, Concurrency: 4, ClaimLimit: 5000,
+		MaxAttempts: 6, MinBackoff: time.Second, MaxBackoff: 5 * time.Minute, CallTimeout: time.Minute,
+	}
+}
+
+func (c Config) withDefaults() Config {
+	d := Defaults()
+	if c.Owner == "" {
+		c.Owner = d.Owner
+	}
+	if c.Lease <= 0 {
+		c.Lease = d.Lease
+	}
+	if c.BatchSize <= 0 {
+		c.BatchSize = d.BatchSize
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = d.Concurrency
+	}
+	if c.ClaimLimit <= 0 {
+		c.ClaimLimit = d.ClaimLimit
+	}
+	if c.MaxAttempts <= 0 {
+		c.MaxAttempts = d.MaxAttempts
+	}
+	if c.MinBackoff <= 0 {
+		c.MinBackoff = d.MinBackoff
+	}
+	if c.MaxBackoff < c.MinBackoff {
+		c.MaxBackoff = max(d.MaxBackoff, c.MinBackoff)
+	}
+	if c.CallTimeout <= 0 {
+		c.CallTimeout = d.CallTimeout
+	}
+	return c
+}
+
+// Alerter is told when a grant's removal keeps failing (revoke_failed).
+type Alerter func(g store.Grant, err error)
+
+// Scheduler runs the expiry queue.
+type Scheduler struct {
+	cfg     Config
+	store   store.Store
+	dirs    grant.Directories
+	locks   *grant.Locks
+	clock   clock.Clock
+	log     *slog.Logger
+	metrics *Metrics
+	alert   Alerter
+	wake    chan struct{}
+	// afterPass, when set (tests), is called after every pass of Run.
+	afterPass func()
+
+	rngMu sync.Mutex
+	rng   *rand.Rand
+}
+
+// New returns a scheduler. metrics and alert may be nil.
+func New(cfg Config, st store.Store, dirs grant.Directories, locks *grant.Locks, clk clock.Clock, log *slog.Logger, metrics *Metrics, alert Alerter) *Scheduler {
+	if alert == nil {
+		alert = func(store.Grant, error) {}
+	}
+	return &Scheduler{
+		cfg: cfg.withDefaults(), store: st, dirs: dirs, locks: locks, clock: clk, log: log,
+		metrics: metrics, alert: alert, wake: make(chan struct{}, 1),
+		rng: rand.New(rand.NewPCG(uint64(clk.Now().UnixNano()), 0x6a697464)),
+	}
+}
+
+// Wake makes the scheduler look at the queue again now. It never blocks.
+func (s *Scheduler) Wake() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Recover takes back the leases this instance held before a restart, so
+// interrupted removals are retried at once instead of after the lease.
+func (s *Scheduler) Recover(ctx context.Context) error {
+	var n int
+	err := s.store.Update(ctx, func(tx store.Tx) (err error) {
+		n, err = tx.ReleaseLeases(s.cfg.Owner)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("expiry: recover leases: %w", err)
+	}
+	if n > 0 {
+		s.log.Info("expiry: took back interrupted removals", "count", n)
+	}
+	return nil
+}
+
+// Run processes due grants until ctx is cancelled. It sleeps until the next
+// grant is due, or until Wake. Directory calls already in flight when ctx is
+// cancelled are finished and their outcome recorded before Run returns.
+func (s *Scheduler) Run(ctx context.Context) error {
+	if err := s.Recover(ctx); err != nil {
+		return err
+	}
+	failures := 0
+	for {
+		if ctx.Err() != nil {
+			return nil
+		}
+		var wait time.Duration
+		_, err := s.RunOnce(context.WithoutCancel(ctx))
+		if err == nil {
+			failures = 0
+			wait, err = s.untilNext(ctx)
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			failures++
+			wait = s.backoff(failures)
+			s.log.Error("expiry: queue pass failed; retrying", "err", err, "retry_in", wait)
+		}
+		if s.afterPass != nil {
+			s.afterPass()
+		}
+		var timer clock.Timer
+		var timerC <-chan time.Time // nil: nothing is due, sleep until woken
+		if wait >= 0 {
+			timer = s.clock.NewTimer(wait)
+			timerC = timer.C()
+		}
+		select {
+		case <-ctx.Done():
+		case <-s.wake:
+		case <-timerC:
+		}
+		if timer != nil {
+			timer.Stop()
+		}
+	}
+}
+
+// untilNext returns how long to sleep until the next due grant; -1 if none.
+func (s *Scheduler) untilNext(ctx context.Context) (time.Duration, error) {
+	next, ok, err := s.store.NextDue(ctx)
+	if err != nil || !ok {
+		return -1, err
+	}
+	return max(next.Sub(s.clock.Now()), 0), nil
+}
+
+// RunOnce claims and processes everything due now, and returns how many grants
+// it processed. Tests drive the queue with RunOnce and a fake clock.
+func (s *Scheduler) RunOnce(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		claimed, err := s.claim(ctx)
+		if err != nil {
+			return total, err
+		}
+		if len(claimed) == 0 {
+			return total, nil
+		}
+		s.process(ctx, claimed)
+		total += len(claimed)
+		if len(claimed) < s.cfg.ClaimLimit {
+			return total, nil
+		}
+	}
+}
+
+// backoff returns the delay after the n-th consecutive failure: exponential from
+// MinBackoff, capped at MaxBackoff, with jitter in [d/2, d).
+func (s *Scheduler) backoff(n int) time.Duration {
+	d := s.cfg.MinBackoff
+	for i := 1; i < n && d < s.cfg.MaxBackoff; i++ {
+		d *= 2
+	}
+	d = min(d, s.cfg.MaxBackoff)
+	s.rngMu.Lock()
+	j := time.Duration(s.rng.Int64N(int64(d/2) + 1))
+	s.rngMu.Unlock()
+	return d/2 + j
+}
+
+var errNoDirectory = errors.New("directory is not configured")

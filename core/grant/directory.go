@@ -1,0 +1,65 @@
+package grant
+
+import (
+	"sync"
+	"time"
+
+	"github.com/jitd/jitd/connectors"
+)
+
+// Directory is a configured directory as the grant logic sees it.
+type Directory struct {
+	Name string
+	Conn connectors.Connector
+	// Groups are the JIT-managed groups, by name. Grants are refused for any
+	// other group.
+	Groups map[string]GroupPolicy
+}
+
+// GroupPolicy is what configuration says about one JIT-managed group.
+type GroupPolicy struct {
+	// MaxDuration caps a grant on this group; 0 means the global maximum.
+	MaxDuration time.Duration
+}
+
+// Directories maps directory names to directories.
+type Directories map[string]*Directory
+
+// Locks serialises membership changes per (directory, group), so that a grant
+// being applied and another being revoked for the same user never interleave
+// their check and their directory call. The grant manager and the expiry queue
+// share one Locks.
+type Locks struct {
+	mu sync.Mutex
+	m  map[[2]string]*lockEntry
+}
+
+type lockEntry struct {
+	mu   sync.Mutex
+	refs int
+}
+
+// Lock locks (directory, group) and returns its unlock function.
+func (l *Locks) Lock(directory, groupID string) (unlock func()) {
+	key := [2]string{directory, groupID}
+	l.mu.Lock()
+	if l.m == nil {
+		l.m = map[[2]string]*lockEntry{}
+	}
+	e := l.m[key]
+	if e == nil {
+		e = &lockEntry{}
+		l.m[key] = e
+	}
+	e.refs++
+	l.mu.Unlock()
+	e.mu.Lock()
+	return func() {
+		e.mu.Unlock()
+		l.mu.Lock()
+		if e.refs--; e.refs == 0 {
+			delete(l.m, key)
+		}
+		l.mu.Unlock()
+	}
+}

@@ -1,0 +1,451 @@
+// Package grant turns decisions into temporary group memberships: it validates a
+// grant, records the intent, makes the directory call, and records the outcome,
+// each transition audited in the same transaction. Removal is the expiry
+// package's job; this package decides which memberships are jitd's to remove.
+package grant
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jitd/jitd/connectors"
+	"github.com/jitd/jitd/core/audit"
+	"github.com/jitd/jitd/core/clock"
+	"github.com/jitd/jitd/core/store"
+)
+
+// Errors for callers to map to responses.
+var (
+	// ErrInvalid: the request is malformed or not allowed; nothing was changed.
+	ErrInvalid = errors.New("invalid grant request")
+	// ErrNotFound: no such grant.
+	ErrNotFound = errors.New("grant not found")
+	// ErrConflict: the grant is not in a state that allows the operation.
+	ErrConflict = errors.New("grant state conflict")
+	// ErrDirectory: the directory call failed; the grant records the failure.
+	ErrDirectory = errors.New("directory call failed")
+)
+
+// LiveStates are the states in which a grant holds (or is about to hold) the
+// membership. A grant ending while another live grant covers the same user
+// and group leaves the membership in place.
+var LiveStates = []store.State{store.StateApplying, store.StateActive}
+
+// OwningStates are the states of grants whose membership jitd may have put in
+// place and has not yet taken away.
+var OwningStates = []store.State{store.StateApplying, store.StateActive, store.StateApplyFailed, store.StateRevoking, store.StateRevokeFailed}
+
+// Config bounds grant durations.
+type Config struct {
+	MinDuration time.Duration
+	MaxDuration time.Duration
+}
+
+// Manager creates, extends and revokes grants.
+type Manager struct {
+	cfg   Config
+	store store.Store
+	dirs  Directories
+	locks *Locks
+	clock clock.Clock
+	log   *slog.Logger
+	// Changed is called after a commit that may move the next expiry (wakes the scheduler).
+	changed func()
+}
+
+// New returns a Manager. changed may be nil.
+func New(cfg Config, st store.Store, dirs Directories, locks *Locks, clk clock.Clock, log *slog.Logger, changed func()) *Manager {
+	if changed == nil {
+		changed = func() {}
+	}
+	return &Manager{cfg: cfg, store: st, dirs: dirs, locks: locks, clock: clk, log: log, changed: changed}
+}
+
+// AddRequest asks for a temporary membership. Exactly one of Duration and Until is set.
+type AddRequest struct {
+	Directory string // may be empty when exactly one directory is configured
+	User      string // login
+	Group     string // group name
+	Duration  time.Duration
+	Until     time.Time
+	Reason    string
+	Actor     string
+}
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
+}
+
+func (m *Manager) directory(name string) (*Directory, error) {
+	if name == "" {
+		if len(m.dirs) == 1 {
+			for _, d := range m.dirs {
+				return d, nil
+			}
+		}
+		return nil, invalid("directory is required when %d directories are configured (one of %s)", len(m.dirs), m.dirNames())
+	}
+	d, ok := m.dirs[name]
+	if !ok {
+		return nil, invalid("unknown directory %q (configured: %s)", name, m.dirNames())
+	}
+	return d, nil
+}
+
+func (m *Manager) dirNames() string {
+	var names []string
+	for n := range m.dirs {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return strings.Join(names, ", ")
+}
+
+// window checks a requested end time and returns it.
+func (m *Manager) window(now time.Time, d time.Duration, until time.Time, maxDur time.Duration) (time.Time, error) {
+	switch {
+	case d != 0 && !until.IsZero():
+		return time.Time{}, invalid("give a duration or an end time, not both")
+	case d == 0 && until.IsZero():
+		return time.Time{}, invalid("a duration (for) or an end time (until) is required")
+	case d < 0:
+		return time.Time{}, invalid("duration %s is negative", d)
+	}
+	end := until
+	if d != 0 {
+		end = now.Add(d)
+	}
+	if !end.After(now) {
+		return time.Time{}, invalid("end time %s is not in the future", end.UTC().Format(time.RFC3339))
+	}
+	length := end.Sub(now)
+	if length < m.cfg.MinDuration {
+		return time.Time{}, invalid("duration %s is shorter than the minimum %s", length.Round(time.Second), m.cfg.MinDuration)
+	}
+	if maxDur == 0 || (m.cfg.MaxDuration > 0 && m.cfg.MaxDuration < maxDur) {
+		maxDur = m.cfg.MaxDuration
+	}
+	if maxDur > 0 && length > maxDur {
+		return time.Time{}, invalid("duration %s is longer than the maximum %s for this group", length.Round(time.Second), maxDur)
+	}
+	return end, nil
+}
+
+// Add validates the request, records the grant, adds the membership and
+// returns the grant. On a directory failure the grant is recorded as
+// apply_failed (and its expiry still cleans up) and the error wraps ErrDirectory.
+func (m *Manager) Add(ctx context.Context, req AddRequest) (store.Grant, error) {
+	if strings.TrimSpace(req.Reason) == "" {
+		return store.Grant{}, invalid("a reason is required")
+	}
+	if req.User == "" || req.Group == "" {
+		return store.Grant{}, invalid("user and group are required")
+	}
+	dir, err := m.directory(req.Directory)
+	if err != nil {
+		return store.Grant{}, err
+	}
+	policy, ok := dir.Groups[req.Group]
+	if !ok {
+		return store.Grant{}, invalid("group %q is not JIT-managed in directory %q; add it to directories[].groups in the config", req.Group, dir.Name)
+	}
+	now := m.clock.Now()
+	expires, err := m.window(now, req.Duration, req.Until, policy.MaxDuration)
+	if err != nil {
+		return store.Grant{}, err
+	}
+	res, ok := connectors.AsResolver(dir.Conn)
+	if !ok {
+		return store.Grant{}, invalid("directory %q cannot look up users and groups", dir.Name)
+	}
+	mm, ok := connectors.AsMembershipManager(dir.Conn)
+	if !ok {
+		return store.Grant{}, invalid("directory %q cannot manage group membership", dir.Name)
+	}
+	user, err := res.LookupUser(ctx, req.User)
+	if err != nil {
+		return store.Grant{}, lookupErr("user", req.User, dir.Name, err)
+	}
+	group, err := res.LookupGroup(ctx, req.Group)
+	if err != nil {
+		return store.Grant{}, lookupErr("group", req.Group, dir.Name, err)
+	}
+
+	unlock := m.locks.Lock(dir.Name, group.ID)
+	defer unlock()
+
+	pre, err := m.preexisting(ctx, mm, dir.Name, group.ID, user.ID)
+	if err != nil {
+		return store.Grant{}, err
+	}
+	now = m.clock.Now()
+	g := store.Grant{
+		ID: NewID(), Directory: dir.Name, GroupID: group.ID, GroupName: group.Name, UserID: user.ID, UserName: user.Login,
+		State: store.StateApplying, Reason: req.Reason, CreatedBy: req.Actor, Preexisting: pre,
+		StartsAt: now, ExpiresAt: expires, CreatedAt: now, UpdatedAt: now,
+	}
+	detail := fmt.Sprintf("expires %s; reason: %s", expires.UTC().Format(time.RFC3339), req.Reason)
+	if pre {
+		detail += "; user was already a member, membership will be left in place"
+	}
+	if err := m.store.Update(ctx, func(tx store.Tx) error {
+		if err := tx.InsertGrant(g); err != nil {
+			return err
+		}
+		return AppendEvent(tx, g, now, req.Actor, audit.GrantRequested, detail)
+	}); err != nil {
+		return store.Grant{}, fmt.Errorf("grant: record intent: %w", err)
+	}
+	m.changed()
+	return m.apply(ctx, mm, g)
+}
+
+// apply makes the directory call for a grant in state applying and records the outcome.
+func (m *Manager) apply(ctx context.Context, mm connectors.MembershipManager, g store.Grant) (store.Grant, error) {
+	var callErr error
+	if !g.Preexisting {
+		results, err := mm.AddMembers(ctx, g.GroupID, []string{g.UserID})
+		callErr = firstErr(results, err)
+	}
+	now := m.clock.Now()
+	g.UpdatedAt = now
+	action, detail := audit.GrantActive, "member added"
+	if g.Preexisting {
+		detail = "already a member"
+	}
+	if callErr != nil {
+		g.State, g.LastError = store.StateApplyFailed, callErr.Error()
+		action, detail = audit.GrantApplyFailed, callErr.Error()
+	} else {
+		g.State, g.LastError = store.StateActive, ""
+	}
+	// The outcome is committed even if the caller went away.
+	if err := m.store.Update(context.WithoutCancel(ctx), func(tx store.Tx) error {
+		if err := tx.UpdateGrant(g); err != nil {
+			return err
+		}
+		return AppendEvent(tx, g, now, "jitd", action, detail)
+	}); err != nil {
+		return g, fmt.Errorf("grant %s: record outcome: %w", g.ID, err)
+	}
+	if callErr != nil {
+		m.log.Warn("grant apply failed", "grant_id", g.ID, "directory", g.Directory, "group", g.GroupName, "user", g.UserName, "err", callErr)
+		return g, fmt.Errorf("%w: add %s to %s in %s: %w", ErrDirectory, g.UserName, g.GroupName, g.Directory, callErr)
+	}
+	m.log.Info("grant active", "grant_id", g.ID, "directory", g.Directory, "group", g.GroupName, "user", g.UserName, "expires_at", g.ExpiresAt)
+	return g, nil
+}
+
+// preexisting decides whether the user's membership, if any, predates jitd.
+// Another grant that jitd applied counts as jitd's, not as pre-existing.
+func (m *Manager) preexisting(ctx context.Context, mm connectors.MembershipManager, dir, groupID, userID string) (bool, error) {
+	others, err := m.store.Grants(ctx, store.GrantFilter{Directory: dir, GroupID: groupID, UserID: userID, States: OwningStates})
+	if err != nil {
+		return false, fmt.Errorf("grant: %w", err)
+	}
+	if len(others) > 0 {
+		for _, o := range others {
+			if !o.Preexisting {
+				return false, nil
+			}
+		}
+		return true, nil
+	}
+	member, err := mm.IsMember(ctx, groupID, userID)
+	if err != nil {
+		return false, fmt.Errorf("%w: check membership in %s: %w", ErrDirectory, dir, err)
+	}
+	return member, nil
+}
+
+// Resume finishes grants whose directory call was interrupted by a crash: the
+// intent was committed, the outcome was not. The add is idempotent, so it is
+// simply made again; a grant that expired meanwhile is handed to expiry.
+func (m *Manager) Resume(ctx context.Context) error {
+	pending, err := m.store.Grants(ctx, store.GrantFilter{States: []store.State{store.StateApplying}})
+	if err != nil {
+		return fmt.Errorf("grant: resume: %w", err)
+	}
+	for _, g := range pending {
+		dir, ok := m.dirs[g.Directory]
+		if !ok {
+			m.log.Error("grant resume: directory no longer configured", "grant_id", g.ID, "directory", g.Directory)
+			continue
+		}
+		mm, ok := connectors.AsMembershipManager(dir.Conn)
+		if !ok {
+			continue
+		}
+		if !m.clock.Now().Before(g.ExpiresAt) {
+			// Let the expiry queue remove whatever the interrupted add may have done.
+			g.State, g.LastError, g.UpdatedAt = store.StateApplyFailed, "expired before the interrupted apply was resumed", m.clock.Now()
+			err := m.store.Update(ctx, func(tx store.Tx) error {
+				if err := tx.UpdateGrant(g); err != nil {
+					return err
+				}
+				return AppendEvent(tx, g, g.UpdatedAt, "jitd", audit.GrantApplyFailed, g.LastError)
+			})
+			if err != nil {
+				return fmt.Errorf("grant: resume %s: %w", g.ID, err)
+			}
+			continue
+		}
+		unlock := m.locks.Lock(g.Directory, g.GroupID)
+		_, err := m.apply(ctx, mm, g)
+		unlock()
+		if err != nil && !errors.Is(err, ErrDirectory) {
+			return err
+		}
+	}
+	m.changed()
+	return nil
+}
+
+// Extend moves a live grant's end to a later time, within the group's maximum
+// counted from now. It never adds a second membership.
+func (m *Manager) Extend(ctx context.Context, id string, d time.Duration, until time.Time, actor, reason string) (store.Grant, error) {
+	g, err := m.get(ctx, id)
+	if err != nil {
+		return g, err
+	}
+	dir, err := m.directory(g.Directory)
+	if err != nil {
+		return g, err
+	}
+	now := m.clock.Now()
+	if d != 0 {
+		until, d = g.ExpiresAt.Add(d), 0
+	}
+	end, err := m.window(now, d, until, dir.Groups[g.GroupName].MaxDuration)
+	if err != nil {
+		return g, err
+	}
+	err = m.store.Update(ctx, func(tx store.Tx) error {
+		cur, err := tx.Grant(id)
+		if err != nil {
+			return err
+		}
+		if cur.State != store.StateActive && cur.State != store.StateApplying {
+			return fmt.Errorf("%w: grant %s is %s; only an active grant can be extended", ErrConflict, id, cur.State)
+		}
+		if !end.After(cur.ExpiresAt) {
+			return invalid("new end %s is not after the current end %s; use revoke to end a grant early",
+				end.UTC().Format(time.RFC3339), cur.ExpiresAt.UTC().Format(time.RFC3339))
+		}
+		old := cur.ExpiresAt
+		cur.ExpiresAt, cur.UpdatedAt = end, now
+		if err := tx.UpdateGrant(cur); err != nil {
+			return err
+		}
+		g = cur
+		return AppendEvent(tx, cur, now, actor, audit.GrantExtended,
+			fmt.Sprintf("expires %s (was %s); reason: %s", end.UTC().Format(time.RFC3339), old.UTC().Format(time.RFC3339), reason))
+	})
+	if err != nil {
+		return g, mapStoreErr(err)
+	}
+	m.changed()
+	return g, nil
+}
+
+// Revoke ends a grant now. The removal goes through the expiry queue like any
+// other, so it is batched, retried and audited the same way.
+func (m *Manager) Revoke(ctx context.Context, id, actor, reason string) (store.Grant, error) {
+	if strings.TrimSpace(reason) == "" {
+		return store.Grant{}, invalid("a reason is required to revoke a grant")
+	}
+	var g store.Grant
+	now := m.clock.Now()
+	err := m.store.Update(ctx, func(tx store.Tx) error {
+		cur, err := tx.Grant(id)
+		if err != nil {
+			return err
+		}
+		switch cur.State {
+		case store.StateActive, store.StateApplyFailed, store.StateApplying:
+		case store.StateRevoking, store.StateRevokeFailed:
+			g = cur
+			return nil // already on its way out
+		default:
+			return fmt.Errorf("%w: grant %s is already %s", ErrConflict, id, cur.State)
+		}
+		if now.Before(cur.ExpiresAt) {
+			// The grant's access ends now; expires_at always says when it ended.
+			cur.ExpiresAt = now
+			if !cur.ExpiresAt.After(cur.StartsAt) {
+				cur.ExpiresAt = cur.StartsAt.Add(time.Nanosecond)
+			}
+		}
+		cur.State, cur.UpdatedAt, cur.NextAttempt = store.StateRevoking, now, time.Time{}
+		cur.EndReason = fmt.Sprintf("revoked by %s: %s", actor, reason)
+		if err := tx.UpdateGrant(cur); err != nil {
+			return err
+		}
+		g = cur
+		return AppendEvent(tx, cur, now, actor, audit.GrantRevoking, cur.EndReason)
+	})
+	if err != nil {
+		return g, mapStoreErr(err)
+	}
+	m.changed()
+	return g, nil
+}
+
+func (m *Manager) get(ctx context.Context, id string) (store.Grant, error) {
+	g, err := m.store.Grant(ctx, id)
+	return g, mapStoreErr(err)
+}
+
+func mapStoreErr(err error) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("%w: %w", ErrNotFound, err)
+	}
+	return err
+}
+
+func lookupErr(what, name, dir string, err error) error {
+	if errors.Is(err, connectors.ErrNotFound) {
+		return invalid("no %s %q in directory %q", what, name, dir)
+	}
+	if errors.Is(err, connectors.ErrInvalid) {
+		return invalid("%s %q: %v", what, name, err)
+	}
+	return fmt.Errorf("%w: look up %s %q in %s: %w", ErrDirectory, what, name, dir, err)
+}
+
+func firstErr(results []connectors.MemberResult, err error) error {
+	if err != nil {
+		return err
+	}
+	for _, r := range results {
+		if r.Err != nil {
+			return r.Err
+		}
+	}
+	return nil
+}
+
+// AppendEvent writes the audit event for a grant transition inside tx.
+func AppendEvent(tx store.Tx, g store.Grant, at time.Time, actor, action, detail string) error {
+	_, err := tx.AppendAudit(audit.Event{
+		Time: at, Actor: actor, Action: action, GrantID: g.ID,
+		Directory: g.Directory, Group: g.GroupName, User: g.UserName, Detail: detail,
+	})
+	return err
+}
+
+var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// NewID returns a random grant id such as "g-3xk2...".
+func NewID() string {
+	b := make([]byte, 10)
+	rand.Read(b)
+	return "g-" + idEncoding.EncodeToString(b)
+}
