@@ -1,0 +1,79 @@
+// Package builtin maps connector kinds to their configuration and constructor.
+// It is the one registry of built-in kinds: config validation and the plugin
+// child (`jitd connector serve <kind>`) both look kinds up here.
+package builtin
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"slices"
+
+	"github.com/jitd/jitd/connectors"
+	"github.com/jitd/jitd/connectors/demo"
+	
+)
+
+// Kind is one built-in connector kind.
+type Kind struct {
+	// Decode decodes the kind's settings with decode (which must be strict)
+	// and validates them, returning every problem.
+	Decode func(decode func(any) error) (any, error)
+	// Open builds a connector from settings encoded as JSON.
+	Open func(directory string, settings []byte) (connectors.Connector, error)
+}
+
+type validator interface{ Validate() error }
+
+func kind[C validator](open func(directory string, cfg C) (connectors.Connector, error)) Kind {
+	return Kind{
+		Decode: func(decode func(any) error) (any, error) {
+			var c C
+			if err := decode(&c); err != nil {
+				return nil, err
+			}
+			return c, c.Validate()
+		},
+		Open: func(directory string, settings []byte) (connectors.Connector, error) {
+			var c C
+			dec := json.NewDecoder(bytes.NewReader(settings))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&c); err != nil {
+				return nil, fmt.Errorf("%s: settings: %w: %v", directory, connectors.ErrInvalid, err)
+			}
+			if err := c.Validate(); err != nil {
+				return nil, fmt.Errorf("%s: settings: %w: %v", directory, connectors.ErrInvalid, err)
+			}
+			return open(directory, c)
+		},
+	}
+}
+
+var kinds = map[string]Kind{
+	"demo": kind(func(_ string, c demo.Config) (connectors.Connector, error) { return demo.New(c) }),
+}
+
+// Lookup returns the kind called name.
+func Lookup(name string) (Kind, bool) {
+	k, ok := kinds[name]
+	return k, ok
+}
+
+// Names lists the built-in kinds, sorted.
+func Names() []string {
+	var names []string
+	for n := range kinds {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// Open builds a connector of a built-in kind (the plugin child's entry point).
+func Open(kindName, directory string, settings []byte) (connectors.Connector, error) {
+	k, ok := kinds[kindName]
+	if !ok {
+		return nil, fmt.Errorf("unknown connector kind %q (built in: %v): %w", kindName, Names(), connectors.ErrInvalid)
+	}
+	return k.Open(directory, settings)
+}

@@ -1,0 +1,288 @@
+// Package connectortest is the conformance suite every connector passes, in
+// process and again through the plugin layer. It checks the promises the rest
+// of jitd relies on: stable ids, exact lookups, idempotent batched membership
+// changes, and per-user results.
+package connectortest
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+
+	"github.com/jitd/jitd/connectors"
+)
+
+// Fixture is a connector and what the suite may assume about its directory.
+type Fixture struct {
+	Conn connectors.Connector
+	// Users are logins of at least three existing, enabled users.
+	Users []string
+	// Group is the name of an existing group the suite may change freely; none
+	// of Users is a member at the start.
+	Group string
+}
+
+// Run runs the suite. newFixture is called once per subtest.
+func Run(t *testing.T, newFixture func(t *testing.T) Fixture) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, f fixture)
+	}{
+		{"DescribesItself", testDescribe},
+		{"LookupIsExact", testLookup},
+		{"LookupResistsFilterInjection", testInjection},
+		{"AddIsIdempotent", testAddIdempotent},
+		{"RemoveIsIdempotentInAnyOrder", testRemoveIdempotent},
+		{"RemoveLastMemberLeavesUsableGroup", testRemoveLast},
+		{"UnknownUserFailsOnlyItsResult", testUnknownUser},
+		{"UnknownGroupIsNotFound", testUnknownGroup},
+		{"ListsWhatItManages", testList},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			raw := newFixture(t)
+			if len(raw.Users) < 3 {
+				t.Fatalf("fixture needs 3 users, has %d", len(raw.Users))
+			}
+			tc.fn(t, load(t, raw))
+		})
+	}
+}
+
+type fixture struct {
+	Fixture
+	ctx   context.Context
+	res   connectors.Resolver
+	mm    connectors.MembershipManager
+	users []connectors.User
+	group connectors.Group
+}
+
+func load(t *testing.T, raw Fixture) fixture {
+	t.Helper()
+	f := fixture{Fixture: raw, ctx: context.Background()}
+	var ok bool
+	if f.res, ok = connectors.AsResolver(raw.Conn); !ok {
+		t.Fatal("connector has no lookup capability")
+	}
+	if f.mm, ok = connectors.AsMembershipManager(raw.Conn); !ok {
+		t.Fatal("connector has no membership capability")
+	}
+	for _, login := range raw.Users {
+		u, err := f.res.LookupUser(f.ctx, login)
+		if err != nil {
+			t.Fatalf("LookupUser(%q): %v", login, err)
+		}
+		f.users = append(f.users, u)
+	}
+	g, err := f.res.LookupGroup(f.ctx, raw.Group)
+	if err != nil {
+		t.Fatalf("LookupGroup(%q): %v", raw.Group, err)
+	}
+	f.group = g
+	return f
+}
+
+func (f fixture) ids(us ...connectors.User) []string {
+	var out []string
+	for _, u := range us {
+		out = append(out, u.ID)
+	}
+	return out
+}
+
+func (f fixture) isMember(t *testing.T, u connectors.User) bool {
+	t.Helper()
+	ok, err := f.mm.IsMember(f.ctx, f.group.ID, u.ID)
+	if err != nil {
+		t.Fatalf("IsMember(%s): %v", u.Login, err)
+	}
+	return ok
+}
+
+func mustAllOK(t *testing.T, op string, want []string, rs []connectors.MemberResult, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("%s: %v", op, err)
+	}
+	if len(rs) != len(want) {
+		t.Fatalf("%s: %d results for %d users", op, len(rs), len(want))
+	}
+	for i, r := range rs {
+		if r.UserID != want[i] {
+			t.Fatalf("%s: result %d is for %q, want %q (results are in request order)", op, i, r.UserID, want[i])
+		}
+		if r.Err != nil {
+			t.Fatalf("%s: user %s: %v", op, r.UserID, r.Err)
+		}
+	}
+}
+
+func testDescribe(t *testing.T, f fixture) {
+	if f.Conn.Describe().Kind == "" {
+		t.Fatal("Describe().Kind is empty")
+	}
+	if err := f.Conn.Check(f.ctx); err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+	caps := connectors.Capabilities(f.Conn)
+	if !slices.IsSorted(caps) || !slices.Contains(caps, connectors.CapMembership) {
+		t.Fatalf("capabilities %v: want sorted, with membership", caps)
+	}
+}
+
+func testLookup(t *testing.T, f fixture) {
+	u := f.users[0]
+	if u.ID == "" || u.Login != f.Users[0] {
+		t.Fatalf("LookupUser(%q) = %+v", f.Users[0], u)
+	}
+	again, _ := f.res.LookupUser(f.ctx, f.Users[0])
+	if again.ID != u.ID {
+		t.Fatalf("id is not stable: %q then %q", u.ID, again.ID)
+	}
+	if f.users[1].ID == u.ID {
+		t.Fatal("two users share an id")
+	}
+	for _, name := range []string{f.Users[0][:len(f.Users[0])-1], f.Users[0] + "x", "no-such-user-7"} {
+		if _, err := f.res.LookupUser(f.ctx, name); !errors.Is(err, connectors.ErrNotFound) {
+			t.Errorf("LookupUser(%q) = %v, want ErrNotFound (lookups are exact)", name, err)
+		}
+	}
+	if _, err := f.res.LookupGroup(f.ctx, "no-such-group-7"); !errors.Is(err, connectors.ErrNotFound) {
+		t.Errorf("LookupGroup(missing) = %v, want ErrNotFound", err)
+	}
+}
+
+func testInjection(t *testing.T, f fixture) {
+	for _, name := range []string{"*", f.Users[0][:1] + "*", "*)(objectClass=*", `\2a`, "x)(|(uid=*", f.Users[0] + ")(uid=*"} {
+		if u, err := f.res.LookupUser(f.ctx, name); !errors.Is(err, connectors.ErrNotFound) {
+			t.Errorf("LookupUser(%q) = %+v, %v; want ErrNotFound: metacharacters must be matched literally", name, u, err)
+		}
+		if g, err := f.res.LookupGroup(f.ctx, name); !errors.Is(err, connectors.ErrNotFound) {
+			t.Errorf("LookupGroup(%q) = %+v, %v; want ErrNotFound", name, g, err)
+		}
+	}
+}
+
+func testAddIdempotent(t *testing.T, f fixture) {
+	a, b := f.users[0], f.users[1]
+	rs, err := f.mm.AddMembers(f.ctx, f.group.ID, f.ids(a))
+	mustAllOK(t, "add a", f.ids(a), rs, err)
+	rs, err = f.mm.AddMembers(f.ctx, f.group.ID, f.ids(a, b)) // a present, b absent
+	mustAllOK(t, "add a (present) and b", f.ids(a, b), rs, err)
+	rs, err = f.mm.AddMembers(f.ctx, f.group.ID, f.ids(b, a)) // both present
+	mustAllOK(t, "add both again", f.ids(b, a), rs, err)
+	if !f.isMember(t, a) || !f.isMember(t, b) || f.isMember(t, f.users[2]) {
+		t.Fatal("membership after adds is wrong")
+	}
+}
+
+func testRemoveIdempotent(t *testing.T, f fixture) {
+	a, b, c := f.users[0], f.users[1], f.users[2]
+	rs, err := f.mm.AddMembers(f.ctx, f.group.ID, f.ids(a, b, c))
+	mustAllOK(t, "setup add", f.ids(a, b, c), rs, err)
+	rs, err = f.mm.RemoveMembers(f.ctx, f.group.ID, f.ids(a))
+	mustAllOK(t, "remove a", f.ids(a), rs, err)
+	// [present, absent] and [absent, present]: servers differ on which order fails.
+	rs, err = f.mm.RemoveMembers(f.ctx, f.group.ID, f.ids(b, a))
+	mustAllOK(t, "remove b (present) and a (absent)", f.ids(b, a), rs, err)
+	rs, err = f.mm.RemoveMembers(f.ctx, f.group.ID, f.ids(a, c))
+	mustAllOK(t, "remove a (absent) and c (present)", f.ids(a, c), rs, err)
+	if f.isMember(t, a) || f.isMember(t, b) || f.isMember(t, c) {
+		t.Fatal("a removed member is still a member")
+	}
+}
+
+func testRemoveLast(t *testing.T, f fixture) {
+	a := f.users[0]
+	rs, err := f.mm.AddMembers(f.ctx, f.group.ID, f.ids(a))
+	mustAllOK(t, "add", f.ids(a), rs, err)
+	rs, err = f.mm.RemoveMembers(f.ctx, f.group.ID, f.ids(a))
+	mustAllOK(t, "remove the last member", f.ids(a), rs, err)
+	if f.isMember(t, a) {
+		t.Fatal("still a member")
+	}
+	if l, ok := connectors.AsLister(f.Conn); ok {
+		var members []string
+		if err := l.ListMembers(f.ctx, f.group.ID, func(id string) error { members = append(members, id); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if len(members) != 0 {
+			t.Fatalf("emptied group lists members %v (a placeholder must never be reported)", members)
+		}
+	}
+	rs, err = f.mm.AddMembers(f.ctx, f.group.ID, f.ids(a))
+	mustAllOK(t, "add to the emptied group", f.ids(a), rs, err)
+}
+
+func testUnknownUser(t *testing.T, f fixture) {
+	a := f.users[0]
+	ghost := "00000000-0000-0000-0000-00000000dead"
+	rs, err := f.mm.AddMembers(f.ctx, f.group.ID, []string{ghost, a.ID})
+	if err != nil {
+		t.Fatalf("add with one unknown user failed as a whole: %v", err)
+	}
+	if len(rs) != 2 || !errors.Is(rs[0].Err, connectors.ErrNotFound) || rs[1].Err != nil {
+		t.Fatalf("results %+v: want NotFound for the unknown user only", rs)
+	}
+	if !f.isMember(t, a) {
+		t.Fatal("known user not added alongside an unknown one")
+	}
+	rs, err = f.mm.RemoveMembers(f.ctx, f.group.ID, []string{a.ID, ghost})
+	if err != nil || len(rs) != 2 || rs[0].Err != nil {
+		t.Fatalf("remove with one unknown user: %+v %v", rs, err)
+	}
+	if f.isMember(t, a) {
+		t.Fatal("known user not removed alongside an unknown one")
+	}
+}
+
+func testUnknownGroup(t *testing.T, f fixture) {
+	ghost := "00000000-0000-0000-0000-00000000beef"
+	if _, err := f.mm.RemoveMembers(f.ctx, ghost, f.ids(f.users[0])); !errors.Is(err, connectors.ErrNotFound) {
+		t.Fatalf("RemoveMembers(unknown group) = %v, want ErrNotFound", err)
+	}
+	if _, err := f.mm.AddMembers(f.ctx, ghost, f.ids(f.users[0])); !errors.Is(err, connectors.ErrNotFound) {
+		t.Fatalf("AddMembers(unknown group) = %v, want ErrNotFound", err)
+	}
+}
+
+func testList(t *testing.T, f fixture) {
+	l, ok := connectors.AsLister(f.Conn)
+	if !ok {
+		t.Skip("connector does not list")
+	}
+	var users []string
+	if err := l.ListUsers(f.ctx, func(u connectors.User) error { users = append(users, u.ID); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range f.users {
+		if !slices.Contains(users, u.ID) {
+			t.Fatalf("ListUsers misses %s", u.Login)
+		}
+	}
+	var groups []string
+	if err := l.ListGroups(f.ctx, func(g connectors.Group) error { groups = append(groups, g.ID); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(groups, f.group.ID) {
+		t.Fatal("ListGroups misses the test group")
+	}
+	rs, err := f.mm.AddMembers(f.ctx, f.group.ID, f.ids(f.users[0], f.users[1]))
+	mustAllOK(t, "add", f.ids(f.users[0], f.users[1]), rs, err)
+	var members []string
+	if err := l.ListMembers(f.ctx, f.group.ID, func(id string) error { members = append(members, id); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(members)
+	want := f.ids(f.users[0], f.users[1])
+	slices.Sort(want)
+	if !slices.Equal(members, want) {
+		t.Fatalf("ListMembers = %v, want %v", members, want)
+	}
+	stop := errors.New("stop")
+	if err := l.ListUsers(f.ctx, func(connectors.User) error { return stop }); !errors.Is(err, stop) {
+		t.Fatalf("a callback's error must stop the listing and come back: %v", err)
+	}
+}

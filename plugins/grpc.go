@@ -1,0 +1,226 @@
+package plugins
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+
+	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+
+	"github.com/jitd/jitd/connectors"
+	"github.com/jitd/jitd/schema/proto/connectorpb"
+)
+
+// Opener creates a connector from a directory name and its JSON settings
+// (plugin side).
+type Opener func(directory string, settings []byte) (connectors.Connector, error)
+
+// connectorPlugin is the go-plugin adapter pair for the connector service.
+type connectorPlugin struct {
+	plugin.NetRPCUnsupportedPlugin
+	open Opener // plugin side only
+}
+
+func (p *connectorPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
+	connectorpb.RegisterConnectorServer(s, &server{open: p.open})
+	return nil
+}
+
+func (p *connectorPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, cc *grpc.ClientConn) (any, error) {
+	return connectorpb.NewConnectorClient(cc), nil
+}
+
+// server runs in the plugin process and serves one configured connector.
+type server struct {
+	connectorpb.UnimplementedConnectorServer
+	open Opener
+
+	mu   sync.RWMutex
+	conn connectors.Connector
+}
+
+var errNotConfigured = errors.New("plugin: Configure was not called")
+
+func (s *server) connector() (connectors.Connector, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.conn == nil {
+		return nil, toStatus(errNotConfigured)
+	}
+	return s.conn, nil
+}
+
+func (s *server) Configure(_ context.Context, req *connectorpb.ConfigureRequest) (*connectorpb.ConfigureResponse, error) {
+	c, err := s.open(req.Directory, req.SettingsJson)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	s.mu.Lock()
+	old := s.conn
+	s.conn = c
+	s.mu.Unlock()
+	if old != nil {
+		old.Close()
+	}
+	d := c.Describe()
+	resp := &connectorpb.ConfigureResponse{Kind: d.Kind, NativeTtl: d.NativeTTL}
+	for _, cap := range connectors.Capabilities(c) {
+		resp.Capabilities = append(resp.Capabilities, string(cap))
+	}
+	return resp, nil
+}
+
+func (s *server) Check(ctx context.Context, _ *connectorpb.CheckRequest) (*connectorpb.CheckResponse, error) {
+	c, err := s.connector()
+	if err != nil {
+		return nil, err
+	}
+	return &connectorpb.CheckResponse{}, toStatus(c.Check(ctx))
+}
+
+func capability[T any](s *server, as func(connectors.Connector) (T, bool), name connectors.Capability) (T, error) {
+	var zero T
+	c, err := s.connector()
+	if err != nil {
+		return zero, err
+	}
+	t, ok := as(c)
+	if !ok {
+		return zero, toStatus(errors.Join(connectors.ErrInvalid, errors.New("connector has no "+string(name)+" capability")))
+	}
+	return t, nil
+}
+
+func userPB(u connectors.User) *connectorpb.User {
+	return &connectorpb.User{Id: u.ID, Login: u.Login, DisplayName: u.DisplayName, Dn: u.DN, Enabled: u.Enabled}
+}
+
+func groupPB(g connectors.Group) *connectorpb.Group {
+	return &connectorpb.Group{Id: g.ID, Name: g.Name, Dn: g.DN}
+}
+
+func (s *server) LookupUser(ctx context.Context, req *connectorpb.LookupRequest) (*connectorpb.User, error) {
+	r, err := capability(s, connectors.AsResolver, connectors.CapLookup)
+	if err != nil {
+		return nil, err
+	}
+	u, err := r.LookupUser(ctx, req.Name)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return userPB(u), nil
+}
+
+func (s *server) LookupGroup(ctx context.Context, req *connectorpb.LookupRequest) (*connectorpb.Group, error) {
+	r, err := capability(s, connectors.AsResolver, connectors.CapLookup)
+	if err != nil {
+		return nil, err
+	}
+	g, err := r.LookupGroup(ctx, req.Name)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return groupPB(g), nil
+}
+
+func (s *server) ListUsers(_ *connectorpb.ListRequest, stream connectorpb.Connector_ListUsersServer) error {
+	l, err := capability(s, connectors.AsLister, connectors.CapList)
+	if err != nil {
+		return err
+	}
+	return toStatus(l.ListUsers(stream.Context(), func(u connectors.User) error { return stream.Send(userPB(u)) }))
+}
+
+func (s *server) ListGroups(_ *connectorpb.ListRequest, stream connectorpb.Connector_ListGroupsServer) error {
+	l, err := capability(s, connectors.AsLister, connectors.CapList)
+	if err != nil {
+		return err
+	}
+	return toStatus(l.ListGroups(stream.Context(), func(g connectors.Group) error { return stream.Send(groupPB(g)) }))
+}
+
+func (s *server) ListMembers(req *connectorpb.ListMembersRequest, stream connectorpb.Connector_ListMembersServer) error {
+	l, err := capability(s, connectors.AsLister, connectors.CapList)
+	if err != nil {
+		return err
+	}
+	return toStatus(l.ListMembers(stream.Context(), req.GroupId, func(id string) error {
+		return stream.Send(&connectorpb.Member{UserId: id})
+	}))
+}
+
+func membersPB(results []connectors.MemberResult, err error) (*connectorpb.MembersResponse, error) {
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	resp := &connectorpb.MembersResponse{Results: make([]*connectorpb.MemberResult, len(results))}
+	for i, r := range results {
+		resp.Results[i] = &connectorpb.MemberResult{UserId: r.UserID, Error: toPB(r.Err)}
+	}
+	return resp, nil
+}
+
+func (s *server) AddMembers(ctx context.Context, req *connectorpb.MembersRequest) (*connectorpb.MembersResponse, error) {
+	m, err := capability(s, connectors.AsMembershipManager, connectors.CapMembership)
+	if err != nil {
+		return nil, err
+	}
+	return membersPB(m.AddMembers(ctx, req.GroupId, req.UserIds))
+}
+
+func (s *server) RemoveMembers(ctx context.Context, req *connectorpb.MembersRequest) (*connectorpb.MembersResponse, error) {
+	m, err := capability(s, connectors.AsMembershipManager, connectors.CapMembership)
+	if err != nil {
+		return nil, err
+	}
+	return membersPB(m.RemoveMembers(ctx, req.GroupId, req.UserIds))
+}
+
+func (s *server) IsMember(ctx context.Context, req *connectorpb.IsMemberRequest) (*connectorpb.IsMemberResponse, error) {
+	m, err := capability(s, connectors.AsMembershipManager, connectors.CapMembership)
+	if err != nil {
+		return nil, err
+	}
+	ok, err := m.IsMember(ctx, req.GroupId, req.UserId)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &connectorpb.IsMemberResponse{Member: ok}, nil
+}
+
+// recvAll drains a server stream into fn.
+func recvAll[T any](recv func() (T, error), fn func(T) error) error {
+	for {
+		m, err := recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fromStatus(err)
+		}
+		if err := fn(m); err != nil {
+			return err
+		}
+	}
+}
+
+func membersFromPB(resp *connectorpb.MembersResponse, err error) ([]connectors.MemberResult, error) {
+	if err != nil {
+		return nil, fromStatus(err)
+	}
+	out := make([]connectors.MemberResult, len(resp.Results))
+	for i, r := range resp.Results {
+		out[i] = connectors.MemberResult{UserID: r.UserId, Err: fromPB(r.Error)}
+	}
+	return out, nil
+}
+
+func userFromPB(u *connectorpb.User) connectors.User {
+	return connectors.User{ID: u.Id, Login: u.Login, DisplayName: u.DisplayName, DN: u.Dn, Enabled: u.Enabled}
+}
+
+func groupFromPB(g *connectorpb.Group) connectors.Group {
+	return connectors.Group{ID: g.Id, Name: g.Name, DN: g.Dn}
+}

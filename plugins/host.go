@@ -1,0 +1,350 @@
+package plugins
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+
+	"github.com/jitd/jitd/connectors"
+	"github.com/jitd/jitd/core/clock"
+	"github.com/jitd/jitd/schema/proto/connectorpb"
+)
+
+// Spec says how to start one directory's connector child.
+type Spec struct {
+	Directory string
+	// Command returns a fresh command for the child (re-exec of jitd for
+	// built-in kinds, the plugin binary for external ones).
+	Command func() *exec.Cmd
+	// SHA256 (hex), when set, must match the binary the command runs.
+	SHA256 string
+	// Settings are passed to the child's Configure call.
+	Settings any
+}
+
+// BuiltinCommand re-executes binary as `connector serve <kind>`.
+func BuiltinCommand(binary, kind string) func() *exec.Cmd {
+	return func() *exec.Cmd { return exec.Command(binary, "connector", "serve", kind) }
+}
+
+// Conn is a supervised connector child. It implements every capability
+// interface in Go, and reports through Capabilities the ones the child has.
+type Conn struct {
+	spec     Spec
+	settings []byte
+	log      *slog.Logger
+	clock    clock.Clock
+
+	mu        sync.Mutex
+	client    *plugin.Client
+	rpc       connectorpb.ConnectorClient
+	desc      connectors.Description
+	caps      []connectors.Capability
+	failures  int
+	nextStart time.Time
+	closed    bool
+}
+
+var (
+	_ connectors.Connector         = (*Conn)(nil)
+	_ connectors.Resolver          = (*Conn)(nil)
+	_ connectors.Lister            = (*Conn)(nil)
+	_ connectors.MembershipManager = (*Conn)(nil)
+)
+
+// Launch starts the child and configures it. A child that will not start or
+// refuses its settings is an error here; later crashes are restarted.
+func Launch(ctx context.Context, spec Spec, log *slog.Logger, clk clock.Clock) (*Conn, error) {
+	settings, err := json.Marshal(spec.Settings)
+	if err != nil {
+		return nil, fmt.Errorf("plugins: %s: settings: %w", spec.Directory, err)
+	}
+	c := &Conn{spec: spec, settings: settings, log: log.With("directory", spec.Directory), clock: clk}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.startLocked(ctx); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *Conn) startLocked(ctx context.Context) error {
+	cmd := c.spec.Command()
+	// Own process group: a Ctrl-C meant for the daemon does not kill the
+	// child mid-call; the daemon stops its children itself.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cfg := &plugin.ClientConfig{
+		HandshakeConfig:  Handshake,
+		Plugins:          plugin.PluginSet{pluginName: &connectorPlugin{}},
+		Cmd:              cmd,
+		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+		AutoMTLS:         true,
+		Logger:           hclogBridge(c.log),
+		StartTimeout:     30 * time.Second,
+	}
+	if c.spec.SHA256 != "" {
+		sum, err := hex.DecodeString(c.spec.SHA256)
+		if err != nil || len(sum) != sha256.Size {
+			return fmt.Errorf("plugins: %s: sha256 must be 64 hex digits: %w", c.spec.Directory, connectors.ErrInvalid)
+		}
+		cfg.SecureConfig = &plugin.SecureConfig{Checksum: sum, Hash: sha256.New()}
+	}
+	client := plugin.NewClient(cfg)
+	proto, err := client.Client()
+	if err != nil {
+		client.Kill()
+		if errors.Is(err, plugin.ErrChecksumsDoNotMatch) {
+			return fmt.Errorf("plugins: %s: refusing to start %s: its sha256 does not match the configured one: %w", c.spec.Directory, cmd.Path, connectors.ErrPermission)
+		}
+		return fmt.Errorf("plugins: %s: start %s: %w: %v", c.spec.Directory, cmd.Path, connectors.ErrUnavailable, err)
+	}
+	raw, err := proto.Dispense(pluginName)
+	if err != nil {
+		client.Kill()
+		return fmt.Errorf("plugins: %s: %w: %v", c.spec.Directory, connectors.ErrUnavailable, err)
+	}
+	rpc := raw.(connectorpb.ConnectorClient)
+	resp, err := rpc.Configure(ctx, &connectorpb.ConfigureRequest{Directory: c.spec.Directory, SettingsJson: c.settings})
+	if err != nil {
+		client.Kill()
+		return fmt.Errorf("plugins: %s: configure: %w", c.spec.Directory, fromStatus(err))
+	}
+	c.client, c.rpc = client, rpc
+	c.desc = connectors.Description{Kind: resp.Kind, NativeTTL: resp.NativeTtl}
+	c.caps = nil
+	for _, cp := range resp.Capabilities {
+		c.caps = append(c.caps, connectors.Capability(cp))
+	}
+	c.failures = 0
+	c.log.Info("connector started", "kind", resp.Kind, "capabilities", resp.Capabilities)
+	return nil
+}
+
+// current returns a live client, restarting a dead child. Restarts back off
+// exponentially (up to a minute) so a crash-looping plugin is not hammered;
+// calls in the meantime fail with ErrUnavailable, which callers retry.
+func (c *Conn) current(ctx context.Context) (connectorpb.ConnectorClient, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, fmt.Errorf("plugins: %s: closed: %w", c.spec.Directory, connectors.ErrUnavailable)
+	}
+	if c.client != nil && !c.client.Exited() {
+		return c.rpc, nil
+	}
+	now := c.clock.Now()
+	if now.Before(c.nextStart) {
+		return nil, fmt.Errorf("plugins: %s: connector process exited; restart in %s: %w",
+			c.spec.Directory, c.nextStart.Sub(now).Round(time.Millisecond), connectors.ErrUnavailable)
+	}
+	if c.client != nil {
+		c.log.Warn("connector process exited; restarting", "restarts", c.failures+1)
+		c.client.Kill()
+		c.client = nil
+	}
+	if err := c.startLocked(ctx); err != nil {
+		c.failures++
+		c.nextStart = now.Add(min(time.Duration(1<<min(c.failures-1, 6))*time.Second, time.Minute))
+		return nil, err
+	}
+	return c.rpc, nil
+}
+
+// Pid returns the child's process id (for tests and diagnostics), or 0.
+func (c *Conn) Pid() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.client == nil {
+		return 0
+	}
+	if rc := c.client.ReattachConfig(); rc != nil {
+		return rc.Pid
+	}
+	return 0
+}
+
+// Exited reports whether the current child has exited.
+func (c *Conn) Exited() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.client == nil || c.client.Exited()
+}
+
+// Describe returns the child's description from its last start.
+func (c *Conn) Describe() connectors.Description {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.desc
+}
+
+// Capabilities returns what the child reported at its last start.
+func (c *Conn) Capabilities() []connectors.Capability {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.caps
+}
+
+// Close stops the child. In-flight calls have been finished by the caller.
+func (c *Conn) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed = true
+	if c.client != nil {
+		c.client.Kill()
+		c.client = nil
+	}
+	return nil
+}
+
+func (c *Conn) Check(ctx context.Context) error {
+	rpc, err := c.current(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = rpc.Check(ctx, &connectorpb.CheckRequest{})
+	return fromStatus(err)
+}
+
+func (c *Conn) LookupUser(ctx context.Context, login string) (connectors.User, error) {
+	rpc, err := c.current(ctx)
+	if err != nil {
+		return connectors.User{}, err
+	}
+	u, err := rpc.LookupUser(ctx, &connectorpb.LookupRequest{Name: login})
+	if err != nil {
+		return connectors.User{}, fromStatus(err)
+	}
+	return userFromPB(u), nil
+}
+
+func (c *Conn) LookupGroup(ctx context.Context, name string) (connectors.Group, error) {
+	rpc, err := c.current(ctx)
+	if err != nil {
+		return connectors.Group{}, err
+	}
+	g, err := rpc.LookupGroup(ctx, &connectorpb.LookupRequest{Name: name})
+	if err != nil {
+		return connectors.Group{}, fromStatus(err)
+	}
+	return groupFromPB(g), nil
+}
+
+func (c *Conn) ListUsers(ctx context.Context, fn func(connectors.User) error) error {
+	rpc, err := c.current(ctx)
+	if err != nil {
+		return err
+	}
+	stream, err := rpc.ListUsers(ctx, &connectorpb.ListRequest{})
+	if err != nil {
+		return fromStatus(err)
+	}
+	return recvAll(stream.Recv, func(u *connectorpb.User) error { return fn(userFromPB(u)) })
+}
+
+func (c *Conn) ListGroups(ctx context.Context, fn func(connectors.Group) error) error {
+	rpc, err := c.current(ctx)
+	if err != nil {
+		return err
+	}
+	stream, err := rpc.ListGroups(ctx, &connectorpb.ListRequest{})
+	if err != nil {
+		return fromStatus(err)
+	}
+	return recvAll(stream.Recv, func(g *connectorpb.Group) error { return fn(groupFromPB(g)) })
+}
+
+func (c *Conn) ListMembers(ctx context.Context, groupID string, fn func(string) error) error {
+	rpc, err := c.current(ctx)
+	if err != nil {
+		return err
+	}
+	stream, err := rpc.ListMembers(ctx, &connectorpb.ListMembersRequest{GroupId: groupID})
+	if err != nil {
+		return fromStatus(err)
+	}
+	return recvAll(stream.Recv, func(m *connectorpb.Member) error { return fn(m.UserId) })
+}
+
+func (c *Conn) AddMembers(ctx context.Context, groupID string, userIDs []string) ([]connectors.MemberResult, error) {
+	rpc, err := c.current(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return membersFromPB(rpc.AddMembers(ctx, &connectorpb.MembersRequest{GroupId: groupID, UserIds: userIDs}))
+}
+
+func (c *Conn) RemoveMembers(ctx context.Context, groupID string, userIDs []string) ([]connectors.MemberResult, error) {
+	rpc, err := c.current(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return membersFromPB(rpc.RemoveMembers(ctx, &connectorpb.MembersRequest{GroupId: groupID, UserIds: userIDs}))
+}
+
+func (c *Conn) IsMember(ctx context.Context, groupID, userID string) (bool, error) {
+	rpc, err := c.current(ctx)
+	if err != nil {
+		return false, err
+	}
+	resp, err := rpc.IsMember(ctx, &connectorpb.IsMemberRequest{GroupId: groupID, UserId: userID})
+	if err != nil {
+		return false, fromStatus(err)
+	}
+	return resp.Member, nil
+}
+
+// hclogBridge sends go-plugin's hclog output (and the child's, which go-plugin
+// re-logs) to slog. This is the only place the two logging worlds meet.
+func hclogBridge(log *slog.Logger) hclog.Logger {
+	return hclog.New(&hclog.LoggerOptions{
+		Name:       "plugin",
+		Level:      hclog.Info,
+		JSONFormat: true,
+		Output:     &slogWriter{log: log},
+	})
+}
+
+type slogWriter struct{ log *slog.Logger }
+
+func (w *slogWriter) Write(p []byte) (int, error) {
+	for _, line := range strings.Split(strings.TrimSpace(string(p)), "\n") {
+		var rec map[string]any
+		if json.Unmarshal([]byte(line), &rec) != nil {
+			w.log.Info(line)
+			continue
+		}
+		level := slog.LevelInfo
+		switch rec["@level"] {
+		case "trace", "debug":
+			level = slog.LevelDebug
+		case "warn":
+			level = slog.LevelWarn
+		case "error":
+			level = slog.LevelError
+		}
+		msg, _ := rec["@message"].(string)
+		var attrs []any
+		for k, v := range rec {
+			if !strings.HasPrefix(k, "@") {
+				attrs = append(attrs, k, v)
+			}
+		}
+		if mod, ok := rec["@module"].(string); ok {
+			attrs = append(attrs, "module", mod)
+		}
+		w.log.Log(context.Background(), level, msg, attrs...)
+	}
+	return len(p), nil
+}
