@@ -34,7 +34,9 @@ func TestMain(m *testing.M) {
 		Serve(func(string, []byte) (connectors.Connector, error) { return errorConn{}, nil })
 	default:
 		kind := os.Getenv("JITD_TEST_PLUGIN")
-		Serve(func(dir string, settings []byte) (connectors.Connector, error) { return builtin.Open(kind, dir, settings) })
+		Serve(func(dir string, settings []byte) (connectors.Connector, error) {
+			return builtin.Open(kind, dir, settings)
+		})
 	}
 	os.Exit(0)
 }
@@ -77,8 +79,8 @@ func TestConformance_DemoThroughPlugin(t *testing.T) {
 type errorConn struct{}
 
 func (errorConn) Describe() connectors.Description { return connectors.Description{Kind: "errors"} }
-func (errorConn) Check(context.Context) error       { return nil }
-func (errorConn) Close() error                      { return nil }
+func (errorConn) Check(context.Context) error      { return nil }
+func (errorConn) Close() error                     { return nil }
 func (errorConn) LookupUser(_ context.Context, name string) (connectors.User, error) {
 	if name == "rate" {
 		return connectors.User{}, fmt.Errorf("okta: %w", &connectors.RateLimitError{Wait: 42 * time.Second})
@@ -242,4 +244,3 @@ func TestPlugin_CrashLoopBacksOff(t *testing.T) {
 		t.Fatalf("restart after the backoff: %v", err)
 	}
 }
-

@@ -11,7 +11,6 @@ import (
 
 	"github.com/jitd/jitd/connectors"
 	"github.com/jitd/jitd/connectors/demo"
-	
 )
 
 // Kind is one built-in connector kind.
