@@ -18,18 +18,20 @@ import (
 	"github.com/jitd/jitd/connectors/builtin"
 	"github.com/jitd/jitd/connectors/connectortest"
 	"github.com/jitd/jitd/connectors/demo"
+	"github.com/jitd/jitd/connectors/ldap"
 	"github.com/jitd/jitd/core/clock"
 	"github.com/jitd/jitd/core/expiry"
 	"github.com/jitd/jitd/core/grant"
 	"github.com/jitd/jitd/core/store"
 	"github.com/jitd/jitd/core/store/sqlite"
+	"github.com/jitd/jitd/fixtures/slapd"
 )
 
 // The test binary doubles as the plugin child, the way the jitd binary does.
 func TestMain(m *testing.M) {
 	switch os.Getenv("JITD_TEST_PLUGIN") {
 	case "":
-		os.Exit(m.Run())
+		os.Exit(slapd.Main(m, slapd.Options{}, &srv, &srvErr))
 	case "errors":
 		Serve(func(string, []byte) (connectors.Connector, error) { return errorConn{}, nil })
 	default:
@@ -49,7 +51,25 @@ func selfCommand(kind string) func() *exec.Cmd {
 	}
 }
 
-var quiet = slog.New(slog.DiscardHandler)
+var (
+	quiet  = slog.New(slog.DiscardHandler)
+	srv    *slapd.Server
+	srvErr error
+)
+
+func TestConformance_LDAPThroughPlugin(t *testing.T) {
+	connectortest.Run(t, func(t *testing.T) connectortest.Fixture {
+		slapd.Need(t, srv, srvErr)
+		if err := srv.Reset(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		spec := Spec{Directory: "corp-ldap", Command: selfCommand("ldap"), Settings: ldap.Config{
+			URL: srv.LDAPSURL, CAFile: srv.CAFile, BindDN: slapd.ServiceDN, BindPasswordFile: filepath.Join(srv.PasswordDir, "service"),
+			UserBase: slapd.PeopleBase, GroupBase: slapd.GroupBase, EmptyMember: slapd.EmptyMember,
+		}}
+		return connectortest.Fixture{Conn: launch(t, spec, clock.Real{}), Users: []string{"alice", "ann", "bob"}, Group: "prod-db-admins"}
+	})
+}
 
 func launch(t *testing.T, spec Spec, clk clock.Clock) *Conn {
 	t.Helper()

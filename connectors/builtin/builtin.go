@@ -11,6 +11,7 @@ import (
 
 	"github.com/jitd/jitd/connectors"
 	"github.com/jitd/jitd/connectors/demo"
+	"github.com/jitd/jitd/connectors/ldap"
 )
 
 // Kind is one built-in connector kind.
@@ -50,6 +51,7 @@ func kind[C validator](open func(directory string, cfg C) (connectors.Connector,
 
 var kinds = map[string]Kind{
 	"demo": kind(func(_ string, c demo.Config) (connectors.Connector, error) { return demo.New(c) }),
+	"ldap": kind(func(_ string, c ldap.Config) (connectors.Connector, error) { return ldap.New(c) }),
 }
 
 // Lookup returns the kind called name.

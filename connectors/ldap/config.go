@@ -1,0 +1,160 @@
+package ldap
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	goldap "github.com/go-ldap/ldap/v3"
+
+	"github.com/jitd/jitd/connectors"
+)
+
+// Config is an LDAP directory's configuration (the `ldap:` block of a
+// directory in jitd's config).
+type Config struct {
+	// URL is ldaps://host[:port], or ldap://host[:port] with start_tls: true.
+	URL string `yaml:"url" json:"url"`
+	// StartTLS upgrades an ldap:// connection before binding.
+	StartTLS bool `yaml:"start_tls" json:"start_tls,omitempty"`
+	// Insecure allows plain, unencrypted LDAP. Never in production.
+	Insecure bool `yaml:"insecure" json:"insecure,omitempty"`
+	// CAFile is a PEM bundle to trust instead of the system roots.
+	CAFile string `yaml:"ca_file" json:"ca_file,omitempty"`
+	// ServerName overrides the name checked in the server's certificate.
+	ServerName string `yaml:"server_name" json:"server_name,omitempty"`
+
+	BindDN string `yaml:"bind_dn" json:"bind_dn"`
+	// The bind password comes from a file or an environment variable, never
+	// from the config itself.
+	BindPasswordFile string `yaml:"bind_password_file" json:"bind_password_file,omitempty"`
+	BindPasswordEnv  string `yaml:"bind_password_env" json:"bind_password_env,omitempty"`
+
+	UserBase    string `yaml:"user_base" json:"user_base"`
+	UserFilter  string `yaml:"user_filter" json:"user_filter,omitempty"`   // default (objectClass=inetOrgPerson)
+	LoginAttr   string `yaml:"login_attr" json:"login_attr,omitempty"`     // default uid
+	GroupBase   string `yaml:"group_base" json:"group_base"`               //
+	GroupFilter string `yaml:"group_filter" json:"group_filter,omitempty"` // default (objectClass=groupOfNames)
+	GroupAttr   string `yaml:"group_attr" json:"group_attr,omitempty"`     // default cn
+	MemberAttr  string `yaml:"member_attr" json:"member_attr,omitempty"`   // default member
+	IDAttr      string `yaml:"id_attr" json:"id_attr,omitempty"`           // default entryUUID
+	// DNAttr is an attribute holding an entry's DN that can be searched with
+	// equality (entryDN on OpenLDAP, distinguishedName on AD).
+	DNAttr string `yaml:"dn_attr" json:"dn_attr,omitempty"`
+	// EmptyMember is a placeholder DN added when removing the last member of
+	// a group whose schema requires one (groupOfNames). Never reported as a member.
+	EmptyMember string `yaml:"empty_member" json:"empty_member,omitempty"`
+
+	PageSize    int           `yaml:"page_size" json:"page_size,omitempty"`     // default 500
+	Timeout     time.Duration `yaml:"timeout" json:"timeout,omitempty"`         // default 30s per operation
+	Connections int           `yaml:"connections" json:"connections,omitempty"` // default 4
+}
+
+func (c Config) withDefaults() Config {
+	def := func(s *string, v string) {
+		if *s == "" {
+			*s = v
+		}
+	}
+	def(&c.UserFilter, "(objectClass=inetOrgPerson)")
+	def(&c.LoginAttr, "uid")
+	def(&c.GroupFilter, "(objectClass=groupOfNames)")
+	def(&c.GroupAttr, "cn")
+	def(&c.MemberAttr, "member")
+	def(&c.IDAttr, "entryUUID")
+	def(&c.DNAttr, "entryDN")
+	if c.PageSize <= 0 {
+		c.PageSize = 500
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = 30 * time.Second
+	}
+	if c.Connections <= 0 {
+		c.Connections = 4
+	}
+	return c
+}
+
+// Validate reports every problem with the configuration.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
+	}
+	u, err := url.Parse(c.URL)
+	switch {
+	case c.URL == "":
+		bad("url", "required (ldaps://host:636, or ldap://host:389 with start_tls: true)")
+	case err != nil:
+		bad("url", "%v", err)
+	case u.Scheme == "ldaps":
+		if c.StartTLS {
+			bad("start_tls", "not used with ldaps:// (the connection is already TLS); remove it")
+		}
+	case u.Scheme == "ldap":
+		if !c.StartTLS && !c.Insecure {
+			bad("url", "scheme must be ldaps, or ldap with start_tls: true (got %q); set insecure: true to allow plain LDAP", c.URL)
+		}
+	default:
+		bad("url", "scheme must be ldaps or ldap (got %q)", u.Scheme)
+	}
+	if c.CAFile != "" {
+		if _, err := os.Stat(c.CAFile); err != nil {
+			bad("ca_file", "%v", err)
+		}
+	}
+	for field, dn := range map[string]string{"bind_dn": c.BindDN, "user_base": c.UserBase, "group_base": c.GroupBase} {
+		if dn == "" {
+			bad(field, "required")
+		} else if _, err := goldap.ParseDN(dn); err != nil {
+			bad(field, "not a DN: %v", err)
+		}
+	}
+	if c.EmptyMember != "" {
+		if _, err := goldap.ParseDN(c.EmptyMember); err != nil {
+			bad("empty_member", "not a DN: %v", err)
+		}
+	}
+	switch {
+	case c.BindPasswordFile == "" && c.BindPasswordEnv == "":
+		bad("bind_password_file", "a bind password is required: set bind_password_file or bind_password_env")
+	case c.BindPasswordFile != "" && c.BindPasswordEnv != "":
+		bad("bind_password_env", "set bind_password_file or bind_password_env, not both")
+	case c.BindPasswordFile != "":
+		if _, err := os.Stat(c.BindPasswordFile); err != nil {
+			bad("bind_password_file", "%v", err)
+		}
+	case os.Getenv(c.BindPasswordEnv) == "":
+		bad("bind_password_env", "environment variable %s is not set", c.BindPasswordEnv)
+	}
+	for field, f := range map[string]string{"user_filter": c.UserFilter, "group_filter": c.GroupFilter} {
+		if f != "" {
+			if _, err := goldap.CompileFilter(f); err != nil {
+				bad(field, "%v", err)
+			}
+		}
+	}
+	if c.Timeout < 0 || c.PageSize < 0 || c.Connections < 0 {
+		bad("timeout", "timeout, page_size and connections must not be negative")
+	}
+	return errors.Join(errs...)
+}
+
+// password reads the bind password from its file or variable.
+func (c Config) password() (string, error) {
+	if c.BindPasswordFile != "" {
+		b, err := os.ReadFile(c.BindPasswordFile)
+		if err != nil {
+			return "", fmt.Errorf("ldap: bind_password_file: %w: %v", connectors.ErrInvalid, err)
+		}
+		return strings.TrimRight(string(b), "\r\n"), nil
+	}
+	v := os.Getenv(c.BindPasswordEnv)
+	if v == "" {
+		return "", fmt.Errorf("ldap: bind_password_env: %s is empty: %w", c.BindPasswordEnv, connectors.ErrInvalid)
+	}
+	return v, nil
+}

@@ -1,0 +1,519 @@
+// Package ldap connects jitd to LDAP directories (OpenLDAP now; the Active
+// Directory flavour builds on it). It speaks TLS by default, escapes every
+// filter value, identifies entries by a stable id attribute (entryUUID), and
+// changes group membership in one modify per group, falling back to re-reading
+// the group when a server reports a value as already present or absent.
+package ldap
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+
+	goldap "github.com/go-ldap/ldap/v3"
+
+	"github.com/jitd/jitd/connectors"
+)
+
+// OIDs of the controls the connector uses.
+const (
+	oidPermissiveModify = "1.2.840.113556.1.4.1413"
+	oidPaging           = goldap.ControlTypePaging
+)
+
+// Conn is an LDAP directory.
+type Conn struct {
+	cfg      Config
+	password string
+	tls      *tls.Config
+
+	idle chan *goldap.Conn // idle connections
+	sem  chan struct{}     // bounds open connections
+
+	mu         sync.Mutex
+	permissive bool // server lists permissive modify
+	probed     bool
+	userDNs    map[string]string // id -> DN
+	groupDNs   map[string]string
+}
+
+var (
+	_ connectors.Connector         = (*Conn)(nil)
+	_ connectors.Resolver          = (*Conn)(nil)
+	_ connectors.Lister            = (*Conn)(nil)
+	_ connectors.MembershipManager = (*Conn)(nil)
+)
+
+// New returns a connector for cfg. It does not connect until first used;
+// Check proves the settings work.
+func New(cfg Config) (*Conn, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("ldap: %w: %v", connectors.ErrInvalid, err)
+	}
+	cfg = cfg.withDefaults()
+	pw, err := cfg.password()
+	if err != nil {
+		return nil, err
+	}
+	u, _ := url.Parse(cfg.URL)
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: cfg.ServerName}
+	if tc.ServerName == "" {
+		tc.ServerName = u.Hostname()
+	}
+	if cfg.CAFile != "" {
+		pem, err := os.ReadFile(cfg.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("ldap: ca_file: %w: %v", connectors.ErrInvalid, err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("ldap: ca_file %s holds no PEM certificate: %w", cfg.CAFile, connectors.ErrInvalid)
+		}
+		tc.RootCAs = pool
+	}
+	return &Conn{
+		cfg: cfg, password: pw, tls: tc,
+		idle: make(chan *goldap.Conn, cfg.Connections), sem: make(chan struct{}, cfg.Connections),
+		userDNs: map[string]string{}, groupDNs: map[string]string{},
+	}, nil
+}
+
+// Describe reports the kind.
+func (c *Conn) Describe() connectors.Description { return connectors.Description{Kind: "ldap"} }
+
+// Close closes idle connections.
+func (c *Conn) Close() error {
+	for {
+		select {
+		case l := <-c.idle:
+			l.Close()
+		default:
+			return nil
+		}
+	}
+}
+
+// Check connects, binds and reads the root DSE.
+func (c *Conn) Check(ctx context.Context) error {
+	return c.with(ctx, func(l *goldap.Conn) error { return nil })
+}
+
+func (c *Conn) dial() (*goldap.Conn, error) {
+	u, _ := url.Parse(c.cfg.URL)
+	var l *goldap.Conn
+	var err error
+	if u.Scheme == "ldaps" {
+		l, err = goldap.DialURL(c.cfg.URL, goldap.DialWithTLSConfig(c.tls), goldap.DialWithDialer(&net.Dialer{Timeout: c.cfg.Timeout}))
+	} else {
+		l, err = goldap.DialURL(c.cfg.URL, goldap.DialWithDialer(&net.Dialer{Timeout: c.cfg.Timeout}))
+	}
+	if err != nil {
+		return nil, mapErr("connect to "+c.cfg.URL, err)
+	}
+	l.SetTimeout(c.cfg.Timeout)
+	if c.cfg.StartTLS {
+		if err := l.StartTLS(c.tls); err != nil {
+			l.Close()
+			return nil, mapErr("starttls", err)
+		}
+	}
+	if err := l.Bind(c.cfg.BindDN, c.password); err != nil {
+		l.Close()
+		return nil, mapErr("bind as "+c.cfg.BindDN, err)
+	}
+	c.mu.Lock()
+	probed := c.probed
+	c.mu.Unlock()
+	if !probed {
+		if err := c.probe(l); err != nil {
+			l.Close()
+			return nil, err
+		}
+	}
+	return l, nil
+}
+
+// probe reads the root DSE once to learn which controls the server offers.
+func (c *Conn) probe(l *goldap.Conn) error {
+	res, err := l.Search(goldap.NewSearchRequest("", goldap.ScopeBaseObject, goldap.NeverDerefAliases, 0, 0, false,
+		"(objectClass=*)", []string{"supportedControl"}, nil))
+	if err != nil {
+		return mapErr("read root DSE", err)
+	}
+	permissive := false
+	if len(res.Entries) == 1 {
+		permissive = slices.Contains(res.Entries[0].GetAttributeValues("supportedControl"), oidPermissiveModify)
+	}
+	c.mu.Lock()
+	c.permissive, c.probed = permissive, true
+	c.mu.Unlock()
+	return nil
+}
+
+// with runs fn on a pooled, bound connection. A connection that saw a
+// network error is discarded.
+func (c *Conn) with(ctx context.Context, fn func(*goldap.Conn) error) error {
+	var l *goldap.Conn
+	select {
+	case l = <-c.idle:
+	default:
+		select {
+		case c.sem <- struct{}{}:
+			var err error
+			if l, err = c.dial(); err != nil {
+				<-c.sem
+				return err
+			}
+		case l = <-c.idle:
+		case <-ctx.Done():
+			return fmt.Errorf("ldap: %w: %w", connectors.ErrUnavailable, ctx.Err())
+		}
+	}
+	err := fn(l)
+	if l.IsClosing() || goldap.IsErrorAnyOf(err, goldap.ErrorNetwork, goldap.LDAPResultServerDown, goldap.LDAPResultTimeout) || errors.Is(err, connectors.ErrUnavailable) {
+		l.Close()
+		<-c.sem
+	} else {
+		c.idle <- l
+	}
+	return err
+}
+
+// mapErr wraps an LDAP error in the connector sentinel that says what to do.
+func mapErr(op string, err error) error {
+	var le *goldap.Error
+	if !errors.As(err, &le) {
+		return fmt.Errorf("ldap: %s: %w: %v", op, connectors.ErrUnavailable, err)
+	}
+	var sentinel error
+	switch le.ResultCode {
+	case goldap.LDAPResultNoSuchObject:
+		sentinel = connectors.ErrNotFound
+	case goldap.LDAPResultInvalidCredentials, goldap.LDAPResultInsufficientAccessRights, goldap.LDAPResultStrongAuthRequired,
+		goldap.LDAPResultConfidentialityRequired, goldap.LDAPResultInappropriateAuthentication:
+		sentinel = connectors.ErrPermission
+	case goldap.LDAPResultBusy, goldap.LDAPResultUnavailable, goldap.LDAPResultOther, goldap.LDAPResultTimeLimitExceeded,
+		goldap.LDAPResultAdminLimitExceeded, goldap.LDAPResultLoopDetect, goldap.ErrorNetwork, goldap.LDAPResultServerDown,
+		goldap.LDAPResultTimeout, goldap.LDAPResultConnectError, goldap.LDAPResultUnwillingToPerform:
+		sentinel = connectors.ErrUnavailable
+	default:
+		sentinel = connectors.ErrInvalid
+	}
+	return fmt.Errorf("ldap: %s: %w: %v", op, sentinel, err)
+}
+
+// search runs a non-paged search that must return few entries.
+func (c *Conn) search(ctx context.Context, base, filter string, attrs []string, sizeLimit int) ([]*goldap.Entry, error) {
+	var entries []*goldap.Entry
+	err := c.with(ctx, func(l *goldap.Conn) error {
+		res, err := l.Search(goldap.NewSearchRequest(base, goldap.ScopeWholeSubtree, goldap.NeverDerefAliases, sizeLimit, 0, false, filter, attrs, nil))
+		if goldap.IsErrorWithCode(err, goldap.LDAPResultSizeLimitExceeded) && res != nil {
+			entries = res.Entries
+			return nil
+		}
+		if err != nil {
+			return mapErr("search "+base, err)
+		}
+		entries = res.Entries
+		return nil
+	})
+	return entries, err
+}
+
+// page streams a search a page at a time.
+func (c *Conn) page(ctx context.Context, base, filter string, attrs []string, fn func(*goldap.Entry) error) error {
+	paging := goldap.NewControlPaging(uint32(c.cfg.PageSize))
+	for {
+		var entries []*goldap.Entry
+		var cookie []byte
+		err := c.with(ctx, func(l *goldap.Conn) error {
+			req := goldap.NewSearchRequest(base, goldap.ScopeWholeSubtree, goldap.NeverDerefAliases, 0, 0, false, filter, attrs, []goldap.Control{paging})
+			res, err := l.Search(req)
+			if err != nil {
+				return mapErr("search "+base, err)
+			}
+			entries = res.Entries
+			if ctrl, ok := goldap.FindControl(res.Controls, oidPaging).(*goldap.ControlPaging); ok {
+				cookie = ctrl.Cookie
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if err := fn(e); err != nil {
+				return err
+			}
+		}
+		if len(cookie) == 0 {
+			return nil
+		}
+		paging.SetCookie(cookie)
+	}
+	// A paged search is bound to its connection on some servers; the pool
+	// returns the same idle connection when nothing else is running, and
+	// servers that lose the cookie answer with an error, which is returned.
+}
+
+func and(classFilter, attr, value string) string {
+	return "(&" + classFilter + "(" + attr + "=" + goldap.EscapeFilter(value) + "))"
+}
+
+func (c *Conn) userAttrs() []string {
+	return []string{c.cfg.IDAttr, c.cfg.LoginAttr, "cn", "displayName"}
+}
+
+func (c *Conn) toUser(e *goldap.Entry) connectors.User {
+	name := e.GetAttributeValue("displayName")
+	if name == "" {
+		name = e.GetAttributeValue("cn")
+	}
+	return connectors.User{ID: e.GetAttributeValue(c.cfg.IDAttr), Login: e.GetAttributeValue(c.cfg.LoginAttr), DisplayName: name, DN: e.DN, Enabled: true}
+}
+
+func (c *Conn) toGroup(e *goldap.Entry) connectors.Group {
+	return connectors.Group{ID: e.GetAttributeValue(c.cfg.IDAttr), Name: e.GetAttributeValue(c.cfg.GroupAttr), DN: e.DN}
+}
+
+// one returns the single entry of a lookup: none is ErrNotFound, two is a
+// configuration problem (the login attribute is not unique).
+func one(entries []*goldap.Entry, what, name string) (*goldap.Entry, error) {
+	switch len(entries) {
+	case 0:
+		return nil, fmt.Errorf("ldap: %s %q: %w", what, name, connectors.ErrNotFound)
+	case 1:
+		return entries[0], nil
+	}
+	return nil, fmt.Errorf("ldap: %s %q matches more than one entry; make the lookup attribute unique or narrow the filter: %w", what, name, connectors.ErrInvalid)
+}
+
+// LookupUser finds the user whose login attribute equals login.
+func (c *Conn) LookupUser(ctx context.Context, login string) (connectors.User, error) {
+	if login == "" {
+		return connectors.User{}, fmt.Errorf("ldap: empty login: %w", connectors.ErrNotFound)
+	}
+	entries, err := c.search(ctx, c.cfg.UserBase, and(c.cfg.UserFilter, c.cfg.LoginAttr, login), c.userAttrs(), 2)
+	if err != nil {
+		return connectors.User{}, err
+	}
+	e, err := one(entries, "user", login)
+	if err != nil {
+		return connectors.User{}, err
+	}
+	u := c.toUser(e)
+	c.remember(c.userDNs, u.ID, e.DN)
+	return u, nil
+}
+
+// LookupGroup finds the group whose name attribute equals name.
+func (c *Conn) LookupGroup(ctx context.Context, name string) (connectors.Group, error) {
+	if name == "" {
+		return connectors.Group{}, fmt.Errorf("ldap: empty group name: %w", connectors.ErrNotFound)
+	}
+	entries, err := c.search(ctx, c.cfg.GroupBase, and(c.cfg.GroupFilter, c.cfg.GroupAttr, name), []string{c.cfg.IDAttr, c.cfg.GroupAttr}, 2)
+	if err != nil {
+		return connectors.Group{}, err
+	}
+	e, err := one(entries, "group", name)
+	if err != nil {
+		return connectors.Group{}, err
+	}
+	g := c.toGroup(e)
+	c.remember(c.groupDNs, g.ID, e.DN)
+	return g, nil
+}
+
+func (c *Conn) remember(m map[string]string, id, dn string) {
+	if id == "" {
+		return
+	}
+	c.mu.Lock()
+	m[id] = dn
+	c.mu.Unlock()
+}
+
+func (c *Conn) forget(m map[string]string, id string) {
+	c.mu.Lock()
+	delete(m, id)
+	c.mu.Unlock()
+}
+
+var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+// validID rejects ids that cannot be entryUUIDs before they reach a filter.
+func (c *Conn) validID(id string) bool {
+	return !strings.EqualFold(c.cfg.IDAttr, "entryUUID") || uuidRE.MatchString(id)
+}
+
+// dns maps ids to DNs, from the cache or with one OR-search per chunk.
+// Unknown ids are absent from the result.
+func (c *Conn) dns(ctx context.Context, cache map[string]string, base, class string, ids []string) (map[string]string, error) {
+	out := map[string]string{}
+	var missing []string
+	c.mu.Lock()
+	for _, id := range ids {
+		if dn, ok := cache[id]; ok {
+			out[id] = dn
+		} else if c.validID(id) {
+			missing = append(missing, id)
+		}
+	}
+	c.mu.Unlock()
+	for chunk := range slices.Chunk(missing, 100) {
+		var f strings.Builder
+		f.WriteString("(&" + class + "(|")
+		for _, id := range chunk {
+			f.WriteString("(" + c.cfg.IDAttr + "=" + goldap.EscapeFilter(id) + ")")
+		}
+		f.WriteString("))")
+		err := c.page(ctx, base, f.String(), []string{c.cfg.IDAttr}, func(e *goldap.Entry) error {
+			id := e.GetAttributeValue(c.cfg.IDAttr)
+			out[id] = e.DN
+			c.remember(cache, id, e.DN)
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (c *Conn) groupDN(ctx context.Context, id string) (string, error) {
+	m, err := c.dns(ctx, c.groupDNs, c.cfg.GroupBase, c.cfg.GroupFilter, []string{id})
+	if err != nil {
+		return "", err
+	}
+	dn, ok := m[id]
+	if !ok {
+		return "", fmt.Errorf("ldap: group %s: %w", id, connectors.ErrNotFound)
+	}
+	return dn, nil
+}
+
+// ListUsers streams the users under user_base, a page at a time.
+func (c *Conn) ListUsers(ctx context.Context, fn func(connectors.User) error) error {
+	return c.page(ctx, c.cfg.UserBase, c.cfg.UserFilter, c.userAttrs(), func(e *goldap.Entry) error {
+		u := c.toUser(e)
+		c.remember(c.userDNs, u.ID, e.DN)
+		return fn(u)
+	})
+}
+
+// ListGroups streams the groups under group_base, a page at a time.
+func (c *Conn) ListGroups(ctx context.Context, fn func(connectors.Group) error) error {
+	return c.page(ctx, c.cfg.GroupBase, c.cfg.GroupFilter, []string{c.cfg.IDAttr, c.cfg.GroupAttr}, func(e *goldap.Entry) error {
+		g := c.toGroup(e)
+		c.remember(c.groupDNs, g.ID, e.DN)
+		return fn(g)
+	})
+}
+
+// ListMembers streams the ids of a group's direct members that are users
+// under user_base. The placeholder and non-user members are not reported.
+func (c *Conn) ListMembers(ctx context.Context, groupID string, fn func(string) error) error {
+	dn, err := c.groupDN(ctx, groupID)
+	if err != nil {
+		return err
+	}
+	members, err := c.members(ctx, dn)
+	if err != nil {
+		return err
+	}
+	for chunk := range slices.Chunk(members, 100) {
+		var f strings.Builder
+		f.WriteString("(&" + c.cfg.UserFilter + "(|")
+		for _, m := range chunk {
+			f.WriteString("(" + c.cfg.DNAttr + "=" + goldap.EscapeFilter(m) + ")")
+		}
+		f.WriteString("))")
+		err := c.page(ctx, c.cfg.UserBase, f.String(), []string{c.cfg.IDAttr}, func(e *goldap.Entry) error {
+			id := e.GetAttributeValue(c.cfg.IDAttr)
+			c.remember(c.userDNs, id, e.DN)
+			return fn(id)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// members reads a group's member DNs, without the placeholder.
+func (c *Conn) members(ctx context.Context, groupDN string) ([]string, error) {
+	var out []string
+	err := c.with(ctx, func(l *goldap.Conn) error {
+		res, err := l.Search(goldap.NewSearchRequest(groupDN, goldap.ScopeBaseObject, goldap.NeverDerefAliases, 1, 0, false,
+			"(objectClass=*)", []string{c.cfg.MemberAttr}, nil))
+		if err != nil {
+			return mapErr("read members of "+groupDN, err)
+		}
+		if len(res.Entries) == 1 {
+			for _, m := range res.Entries[0].GetAttributeValues(c.cfg.MemberAttr) {
+				if !c.isPlaceholder(m) {
+					out = append(out, m)
+				}
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+func (c *Conn) isPlaceholder(dn string) bool {
+	return c.cfg.EmptyMember != "" && sameDN(dn, c.cfg.EmptyMember)
+}
+
+func sameDN(a, b string) bool {
+	da, err1 := goldap.ParseDN(a)
+	db, err2 := goldap.ParseDN(b)
+	if err1 != nil || err2 != nil {
+		return strings.EqualFold(a, b)
+	}
+	return da.EqualFold(db)
+}
+
+// IsMember compares the group's member attribute with the user's DN.
+func (c *Conn) IsMember(ctx context.Context, groupID, userID string) (bool, error) {
+	gdn, err := c.groupDN(ctx, groupID)
+	if err != nil {
+		return false, err
+	}
+	users, err := c.dns(ctx, c.userDNs, c.cfg.UserBase, c.cfg.UserFilter, []string{userID})
+	if err != nil {
+		return false, err
+	}
+	udn, ok := users[userID]
+	if !ok {
+		return false, fmt.Errorf("ldap: user %s: %w", userID, connectors.ErrNotFound)
+	}
+	var member bool
+	err = c.with(ctx, func(l *goldap.Conn) error {
+		var err error
+		member, err = l.Compare(gdn, c.cfg.MemberAttr, udn)
+		if goldap.IsErrorWithCode(err, goldap.LDAPResultNoSuchAttribute) {
+			return nil
+		}
+		if err != nil {
+			return mapErr("compare "+gdn, err)
+		}
+		return nil
+	})
+	if errors.Is(err, connectors.ErrNotFound) {
+		c.forget(c.groupDNs, groupID)
+	}
+	return member, err
+}

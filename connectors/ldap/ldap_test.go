@@ -1,0 +1,175 @@
+package ldap_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	goldap "github.com/go-ldap/ldap/v3"
+
+	"github.com/jitd/jitd/connectors"
+	"github.com/jitd/jitd/connectors/connectortest"
+	"github.com/jitd/jitd/connectors/ldap"
+	"github.com/jitd/jitd/fixtures/slapd"
+)
+
+var (
+	srv      *slapd.Server
+	startErr error
+)
+
+func TestMain(m *testing.M) { os.Exit(slapd.Main(m, slapd.Options{}, &srv, &startErr)) }
+
+// Config returns a working configuration against the test server.
+func config(t *testing.T) ldap.Config {
+	t.Helper()
+	slapd.Need(t, srv, startErr)
+	return ldap.Config{
+		URL: srv.LDAPSURL, CAFile: srv.CAFile,
+		BindDN: slapd.ServiceDN, BindPasswordFile: filepath.Join(srv.PasswordDir, "service"),
+		UserBase: slapd.PeopleBase, GroupBase: slapd.GroupBase, EmptyMember: slapd.EmptyMember,
+	}
+}
+
+func open(t *testing.T, cfg ldap.Config) *ldap.Conn {
+	t.Helper()
+	c, err := ldap.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func fixture(t *testing.T, cfg ldap.Config) connectortest.Fixture {
+	if err := srv.Reset(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return connectortest.Fixture{Conn: open(t, cfg), Users: []string{"alice", "ann", "bob"}, Group: "prod-db-admins"}
+}
+
+func TestConformance_LDAPS(t *testing.T) {
+	connectortest.Run(t, func(t *testing.T) connectortest.Fixture { return fixture(t, config(t)) })
+}
+
+func TestConformance_StartTLS(t *testing.T) {
+	connectortest.Run(t, func(t *testing.T) connectortest.Fixture {
+		cfg := config(t)
+		cfg.URL, cfg.StartTLS = srv.LDAPURL, true
+		return fixture(t, cfg)
+	})
+}
+
+func TestGroupNameWithFilterAndDNSpecials(t *testing.T) {
+	f := fixture(t, config(t))
+	res, _ := connectors.AsResolver(f.Conn)
+	g, err := res.LookupGroup(context.Background(), "ops+db (prod)")
+	if err != nil {
+		t.Fatalf("group whose name needs escaping: %v", err)
+	}
+	u, _ := res.LookupUser(context.Background(), "ann") // DN: cn=Lee\, Ann \2B Co,...
+	mm, _ := connectors.AsMembershipManager(f.Conn)
+	if rs, err := mm.AddMembers(context.Background(), g.ID, []string{u.ID}); err != nil || rs[0].Err != nil {
+		t.Fatalf("add: %v %+v", err, rs)
+	}
+	if ok, err := mm.IsMember(context.Background(), g.ID, u.ID); !ok || err != nil {
+		t.Fatalf("IsMember = %v, %v", ok, err)
+	}
+	if rs, err := mm.RemoveMembers(context.Background(), g.ID, []string{u.ID}); err != nil || rs[0].Err != nil {
+		t.Fatalf("remove: %v %+v", err, rs)
+	}
+}
+
+func TestTLSIsRequiredUnlessInsecure(t *testing.T) {
+	cfg := config(t)
+	cfg.URL = srv.LDAPURL
+	if _, err := ldap.New(cfg); err == nil || !strings.Contains(err.Error(), "insecure: true") {
+		t.Fatalf("plain ldap:// without insecure: %v; want a refusal that names insecure: true", err)
+	}
+	cfg.Insecure = true
+	c := open(t, cfg)
+	if err := c.Check(context.Background()); err != nil {
+		t.Fatalf("plain LDAP with insecure: true: %v", err)
+	}
+}
+
+func TestCertificateFromAnUnknownCAIsRefused(t *testing.T) {
+	cfg := config(t)
+	cfg.CAFile = ""
+	err := open(t, cfg).Check(context.Background())
+	if err == nil || !errors.Is(err, connectors.ErrUnavailable) || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("server certificate from an untrusted CA: %v", err)
+	}
+}
+
+func TestWrongPasswordIsPermissionError(t *testing.T) {
+	cfg := config(t)
+	p := filepath.Join(t.TempDir(), "pw")
+	os.WriteFile(p, []byte("wrong"), 0o600)
+	cfg.BindPasswordFile = p
+	if err := open(t, cfg).Check(context.Background()); !errors.Is(err, connectors.ErrPermission) {
+		t.Fatalf("bad password: %v, want ErrPermission", err)
+	}
+	if strings.Contains(errString(open(t, cfg).Check(context.Background())), "wrong") {
+		t.Fatal("the password appears in the error")
+	}
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+func TestPasswordFromEnvironment(t *testing.T) {
+	cfg := config(t)
+	cfg.BindPasswordFile, cfg.BindPasswordEnv = "", "JITD_TEST_LDAP_PW"
+	t.Setenv("JITD_TEST_LDAP_PW", slapd.ServicePassword)
+	if err := open(t, cfg).Check(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRemovingLastMemberWithoutPlaceholderIsAClearError(t *testing.T) {
+	cfg := config(t)
+	f := fixture(t, cfg)
+	// Make the group hold only alice, no placeholder.
+	admin, err := srv.Dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	res, _ := connectors.AsResolver(f.Conn)
+	u, _ := res.LookupUser(context.Background(), "alice")
+	g, _ := res.LookupGroup(context.Background(), "scratch")
+	req := goldap.NewModifyRequest("cn=scratch,"+slapd.GroupBase, nil)
+	req.Replace("member", []string{u.DN})
+	if err := admin.Modify(req); err != nil {
+		t.Fatal(err)
+	}
+	cfg.EmptyMember = ""
+	c := open(t, cfg)
+	_, err = c.RemoveMembers(context.Background(), g.ID, []string{u.ID})
+	if !errors.Is(err, connectors.ErrInvalid) || !strings.Contains(err.Error(), "empty_member") {
+		t.Fatalf("removing the last member without a placeholder: %v", err)
+	}
+	if ok, _ := c.IsMember(context.Background(), g.ID, u.ID); !ok {
+		t.Fatal("failed removal changed the group")
+	}
+}
+
+func TestConfigValidateReportsEveryProblem(t *testing.T) {
+	err := ldap.Config{URL: "http://x", BindDN: "not a dn", CAFile: "/nonexistent/ca.pem", UserFilter: "(broken"}.Validate()
+	if err == nil {
+		t.Fatal("invalid config accepted")
+	}
+	for _, want := range []string{"url:", "bind_dn:", "user_base:", "group_base:", "ca_file:", "bind_password_file:", "user_filter:"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not mention %s:\n%v", want, err)
+		}
+	}
+}
