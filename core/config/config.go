@@ -1,0 +1,355 @@
+// Package config loads and validates jitd's YAML configuration. Parsing is
+// strict (unknown keys are errors) and validation is complete: one run reports
+// every problem with its YAML path. Secrets are never values in the file, only
+// the names of files or environment variables that hold them.
+package config
+
+import (
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/jitd/jitd/connectors/builtin"
+)
+
+// Config is the whole configuration file.
+type Config struct {
+	Server      Server      `yaml:"server"`
+	DataDir     string      `yaml:"data_dir"`
+	InstanceID  string      `yaml:"instance_id"`
+	Log         Log         `yaml:"log"`
+	Grants      Grants      `yaml:"grants"`
+	Expiry      Expiry      `yaml:"expiry"`
+	Directories []Directory `yaml:"directories"`
+}
+
+// Server is the HTTP API listener.
+type Server struct {
+	Listen string `yaml:"listen"`
+	// TLS: both set to serve HTTPS. Without them jitd only listens on loopback.
+	TLSCertFile string `yaml:"tls_cert_file"`
+	TLSKeyFile  string `yaml:"tls_key_file"`
+	// AdminTokenFile receives the first admin token (mode 0600) on first start.
+	AdminTokenFile string `yaml:"admin_token_file"`
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // text or json
+}
+
+// Grants bounds every grant.
+type Grants struct {
+	MinDuration Duration `yaml:"min_duration"`
+	MaxDuration Duration `yaml:"max_duration"`
+}
+
+// Expiry tunes the revocation queue.
+type Expiry struct {
+	MaxAttempts int      `yaml:"max_attempts"`
+	BatchSize   int      `yaml:"batch_size"`
+	Concurrency int      `yaml:"concurrency"`
+	Lease       Duration `yaml:"lease"`
+	CallTimeout Duration `yaml:"call_timeout"`
+}
+
+// Directory is one connected directory.
+type Directory struct {
+	Name string `yaml:"name"`
+	Kind string `yaml:"kind"`
+	// Plugin runs an external connector binary instead of a built-in kind.
+	Plugin *Plugin `yaml:"plugin"`
+	// Settings are the kind's own settings, validated by the kind.
+	Settings yaml.Node `yaml:"settings"`
+	// Groups are the JIT-managed groups: grants are refused for any other.
+	Groups []Group `yaml:"groups"`
+
+	decoded any
+}
+
+// Plugin names an external connector binary and its required checksum.
+type Plugin struct {
+	Path   string `yaml:"path"`
+	SHA256 string `yaml:"sha256"`
+}
+
+// Group is a JIT-managed group.
+type Group struct {
+	Name        string   `yaml:"name"`
+	MaxDuration Duration `yaml:"max_duration"`
+}
+
+// SettingsValue returns the validated settings: the kind's config struct for
+// built-in kinds, a generic map for external plugins.
+func (d Directory) SettingsValue() any { return d.decoded }
+
+// Duration is a time.Duration written as Go durations ("90m", "2h30m") or whole
+// days ("3d").
+type Duration time.Duration
+
+// UnmarshalYAML accepts "3d" as well as Go durations.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := ParseDuration(n.Value)
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML writes the duration in Go syntax.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+var daysRE = regexp.MustCompile(`^(\d+)d$`)
+
+// ParseDuration parses Go durations and whole days ("3d" = 72h).
+func ParseDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if m := daysRE.FindStringSubmatch(s); m != nil {
+		n, err := strconv.Atoi(m[1])
+		if err != nil || n > 36500 {
+			return 0, fmt.Errorf("duration %q is out of range", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("invalid duration %q: use Go syntax (90m, 2h30m) or days (3d)", s)
+	}
+	return d, nil
+}
+
+// Defaults returns the configuration an empty file means.
+func Defaults() Config {
+	return Config{
+		Server:  Server{Listen: "127.0.0.1:8457"},
+		DataDir: "./var",
+		Log:     Log{Level: "info", Format: "text"},
+		Grants:  Grants{MinDuration: Duration(time.Minute), MaxDuration: Duration(30 * 24 * time.Hour)},
+		Expiry:  Expiry{MaxAttempts: 6, BatchSize: 500, Concurrency: 4, Lease: Duration(2 * time.Minute), CallTimeout: Duration(time.Minute)},
+	}
+}
+
+// Load reads, parses and validates the file at path.
+func Load(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return Parse(b)
+}
+
+// Parse parses and validates a configuration.
+func Parse(b []byte) (*Config, error) {
+	cfg := Defaults()
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) { // empty file: defaults
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if cfg.Server.AdminTokenFile == "" {
+		cfg.Server.AdminTokenFile = strings.TrimRight(cfg.DataDir, "/") + "/admin.token"
+	}
+	if cfg.InstanceID == "" {
+		host, _ := os.Hostname()
+		cfg.InstanceID = host
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+// Problems is every problem found in a configuration, one per line.
+type Problems []string
+
+func (p Problems) Error() string { return "config: " + strings.Join(p, "\nconfig: ") }
+
+func (c *Config) validate() error {
+	var p Problems
+	add := func(path, format string, args ...any) { p = append(p, path+": "+fmt.Sprintf(format, args...)) }
+
+	if _, _, err := net.SplitHostPort(c.Server.Listen); err != nil {
+		add("server.listen", "%v (want host:port, e.g. 127.0.0.1:8457)", err)
+	} else if c.Server.TLSCertFile == "" && !loopback(c.Server.Listen) {
+		add("server.listen", "%s is not a loopback address; set server.tls_cert_file and server.tls_key_file to serve the API over TLS", c.Server.Listen)
+	}
+	if (c.Server.TLSCertFile == "") != (c.Server.TLSKeyFile == "") {
+		add("server.tls_cert_file", "set both tls_cert_file and tls_key_file, or neither")
+	}
+	for path, f := range map[string]string{"server.tls_cert_file": c.Server.TLSCertFile, "server.tls_key_file": c.Server.TLSKeyFile} {
+		if f != "" {
+			if _, err := os.Stat(f); err != nil {
+				add(path, "%v", err)
+			}
+		}
+	}
+	if c.DataDir == "" {
+		add("data_dir", "required")
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		add("log.level", "must be debug, info, warn or error (got %q)", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		add("log.format", "must be text or json (got %q)", c.Log.Format)
+	}
+	if c.Grants.MinDuration <= 0 {
+		add("grants.min_duration", "must be positive")
+	}
+	if c.Grants.MaxDuration < c.Grants.MinDuration {
+		add("grants.max_duration", "must not be shorter than min_duration (%s)", time.Duration(c.Grants.MinDuration))
+	}
+	if c.Expiry.MaxAttempts < 1 {
+		add("expiry.max_attempts", "must be at least 1")
+	}
+	if c.Expiry.BatchSize < 1 || c.Expiry.BatchSize > 5000 {
+		add("expiry.batch_size", "must be between 1 and 5000")
+	}
+	if c.Expiry.Concurrency < 1 || c.Expiry.Concurrency > 64 {
+		add("expiry.concurrency", "must be between 1 and 64")
+	}
+	if c.Expiry.Lease < Duration(10*time.Second) {
+		add("expiry.lease", "must be at least 10s")
+	}
+	if c.Expiry.CallTimeout <= 0 || c.Expiry.CallTimeout >= c.Expiry.Lease {
+		add("expiry.call_timeout", "must be positive and shorter than expiry.lease (%s)", time.Duration(c.Expiry.Lease))
+	}
+	if len(c.Directories) == 0 {
+		add("directories", "at least one directory is required")
+	}
+	names := map[string]bool{}
+	for i := range c.Directories {
+		c.validateDirectory(i, names, add)
+	}
+	if len(p) > 0 {
+		return p
+	}
+	return nil
+}
+
+var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+
+func (c *Config) validateDirectory(i int, names map[string]bool, add func(path, format string, args ...any)) {
+	d := &c.Directories[i]
+	path := fmt.Sprintf("directories[%d]", i)
+	switch {
+	case !nameRE.MatchString(d.Name):
+		add(path+".name", "must be lower-case letters, digits and dashes (got %q)", d.Name)
+	case names[d.Name]:
+		add(path+".name", "%q is used by another directory", d.Name)
+	}
+	names[d.Name] = true
+	if d.Plugin != nil {
+		if d.Plugin.Path == "" {
+			add(path+".plugin.path", "required")
+		} else if fi, err := os.Stat(d.Plugin.Path); err != nil {
+			add(path+".plugin.path", "%v", err)
+		} else if fi.Mode()&0o111 == 0 {
+			add(path+".plugin.path", "%s is not executable", d.Plugin.Path)
+		}
+		if sum, err := hex.DecodeString(d.Plugin.SHA256); err != nil || len(sum) != 32 {
+			add(path+".plugin.sha256", "required: the plugin binary's SHA-256 as 64 hex digits (sha256sum %s)", d.Plugin.Path)
+		}
+		var generic map[string]any
+		if err := d.Settings.Decode(&generic); err != nil && d.Settings.Kind != 0 {
+			add(path+".settings", "%v", err)
+		}
+		d.decoded = generic
+	} else {
+		k, ok := builtin.Lookup(d.Kind)
+		if !ok {
+			add(path+".kind", "unknown kind %q: built in are %s; for another kind configure plugin.path and plugin.sha256", d.Kind, strings.Join(builtin.Names(), ", "))
+		} else {
+			decoded, err := k.Decode(func(v any) error { return strictNode(&d.Settings, v) })
+			if decoded == nil && err != nil {
+				add(path+".settings", "%v", err)
+			}
+			for _, line := range splitErr(err) {
+				if decoded == nil {
+					break
+				}
+				// Kinds report "field: problem" lines.
+				if field, msg, ok := strings.Cut(line, ": "); ok {
+					add(path+".settings."+field, "%s", msg)
+				} else {
+					add(path+".settings", "%s", line)
+				}
+			}
+			d.decoded = decoded
+		}
+	}
+	if len(d.Groups) == 0 {
+		add(path+".groups", "list the JIT-managed groups of this directory; jitd refuses grants on any other group")
+	}
+	seen := map[string]bool{}
+	for j, g := range d.Groups {
+		gp := fmt.Sprintf("%s.groups[%d]", path, j)
+		if strings.TrimSpace(g.Name) == "" {
+			add(gp+".name", "required")
+		} else if seen[g.Name] {
+			add(gp+".name", "%q is listed twice", g.Name)
+		}
+		seen[g.Name] = true
+		if g.MaxDuration < 0 || (g.MaxDuration > 0 && g.MaxDuration < c.Grants.MinDuration) {
+			add(gp+".max_duration", "must be at least grants.min_duration (%s)", time.Duration(c.Grants.MinDuration))
+		}
+		if g.MaxDuration > c.Grants.MaxDuration {
+			add(gp+".max_duration", "must not exceed grants.max_duration (%s)", time.Duration(c.Grants.MaxDuration))
+		}
+	}
+}
+
+// strictNode decodes a YAML node with unknown keys as errors (yaml.Node.Decode
+// has no strict mode, so the node is re-encoded and decoded strictly).
+func strictNode(n *yaml.Node, v any) error {
+	if n.Kind == 0 {
+		return nil
+	}
+	b, err := yaml.Marshal(n)
+	if err != nil {
+		return err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
+}
+
+func splitErr(err error) []string {
+	if err == nil {
+		return nil
+	}
+	var out []string
+	for _, l := range strings.Split(err.Error(), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func loopback(hostport string) bool {
+	host, _, _ := net.SplitHostPort(hostport)
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,176 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestExampleConfigIsValid(t *testing.T) {
+	t.Chdir("../..") // relative paths are relative to where jitd starts
+	cfg, err := Load("config.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Directories) != 1 || cfg.Directories[0].Name != "demo" || len(cfg.Directories[0].Groups) != 2 {
+		t.Fatalf("example directories: %+v", cfg.Directories)
+	}
+	if time.Duration(cfg.Grants.MaxDuration) != 30*24*time.Hour {
+		t.Fatalf("30d parsed as %s", time.Duration(cfg.Grants.MaxDuration))
+	}
+}
+
+// TestExampleLDAPBlockIsValid uncomments the example's LDAP block, as the
+// README tells people to, and checks that it is a valid configuration.
+func TestExampleLDAPBlockIsValid(t *testing.T) {
+	t.Chdir("../..")
+	b, err := os.ReadFile("config.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	in := false
+	for _, line := range strings.Split(string(b), "\n") {
+		switch {
+		case strings.Contains(line, "--- ldap example"):
+			in = true
+			continue
+		case strings.Contains(line, "--- end of ldap example"):
+			in = false
+			continue
+		case in:
+			line = strings.Replace(line, "# ", "", 1)
+			line = strings.Replace(line, "/etc/jitd/ldap-ca.pem", filepath.Join(t.TempDir(), "ca.pem"), 1)
+		}
+		out = append(out, line)
+	}
+	text := strings.Join(out, "\n")
+	for _, l := range out {
+		if strings.Contains(l, "ca_file:") {
+			os.WriteFile(strings.Fields(l)[1], []byte("x"), 0o600)
+		}
+	}
+	t.Setenv("JITD_LDAP_PASSWORD", "s3cret")
+	cfg, err := Parse([]byte(text))
+	if err != nil {
+		t.Fatalf("uncommented LDAP example: %v", err)
+	}
+	if len(cfg.Directories) != 2 || cfg.Directories[1].Kind != "ldap" {
+		t.Fatalf("directories: %+v", cfg.Directories)
+	}
+}
+
+func TestEveryProblemIsReportedWithItsPath(t *testing.T) {
+	_, err := Parse([]byte(`
+server:
+  listen: 0.0.0.0:8457
+log:
+  level: loud
+grants:
+  min_duration: 1h
+  max_duration: 30m
+directories:
+  - name: Demo_1
+    kind: demo
+    settings: {}
+    groups: []
+  - name: corp
+    kind: ldap
+    settings:
+      url: ldap://ldap.example.org
+      bind_dn: cn=jitd,dc=example,dc=org
+      bind_password: hunter2-in-the-yaml
+      user_base: ou=people,dc=example,dc=org
+      group_base: ou=groups,dc=example,dc=org
+    groups:
+      - name: admins
+      - name: admins
+  - name: corp
+    kind: okta-but-misspelled
+    groups: [{name: x}]
+`))
+	if err == nil {
+		t.Fatal("invalid config accepted")
+	}
+	msg := err.Error()
+	for _, want := range []string{
+		"server.listen: 0.0.0.0:8457 is not a loopback address",
+		"log.level: must be debug",
+		"grants.max_duration: must not be shorter",
+		"directories[0].name: must be lower-case",
+		"directories[0].settings.file: required",
+		"directories[0].groups: list the JIT-managed groups",
+		"directories[1].settings: ",
+		"field bind_password not found",
+		"directories[2].name: \"corp\" is used by another directory",
+		"directories[2].kind: unknown kind \"okta-but-misspelled\"",
+	} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("missing %q in:\n%s", want, msg)
+		}
+	}
+	if strings.Contains(msg, "hunter2") {
+		t.Error("a secret value from the YAML appears in the error")
+	}
+}
+
+func TestLDAPSettingsProblemsHaveSettingsPaths(t *testing.T) {
+	_, err := Parse([]byte(`
+directories:
+  - name: corp
+    kind: ldap
+    settings:
+      url: ldap://ldap.example.org
+      bind_dn: cn=jitd,dc=example,dc=org
+      bind_password_env: JITD_TEST_UNSET_VARIABLE
+      user_base: ou=people,dc=example,dc=org
+      group_base: ou=groups,dc=example,dc=org
+    groups:
+      - name: admins
+      - name: admins
+`))
+	msg := err.Error()
+	for _, want := range []string{
+		`directories[0].settings.url: scheme must be ldaps, or ldap with start_tls: true (got "ldap://ldap.example.org"); set insecure: true to allow plain LDAP`,
+		"directories[0].settings.bind_password_env: environment variable JITD_TEST_UNSET_VARIABLE is not set",
+		`directories[0].groups[1].name: "admins" is listed twice`,
+	} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("missing %q in:\n%s", want, msg)
+		}
+	}
+}
+
+func TestUnknownTopLevelKeyIsAnError(t *testing.T) {
+	_, err := Parse([]byte("colour: blue\ndirectories: []\n"))
+	if err == nil || !strings.Contains(err.Error(), "field colour not found") {
+		t.Fatalf("unknown key: %v", err)
+	}
+}
+
+func TestParseDuration(t *testing.T) {
+	for in, want := range map[string]time.Duration{"3d": 72 * time.Hour, "2m": 2 * time.Minute, "1h30m": 90 * time.Minute, "0d": 0} {
+		if got, err := ParseDuration(in); err != nil || got != want {
+			t.Errorf("ParseDuration(%q) = %s, %v", in, got, err)
+		}
+	}
+	for _, bad := range []string{"", "3 days", "1.5d", "-d", "99999999d"} {
+		if _, err := ParseDuration(bad); err == nil {
+			t.Errorf("ParseDuration(%q) accepted", bad)
+		}
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	b, _ := os.ReadFile("../../config.example.yaml")
+	f.Add(string(b))
+	f.Add("directories: [{name: a, kind: demo, settings: {file: x}, groups: [{name: g}]}]")
+	f.Fuzz(func(t *testing.T, s string) {
+		cfg, err := Parse([]byte(s))
+		if err == nil && (cfg == nil || len(cfg.Directories) == 0) {
+			t.Fatalf("accepted a config with no directories")
+		}
+	})
+}
