@@ -39,6 +39,11 @@ func BuiltinCommand(binary, kind string) func() *exec.Cmd {
 	return func() *exec.Cmd { return exec.Command(binary, "connector", "serve", kind) }
 }
 
+// ExternalCommand runs an external plugin binary.
+func ExternalCommand(path string) func() *exec.Cmd {
+	return func() *exec.Cmd { return exec.Command(path) }
+}
+
 // Conn is a supervised connector child. It implements every capability
 // interface in Go, and reports through Capabilities the ones the child has.
 type Conn struct {

@@ -78,6 +78,8 @@ type GrantFilter struct {
 	Directory string
 	GroupID   string
 	UserID    string
+	GroupName string
+	UserName  string
 	Limit     int // 0: no limit
 }
 

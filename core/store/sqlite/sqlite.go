@@ -193,7 +193,7 @@ func filterGrants(ctx context.Context, q querier, f store.GrantFilter) ([]store.
 			args = append(args, string(s))
 		}
 	}
-	for _, c := range []struct{ col, v string }{{"directory", f.Directory}, {"group_id", f.GroupID}, {"user_id", f.UserID}} {
+	for _, c := range []struct{ col, v string }{{"directory", f.Directory}, {"group_id", f.GroupID}, {"user_id", f.UserID}, {"group_name", f.GroupName}, {"user_name", f.UserName}} {
 		if c.v != "" {
 			conds = append(conds, c.col+` = ?`)
 			args = append(args, c.v)

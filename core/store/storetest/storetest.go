@@ -118,7 +118,7 @@ func testDuplicateGrant(t *testing.T, s store.Store) {
 func testFilterGrants(t *testing.T, s store.Store) {
 	a, b, c := NewGrant("a", t0), NewGrant("b", t0), NewGrant("c", t0)
 	b.State = store.StateRevoked
-	c.GroupID, c.UserID = "g2", a.UserID
+	c.GroupID, c.UserID, c.UserName = "g2", a.UserID, a.UserName
 	a.CreatedAt, b.CreatedAt, c.CreatedAt = t0, t0.Add(time.Second), t0.Add(2*time.Second)
 	insert(t, s, a, b, c)
 	ctx := context.Background()
@@ -134,6 +134,8 @@ func testFilterGrants(t *testing.T, s store.Store) {
 		{store.GrantFilter{Directory: "demo", GroupID: "g1", UserID: b.UserID}, "[b]"},
 		{store.GrantFilter{Directory: "demo", GroupID: "g2", UserID: a.UserID, States: []store.State{store.StateActive}}, "[c]"},
 		{store.GrantFilter{Directory: "other"}, "[]"},
+		{store.GrantFilter{UserName: a.UserName}, "[c a]"},
+		{store.GrantFilter{GroupName: "admins", States: []store.State{store.StateRevoked}}, "[b]"},
 	} {
 		got, err := s.Grants(ctx, tc.f)
 		if err != nil {

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/jitd/jitd/connectors"
+	"github.com/jitd/jitd/connectors/builtin"
+	"github.com/jitd/jitd/core/config"
+	"github.com/jitd/jitd/core/daemon"
+	"github.com/jitd/jitd/plugins"
+)
+
+func serveCmd() *cobra.Command {
+	var path string
+	cmd := &cobra.Command{
+		Use:   "serve --config FILE",
+		Short: "Run the daemon",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.Load(path)
+			if err != nil {
+				return err
+			}
+			self, err := os.Executable()
+			if err != nil {
+				return fmt.Errorf("find jitd's own binary for connector children: %w", err)
+			}
+			return daemon.Run(cmd.Context(), cfg, daemon.Options{Binary: self, Log: newLogger(cfg.Log)})
+		},
+	}
+	cmd.Flags().StringVarP(&path, "config", "c", envOr("JITD_CONFIG", "/etc/jitd/config.yaml"), "configuration file (env JITD_CONFIG)")
+	return cmd
+}
+
+func newLogger(c config.Log) *slog.Logger {
+	var level slog.Level
+	level.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}
+
+func configCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "config", Short: "Work with the configuration file"}
+	var path string
+	check := &cobra.Command{
+		Use:   "check --config FILE",
+		Short: "Report every problem in a configuration file; exit 3 if there are any",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.Load(path)
+			if p, ok := err.(config.Problems); ok {
+				for _, line := range p {
+					fmt.Fprintln(cmd.ErrOrStderr(), line)
+				}
+				return &exitError{3, fmt.Errorf("%s: %d problems", path, len(p))}
+			}
+			if err != nil {
+				return &exitError{3, err}
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (%d directories)\n", path, len(cfg.Directories))
+			return nil
+		},
+	}
+	check.Flags().StringVarP(&path, "config", "c", envOr("JITD_CONFIG", "/etc/jitd/config.yaml"), "configuration file (env JITD_CONFIG)")
+	cmd.AddCommand(check)
+	return cmd
+}
+
+func versionCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print jitd's version",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if g.json() {
+				return printJSON(cmd.OutOrStdout(), map[string]string{"version": version})
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), "jitd", version)
+			return nil
+		},
+	}
+}
+
+// connectorCmd is how jitd runs its built-in connectors as child processes.
+func connectorCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "connector", Hidden: true}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "serve KIND",
+		Short: "Serve a built-in connector over the plugin protocol (started by jitd serve)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			kind := args[0]
+			if _, ok := builtin.Lookup(kind); !ok {
+				return usageErr{fmt.Errorf("unknown connector kind %q", kind)}
+			}
+			if os.Getenv(plugins.Handshake.MagicCookieKey) == "" {
+				return usageErr{fmt.Errorf("this command is started by `jitd serve`, not by hand")}
+			}
+			plugins.Serve(func(dir string, settings []byte) (connectors.Connector, error) {
+				return builtin.Open(kind, dir, settings)
+			})
+			return nil
+		},
+	})
+	return cmd
+}

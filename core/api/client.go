@@ -1,0 +1,146 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// Client is the typed client of the API.
+type Client struct {
+	base  string
+	token string
+	http  *http.Client
+}
+
+// NewClient returns a client for the daemon at addr (http://host:port or
+// https://host:port; a bare host:port means http).
+func NewClient(addr, token string, hc *http.Client) *Client {
+	if !strings.Contains(addr, "://") {
+		addr = "http://" + addr
+	}
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	return &Client{base: strings.TrimRight(addr, "/"), token: token, http: hc}
+}
+
+func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	if err != nil {
+		return err
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("cannot reach jitd at %s (is `jitd serve` running? set --addr or JITD_ADDR): %w", c.base, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 400 {
+		var eb ErrorBody
+		if json.NewDecoder(resp.Body).Decode(&eb) != nil || eb.Error.Message == "" {
+			return &Error{Status: resp.StatusCode, Code: CodeInternal, Message: resp.Status}
+		}
+		eb.Error.Status = resp.StatusCode
+		return &eb.Error
+	}
+	if out == nil {
+		return nil
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+// AddGrant creates a grant.
+func (c *Client) AddGrant(ctx context.Context, req AddGrantRequest) (Grant, error) {
+	var g Grant
+	err := c.do(ctx, http.MethodPost, "/api/v1/grants", req, &g)
+	return g, err
+}
+
+// GrantFilter selects grants in ListGrants.
+type GrantFilter struct {
+	States    []string
+	Directory string
+	User      string
+	Group     string
+	Limit     int
+}
+
+// ListGrants lists grants, newest first.
+func (c *Client) ListGrants(ctx context.Context, f GrantFilter) ([]Grant, error) {
+	q := url.Values{}
+	if len(f.States) > 0 {
+		q.Set("state", strings.Join(f.States, ","))
+	}
+	for k, v := range map[string]string{"directory": f.Directory, "user": f.User, "group": f.Group} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	if f.Limit > 0 {
+		q.Set("limit", fmt.Sprint(f.Limit))
+	}
+	var out GrantList
+	err := c.do(ctx, http.MethodGet, "/api/v1/grants?"+q.Encode(), nil, &out)
+	return out.Grants, err
+}
+
+// Grant returns one grant.
+func (c *Client) Grant(ctx context.Context, id string) (Grant, error) {
+	var g Grant
+	err := c.do(ctx, http.MethodGet, "/api/v1/grants/"+url.PathEscape(id), nil, &g)
+	return g, err
+}
+
+// ExtendGrant moves a grant's end.
+func (c *Client) ExtendGrant(ctx context.Context, id string, req ExtendRequest) (Grant, error) {
+	var g Grant
+	err := c.do(ctx, http.MethodPost, "/api/v1/grants/"+url.PathEscape(id)+"/extend", req, &g)
+	return g, err
+}
+
+// RevokeGrant ends a grant now.
+func (c *Client) RevokeGrant(ctx context.Context, id, reason string) (Grant, error) {
+	var g Grant
+	err := c.do(ctx, http.MethodPost, "/api/v1/grants/"+url.PathEscape(id)+"/revoke", RevokeRequest{Reason: reason}, &g)
+	return g, err
+}
+
+// AuditEvents lists audit events, newest first.
+func (c *Client) AuditEvents(ctx context.Context, grantID string, limit int) (AuditList, error) {
+	q := url.Values{}
+	if grantID != "" {
+		q.Set("grant", grantID)
+	}
+	if limit > 0 {
+		q.Set("limit", fmt.Sprint(limit))
+	}
+	var out AuditList
+	err := c.do(ctx, http.MethodGet, "/api/v1/audit?"+q.Encode(), nil, &out)
+	return out, err
+}
+
+// VerifyAudit checks the audit chain.
+func (c *Client) VerifyAudit(ctx context.Context) (VerifyResult, error) {
+	var out VerifyResult
+	err := c.do(ctx, http.MethodGet, "/api/v1/audit/verify", nil, &out)
+	return out, err
+}

@@ -1,0 +1,293 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/jitd/jitd/core/audit"
+	"github.com/jitd/jitd/core/auth"
+	"github.com/jitd/jitd/core/config"
+	"github.com/jitd/jitd/core/grant"
+	"github.com/jitd/jitd/core/store"
+)
+
+// Readiness reports whether the daemon can do its job; nil means ready.
+type Readiness func(ctx context.Context) map[string]error
+
+// Server serves the API.
+type Server struct {
+	store   store.Store
+	grants  *grant.Manager
+	log     *slog.Logger
+	ready   Readiness
+	metrics http.Handler
+	mux     *http.ServeMux
+}
+
+// NewServer returns the API handler.
+func NewServer(st store.Store, grants *grant.Manager, reg *prometheus.Registry, ready Readiness, log *slog.Logger) *Server {
+	s := &Server{store: st, grants: grants, log: log, ready: ready, mux: http.NewServeMux(),
+		metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})}
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, map[string]string{"status": "ok"}) })
+	s.mux.HandleFunc("GET /readyz", s.readyz)
+	s.mux.Handle("GET /metrics", s.metrics)
+	s.handle("POST /api/v1/grants", auth.GrantWrite, s.addGrant)
+	s.handle("GET /api/v1/grants", auth.GrantRead, s.listGrants)
+	s.handle("GET /api/v1/grants/{id}", auth.GrantRead, s.getGrant)
+	s.handle("POST /api/v1/grants/{id}/extend", auth.GrantWrite, s.extendGrant)
+	s.handle("POST /api/v1/grants/{id}/revoke", auth.GrantWrite, s.revokeGrant)
+	s.handle("GET /api/v1/audit", auth.AuditRead, s.listAudit)
+	s.handle("GET /api/v1/audit/verify", auth.AuditRead, s.verifyAudit)
+	return s
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+type handlerFunc func(w http.ResponseWriter, r *http.Request, p auth.Principal) error
+
+// handle registers a route that requires a token whose role has perm.
+func (s *Server) handle(pattern string, perm auth.Permission, h handlerFunc) {
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok {
+			writeErr(w, &Error{Status: http.StatusUnauthorized, Code: CodeUnauthenticated, Message: "an API token is required: Authorization: Bearer <token> (set JITD_TOKEN for the CLI)"})
+			return
+		}
+		p, err := auth.Authenticate(r.Context(), s.store, strings.TrimSpace(token))
+		if err != nil {
+			if errors.Is(err, auth.ErrUnauthenticated) {
+				writeErr(w, &Error{Status: http.StatusUnauthorized, Code: CodeUnauthenticated, Message: "invalid API token"})
+			} else {
+				s.fail(w, r, err)
+			}
+			return
+		}
+		if !auth.Allowed(p.Role, perm) {
+			writeErr(w, &Error{Status: http.StatusForbidden, Code: CodeForbidden, Message: fmt.Sprintf("role %s may not %s", p.Role, perm)})
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+		if err := h(w, r, p); err != nil {
+			s.fail(w, r, err)
+		}
+	})
+}
+
+// fail maps an error to a response; unexpected errors are logged, not shown.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var apiErr *Error
+	switch {
+	case errors.As(err, &apiErr):
+	case errors.Is(err, grant.ErrInvalid):
+		apiErr = &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: strings.TrimPrefix(err.Error(), grant.ErrInvalid.Error()+": ")}
+	case errors.Is(err, grant.ErrNotFound):
+		apiErr = &Error{Status: http.StatusNotFound, Code: CodeNotFound, Message: "no such grant"}
+	case errors.Is(err, grant.ErrConflict):
+		apiErr = &Error{Status: http.StatusConflict, Code: CodeConflict, Message: strings.TrimPrefix(err.Error(), grant.ErrConflict.Error()+": ")}
+	case errors.Is(err, grant.ErrDirectory):
+		apiErr = &Error{Status: http.StatusBadGateway, Code: CodeDirectory, Message: strings.TrimPrefix(err.Error(), grant.ErrDirectory.Error()+": ")}
+	default:
+		s.log.Error("api: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		apiErr = &Error{Status: http.StatusInternalServerError, Code: CodeInternal, Message: "internal error; see the daemon's log"}
+	}
+	writeErr(w, apiErr)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+func writeErr(w http.ResponseWriter, e *Error) { writeJSON(w, e.Status, ErrorBody{Error: *e}) }
+
+func decode(r *http.Request, v any) error {
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: "invalid JSON body: " + err.Error()}
+	}
+	return nil
+}
+
+func parseFor(s string) (time.Duration, error) {
+	if s == "" {
+		return 0, nil
+	}
+	d, err := config.ParseDuration(s)
+	if err != nil {
+		return 0, &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: "for: " + err.Error()}
+	}
+	if d == 0 {
+		return 0, &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: "for: duration must be positive"}
+	}
+	return d, nil
+}
+
+func (s *Server) addGrant(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	var req AddGrantRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	d, err := parseFor(req.For)
+	if err != nil {
+		return err
+	}
+	g, err := s.grants.Add(r.Context(), grant.AddRequest{Directory: req.Directory, User: req.User, Group: req.Group,
+		Duration: d, Until: req.Until, Reason: req.Reason, Actor: p.Name})
+	if err != nil && errors.Is(err, grant.ErrDirectory) && g.ID != "" {
+		// Recorded as apply_failed: say so, with the grant for reference.
+		return &Error{Status: http.StatusBadGateway, Code: CodeDirectory, Message: fmt.Sprintf("grant %s recorded as apply_failed: %v", g.ID, strings.TrimPrefix(err.Error(), grant.ErrDirectory.Error()+": "))}
+	}
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, grantJSON(g))
+	return nil
+}
+
+func (s *Server) listGrants(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
+	q := r.URL.Query()
+	f := store.GrantFilter{Directory: q.Get("directory"), UserName: q.Get("user"), GroupName: q.Get("group"), Limit: 1000}
+	for _, st := range q["state"] {
+		for _, one := range strings.Split(st, ",") {
+			if !store.State(one).Valid() {
+				return &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: fmt.Sprintf("unknown state %q (one of %v)", one, store.States)}
+			}
+			f.States = append(f.States, store.State(one))
+		}
+	}
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > 10000 {
+			return &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: "limit must be between 1 and 10000"}
+		}
+		f.Limit = n
+	}
+	gs, err := s.store.Grants(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	out := GrantList{Grants: []Grant{}}
+	for _, g := range gs {
+		out.Grants = append(out.Grants, grantJSON(g))
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) getGrant(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
+	g, err := s.store.Grant(r.Context(), r.PathValue("id"))
+	if errors.Is(err, store.ErrNotFound) {
+		return &Error{Status: http.StatusNotFound, Code: CodeNotFound, Message: fmt.Sprintf("no grant %q", r.PathValue("id"))}
+	}
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, grantJSON(g))
+	return nil
+}
+
+func (s *Server) extendGrant(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	var req ExtendRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	d, err := parseFor(req.For)
+	if err != nil {
+		return err
+	}
+	if strings.TrimSpace(req.Reason) == "" {
+		return &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: "a reason is required to extend a grant"}
+	}
+	g, err := s.grants.Extend(r.Context(), r.PathValue("id"), d, req.Until, p.Name, req.Reason)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, grantJSON(g))
+	return nil
+}
+
+func (s *Server) revokeGrant(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	var req RevokeRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	g, err := s.grants.Revoke(r.Context(), r.PathValue("id"), p.Name, req.Reason)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusAccepted, grantJSON(g))
+	return nil
+}
+
+func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
+	limit := 100
+	if l := r.URL.Query().Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > 10000 {
+			return &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: "limit must be between 1 and 10000"}
+		}
+		limit = n
+	}
+	evs, err := s.store.AuditEvents(r.Context(), store.AuditFilter{GrantID: r.URL.Query().Get("grant"), Limit: limit})
+	if err != nil {
+		return err
+	}
+	if evs == nil {
+		evs = []audit.Event{}
+	}
+	writeJSON(w, http.StatusOK, AuditList{Events: evs})
+	return nil
+}
+
+func (s *Server) verifyAudit(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
+	res, err := VerifyAudit(r.Context(), s.store)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, res)
+	return nil
+}
+
+// VerifyAudit checks the whole audit chain in the store.
+func VerifyAudit(ctx context.Context, st store.Store) (VerifyResult, error) {
+	v := audit.NewVerifier()
+	if err := st.WalkAudit(ctx, func(e audit.Event) error { v.Add(e); return nil }); err != nil {
+		return VerifyResult{}, err
+	}
+	seq, hash, err := st.AuditHead(ctx)
+	if err != nil {
+		return VerifyResult{}, err
+	}
+	problems := v.Finish(seq, hash)
+	if problems == nil {
+		problems = []audit.Problem{}
+	}
+	return VerifyResult{OK: len(problems) == 0, Events: v.Count, Problems: problems}, nil
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	checks := map[string]string{}
+	status := http.StatusOK
+	for name, err := range s.ready(ctx) {
+		checks[name] = "ok"
+		if err != nil {
+			checks[name] = err.Error()
+			status = http.StatusServiceUnavailable
+		}
+	}
+	writeJSON(w, status, map[string]any{"ready": status == http.StatusOK, "checks": checks})
+}

@@ -1,0 +1,108 @@
+// Package api is jitd's HTTP API under /api/v1: the server, and the typed
+// client the CLI uses. Requests and responses are JSON; errors are
+// {"error": {"code": ..., "message": ...}} with a matching HTTP status.
+package api
+
+import (
+	"time"
+
+	"github.com/jitd/jitd/core/audit"
+	"github.com/jitd/jitd/core/store"
+)
+
+// Grant is a grant as the API shows it.
+type Grant struct {
+	ID          string    `json:"id"`
+	Directory   string    `json:"directory"`
+	Group       string    `json:"group"`
+	GroupID     string    `json:"group_id"`
+	User        string    `json:"user"`
+	UserID      string    `json:"user_id"`
+	State       string    `json:"state"`
+	Reason      string    `json:"reason"`
+	CreatedBy   string    `json:"created_by"`
+	Preexisting bool      `json:"preexisting"`
+	StartsAt    time.Time `json:"starts_at"`
+	ExpiresAt   time.Time `json:"expires_at"`
+	CreatedAt   time.Time `json:"created_at"`
+	EndedAt     time.Time `json:"ended_at,omitzero"`
+	EndReason   string    `json:"end_reason,omitempty"`
+	Attempts    int       `json:"attempts,omitempty"`
+	NextAttempt time.Time `json:"next_attempt_at,omitzero"`
+	LastError   string    `json:"last_error,omitempty"`
+}
+
+func grantJSON(g store.Grant) Grant {
+	return Grant{
+		ID: g.ID, Directory: g.Directory, Group: g.GroupName, GroupID: g.GroupID, User: g.UserName, UserID: g.UserID,
+		State: string(g.State), Reason: g.Reason, CreatedBy: g.CreatedBy, Preexisting: g.Preexisting,
+		StartsAt: g.StartsAt, ExpiresAt: g.ExpiresAt, CreatedAt: g.CreatedAt, EndedAt: g.EndedAt, EndReason: g.EndReason,
+		Attempts: g.Attempts, NextAttempt: g.NextAttempt, LastError: g.LastError,
+	}
+}
+
+// AddGrantRequest asks for a grant. For takes Go durations or days ("3d");
+// Until is RFC 3339. Exactly one is set.
+type AddGrantRequest struct {
+	Directory string    `json:"directory,omitempty"`
+	User      string    `json:"user"`
+	Group     string    `json:"group"`
+	For       string    `json:"for,omitempty"`
+	Until     time.Time `json:"until,omitzero"`
+	Reason    string    `json:"reason"`
+}
+
+// ExtendRequest moves a grant's end: For is added to the current end; Until
+// replaces it.
+type ExtendRequest struct {
+	For    string    `json:"for,omitempty"`
+	Until  time.Time `json:"until,omitzero"`
+	Reason string    `json:"reason"`
+}
+
+// RevokeRequest ends a grant now.
+type RevokeRequest struct {
+	Reason string `json:"reason"`
+}
+
+// GrantList is a page of grants.
+type GrantList struct {
+	Grants []Grant `json:"grants"`
+}
+
+// AuditList is a page of audit events, newest first.
+type AuditList struct {
+	Events []audit.Event `json:"events"`
+}
+
+// VerifyResult is the outcome of checking the audit chain.
+type VerifyResult struct {
+	OK       bool            `json:"ok"`
+	Events   int64           `json:"events"`
+	Problems []audit.Problem `json:"problems"`
+}
+
+// ErrorBody is the JSON body of every error response.
+type ErrorBody struct {
+	Error Error `json:"error"`
+}
+
+// Error is an API error. Code is stable for scripts.
+type Error struct {
+	Status  int    `json:"-"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Error codes.
+const (
+	CodeInvalid         = "invalid_request"
+	CodeNotFound        = "not_found"
+	CodeConflict        = "conflict"
+	CodeUnauthenticated = "unauthenticated"
+	CodeForbidden       = "forbidden"
+	CodeDirectory       = "directory_error"
+	CodeInternal        = "internal"
+)

@@ -1,0 +1,144 @@
+// Package auth authenticates API callers by bearer token and decides what each
+// role may do. Tokens are "jitd_<id>_<secret>"; only a SHA-256 of the secret
+// is stored, and it is compared in constant time.
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/jitd/jitd/core/audit"
+	"github.com/jitd/jitd/core/store"
+)
+
+// Role names.
+const (
+	RoleAdmin   = "admin"
+	RoleAuditor = "auditor"
+)
+
+// Permission names an action on the API.
+type Permission string
+
+// Permissions checked by the API.
+const (
+	GrantRead  Permission = "grant.read"
+	GrantWrite Permission = "grant.write"
+	AuditRead  Permission = "audit.read"
+)
+
+// roles maps each role to what it may do. Requester and approver roles come
+// with access requests.
+var roles = map[string][]Permission{
+	RoleAdmin:   {GrantRead, GrantWrite, AuditRead},
+	RoleAuditor: {GrantRead, AuditRead},
+}
+
+// Allowed reports whether role may do p.
+func Allowed(role string, p Permission) bool {
+	for _, q := range roles[role] {
+		if q == p {
+			return true
+		}
+	}
+	return false
+}
+
+// ErrUnauthenticated: no token, or not a valid one.
+var ErrUnauthenticated = errors.New("missing or invalid API token")
+
+// Principal is an authenticated caller.
+type Principal struct {
+	Name string
+	Role string
+}
+
+// Authenticate checks a bearer token against the store.
+func Authenticate(ctx context.Context, st store.Store, token string) (Principal, error) {
+	rest, ok := strings.CutPrefix(token, "jitd_")
+	id, secret, ok2 := strings.Cut(rest, "_")
+	if !ok || !ok2 || id == "" || secret == "" {
+		return Principal{}, ErrUnauthenticated
+	}
+	t, err := st.Token(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return Principal{}, ErrUnauthenticated
+	}
+	if err != nil {
+		return Principal{}, fmt.Errorf("auth: %w", err)
+	}
+	if subtle.ConstantTimeCompare([]byte(hashSecret(secret)), []byte(t.SecretHash)) != 1 {
+		return Principal{}, ErrUnauthenticated
+	}
+	return Principal{Name: t.Name, Role: t.Role}, nil
+}
+
+func hashSecret(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:])
+}
+
+// NewToken creates a token for name with role, stores its hash (audited) and
+// returns the token text, which is never stored.
+func NewToken(ctx context.Context, st store.Store, name, role string, now time.Time) (string, error) {
+	if _, ok := roles[role]; !ok {
+		return "", fmt.Errorf("auth: unknown role %q", role)
+	}
+	idb := make([]byte, 8)
+	secret := make([]byte, 32)
+	rand.Read(idb)
+	rand.Read(secret)
+	id := hex.EncodeToString(idb)
+	sec := base64.RawURLEncoding.EncodeToString(secret)
+	err := st.Update(ctx, func(tx store.Tx) error {
+		if err := tx.InsertToken(store.Token{ID: id, Name: name, Role: role, SecretHash: hashSecret(sec), CreatedAt: now}); err != nil {
+			return err
+		}
+		_, err := tx.AppendAudit(audit.Event{Time: now, Actor: "jitd", Action: audit.TokenCreated, Detail: fmt.Sprintf("token %s for %s, role %s", id, name, role)})
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("auth: create token: %w", err)
+	}
+	return "jitd_" + id + "_" + sec, nil
+}
+
+// EnsureAdminToken creates the first admin token when the store has none and
+// writes it to path (mode 0600, never overwriting a file). It returns whether
+// it created one.
+func EnsureAdminToken(ctx context.Context, st store.Store, path string, now time.Time) (bool, error) {
+	n, err := st.CountTokens(ctx)
+	if err != nil {
+		return false, fmt.Errorf("auth: %w", err)
+	}
+	if n > 0 {
+		return false, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return false, fmt.Errorf("auth: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return false, fmt.Errorf("auth: write the first admin token: %w (remove the stale file if the database is new)", err)
+	}
+	defer f.Close()
+	tok, err := NewToken(ctx, st, "admin", RoleAdmin, now)
+	if err != nil {
+		os.Remove(path)
+		return false, err
+	}
+	if _, err := f.WriteString(tok + "\n"); err != nil {
+		return false, fmt.Errorf("auth: %w", err)
+	}
+	return true, f.Sync()
+}

@@ -1,0 +1,216 @@
+// Package daemon wires jitd together from a validated configuration and runs
+// it: the store, one connector child per directory, the grant manager, the
+// expiry queue and the HTTP API. It owns every goroutine it starts.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/jitd/jitd/core/api"
+	"github.com/jitd/jitd/core/auth"
+	"github.com/jitd/jitd/core/clock"
+	"github.com/jitd/jitd/core/config"
+	"github.com/jitd/jitd/core/expiry"
+	"github.com/jitd/jitd/core/grant"
+	"github.com/jitd/jitd/core/store"
+	"github.com/jitd/jitd/core/store/sqlite"
+	"github.com/jitd/jitd/plugins"
+)
+
+// Options are what the daemon needs beyond the config.
+type Options struct {
+	// Binary is jitd's own executable, re-executed for built-in connectors.
+	Binary string
+	Log    *slog.Logger
+	Clock  clock.Clock
+	// Ready, when set, is called with the API address once it is listening.
+	Ready func(addr string)
+}
+
+// Daemon is a running jitd.
+type Daemon struct {
+	cfg    *config.Config
+	opts   Options
+	store  *sqlite.Store
+	conns  []*plugins.Conn
+	dirs   grant.Directories
+	sched  *expiry.Scheduler
+	grants *grant.Manager
+	reg    *prometheus.Registry
+}
+
+// Run starts jitd and blocks until ctx is cancelled (SIGTERM), then drains:
+// the API stops accepting requests, in-flight directory calls finish and
+// their outcome is recorded, connector children are stopped.
+func Run(ctx context.Context, cfg *config.Config, opts Options) error {
+	if opts.Clock == nil {
+		opts.Clock = clock.Real{}
+	}
+	d := &Daemon{cfg: cfg, opts: opts, reg: prometheus.NewRegistry()}
+	defer d.close()
+	if err := d.start(ctx); err != nil {
+		return err
+	}
+	return d.serve(ctx)
+}
+
+func (d *Daemon) start(ctx context.Context) error {
+	log := d.opts.Log
+	st, err := sqlite.Open(ctx, filepath.Join(d.cfg.DataDir, "jitd.db"))
+	if err != nil {
+		return err
+	}
+	d.store = st
+	created, err := auth.EnsureAdminToken(ctx, st, d.cfg.Server.AdminTokenFile, d.opts.Clock.Now())
+	if err != nil {
+		return err
+	}
+	if created {
+		log.Info("first start: wrote an admin API token; export JITD_TOKEN=$(cat FILE) to use the CLI", "file", d.cfg.Server.AdminTokenFile)
+	}
+
+	d.dirs = grant.Directories{}
+	for _, dc := range d.cfg.Directories {
+		spec := plugins.Spec{Directory: dc.Name, Settings: dc.SettingsValue(), Command: plugins.BuiltinCommand(d.opts.Binary, dc.Kind)}
+		if dc.Plugin != nil {
+			spec.Command = plugins.ExternalCommand(dc.Plugin.Path)
+			spec.SHA256 = dc.Plugin.SHA256
+		}
+		conn, err := plugins.Launch(ctx, spec, log, d.opts.Clock)
+		if err != nil {
+			return fmt.Errorf("directory %s: %w", dc.Name, err)
+		}
+		d.conns = append(d.conns, conn)
+		groups := map[string]grant.GroupPolicy{}
+		for _, g := range dc.Groups {
+			groups[g.Name] = grant.GroupPolicy{MaxDuration: time.Duration(g.MaxDuration)}
+		}
+		d.dirs[dc.Name] = &grant.Directory{Name: dc.Name, Conn: conn, Groups: groups}
+		if err := conn.Check(ctx); err != nil {
+			// Not fatal: revocations are retried until the directory answers.
+			log.Warn("directory check failed; jitd will keep retrying", "directory", dc.Name, "err", err)
+		}
+	}
+
+	locks := &grant.Locks{}
+	metrics := expiry.NewMetrics(d.reg)
+	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), &grantsCollector{store: st})
+	alert := func(g store.Grant, err error) {
+		// Notification channels (Slack, email, webhook) hook in here.
+		log.Error("ALERT: revocation failing", "grant_id", g.ID, "directory", g.Directory, "group", g.GroupName, "user", g.UserName, "err", err)
+	}
+	ecfg := d.cfg.Expiry
+	d.sched = expiry.New(expiry.Config{
+		Owner: d.cfg.InstanceID, Lease: time.Duration(ecfg.Lease), BatchSize: ecfg.BatchSize, Concurrency: ecfg.Concurrency,
+		MaxAttempts: ecfg.MaxAttempts, CallTimeout: time.Duration(ecfg.CallTimeout),
+	}, st, d.dirs, locks, d.opts.Clock, log, metrics, alert)
+	d.grants = grant.New(grant.Config{MinDuration: time.Duration(d.cfg.Grants.MinDuration), MaxDuration: time.Duration(d.cfg.Grants.MaxDuration)},
+		st, d.dirs, locks, d.opts.Clock, log, d.sched.Wake)
+	return d.grants.Resume(ctx) // the scheduler takes back its own leases when it starts
+}
+
+func (d *Daemon) serve(ctx context.Context) error {
+	log := d.opts.Log
+	srv := &http.Server{
+		Handler:           api.NewServer(d.store, d.grants, d.reg, d.readiness, log),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", d.cfg.Server.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", d.cfg.Server.Listen, err)
+	}
+	schedCtx, stopSched := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	errc := make(chan error, 2)
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		if err := d.sched.Run(schedCtx); err != nil {
+			errc <- fmt.Errorf("expiry: %w", err)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		var err error
+		if d.cfg.Server.TLSCertFile != "" {
+			err = srv.ServeTLS(ln, d.cfg.Server.TLSCertFile, d.cfg.Server.TLSKeyFile)
+		} else {
+			err = srv.Serve(ln)
+		}
+		if !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("http: %w", err)
+		}
+	}()
+	scheme := "http"
+	if d.cfg.Server.TLSCertFile != "" {
+		scheme = "https"
+	}
+	log.Info("jitd serving", "addr", scheme+"://"+ln.Addr().String(), "directories", len(d.dirs), "data_dir", d.cfg.DataDir)
+	if d.opts.Ready != nil {
+		d.opts.Ready(ln.Addr().String())
+	}
+	var runErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down: finishing in-flight directory calls")
+	case runErr = <-errc:
+	}
+	shutCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	srv.Shutdown(shutCtx)
+	stopSched() // Run returns after the pass in flight has recorded its outcome
+	wg.Wait()
+	log.Info("stopped")
+	return runErr
+}
+
+func (d *Daemon) readiness(ctx context.Context) map[string]error {
+	out := map[string]error{}
+	_, _, err := d.store.NextDue(ctx)
+	out["store"] = err
+	for name, dir := range d.dirs {
+		out["directory:"+name] = dir.Conn.Check(ctx)
+	}
+	return out
+}
+
+func (d *Daemon) close() {
+	for _, c := range d.conns {
+		c.Close()
+	}
+	if d.store != nil {
+		d.store.Close()
+	}
+}
+
+// grantsCollector reports jitd_grants{state} from the store at scrape time.
+type grantsCollector struct{ store store.Store }
+
+var grantsDesc = prometheus.NewDesc("jitd_grants", "Grants by state.", []string{"state"}, nil)
+
+func (c *grantsCollector) Describe(ch chan<- *prometheus.Desc) { ch <- grantsDesc }
+
+func (c *grantsCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	counts, err := c.store.CountGrants(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(grantsDesc, err)
+		return
+	}
+	for _, s := range store.States {
+		ch <- prometheus.MustNewConstMetric(grantsDesc, prometheus.GaugeValue, float64(counts[s]), string(s))
+	}
+}
