@@ -24,6 +24,7 @@ import (
 	"github.com/jitd/jitd/core/grant"
 	"github.com/jitd/jitd/core/store"
 	"github.com/jitd/jitd/core/store/sqlite"
+	"github.com/jitd/jitd/fixtures/poll"
 	"github.com/jitd/jitd/fixtures/slapd"
 )
 
@@ -179,13 +180,7 @@ func TestLaunch_BadSettingsAreRefused(t *testing.T) {
 // waitExited polls a real process's exit with a deadline.
 func waitExited(t *testing.T, c *Conn) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !c.Exited() {
-		if time.Now().After(deadline) {
-			t.Fatal("child did not exit after SIGKILL")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	poll.Until(t, 10*time.Second, "the killed child to exit", c.Exited)
 }
 
 func TestPlugin_KilledChildIsRestartedAndDueRevocationsHappen(t *testing.T) {

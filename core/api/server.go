@@ -38,7 +38,9 @@ type Server struct {
 func NewServer(st store.Store, grants *grant.Manager, reg *prometheus.Registry, ready Readiness, log *slog.Logger) *Server {
 	s := &Server{store: st, grants: grants, log: log, ready: ready, mux: http.NewServeMux(),
 		metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})}
-	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, map[string]string{"status": "ok"}) })
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.Handle("GET /metrics", s.metrics)
 	s.handle("POST /api/v1/grants", auth.GrantWrite, s.addGrant)

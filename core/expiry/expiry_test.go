@@ -34,7 +34,6 @@ type faulty struct {
 	after   func()                               // called after a successful removal
 	removes atomic.Int64                         // RemoveMembers calls
 	batches []int                                // sizes of RemoveMembers calls
-	onCall  func(groupID string, users []string) // observer
 }
 
 func (f *faulty) setFail(err error) { f.mu.Lock(); f.fail = err; f.mu.Unlock() }
@@ -56,6 +55,7 @@ func (f *faulty) AddMembers(ctx context.Context, g string, us []string) ([]conne
 	if err := f.failure(); err != nil {
 		return nil, err
 	}
+
 	return f.inner.AddMembers(ctx, g, us)
 }
 func (f *faulty) RemoveMembers(ctx context.Context, g string, us []string) ([]connectors.MemberResult, error) {
@@ -599,5 +599,22 @@ func TestBackoff_GrowsWithJitterAndCaps(t *testing.T) {
 				t.Fatalf("backoff(%d) = %s, want in [%s, %s]", n, d, want/2, want)
 			}
 		}
+	}
+}
+
+// TestGrant_WakesTheQueueOnceTheGrantIsDueable guards the wake-up order: the
+// scheduler must be told about a grant after it is active (when NextDue sees
+// it), not only while it is still being applied.
+func TestGrant_WakesTheQueueOnceTheGrantIsDueable(t *testing.T) {
+	e := newEnv(t, 1, 1)
+	var seen []bool // at each wake: does NextDue see the grant?
+	log := slog.New(slog.DiscardHandler)
+	e.mgr = grant.New(grant.Config{MinDuration: time.Minute}, e.store, e.dirs, e.locks, e.clock, log, func() {
+		_, ok, _ := e.store.NextDue(context.Background())
+		seen = append(seen, ok)
+	})
+	e.add("u0", "grp0", time.Minute)
+	if len(seen) == 0 || !seen[len(seen)-1] {
+		t.Fatalf("wakes saw the grant as due-able: %v; the last wake must come after it is active", seen)
 	}
 }

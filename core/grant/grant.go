@@ -203,7 +203,6 @@ func (m *Manager) Add(ctx context.Context, req AddRequest) (store.Grant, error) 
 	}); err != nil {
 		return store.Grant{}, fmt.Errorf("grant: record intent: %w", err)
 	}
-	m.changed()
 	return m.apply(ctx, mm, g)
 }
 
@@ -235,6 +234,8 @@ func (m *Manager) apply(ctx context.Context, mm connectors.MembershipManager, g 
 	}); err != nil {
 		return g, fmt.Errorf("grant %s: record outcome: %w", g.ID, err)
 	}
+	// Only now is the grant (active or apply_failed) visible to the queue.
+	m.changed()
 	if callErr != nil {
 		m.log.Warn("grant apply failed", "grant_id", g.ID, "directory", g.Directory, "group", g.GroupName, "user", g.UserName, "err", callErr)
 		return g, fmt.Errorf("%w: add %s to %s in %s: %w", ErrDirectory, g.UserName, g.GroupName, g.Directory, callErr)

@@ -1,0 +1,278 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jitd/jitd/fixtures/poll"
+)
+
+var jitdBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "jitd-e2e-")
+	if err != nil {
+		panic(err)
+	}
+	jitdBin = filepath.Join(dir, "jitd")
+	if out, err := exec.Command("go", "build", "-o", jitdBin, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build jitd: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+type proc struct {
+	t    *testing.T
+	dir  string
+	addr string
+	cmd  *exec.Cmd
+	log  *bytes.Buffer
+	done chan error
+}
+
+func freeAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func writeConfig(t *testing.T, dir, addr string) string {
+	seed, _ := filepath.Abs("../../fixtures/demo/directory.json")
+	cfg := fmt.Sprintf(`server:
+  listen: %s
+data_dir: %s/var
+instance_id: e2e
+grants:
+  min_duration: 1s
+directories:
+  - name: demo
+    kind: demo
+    settings:
+      file: %s/var/demo.json
+      seed: %s
+    groups:
+      - name: prod-db-admins
+        max_duration: 8h
+`, addr, dir, dir, seed)
+	p := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func start(t *testing.T, dir, addr string) *proc {
+	t.Helper()
+	d := &proc{t: t, dir: dir, addr: addr, log: &bytes.Buffer{}, done: make(chan error, 1)}
+	d.cmd = exec.Command(jitdBin, "serve", "--config", filepath.Join(dir, "config.yaml"))
+	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { d.done <- d.cmd.Wait() }()
+	t.Cleanup(func() {
+		d.cmd.Process.Kill()
+		<-d.done
+		if t.Failed() {
+			t.Logf("daemon log:\n%s", d.log)
+		}
+	})
+	poll.Until(t, 20*time.Second, "the daemon to be ready", func() bool {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+	return d
+}
+
+func (d *proc) jitd(args ...string) (string, error) {
+	d.t.Helper()
+	cmd := exec.Command(jitdBin, append([]string{"--addr", d.addr}, args...)...)
+	cmd.Env = append(os.Environ(), "JITD_TOKEN_FILE="+filepath.Join(d.dir, "var", "admin.token"), "JITD_TOKEN=")
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	if err != nil {
+		return out.String() + errb.String(), err
+	}
+	return out.String(), nil
+}
+
+func (d *proc) grant(id string) map[string]any {
+	d.t.Helper()
+	out, err := d.jitd("grant", "show", id, "-o", "json")
+	if err != nil {
+		d.t.Fatalf("grant show: %v\n%s", err, out)
+	}
+	var v struct {
+		Grant map[string]any `json:"grant"`
+	}
+	json.Unmarshal([]byte(out), &v)
+	return v.Grant
+}
+
+func (d *proc) waitState(id, state string, limit time.Duration) map[string]any {
+	d.t.Helper()
+	var g map[string]any
+	poll.Until(d.t, limit, "grant "+id+" to be "+state, func() bool {
+		g = d.grant(id)
+		return g["state"] == state
+	})
+	return g
+}
+
+func members(t *testing.T, dir string) string {
+	b, err := os.ReadFile(filepath.Join(dir, "var", "demo.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var data struct {
+		Groups []struct {
+			Name    string   `json:"name"`
+			Members []string `json:"members"`
+		} `json:"groups"`
+	}
+	json.Unmarshal(b, &data)
+	for _, g := range data.Groups {
+		if g.Name == "prod-db-admins" {
+			return strings.Join(g.Members, ",")
+		}
+	}
+	return "?"
+}
+
+const aliceID = "6f1c2a4e-0001-4a1b-9c01-000000000001"
+
+func addGrant(t *testing.T, d *proc, dur string) string {
+	t.Helper()
+	out, err := d.jitd("grant", "add", "--user", "alice", "--group", "prod-db-admins", "--for", dur, "--reason", "INC-123", "-o", "json")
+	if err != nil {
+		t.Fatalf("grant add: %v\n%s", err, out)
+	}
+	var g struct{ ID, State string }
+	json.Unmarshal([]byte(out), &g)
+	if g.State != "active" {
+		t.Fatalf("grant add: %s", out)
+	}
+	return g.ID
+}
+
+func TestE2E_GrantExpiresOnTimeAndIsAudited(t *testing.T) {
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	writeConfig(t, dir, addr)
+	d := start(t, dir, addr)
+	if fi, err := os.Stat(filepath.Join(dir, "var", "admin.token")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("admin token file: %v %v", fi, err)
+	}
+	id := addGrant(t, d, "2s")
+	if members(t, dir) != aliceID {
+		t.Fatalf("alice not added: %q", members(t, dir))
+	}
+	out, _ := d.jitd("grant", "list")
+	if !strings.Contains(out, id) || !strings.Contains(out, "active") {
+		t.Fatalf("grant list:\n%s", out)
+	}
+	g := d.waitState(id, "revoked", 15*time.Second)
+	if members(t, dir) != "" {
+		t.Fatalf("alice still a member after expiry: %q", members(t, dir))
+	}
+	ended, _ := time.Parse(time.RFC3339Nano, g["ended_at"].(string))
+	expires, _ := time.Parse(time.RFC3339Nano, g["expires_at"].(string))
+	if late := ended.Sub(expires); late < 0 || late > time.Second {
+		t.Fatalf("removed %s after expiry; the promise is within a second", late)
+	}
+	out, _ = d.jitd("audit", "list", "--grant", id)
+	for _, want := range []string{"grant.requested", "grant.active", "grant.revoking", "grant.revoked", "admin", "INC-123"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("audit list lacks %q:\n%s", want, out)
+		}
+	}
+	if out, err := d.jitd("audit", "verify"); err != nil || !strings.Contains(out, "intact") {
+		t.Fatalf("audit verify: %v %s", err, out)
+	}
+
+	// Bad input: a clear one-line error, exit code 2, nothing changed.
+	out, err := d.jitd("grant", "add", "--user", "mallory", "--group", "prod-db-admins", "--for", "1h", "--reason", "x")
+	var ee *exec.ExitError
+	if !errorsAs(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(out, `no user "mallory"`) {
+		t.Fatalf("unknown user: %v %q", err, out)
+	}
+
+	// SIGTERM: clean exit.
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-d.done:
+		d.done <- err
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v\n%s", err, d.log)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("daemon did not stop on SIGTERM")
+	}
+}
+
+func errorsAs(err error, target **exec.ExitError) bool {
+	e, ok := err.(*exec.ExitError)
+	if ok {
+		*target = e
+	}
+	return ok
+}
+
+func TestE2E_CrashedDaemonRevokesOverdueGrantsOnRestart(t *testing.T) {
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	writeConfig(t, dir, addr)
+	d := start(t, dir, addr)
+	id := addGrant(t, d, "1s")
+	expires := time.Now().Add(time.Second)
+	d.cmd.Process.Kill() // SIGKILL: no shutdown at all
+	<-d.done
+	d.done <- nil
+	// The daemon's clock is the real one: wall time must pass while it is down.
+	poll.Until(t, 5*time.Second, "the grant's end to pass", func() bool { return time.Now().After(expires.Add(500 * time.Millisecond)) })
+	if members(t, dir) != aliceID {
+		t.Fatal("setup: membership should still be there while jitd is down")
+	}
+	d2 := start(t, dir, addr)
+	d2.waitState(id, "revoked", 15*time.Second)
+	if members(t, dir) != "" {
+		t.Fatalf("alice still a member after restart: %q", members(t, dir))
+	}
+}
+
+func TestE2E_ConfigCheckReportsEveryProblem(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(p, []byte("log: {level: loud}\ndirectories: [{name: X, kind: nope, groups: []}]\n"), 0o600)
+	cmd := exec.Command(jitdBin, "config", "check", "--config", p)
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errorsAs(err, &ee) || ee.ExitCode() != 3 {
+		t.Fatalf("exit %v, want 3\n%s", err, out)
+	}
+	for _, want := range []string{"log.level:", "directories[0].name:", "directories[0].kind:", "directories[0].groups:"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("missing %q:\n%s", want, out)
+		}
+	}
+}

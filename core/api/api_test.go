@@ -1,0 +1,220 @@
+package api_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/jitd/jitd/connectors/demo"
+	"github.com/jitd/jitd/core/api"
+	"github.com/jitd/jitd/core/auth"
+	"github.com/jitd/jitd/core/clock"
+	"github.com/jitd/jitd/core/expiry"
+	"github.com/jitd/jitd/core/grant"
+	"github.com/jitd/jitd/core/store/sqlite"
+)
+
+type env struct {
+	srv    *httptest.Server
+	tokens map[string]string // role -> token
+	sched  *expiry.Scheduler
+	clock  *clock.Fake
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := sqlite.Open(ctx, filepath.Join(dir, "jitd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	conn, err := demo.New(demo.Config{File: filepath.Join(dir, "d.json"), Seed: "../../fixtures/demo/directory.json"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := clock.NewFake(time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC))
+	log := slog.New(slog.DiscardHandler)
+	dirs := grant.Directories{"demo": {Name: "demo", Conn: conn, Groups: map[string]grant.GroupPolicy{"prod-db-admins": {MaxDuration: 8 * time.Hour}}}}
+	locks := &grant.Locks{}
+	reg := prometheus.NewRegistry()
+	sched := expiry.New(expiry.Config{}, st, dirs, locks, clk, log, expiry.NewMetrics(reg), nil)
+	mgr := grant.New(grant.Config{MinDuration: time.Minute, MaxDuration: 30 * 24 * time.Hour}, st, dirs, locks, clk, log, sched.Wake)
+	ready := func(context.Context) map[string]error { return map[string]error{"store": nil} }
+	srv := httptest.NewServer(api.NewServer(st, mgr, reg, ready, log))
+	t.Cleanup(srv.Close)
+	e := &env{srv: srv, tokens: map[string]string{}, sched: sched, clock: clk}
+	for _, role := range []string{auth.RoleAdmin, auth.RoleAuditor} {
+		tok, err := auth.NewToken(ctx, st, role+"-user", role, clk.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.tokens[role] = tok
+	}
+	return e
+}
+
+func (e *env) client(token string) *api.Client { return api.NewClient(e.srv.URL, token, nil) }
+
+func status(err error) int {
+	var ae *api.Error
+	if errors.As(err, &ae) {
+		return ae.Status
+	}
+	if err != nil {
+		return -1
+	}
+	return 200
+}
+
+// TestAuthorization_Matrix checks every route against every kind of caller.
+func TestAuthorization_Matrix(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	admin := e.client(e.tokens[auth.RoleAdmin])
+	g, err := admin.AddGrant(ctx, api.AddGrantRequest{User: "alice", Group: "prod-db-admins", For: "1h", Reason: "INC-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := e.tokens[auth.RoleAdmin][:len(e.tokens[auth.RoleAdmin])-2] + "xx"
+	callers := map[string]string{"none": "", "garbage": "not-a-token", "forged": forged, "auditor": e.tokens[auth.RoleAuditor], "admin": e.tokens[auth.RoleAdmin]}
+	ops := map[string]func(c *api.Client) error{
+		"grant add": func(c *api.Client) error {
+			_, err := c.AddGrant(ctx, api.AddGrantRequest{User: "bob", Group: "prod-db-admins", For: "1h", Reason: "r"})
+			return err
+		},
+		"grant list": func(c *api.Client) error { _, err := c.ListGrants(ctx, api.GrantFilter{}); return err },
+		"grant show": func(c *api.Client) error { _, err := c.Grant(ctx, g.ID); return err },
+		"grant extend": func(c *api.Client) error {
+			_, err := c.ExtendGrant(ctx, g.ID, api.ExtendRequest{For: "1m", Reason: "r"})
+			return err
+		},
+		"audit list":   func(c *api.Client) error { _, err := c.AuditEvents(ctx, "", 10); return err },
+		"audit verify": func(c *api.Client) error { _, err := c.VerifyAudit(ctx); return err },
+		"grant revoke": func(c *api.Client) error { _, err := c.RevokeGrant(ctx, "g-none", "r"); return err },
+	}
+	want := map[string]map[string]int{
+		"admin":   {"grant add": 200, "grant list": 200, "grant show": 200, "grant extend": 200, "audit list": 200, "audit verify": 200, "grant revoke": 404},
+		"auditor": {"grant add": 403, "grant list": 200, "grant show": 200, "grant extend": 403, "audit list": 200, "audit verify": 200, "grant revoke": 403},
+	}
+	for caller, tok := range callers {
+		for op, fn := range ops {
+			t.Run(caller+"/"+op, func(t *testing.T) {
+				w, ok := want[caller][op]
+				if !ok {
+					w = http.StatusUnauthorized
+				}
+				if got := status(fn(e.client(tok))); got != w && !(w == 200 && got == 201) {
+					t.Fatalf("status %d, want %d", got, w)
+				}
+			})
+		}
+	}
+}
+
+func TestAddGrant_BadInputIsA400WithAClearMessage(t *testing.T) {
+	e := newEnv(t)
+	c := e.client(e.tokens[auth.RoleAdmin])
+	ctx := context.Background()
+	for name, tc := range map[string]struct {
+		req  api.AddGrantRequest
+		want string
+	}{
+		"unknown user":   {api.AddGrantRequest{User: "mallory", Group: "prod-db-admins", For: "1h", Reason: "r"}, `no user "mallory"`},
+		"not managed":    {api.AddGrantRequest{User: "alice", Group: "staff", For: "1h", Reason: "r"}, "not JIT-managed"},
+		"absurd":         {api.AddGrantRequest{User: "alice", Group: "prod-db-admins", For: "400d", Reason: "r"}, "longer than the maximum 8h0m0s"},
+		"bad duration":   {api.AddGrantRequest{User: "alice", Group: "prod-db-admins", For: "two hours", Reason: "r"}, "invalid duration"},
+		"negative":       {api.AddGrantRequest{User: "alice", Group: "prod-db-admins", For: "-5m", Reason: "r"}, "negative"},
+		"missing reason": {api.AddGrantRequest{User: "alice", Group: "prod-db-admins", For: "1h"}, "reason is required"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := c.AddGrant(ctx, tc.req)
+			var ae *api.Error
+			if !errors.As(err, &ae) || ae.Status != 400 || !strings.Contains(ae.Message, tc.want) {
+				t.Fatalf("got %v, want 400 mentioning %q", err, tc.want)
+			}
+		})
+	}
+	if gs, _ := c.ListGrants(ctx, api.GrantFilter{}); len(gs) != 0 {
+		t.Fatalf("bad requests created %d grants", len(gs))
+	}
+}
+
+func TestGrantLifecycleOverTheAPI(t *testing.T) {
+	e := newEnv(t)
+	c := e.client(e.tokens[auth.RoleAdmin])
+	ctx := context.Background()
+	g, err := c.AddGrant(ctx, api.AddGrantRequest{User: "alice", Group: "prod-db-admins", Until: e.clock.Now().Add(2 * time.Hour), Reason: "INC-9"})
+	if err != nil || g.State != "active" || g.CreatedBy != "admin-user" {
+		t.Fatalf("add: %+v %v", g, err)
+	}
+	g, err = c.ExtendGrant(ctx, g.ID, api.ExtendRequest{For: "1h", Reason: "more"})
+	if err != nil || !g.ExpiresAt.Equal(e.clock.Now().Add(3*time.Hour)) {
+		t.Fatalf("extend: %+v %v", g, err)
+	}
+	active, _ := c.ListGrants(ctx, api.GrantFilter{States: []string{"active"}, User: "alice"})
+	if len(active) != 1 {
+		t.Fatalf("list active for alice: %d", len(active))
+	}
+	if _, err := c.ListGrants(ctx, api.GrantFilter{States: []string{"bogus"}}); status(err) != 400 {
+		t.Fatalf("unknown state filter: %v", err)
+	}
+	if _, err := c.RevokeGrant(ctx, g.ID, "done"); err != nil {
+		t.Fatal(err)
+	}
+	e.sched.RunOnce(ctx)
+	g, _ = c.Grant(ctx, g.ID)
+	if g.State != "revoked" || g.EndReason != "revoked by admin-user: done" {
+		t.Fatalf("after revoke: %+v", g)
+	}
+	evs, _ := c.AuditEvents(ctx, g.ID, 100)
+	var actions []string
+	for _, ev := range evs.Events {
+		actions = append(actions, ev.Action)
+	}
+	if got := fmt.Sprint(actions); got != "[grant.revoked grant.revoking grant.extended grant.active grant.requested]" {
+		t.Fatalf("audit: %s", got)
+	}
+	v, err := c.VerifyAudit(ctx)
+	if err != nil || !v.OK || v.Events != 7 {
+		t.Fatalf("verify: %+v %v", v, err)
+	}
+}
+
+func TestUnknownJSONFieldIsRejected(t *testing.T) {
+	e := newEnv(t)
+	req, _ := http.NewRequest("POST", e.srv.URL+"/api/v1/grants", strings.NewReader(`{"user":"alice","group":"prod-db-admins","for":"1h","reason":"r","durration":"2h"}`))
+	req.Header.Set("Authorization", "Bearer "+e.tokens[auth.RoleAdmin])
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 400 {
+		t.Fatalf("status %d, want 400", resp.StatusCode)
+	}
+}
+
+func TestHealthAndMetricsNeedNoToken(t *testing.T) {
+	e := newEnv(t)
+	for _, p := range []string{"/healthz", "/readyz", "/metrics"} {
+		resp, err := http.Get(e.srv.URL + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %d", p, resp.StatusCode)
+		}
+	}
+}
