@@ -30,10 +30,10 @@ type faulty struct {
 	connectors.Connector
 	inner   *demo.Conn
 	mu      sync.Mutex
-	fail    error                                // returned instead of calling the directory
-	after   func()                               // called after a successful removal
-	removes atomic.Int64                         // RemoveMembers calls
-	batches []int                                // sizes of RemoveMembers calls
+	fail    error        // returned instead of calling the directory
+	after   func()       // called after a successful removal
+	removes atomic.Int64 // RemoveMembers calls
+	batches []int        // sizes of RemoveMembers calls
 }
 
 func (f *faulty) setFail(err error) { f.mu.Lock(); f.fail = err; f.mu.Unlock() }
