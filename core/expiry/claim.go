@@ -93,7 +93,7 @@ func (s *Scheduler) removeBatch(ctx context.Context, k groupKey, batch []store.G
 	defer unlock()
 
 	// Grants whose membership is not jitd's to remove end without a call.
-	toRemove, err := s.settleKept(ctx, batch)
+	toRemove, err := s.settleKept(ctx, k, batch)
 	if err != nil {
 		s.log.Error("expiry: settle batch", "directory", k.directory, "group_id", k.groupID, "err", err)
 		return // leases run out and the batch is retried
@@ -111,23 +111,29 @@ func (s *Scheduler) removeBatch(ctx context.Context, k groupKey, batch []store.G
 
 // settleKept closes grants that must not remove the membership: pre-existing
 // ones, and ones still covered by another live grant. It returns the rest.
-func (s *Scheduler) settleKept(ctx context.Context, batch []store.Grant) ([]store.Grant, error) {
+func (s *Scheduler) settleKept(ctx context.Context, k groupKey, batch []store.Grant) ([]store.Grant, error) {
 	var toRemove []store.Grant
 	now := s.clock.Now()
+	users := make([]string, 0, len(batch))
+	for _, g := range batch {
+		users = append(users, g.UserID)
+	}
 	err := s.store.Update(ctx, func(tx store.Tx) error {
 		toRemove = toRemove[:0]
+		live, err := tx.Grants(store.GrantFilter{Directory: k.directory, GroupID: k.groupID, UserIDs: users, States: grant.LiveStates})
+		if err != nil {
+			return err
+		}
+		coveredBy := map[string]string{}
+		for _, l := range live {
+			coveredBy[l.UserID] = l.ID
+		}
 		for _, g := range batch {
 			note := ""
 			if g.Preexisting {
 				note = "membership predates jitd; left in place"
-			} else {
-				live, err := tx.Grants(store.GrantFilter{Directory: g.Directory, GroupID: g.GroupID, UserID: g.UserID, States: grant.LiveStates})
-				if err != nil {
-					return err
-				}
-				if len(live) > 0 {
-					note = "membership kept: still granted by " + live[0].ID
-				}
+			} else if other, ok := coveredBy[g.UserID]; ok {
+				note = "membership kept: still granted by " + other
 			}
 			if note == "" {
 				toRemove = append(toRemove, g)

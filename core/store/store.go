@@ -78,6 +78,7 @@ type GrantFilter struct {
 	Directory string
 	GroupID   string
 	UserID    string
+	UserIDs   []string // any of these users
 	GroupName string
 	UserName  string
 	Limit     int // 0: no limit

@@ -109,7 +109,13 @@ func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 
 // Update runs fn in one immediate (write-locked) transaction.
 func (s *Store) Update(ctx context.Context, fn func(store.Tx) error) error {
-	return s.tx(ctx, func(tx *sql.Tx) error { return fn(&txn{ctx: ctx, tx: tx}) })
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		t := &txn{ctx: ctx, tx: tx, stmts: map[string]*sql.Stmt{}}
+		if err := fn(t); err != nil {
+			return err
+		}
+		return t.flushHead()
+	})
 }
 
 type querier interface {
@@ -119,8 +125,55 @@ type querier interface {
 }
 
 type txn struct {
-	ctx context.Context
-	tx  *sql.Tx
+	ctx   context.Context
+	tx    *sql.Tx
+	stmts map[string]*sql.Stmt // prepared once per transaction, closed with it
+
+	// The audit head, read once per transaction and written back at the end.
+	headRead, headDirty bool
+	headSeq             int64
+	headHash            string
+}
+
+func (t *txn) stmt(query string) (*sql.Stmt, error) {
+	if st, ok := t.stmts[query]; ok {
+		return st, nil
+	}
+	st, err := t.tx.PrepareContext(t.ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	t.stmts[query] = st
+	return st, nil
+}
+
+func (t *txn) exec(query string, args ...any) (sql.Result, error) {
+	st, err := t.stmt(query)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(t.ctx, args...)
+}
+
+// QueryContext and QueryRowContext make txn a querier with cached statements.
+func (t *txn) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	st, err := t.stmt(query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+func (t *txn) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	st, err := t.stmt(query)
+	if err != nil {
+		return t.tx.QueryRowContext(ctx, query, args...) // reports the same error
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+func (t *txn) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return t.exec(query, args...)
 }
 
 const grantColumns = `id, directory, group_id, group_name, user_id, user_name, state, reason, created_by,
@@ -193,6 +246,12 @@ func filterGrants(ctx context.Context, q querier, f store.GrantFilter) ([]store.
 			args = append(args, string(s))
 		}
 	}
+	if len(f.UserIDs) > 0 {
+		conds = append(conds, `user_id IN (?`+strings.Repeat(`,?`, len(f.UserIDs)-1)+`)`)
+		for _, u := range f.UserIDs {
+			args = append(args, u)
+		}
+	}
 	for _, c := range []struct{ col, v string }{{"directory", f.Directory}, {"group_id", f.GroupID}, {"user_id", f.UserID}, {"group_name", f.GroupName}, {"user_name", f.UserName}} {
 		if c.v != "" {
 			conds = append(conds, c.col+` = ?`)
@@ -210,12 +269,12 @@ func filterGrants(ctx context.Context, q querier, f store.GrantFilter) ([]store.
 	return queryGrants(ctx, q, where, args...)
 }
 
-func (t *txn) Grant(id string) (store.Grant, error) { return getGrant(t.ctx, t.tx, id) }
+func (t *txn) Grant(id string) (store.Grant, error) { return getGrant(t.ctx, t, id) }
 
-func (t *txn) Grants(f store.GrantFilter) ([]store.Grant, error) { return filterGrants(t.ctx, t.tx, f) }
+func (t *txn) Grants(f store.GrantFilter) ([]store.Grant, error) { return filterGrants(t.ctx, t, f) }
 
 func (t *txn) InsertGrant(g store.Grant) error {
-	_, err := t.tx.ExecContext(t.ctx, `INSERT INTO grants (`+grantColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+	_, err := t.exec(`INSERT INTO grants (`+grantColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		g.ID, g.Directory, g.GroupID, g.GroupName, g.UserID, g.UserName, string(g.State), g.Reason, g.CreatedBy,
 		g.Preexisting, nanos(g.StartsAt), nanos(g.ExpiresAt), nanos(g.CreatedAt), nanos(g.UpdatedAt), nanos(g.EndedAt), g.EndReason,
 		g.Attempts, nanos(g.NextAttempt), g.LastError, g.LeaseOwner, nanos(g.LeaseUntil))
@@ -227,7 +286,7 @@ func (t *txn) InsertGrant(g store.Grant) error {
 }
 
 func (t *txn) UpdateGrant(g store.Grant) error {
-	res, err := t.tx.ExecContext(t.ctx, `UPDATE grants SET state = ?, reason = ?, preexisting = ?, starts_at = ?, expires_at = ?,
+	res, err := t.exec(`UPDATE grants SET state = ?, reason = ?, preexisting = ?, starts_at = ?, expires_at = ?,
 		updated_at = ?, ended_at = ?, end_reason = ?, attempts = ?, next_attempt_at = ?, last_error = ?, lease_owner = ?, lease_until = ?
 		WHERE id = ?`,
 		string(g.State), g.Reason, g.Preexisting, nanos(g.StartsAt), nanos(g.ExpiresAt),
@@ -243,7 +302,7 @@ func (t *txn) UpdateGrant(g store.Grant) error {
 
 func (t *txn) DueGrants(now time.Time, limit int) ([]store.Grant, error) {
 	n := now.UnixNano()
-	return queryGrants(t.ctx, t.tx, `WHERE id IN (
+	return queryGrants(t.ctx, t, `WHERE id IN (
 		SELECT id FROM grants WHERE state IN ('active','apply_failed') AND expires_at <= ?
 		UNION ALL
 		SELECT id FROM grants WHERE state IN ('revoking','revoke_failed') AND next_attempt_at <= ? AND lease_until <= ?)
@@ -260,25 +319,35 @@ func (t *txn) ReleaseLeases(owner string) (int, error) {
 }
 
 func (t *txn) AppendAudit(e audit.Event) (audit.Event, error) {
-	var seq int64
-	var prev string
-	err := t.tx.QueryRowContext(t.ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&seq, &prev)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		seq, prev = 0, audit.GenesisHash
-	case err != nil:
-		return e, err
+	if !t.headRead {
+		err := t.tx.QueryRowContext(t.ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&t.headSeq, &t.headHash)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			t.headSeq, t.headHash = 0, audit.GenesisHash
+		case err != nil:
+			return e, err
+		}
+		t.headRead = true
 	}
-	e.Seq = seq + 1
-	e.PrevHash = prev
+	e.Seq = t.headSeq + 1
+	e.PrevHash = t.headHash
 	e.Time = fromNanos(e.Time.UnixNano()) // the precision and zone we store
 	e.Hash = audit.ComputeHash(e)
-	if _, err := t.tx.ExecContext(t.ctx, `INSERT INTO audit_events (seq, time, actor, action, grant_id, directory, group_name, user_name, detail, prev_hash, hash)
+	if _, err := t.exec(`INSERT INTO audit_events (seq, time, actor, action, grant_id, directory, group_name, user_name, detail, prev_hash, hash)
 		VALUES (?,?,?,?,?,?,?,?,?,?,?)`, e.Seq, e.Time.UnixNano(), e.Actor, e.Action, e.GrantID, e.Directory, e.Group, e.User, e.Detail, e.PrevHash, e.Hash); err != nil {
 		return e, err
 	}
-	_, err = t.tx.ExecContext(t.ctx, `INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash`, e.Seq, e.Hash)
-	return e, err
+	t.headSeq, t.headHash, t.headDirty = e.Seq, e.Hash, true
+	return e, nil
+}
+
+// flushHead records the last event written in the transaction.
+func (t *txn) flushHead() error {
+	if !t.headDirty {
+		return nil
+	}
+	_, err := t.tx.ExecContext(t.ctx, `INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash`, t.headSeq, t.headHash)
+	return err
 }
 
 func (t *txn) InsertToken(tok store.Token) error {

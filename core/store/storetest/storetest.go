@@ -135,6 +135,8 @@ func testFilterGrants(t *testing.T, s store.Store) {
 		{store.GrantFilter{Directory: "demo", GroupID: "g2", UserID: a.UserID, States: []store.State{store.StateActive}}, "[c]"},
 		{store.GrantFilter{Directory: "other"}, "[]"},
 		{store.GrantFilter{UserName: a.UserName}, "[c a]"},
+		{store.GrantFilter{UserIDs: []string{b.UserID, "nobody"}}, "[b]"},
+		{store.GrantFilter{GroupID: "g1", UserIDs: []string{a.UserID, b.UserID}, States: []store.State{store.StateActive}}, "[a]"},
 		{store.GrantFilter{GroupName: "admins", States: []store.State{store.StateRevoked}}, "[b]"},
 	} {
 		got, err := s.Grants(ctx, tc.f)

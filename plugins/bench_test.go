@@ -1,0 +1,146 @@
+package plugins
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	goldap "github.com/go-ldap/ldap/v3"
+
+	"github.com/jitd/jitd/connectors"
+	"github.com/jitd/jitd/connectors/ldap"
+	"github.com/jitd/jitd/core/clock"
+	"github.com/jitd/jitd/core/expiry"
+	"github.com/jitd/jitd/core/grant"
+	"github.com/jitd/jitd/core/store"
+	"github.com/jitd/jitd/core/store/sqlite"
+	"github.com/jitd/jitd/fixtures/slapd"
+)
+
+// BenchmarkRevoke10kLDAP: 10,000 grants on 100 groups of a real slapd (100
+// members each, memberof and refint on), all due in the same second, revoked
+// by the expiry queue through a real plugin child; then the same 10,000
+// removals made one member per modify with raw go-ldap on the same server.
+func BenchmarkRevoke10kLDAP(b *testing.B) {
+	const groups, users = 100, 100
+	srv, err := slapd.Start(slapd.Options{Groups: groups, Users: users})
+	if err != nil {
+		if slapd.Required() {
+			b.Fatal(err)
+		}
+		b.Skip(err)
+	}
+	defer srv.Stop()
+	ctx := context.Background()
+	admin, err := srv.Dial()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer admin.Close()
+	var userDNs []string
+	for i := 1; i <= users; i++ {
+		userDNs = append(userDNs, fmt.Sprintf("uid=user%05d,%s", i, slapd.PeopleBase))
+	}
+	groupDN := func(i int) string { return fmt.Sprintf("cn=grp%04d,%s", i, slapd.GroupBase) }
+	fill := func() {
+		for i := 1; i <= groups; i++ {
+			req := goldap.NewModifyRequest(groupDN(i), nil)
+			req.Add("member", userDNs)
+			if err := admin.Modify(req); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	memberCount := func() int {
+		n := 0
+		for i := 1; i <= groups; i++ {
+			res, err := admin.Search(goldap.NewSearchRequest(groupDN(i), goldap.ScopeBaseObject, 0, 0, 0, false, "(objectClass=*)", []string{"member"}, nil))
+			if err != nil {
+				b.Fatal(err)
+			}
+			n += len(res.Entries[0].GetAttributeValues("member")) - 1 // the placeholder
+		}
+		return n
+	}
+
+	clk := clock.NewFake(time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC))
+	conn, err := Launch(ctx, Spec{Directory: "bench", Command: selfCommand("ldap"), Settings: ldap.Config{
+		URL: srv.LDAPSURL, CAFile: srv.CAFile, BindDN: slapd.ServiceDN, BindPasswordFile: filepath.Join(srv.PasswordDir, "service"),
+		UserBase: slapd.PeopleBase, GroupBase: slapd.GroupBase, EmptyMember: slapd.EmptyMember, Connections: 4,
+	}}, quiet, clk)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close()
+	userIDs := map[string]string{}
+	conn.ListUsers(ctx, func(u connectors.User) error { userIDs[u.Login] = u.ID; return nil })
+	groupIDs := map[string]string{}
+	conn.ListGroups(ctx, func(g connectors.Group) error { groupIDs[g.Name] = g.ID; return nil })
+
+	var jitdTotal, rawTotal time.Duration
+	for range b.N {
+		fill()
+		st, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "jitd.db"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		due := clk.Now().Add(time.Hour)
+		err = st.Update(ctx, func(tx store.Tx) error {
+			for gi := 1; gi <= groups; gi++ {
+				for ui := 1; ui <= users; ui++ {
+					gname, login := fmt.Sprintf("grp%04d", gi), fmt.Sprintf("user%05d", ui)
+					g := store.Grant{ID: fmt.Sprintf("g-%d-%d", gi, ui), Directory: "bench", GroupID: groupIDs[gname], GroupName: gname,
+						UserID: userIDs[login], UserName: login, State: store.StateActive, Reason: "bench", CreatedBy: "bench",
+						StartsAt: clk.Now(), ExpiresAt: due.Add(time.Duration(ui) * time.Millisecond), CreatedAt: clk.Now(), UpdatedAt: clk.Now()}
+					if err := tx.InsertGrant(g); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		dirs := grant.Directories{"bench": {Name: "bench", Conn: conn}}
+		sched := expiry.New(expiry.Config{Owner: "bench", BatchSize: 500, Concurrency: 4}, st, dirs, &grant.Locks{}, clk, quiet, nil, nil)
+		clk.Set(due.Add(time.Second))
+
+		start := time.Now()
+		n, err := sched.RunOnce(ctx)
+		jitdTotal += time.Since(start)
+		if err != nil || n != groups*users {
+			b.Fatalf("processed %d, err %v", n, err)
+		}
+		counts, _ := st.CountGrants(ctx)
+		if counts[store.StateRevoked] != groups*users || memberCount() != 0 {
+			b.Fatalf("after the queue: %v, %d members left", counts, memberCount())
+		}
+		st.Close()
+
+		fill()
+		start = time.Now()
+		for gi := 1; gi <= groups; gi++ {
+			for _, dn := range userDNs {
+				req := goldap.NewModifyRequest(groupDN(gi), nil)
+				req.Delete("member", []string{dn})
+				if err := admin.Modify(req); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		rawTotal += time.Since(start)
+		if memberCount() != 0 {
+			b.Fatal("raw loop left members")
+		}
+	}
+	jitdS := jitdTotal.Seconds() / float64(b.N)
+	rawS := rawTotal.Seconds() / float64(b.N)
+	b.ReportMetric(jitdS, "jitd_s")
+	b.ReportMetric(rawS, "raw_one_per_modify_s")
+	b.ReportMetric(rawS/jitdS, "speedup_x")
+	b.ReportMetric(0, "ns/op")
+	fmt.Printf("revoke 10,000 grants on 100 slapd groups: jitd (plugin, batched) %.2fs; raw go-ldap one member per modify %.2fs; jitd is %.1fx faster\n", jitdS, rawS, rawS/jitdS)
+}
