@@ -87,65 +87,65 @@ func (s *Scheduler) process(ctx context.Context, claimed []store.Grant) {
 	wg.Wait()
 }
 
-// removeBatch ends a batch of grants on one group.
+// removeBatch ends a batch of grants on one group: it decides which
+// memberships are jitd's to remove, removes them in one call, and records
+// every outcome in one transaction.
 func (s *Scheduler) removeBatch(ctx context.Context, k groupKey, batch []store.Grant) {
 	unlock := s.locks.Lock(k.directory, k.groupID)
 	defer unlock()
 
-	// Grants whose membership is not jitd's to remove end without a call.
-	toRemove, err := s.settleKept(ctx, k, batch)
+	toRemove, kept, err := s.partition(ctx, k, batch)
 	if err != nil {
-		s.log.Error("expiry: settle batch", "directory", k.directory, "group_id", k.groupID, "err", err)
+		s.log.Error("expiry: check overlapping grants", "directory", k.directory, "group_id", k.groupID, "err", err)
 		return // leases run out and the batch is retried
 	}
-	if len(toRemove) == 0 {
-		return
+	var results []connectors.MemberResult
+	var callErr error
+	if len(toRemove) > 0 {
+		results, callErr = s.remove(ctx, k, toRemove)
 	}
-	results, callErr := s.remove(ctx, k, toRemove)
-	if err := s.record(ctx, toRemove, results, callErr); err != nil {
+	if err := s.record(ctx, kept, toRemove, results, callErr); err != nil {
 		// The membership is gone (or not) in the directory but we could not say
 		// so; the lease runs out, the removal is retried, and it is idempotent.
 		s.log.Error("expiry: record outcome", "directory", k.directory, "group_id", k.groupID, "err", err)
 	}
 }
 
-// settleKept closes grants that must not remove the membership: pre-existing
-// ones, and ones still covered by another live grant. It returns the rest.
-func (s *Scheduler) settleKept(ctx context.Context, k groupKey, batch []store.Grant) ([]store.Grant, error) {
-	var toRemove []store.Grant
-	now := s.clock.Now()
+// keptGrant is a grant that ends without a directory call, and why.
+type keptGrant struct {
+	grant store.Grant
+	note  string
+}
+
+// partition splits a batch into grants whose membership must be removed and
+// grants that end without a directory call (pre-existing membership, or one
+// still covered by another live grant). It only reads: the (directory, group)
+// lock keeps new grants from going live meanwhile.
+func (s *Scheduler) partition(ctx context.Context, k groupKey, batch []store.Grant) (toRemove []store.Grant, kept []keptGrant, err error) {
 	users := make([]string, 0, len(batch))
 	for _, g := range batch {
 		users = append(users, g.UserID)
 	}
-	err := s.store.Update(ctx, func(tx store.Tx) error {
-		toRemove = toRemove[:0]
-		live, err := tx.Grants(store.GrantFilter{Directory: k.directory, GroupID: k.groupID, UserIDs: users, States: grant.LiveStates})
-		if err != nil {
-			return err
+	live, err := s.store.Grants(ctx, store.GrantFilter{Directory: k.directory, GroupID: k.groupID, UserIDs: users, States: grant.LiveStates})
+	if err != nil {
+		return nil, nil, err
+	}
+	coveredBy := map[string]string{}
+	for _, l := range live {
+		coveredBy[l.UserID] = l.ID
+	}
+	for _, g := range batch {
+		other, covered := coveredBy[g.UserID]
+		switch {
+		case g.Preexisting:
+			kept = append(kept, keptGrant{g, "membership predates jitd; left in place"})
+		case covered:
+			kept = append(kept, keptGrant{g, "membership kept: still granted by " + other})
+		default:
+			toRemove = append(toRemove, g)
 		}
-		coveredBy := map[string]string{}
-		for _, l := range live {
-			coveredBy[l.UserID] = l.ID
-		}
-		for _, g := range batch {
-			note := ""
-			if g.Preexisting {
-				note = "membership predates jitd; left in place"
-			} else if other, ok := coveredBy[g.UserID]; ok {
-				note = "membership kept: still granted by " + other
-			}
-			if note == "" {
-				toRemove = append(toRemove, g)
-				continue
-			}
-			if err := s.finish(tx, g, now, note); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	return toRemove, err
+	}
+	return toRemove, kept, nil
 }
 
 func (s *Scheduler) finish(tx store.Tx, g store.Grant, now time.Time, detail string) error {
@@ -181,8 +181,9 @@ func (s *Scheduler) remove(ctx context.Context, k groupKey, gs []store.Grant) ([
 	return mm.RemoveMembers(ctx, k.groupID, users)
 }
 
-// record commits the outcome of a removal call for each grant.
-func (s *Scheduler) record(ctx context.Context, gs []store.Grant, results []connectors.MemberResult, callErr error) error {
+// record commits, in one transaction, the end of the kept grants and the
+// outcome of the removal call for each removed one.
+func (s *Scheduler) record(ctx context.Context, kept []keptGrant, gs []store.Grant, results []connectors.MemberResult, callErr error) error {
 	byUser := map[string]error{}
 	for _, r := range results {
 		byUser[r.UserID] = r.Err
@@ -191,6 +192,11 @@ func (s *Scheduler) record(ctx context.Context, gs []store.Grant, results []conn
 	var alerts []store.Grant
 	err := s.store.Update(ctx, func(tx store.Tx) error {
 		alerts = alerts[:0]
+		for _, k := range kept {
+			if err := s.finish(tx, k.grant, now, k.note); err != nil {
+				return err
+			}
+		}
 		for _, g := range gs {
 			err := callErr
 			if err == nil {
