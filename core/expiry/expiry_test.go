@@ -30,10 +30,12 @@ type faulty struct {
 	connectors.Connector
 	inner   *demo.Conn
 	mu      sync.Mutex
-	fail    error        // returned instead of calling the directory
-	after   func()       // called after a successful removal
-	removes atomic.Int64 // RemoveMembers calls
-	batches []int        // sizes of RemoveMembers calls
+	fail    error         // returned instead of calling the directory
+	after   func()        // called after a successful removal
+	removes atomic.Int64  // RemoveMembers calls
+	batches []int         // sizes of RemoveMembers calls
+	inCall  chan struct{} // if set, RemoveMembers signals here, then waits on release
+	release chan struct{}
 }
 
 func (f *faulty) setFail(err error) { f.mu.Lock(); f.fail = err; f.mu.Unlock() }
@@ -60,11 +62,12 @@ func (f *faulty) AddMembers(ctx context.Context, g string, us []string) ([]conne
 }
 func (f *faulty) RemoveMembers(ctx context.Context, g string, us []string) ([]connectors.MemberResult, error) {
 	f.removes.Add(1)
-	f.mu.Lock()
-	f.batches = append(f.batches, len(us))
-	f.mu.Unlock()
 	if err := f.failure(); err != nil {
 		return nil, err
+	}
+	if f.inCall != nil {
+		f.inCall <- struct{}{}
+		<-f.release
 	}
 	r, err := f.inner.RemoveMembers(ctx, g, us)
 	if err == nil && f.after != nil {
@@ -616,5 +619,29 @@ func TestGrant_WakesTheQueueOnceTheGrantIsDueable(t *testing.T) {
 	e.add("u0", "grp0", time.Minute)
 	if len(seen) == 0 || !seen[len(seen)-1] {
 		t.Fatalf("wakes saw the grant as due-able: %v; the last wake must come after it is active", seen)
+	}
+}
+
+func TestScheduler_ShutdownFinishesTheCallInFlight(t *testing.T) {
+	e := newEnv(t, 1, 1)
+	g := e.add("u0", "grp0", time.Minute)
+	e.conn.inCall, e.conn.release = make(chan struct{}), make(chan struct{})
+	e.clock.Advance(time.Minute)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- e.sched.Run(ctx) }()
+	<-e.conn.inCall // the removal is in the directory
+	cancel()        // SIGTERM arrives
+	select {
+	case <-done:
+		t.Fatal("Run returned while a directory call was in flight")
+	default:
+	}
+	close(e.conn.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if s := e.state(g.ID); s.State != store.StateRevoked || e.member("u0", "grp0") {
+		t.Fatalf("after shutdown: %s, member=%v; the in-flight removal must finish and be recorded", s.State, e.member("u0", "grp0"))
 	}
 }
