@@ -39,11 +39,12 @@ type Conn struct {
 	idle chan *goldap.Conn // idle connections
 	sem  chan struct{}     // bounds open connections
 
+	// DNs are never cached: entries are renamed and moved, and a stale DN
+	// would make a removal look done while the member stays. Ids are
+	// resolved to DNs afresh for every call.
 	mu         sync.Mutex
 	permissive bool // server lists permissive modify
 	probed     bool
-	userDNs    map[string]string // id -> DN
-	groupDNs   map[string]string
 }
 
 var (
@@ -83,7 +84,6 @@ func New(cfg Config) (*Conn, error) {
 	return &Conn{
 		cfg: cfg, password: pw, tls: tc,
 		idle: make(chan *goldap.Conn, cfg.Connections), sem: make(chan struct{}, cfg.Connections),
-		userDNs: map[string]string{}, groupDNs: map[string]string{},
 	}, nil
 }
 
@@ -313,9 +313,7 @@ func (c *Conn) LookupUser(ctx context.Context, login string) (connectors.User, e
 	if err != nil {
 		return connectors.User{}, err
 	}
-	u := c.toUser(e)
-	c.remember(c.userDNs, u.ID, e.DN)
-	return u, nil
+	return c.toUser(e), nil
 }
 
 // LookupGroup finds the group whose name attribute equals name.
@@ -331,24 +329,7 @@ func (c *Conn) LookupGroup(ctx context.Context, name string) (connectors.Group, 
 	if err != nil {
 		return connectors.Group{}, err
 	}
-	g := c.toGroup(e)
-	c.remember(c.groupDNs, g.ID, e.DN)
-	return g, nil
-}
-
-func (c *Conn) remember(m map[string]string, id, dn string) {
-	if id == "" {
-		return
-	}
-	c.mu.Lock()
-	m[id] = dn
-	c.mu.Unlock()
-}
-
-func (c *Conn) forget(m map[string]string, id string) {
-	c.mu.Lock()
-	delete(m, id)
-	c.mu.Unlock()
+	return c.toGroup(e), nil
 }
 
 var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
@@ -358,21 +339,17 @@ func (c *Conn) validID(id string) bool {
 	return !strings.EqualFold(c.cfg.IDAttr, "entryUUID") || uuidRE.MatchString(id)
 }
 
-// dns maps ids to DNs, from the cache or with one OR-search per chunk.
+// dns maps ids to their current DNs with one OR-search per 100 ids.
 // Unknown ids are absent from the result.
-func (c *Conn) dns(ctx context.Context, cache map[string]string, base, class string, ids []string) (map[string]string, error) {
+func (c *Conn) dns(ctx context.Context, base, class string, ids []string) (map[string]string, error) {
 	out := map[string]string{}
-	var missing []string
-	c.mu.Lock()
+	var valid []string
 	for _, id := range ids {
-		if dn, ok := cache[id]; ok {
-			out[id] = dn
-		} else if c.validID(id) {
-			missing = append(missing, id)
+		if c.validID(id) {
+			valid = append(valid, id)
 		}
 	}
-	c.mu.Unlock()
-	for chunk := range slices.Chunk(missing, 100) {
+	for chunk := range slices.Chunk(valid, 100) {
 		var f strings.Builder
 		f.WriteString("(&" + class + "(|")
 		for _, id := range chunk {
@@ -380,9 +357,7 @@ func (c *Conn) dns(ctx context.Context, cache map[string]string, base, class str
 		}
 		f.WriteString("))")
 		err := c.page(ctx, base, f.String(), []string{c.cfg.IDAttr}, func(e *goldap.Entry) error {
-			id := e.GetAttributeValue(c.cfg.IDAttr)
-			out[id] = e.DN
-			c.remember(cache, id, e.DN)
+			out[e.GetAttributeValue(c.cfg.IDAttr)] = e.DN
 			return nil
 		})
 		if err != nil {
@@ -393,7 +368,7 @@ func (c *Conn) dns(ctx context.Context, cache map[string]string, base, class str
 }
 
 func (c *Conn) groupDN(ctx context.Context, id string) (string, error) {
-	m, err := c.dns(ctx, c.groupDNs, c.cfg.GroupBase, c.cfg.GroupFilter, []string{id})
+	m, err := c.dns(ctx, c.cfg.GroupBase, c.cfg.GroupFilter, []string{id})
 	if err != nil {
 		return "", err
 	}
@@ -407,18 +382,14 @@ func (c *Conn) groupDN(ctx context.Context, id string) (string, error) {
 // ListUsers streams the users under user_base, a page at a time.
 func (c *Conn) ListUsers(ctx context.Context, fn func(connectors.User) error) error {
 	return c.page(ctx, c.cfg.UserBase, c.cfg.UserFilter, c.userAttrs(), func(e *goldap.Entry) error {
-		u := c.toUser(e)
-		c.remember(c.userDNs, u.ID, e.DN)
-		return fn(u)
+		return fn(c.toUser(e))
 	})
 }
 
 // ListGroups streams the groups under group_base, a page at a time.
 func (c *Conn) ListGroups(ctx context.Context, fn func(connectors.Group) error) error {
 	return c.page(ctx, c.cfg.GroupBase, c.cfg.GroupFilter, []string{c.cfg.IDAttr, c.cfg.GroupAttr}, func(e *goldap.Entry) error {
-		g := c.toGroup(e)
-		c.remember(c.groupDNs, g.ID, e.DN)
-		return fn(g)
+		return fn(c.toGroup(e))
 	})
 }
 
@@ -441,9 +412,7 @@ func (c *Conn) ListMembers(ctx context.Context, groupID string, fn func(string) 
 		}
 		f.WriteString("))")
 		err := c.page(ctx, c.cfg.UserBase, f.String(), []string{c.cfg.IDAttr}, func(e *goldap.Entry) error {
-			id := e.GetAttributeValue(c.cfg.IDAttr)
-			c.remember(c.userDNs, id, e.DN)
-			return fn(id)
+			return fn(e.GetAttributeValue(c.cfg.IDAttr))
 		})
 		if err != nil {
 			return err
@@ -492,7 +461,7 @@ func (c *Conn) IsMember(ctx context.Context, groupID, userID string) (bool, erro
 	if err != nil {
 		return false, err
 	}
-	users, err := c.dns(ctx, c.userDNs, c.cfg.UserBase, c.cfg.UserFilter, []string{userID})
+	users, err := c.dns(ctx, c.cfg.UserBase, c.cfg.UserFilter, []string{userID})
 	if err != nil {
 		return false, err
 	}
@@ -512,8 +481,5 @@ func (c *Conn) IsMember(ctx context.Context, groupID, userID string) (bool, erro
 		}
 		return nil
 	})
-	if errors.Is(err, connectors.ErrNotFound) {
-		c.forget(c.groupDNs, groupID)
-	}
 	return member, err
 }

@@ -173,3 +173,52 @@ func TestConfigValidateReportsEveryProblem(t *testing.T) {
 		}
 	}
 }
+
+// rename moves an entry to a new RDN (as an administrator would) and back at
+// the end of the test.
+func rename(t *testing.T, dn, newRDN, parent string) {
+	t.Helper()
+	admin, err := srv.Dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	oldRDN := strings.SplitN(dn, ",", 2)[0]
+	if err := admin.ModifyDN(goldap.NewModifyDNRequest(dn, newRDN, true, "")); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		a, _ := srv.Dial()
+		defer a.Close()
+		if err := a.ModifyDN(goldap.NewModifyDNRequest(newRDN+","+parent, oldRDN, true, "")); err != nil {
+			t.Errorf("rename back: %v", err)
+		}
+	})
+}
+
+// TestRemovalAfterRenameStillRemoves: ids are stable, DNs are not. After a
+// user or a group is renamed, a removal must still take the membership away
+// (never report success on the old DN while the member stays).
+func TestRemovalAfterRenameStillRemoves(t *testing.T) {
+	f := fixture(t, config(t))
+	ctx := context.Background()
+	res, _ := connectors.AsResolver(f.Conn)
+	mm, _ := connectors.AsMembershipManager(f.Conn)
+	u, _ := res.LookupUser(ctx, "dave")
+	g, _ := res.LookupGroup(ctx, "payments-release")
+	if rs, err := mm.AddMembers(ctx, g.ID, []string{u.ID}); err != nil || rs[0].Err != nil {
+		t.Fatalf("add: %v %+v", err, rs)
+	}
+	rename(t, u.DN, "uid=dave-renamed", slapd.PeopleBase)
+	rename(t, g.DN, "cn=payments-release-2", slapd.GroupBase)
+	rs, err := mm.RemoveMembers(ctx, g.ID, []string{u.ID})
+	if err != nil || rs[0].Err != nil {
+		t.Fatalf("remove after rename: %v %+v", err, rs)
+	}
+	admin, _ := srv.Dial()
+	defer admin.Close()
+	ok, err := admin.Compare("cn=payments-release-2,"+slapd.GroupBase, "member", "uid=dave-renamed,"+slapd.PeopleBase)
+	if err != nil || ok {
+		t.Fatalf("renamed user still in the renamed group (compare=%v, %v)", ok, err)
+	}
+}

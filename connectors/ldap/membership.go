@@ -2,7 +2,6 @@ package ldap
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -26,7 +25,7 @@ func (c *Conn) changeMembers(ctx context.Context, groupID string, userIDs []stri
 	if err != nil {
 		return nil, err
 	}
-	udns, err := c.dns(ctx, c.userDNs, c.cfg.UserBase, c.cfg.UserFilter, userIDs)
+	udns, err := c.dns(ctx, c.cfg.UserBase, c.cfg.UserFilter, userIDs)
 	if err != nil {
 		return nil, err
 	}
@@ -49,9 +48,6 @@ func (c *Conn) changeMembers(ctx context.Context, groupID string, userIDs []stri
 		return results, nil
 	}
 	if err := c.modifyMembers(ctx, gdn, values, add); err != nil {
-		if errors.Is(err, connectors.ErrNotFound) {
-			c.forget(c.groupDNs, groupID)
-		}
 		return nil, err
 	}
 	return results, nil

@@ -36,6 +36,7 @@ type faulty struct {
 	batches []int         // sizes of RemoveMembers calls
 	inCall  chan struct{} // if set, RemoveMembers signals here, then waits on release
 	release chan struct{}
+	onAdd   func() // called inside AddMembers, before the directory call
 }
 
 func (f *faulty) setFail(err error) { f.mu.Lock(); f.fail = err; f.mu.Unlock() }
@@ -56,6 +57,9 @@ func (f *faulty) IsMember(ctx context.Context, g, u string) (bool, error) {
 func (f *faulty) AddMembers(ctx context.Context, g string, us []string) ([]connectors.MemberResult, error) {
 	if err := f.failure(); err != nil {
 		return nil, err
+	}
+	if f.onAdd != nil {
+		f.onAdd()
 	}
 
 	return f.inner.AddMembers(ctx, g, us)
@@ -643,5 +647,30 @@ func TestScheduler_ShutdownFinishesTheCallInFlight(t *testing.T) {
 	}
 	if s := e.state(g.ID); s.State != store.StateRevoked || e.member("u0", "grp0") {
 		t.Fatalf("after shutdown: %s, member=%v; the in-flight removal must finish and be recorded", s.State, e.member("u0", "grp0"))
+	}
+}
+
+// TestGrant_RevokeOrExtendDuringApplyIsNotLost: a revoke that lands while the
+// add is still in the directory must win over the add's outcome.
+func TestGrant_RevokeDuringApplyIsNotLost(t *testing.T) {
+	e := newEnv(t, 1, 1)
+	e.conn.onAdd = func() {
+		gs, _ := e.store.Grants(context.Background(), store.GrantFilter{States: []store.State{store.StateApplying}})
+		if len(gs) != 1 {
+			t.Errorf("applying grants: %d", len(gs))
+			return
+		}
+		if _, err := e.mgr.Revoke(context.Background(), gs[0].ID, "secops", "changed my mind"); err != nil {
+			t.Error(err)
+		}
+	}
+	g := e.add("u0", "grp0", time.Hour)
+	e.conn.onAdd = nil
+	if s := e.state(g.ID); s.State != store.StateRevoking {
+		t.Fatalf("after a revoke during the add: %s, want revoking", s.State)
+	}
+	e.runOnce()
+	if s := e.state(g.ID); s.State != store.StateRevoked || e.member("u0", "grp0") {
+		t.Fatalf("revoke during apply was lost: %s, member=%v", s.State, e.member("u0", "grp0"))
 	}
 }

@@ -214,23 +214,34 @@ func (m *Manager) apply(ctx context.Context, mm connectors.MembershipManager, g 
 		callErr = firstErr(results, err)
 	}
 	now := m.clock.Now()
-	g.UpdatedAt = now
 	action, detail := audit.GrantActive, "member added"
 	if g.Preexisting {
 		detail = "already a member"
 	}
 	if callErr != nil {
-		g.State, g.LastError = store.StateApplyFailed, callErr.Error()
 		action, detail = audit.GrantApplyFailed, callErr.Error()
-	} else {
-		g.State, g.LastError = store.StateActive, ""
 	}
-	// The outcome is committed even if the caller went away.
+	// The outcome is committed even if the caller went away. The row is read
+	// again: a revoke or extension may have landed during the call, and wins.
 	if err := m.store.Update(context.WithoutCancel(ctx), func(tx store.Tx) error {
-		if err := tx.UpdateGrant(g); err != nil {
+		cur, err := tx.Grant(g.ID)
+		if err != nil {
 			return err
 		}
-		return AppendEvent(tx, g, now, "jitd", action, detail)
+		if cur.State == store.StateApplying {
+			cur.State, cur.LastError = store.StateActive, ""
+			if callErr != nil {
+				cur.State, cur.LastError = store.StateApplyFailed, callErr.Error()
+			}
+			cur.UpdatedAt = now
+			if err := tx.UpdateGrant(cur); err != nil {
+				return err
+			}
+		} else {
+			detail += fmt.Sprintf(" (grant is already %s)", cur.State)
+		}
+		g = cur
+		return AppendEvent(tx, cur, now, "jitd", action, detail)
 	}); err != nil {
 		return g, fmt.Errorf("grant %s: record outcome: %w", g.ID, err)
 	}
