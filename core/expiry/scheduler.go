@@ -42,7 +42,7 @@ type Config struct {
 // Defaults returns the default configuration.
 func Defaults() Config {
 	return Config{
-		Owner: "jitd", Lease: 2 * time.Minute, BatchSize: 500, Concurrency: 4, ClaimLimit: 5000,
+		Owner: "jitd", Lease: 2 * time.Minute, BatchSize: 500, Concurrency: 4, ClaimLimit: 10000,
 		MaxAttempts: 6, MinBackoff: time.Second, MaxBackoff: 5 * time.Minute, CallTimeout: time.Minute,
 	}
 }

@@ -21,9 +21,12 @@ import (
 	"github.com/jitd/jitd/schema"
 )
 
-// Store is a store.Store in one SQLite file.
+// Store is a store.Store in one SQLite file. Writes go through one
+// connection (SQLite has one writer); plain reads use a small pool of their
+// own, which WAL lets run beside the writer.
 type Store struct {
-	db *sql.DB
+	db   *sql.DB // the writer
+	read *sql.DB // reads outside transactions
 }
 
 var _ store.Store = (*Store)(nil)
@@ -43,24 +46,29 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err := os.Chmod(path, 0o600); err != nil {
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
-	dsn := "file:" + path + "?_journal_mode=WAL&_busy_timeout=10000&_foreign_keys=on&_synchronous=FULL&_txlock=immediate"
-	db, err := sql.Open("sqlite3", dsn)
+	dsn := "file:" + path + "?_journal_mode=WAL&_busy_timeout=10000&_foreign_keys=on&_synchronous=FULL"
+	db, err := sql.Open("sqlite3", dsn+"&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	// One connection: SQLite has one writer anyway, and a single connection
-	// means no SQLITE_BUSY between our own transactions.
+	// One writer connection: SQLite has one writer anyway, and a single
+	// connection means no SQLITE_BUSY between our own transactions.
 	db.SetMaxOpenConns(1)
 	s := &Store{db: db}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
 	}
+	if s.read, err = sql.Open("sqlite3", dsn+"&_query_only=true"); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	s.read.SetMaxOpenConns(4)
 	return s, nil
 }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error { return errors.Join(s.read.Close(), s.db.Close()) }
 
 func (s *Store) migrate(ctx context.Context) error {
 	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
@@ -362,17 +370,17 @@ func (t *txn) InsertToken(tok store.Token) error {
 
 // Grant returns one grant.
 func (s *Store) Grant(ctx context.Context, id string) (store.Grant, error) {
-	return getGrant(ctx, s.db, id)
+	return getGrant(ctx, s.read, id)
 }
 
 // Grants lists grants, newest first.
 func (s *Store) Grants(ctx context.Context, f store.GrantFilter) ([]store.Grant, error) {
-	return filterGrants(ctx, s.db, f)
+	return filterGrants(ctx, s.read, f)
 }
 
 // CountGrants counts grants per state.
 func (s *Store) CountGrants(ctx context.Context) (map[store.State]int, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT state, count(*) FROM grants GROUP BY state`)
+	rows, err := s.read.QueryContext(ctx, `SELECT state, count(*) FROM grants GROUP BY state`)
 	if err != nil {
 		return nil, err
 	}
@@ -392,7 +400,7 @@ func (s *Store) CountGrants(ctx context.Context) (map[store.State]int, error) {
 // NextDue returns the earliest time a grant needs removal work.
 func (s *Store) NextDue(ctx context.Context) (time.Time, bool, error) {
 	var a, b sql.NullInt64
-	err := s.db.QueryRowContext(ctx, `SELECT
+	err := s.read.QueryRowContext(ctx, `SELECT
 		(SELECT min(expires_at) FROM grants WHERE state IN ('active','apply_failed')),
 		(SELECT min(max(next_attempt_at, lease_until)) FROM grants WHERE state IN ('revoking','revoke_failed'))`).Scan(&a, &b)
 	if err != nil {
@@ -431,7 +439,7 @@ func (s *Store) AuditEvents(ctx context.Context, f store.AuditFilter) ([]audit.E
 	if f.Limit > 0 {
 		q += fmt.Sprintf(` LIMIT %d`, f.Limit)
 	}
-	rows, err := s.db.QueryContext(ctx, q, args...)
+	rows, err := s.read.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -453,7 +461,7 @@ func (s *Store) WalkAudit(ctx context.Context, fn func(audit.Event) error) error
 	const page = 1000
 	var after int64
 	for {
-		rows, err := s.db.QueryContext(ctx, `SELECT `+auditColumns+` FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?`, after, page)
+		rows, err := s.read.QueryContext(ctx, `SELECT `+auditColumns+` FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?`, after, page)
 		if err != nil {
 			return err
 		}
@@ -486,7 +494,7 @@ func (s *Store) WalkAudit(ctx context.Context, fn func(audit.Event) error) error
 func (s *Store) AuditHead(ctx context.Context) (int64, string, error) {
 	var seq int64
 	var hash string
-	err := s.db.QueryRowContext(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&seq, &hash)
+	err := s.read.QueryRowContext(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&seq, &hash)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, "", nil
 	}
@@ -497,7 +505,7 @@ func (s *Store) AuditHead(ctx context.Context) (int64, string, error) {
 func (s *Store) Token(ctx context.Context, id string) (store.Token, error) {
 	var t store.Token
 	var created int64
-	err := s.db.QueryRowContext(ctx, `SELECT id, name, role, secret_hash, created_at FROM api_tokens WHERE id = ?`, id).
+	err := s.read.QueryRowContext(ctx, `SELECT id, name, role, secret_hash, created_at FROM api_tokens WHERE id = ?`, id).
 		Scan(&t.ID, &t.Name, &t.Role, &t.SecretHash, &created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return t, fmt.Errorf("token: %w", store.ErrNotFound)
@@ -509,6 +517,6 @@ func (s *Store) Token(ctx context.Context, id string) (store.Token, error) {
 // CountTokens counts API tokens.
 func (s *Store) CountTokens(ctx context.Context) (int, error) {
 	var n int
-	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM api_tokens`).Scan(&n)
+	err := s.read.QueryRowContext(ctx, `SELECT count(*) FROM api_tokens`).Scan(&n)
 	return n, err
 }

@@ -119,3 +119,11 @@ func TestAuditVerify_DetectsTampering(t *testing.T) {
 		})
 	}
 }
+
+func TestReadPoolCannotWrite(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "jitd.db"))
+	defer s.Close()
+	if _, err := s.read.Exec(`DELETE FROM grants`); err == nil {
+		t.Fatal("the read pool accepted a write")
+	}
+}
