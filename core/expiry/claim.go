@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/jitd/jitd/connectors"
@@ -26,6 +25,9 @@ func (s *Scheduler) claim(ctx context.Context) ([]store.Grant, error) {
 		}
 		claimed = due[:0]
 		for _, g := range due {
+			if s.isBusy(g.ID) {
+				continue
+			}
 			first := g.State == store.StateActive || g.State == store.StateApplyFailed
 			if first {
 				g.State = store.StateRevoking
@@ -49,14 +51,26 @@ func (s *Scheduler) claim(ctx context.Context) ([]store.Grant, error) {
 	if err != nil {
 		return nil, fmt.Errorf("expiry: claim: %w", err)
 	}
+	s.mu.Lock()
+	for _, g := range claimed {
+		s.busy[g.ID] = true
+	}
+	s.mu.Unlock()
 	return claimed, nil
+}
+
+func (s *Scheduler) isBusy(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.busy[id]
 }
 
 type groupKey struct{ directory, groupID string }
 
-// process removes the claimed grants' memberships: grouped by (directory,
-// group), in batches, with at most Concurrency calls in flight per directory.
-func (s *Scheduler) process(ctx context.Context, claimed []store.Grant) {
+// dispatch starts the removal of the claimed grants' memberships, grouped by
+// (directory, group) and cut into batches, each batch in a goroutine that
+// waits for one of its directory's Concurrency slots. It does not wait.
+func (s *Scheduler) dispatch(ctx context.Context, claimed []store.Grant) {
 	groups := map[groupKey][]store.Grant{}
 	var keys []groupKey
 	for _, g := range claimed {
@@ -66,25 +80,38 @@ func (s *Scheduler) process(ctx context.Context, claimed []store.Grant) {
 		}
 		groups[k] = append(groups[k], g)
 	}
-	sems := map[string]chan struct{}{}
-	var wg sync.WaitGroup
 	for _, k := range keys {
-		sem, ok := sems[k.directory]
-		if !ok {
-			sem = make(chan struct{}, s.cfg.Concurrency)
-			sems[k.directory] = sem
-		}
+		slots := s.slotsFor(k.directory)
 		for batch := range slices.Chunk(groups[k], s.cfg.BatchSize) {
-			sem <- struct{}{}
-			wg.Add(1)
+			s.inflight.Add(1)
 			go func() {
-				defer wg.Done()
-				defer func() { <-sem }()
+				defer s.inflight.Done()
+				slots <- struct{}{}
 				s.removeBatch(ctx, k, batch)
+				<-slots
+				s.mu.Lock()
+				for _, g := range batch {
+					delete(s.busy, g.ID)
+				}
+				s.mu.Unlock()
+				if s.afterBatch != nil {
+					s.afterBatch(k.directory, k.groupID)
+				}
+				s.Wake() // outcomes may have moved the next due time
 			}()
 		}
 	}
-	wg.Wait()
+}
+
+func (s *Scheduler) slotsFor(directory string) chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.slots[directory]
+	if !ok {
+		c = make(chan struct{}, s.cfg.Concurrency)
+		s.slots[directory] = c
+	}
+	return c
 }
 
 // removeBatch ends a batch of grants on one group: it decides which

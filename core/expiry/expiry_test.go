@@ -568,7 +568,9 @@ func TestExpiry_TenThousandGrantsDueInTheSameSecond(t *testing.T) {
 func TestScheduler_SleepsUntilDueAndWakesOnChange(t *testing.T) {
 	e := newEnv(t, 1, 2)
 	passes := make(chan struct{}, 16)
+	batches := make(chan string, 16)
 	e.sched.afterPass = func() { passes <- struct{}{} }
+	e.sched.afterBatch = func(_, groupID string) { batches <- groupID }
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- e.sched.Run(ctx) }()
@@ -589,6 +591,7 @@ func TestScheduler_SleepsUntilDueAndWakesOnChange(t *testing.T) {
 	e.clock.WaitForTimers(1, nil)
 	e.clock.Advance(10 * time.Minute)
 	wait("timer at expiry")
+	<-batches
 	if e.state(g.ID).State != store.StateRevoked || e.member("u0", "grp0") {
 		t.Fatalf("grant not revoked when its timer fired: %s", e.state(g.ID).State)
 	}
@@ -672,5 +675,58 @@ func TestGrant_RevokeDuringApplyIsNotLost(t *testing.T) {
 	e.runOnce()
 	if s := e.state(g.ID); s.State != store.StateRevoked || e.member("u0", "grp0") {
 		t.Fatalf("revoke during apply was lost: %s, member=%v", s.State, e.member("u0", "grp0"))
+	}
+}
+
+// twoDirs adds a second demo directory "other" with one JIT-managed group.
+func (e *env) addDirectory(t *testing.T, name string) *demo.Conn {
+	t.Helper()
+	seed := filepath.Join(t.TempDir(), "seed.json")
+	writeJSON(t, seed, demo.Data{Users: []demo.User{{ID: "o-u", Login: "ou"}}, Groups: []demo.Group{{ID: "o-g", Name: "og"}}})
+	conn, err := demo.New(demo.Config{File: filepath.Join(t.TempDir(), "dir.json"), Seed: seed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.dirs[name] = &grant.Directory{Name: name, Conn: conn, Groups: map[string]grant.GroupPolicy{"og": {}}}
+	return conn
+}
+
+// TestScheduler_StuckDirectoryDoesNotDelayAnother: while one directory's call
+// hangs, a grant in another directory is still revoked when it falls due.
+func TestScheduler_StuckDirectoryDoesNotDelayAnother(t *testing.T) {
+	e := newEnv(t, 1, 1)
+	stuck := e.add("u0", "grp0", time.Minute)
+	other := e.addDirectory(t, "other")
+	g, err := e.mgr.Add(context.Background(), grant.AddRequest{Directory: "other", User: "ou", Group: "og", Duration: 2 * time.Minute, Reason: "r", Actor: "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.conn.inCall, e.conn.release = make(chan struct{}), make(chan struct{})
+	batches := make(chan string, 16)
+	e.sched.afterBatch = func(dir, _ string) { batches <- dir }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- e.sched.Run(ctx) }()
+
+	e.clock.WaitForTimers(1, nil)
+	e.clock.Advance(time.Minute)
+	<-e.conn.inCall // the demo directory's removal hangs
+	e.clock.WaitForTimers(1, nil)
+	e.clock.Advance(time.Minute)
+	if dir := <-batches; dir != "other" {
+		t.Fatalf("first finished batch is for %s, want other", dir)
+	}
+	if s := e.state(g.ID); s.State != store.StateRevoked {
+		t.Fatalf("grant in the answering directory is %s while another directory hangs", s.State)
+	}
+	if ok, _ := other.IsMember(context.Background(), "o-g", "o-u"); ok {
+		t.Fatal("membership in the answering directory not removed")
+	}
+	close(e.conn.release)
+	<-batches
+	cancel()
+	<-done
+	if s := e.state(stuck.ID); s.State != store.StateRevoked {
+		t.Fatalf("the hung directory's grant after release: %s", s.State)
 	}
 }

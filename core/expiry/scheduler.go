@@ -93,8 +93,19 @@ type Scheduler struct {
 	metrics *Metrics
 	alert   Alerter
 	wake    chan struct{}
-	// afterPass, when set (tests), is called after every pass of Run.
-	afterPass func()
+	// afterPass and afterBatch, when set (tests), are called after every pass
+	// of Run and after every batch.
+	afterPass  func()
+	afterBatch func(directory, groupID string)
+
+	// In-flight work: batches run in goroutines owned by the scheduler, so a
+	// slow or unreachable directory never holds up another directory's
+	// revocations. busy holds the ids of grants being processed here, which a
+	// pass never claims twice; slots bounds the calls per directory.
+	mu       sync.Mutex
+	busy     map[string]bool
+	slots    map[string]chan struct{}
+	inflight sync.WaitGroup
 
 	rngMu sync.Mutex
 	rng   *rand.Rand
@@ -108,6 +119,7 @@ func New(cfg Config, st store.Store, dirs grant.Directories, locks *grant.Locks,
 	return &Scheduler{
 		cfg: cfg.withDefaults(), store: st, dirs: dirs, locks: locks, clock: clk, log: log,
 		metrics: metrics, alert: alert, wake: make(chan struct{}, 1),
+		busy: map[string]bool{}, slots: map[string]chan struct{}{},
 		rng: rand.New(rand.NewPCG(uint64(clk.Now().UnixNano()), 0x6a697464)),
 	}
 }
@@ -141,19 +153,27 @@ func (s *Scheduler) Recover(ctx context.Context) error {
 // grant is due, or until Wake. Directory calls already in flight when ctx is
 // cancelled are finished and their outcome recorded before Run returns.
 func (s *Scheduler) Run(ctx context.Context) error {
+	defer s.inflight.Wait()
 	if err := s.Recover(ctx); err != nil {
 		return err
 	}
+	work := context.WithoutCancel(ctx) // in-flight calls outlive a shutdown request
 	failures := 0
 	for {
 		if ctx.Err() != nil {
 			return nil
 		}
 		var wait time.Duration
-		_, err := s.RunOnce(context.WithoutCancel(ctx))
+		claimed, err := s.dispatchDue(work)
 		if err == nil {
 			failures = 0
 			wait, err = s.untilNext(ctx)
+			if err == nil && wait == 0 && claimed == 0 {
+				// Everything due is already in flight here (its lease ran out
+				// while it queued behind a slow directory): a finishing batch
+				// wakes us; look again in a second at the latest.
+				wait = time.Second
+			}
 		}
 		if err != nil {
 			if ctx.Err() != nil {
@@ -192,24 +212,30 @@ func (s *Scheduler) untilNext(ctx context.Context) (time.Duration, error) {
 	return max(next.Sub(s.clock.Now()), 0), nil
 }
 
-// RunOnce claims and processes everything due now, and returns how many grants
-// it processed. Tests drive the queue with RunOnce and a fake clock.
-func (s *Scheduler) RunOnce(ctx context.Context) (int, error) {
+// dispatchDue claims everything due now and starts its batches; it returns
+// how many grants it claimed without waiting for the directory calls.
+func (s *Scheduler) dispatchDue(ctx context.Context) (int, error) {
 	total := 0
 	for {
 		claimed, err := s.claim(ctx)
 		if err != nil {
 			return total, err
 		}
-		if len(claimed) == 0 {
-			return total, nil
-		}
-		s.process(ctx, claimed)
+		s.dispatch(ctx, claimed)
 		total += len(claimed)
 		if len(claimed) < s.cfg.ClaimLimit {
 			return total, nil
 		}
 	}
+}
+
+// RunOnce claims and processes everything due now, waits until every batch
+// has recorded its outcome, and returns how many grants it claimed. Tests
+// drive the queue with RunOnce and a fake clock.
+func (s *Scheduler) RunOnce(ctx context.Context) (int, error) {
+	n, err := s.dispatchDue(ctx)
+	s.inflight.Wait()
+	return n, err
 }
 
 // backoff returns the delay after the n-th consecutive failure: exponential from
