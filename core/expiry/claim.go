@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/jitd/jitd/connectors"
@@ -67,39 +66,56 @@ func (s *Scheduler) isBusy(id string) bool {
 
 type groupKey struct{ directory, groupID string }
 
-// dispatch starts the removal of the claimed grants' memberships, grouped by
-// (directory, group) and cut into batches, each batch in a goroutine that
-// waits for one of its directory's Concurrency slots. It does not wait.
+// dispatch hands the claimed grants to their (directory, group) drainers,
+// starting a drainer where none is running. It does not wait.
 func (s *Scheduler) dispatch(ctx context.Context, claimed []store.Grant) {
-	groups := map[groupKey][]store.Grant{}
-	var keys []groupKey
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	for _, g := range claimed {
 		k := groupKey{g.Directory, g.GroupID}
-		if _, ok := groups[k]; !ok {
-			keys = append(keys, k)
-		}
-		groups[k] = append(groups[k], g)
-	}
-	for _, k := range keys {
-		slots := s.slotsFor(k.directory)
-		for batch := range slices.Chunk(groups[k], s.cfg.BatchSize) {
+		s.pending[k] = append(s.pending[k], g)
+		if !s.draining[k] {
+			s.draining[k] = true
 			s.inflight.Add(1)
-			go func() {
-				defer s.inflight.Done()
-				slots <- struct{}{}
-				s.removeBatch(ctx, k, batch)
-				<-slots
-				s.mu.Lock()
-				for _, g := range batch {
-					delete(s.busy, g.ID)
-				}
-				s.mu.Unlock()
-				if s.afterBatch != nil {
-					s.afterBatch(k.directory, k.groupID)
-				}
-				s.Wake() // outcomes may have moved the next due time
-			}()
+			go s.drain(ctx, k)
 		}
+	}
+}
+
+// drain removes a group's pending grants, a batch at a time, holding one of
+// the directory's slots, until none are left.
+func (s *Scheduler) drain(ctx context.Context, k groupKey) {
+	defer s.inflight.Done()
+	slots := s.slotsFor(k.directory)
+	slots <- struct{}{}
+	defer func() { <-slots }()
+	for {
+		s.mu.Lock()
+		batch := s.pending[k]
+		if len(batch) == 0 {
+			delete(s.pending, k)
+			delete(s.draining, k)
+			s.mu.Unlock()
+			return
+		}
+		if len(batch) > s.cfg.BatchSize {
+			batch, s.pending[k] = batch[:s.cfg.BatchSize], batch[s.cfg.BatchSize:]
+		} else {
+			s.pending[k] = nil
+		}
+		s.mu.Unlock()
+
+		s.removeBatch(ctx, k, batch)
+
+		s.mu.Lock()
+		for _, g := range batch {
+			delete(s.busy, g.ID)
+		}
+		s.mu.Unlock()
+		if s.afterBatch != nil {
+			s.afterBatch(k.directory, k.groupID)
+		}
+		s.Wake() // outcomes may have moved the next due time
 	}
 }
 

@@ -98,12 +98,17 @@ type Scheduler struct {
 	afterPass  func()
 	afterBatch func(directory, groupID string)
 
-	// In-flight work: batches run in goroutines owned by the scheduler, so a
-	// slow or unreachable directory never holds up another directory's
-	// revocations. busy holds the ids of grants being processed here, which a
-	// pass never claims twice; slots bounds the calls per directory.
+	// In-flight work runs in goroutines owned by the scheduler, so a slow or
+	// unreachable directory never holds up another directory's revocations.
+	// Claimed grants wait in pending per (directory, group); one drainer per
+	// group takes everything that has gathered as one batch, so batches grow
+	// by themselves when a directory is slower than grants fall due. busy
+	// holds the ids of grants claimed here and not yet recorded (never
+	// claimed twice); slots bounds the calls in flight per directory.
 	mu       sync.Mutex
 	busy     map[string]bool
+	pending  map[groupKey][]store.Grant
+	draining map[groupKey]bool
 	slots    map[string]chan struct{}
 	inflight sync.WaitGroup
 
@@ -120,6 +125,7 @@ func New(cfg Config, st store.Store, dirs grant.Directories, locks *grant.Locks,
 		cfg: cfg.withDefaults(), store: st, dirs: dirs, locks: locks, clock: clk, log: log,
 		metrics: metrics, alert: alert, wake: make(chan struct{}, 1),
 		busy: map[string]bool{}, slots: map[string]chan struct{}{},
+		pending: map[groupKey][]store.Grant{}, draining: map[groupKey]bool{},
 		rng: rand.New(rand.NewPCG(uint64(clk.Now().UnixNano()), 0x6a697464)),
 	}
 }
@@ -158,7 +164,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		return err
 	}
 	work := context.WithoutCancel(ctx) // in-flight calls outlive a shutdown request
-	failures := 0
+	failures, empty := 0, 0
 	for {
 		if ctx.Err() != nil {
 			return nil
@@ -168,10 +174,18 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		if err == nil {
 			failures = 0
 			wait, err = s.untilNext(ctx)
-			if err == nil && wait == 0 && claimed == 0 {
-				// Everything due is already in flight here (its lease ran out
-				// while it queued behind a slow directory): a finishing batch
-				// wakes us; look again in a second at the latest.
+			switch {
+			case err != nil || wait != 0: // an error, something later, or nothing at all (-1)
+				empty = 0
+			case claimed > 0 || empty == 0:
+				// Due now: a grant can fall due between the claim and this
+				// look. Look again at once.
+				empty++
+				continue
+			default:
+				// Twice nothing claimable although something is due: it is in
+				// flight here (its lease ran out while it queued behind a slow
+				// directory). A finishing batch wakes us; a second at the latest.
 				wait = time.Second
 			}
 		}
