@@ -16,6 +16,7 @@ const (
 	CapLookup     Capability = "lookup"
 	CapList       Capability = "list"
 	CapMembership Capability = "membership"
+	CapChangeFeed Capability = "changefeed"
 )
 
 // Description says what a connector is and what it can do.
@@ -42,6 +43,9 @@ type User struct {
 	DisplayName string
 	DN          string // display and LDAP calls only; may change
 	Enabled     bool
+	// Ref is how groups name this user among their members in a ChangeFeed:
+	// the normalised DN in LDAP, the id where groups list ids.
+	Ref string
 }
 
 // Group is a directory group. ID is stable across renames and moves.
@@ -87,6 +91,39 @@ type MembershipManager interface {
 	IsMember(ctx context.Context, groupID, userID string) (bool, error)
 }
 
+// ChangeOp says what happened to an object in a ChangeFeed.
+type ChangeOp int
+
+// Change operations.
+const (
+	// Upsert: the user or group exists with these attributes (new or changed).
+	Upsert ChangeOp = iota + 1
+	// Delete: the object with ID is gone (user or group: ids are unique).
+	Delete
+)
+
+// Change is one entry of a ChangeFeed.
+type Change struct {
+	Op    ChangeOp
+	User  *User  // Upsert of a user
+	Group *Group // Upsert of a group
+	// MemberRefs is, with a group's Upsert, its complete list of direct
+	// members as User.Ref values. Refs that name no known user (nested
+	// groups, placeholders) are ignored.
+	MemberRefs []string
+	ID         string // Delete
+}
+
+// ChangeFeed reports what changed in the directory since a cursor.
+type ChangeFeed interface {
+	// Changes calls fn for each change since cursor, users before groups,
+	// and returns the cursor that resumes after them. The empty cursor asks
+	// for a snapshot: every user and group is reported, and whatever is not
+	// reported no longer exists. A cursor the directory no longer accepts
+	// fails with ErrCursorExpired; the caller then takes a snapshot.
+	Changes(ctx context.Context, cursor string, fn func(Change) error) (next string, err error)
+}
+
 // capabilityReporter is implemented by proxies (such as plugin clients) that
 // satisfy every interface in Go but only some of them on the other side.
 type capabilityReporter interface {
@@ -109,6 +146,9 @@ func Capabilities(c Connector) []Capability {
 	}
 	if _, ok := c.(MembershipManager); ok {
 		caps = append(caps, CapMembership)
+	}
+	if _, ok := c.(ChangeFeed); ok {
+		caps = append(caps, CapChangeFeed)
 	}
 	slices.Sort(caps)
 	return caps
@@ -135,4 +175,10 @@ func AsLister(c Connector) (Lister, bool) {
 func AsMembershipManager(c Connector) (MembershipManager, bool) {
 	m, ok := c.(MembershipManager)
 	return m, ok && Has(c, CapMembership)
+}
+
+// AsChangeFeed returns c as a ChangeFeed when it has that capability.
+func AsChangeFeed(c Connector) (ChangeFeed, bool) {
+	f, ok := c.(ChangeFeed)
+	return f, ok && Has(c, CapChangeFeed)
 }

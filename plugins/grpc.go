@@ -94,7 +94,7 @@ func capability[T any](s *server, as func(connectors.Connector) (T, bool), name 
 }
 
 func userPB(u connectors.User) *connectorpb.User {
-	return &connectorpb.User{Id: u.ID, Login: u.Login, DisplayName: u.DisplayName, Dn: u.DN, Enabled: u.Enabled}
+	return &connectorpb.User{Id: u.ID, Login: u.Login, DisplayName: u.DisplayName, Dn: u.DN, Enabled: u.Enabled, Ref: u.Ref}
 }
 
 func groupPB(g connectors.Group) *connectorpb.Group {
@@ -190,6 +190,33 @@ func (s *server) IsMember(ctx context.Context, req *connectorpb.IsMemberRequest)
 	return &connectorpb.IsMemberResponse{Member: ok}, nil
 }
 
+func (s *server) Changes(req *connectorpb.ChangesRequest, stream connectorpb.Connector_ChangesServer) error {
+	f, err := capability(s, connectors.AsChangeFeed, connectors.CapChangeFeed)
+	if err != nil {
+		return err
+	}
+	next, err := f.Changes(stream.Context(), req.Cursor, func(c connectors.Change) error {
+		m := &connectorpb.ChangeMessage{MemberRefs: c.MemberRefs, Id: c.ID}
+		switch c.Op {
+		case connectors.Upsert:
+			m.Op = connectorpb.ChangeMessage_OP_UPSERT
+		case connectors.Delete:
+			m.Op = connectorpb.ChangeMessage_OP_DELETE
+		}
+		if c.User != nil {
+			m.User = userPB(*c.User)
+		}
+		if c.Group != nil {
+			m.Group = groupPB(*c.Group)
+		}
+		return stream.Send(m)
+	})
+	if err != nil {
+		return toStatus(err)
+	}
+	return stream.Send(&connectorpb.ChangeMessage{Done: true, NextCursor: next})
+}
+
 // recvAll drains a server stream into fn.
 func recvAll[T any](recv func() (T, error), fn func(T) error) error {
 	for {
@@ -218,7 +245,7 @@ func membersFromPB(resp *connectorpb.MembersResponse, err error) ([]connectors.M
 }
 
 func userFromPB(u *connectorpb.User) connectors.User {
-	return connectors.User{ID: u.Id, Login: u.Login, DisplayName: u.DisplayName, DN: u.Dn, Enabled: u.Enabled}
+	return connectors.User{ID: u.Id, Login: u.Login, DisplayName: u.DisplayName, DN: u.Dn, Enabled: u.Enabled, Ref: u.Ref}
 }
 
 func groupFromPB(g *connectorpb.Group) connectors.Group {

@@ -67,6 +67,7 @@ var (
 	_ connectors.Resolver          = (*Conn)(nil)
 	_ connectors.Lister            = (*Conn)(nil)
 	_ connectors.MembershipManager = (*Conn)(nil)
+	_ connectors.ChangeFeed        = (*Conn)(nil)
 )
 
 // Launch starts the child and configures it. A child that will not start or
@@ -308,6 +309,51 @@ func (c *Conn) IsMember(ctx context.Context, groupID, userID string) (bool, erro
 		return false, fromStatus(err)
 	}
 	return resp.Member, nil
+}
+
+func (c *Conn) Changes(ctx context.Context, cursor string, fn func(connectors.Change) error) (string, error) {
+	rpc, err := c.current(ctx)
+	if err != nil {
+		return "", err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := rpc.Changes(ctx, &connectorpb.ChangesRequest{Cursor: cursor})
+	if err != nil {
+		return "", fromStatus(err)
+	}
+	next, done := "", false
+	err = recvAll(stream.Recv, func(m *connectorpb.ChangeMessage) error {
+		if m.Done {
+			next, done = m.NextCursor, true
+			return nil
+		}
+		ch := connectors.Change{MemberRefs: m.MemberRefs, ID: m.Id}
+		switch m.Op {
+		case connectorpb.ChangeMessage_OP_UPSERT:
+			ch.Op = connectors.Upsert
+		case connectorpb.ChangeMessage_OP_DELETE:
+			ch.Op = connectors.Delete
+		default:
+			return fmt.Errorf("plugins: change with unknown op %v: %w", m.Op, connectors.ErrInvalid)
+		}
+		if m.User != nil {
+			u := userFromPB(m.User)
+			ch.User = &u
+		}
+		if m.Group != nil {
+			g := groupFromPB(m.Group)
+			ch.Group = &g
+		}
+		return fn(ch)
+	})
+	if err != nil {
+		return "", err
+	}
+	if !done {
+		return "", fmt.Errorf("plugins: %s: change stream ended early: %w", c.spec.Directory, connectors.ErrUnavailable)
+	}
+	return next, nil
 }
 
 // hclogBridge sends go-plugin's hclog output (and the child's, which go-plugin

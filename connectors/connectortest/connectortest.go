@@ -38,6 +38,7 @@ func Run(t *testing.T, newFixture func(t *testing.T) Fixture) {
 		{"UnknownUserFailsOnlyItsResult", testUnknownUser},
 		{"UnknownGroupIsNotFound", testUnknownGroup},
 		{"ListsWhatItManages", testList},
+		{"FeedReportsChangesSinceItsCursor", testFeed},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -284,5 +285,68 @@ func testList(t *testing.T, f fixture) {
 	stop := errors.New("stop")
 	if err := l.ListUsers(f.ctx, func(connectors.User) error { return stop }); !errors.Is(err, stop) {
 		t.Fatalf("a callback's error must stop the listing and come back: %v", err)
+	}
+}
+
+type feedLog struct {
+	users   map[string]connectors.User
+	groups  map[string][]string // id -> member refs
+	deletes []string
+}
+
+func collect(t *testing.T, f fixture, feed connectors.ChangeFeed, cursor string) (feedLog, string) {
+	t.Helper()
+	log := feedLog{users: map[string]connectors.User{}, groups: map[string][]string{}}
+	next, err := feed.Changes(f.ctx, cursor, func(c connectors.Change) error {
+		switch {
+		case c.Op == connectors.Delete:
+			log.deletes = append(log.deletes, c.ID)
+		case c.User != nil:
+			log.users[c.User.ID] = *c.User
+		case c.Group != nil:
+			log.groups[c.Group.ID] = c.MemberRefs
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("Changes(%q): %v", cursor, err)
+	}
+	return log, next
+}
+
+func testFeed(t *testing.T, f fixture) {
+	feed, ok := connectors.AsChangeFeed(f.Conn)
+	if !ok {
+		t.Skip("connector has no change feed")
+	}
+	snap, cur := collect(t, f, feed, "")
+	for _, u := range f.users {
+		got, ok := snap.users[u.ID]
+		if !ok || got.Ref == "" || got.Login != u.Login {
+			t.Fatalf("snapshot: user %s = %+v (present %v); want it, with a Ref", u.Login, got, ok)
+		}
+	}
+	if refs, ok := snap.groups[f.group.ID]; !ok || len(refs) != 0 {
+		t.Fatalf("snapshot: test group present=%v with members %v; want it, empty", ok, refs)
+	}
+	if cur == "" {
+		return // a snapshot-only feed: nothing incremental to check
+	}
+	rs, err := f.mm.AddMembers(f.ctx, f.group.ID, f.ids(f.users[0]))
+	mustAllOK(t, "add", f.ids(f.users[0]), rs, err)
+	inc, cur2 := collect(t, f, feed, cur)
+	refs, ok := inc.groups[f.group.ID]
+	if !ok || !slices.Contains(refs, snap.users[f.users[0].ID].Ref) {
+		t.Fatalf("after adding %s: group change present=%v refs=%v; want the member's ref %q", f.users[0].Login, ok, refs, snap.users[f.users[0].ID].Ref)
+	}
+	if _, ok := inc.users[f.users[1].ID]; ok {
+		t.Fatal("an unchanged user was reported as changed")
+	}
+	again, _ := collect(t, f, feed, cur2)
+	if _, ok := again.groups[f.group.ID]; ok {
+		t.Fatal("the group was reported again with no change since the cursor")
+	}
+	if _, err := feed.Changes(f.ctx, "not-a-cursor", func(connectors.Change) error { return nil }); !errors.Is(err, connectors.ErrCursorExpired) {
+		t.Fatalf("garbage cursor: %v, want ErrCursorExpired", err)
 	}
 }

@@ -44,6 +44,7 @@ type Conn struct {
 	// resolved to DNs afresh for every call.
 	mu         sync.Mutex
 	permissive bool // server lists permissive modify
+	syncrepl   bool // server lists the syncrepl control
 	probed     bool
 }
 
@@ -149,12 +150,14 @@ func (c *Conn) probe(l *goldap.Conn) error {
 	if err != nil {
 		return mapErr("read root DSE", err)
 	}
-	permissive := false
+	var controls []string
 	if len(res.Entries) == 1 {
-		permissive = slices.Contains(res.Entries[0].GetAttributeValues("supportedControl"), oidPermissiveModify)
+		controls = res.Entries[0].GetAttributeValues("supportedControl")
 	}
 	c.mu.Lock()
-	c.permissive, c.probed = permissive, true
+	c.permissive = slices.Contains(controls, oidPermissiveModify)
+	c.syncrepl = slices.Contains(controls, oidSyncRequest)
+	c.probed = true
 	c.mu.Unlock()
 	return nil
 }
@@ -281,7 +284,7 @@ func (c *Conn) toUser(e *goldap.Entry) connectors.User {
 	if name == "" {
 		name = e.GetAttributeValue("cn")
 	}
-	return connectors.User{ID: e.GetAttributeValue(c.cfg.IDAttr), Login: e.GetAttributeValue(c.cfg.LoginAttr), DisplayName: name, DN: e.DN, Enabled: true}
+	return connectors.User{ID: e.GetAttributeValue(c.cfg.IDAttr), Login: e.GetAttributeValue(c.cfg.LoginAttr), DisplayName: name, DN: e.DN, Enabled: true, Ref: normDN(e.DN)}
 }
 
 func (c *Conn) toGroup(e *goldap.Entry) connectors.Group {

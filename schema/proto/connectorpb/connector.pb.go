@@ -25,6 +25,55 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type ChangeMessage_Op int32
+
+const (
+	ChangeMessage_OP_UNSPECIFIED ChangeMessage_Op = 0
+	ChangeMessage_OP_UPSERT      ChangeMessage_Op = 1
+	ChangeMessage_OP_DELETE      ChangeMessage_Op = 2
+)
+
+// Enum value maps for ChangeMessage_Op.
+var (
+	ChangeMessage_Op_name = map[int32]string{
+		0: "OP_UNSPECIFIED",
+		1: "OP_UPSERT",
+		2: "OP_DELETE",
+	}
+	ChangeMessage_Op_value = map[string]int32{
+		"OP_UNSPECIFIED": 0,
+		"OP_UPSERT":      1,
+		"OP_DELETE":      2,
+	}
+)
+
+func (x ChangeMessage_Op) Enum() *ChangeMessage_Op {
+	p := new(ChangeMessage_Op)
+	*p = x
+	return p
+}
+
+func (x ChangeMessage_Op) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ChangeMessage_Op) Descriptor() protoreflect.EnumDescriptor {
+	return file_connector_proto_enumTypes[0].Descriptor()
+}
+
+func (ChangeMessage_Op) Type() protoreflect.EnumType {
+	return &file_connector_proto_enumTypes[0]
+}
+
+func (x ChangeMessage_Op) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ChangeMessage_Op.Descriptor instead.
+func (ChangeMessage_Op) EnumDescriptor() ([]byte, []int) {
+	return file_connector_proto_rawDescGZIP(), []int{17, 0}
+}
+
 type ConfigureRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Directory     string                 `protobuf:"bytes,1,opt,name=directory,proto3" json:"directory,omitempty"`                           // the directory's name in jitd's config
@@ -340,6 +389,7 @@ type User struct {
 	DisplayName   string                 `protobuf:"bytes,3,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
 	Dn            string                 `protobuf:"bytes,4,opt,name=dn,proto3" json:"dn,omitempty"`
 	Enabled       bool                   `protobuf:"varint,5,opt,name=enabled,proto3" json:"enabled,omitempty"`
+	Ref           string                 `protobuf:"bytes,6,opt,name=ref,proto3" json:"ref,omitempty"` // how groups name this user among their members
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -407,6 +457,13 @@ func (x *User) GetEnabled() bool {
 		return x.Enabled
 	}
 	return false
+}
+
+func (x *User) GetRef() string {
+	if x != nil {
+		return x.Ref
+	}
+	return ""
 }
 
 type Group struct {
@@ -818,6 +875,142 @@ func (x *IsMemberResponse) GetMember() bool {
 	return false
 }
 
+type ChangesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Cursor        string                 `protobuf:"bytes,1,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChangesRequest) Reset() {
+	*x = ChangesRequest{}
+	mi := &file_connector_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChangesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChangesRequest) ProtoMessage() {}
+
+func (x *ChangesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_connector_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChangesRequest.ProtoReflect.Descriptor instead.
+func (*ChangesRequest) Descriptor() ([]byte, []int) {
+	return file_connector_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ChangesRequest) GetCursor() string {
+	if x != nil {
+		return x.Cursor
+	}
+	return ""
+}
+
+type ChangeMessage struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Op            ChangeMessage_Op       `protobuf:"varint,1,opt,name=op,proto3,enum=jitd.connector.v1.ChangeMessage_Op" json:"op,omitempty"`
+	User          *User                  `protobuf:"bytes,2,opt,name=user,proto3" json:"user,omitempty"`
+	Group         *Group                 `protobuf:"bytes,3,opt,name=group,proto3" json:"group,omitempty"`
+	MemberRefs    []string               `protobuf:"bytes,4,rep,name=member_refs,json=memberRefs,proto3" json:"member_refs,omitempty"`
+	Id            string                 `protobuf:"bytes,5,opt,name=id,proto3" json:"id,omitempty"`
+	Done          bool                   `protobuf:"varint,6,opt,name=done,proto3" json:"done,omitempty"`                              // the last message of the stream
+	NextCursor    string                 `protobuf:"bytes,7,opt,name=next_cursor,json=nextCursor,proto3" json:"next_cursor,omitempty"` // with done
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChangeMessage) Reset() {
+	*x = ChangeMessage{}
+	mi := &file_connector_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChangeMessage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChangeMessage) ProtoMessage() {}
+
+func (x *ChangeMessage) ProtoReflect() protoreflect.Message {
+	mi := &file_connector_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChangeMessage.ProtoReflect.Descriptor instead.
+func (*ChangeMessage) Descriptor() ([]byte, []int) {
+	return file_connector_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ChangeMessage) GetOp() ChangeMessage_Op {
+	if x != nil {
+		return x.Op
+	}
+	return ChangeMessage_OP_UNSPECIFIED
+}
+
+func (x *ChangeMessage) GetUser() *User {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
+func (x *ChangeMessage) GetGroup() *Group {
+	if x != nil {
+		return x.Group
+	}
+	return nil
+}
+
+func (x *ChangeMessage) GetMemberRefs() []string {
+	if x != nil {
+		return x.MemberRefs
+	}
+	return nil
+}
+
+func (x *ChangeMessage) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ChangeMessage) GetDone() bool {
+	if x != nil {
+		return x.Done
+	}
+	return false
+}
+
+func (x *ChangeMessage) GetNextCursor() string {
+	if x != nil {
+		return x.NextCursor
+	}
+	return ""
+}
+
 var File_connector_proto protoreflect.FileDescriptor
 
 const file_connector_proto_rawDesc = "" +
@@ -837,13 +1030,14 @@ const file_connector_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"\r\n" +
 	"\vListRequest\"/\n" +
 	"\x12ListMembersRequest\x12\x19\n" +
-	"\bgroup_id\x18\x01 \x01(\tR\agroupId\"y\n" +
+	"\bgroup_id\x18\x01 \x01(\tR\agroupId\"\x8b\x01\n" +
 	"\x04User\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05login\x18\x02 \x01(\tR\x05login\x12!\n" +
 	"\fdisplay_name\x18\x03 \x01(\tR\vdisplayName\x12\x0e\n" +
 	"\x02dn\x18\x04 \x01(\tR\x02dn\x12\x18\n" +
-	"\aenabled\x18\x05 \x01(\bR\aenabled\";\n" +
+	"\aenabled\x18\x05 \x01(\bR\aenabled\x12\x10\n" +
+	"\x03ref\x18\x06 \x01(\tR\x03ref\";\n" +
 	"\x05Group\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x0e\n" +
@@ -866,7 +1060,23 @@ const file_connector_proto_rawDesc = "" +
 	"\bgroup_id\x18\x01 \x01(\tR\agroupId\x12\x17\n" +
 	"\auser_id\x18\x02 \x01(\tR\x06userId\"*\n" +
 	"\x10IsMemberResponse\x12\x16\n" +
-	"\x06member\x18\x01 \x01(\bR\x06member2\xaa\x06\n" +
+	"\x06member\x18\x01 \x01(\bR\x06member\"(\n" +
+	"\x0eChangesRequest\x12\x16\n" +
+	"\x06cursor\x18\x01 \x01(\tR\x06cursor\"\xbf\x02\n" +
+	"\rChangeMessage\x123\n" +
+	"\x02op\x18\x01 \x01(\x0e2#.jitd.connector.v1.ChangeMessage.OpR\x02op\x12+\n" +
+	"\x04user\x18\x02 \x01(\v2\x17.jitd.connector.v1.UserR\x04user\x12.\n" +
+	"\x05group\x18\x03 \x01(\v2\x18.jitd.connector.v1.GroupR\x05group\x12\x1f\n" +
+	"\vmember_refs\x18\x04 \x03(\tR\n" +
+	"memberRefs\x12\x0e\n" +
+	"\x02id\x18\x05 \x01(\tR\x02id\x12\x12\n" +
+	"\x04done\x18\x06 \x01(\bR\x04done\x12\x1f\n" +
+	"\vnext_cursor\x18\a \x01(\tR\n" +
+	"nextCursor\"6\n" +
+	"\x02Op\x12\x12\n" +
+	"\x0eOP_UNSPECIFIED\x10\x00\x12\r\n" +
+	"\tOP_UPSERT\x10\x01\x12\r\n" +
+	"\tOP_DELETE\x10\x022\xfc\x06\n" +
 	"\tConnector\x12V\n" +
 	"\tConfigure\x12#.jitd.connector.v1.ConfigureRequest\x1a$.jitd.connector.v1.ConfigureResponse\x12J\n" +
 	"\x05Check\x12\x1f.jitd.connector.v1.CheckRequest\x1a .jitd.connector.v1.CheckResponse\x12G\n" +
@@ -880,7 +1090,8 @@ const file_connector_proto_rawDesc = "" +
 	"\n" +
 	"AddMembers\x12!.jitd.connector.v1.MembersRequest\x1a\".jitd.connector.v1.MembersResponse\x12V\n" +
 	"\rRemoveMembers\x12!.jitd.connector.v1.MembersRequest\x1a\".jitd.connector.v1.MembersResponse\x12S\n" +
-	"\bIsMember\x12\".jitd.connector.v1.IsMemberRequest\x1a#.jitd.connector.v1.IsMemberResponseB/Z-github.com/jitd/jitd/schema/proto/connectorpbb\x06proto3"
+	"\bIsMember\x12\".jitd.connector.v1.IsMemberRequest\x1a#.jitd.connector.v1.IsMemberResponse\x12P\n" +
+	"\aChanges\x12!.jitd.connector.v1.ChangesRequest\x1a .jitd.connector.v1.ChangeMessage0\x01B/Z-github.com/jitd/jitd/schema/proto/connectorpbb\x06proto3"
 
 var (
 	file_connector_proto_rawDescOnce sync.Once
@@ -894,53 +1105,62 @@ func file_connector_proto_rawDescGZIP() []byte {
 	return file_connector_proto_rawDescData
 }
 
-var file_connector_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_connector_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_connector_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_connector_proto_goTypes = []any{
-	(*ConfigureRequest)(nil),   // 0: jitd.connector.v1.ConfigureRequest
-	(*ConfigureResponse)(nil),  // 1: jitd.connector.v1.ConfigureResponse
-	(*CheckRequest)(nil),       // 2: jitd.connector.v1.CheckRequest
-	(*CheckResponse)(nil),      // 3: jitd.connector.v1.CheckResponse
-	(*LookupRequest)(nil),      // 4: jitd.connector.v1.LookupRequest
-	(*ListRequest)(nil),        // 5: jitd.connector.v1.ListRequest
-	(*ListMembersRequest)(nil), // 6: jitd.connector.v1.ListMembersRequest
-	(*User)(nil),               // 7: jitd.connector.v1.User
-	(*Group)(nil),              // 8: jitd.connector.v1.Group
-	(*Member)(nil),             // 9: jitd.connector.v1.Member
-	(*MembersRequest)(nil),     // 10: jitd.connector.v1.MembersRequest
-	(*Error)(nil),              // 11: jitd.connector.v1.Error
-	(*MemberResult)(nil),       // 12: jitd.connector.v1.MemberResult
-	(*MembersResponse)(nil),    // 13: jitd.connector.v1.MembersResponse
-	(*IsMemberRequest)(nil),    // 14: jitd.connector.v1.IsMemberRequest
-	(*IsMemberResponse)(nil),   // 15: jitd.connector.v1.IsMemberResponse
+	(ChangeMessage_Op)(0),      // 0: jitd.connector.v1.ChangeMessage.Op
+	(*ConfigureRequest)(nil),   // 1: jitd.connector.v1.ConfigureRequest
+	(*ConfigureResponse)(nil),  // 2: jitd.connector.v1.ConfigureResponse
+	(*CheckRequest)(nil),       // 3: jitd.connector.v1.CheckRequest
+	(*CheckResponse)(nil),      // 4: jitd.connector.v1.CheckResponse
+	(*LookupRequest)(nil),      // 5: jitd.connector.v1.LookupRequest
+	(*ListRequest)(nil),        // 6: jitd.connector.v1.ListRequest
+	(*ListMembersRequest)(nil), // 7: jitd.connector.v1.ListMembersRequest
+	(*User)(nil),               // 8: jitd.connector.v1.User
+	(*Group)(nil),              // 9: jitd.connector.v1.Group
+	(*Member)(nil),             // 10: jitd.connector.v1.Member
+	(*MembersRequest)(nil),     // 11: jitd.connector.v1.MembersRequest
+	(*Error)(nil),              // 12: jitd.connector.v1.Error
+	(*MemberResult)(nil),       // 13: jitd.connector.v1.MemberResult
+	(*MembersResponse)(nil),    // 14: jitd.connector.v1.MembersResponse
+	(*IsMemberRequest)(nil),    // 15: jitd.connector.v1.IsMemberRequest
+	(*IsMemberResponse)(nil),   // 16: jitd.connector.v1.IsMemberResponse
+	(*ChangesRequest)(nil),     // 17: jitd.connector.v1.ChangesRequest
+	(*ChangeMessage)(nil),      // 18: jitd.connector.v1.ChangeMessage
 }
 var file_connector_proto_depIdxs = []int32{
-	11, // 0: jitd.connector.v1.MemberResult.error:type_name -> jitd.connector.v1.Error
-	12, // 1: jitd.connector.v1.MembersResponse.results:type_name -> jitd.connector.v1.MemberResult
-	0,  // 2: jitd.connector.v1.Connector.Configure:input_type -> jitd.connector.v1.ConfigureRequest
-	2,  // 3: jitd.connector.v1.Connector.Check:input_type -> jitd.connector.v1.CheckRequest
-	4,  // 4: jitd.connector.v1.Connector.LookupUser:input_type -> jitd.connector.v1.LookupRequest
-	4,  // 5: jitd.connector.v1.Connector.LookupGroup:input_type -> jitd.connector.v1.LookupRequest
-	5,  // 6: jitd.connector.v1.Connector.ListUsers:input_type -> jitd.connector.v1.ListRequest
-	5,  // 7: jitd.connector.v1.Connector.ListGroups:input_type -> jitd.connector.v1.ListRequest
-	6,  // 8: jitd.connector.v1.Connector.ListMembers:input_type -> jitd.connector.v1.ListMembersRequest
-	10, // 9: jitd.connector.v1.Connector.AddMembers:input_type -> jitd.connector.v1.MembersRequest
-	10, // 10: jitd.connector.v1.Connector.RemoveMembers:input_type -> jitd.connector.v1.MembersRequest
-	14, // 11: jitd.connector.v1.Connector.IsMember:input_type -> jitd.connector.v1.IsMemberRequest
-	1,  // 12: jitd.connector.v1.Connector.Configure:output_type -> jitd.connector.v1.ConfigureResponse
-	3,  // 13: jitd.connector.v1.Connector.Check:output_type -> jitd.connector.v1.CheckResponse
-	7,  // 14: jitd.connector.v1.Connector.LookupUser:output_type -> jitd.connector.v1.User
-	8,  // 15: jitd.connector.v1.Connector.LookupGroup:output_type -> jitd.connector.v1.Group
-	7,  // 16: jitd.connector.v1.Connector.ListUsers:output_type -> jitd.connector.v1.User
-	8,  // 17: jitd.connector.v1.Connector.ListGroups:output_type -> jitd.connector.v1.Group
-	9,  // 18: jitd.connector.v1.Connector.ListMembers:output_type -> jitd.connector.v1.Member
-	13, // 19: jitd.connector.v1.Connector.AddMembers:output_type -> jitd.connector.v1.MembersResponse
-	13, // 20: jitd.connector.v1.Connector.RemoveMembers:output_type -> jitd.connector.v1.MembersResponse
-	15, // 21: jitd.connector.v1.Connector.IsMember:output_type -> jitd.connector.v1.IsMemberResponse
-	12, // [12:22] is the sub-list for method output_type
-	2,  // [2:12] is the sub-list for method input_type
-	2,  // [2:2] is the sub-list for extension type_name
-	2,  // [2:2] is the sub-list for extension extendee
-	0,  // [0:2] is the sub-list for field type_name
+	12, // 0: jitd.connector.v1.MemberResult.error:type_name -> jitd.connector.v1.Error
+	13, // 1: jitd.connector.v1.MembersResponse.results:type_name -> jitd.connector.v1.MemberResult
+	0,  // 2: jitd.connector.v1.ChangeMessage.op:type_name -> jitd.connector.v1.ChangeMessage.Op
+	8,  // 3: jitd.connector.v1.ChangeMessage.user:type_name -> jitd.connector.v1.User
+	9,  // 4: jitd.connector.v1.ChangeMessage.group:type_name -> jitd.connector.v1.Group
+	1,  // 5: jitd.connector.v1.Connector.Configure:input_type -> jitd.connector.v1.ConfigureRequest
+	3,  // 6: jitd.connector.v1.Connector.Check:input_type -> jitd.connector.v1.CheckRequest
+	5,  // 7: jitd.connector.v1.Connector.LookupUser:input_type -> jitd.connector.v1.LookupRequest
+	5,  // 8: jitd.connector.v1.Connector.LookupGroup:input_type -> jitd.connector.v1.LookupRequest
+	6,  // 9: jitd.connector.v1.Connector.ListUsers:input_type -> jitd.connector.v1.ListRequest
+	6,  // 10: jitd.connector.v1.Connector.ListGroups:input_type -> jitd.connector.v1.ListRequest
+	7,  // 11: jitd.connector.v1.Connector.ListMembers:input_type -> jitd.connector.v1.ListMembersRequest
+	11, // 12: jitd.connector.v1.Connector.AddMembers:input_type -> jitd.connector.v1.MembersRequest
+	11, // 13: jitd.connector.v1.Connector.RemoveMembers:input_type -> jitd.connector.v1.MembersRequest
+	15, // 14: jitd.connector.v1.Connector.IsMember:input_type -> jitd.connector.v1.IsMemberRequest
+	17, // 15: jitd.connector.v1.Connector.Changes:input_type -> jitd.connector.v1.ChangesRequest
+	2,  // 16: jitd.connector.v1.Connector.Configure:output_type -> jitd.connector.v1.ConfigureResponse
+	4,  // 17: jitd.connector.v1.Connector.Check:output_type -> jitd.connector.v1.CheckResponse
+	8,  // 18: jitd.connector.v1.Connector.LookupUser:output_type -> jitd.connector.v1.User
+	9,  // 19: jitd.connector.v1.Connector.LookupGroup:output_type -> jitd.connector.v1.Group
+	8,  // 20: jitd.connector.v1.Connector.ListUsers:output_type -> jitd.connector.v1.User
+	9,  // 21: jitd.connector.v1.Connector.ListGroups:output_type -> jitd.connector.v1.Group
+	10, // 22: jitd.connector.v1.Connector.ListMembers:output_type -> jitd.connector.v1.Member
+	14, // 23: jitd.connector.v1.Connector.AddMembers:output_type -> jitd.connector.v1.MembersResponse
+	14, // 24: jitd.connector.v1.Connector.RemoveMembers:output_type -> jitd.connector.v1.MembersResponse
+	16, // 25: jitd.connector.v1.Connector.IsMember:output_type -> jitd.connector.v1.IsMemberResponse
+	18, // 26: jitd.connector.v1.Connector.Changes:output_type -> jitd.connector.v1.ChangeMessage
+	16, // [16:27] is the sub-list for method output_type
+	5,  // [5:16] is the sub-list for method input_type
+	5,  // [5:5] is the sub-list for extension type_name
+	5,  // [5:5] is the sub-list for extension extendee
+	0,  // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_connector_proto_init() }
@@ -953,13 +1173,14 @@ func file_connector_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_connector_proto_rawDesc), len(file_connector_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   16,
+			NumEnums:      1,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_connector_proto_goTypes,
 		DependencyIndexes: file_connector_proto_depIdxs,
+		EnumInfos:         file_connector_proto_enumTypes,
 		MessageInfos:      file_connector_proto_msgTypes,
 	}.Build()
 	File_connector_proto = out.File

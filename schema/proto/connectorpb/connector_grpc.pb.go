@@ -33,6 +33,7 @@ const (
 	Connector_AddMembers_FullMethodName    = "/jitd.connector.v1.Connector/AddMembers"
 	Connector_RemoveMembers_FullMethodName = "/jitd.connector.v1.Connector/RemoveMembers"
 	Connector_IsMember_FullMethodName      = "/jitd.connector.v1.Connector/IsMember"
+	Connector_Changes_FullMethodName       = "/jitd.connector.v1.Connector/Changes"
 )
 
 // ConnectorClient is the client API for Connector service.
@@ -50,6 +51,9 @@ type ConnectorClient interface {
 	AddMembers(ctx context.Context, in *MembersRequest, opts ...grpc.CallOption) (*MembersResponse, error)
 	RemoveMembers(ctx context.Context, in *MembersRequest, opts ...grpc.CallOption) (*MembersResponse, error)
 	IsMember(ctx context.Context, in *IsMemberRequest, opts ...grpc.CallOption) (*IsMemberResponse, error)
+	// Changes streams the changes since a cursor; the last message has done
+	// set and carries the cursor to resume from.
+	Changes(ctx context.Context, in *ChangesRequest, opts ...grpc.CallOption) (Connector_ChangesClient, error)
 }
 
 type connectorClient struct {
@@ -219,6 +223,38 @@ func (c *connectorClient) IsMember(ctx context.Context, in *IsMemberRequest, opt
 	return out, nil
 }
 
+func (c *connectorClient) Changes(ctx context.Context, in *ChangesRequest, opts ...grpc.CallOption) (Connector_ChangesClient, error) {
+	stream, err := c.cc.NewStream(ctx, &Connector_ServiceDesc.Streams[3], Connector_Changes_FullMethodName, opts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &connectorChangesClient{stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+type Connector_ChangesClient interface {
+	Recv() (*ChangeMessage, error)
+	grpc.ClientStream
+}
+
+type connectorChangesClient struct {
+	grpc.ClientStream
+}
+
+func (x *connectorChangesClient) Recv() (*ChangeMessage, error) {
+	m := new(ChangeMessage)
+	if err := x.ClientStream.RecvMsg(m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
 // ConnectorServer is the server API for Connector service.
 // All implementations must embed UnimplementedConnectorServer
 // for forward compatibility
@@ -234,6 +270,9 @@ type ConnectorServer interface {
 	AddMembers(context.Context, *MembersRequest) (*MembersResponse, error)
 	RemoveMembers(context.Context, *MembersRequest) (*MembersResponse, error)
 	IsMember(context.Context, *IsMemberRequest) (*IsMemberResponse, error)
+	// Changes streams the changes since a cursor; the last message has done
+	// set and carries the cursor to resume from.
+	Changes(*ChangesRequest, Connector_ChangesServer) error
 	mustEmbedUnimplementedConnectorServer()
 }
 
@@ -270,6 +309,9 @@ func (UnimplementedConnectorServer) RemoveMembers(context.Context, *MembersReque
 }
 func (UnimplementedConnectorServer) IsMember(context.Context, *IsMemberRequest) (*IsMemberResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method IsMember not implemented")
+}
+func (UnimplementedConnectorServer) Changes(*ChangesRequest, Connector_ChangesServer) error {
+	return status.Errorf(codes.Unimplemented, "method Changes not implemented")
 }
 func (UnimplementedConnectorServer) mustEmbedUnimplementedConnectorServer() {}
 
@@ -473,6 +515,27 @@ func _Connector_IsMember_Handler(srv interface{}, ctx context.Context, dec func(
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Connector_Changes_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(ChangesRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(ConnectorServer).Changes(m, &connectorChangesServer{stream})
+}
+
+type Connector_ChangesServer interface {
+	Send(*ChangeMessage) error
+	grpc.ServerStream
+}
+
+type connectorChangesServer struct {
+	grpc.ServerStream
+}
+
+func (x *connectorChangesServer) Send(m *ChangeMessage) error {
+	return x.ServerStream.SendMsg(m)
+}
+
 // Connector_ServiceDesc is the grpc.ServiceDesc for Connector service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -523,6 +586,11 @@ var Connector_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "ListMembers",
 			Handler:       _Connector_ListMembers_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "Changes",
+			Handler:       _Connector_Changes_Handler,
 			ServerStreams: true,
 		},
 	},
