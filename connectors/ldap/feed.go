@@ -94,7 +94,9 @@ func (c *Conn) snapshot(ctx context.Context, fn func(connectors.Change) error) e
 	})
 }
 
-func (c *Conn) groupAttrs() []string { return []string{c.cfg.IDAttr, c.cfg.GroupAttr, c.cfg.MemberAttr} }
+func (c *Conn) groupAttrs() []string {
+	return []string{c.cfg.IDAttr, c.cfg.GroupAttr, c.cfg.MemberAttr}
+}
 
 func (c *Conn) memberRefs(e *goldap.Entry) []string {
 	var refs []string
