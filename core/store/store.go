@@ -8,6 +8,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/jitd/jitd/connectors"
 	"github.com/jitd/jitd/core/audit"
 )
 
@@ -99,6 +100,26 @@ type Token struct {
 	CreatedAt  time.Time
 }
 
+// SyncState is where one directory's mirror stands.
+type SyncState struct {
+	Directory         string
+	Cursor            string // the connector's opaque cursor; "" before the first full sync
+	Gen               int64  // generation of the last full sync
+	LastFullAt        time.Time
+	LastIncrementalAt time.Time
+	CursorAt          time.Time // when Cursor was committed
+	LastError         string    // empty after a successful sync
+	LastErrorAt       time.Time
+	FullSyncs         int64
+	IncrementalSyncs  int64
+	CursorExpired     int64
+}
+
+// MirrorCounts is the size of one directory's mirror.
+type MirrorCounts struct {
+	Users, Groups, Members int
+}
+
 // Store is jitd's durable state.
 type Store interface {
 	// Update runs fn in one write transaction; fn's error rolls it back.
@@ -118,6 +139,14 @@ type Store interface {
 
 	Token(ctx context.Context, id string) (Token, error)
 	CountTokens(ctx context.Context) (int, error)
+
+	// SyncState returns a directory's sync state (zero with ErrNotFound if never synced).
+	SyncState(ctx context.Context, directory string) (SyncState, error)
+	MirrorCounts(ctx context.Context, directory string) (MirrorCounts, error)
+	// MirrorUser finds a user by login in the mirror.
+	MirrorUser(ctx context.Context, directory, login string) (connectors.User, error)
+	// MirrorMembers lists the mirrored direct members of a group.
+	MirrorMembers(ctx context.Context, directory, groupID string) ([]connectors.User, error)
 
 	Close() error
 }
@@ -141,4 +170,17 @@ type Tx interface {
 	AppendAudit(e audit.Event) (audit.Event, error)
 
 	InsertToken(t Token) error
+
+	// The mirror. Upserts stamp the row with gen.
+	UpsertMirrorUser(directory string, u connectors.User, gen int64) error
+	UpsertMirrorGroup(directory string, g connectors.Group, gen int64) error
+	// ReplaceMirrorMembers sets a group's members to the users whose ref is in
+	// refs (unknown refs are ignored) or, with byID, whose id is.
+	ReplaceMirrorMembers(directory, groupID string, refsOrIDs []string, byID bool) error
+	// DeleteMirrorObject removes a user or group (and its memberships) by id.
+	DeleteMirrorObject(directory, id string) error
+	// SweepMirror removes what a full sync of generation gen did not see.
+	SweepMirror(directory string, gen int64) (int, error)
+	SyncState(directory string) (SyncState, error)
+	PutSyncState(s SyncState) error
 }

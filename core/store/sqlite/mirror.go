@@ -1,0 +1,168 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/jitd/jitd/connectors"
+	"github.com/jitd/jitd/core/store"
+)
+
+func (t *txn) UpsertMirrorUser(dir string, u connectors.User, gen int64) error {
+	_, err := t.exec(`INSERT INTO mirror_users (directory, id, login, display_name, dn, ref, enabled, gen) VALUES (?,?,?,?,?,?,?,?)
+		ON CONFLICT (directory, id) DO UPDATE SET login = excluded.login, display_name = excluded.display_name, dn = excluded.dn,
+		ref = excluded.ref, enabled = excluded.enabled, gen = excluded.gen`,
+		dir, u.ID, u.Login, u.DisplayName, u.DN, u.Ref, u.Enabled, gen)
+	return err
+}
+
+func (t *txn) UpsertMirrorGroup(dir string, g connectors.Group, gen int64) error {
+	_, err := t.exec(`INSERT INTO mirror_groups (directory, id, name, dn, gen) VALUES (?,?,?,?,?)
+		ON CONFLICT (directory, id) DO UPDATE SET name = excluded.name, dn = excluded.dn, gen = excluded.gen`,
+		dir, g.ID, g.Name, g.DN, gen)
+	return err
+}
+
+func (t *txn) ReplaceMirrorMembers(dir, groupID string, refs []string, byID bool) error {
+	if _, err := t.exec(`DELETE FROM mirror_members WHERE directory = ? AND group_id = ?`, dir, groupID); err != nil {
+		return err
+	}
+	col := "ref"
+	if byID {
+		col = "id"
+	}
+	for chunk := range slices.Chunk(refs, 500) {
+		args := []any{dir, groupID, dir}
+		for _, r := range chunk {
+			args = append(args, r)
+		}
+		q := `INSERT OR IGNORE INTO mirror_members (directory, group_id, user_id)
+			SELECT ?, ?, id FROM mirror_users WHERE directory = ? AND ` + col + ` IN (?` + strings.Repeat(`,?`, len(chunk)-1) + `)`
+		if _, err := t.exec(q, args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *txn) DeleteMirrorObject(dir, id string) error {
+	for _, q := range []string{
+		`DELETE FROM mirror_members WHERE directory = ?1 AND (user_id = ?2 OR group_id = ?2)`,
+		`DELETE FROM mirror_users WHERE directory = ?1 AND id = ?2`,
+		`DELETE FROM mirror_groups WHERE directory = ?1 AND id = ?2`,
+	} {
+		if _, err := t.exec(q, dir, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// SweepMirror returns how many users and groups it removed.
+func (t *txn) SweepMirror(dir string, gen int64) (int, error) {
+	if _, err := t.exec(`DELETE FROM mirror_members WHERE directory = ?1 AND (
+		user_id IN (SELECT id FROM mirror_users WHERE directory = ?1 AND gen < ?2) OR
+		group_id IN (SELECT id FROM mirror_groups WHERE directory = ?1 AND gen < ?2))`, dir, gen); err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, q := range []string{
+		`DELETE FROM mirror_users WHERE directory = ?1 AND gen < ?2`,
+		`DELETE FROM mirror_groups WHERE directory = ?1 AND gen < ?2`,
+	} {
+		res, err := t.exec(q, dir, gen)
+		if err != nil {
+			return n, err
+		}
+		i, _ := res.RowsAffected()
+		n += int(i)
+	}
+	return n, nil
+}
+
+const syncColumns = `directory, cursor, gen, last_full_at, last_incremental_at, cursor_at, last_error, last_error_at,
+	full_syncs, incremental_syncs, cursor_expired`
+
+func scanSync(r scanner) (store.SyncState, error) {
+	var s store.SyncState
+	var full, inc, cur, errAt int64
+	err := r.Scan(&s.Directory, &s.Cursor, &s.Gen, &full, &inc, &cur, &s.LastError, &errAt, &s.FullSyncs, &s.IncrementalSyncs, &s.CursorExpired)
+	s.LastFullAt, s.LastIncrementalAt, s.CursorAt, s.LastErrorAt = fromNanos(full), fromNanos(inc), fromNanos(cur), fromNanos(errAt)
+	return s, err
+}
+
+func syncState(ctx context.Context, q querier, dir string) (store.SyncState, error) {
+	s, err := scanSync(q.QueryRowContext(ctx, `SELECT `+syncColumns+` FROM sync_state WHERE directory = ?`, dir))
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.SyncState{Directory: dir}, fmt.Errorf("sync state of %s: %w", dir, store.ErrNotFound)
+	}
+	return s, err
+}
+
+func (t *txn) SyncState(dir string) (store.SyncState, error) { return syncState(t.ctx, t, dir) }
+
+func (t *txn) PutSyncState(s store.SyncState) error {
+	_, err := t.exec(`INSERT INTO sync_state (`+syncColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?)
+		ON CONFLICT (directory) DO UPDATE SET cursor = excluded.cursor, gen = excluded.gen, last_full_at = excluded.last_full_at,
+		last_incremental_at = excluded.last_incremental_at, cursor_at = excluded.cursor_at, last_error = excluded.last_error,
+		last_error_at = excluded.last_error_at, full_syncs = excluded.full_syncs, incremental_syncs = excluded.incremental_syncs,
+		cursor_expired = excluded.cursor_expired`,
+		s.Directory, s.Cursor, s.Gen, nanos(s.LastFullAt), nanos(s.LastIncrementalAt), nanos(s.CursorAt), s.LastError, nanos(s.LastErrorAt),
+		s.FullSyncs, s.IncrementalSyncs, s.CursorExpired)
+	return err
+}
+
+// SyncState returns a directory's sync state.
+func (s *Store) SyncState(ctx context.Context, dir string) (store.SyncState, error) {
+	return syncState(ctx, s.read, dir)
+}
+
+// MirrorCounts counts a directory's mirrored users, groups and memberships.
+func (s *Store) MirrorCounts(ctx context.Context, dir string) (store.MirrorCounts, error) {
+	var c store.MirrorCounts
+	err := s.read.QueryRowContext(ctx, `SELECT
+		(SELECT count(*) FROM mirror_users WHERE directory = ?1),
+		(SELECT count(*) FROM mirror_groups WHERE directory = ?1),
+		(SELECT count(*) FROM mirror_members WHERE directory = ?1)`, dir).Scan(&c.Users, &c.Groups, &c.Members)
+	return c, err
+}
+
+const mirrorUserColumns = `id, login, display_name, dn, ref, enabled`
+
+func scanMirrorUser(r scanner) (connectors.User, error) {
+	var u connectors.User
+	err := r.Scan(&u.ID, &u.Login, &u.DisplayName, &u.DN, &u.Ref, &u.Enabled)
+	return u, err
+}
+
+// MirrorUser finds a mirrored user by login.
+func (s *Store) MirrorUser(ctx context.Context, dir, login string) (connectors.User, error) {
+	u, err := scanMirrorUser(s.read.QueryRowContext(ctx, `SELECT `+mirrorUserColumns+` FROM mirror_users WHERE directory = ? AND login = ?`, dir, login))
+	if errors.Is(err, sql.ErrNoRows) {
+		return u, fmt.Errorf("user %q in %s: %w", login, dir, store.ErrNotFound)
+	}
+	return u, err
+}
+
+// MirrorMembers lists a group's mirrored members, by login.
+func (s *Store) MirrorMembers(ctx context.Context, dir, groupID string) ([]connectors.User, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT `+mirrorUserColumns+` FROM mirror_users
+		WHERE directory = ? AND id IN (SELECT user_id FROM mirror_members WHERE directory = ? AND group_id = ?) ORDER BY login`, dir, dir, groupID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []connectors.User
+	for rows.Next() {
+		u, err := scanMirrorUser(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, u)
+	}
+	return out, rows.Err()
+}
