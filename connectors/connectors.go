@@ -98,20 +98,20 @@ type ChangeOp int
 const (
 	// Upsert: the user or group exists with these attributes (new or changed).
 	Upsert ChangeOp = iota + 1
-	// Delete: the object with ID is gone (user or group: ids are unique).
+	// Delete: the user (User.ID) or group (Group.ID) is gone.
 	Delete
 )
 
-// Change is one entry of a ChangeFeed.
+// Change is one entry of a ChangeFeed. Exactly one of User and Group is set;
+// with Delete only its ID is.
 type Change struct {
 	Op    ChangeOp
-	User  *User  // Upsert of a user
-	Group *Group // Upsert of a group
+	User  *User
+	Group *Group
 	// MemberRefs is, with a group's Upsert, its complete list of direct
 	// members as User.Ref values. Refs that name no known user (nested
 	// groups, placeholders) are ignored.
 	MemberRefs []string
-	ID         string // Delete
 }
 
 // ChangeFeed reports what changed in the directory since a cursor.

@@ -196,7 +196,7 @@ func (s *server) Changes(req *connectorpb.ChangesRequest, stream connectorpb.Con
 		return err
 	}
 	next, err := f.Changes(stream.Context(), req.Cursor, func(c connectors.Change) error {
-		m := &connectorpb.ChangeMessage{MemberRefs: c.MemberRefs, Id: c.ID}
+		m := &connectorpb.ChangeMessage{MemberRefs: c.MemberRefs}
 		switch c.Op {
 		case connectors.Upsert:
 			m.Op = connectorpb.ChangeMessage_OP_UPSERT

@@ -328,7 +328,7 @@ func (c *Conn) Changes(ctx context.Context, cursor string, fn func(connectors.Ch
 			next, done = m.NextCursor, true
 			return nil
 		}
-		ch := connectors.Change{MemberRefs: m.MemberRefs, ID: m.Id}
+		ch := connectors.Change{MemberRefs: m.MemberRefs}
 		switch m.Op {
 		case connectorpb.ChangeMessage_OP_UPSERT:
 			ch.Op = connectors.Upsert

@@ -299,8 +299,10 @@ func collect(t *testing.T, f fixture, feed connectors.ChangeFeed, cursor string)
 	log := feedLog{users: map[string]connectors.User{}, groups: map[string][]string{}}
 	next, err := feed.Changes(f.ctx, cursor, func(c connectors.Change) error {
 		switch {
-		case c.Op == connectors.Delete:
-			log.deletes = append(log.deletes, c.ID)
+		case c.Op == connectors.Delete && c.User != nil:
+			log.deletes = append(log.deletes, c.User.ID)
+		case c.Op == connectors.Delete && c.Group != nil:
+			log.deletes = append(log.deletes, c.Group.ID)
 		case c.User != nil:
 			log.users[c.User.ID] = *c.User
 		case c.Group != nil:

@@ -65,14 +65,18 @@ func (c *Conn) Changes(ctx context.Context, cur string, fn func(connectors.Chang
 	users, err := c.syncSearch(ctx, c.cfg.UserBase, c.cfg.UserFilter, c.userAttrs(), in.Users, func(e *goldap.Entry) error {
 		u := c.toUser(e)
 		return fn(connectors.Change{Op: connectors.Upsert, User: &u})
-	}, fn)
+	}, func(id string) error {
+		return fn(connectors.Change{Op: connectors.Delete, User: &connectors.User{ID: id}})
+	})
 	if err != nil {
 		return "", err
 	}
 	groups, err := c.syncSearch(ctx, c.cfg.GroupBase, c.cfg.GroupFilter, c.groupAttrs(), in.Groups, func(e *goldap.Entry) error {
 		g := c.toGroup(e)
 		return fn(connectors.Change{Op: connectors.Upsert, Group: &g, MemberRefs: c.memberRefs(e)})
-	}, fn)
+	}, func(id string) error {
+		return fn(connectors.Change{Op: connectors.Delete, Group: &connectors.Group{ID: id}})
+	})
 	if err != nil {
 		return "", err
 	}
@@ -109,10 +113,17 @@ func (c *Conn) memberRefs(e *goldap.Entry) []string {
 }
 
 // syncSearch runs one refreshOnly syncrepl search and returns the new cookie
-// (the old one when nothing changed).
+// (the old one when nothing changed). Deletions are relative to the search:
+// an entry of the other kind that changed is reported as "deleted" here too,
+// which is why each search may delete only its own kind of object.
 func (c *Conn) syncSearch(ctx context.Context, base, filter string, attrs []string, cookie []byte,
-	upsert func(*goldap.Entry) error, fn func(connectors.Change) error) ([]byte, error) {
+	upsert func(*goldap.Entry) error, del func(id string) error) ([]byte, error) {
 	next := cookie
+	// Deletions are reported after the search, less any entry the same
+	// refresh also sent as present: slapd's session log records a renamed
+	// entry as deleted although it is sent as changed too.
+	var deleted []string
+	sent := map[string]bool{}
 	err := c.with(ctx, func(l *goldap.Conn) error {
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
@@ -125,13 +136,14 @@ func (c *Conn) syncSearch(ctx context.Context, base, filter string, attrs []stri
 				case *goldap.ControlSyncState:
 					switch x.State {
 					case goldap.SyncStateAdd, goldap.SyncStateModify:
+						if cookie != nil {
+							sent[x.EntryUUID.String()] = true
+						}
 						if err := upsert(e); err != nil {
 							return err
 						}
 					case goldap.SyncStateDelete:
-						if err := fn(connectors.Change{Op: connectors.Delete, ID: x.EntryUUID.String()}); err != nil {
-							return err
-						}
+						deleted = append(deleted, x.EntryUUID.String())
 					case goldap.SyncStatePresent:
 						if cookie != nil {
 							return errPresentPhase
@@ -146,9 +158,7 @@ func (c *Conn) syncSearch(ctx context.Context, base, filter string, attrs []stri
 							continue
 						}
 						for _, id := range x.SyncIdSet.SyncUUIDs {
-							if err := fn(connectors.Change{Op: connectors.Delete, ID: id.String()}); err != nil {
-								return err
-							}
+							deleted = append(deleted, id.String())
 						}
 					}
 					if x.RefreshPresent != nil && cookie != nil {
@@ -169,6 +179,14 @@ func (c *Conn) syncSearch(ctx context.Context, base, filter string, attrs []stri
 				return fmt.Errorf("ldap: syncrepl on %s: the server no longer knows the cookie: %w", base, connectors.ErrCursorExpired)
 			}
 			return mapErr("syncrepl on "+base, err)
+		}
+		for _, id := range deleted {
+			if sent[id] {
+				continue
+			}
+			if err := del(id); err != nil {
+				return err
+			}
 		}
 		return nil
 	})

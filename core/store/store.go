@@ -177,8 +177,9 @@ type Tx interface {
 	// ReplaceMirrorMembers sets a group's members to the users whose ref is in
 	// refs (unknown refs are ignored) or, with byID, whose id is.
 	ReplaceMirrorMembers(directory, groupID string, refsOrIDs []string, byID bool) error
-	// DeleteMirrorObject removes a user or group (and its memberships) by id.
-	DeleteMirrorObject(directory, id string) error
+	// DeleteMirrorUser and DeleteMirrorGroup remove one object and its memberships.
+	DeleteMirrorUser(directory, id string) error
+	DeleteMirrorGroup(directory, id string) error
 	// SweepMirror removes what a full sync of generation gen did not see.
 	SweepMirror(directory string, gen int64) (int, error)
 	SyncState(directory string) (SyncState, error)

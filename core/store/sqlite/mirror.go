@@ -49,17 +49,20 @@ func (t *txn) ReplaceMirrorMembers(dir, groupID string, refs []string, byID bool
 	return nil
 }
 
-func (t *txn) DeleteMirrorObject(dir, id string) error {
-	for _, q := range []string{
-		`DELETE FROM mirror_members WHERE directory = ?1 AND (user_id = ?2 OR group_id = ?2)`,
-		`DELETE FROM mirror_users WHERE directory = ?1 AND id = ?2`,
-		`DELETE FROM mirror_groups WHERE directory = ?1 AND id = ?2`,
-	} {
-		if _, err := t.exec(q, dir, id); err != nil {
-			return err
-		}
+func (t *txn) DeleteMirrorUser(dir, id string) error {
+	if _, err := t.exec(`DELETE FROM mirror_members WHERE directory = ? AND user_id = ?`, dir, id); err != nil {
+		return err
 	}
-	return nil
+	_, err := t.exec(`DELETE FROM mirror_users WHERE directory = ? AND id = ?`, dir, id)
+	return err
+}
+
+func (t *txn) DeleteMirrorGroup(dir, id string) error {
+	if _, err := t.exec(`DELETE FROM mirror_members WHERE directory = ? AND group_id = ?`, dir, id); err != nil {
+		return err
+	}
+	_, err := t.exec(`DELETE FROM mirror_groups WHERE directory = ? AND id = ?`, dir, id)
+	return err
 }
 
 // SweepMirror returns how many users and groups it removed.

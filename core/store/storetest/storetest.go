@@ -369,7 +369,11 @@ func testMirror(t *testing.T, s store.Store) {
 	if swept != 1 || c != (store.MirrorCounts{Users: 1, Groups: 1, Members: 0}) {
 		t.Fatalf("sweep removed %d; counts %+v; want bob and his membership gone", swept, c)
 	}
-	update(func(tx store.Tx) error { return tx.DeleteMirrorObject("d", "u1") })
+	update(func(tx store.Tx) error { return tx.DeleteMirrorGroup("d", "u1") }) // wrong kind: no effect
+	if _, err := s.MirrorUser(ctx, "d", "alice"); err != nil {
+		t.Fatalf("deleting a group with a user's id removed the user: %v", err)
+	}
+	update(func(tx store.Tx) error { return tx.DeleteMirrorUser("d", "u1") })
 	if _, err := s.MirrorUser(ctx, "d", "alice"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("deleted user still found: %v", err)
 	}

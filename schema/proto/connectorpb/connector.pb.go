@@ -919,13 +919,14 @@ func (x *ChangesRequest) GetCursor() string {
 	return ""
 }
 
+// ChangeMessage is one change: exactly one of user and group is set (with
+// OP_DELETE, only its id).
 type ChangeMessage struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Op            ChangeMessage_Op       `protobuf:"varint,1,opt,name=op,proto3,enum=jitd.connector.v1.ChangeMessage_Op" json:"op,omitempty"`
 	User          *User                  `protobuf:"bytes,2,opt,name=user,proto3" json:"user,omitempty"`
 	Group         *Group                 `protobuf:"bytes,3,opt,name=group,proto3" json:"group,omitempty"`
 	MemberRefs    []string               `protobuf:"bytes,4,rep,name=member_refs,json=memberRefs,proto3" json:"member_refs,omitempty"`
-	Id            string                 `protobuf:"bytes,5,opt,name=id,proto3" json:"id,omitempty"`
 	Done          bool                   `protobuf:"varint,6,opt,name=done,proto3" json:"done,omitempty"`                              // the last message of the stream
 	NextCursor    string                 `protobuf:"bytes,7,opt,name=next_cursor,json=nextCursor,proto3" json:"next_cursor,omitempty"` // with done
 	unknownFields protoimpl.UnknownFields
@@ -988,13 +989,6 @@ func (x *ChangeMessage) GetMemberRefs() []string {
 		return x.MemberRefs
 	}
 	return nil
-}
-
-func (x *ChangeMessage) GetId() string {
-	if x != nil {
-		return x.Id
-	}
-	return ""
 }
 
 func (x *ChangeMessage) GetDone() bool {
@@ -1062,21 +1056,20 @@ const file_connector_proto_rawDesc = "" +
 	"\x10IsMemberResponse\x12\x16\n" +
 	"\x06member\x18\x01 \x01(\bR\x06member\"(\n" +
 	"\x0eChangesRequest\x12\x16\n" +
-	"\x06cursor\x18\x01 \x01(\tR\x06cursor\"\xbf\x02\n" +
+	"\x06cursor\x18\x01 \x01(\tR\x06cursor\"\xb5\x02\n" +
 	"\rChangeMessage\x123\n" +
 	"\x02op\x18\x01 \x01(\x0e2#.jitd.connector.v1.ChangeMessage.OpR\x02op\x12+\n" +
 	"\x04user\x18\x02 \x01(\v2\x17.jitd.connector.v1.UserR\x04user\x12.\n" +
 	"\x05group\x18\x03 \x01(\v2\x18.jitd.connector.v1.GroupR\x05group\x12\x1f\n" +
 	"\vmember_refs\x18\x04 \x03(\tR\n" +
-	"memberRefs\x12\x0e\n" +
-	"\x02id\x18\x05 \x01(\tR\x02id\x12\x12\n" +
+	"memberRefs\x12\x12\n" +
 	"\x04done\x18\x06 \x01(\bR\x04done\x12\x1f\n" +
 	"\vnext_cursor\x18\a \x01(\tR\n" +
 	"nextCursor\"6\n" +
 	"\x02Op\x12\x12\n" +
 	"\x0eOP_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tOP_UPSERT\x10\x01\x12\r\n" +
-	"\tOP_DELETE\x10\x022\xfc\x06\n" +
+	"\tOP_DELETE\x10\x02J\x04\b\x05\x10\x062\xfc\x06\n" +
 	"\tConnector\x12V\n" +
 	"\tConfigure\x12#.jitd.connector.v1.ConfigureRequest\x1a$.jitd.connector.v1.ConfigureResponse\x12J\n" +
 	"\x05Check\x12\x1f.jitd.connector.v1.CheckRequest\x1a .jitd.connector.v1.CheckResponse\x12G\n" +

@@ -1,0 +1,382 @@
+// Package mirror keeps a local copy of each directory's users, groups and
+// memberships. A full sync streams the directory into the store in batches and
+// sweeps what it did not see; an incremental sync applies the changes since the
+// stored cursor and commits the new cursor in the same transaction.
+package mirror
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/jitd/jitd/connectors"
+	"github.com/jitd/jitd/core/clock"
+	"github.com/jitd/jitd/core/store"
+)
+
+// Config tunes the mirror.
+type Config struct {
+	// Interval between syncs of a directory (incremental where the connector
+	// has a change feed, full otherwise).
+	Interval time.Duration
+	// BatchSize is the number of objects written per transaction in a full sync.
+	BatchSize int
+	// MaxPending caps the changes an incremental sync holds before writing
+	// them with their cursor; past it, a full sync is cheaper.
+	MaxPending int
+}
+
+func (c Config) withDefaults() Config {
+	if c.Interval <= 0 {
+		c.Interval = 5 * time.Minute
+	}
+	if c.BatchSize <= 0 {
+		c.BatchSize = 1000
+	}
+	if c.MaxPending <= 0 {
+		c.MaxPending = 100_000
+	}
+	return c
+}
+
+// Mirror syncs directories into the store.
+type Mirror struct {
+	cfg     Config
+	store   store.Store
+	conns   map[string]connectors.Connector
+	clock   clock.Clock
+	log     *slog.Logger
+	metrics *Metrics
+
+	mu    sync.Mutex
+	locks map[string]*sync.Mutex // one sync per directory at a time
+}
+
+// New returns a mirror of the given directories. metrics may be nil.
+func New(cfg Config, st store.Store, conns map[string]connectors.Connector, clk clock.Clock, log *slog.Logger, metrics *Metrics) *Mirror {
+	return &Mirror{cfg: cfg.withDefaults(), store: st, conns: conns, clock: clk, log: log, metrics: metrics, locks: map[string]*sync.Mutex{}}
+}
+
+// Result describes one sync.
+type Result struct {
+	Directory string             `json:"directory"`
+	Full      bool               `json:"full"`
+	Changes   int                `json:"changes"`
+	Removed   int                `json:"removed"`
+	Duration  time.Duration      `json:"duration_ns"`
+	Counts    store.MirrorCounts `json:"counts"`
+	Reason    string             `json:"reason,omitempty"` // why a full sync ran
+	State     store.SyncState    `json:"-"`
+}
+
+// ErrNoDirectory: no such directory is configured.
+var ErrNoDirectory = errors.New("no such directory")
+
+func (m *Mirror) lock(dir string) func() {
+	m.mu.Lock()
+	l, ok := m.locks[dir]
+	if !ok {
+		l = &sync.Mutex{}
+		m.locks[dir] = l
+	}
+	m.mu.Unlock()
+	l.Lock()
+	return l.Unlock
+}
+
+// Sync brings one directory's mirror up to date: incrementally when it can,
+// fully when asked, when there is no cursor yet, when the connector has no
+// change feed, or when the directory no longer accepts the cursor. A sync
+// already running for the directory is waited for.
+func (m *Mirror) Sync(ctx context.Context, dir string, full bool) (Result, error) {
+	conn, ok := m.conns[dir]
+	if !ok {
+		return Result{}, fmt.Errorf("mirror: %q: %w", dir, ErrNoDirectory)
+	}
+	defer m.lock(dir)()
+	start := m.clock.Now()
+	state, err := m.store.SyncState(ctx, dir)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return Result{}, fmt.Errorf("mirror: %s: %w", dir, err)
+	}
+	res := Result{Directory: dir}
+	feed, hasFeed := connectors.AsChangeFeed(conn)
+	switch {
+	case full:
+		res.Reason = "requested"
+	case !hasFeed:
+		res.Reason = "the connector has no change feed"
+	case state.Cursor == "":
+		res.Reason = "no cursor yet"
+	default:
+		res, err = m.incremental(ctx, feed, state)
+		if errors.Is(err, connectors.ErrCursorExpired) || errors.Is(err, errTooManyChanges) {
+			m.log.Warn("mirror: cursor not usable; running a full sync", "directory", dir, "reason", err)
+			if errors.Is(err, connectors.ErrCursorExpired) {
+				state.CursorExpired++
+				m.metrics.cursorExpired(dir)
+			}
+			res = Result{Directory: dir, Reason: err.Error()}
+			err = nil
+		} else {
+			return m.finish(ctx, res, start, err, state)
+		}
+	}
+	res.Full = true
+	res, err = m.full(ctx, conn, feed, hasFeed, state, res)
+	return m.finish(ctx, res, start, err, state)
+}
+
+// finish records an error in the sync state, and measures.
+func (m *Mirror) finish(ctx context.Context, res Result, start time.Time, err error, state store.SyncState) (Result, error) {
+	res.Duration = m.clock.Now().Sub(start)
+	kind := "incremental"
+	if res.Full {
+		kind = "full"
+	}
+	m.metrics.observe(res.Directory, kind, res.Duration, res.Changes, err)
+	if err != nil {
+		now := m.clock.Now()
+		uerr := m.store.Update(context.WithoutCancel(ctx), func(tx store.Tx) error {
+			cur, gerr := tx.SyncState(res.Directory)
+			if gerr != nil && !errors.Is(gerr, store.ErrNotFound) {
+				return gerr
+			}
+			if errors.Is(gerr, store.ErrNotFound) {
+				cur = state
+			}
+			cur.LastError, cur.LastErrorAt = err.Error(), now
+			cur.CursorExpired = max(cur.CursorExpired, state.CursorExpired)
+			return tx.PutSyncState(cur)
+		})
+		return res, errors.Join(fmt.Errorf("mirror: %s %s sync: %w", res.Directory, kind, err), uerr)
+	}
+	res.Counts, err = m.store.MirrorCounts(ctx, res.Directory)
+	res.State, _ = m.store.SyncState(ctx, res.Directory)
+	m.log.Info("mirror: synced", "directory", res.Directory, "kind", kind, "changes", res.Changes, "removed", res.Removed,
+		"users", res.Counts.Users, "groups", res.Counts.Groups, "memberships", res.Counts.Members, "duration", res.Duration)
+	return res, err
+}
+
+var errTooManyChanges = errors.New("too many changes for one incremental sync")
+
+// incremental applies the changes since the stored cursor, and the new cursor,
+// in one transaction. The changes are read first (no transaction is held
+// while the directory answers).
+func (m *Mirror) incremental(ctx context.Context, feed connectors.ChangeFeed, state store.SyncState) (Result, error) {
+	res := Result{Directory: state.Directory}
+	var pending []connectors.Change
+	next, err := feed.Changes(ctx, state.Cursor, func(c connectors.Change) error {
+		if len(pending) >= m.cfg.MaxPending {
+			return errTooManyChanges
+		}
+		pending = append(pending, c)
+		return nil
+	})
+	if err != nil {
+		return res, err
+	}
+	now := m.clock.Now()
+	err = m.store.Update(ctx, func(tx store.Tx) error {
+		for _, c := range pending {
+			if err := apply(tx, state.Directory, c, state.Gen); err != nil {
+				return err
+			}
+		}
+		state.Cursor, state.CursorAt, state.LastIncrementalAt = next, now, now
+		state.LastError, state.LastErrorAt = "", time.Time{}
+		state.IncrementalSyncs++
+		return tx.PutSyncState(state)
+	})
+	res.Changes = len(pending)
+	return res, err
+}
+
+// apply writes one change to the mirror.
+func apply(tx store.Tx, dir string, c connectors.Change, gen int64) error {
+	switch {
+	case c.Op == connectors.Delete && c.User != nil:
+		return tx.DeleteMirrorUser(dir, c.User.ID)
+	case c.Op == connectors.Delete && c.Group != nil:
+		return tx.DeleteMirrorGroup(dir, c.Group.ID)
+	case c.User != nil:
+		return tx.UpsertMirrorUser(dir, *c.User, gen)
+	case c.Group != nil:
+		if err := tx.UpsertMirrorGroup(dir, *c.Group, gen); err != nil {
+			return err
+		}
+		return tx.ReplaceMirrorMembers(dir, c.Group.ID, c.MemberRefs, false)
+	}
+	return fmt.Errorf("mirror: change with nothing in it: %w", connectors.ErrInvalid)
+}
+
+// full streams the whole directory into the mirror under a new generation, a
+// batch per transaction, then sweeps the rest and commits the cursor.
+func (m *Mirror) full(ctx context.Context, conn connectors.Connector, feed connectors.ChangeFeed, hasFeed bool, state store.SyncState, res Result) (Result, error) {
+	dir := state.Directory
+	gen := state.Gen + 1
+	var batch []connectors.Change
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		err := m.store.Update(ctx, func(tx store.Tx) error {
+			for _, c := range batch {
+				if err := apply(tx, dir, c, gen); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		res.Changes += len(batch)
+		batch = batch[:0]
+		return err
+	}
+	add := func(c connectors.Change) error {
+		batch = append(batch, c)
+		if len(batch) >= m.cfg.BatchSize {
+			return flush()
+		}
+		return nil
+	}
+	var next string
+	var err error
+	if hasFeed {
+		next, err = feed.Changes(ctx, "", add)
+	} else {
+		err = m.list(ctx, conn, dir, gen, add, flush)
+	}
+	if err == nil {
+		err = flush()
+	}
+	if err != nil {
+		return res, err
+	}
+	now := m.clock.Now()
+	err = m.store.Update(ctx, func(tx store.Tx) error {
+		n, err := tx.SweepMirror(dir, gen)
+		if err != nil {
+			return err
+		}
+		res.Removed = n
+		state.Gen, state.Cursor, state.CursorAt, state.LastFullAt = gen, next, now, now
+		state.LastError, state.LastErrorAt = "", time.Time{}
+		state.FullSyncs++
+		return tx.PutSyncState(state)
+	})
+	return res, err
+}
+
+// list reads a directory through its Lister: users, then groups, then each
+// group's members. Only the group ids are held in memory.
+func (m *Mirror) list(ctx context.Context, conn connectors.Connector, dir string, gen int64, add func(connectors.Change) error, flush func() error) error {
+	l, ok := connectors.AsLister(conn)
+	if !ok {
+		return fmt.Errorf("mirror: %s can neither list nor report changes: %w", dir, connectors.ErrInvalid)
+	}
+	if err := l.ListUsers(ctx, func(u connectors.User) error { return add(connectors.Change{Op: connectors.Upsert, User: &u}) }); err != nil {
+		return err
+	}
+	var groups []string
+	if err := l.ListGroups(ctx, func(g connectors.Group) error {
+		groups = append(groups, g.ID)
+		return add(connectors.Change{Op: connectors.Upsert, Group: &g})
+	}); err != nil {
+		return err
+	}
+	if err := flush(); err != nil {
+		return err
+	}
+	for _, id := range groups {
+		var members []string
+		if err := l.ListMembers(ctx, id, func(uid string) error { members = append(members, uid); return nil }); err != nil {
+			if errors.Is(err, connectors.ErrNotFound) {
+				continue // deleted meanwhile; the next sync sweeps it
+			}
+			return err
+		}
+		slices.Sort(members)
+		if err := m.store.Update(ctx, func(tx store.Tx) error { return tx.ReplaceMirrorMembers(dir, id, members, true) }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Run syncs every directory now and then every Interval until ctx ends, one
+// goroutine per directory. A failed sync is retried at the next interval.
+func (m *Mirror) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	for dir := range m.conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				if _, err := m.Sync(ctx, dir, false); err != nil && ctx.Err() == nil {
+					m.log.Error("mirror: sync failed; retrying at the next interval", "directory", dir, "err", err)
+				}
+				t := m.clock.NewTimer(m.cfg.Interval)
+				select {
+				case <-ctx.Done():
+					t.Stop()
+					return
+				case <-t.C():
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// Metrics are the mirror's Prometheus metrics.
+type Metrics struct {
+	duration      *prometheus.HistogramVec
+	objects       *prometheus.CounterVec
+	errors        *prometheus.CounterVec
+	cursorExpires *prometheus.CounterVec
+}
+
+// NewMetrics registers the mirror's metrics on reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "jitd_sync_duration_seconds", Help: "Duration of directory syncs.",
+			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300},
+		}, []string{"directory", "kind"}),
+		objects: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "jitd_sync_objects_total", Help: "Users, groups and deletions written to the mirror by syncs.",
+		}, []string{"directory", "kind"}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "jitd_sync_errors_total", Help: "Failed directory syncs.",
+		}, []string{"directory"}),
+		cursorExpires: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "jitd_sync_cursor_expired_total", Help: "Incremental syncs that fell back to a full sync because the directory no longer accepted the cursor.",
+		}, []string{"directory"}),
+	}
+	reg.MustRegister(m.duration, m.objects, m.errors, m.cursorExpires)
+	return m
+}
+
+func (m *Metrics) observe(dir, kind string, d time.Duration, changes int, err error) {
+	if m == nil {
+		return
+	}
+	if err != nil {
+		m.errors.WithLabelValues(dir).Inc()
+		return
+	}
+	m.duration.WithLabelValues(dir, kind).Observe(d.Seconds())
+	m.objects.WithLabelValues(dir, kind).Add(float64(changes))
+}
+
+func (m *Metrics) cursorExpired(dir string) {
+	if m != nil {
+		m.cursorExpires.WithLabelValues(dir).Inc()
+	}
+}

@@ -1,0 +1,250 @@
+package mirror_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	goldap "github.com/go-ldap/ldap/v3"
+
+	"github.com/jitd/jitd/connectors"
+	"github.com/jitd/jitd/connectors/demo"
+	"github.com/jitd/jitd/connectors/ldap"
+	"github.com/jitd/jitd/core/clock"
+	"github.com/jitd/jitd/core/store"
+	"github.com/jitd/jitd/core/store/sqlite"
+	"github.com/jitd/jitd/fixtures/slapd"
+	"github.com/jitd/jitd/sync/mirror"
+)
+
+var (
+	srv      *slapd.Server
+	startErr error
+)
+
+func TestMain(m *testing.M) { os.Exit(slapd.Main(m, slapd.Options{Users: 20, Groups: 5}, &srv, &startErr)) }
+
+var quiet = slog.New(slog.DiscardHandler)
+
+func ldapConn(t *testing.T) *ldap.Conn {
+	t.Helper()
+	slapd.Need(t, srv, startErr)
+	c, err := ldap.New(ldap.Config{URL: srv.LDAPSURL, CAFile: srv.CAFile, BindDN: slapd.ServiceDN,
+		BindPasswordFile: filepath.Join(srv.PasswordDir, "service"), UserBase: slapd.PeopleBase, GroupBase: slapd.GroupBase, EmptyMember: slapd.EmptyMember})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func admin(t *testing.T) *goldap.Conn {
+	t.Helper()
+	c, err := srv.Dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+type env struct {
+	t     *testing.T
+	path  string
+	store *sqlite.Store
+	conns map[string]connectors.Connector
+	m     *mirror.Mirror
+}
+
+func newEnv(t *testing.T, conns map[string]connectors.Connector) *env {
+	e := &env{t: t, path: filepath.Join(t.TempDir(), "jitd.db"), conns: conns}
+	e.restart()
+	return e
+}
+
+// restart opens the store and a new mirror on the same file, as a restarted daemon would.
+func (e *env) restart() {
+	if e.store != nil {
+		e.store.Close()
+	}
+	st, err := sqlite.Open(context.Background(), e.path)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { st.Close() })
+	e.store = st
+	e.m = mirror.New(mirror.Config{BatchSize: 3}, st, e.conns, clock.NewFake(time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)), quiet, nil)
+}
+
+func (e *env) sync(full bool) mirror.Result {
+	e.t.Helper()
+	r, err := e.m.Sync(context.Background(), "corp", full)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return r
+}
+
+func (e *env) members(group string) string {
+	e.t.Helper()
+	var out []string
+	g, err := e.conns["corp"].(connectors.Resolver).LookupGroup(context.Background(), group)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	us, err := e.store.MirrorMembers(context.Background(), "corp", g.ID)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, u := range us {
+		out = append(out, u.Login)
+	}
+	return fmt.Sprint(out)
+}
+
+func modify(t *testing.T, dn string, fn func(*goldap.ModifyRequest)) {
+	t.Helper()
+	req := goldap.NewModifyRequest(dn, nil)
+	fn(req)
+	if err := admin(t).Modify(req); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestMirror_LDAP(t *testing.T) {
+	e := newEnv(t, map[string]connectors.Connector{"corp": ldapConn(t)})
+	grp := "cn=grp0001," + slapd.GroupBase
+
+	r := e.sync(false)
+	if !r.Full || r.Reason != "no cursor yet" || r.Counts.Users != 25 || r.Counts.Groups != 9 || r.Counts.Members != 0 {
+		t.Fatalf("first sync: %+v", r)
+	}
+
+	t.Run("a member added by hand arrives incrementally", func(t *testing.T) {
+		modify(t, grp, func(m *goldap.ModifyRequest) { m.Add("member", []string{"uid=alice," + slapd.PeopleBase, "uid=user00003," + slapd.PeopleBase}) })
+		r := e.sync(false)
+		// The group changed; memberof also touches the two users' entries.
+		if r.Full || r.Changes < 1 || r.Changes > 3 {
+			t.Fatalf("sync after one change: %+v", r)
+		}
+		if got := e.members("grp0001"); got != "[alice user00003]" {
+			t.Fatalf("members = %s", got)
+		}
+	})
+
+	t.Run("restart resumes from the stored cursor", func(t *testing.T) {
+		e.restart()
+		modify(t, grp, func(m *goldap.ModifyRequest) { m.Delete("member", []string{"uid=user00003," + slapd.PeopleBase}) })
+		r := e.sync(false)
+		if r.Full || r.State.FullSyncs != 1 || r.State.IncrementalSyncs != 2 {
+			t.Fatalf("after restart: %+v (state %+v); want incremental", r, r.State)
+		}
+		if got := e.members("grp0001"); got != "[alice]" {
+			t.Fatalf("members = %s", got)
+		}
+	})
+
+	t.Run("a rename keeps the identity", func(t *testing.T) {
+		before, _ := e.store.MirrorUser(context.Background(), "corp", "user00007")
+		if err := admin(t).ModifyDN(goldap.NewModifyDNRequest("uid=user00007,"+slapd.PeopleBase, "uid=user00007-renamed", true, "")); err != nil {
+			t.Fatal(err)
+		}
+		modify(t, grp, func(m *goldap.ModifyRequest) { m.Add("member", []string{"uid=user00007-renamed," + slapd.PeopleBase}) })
+		e.sync(false)
+		after, err := e.store.MirrorUser(context.Background(), "corp", "user00007-renamed")
+		if err != nil || after.ID != before.ID || after.DN == before.DN {
+			t.Fatalf("renamed user: before %+v, after %+v (%v)", before, after, err)
+		}
+		if got := e.members("grp0001"); got != "[alice user00007-renamed]" {
+			t.Fatalf("members = %s", got)
+		}
+	})
+
+	t.Run("a deleted user leaves the mirror and its groups", func(t *testing.T) {
+		if err := admin(t).Del(goldap.NewDelRequest("uid=user00007-renamed,"+slapd.PeopleBase, nil)); err != nil {
+			t.Fatal(err)
+		}
+		r := e.sync(false)
+		if r.Full {
+			t.Fatalf("deletion needed a full sync: %+v", r)
+		}
+		if _, err := e.store.MirrorUser(context.Background(), "corp", "user00007-renamed"); err == nil {
+			t.Fatal("deleted user still mirrored")
+		}
+		if got := e.members("grp0001"); got != "[alice]" {
+			t.Fatalf("members = %s", got)
+		}
+	})
+
+	t.Run("an expired cursor forces exactly one full sync", func(t *testing.T) {
+		st, _ := e.store.SyncState(context.Background(), "corp")
+		st.Cursor = "expired-cursor"
+		e.store.Update(context.Background(), func(tx store.Tx) error { return tx.PutSyncState(st) })
+		r := e.sync(false)
+		if !r.Full || r.State.CursorExpired != 1 || r.State.FullSyncs != st.FullSyncs+1 {
+			t.Fatalf("with an expired cursor: %+v (state %+v)", r, r.State)
+		}
+		r = e.sync(false)
+		if r.Full || r.State.FullSyncs != st.FullSyncs+1 {
+			t.Fatalf("the sync after the full one: %+v", r)
+		}
+		if got := e.members("grp0001"); got != "[alice]" {
+			t.Fatalf("members after the full sync = %s", got)
+		}
+	})
+
+	t.Run("a full sync sweeps what is gone", func(t *testing.T) {
+		if err := admin(t).Del(goldap.NewDelRequest("uid=user00008,"+slapd.PeopleBase, nil)); err != nil {
+			t.Fatal(err)
+		}
+		r := e.sync(true)
+		if !r.Full || r.Removed != 1 || r.Counts.Users != 23 {
+			t.Fatalf("forced full sync: %+v", r)
+		}
+	})
+}
+
+func TestMirror_ListerOnlyConnectorSyncsFully(t *testing.T) {
+	c, err := demo.New(demo.Config{File: filepath.Join(t.TempDir(), "d.json"), Seed: "../../fixtures/demo/directory.json"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, map[string]connectors.Connector{"corp": c})
+	r := e.sync(false)
+	if !r.Full || r.Counts != (store.MirrorCounts{Users: 4, Groups: 3, Members: 4}) {
+		t.Fatalf("demo sync: %+v", r)
+	}
+	if got := e.members("staff"); got != "[alice bob carol]" {
+		t.Fatalf("staff = %s", got)
+	}
+	g, _ := c.LookupGroup(context.Background(), "staff")
+	u, _ := c.LookupUser(context.Background(), "bob")
+	c.RemoveMembers(context.Background(), g.ID, []string{u.ID})
+	r = e.sync(false)
+	if !r.Full || r.Reason != "the connector has no change feed" || e.members("staff") != "[alice carol]" {
+		t.Fatalf("second demo sync: %+v, staff %s", r, e.members("staff"))
+	}
+}
+
+func TestMirror_FailureIsRecordedAndUnknownDirectoryRefused(t *testing.T) {
+	e := newEnv(t, map[string]connectors.Connector{"corp": ldapConn(t)})
+	if _, err := e.m.Sync(context.Background(), "nope", false); err == nil {
+		t.Fatal("sync of an unknown directory accepted")
+	}
+	bad, err := ldap.New(ldap.Config{URL: "ldaps://127.0.0.1:1", BindDN: "cn=x", BindPasswordEnv: "PATH", UserBase: "o=x", GroupBase: "o=x", Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e = newEnv(t, map[string]connectors.Connector{"corp": bad})
+	if _, err := e.m.Sync(context.Background(), "corp", false); err == nil {
+		t.Fatal("sync of an unreachable directory succeeded")
+	}
+	st, _ := e.store.SyncState(context.Background(), "corp")
+	if st.LastError == "" || st.LastErrorAt.IsZero() {
+		t.Fatalf("failure not recorded: %+v", st)
+	}
+}
