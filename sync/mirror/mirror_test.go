@@ -26,7 +26,9 @@ var (
 	startErr error
 )
 
-func TestMain(m *testing.M) { os.Exit(slapd.Main(m, slapd.Options{Users: 20, Groups: 5}, &srv, &startErr)) }
+func TestMain(m *testing.M) {
+	os.Exit(slapd.Main(m, slapd.Options{Users: 20, Groups: 5}, &srv, &startErr))
+}
 
 var quiet = slog.New(slog.DiscardHandler)
 
@@ -125,7 +127,9 @@ func TestMirror_LDAP(t *testing.T) {
 	}
 
 	t.Run("a member added by hand arrives incrementally", func(t *testing.T) {
-		modify(t, grp, func(m *goldap.ModifyRequest) { m.Add("member", []string{"uid=alice," + slapd.PeopleBase, "uid=user00003," + slapd.PeopleBase}) })
+		modify(t, grp, func(m *goldap.ModifyRequest) {
+			m.Add("member", []string{"uid=alice," + slapd.PeopleBase, "uid=user00003," + slapd.PeopleBase})
+		})
 		r := e.sync(false)
 		// The group changed; memberof also touches the two users' entries.
 		if r.Full || r.Changes < 1 || r.Changes > 3 {
