@@ -218,6 +218,21 @@ func TestE2E_GrantExpiresOnTimeAndIsAudited(t *testing.T) {
 		t.Fatalf("unknown user: %v %q", err, out)
 	}
 
+	// The mirror synced the demo directory at start; sync run works on demand.
+	if out, err := d.jitd("sync", "run", "--directory", "demo"); err != nil || !strings.Contains(out, "full (the connector has no change feed)") {
+		t.Fatalf("sync run: %v\n%s", err, out)
+	}
+	out, _ = d.jitd("sync", "status", "-o", "json")
+	var st []struct {
+		Directory string `json:"directory"`
+		FullSyncs int    `json:"full_syncs"`
+		Users     int    `json:"users"`
+	}
+	json.Unmarshal([]byte(out), &st)
+	if len(st) != 1 || st[0].FullSyncs < 2 || st[0].Users != 4 {
+		t.Fatalf("sync status: %s", out)
+	}
+
 	// SIGTERM: clean exit.
 	d.cmd.Process.Signal(syscall.SIGTERM)
 	select {

@@ -21,6 +21,7 @@ import (
 	"github.com/jitd/jitd/core/expiry"
 	"github.com/jitd/jitd/core/grant"
 	"github.com/jitd/jitd/core/store/sqlite"
+	"github.com/jitd/jitd/sync/mirror"
 )
 
 type env struct {
@@ -51,7 +52,8 @@ func newEnv(t *testing.T) *env {
 	sched := expiry.New(expiry.Config{}, st, dirs, locks, clk, log, expiry.NewMetrics(reg), nil)
 	mgr := grant.New(grant.Config{MinDuration: time.Minute, MaxDuration: 30 * 24 * time.Hour}, st, dirs, locks, clk, log, sched.Wake)
 	ready := func(context.Context) map[string]error { return map[string]error{"store": nil} }
-	srv := httptest.NewServer(api.NewServer(st, mgr, reg, ready, log))
+	mir := mirror.New(mirror.Config{}, st, map[string]mirror.Source{"demo": {Conn: conn}}, clk, log, nil)
+	srv := httptest.NewServer(api.NewServer(st, mgr, mir, reg, ready, log))
 	t.Cleanup(srv.Close)
 	e := &env{srv: srv, tokens: map[string]string{}, sched: sched, clock: clk}
 	for _, role := range []string{auth.RoleAdmin, auth.RoleAuditor} {
@@ -102,10 +104,14 @@ func TestAuthorization_Matrix(t *testing.T) {
 		"audit list":   func(c *api.Client) error { _, err := c.AuditEvents(ctx, "", 10); return err },
 		"audit verify": func(c *api.Client) error { _, err := c.VerifyAudit(ctx); return err },
 		"grant revoke": func(c *api.Client) error { _, err := c.RevokeGrant(ctx, "g-none", "r"); return err },
+		"sync status":  func(c *api.Client) error { _, err := c.SyncStatus(ctx); return err },
+		"sync run":     func(c *api.Client) error { _, err := c.SyncRun(ctx, api.SyncRunRequest{}); return err },
 	}
 	want := map[string]map[string]int{
-		"admin":   {"grant add": 200, "grant list": 200, "grant show": 200, "grant extend": 200, "audit list": 200, "audit verify": 200, "grant revoke": 404},
-		"auditor": {"grant add": 403, "grant list": 200, "grant show": 200, "grant extend": 403, "audit list": 200, "audit verify": 200, "grant revoke": 403},
+		"admin": {"grant add": 200, "grant list": 200, "grant show": 200, "grant extend": 200, "audit list": 200, "audit verify": 200, "grant revoke": 404,
+			"sync status": 200, "sync run": 200},
+		"auditor": {"grant add": 403, "grant list": 200, "grant show": 200, "grant extend": 403, "audit list": 200, "audit verify": 200, "grant revoke": 403,
+			"sync status": 200, "sync run": 403},
 	}
 	for caller, tok := range callers {
 		for op, fn := range ops {
@@ -216,5 +222,26 @@ func TestHealthAndMetricsNeedNoToken(t *testing.T) {
 		if resp.StatusCode != 200 {
 			t.Fatalf("%s: %d", p, resp.StatusCode)
 		}
+	}
+}
+
+func TestSyncOverTheAPI(t *testing.T) {
+	e := newEnv(t)
+	c := e.client(e.tokens[auth.RoleAdmin])
+	ctx := context.Background()
+	st, err := c.SyncStatus(ctx)
+	if err != nil || len(st) != 1 || st[0].FullSyncs != 0 || st[0].Users != 0 {
+		t.Fatalf("status before any sync: %+v %v", st, err)
+	}
+	res, err := c.SyncRun(ctx, api.SyncRunRequest{Directory: "demo"})
+	if err != nil || len(res) != 1 || !res[0].Full || res[0].Error != "" {
+		t.Fatalf("run: %+v %v", res, err)
+	}
+	st, _ = c.SyncStatus(ctx)
+	if st[0].FullSyncs != 1 || st[0].Users != 4 || st[0].Groups != 3 || st[0].Memberships != 4 {
+		t.Fatalf("status after a sync: %+v", st[0])
+	}
+	if _, err := c.SyncRun(ctx, api.SyncRunRequest{Directory: "nope"}); status(err) != 400 {
+		t.Fatalf("unknown directory: %v", err)
 	}
 }

@@ -144,3 +144,17 @@ func (c *Client) VerifyAudit(ctx context.Context) (VerifyResult, error) {
 	err := c.do(ctx, http.MethodGet, "/api/v1/audit/verify", nil, &out)
 	return out, err
 }
+
+// SyncStatus reports every directory's mirror.
+func (c *Client) SyncStatus(ctx context.Context) ([]SyncStatus, error) {
+	var out []SyncStatus
+	err := c.do(ctx, http.MethodGet, "/api/v1/sync", nil, &out)
+	return out, err
+}
+
+// SyncRun syncs now and waits for the result.
+func (c *Client) SyncRun(ctx context.Context, req SyncRunRequest) ([]SyncRunResult, error) {
+	var out []SyncRunResult
+	err := c.do(ctx, http.MethodPost, "/api/v1/sync/run", req, &out)
+	return out, err
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/jitd/jitd/core/config"
 	"github.com/jitd/jitd/core/grant"
 	"github.com/jitd/jitd/core/store"
+	"github.com/jitd/jitd/sync/mirror"
 )
 
 // Readiness reports whether the daemon can do its job; nil means ready.
@@ -27,6 +29,7 @@ type Readiness func(ctx context.Context) map[string]error
 // Server serves the API.
 type Server struct {
 	store   store.Store
+	mirror  *mirror.Mirror
 	grants  *grant.Manager
 	log     *slog.Logger
 	ready   Readiness
@@ -35,8 +38,8 @@ type Server struct {
 }
 
 // NewServer returns the API handler.
-func NewServer(st store.Store, grants *grant.Manager, reg *prometheus.Registry, ready Readiness, log *slog.Logger) *Server {
-	s := &Server{store: st, grants: grants, log: log, ready: ready, mux: http.NewServeMux(),
+func NewServer(st store.Store, grants *grant.Manager, mir *mirror.Mirror, reg *prometheus.Registry, ready Readiness, log *slog.Logger) *Server {
+	s := &Server{store: st, grants: grants, mirror: mir, log: log, ready: ready, mux: http.NewServeMux(),
 		metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})}
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -50,6 +53,8 @@ func NewServer(st store.Store, grants *grant.Manager, reg *prometheus.Registry, 
 	s.handle("POST /api/v1/grants/{id}/revoke", auth.GrantWrite, s.revokeGrant)
 	s.handle("GET /api/v1/audit", auth.AuditRead, s.listAudit)
 	s.handle("GET /api/v1/audit/verify", auth.AuditRead, s.verifyAudit)
+	s.handle("GET /api/v1/sync", auth.SyncRead, s.syncStatus)
+	s.handle("POST /api/v1/sync/run", auth.SyncWrite, s.syncRun)
 	return s
 }
 
@@ -292,4 +297,50 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, status, map[string]any{"ready": status == http.StatusOK, "checks": checks})
+}
+
+func (s *Server) syncStatus(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
+	out := []SyncStatus{}
+	for _, dir := range s.mirror.Directories() {
+		st, err := s.store.SyncState(r.Context(), dir)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		c, err := s.store.MirrorCounts(r.Context(), dir)
+		if err != nil {
+			return err
+		}
+		out = append(out, SyncStatus{
+			Directory: dir, LastFullAt: st.LastFullAt, LastIncrementalAt: st.LastIncrementalAt, CursorAt: st.CursorAt,
+			Incremental: st.Cursor != "", FullSyncs: st.FullSyncs, IncrementalSyncs: st.IncrementalSyncs, CursorExpired: st.CursorExpired,
+			Users: c.Users, Groups: c.Groups, Memberships: c.Members, LastError: st.LastError, LastErrorAt: st.LastErrorAt,
+		})
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) syncRun(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
+	var req SyncRunRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	dirs := s.mirror.Directories()
+	if req.Directory != "" {
+		if !slices.Contains(dirs, req.Directory) {
+			return &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: fmt.Sprintf("unknown directory %q (configured: %s)", req.Directory, strings.Join(dirs, ", "))}
+		}
+		dirs = []string{req.Directory}
+	}
+	out := []SyncRunResult{}
+	for _, dir := range dirs {
+		res, err := s.mirror.Sync(r.Context(), dir, req.Full)
+		one := SyncRunResult{Directory: dir, Full: res.Full, Reason: res.Reason, Changes: res.Changes, Removed: res.Removed, DurationMS: res.Duration.Milliseconds()}
+		if err != nil {
+			one.Error = err.Error()
+		}
+		out = append(out, one)
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
 }

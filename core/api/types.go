@@ -106,3 +106,37 @@ const (
 	CodeDirectory       = "directory_error"
 	CodeInternal        = "internal"
 )
+
+// SyncStatus is where one directory's mirror stands.
+type SyncStatus struct {
+	Directory         string    `json:"directory"`
+	LastFullAt        time.Time `json:"last_full_at,omitzero"`
+	LastIncrementalAt time.Time `json:"last_incremental_at,omitzero"`
+	CursorAt          time.Time `json:"cursor_at,omitzero"`
+	Incremental       bool      `json:"incremental"` // a cursor is stored: the next sync is incremental
+	FullSyncs         int64     `json:"full_syncs"`
+	IncrementalSyncs  int64     `json:"incremental_syncs"`
+	CursorExpired     int64     `json:"cursor_expired"`
+	Users             int       `json:"users"`
+	Groups            int       `json:"groups"`
+	Memberships       int       `json:"memberships"`
+	LastError         string    `json:"last_error,omitempty"`
+	LastErrorAt       time.Time `json:"last_error_at,omitzero"`
+}
+
+// SyncRunRequest asks for a sync now; an empty Directory means all.
+type SyncRunRequest struct {
+	Directory string `json:"directory,omitempty"`
+	Full      bool   `json:"full,omitempty"`
+}
+
+// SyncRunResult is the outcome of one directory's sync.
+type SyncRunResult struct {
+	Directory  string `json:"directory"`
+	Full       bool   `json:"full"`
+	Reason     string `json:"reason,omitempty"`
+	Changes    int    `json:"changes"`
+	Removed    int    `json:"removed"`
+	DurationMS int64  `json:"duration_ms"`
+	Error      string `json:"error,omitempty"`
+}

@@ -35,13 +35,15 @@ const (
 	GrantRead  Permission = "grant.read"
 	GrantWrite Permission = "grant.write"
 	AuditRead  Permission = "audit.read"
+	SyncRead   Permission = "sync.read"
+	SyncWrite  Permission = "sync.write"
 )
 
 // roles maps each role to what it may do. Requester and approver roles come
 // with access requests.
 var roles = map[string][]Permission{
-	RoleAdmin:   {GrantRead, GrantWrite, AuditRead},
-	RoleAuditor: {GrantRead, AuditRead},
+	RoleAdmin:   {GrantRead, GrantWrite, AuditRead, SyncRead, SyncWrite},
+	RoleAuditor: {GrantRead, AuditRead, SyncRead},
 }
 
 // Allowed reports whether role may do p.

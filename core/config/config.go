@@ -74,6 +74,8 @@ type Directory struct {
 	Settings yaml.Node `yaml:"settings"`
 	// Groups are the JIT-managed groups: grants are refused for any other.
 	Groups []Group `yaml:"groups"`
+	// SyncInterval is how often the mirror syncs this directory.
+	SyncInterval Duration `yaml:"sync_interval"`
 
 	decoded any
 }
@@ -292,6 +294,11 @@ func (c *Config) validateDirectory(i int, names map[string]bool, add func(path, 
 			}
 			d.decoded = decoded
 		}
+	}
+	if d.SyncInterval == 0 {
+		d.SyncInterval = Duration(5 * time.Minute)
+	} else if d.SyncInterval < Duration(10*time.Second) {
+		add(path+".sync_interval", "must be at least 10s (got %s)", time.Duration(d.SyncInterval))
 	}
 	if len(d.Groups) == 0 {
 		add(path+".groups", "list the JIT-managed groups of this directory; jitd refuses grants on any other group")

@@ -26,6 +26,7 @@ import (
 	"github.com/jitd/jitd/core/store"
 	"github.com/jitd/jitd/core/store/sqlite"
 	"github.com/jitd/jitd/plugins"
+	"github.com/jitd/jitd/sync/mirror"
 )
 
 // Options are what the daemon needs beyond the config.
@@ -47,6 +48,7 @@ type Daemon struct {
 	dirs   grant.Directories
 	sched  *expiry.Scheduler
 	grants *grant.Manager
+	mirror *mirror.Mirror
 	reg    *prometheus.Registry
 }
 
@@ -81,6 +83,7 @@ func (d *Daemon) start(ctx context.Context) error {
 	}
 
 	d.dirs = grant.Directories{}
+	sources := map[string]mirror.Source{}
 	for _, dc := range d.cfg.Directories {
 		spec := plugins.Spec{Directory: dc.Name, Settings: dc.SettingsValue(), Command: plugins.BuiltinCommand(d.opts.Binary, dc.Kind)}
 		if dc.Plugin != nil {
@@ -97,6 +100,7 @@ func (d *Daemon) start(ctx context.Context) error {
 			groups[g.Name] = grant.GroupPolicy{MaxDuration: time.Duration(g.MaxDuration)}
 		}
 		d.dirs[dc.Name] = &grant.Directory{Name: dc.Name, Conn: conn, Groups: groups}
+		sources[dc.Name] = mirror.Source{Conn: conn, Interval: time.Duration(dc.SyncInterval)}
 		if err := conn.Check(ctx); err != nil {
 			// Not fatal: revocations are retried until the directory answers.
 			log.Warn("directory check failed; jitd will keep retrying", "directory", dc.Name, "err", err)
@@ -115,6 +119,7 @@ func (d *Daemon) start(ctx context.Context) error {
 		Owner: d.cfg.InstanceID, Lease: time.Duration(ecfg.Lease), BatchSize: ecfg.BatchSize, Concurrency: ecfg.Concurrency,
 		MaxAttempts: ecfg.MaxAttempts, CallTimeout: time.Duration(ecfg.CallTimeout),
 	}, st, d.dirs, locks, d.opts.Clock, log, metrics, alert)
+	d.mirror = mirror.New(mirror.Config{}, st, sources, d.opts.Clock, log, mirror.NewMetrics(d.reg))
 	d.grants = grant.New(grant.Config{MinDuration: time.Duration(d.cfg.Grants.MinDuration), MaxDuration: time.Duration(d.cfg.Grants.MaxDuration)},
 		st, d.dirs, locks, d.opts.Clock, log, d.sched.Wake)
 	return d.grants.Resume(ctx) // the scheduler takes back its own leases when it starts
@@ -123,7 +128,7 @@ func (d *Daemon) start(ctx context.Context) error {
 func (d *Daemon) serve(ctx context.Context) error {
 	log := d.opts.Log
 	srv := &http.Server{
-		Handler:           api.NewServer(d.store, d.grants, d.reg, d.readiness, log),
+		Handler:           api.NewServer(d.store, d.grants, d.mirror, d.reg, d.readiness, log),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
@@ -134,7 +139,11 @@ func (d *Daemon) serve(ctx context.Context) error {
 	schedCtx, stopSched := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	errc := make(chan error, 2)
-	wg.Add(2)
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		d.mirror.Run(schedCtx)
+	}()
 	go func() {
 		defer wg.Done()
 		if err := d.sched.Run(schedCtx); err != nil {
@@ -181,7 +190,11 @@ func (d *Daemon) readiness(ctx context.Context) map[string]error {
 	_, _, err := d.store.NextDue(ctx)
 	out["store"] = err
 	for name, dir := range d.dirs {
-		out["directory:"+name] = dir.Conn.Check(ctx)
+		err := dir.Conn.Check(ctx)
+		if st, serr := d.store.SyncState(ctx, name); err == nil && serr == nil && st.LastError != "" {
+			err = fmt.Errorf("last sync failed at %s: %s", st.LastErrorAt.Format(time.RFC3339), st.LastError)
+		}
+		out["directory:"+name] = err
 	}
 	return out
 }

@@ -22,9 +22,6 @@ import (
 
 // Config tunes the mirror.
 type Config struct {
-	// Interval between syncs of a directory (incremental where the connector
-	// has a change feed, full otherwise).
-	Interval time.Duration
 	// BatchSize is the number of objects written per transaction in a full sync.
 	BatchSize int
 	// MaxPending caps the changes an incremental sync holds before writing
@@ -33,9 +30,6 @@ type Config struct {
 }
 
 func (c Config) withDefaults() Config {
-	if c.Interval <= 0 {
-		c.Interval = 5 * time.Minute
-	}
 	if c.BatchSize <= 0 {
 		c.BatchSize = 1000
 	}
@@ -45,11 +39,19 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// Source is a directory to mirror.
+type Source struct {
+	Conn connectors.Connector
+	// Interval between syncs (incremental where the connector has a change
+	// feed, full otherwise); 5 minutes when zero.
+	Interval time.Duration
+}
+
 // Mirror syncs directories into the store.
 type Mirror struct {
 	cfg     Config
 	store   store.Store
-	conns   map[string]connectors.Connector
+	sources map[string]Source
 	clock   clock.Clock
 	log     *slog.Logger
 	metrics *Metrics
@@ -59,8 +61,18 @@ type Mirror struct {
 }
 
 // New returns a mirror of the given directories. metrics may be nil.
-func New(cfg Config, st store.Store, conns map[string]connectors.Connector, clk clock.Clock, log *slog.Logger, metrics *Metrics) *Mirror {
-	return &Mirror{cfg: cfg.withDefaults(), store: st, conns: conns, clock: clk, log: log, metrics: metrics, locks: map[string]*sync.Mutex{}}
+func New(cfg Config, st store.Store, sources map[string]Source, clk clock.Clock, log *slog.Logger, metrics *Metrics) *Mirror {
+	return &Mirror{cfg: cfg.withDefaults(), store: st, sources: sources, clock: clk, log: log, metrics: metrics, locks: map[string]*sync.Mutex{}}
+}
+
+// Directories lists the mirrored directories, sorted.
+func (m *Mirror) Directories() []string {
+	var out []string
+	for d := range m.sources {
+		out = append(out, d)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // Result describes one sync.
@@ -95,10 +107,11 @@ func (m *Mirror) lock(dir string) func() {
 // change feed, or when the directory no longer accepts the cursor. A sync
 // already running for the directory is waited for.
 func (m *Mirror) Sync(ctx context.Context, dir string, full bool) (Result, error) {
-	conn, ok := m.conns[dir]
+	src, ok := m.sources[dir]
 	if !ok {
 		return Result{}, fmt.Errorf("mirror: %q: %w", dir, ErrNoDirectory)
 	}
+	conn := src.Conn
 	defer m.lock(dir)()
 	start := m.clock.Now()
 	state, err := m.store.SyncState(ctx, dir)
@@ -313,7 +326,11 @@ func (m *Mirror) list(ctx context.Context, conn connectors.Connector, dir string
 // goroutine per directory. A failed sync is retried at the next interval.
 func (m *Mirror) Run(ctx context.Context) {
 	var wg sync.WaitGroup
-	for dir := range m.conns {
+	for dir, src := range m.sources {
+		interval := src.Interval
+		if interval <= 0 {
+			interval = 5 * time.Minute
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -321,7 +338,7 @@ func (m *Mirror) Run(ctx context.Context) {
 				if _, err := m.Sync(ctx, dir, false); err != nil && ctx.Err() == nil {
 					m.log.Error("mirror: sync failed; retrying at the next interval", "directory", dir, "err", err)
 				}
-				t := m.clock.NewTimer(m.cfg.Interval)
+				t := m.clock.NewTimer(interval)
 				select {
 				case <-ctx.Done():
 					t.Stop()

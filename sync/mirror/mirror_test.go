@@ -79,7 +79,11 @@ func (e *env) restart() {
 	}
 	e.t.Cleanup(func() { st.Close() })
 	e.store = st
-	e.m = mirror.New(mirror.Config{BatchSize: 3}, st, e.conns, clock.NewFake(time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)), quiet, nil)
+	sources := map[string]mirror.Source{}
+	for name, c := range e.conns {
+		sources[name] = mirror.Source{Conn: c}
+	}
+	e.m = mirror.New(mirror.Config{BatchSize: 3}, st, sources, clock.NewFake(time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)), quiet, nil)
 }
 
 func (e *env) sync(full bool) mirror.Result {
@@ -251,4 +255,40 @@ func TestMirror_FailureIsRecordedAndUnknownDirectoryRefused(t *testing.T) {
 	if st.LastError == "" || st.LastErrorAt.IsZero() {
 		t.Fatalf("failure not recorded: %+v", st)
 	}
+}
+
+func TestMirror_RunSyncsAtStartAndEveryInterval(t *testing.T) {
+	c, err := demo.New(demo.Config{File: filepath.Join(t.TempDir(), "d.json"), Seed: "../../fixtures/demo/directory.json"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "jitd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	clk := clock.NewFake(time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC))
+	m := mirror.New(mirror.Config{}, st, map[string]mirror.Source{"demo": {Conn: c, Interval: 10 * time.Minute}}, clk, quiet, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { m.Run(ctx); close(done) }()
+	syncs := func() int64 {
+		s, _ := st.SyncState(context.Background(), "demo")
+		return s.FullSyncs
+	}
+	clk.WaitForTimers(1, nil) // synced, and asleep until the next interval
+	if n := syncs(); n != 1 {
+		t.Fatalf("syncs at start: %d", n)
+	}
+	clk.Advance(10*time.Minute - time.Second)
+	if n := syncs(); n != 1 {
+		t.Fatalf("synced before the interval: %d", n)
+	}
+	clk.Advance(time.Second)
+	clk.WaitForTimers(1, nil)
+	if n := syncs(); n != 2 {
+		t.Fatalf("syncs after one interval: %d", n)
+	}
+	cancel()
+	<-done
 }
