@@ -32,7 +32,9 @@ func TestMain(m *testing.M) {
 
 var quiet = slog.New(slog.DiscardHandler)
 
-func ldapConn(t *testing.T) *ldap.Conn {
+func ldapConn(t *testing.T) *ldap.Conn { return ldapConnTo(t, srv) }
+
+func ldapConnTo(t *testing.T, srv *slapd.Server) *ldap.Conn {
 	t.Helper()
 	slapd.Need(t, srv, startErr)
 	c, err := ldap.New(ldap.Config{URL: srv.LDAPSURL, CAFile: srv.CAFile, BindDN: slapd.ServiceDN,
@@ -46,7 +48,7 @@ func ldapConn(t *testing.T) *ldap.Conn {
 
 func admin(t *testing.T) *goldap.Conn {
 	t.Helper()
-	c, err := srv.Dial()
+	c, err := ownSrv.Dial()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,8 +123,17 @@ func modify(t *testing.T, dn string, fn func(*goldap.ModifyRequest)) {
 	}
 }
 
+// ownSrv is TestMirror_LDAP's own server: the test deletes and renames entries.
+var ownSrv *slapd.Server
+
 func TestMirror_LDAP(t *testing.T) {
-	e := newEnv(t, map[string]connectors.Connector{"corp": ldapConn(t)})
+	slapd.Need(t, srv, startErr)
+	var err error
+	if ownSrv, err = slapd.Start(slapd.Options{Users: 20, Groups: 5}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ownSrv.Stop)
+	e := newEnv(t, map[string]connectors.Connector{"corp": ldapConnTo(t, ownSrv)})
 	grp := "cn=grp0001," + slapd.GroupBase
 
 	r := e.sync(false)
