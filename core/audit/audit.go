@@ -13,14 +13,20 @@ import (
 
 // Actions recorded in the log.
 const (
-	GrantRequested    = "grant.requested"     // intent committed, directory call next
-	GrantActive       = "grant.active"        // membership is in place
-	GrantApplyFailed  = "grant.apply_failed"  // the directory refused or failed the add
-	GrantExtended     = "grant.extended"      // expires_at moved
-	GrantRevoking     = "grant.revoking"      // claimed for removal
-	GrantRevoked      = "grant.revoked"       // removal done (or not needed)
-	GrantRevokeFailed = "grant.revoke_failed" // removal failing past the attempt limit; still retried
+	GrantRequested    = "grant.requested"           // intent committed, directory call next
+	GrantActive       = "grant.active"              // membership is in place
+	GrantApplyFailed  = "grant.apply_failed"        // the directory refused or failed the add
+	GrantExtended     = "grant.extended"            // expires_at moved
+	GrantRevoking     = "grant.revoking"            // claimed for removal
+	GrantRevoked      = "grant.revoked"             // removal done (or not needed)
+	GrantRevokeFailed = "grant.revoke_failed"       // removal failing past the attempt limit; still retried
+	GrantVanished     = "grant.membership_vanished" // removed outside jitd while the grant is active
 	TokenCreated      = "token.created"
+	BaselineRecorded  = "baseline.recorded"
+	BaselineAccepted  = "baseline.accepted"
+	DriftDetected     = "drift.detected" // a member nobody granted
+	DriftResolved     = "drift.resolved" // that member is gone
+	Offboarded        = "user.offboarded"
 )
 
 // Event is one row of the audit log.

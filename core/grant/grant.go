@@ -461,3 +461,43 @@ func NewID() string {
 	rand.Read(b)
 	return "g-" + idEncoding.EncodeToString(b)
 }
+
+// RemoveStanding takes away a membership that no grant covers (drift), through
+// the expiry queue: it records a removal-only grant, already ending, so the
+// removal is batched, retried and audited like every other.
+func (m *Manager) RemoveStanding(ctx context.Context, directory string, group connectors.Group, user connectors.User, reason string) (store.Grant, error) {
+	now := m.clock.Now()
+	g := store.Grant{
+		ID: NewID(), Directory: directory, GroupID: group.ID, GroupName: group.Name, UserID: user.ID, UserName: user.Login,
+		State: store.StateRevoking, Reason: reason, CreatedBy: "jitd",
+		StartsAt: now.Add(-time.Nanosecond), ExpiresAt: now, CreatedAt: now, UpdatedAt: now, EndReason: reason,
+	}
+	err := m.store.Update(ctx, func(tx store.Tx) error {
+		if err := tx.InsertGrant(g); err != nil {
+			return err
+		}
+		return AppendEvent(tx, g, now, "jitd", audit.GrantRevoking, "membership nobody granted is removed: "+reason)
+	})
+	if err != nil {
+		return g, fmt.Errorf("grant: remove standing membership: %w", err)
+	}
+	m.changed()
+	return g, nil
+}
+
+// MarkVanished records that an active grant's membership is gone from the
+// directory (removed outside jitd). jitd does not add it back by itself.
+func (m *Manager) MarkVanished(ctx context.Context, id string) error {
+	now := m.clock.Now()
+	return m.store.Update(ctx, func(tx store.Tx) error {
+		g, err := tx.Grant(id)
+		if err != nil || g.State != store.StateActive || !g.VanishedAt.IsZero() {
+			return err
+		}
+		g.VanishedAt, g.UpdatedAt = now, now
+		if err := tx.UpdateGrant(g); err != nil {
+			return err
+		}
+		return AppendEvent(tx, g, now, "jitd", audit.GrantVanished, "the membership was removed outside jitd; it is not added back")
+	})
+}

@@ -71,6 +71,9 @@ type Grant struct {
 	LastError   string
 	LeaseOwner  string
 	LeaseUntil  time.Time
+	// VanishedAt is when reconciliation found the membership gone from the
+	// directory although the grant is active (removed outside jitd).
+	VanishedAt time.Time
 }
 
 // GrantFilter selects grants; zero fields match everything.
@@ -115,6 +118,12 @@ type SyncState struct {
 	CursorExpired     int64
 }
 
+// Drift is a member of a JIT-managed group that nobody granted.
+type Drift struct {
+	Directory, GroupID, UserID, GroupName, UserName string
+	FirstSeen, LastSeen                             time.Time
+}
+
 // MirrorCounts is the size of one directory's mirror.
 type MirrorCounts struct {
 	Users, Groups, Members int
@@ -147,6 +156,15 @@ type Store interface {
 	MirrorUser(ctx context.Context, directory, login string) (connectors.User, error)
 	// MirrorMembers lists the mirrored direct members of a group.
 	MirrorMembers(ctx context.Context, directory, groupID string) ([]connectors.User, error)
+	// MirrorGroup finds a group by name in the mirror.
+	MirrorGroup(ctx context.Context, directory, name string) (connectors.Group, error)
+	// MirrorUserByID finds a user by id in the mirror.
+	MirrorUserByID(ctx context.Context, directory, id string) (connectors.User, error)
+
+	// Baseline returns the baseline members of a group, and whether one was recorded.
+	Baseline(ctx context.Context, directory, groupID string) ([]string, bool, error)
+	// Drift lists open drift, by directory ("" for all).
+	Drift(ctx context.Context, directory string) ([]Drift, error)
 
 	Close() error
 }
@@ -184,4 +202,12 @@ type Tx interface {
 	SweepMirror(directory string, gen int64) (int, error)
 	SyncState(directory string) (SyncState, error)
 	PutSyncState(s SyncState) error
+
+	// RecordBaseline marks a group's baseline as recorded (at most once) and
+	// adds members to it.
+	RecordBaseline(directory, groupID string, userIDs []string, at time.Time, by string) error
+	// OpenDrift records drift (or refreshes LastSeen); it reports whether it is new.
+	OpenDrift(d Drift) (bool, error)
+	// CloseDrift removes a drift row; it reports whether there was one.
+	CloseDrift(directory, groupID, userID string) (bool, error)
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/jitd/jitd/connectors"
 	"github.com/jitd/jitd/core/store"
@@ -168,4 +169,101 @@ func (s *Store) MirrorMembers(ctx context.Context, dir, groupID string) ([]conne
 		out = append(out, u)
 	}
 	return out, rows.Err()
+}
+
+// MirrorGroup finds a mirrored group by name.
+func (s *Store) MirrorGroup(ctx context.Context, dir, name string) (connectors.Group, error) {
+	var g connectors.Group
+	err := s.read.QueryRowContext(ctx, `SELECT id, name, dn FROM mirror_groups WHERE directory = ? AND name = ?`, dir, name).Scan(&g.ID, &g.Name, &g.DN)
+	if errors.Is(err, sql.ErrNoRows) {
+		return g, fmt.Errorf("group %q in %s: %w", name, dir, store.ErrNotFound)
+	}
+	return g, err
+}
+
+// MirrorUserByID finds a mirrored user by id.
+func (s *Store) MirrorUserByID(ctx context.Context, dir, id string) (connectors.User, error) {
+	u, err := scanMirrorUser(s.read.QueryRowContext(ctx, `SELECT `+mirrorUserColumns+` FROM mirror_users WHERE directory = ? AND id = ?`, dir, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return u, fmt.Errorf("user %s in %s: %w", id, dir, store.ErrNotFound)
+	}
+	return u, err
+}
+
+// Baseline returns a group's baseline members and whether it was recorded.
+func (s *Store) Baseline(ctx context.Context, dir, groupID string) ([]string, bool, error) {
+	var n int
+	if err := s.read.QueryRowContext(ctx, `SELECT count(*) FROM baselines WHERE directory = ? AND group_id = ?`, dir, groupID).Scan(&n); err != nil || n == 0 {
+		return nil, false, err
+	}
+	rows, err := s.read.QueryContext(ctx, `SELECT user_id FROM baseline_members WHERE directory = ? AND group_id = ? ORDER BY user_id`, dir, groupID)
+	if err != nil {
+		return nil, true, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, true, err
+		}
+		out = append(out, id)
+	}
+	return out, true, rows.Err()
+}
+
+// Drift lists open drift.
+func (s *Store) Drift(ctx context.Context, dir string) ([]store.Drift, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT directory, group_id, user_id, group_name, user_name, first_seen, last_seen FROM drift
+		WHERE ?1 = '' OR directory = ?1 ORDER BY directory, group_name, user_name`, dir)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.Drift
+	for rows.Next() {
+		var d store.Drift
+		var first, last int64
+		if err := rows.Scan(&d.Directory, &d.GroupID, &d.UserID, &d.GroupName, &d.UserName, &first, &last); err != nil {
+			return nil, err
+		}
+		d.FirstSeen, d.LastSeen = fromNanos(first), fromNanos(last)
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+func (t *txn) RecordBaseline(dir, groupID string, userIDs []string, at time.Time, by string) error {
+	if _, err := t.exec(`INSERT OR IGNORE INTO baselines (directory, group_id, recorded_at) VALUES (?,?,?)`, dir, groupID, nanos(at)); err != nil {
+		return err
+	}
+	for _, u := range userIDs {
+		if _, err := t.exec(`INSERT OR IGNORE INTO baseline_members (directory, group_id, user_id, added_at, added_by) VALUES (?,?,?,?,?)`,
+			dir, groupID, u, nanos(at), by); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *txn) OpenDrift(d store.Drift) (bool, error) {
+	res, err := t.exec(`INSERT OR IGNORE INTO drift (directory, group_id, user_id, group_name, user_name, first_seen, last_seen) VALUES (?,?,?,?,?,?,?)`,
+		d.Directory, d.GroupID, d.UserID, d.GroupName, d.UserName, nanos(d.FirstSeen), nanos(d.LastSeen))
+	if err != nil {
+		return false, err
+	}
+	if n, _ := res.RowsAffected(); n == 1 {
+		return true, nil
+	}
+	_, err = t.exec(`UPDATE drift SET last_seen = ? WHERE directory = ? AND group_id = ? AND user_id = ?`, nanos(d.LastSeen), d.Directory, d.GroupID, d.UserID)
+	return false, err
+}
+
+func (t *txn) CloseDrift(dir, groupID, userID string) (bool, error) {
+	res, err := t.exec(`DELETE FROM drift WHERE directory = ? AND group_id = ? AND user_id = ?`, dir, groupID, userID)
+	if err != nil {
+		return false, err
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
 }

@@ -186,7 +186,7 @@ func (t *txn) ExecContext(ctx context.Context, query string, args ...any) (sql.R
 
 const grantColumns = `id, directory, group_id, group_name, user_id, user_name, state, reason, created_by,
 	preexisting, starts_at, expires_at, created_at, updated_at, ended_at, end_reason,
-	attempts, next_attempt_at, last_error, lease_owner, lease_until`
+	attempts, next_attempt_at, last_error, lease_owner, lease_until, vanished_at`
 
 func nanos(t time.Time) int64 {
 	if t.IsZero() {
@@ -207,16 +207,16 @@ type scanner interface{ Scan(dest ...any) error }
 func scanGrant(r scanner) (store.Grant, error) {
 	var g store.Grant
 	var state string
-	var starts, expires, created, updated, ended, next, lease int64
+	var starts, expires, created, updated, ended, next, lease, vanished int64
 	err := r.Scan(&g.ID, &g.Directory, &g.GroupID, &g.GroupName, &g.UserID, &g.UserName, &state, &g.Reason, &g.CreatedBy,
 		&g.Preexisting, &starts, &expires, &created, &updated, &ended, &g.EndReason,
-		&g.Attempts, &next, &g.LastError, &g.LeaseOwner, &lease)
+		&g.Attempts, &next, &g.LastError, &g.LeaseOwner, &lease, &vanished)
 	if err != nil {
 		return g, err
 	}
 	g.State = store.State(state)
 	g.StartsAt, g.ExpiresAt, g.CreatedAt, g.UpdatedAt = fromNanos(starts), fromNanos(expires), fromNanos(created), fromNanos(updated)
-	g.EndedAt, g.NextAttempt, g.LeaseUntil = fromNanos(ended), fromNanos(next), fromNanos(lease)
+	g.EndedAt, g.NextAttempt, g.LeaseUntil, g.VanishedAt = fromNanos(ended), fromNanos(next), fromNanos(lease), fromNanos(vanished)
 	return g, nil
 }
 
@@ -282,10 +282,10 @@ func (t *txn) Grant(id string) (store.Grant, error) { return getGrant(t.ctx, t, 
 func (t *txn) Grants(f store.GrantFilter) ([]store.Grant, error) { return filterGrants(t.ctx, t, f) }
 
 func (t *txn) InsertGrant(g store.Grant) error {
-	_, err := t.exec(`INSERT INTO grants (`+grantColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+	_, err := t.exec(`INSERT INTO grants (`+grantColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		g.ID, g.Directory, g.GroupID, g.GroupName, g.UserID, g.UserName, string(g.State), g.Reason, g.CreatedBy,
 		g.Preexisting, nanos(g.StartsAt), nanos(g.ExpiresAt), nanos(g.CreatedAt), nanos(g.UpdatedAt), nanos(g.EndedAt), g.EndReason,
-		g.Attempts, nanos(g.NextAttempt), g.LastError, g.LeaseOwner, nanos(g.LeaseUntil))
+		g.Attempts, nanos(g.NextAttempt), g.LastError, g.LeaseOwner, nanos(g.LeaseUntil), nanos(g.VanishedAt))
 	var se sqlite3.Error
 	if errors.As(err, &se) && se.Code == sqlite3.ErrConstraint {
 		return fmt.Errorf("grant %q: %w: %v", g.ID, store.ErrConflict, err)
@@ -295,10 +295,11 @@ func (t *txn) InsertGrant(g store.Grant) error {
 
 func (t *txn) UpdateGrant(g store.Grant) error {
 	res, err := t.exec(`UPDATE grants SET state = ?, reason = ?, preexisting = ?, starts_at = ?, expires_at = ?,
-		updated_at = ?, ended_at = ?, end_reason = ?, attempts = ?, next_attempt_at = ?, last_error = ?, lease_owner = ?, lease_until = ?
-		WHERE id = ?`,
+		updated_at = ?, ended_at = ?, end_reason = ?, attempts = ?, next_attempt_at = ?, last_error = ?, lease_owner = ?, lease_until = ?,
+		vanished_at = ? WHERE id = ?`,
 		string(g.State), g.Reason, g.Preexisting, nanos(g.StartsAt), nanos(g.ExpiresAt),
-		nanos(g.UpdatedAt), nanos(g.EndedAt), g.EndReason, g.Attempts, nanos(g.NextAttempt), g.LastError, g.LeaseOwner, nanos(g.LeaseUntil), g.ID)
+		nanos(g.UpdatedAt), nanos(g.EndedAt), g.EndReason, g.Attempts, nanos(g.NextAttempt), g.LastError, g.LeaseOwner, nanos(g.LeaseUntil),
+		nanos(g.VanishedAt), g.ID)
 	if err != nil {
 		return err
 	}
