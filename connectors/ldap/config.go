@@ -44,6 +44,11 @@ type Config struct {
 	// DNAttr is an attribute holding an entry's DN that can be searched with
 	// equality (entryDN on OpenLDAP, distinguishedName on AD).
 	DNAttr string `yaml:"dn_attr" json:"dn_attr,omitempty"`
+	// DisabledAttr marks a disabled user: present (or, with DisabledValue,
+	// holding that value) means disabled — e.g. pwdAccountLockedTime, or
+	// employeeType with disabled_value: disabled. A disabled user loses every grant.
+	DisabledAttr  string `yaml:"disabled_attr" json:"disabled_attr,omitempty"`
+	DisabledValue string `yaml:"disabled_value" json:"disabled_value,omitempty"`
 	// EmptyMember is a placeholder DN added when removing the last member of
 	// a group whose schema requires one (groupOfNames). Never reported as a member.
 	EmptyMember string `yaml:"empty_member" json:"empty_member,omitempty"`
@@ -136,6 +141,9 @@ func (c Config) Validate() error {
 				bad(field, "%v", err)
 			}
 		}
+	}
+	if c.DisabledValue != "" && c.DisabledAttr == "" {
+		bad("disabled_value", "needs disabled_attr")
 	}
 	if c.Timeout < 0 || c.PageSize < 0 || c.Connections < 0 {
 		bad("timeout", "timeout, page_size and connections must not be negative")

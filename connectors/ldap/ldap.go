@@ -276,7 +276,28 @@ func and(classFilter, attr, value string) string {
 }
 
 func (c *Conn) userAttrs() []string {
-	return []string{c.cfg.IDAttr, c.cfg.LoginAttr, "cn", "displayName"}
+	attrs := []string{c.cfg.IDAttr, c.cfg.LoginAttr, "cn", "displayName"}
+	if c.cfg.DisabledAttr != "" {
+		attrs = append(attrs, c.cfg.DisabledAttr)
+	}
+	return attrs
+}
+
+// enabled applies disabled_attr/disabled_value to an entry.
+func (c *Conn) enabled(e *goldap.Entry) bool {
+	if c.cfg.DisabledAttr == "" {
+		return true
+	}
+	values := e.GetAttributeValues(c.cfg.DisabledAttr)
+	if c.cfg.DisabledValue == "" {
+		return len(values) == 0
+	}
+	for _, v := range values {
+		if strings.EqualFold(v, c.cfg.DisabledValue) {
+			return false
+		}
+	}
+	return true
 }
 
 func (c *Conn) toUser(e *goldap.Entry) connectors.User {
@@ -284,7 +305,7 @@ func (c *Conn) toUser(e *goldap.Entry) connectors.User {
 	if name == "" {
 		name = e.GetAttributeValue("cn")
 	}
-	return connectors.User{ID: e.GetAttributeValue(c.cfg.IDAttr), Login: e.GetAttributeValue(c.cfg.LoginAttr), DisplayName: name, DN: e.DN, Enabled: true, Ref: normDN(e.DN)}
+	return connectors.User{ID: e.GetAttributeValue(c.cfg.IDAttr), Login: e.GetAttributeValue(c.cfg.LoginAttr), DisplayName: name, DN: e.DN, Enabled: c.enabled(e), Ref: normDN(e.DN)}
 }
 
 func (c *Conn) toGroup(e *goldap.Entry) connectors.Group {

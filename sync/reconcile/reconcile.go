@@ -1,0 +1,355 @@
+// Package reconcile compares each directory's mirror with jitd's grants after
+// every sync. It records the baseline of JIT-managed groups, reports (and with
+// drift: revert, removes) members nobody granted, marks grants whose
+// membership was removed outside jitd, and revokes every grant of a user who
+// was disabled or deleted in the directory. It never adds a membership.
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/jitd/jitd/connectors"
+	"github.com/jitd/jitd/core/audit"
+	"github.com/jitd/jitd/core/clock"
+	"github.com/jitd/jitd/core/grant"
+	"github.com/jitd/jitd/core/store"
+)
+
+// Policy is what configuration says about one directory.
+type Policy struct {
+	// Groups are the JIT-managed group names.
+	Groups []string
+	// RevokeBaseline removes the members a group has when jitd first sees it.
+	RevokeBaseline bool
+	// RevertDrift removes members nobody granted (otherwise they are reported).
+	RevertDrift bool
+}
+
+// Reconciler runs reconciliation.
+type Reconciler struct {
+	store    store.Store
+	grants   *grant.Manager
+	policies map[string]Policy
+	clock    clock.Clock
+	log      *slog.Logger
+	metrics  *Metrics
+	// OnDrift, when set, is told of each new drift (the notification hook).
+	OnDrift func(store.Drift)
+}
+
+// New returns a reconciler. metrics may be nil.
+func New(st store.Store, grants *grant.Manager, policies map[string]Policy, clk clock.Clock, log *slog.Logger, metrics *Metrics) *Reconciler {
+	return &Reconciler{store: st, grants: grants, policies: policies, clock: clk, log: log, metrics: metrics}
+}
+
+// Report says what one reconciliation found and did.
+type Report struct {
+	Directory        string `json:"directory"`
+	BaselineRecorded int    `json:"baseline_recorded"`
+	DriftNew         int    `json:"drift_new"`
+	DriftOpen        int    `json:"drift_open"`
+	DriftResolved    int    `json:"drift_resolved"`
+	Removed          int    `json:"removed"` // drift or baseline removals queued
+	Vanished         int    `json:"vanished"`
+	Offboarded       int    `json:"offboarded"` // grants revoked because their user left
+}
+
+// ErrEmptyMirror: the mirror holds no users although grants exist; offboarding
+// everyone is more likely a configuration mistake (a wrong user_base) than the
+// truth, so jitd refuses and says so.
+var ErrEmptyMirror = errors.New("the mirror has no users")
+
+// Reconcile compares the directory's mirror, read by a sync that started at
+// asOf, with the grants. Grants that changed since asOf are left alone: the
+// mirror cannot know about them yet.
+func (r *Reconciler) Reconcile(ctx context.Context, dir string, asOf time.Time) (Report, error) {
+	rep := Report{Directory: dir}
+	pol, ok := r.policies[dir]
+	if !ok {
+		return rep, fmt.Errorf("reconcile: no policy for directory %q", dir)
+	}
+	st, err := r.store.SyncState(ctx, dir)
+	if errors.Is(err, store.ErrNotFound) || st.Gen == 0 {
+		return rep, nil // no full sync yet: nothing to compare with
+	}
+	if err != nil {
+		return rep, fmt.Errorf("reconcile: %s: %w", dir, err)
+	}
+	var errs []error
+	for _, name := range pol.Groups {
+		if err := r.group(ctx, dir, name, pol, asOf, &rep); err != nil {
+			errs = append(errs, fmt.Errorf("group %s: %w", name, err))
+		}
+	}
+	if err := r.offboard(ctx, dir, asOf, &rep); err != nil {
+		errs = append(errs, err)
+	}
+	open, err := r.store.Drift(ctx, dir)
+	if err == nil {
+		rep.DriftOpen = len(open)
+		r.metrics.setDrift(dir, len(open))
+	}
+	errs = append(errs, err)
+	if err := errors.Join(errs...); err != nil {
+		return rep, fmt.Errorf("reconcile: %s: %w", dir, err)
+	}
+	if rep.DriftNew+rep.DriftResolved+rep.Removed+rep.Vanished+rep.Offboarded+rep.BaselineRecorded > 0 {
+		r.log.Info("reconcile", "directory", dir, "baseline_recorded", rep.BaselineRecorded, "drift_new", rep.DriftNew,
+			"drift_open", rep.DriftOpen, "drift_resolved", rep.DriftResolved, "removed", rep.Removed, "vanished", rep.Vanished, "offboarded", rep.Offboarded)
+	}
+	return rep, nil
+}
+
+// group reconciles one JIT-managed group.
+func (r *Reconciler) group(ctx context.Context, dir, name string, pol Policy, asOf time.Time, rep *Report) error {
+	g, err := r.store.MirrorGroup(ctx, dir, name)
+	if errors.Is(err, store.ErrNotFound) {
+		r.log.Warn("reconcile: a JIT-managed group is not in the directory", "directory", dir, "group", name)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	members, err := r.store.MirrorMembers(ctx, dir, g.ID)
+	if err != nil {
+		return err
+	}
+	grants, err := r.store.Grants(ctx, store.GrantFilter{Directory: dir, GroupID: g.ID})
+	if err != nil {
+		return err
+	}
+	// covered: users whose membership is jitd's business (a grant that is
+	// live, on its way out, or that ended after the mirror was read).
+	covered := map[string]bool{}
+	for _, gr := range grants {
+		switch gr.State {
+		case store.StateApplying, store.StateActive, store.StateApplyFailed, store.StateRevoking, store.StateRevokeFailed:
+			covered[gr.UserID] = true
+		case store.StateRevoked:
+			if !gr.EndedAt.Before(asOf) {
+				covered[gr.UserID] = true
+			}
+		}
+	}
+	now := r.clock.Now()
+	baseline, recorded, err := r.store.Baseline(ctx, dir, g.ID)
+	if err != nil {
+		return err
+	}
+	if !recorded {
+		return r.recordBaseline(ctx, dir, g, members, covered, pol, now, rep)
+	}
+	inBaseline := map[string]bool{}
+	for _, id := range baseline {
+		inBaseline[id] = true
+	}
+	isMember := map[string]bool{}
+	var drift []connectors.User
+	for _, m := range members {
+		isMember[m.ID] = true
+		if !inBaseline[m.ID] && !covered[m.ID] {
+			drift = append(drift, m)
+		}
+	}
+	open, err := r.store.Drift(ctx, dir)
+	if err != nil {
+		return err
+	}
+	var fresh []store.Drift
+	err = r.store.Update(ctx, func(tx store.Tx) error {
+		fresh = fresh[:0]
+		drifting := map[string]bool{}
+		for _, m := range drift {
+			drifting[m.ID] = true
+			d := store.Drift{Directory: dir, GroupID: g.ID, UserID: m.ID, GroupName: g.Name, UserName: m.Login, FirstSeen: now, LastSeen: now}
+			isNew, err := tx.OpenDrift(d)
+			if err != nil {
+				return err
+			}
+			if isNew {
+				fresh = append(fresh, d)
+				if err := appendEvent(tx, now, audit.DriftDetected, dir, g.Name, m.Login,
+					"member of a JIT-managed group with neither a grant nor a baseline entry"); err != nil {
+					return err
+				}
+			}
+		}
+		for _, d := range open {
+			if d.GroupID != g.ID || drifting[d.UserID] {
+				continue
+			}
+			if _, err := tx.CloseDrift(dir, g.ID, d.UserID); err != nil {
+				return err
+			}
+			why := "no longer a member"
+			if isMember[d.UserID] {
+				why = "now covered by a grant or the baseline"
+			}
+			rep.DriftResolved++
+			if err := appendEvent(tx, now, audit.DriftResolved, dir, g.Name, d.UserName, why); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	rep.DriftNew += len(fresh)
+	for _, d := range fresh {
+		r.log.Warn("drift: a member nobody granted", "directory", dir, "group", d.GroupName, "user", d.UserName)
+		if r.OnDrift != nil {
+			r.OnDrift(d)
+		}
+	}
+	if pol.RevertDrift {
+		for _, m := range drift {
+			if _, err := r.grants.RemoveStanding(ctx, dir, g, m, "drift: membership nobody granted (drift: revert)"); err != nil {
+				return err
+			}
+			rep.Removed++
+		}
+	}
+	// Active grants whose membership is gone: removed outside jitd.
+	for _, gr := range grants {
+		if gr.State == store.StateActive && !gr.Preexisting && gr.VanishedAt.IsZero() && gr.UpdatedAt.Before(asOf) && !isMember[gr.UserID] {
+			if err := r.grants.MarkVanished(ctx, gr.ID); err != nil {
+				return err
+			}
+			rep.Vanished++
+			r.log.Warn("a granted membership was removed outside jitd", "grant_id", gr.ID, "directory", dir, "group", g.Name, "user", gr.UserName)
+		}
+	}
+	return nil
+}
+
+func (r *Reconciler) recordBaseline(ctx context.Context, dir string, g connectors.Group, members []connectors.User, covered map[string]bool, pol Policy, now time.Time, rep *Report) error {
+	var base []connectors.User
+	for _, m := range members {
+		// A membership a grant made never becomes standing access.
+		if !covered[m.ID] {
+			base = append(base, m)
+		}
+	}
+	var ids, logins []string
+	for _, m := range base {
+		ids = append(ids, m.ID)
+		logins = append(logins, m.Login)
+	}
+	slices.Sort(logins)
+	detail := fmt.Sprintf("%d members when jitd first saw the group", len(base))
+	if len(logins) > 0 {
+		detail += ": " + strings.Join(logins[:min(len(logins), 50)], ", ")
+		if len(logins) > 50 {
+			detail += ", …"
+		}
+	}
+	if pol.RevokeBaseline {
+		detail += "; baseline: revoke, so they are removed"
+		ids = nil
+	}
+	err := r.store.Update(ctx, func(tx store.Tx) error {
+		if err := tx.RecordBaseline(dir, g.ID, ids, now, "jitd"); err != nil {
+			return err
+		}
+		return appendEvent(tx, now, audit.BaselineRecorded, dir, g.Name, "", detail)
+	})
+	if err != nil {
+		return err
+	}
+	rep.BaselineRecorded += len(base)
+	if pol.RevokeBaseline {
+		for _, m := range base {
+			if _, err := r.grants.RemoveStanding(ctx, dir, g, m, "baseline: revoke — standing membership removed"); err != nil {
+				return err
+			}
+			rep.Removed++
+		}
+	}
+	return nil
+}
+
+// offboard revokes every live grant of a user who is disabled in, or gone
+// from, the directory.
+func (r *Reconciler) offboard(ctx context.Context, dir string, asOf time.Time, rep *Report) error {
+	live, err := r.store.Grants(ctx, store.GrantFilter{Directory: dir, States: []store.State{store.StateApplying, store.StateActive, store.StateApplyFailed}})
+	if err != nil || len(live) == 0 {
+		return err
+	}
+	counts, err := r.store.MirrorCounts(ctx, dir)
+	if err != nil {
+		return err
+	}
+	if counts.Users == 0 {
+		return fmt.Errorf("offboarding skipped: %w although %d grants are live; check the directory's user base and filter", ErrEmptyMirror, len(live))
+	}
+	for _, g := range live {
+		if !g.CreatedAt.Before(asOf) {
+			continue // newer than the mirror
+		}
+		u, err := r.store.MirrorUserByID(ctx, dir, g.UserID)
+		why := ""
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			why = "offboarded: the user is no longer in the directory"
+		case err != nil:
+			return err
+		case !u.Enabled:
+			why = "offboarded: the user is disabled in the directory"
+		default:
+			continue
+		}
+		if _, err := r.grants.Revoke(ctx, g.ID, "jitd", why); err != nil && !errors.Is(err, grant.ErrConflict) {
+			return err
+		}
+		rep.Offboarded++
+		r.metrics.offboarded(dir)
+		r.log.Warn("offboarding: grant revoked", "grant_id", g.ID, "directory", dir, "group", g.GroupName, "user", g.UserName, "reason", why)
+	}
+	return nil
+}
+
+func appendEvent(tx store.Tx, at time.Time, action, dir, group, user, detail string) error {
+	_, err := tx.AppendAudit(audit.Event{Time: at, Actor: "jitd", Action: action, Directory: dir, Group: group, User: user, Detail: detail})
+	return err
+}
+
+// Metrics are reconciliation's Prometheus metrics.
+type Metrics struct {
+	drift            *prometheus.GaugeVec
+	offboardedGrants *prometheus.CounterVec
+}
+
+// NewMetrics registers the metrics on reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		drift: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "jitd_drift_members", Help: "Members of JIT-managed groups with neither a grant nor a baseline entry.",
+		}, []string{"directory"}),
+		offboardedGrants: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "jitd_offboarded_grants_total", Help: "Grants revoked because their user was disabled or deleted in the directory.",
+		}, []string{"directory"}),
+	}
+	reg.MustRegister(m.drift, m.offboardedGrants)
+	return m
+}
+
+func (m *Metrics) setDrift(dir string, n int) {
+	if m != nil {
+		m.drift.WithLabelValues(dir).Set(float64(n))
+	}
+}
+
+func (m *Metrics) offboarded(dir string) {
+	if m != nil {
+		m.offboardedGrants.WithLabelValues(dir).Inc()
+	}
+}
