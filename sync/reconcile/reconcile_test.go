@@ -183,7 +183,9 @@ func TestReconcile_BaselineDriftAndRevert(t *testing.T) {
 		t.Fatal("revert removed baseline or granted access")
 	}
 	want := []string{"drift.detected prod-db-admins carol", "drift.resolved prod-db-admins carol"}
-	if got := e.actions(func(ev audit.Event) bool { return ev.User == "carol" && ev.Action != audit.GrantRevoking && ev.Action != audit.GrantRevoked }); !slices.Equal(got, want) {
+	if got := e.actions(func(ev audit.Event) bool {
+		return ev.User == "carol" && ev.Action != audit.GrantRevoking && ev.Action != audit.GrantRevoked
+	}); !slices.Equal(got, want) {
 		t.Fatalf("carol's audit trail: %v, want %v", got, want)
 	}
 
@@ -275,4 +277,3 @@ func TestReconcile_EmptyMirrorRefusesToOffboardEveryone(t *testing.T) {
 		t.Fatalf("grants revoked on an empty mirror: %d active left", len(gs))
 	}
 }
-
