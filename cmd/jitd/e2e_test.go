@@ -69,6 +69,7 @@ directories:
     groups:
       - name: prod-db-admins
         max_duration: 8h
+      - name: payments-release
 `, addr, dir, dir, seed)
 	p := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
@@ -231,6 +232,14 @@ func TestE2E_GrantExpiresOnTimeAndIsAudited(t *testing.T) {
 	json.Unmarshal([]byte(out), &st)
 	if len(st) != 1 || st[0].FullSyncs < 2 || st[0].Users != 4 {
 		t.Fatalf("sync status: %s", out)
+	}
+
+	// The first sync recorded the baselines: payments-release's standing member is not drift.
+	if out, err := d.jitd("baseline", "show", "--directory", "demo", "--group", "payments-release"); err != nil || !strings.Contains(out, "1 standing members") || !strings.Contains(out, "bob") {
+		t.Fatalf("baseline show: %v\n%s", err, out)
+	}
+	if out, err := d.jitd("drift", "list", "-o", "json"); err != nil || strings.TrimSpace(out) != "[]" {
+		t.Fatalf("drift list: %v\n%s", err, out)
 	}
 
 	// SIGTERM: clean exit.

@@ -22,6 +22,7 @@ import (
 	"github.com/jitd/jitd/core/grant"
 	"github.com/jitd/jitd/core/store/sqlite"
 	"github.com/jitd/jitd/sync/mirror"
+	"github.com/jitd/jitd/sync/reconcile"
 )
 
 type env struct {
@@ -53,7 +54,8 @@ func newEnv(t *testing.T) *env {
 	mgr := grant.New(grant.Config{MinDuration: time.Minute, MaxDuration: 30 * 24 * time.Hour}, st, dirs, locks, clk, log, sched.Wake)
 	ready := func(context.Context) map[string]error { return map[string]error{"store": nil} }
 	mir := mirror.New(mirror.Config{}, st, map[string]mirror.Source{"demo": {Conn: conn}}, clk, log, nil)
-	srv := httptest.NewServer(api.NewServer(st, mgr, mir, reg, ready, log))
+	rec := reconcile.New(st, mgr, map[string]reconcile.Policy{"demo": {Groups: []string{"prod-db-admins"}}}, clk, log, nil)
+	srv := httptest.NewServer(api.NewServer(st, mgr, mir, rec, reg, ready, log))
 	t.Cleanup(srv.Close)
 	e := &env{srv: srv, tokens: map[string]string{}, sched: sched, clock: clk}
 	for _, role := range []string{auth.RoleAdmin, auth.RoleAuditor} {
@@ -88,6 +90,9 @@ func TestAuthorization_Matrix(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, err := admin.SyncRun(ctx, api.SyncRunRequest{}); err != nil { // the mirror exists: every cell below is fixed
+		t.Fatal(err)
+	}
 	forged := e.tokens[auth.RoleAdmin][:len(e.tokens[auth.RoleAdmin])-2] + "xx"
 	callers := map[string]string{"none": "", "garbage": "not-a-token", "forged": forged, "auditor": e.tokens[auth.RoleAuditor], "admin": e.tokens[auth.RoleAdmin]}
 	ops := map[string]func(c *api.Client) error{
@@ -106,12 +111,21 @@ func TestAuthorization_Matrix(t *testing.T) {
 		"grant revoke": func(c *api.Client) error { _, err := c.RevokeGrant(ctx, "g-none", "r"); return err },
 		"sync status":  func(c *api.Client) error { _, err := c.SyncStatus(ctx); return err },
 		"sync run":     func(c *api.Client) error { _, err := c.SyncRun(ctx, api.SyncRunRequest{}); return err },
+		"drift list":   func(c *api.Client) error { _, err := c.Drift(ctx, ""); return err },
+		"baseline show": func(c *api.Client) error {
+			_, err := c.Baseline(ctx, "demo", "prod-db-admins")
+			return err
+		},
+		"baseline accept": func(c *api.Client) error {
+			_, err := c.AcceptBaseline(ctx, api.AcceptRequest{Directory: "demo", Group: "prod-db-admins", Reason: "r"})
+			return err
+		},
 	}
 	want := map[string]map[string]int{
 		"admin": {"grant add": 200, "grant list": 200, "grant show": 200, "grant extend": 200, "audit list": 200, "audit verify": 200, "grant revoke": 404,
-			"sync status": 200, "sync run": 200},
+			"sync status": 200, "sync run": 200, "drift list": 200, "baseline show": 200, "baseline accept": 400},
 		"auditor": {"grant add": 403, "grant list": 200, "grant show": 200, "grant extend": 403, "audit list": 200, "audit verify": 200, "grant revoke": 403,
-			"sync status": 200, "sync run": 403},
+			"sync status": 200, "sync run": 403, "drift list": 200, "baseline show": 200, "baseline accept": 403},
 	}
 	for caller, tok := range callers {
 		for op, fn := range ops {

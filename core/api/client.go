@@ -158,3 +158,26 @@ func (c *Client) SyncRun(ctx context.Context, req SyncRunRequest) ([]SyncRunResu
 	err := c.do(ctx, http.MethodPost, "/api/v1/sync/run", req, &out)
 	return out, err
 }
+
+// Drift lists open drift ("" for every directory).
+func (c *Client) Drift(ctx context.Context, directory string) ([]Drift, error) {
+	var out []Drift
+	err := c.do(ctx, http.MethodGet, "/api/v1/drift?"+url.Values{"directory": {directory}}.Encode(), nil, &out)
+	return out, err
+}
+
+// Baseline shows a group's baseline.
+func (c *Client) Baseline(ctx context.Context, directory, group string) (Baseline, error) {
+	var out Baseline
+	err := c.do(ctx, http.MethodGet, "/api/v1/baseline?"+url.Values{"directory": {directory}, "group": {group}}.Encode(), nil, &out)
+	return out, err
+}
+
+// AcceptBaseline accepts open drift into the baseline and returns how many members.
+func (c *Client) AcceptBaseline(ctx context.Context, req AcceptRequest) (int, error) {
+	var out struct {
+		Accepted int `json:"accepted"`
+	}
+	err := c.do(ctx, http.MethodPost, "/api/v1/baseline/accept", req, &out)
+	return out.Accepted, err
+}

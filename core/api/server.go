@@ -21,6 +21,7 @@ import (
 	"github.com/jitd/jitd/core/grant"
 	"github.com/jitd/jitd/core/store"
 	"github.com/jitd/jitd/sync/mirror"
+	"github.com/jitd/jitd/sync/reconcile"
 )
 
 // Readiness reports whether the daemon can do its job; nil means ready.
@@ -28,18 +29,19 @@ type Readiness func(ctx context.Context) map[string]error
 
 // Server serves the API.
 type Server struct {
-	store   store.Store
-	mirror  *mirror.Mirror
-	grants  *grant.Manager
-	log     *slog.Logger
-	ready   Readiness
-	metrics http.Handler
-	mux     *http.ServeMux
+	store     store.Store
+	mirror    *mirror.Mirror
+	reconcile *reconcile.Reconciler
+	grants    *grant.Manager
+	log       *slog.Logger
+	ready     Readiness
+	metrics   http.Handler
+	mux       *http.ServeMux
 }
 
 // NewServer returns the API handler.
-func NewServer(st store.Store, grants *grant.Manager, mir *mirror.Mirror, reg *prometheus.Registry, ready Readiness, log *slog.Logger) *Server {
-	s := &Server{store: st, grants: grants, mirror: mir, log: log, ready: ready, mux: http.NewServeMux(),
+func NewServer(st store.Store, grants *grant.Manager, mir *mirror.Mirror, rec *reconcile.Reconciler, reg *prometheus.Registry, ready Readiness, log *slog.Logger) *Server {
+	s := &Server{store: st, grants: grants, mirror: mir, reconcile: rec, log: log, ready: ready, mux: http.NewServeMux(),
 		metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})}
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -55,6 +57,9 @@ func NewServer(st store.Store, grants *grant.Manager, mir *mirror.Mirror, reg *p
 	s.handle("GET /api/v1/audit/verify", auth.AuditRead, s.verifyAudit)
 	s.handle("GET /api/v1/sync", auth.SyncRead, s.syncStatus)
 	s.handle("POST /api/v1/sync/run", auth.SyncWrite, s.syncRun)
+	s.handle("GET /api/v1/drift", auth.SyncRead, s.listDrift)
+	s.handle("GET /api/v1/baseline", auth.SyncRead, s.showBaseline)
+	s.handle("POST /api/v1/baseline/accept", auth.SyncWrite, s.acceptBaseline)
 	return s
 }
 
@@ -342,5 +347,60 @@ func (s *Server) syncRun(w http.ResponseWriter, r *http.Request, _ auth.Principa
 		out = append(out, one)
 	}
 	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) listDrift(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
+	ds, err := s.store.Drift(r.Context(), r.URL.Query().Get("directory"))
+	if err != nil {
+		return err
+	}
+	out := []Drift{}
+	for _, d := range ds {
+		out = append(out, Drift{Directory: d.Directory, Group: d.GroupName, User: d.UserName, FirstSeen: d.FirstSeen, LastSeen: d.LastSeen})
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) showBaseline(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
+	dir, name := r.URL.Query().Get("directory"), r.URL.Query().Get("group")
+	if dir == "" || name == "" {
+		return &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: "directory and group are required"}
+	}
+	g, err := s.store.MirrorGroup(r.Context(), dir, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return &Error{Status: http.StatusNotFound, Code: CodeNotFound, Message: fmt.Sprintf("no group %q in the mirror of %q (has it synced?)", name, dir)}
+	}
+	if err != nil {
+		return err
+	}
+	ids, recorded, err := s.store.Baseline(r.Context(), dir, g.ID)
+	if err != nil {
+		return err
+	}
+	out := Baseline{Directory: dir, Group: name, Recorded: recorded, Members: []string{}}
+	for _, id := range ids {
+		login := id
+		if u, err := s.store.MirrorUserByID(r.Context(), dir, id); err == nil {
+			login = u.Login
+		}
+		out.Members = append(out.Members, login)
+	}
+	slices.Sort(out.Members)
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) acceptBaseline(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	var req AcceptRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	n, err := s.reconcile.Accept(r.Context(), req.Directory, req.Group, req.User, p.Name, req.Reason)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]int{"accepted": n})
 	return nil
 }

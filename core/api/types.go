@@ -140,3 +140,28 @@ type SyncRunResult struct {
 	DurationMS int64  `json:"duration_ms"`
 	Error      string `json:"error,omitempty"`
 }
+
+// Drift is a member of a JIT-managed group that nobody granted.
+type Drift struct {
+	Directory string    `json:"directory"`
+	Group     string    `json:"group"`
+	User      string    `json:"user"`
+	FirstSeen time.Time `json:"first_seen"`
+	LastSeen  time.Time `json:"last_seen"`
+}
+
+// Baseline is a group's standing membership as jitd accepts it.
+type Baseline struct {
+	Directory string   `json:"directory"`
+	Group     string   `json:"group"`
+	Recorded  bool     `json:"recorded"`
+	Members   []string `json:"members"`
+}
+
+// AcceptRequest accepts open drift into a group's baseline (one user, or all).
+type AcceptRequest struct {
+	Directory string `json:"directory"`
+	Group     string `json:"group"`
+	User      string `json:"user,omitempty"`
+	Reason    string `json:"reason"`
+}

@@ -76,8 +76,19 @@ type Directory struct {
 	Groups []Group `yaml:"groups"`
 	// SyncInterval is how often the mirror syncs this directory.
 	SyncInterval Duration `yaml:"sync_interval"`
+	// Reconcile says what to do with access nobody granted.
+	Reconcile Reconcile `yaml:"reconcile"`
 
 	decoded any
+}
+
+// Reconcile configures reconciliation of a directory against its grants.
+type Reconcile struct {
+	// Drift: report (default) members nobody granted, or revert (remove) them.
+	Drift string `yaml:"drift"`
+	// Baseline: keep (default) the members a group has when jitd first sees
+	// it as standing access, or revoke them.
+	Baseline string `yaml:"baseline"`
 }
 
 // Plugin names an external connector binary and its required checksum.
@@ -299,6 +310,20 @@ func (c *Config) validateDirectory(i int, names map[string]bool, add func(path, 
 		d.SyncInterval = Duration(5 * time.Minute)
 	} else if d.SyncInterval < Duration(10*time.Second) {
 		add(path+".sync_interval", "must be at least 10s (got %s)", time.Duration(d.SyncInterval))
+	}
+	switch d.Reconcile.Drift {
+	case "":
+		d.Reconcile.Drift = "report"
+	case "report", "revert":
+	default:
+		add(path+".reconcile.drift", "must be report or revert (got %q)", d.Reconcile.Drift)
+	}
+	switch d.Reconcile.Baseline {
+	case "":
+		d.Reconcile.Baseline = "keep"
+	case "keep", "revoke":
+	default:
+		add(path+".reconcile.baseline", "must be keep or revoke (got %q)", d.Reconcile.Baseline)
 	}
 	if len(d.Groups) == 0 {
 		add(path+".groups", "list the JIT-managed groups of this directory; jitd refuses grants on any other group")

@@ -27,6 +27,7 @@ import (
 	"github.com/jitd/jitd/core/store/sqlite"
 	"github.com/jitd/jitd/plugins"
 	"github.com/jitd/jitd/sync/mirror"
+	"github.com/jitd/jitd/sync/reconcile"
 )
 
 // Options are what the daemon needs beyond the config.
@@ -41,15 +42,16 @@ type Options struct {
 
 // Daemon is a running jitd.
 type Daemon struct {
-	cfg    *config.Config
-	opts   Options
-	store  *sqlite.Store
-	conns  []*plugins.Conn
-	dirs   grant.Directories
-	sched  *expiry.Scheduler
-	grants *grant.Manager
-	mirror *mirror.Mirror
-	reg    *prometheus.Registry
+	cfg       *config.Config
+	opts      Options
+	store     *sqlite.Store
+	conns     []*plugins.Conn
+	dirs      grant.Directories
+	sched     *expiry.Scheduler
+	grants    *grant.Manager
+	mirror    *mirror.Mirror
+	reconcile *reconcile.Reconciler
+	reg       *prometheus.Registry
 }
 
 // Run starts jitd and blocks until ctx is cancelled (SIGTERM), then drains:
@@ -120,15 +122,32 @@ func (d *Daemon) start(ctx context.Context) error {
 		MaxAttempts: ecfg.MaxAttempts, CallTimeout: time.Duration(ecfg.CallTimeout),
 	}, st, d.dirs, locks, d.opts.Clock, log, metrics, alert)
 	d.mirror = mirror.New(mirror.Config{}, st, sources, d.opts.Clock, log, mirror.NewMetrics(d.reg))
+	policies := map[string]reconcile.Policy{}
+	for _, dc := range d.cfg.Directories {
+		p := reconcile.Policy{RevertDrift: dc.Reconcile.Drift == "revert", RevokeBaseline: dc.Reconcile.Baseline == "revoke"}
+		for _, g := range dc.Groups {
+			p.Groups = append(p.Groups, g.Name)
+		}
+		policies[dc.Name] = p
+	}
 	d.grants = grant.New(grant.Config{MinDuration: time.Duration(d.cfg.Grants.MinDuration), MaxDuration: time.Duration(d.cfg.Grants.MaxDuration)},
 		st, d.dirs, locks, d.opts.Clock, log, d.sched.Wake)
+	d.reconcile = reconcile.New(st, d.grants, policies, d.opts.Clock, log, reconcile.NewMetrics(d.reg))
+	d.reconcile.OnDrift = func(dr store.Drift) {
+		// Notification channels hook in here.
+		log.Warn("ALERT: drift", "directory", dr.Directory, "group", dr.GroupName, "user", dr.UserName)
+	}
+	d.mirror.OnSynced = func(ctx context.Context, dir string, asOf time.Time) error {
+		_, err := d.reconcile.Reconcile(ctx, dir, asOf)
+		return err
+	}
 	return d.grants.Resume(ctx) // the scheduler takes back its own leases when it starts
 }
 
 func (d *Daemon) serve(ctx context.Context) error {
 	log := d.opts.Log
 	srv := &http.Server{
-		Handler:           api.NewServer(d.store, d.grants, d.mirror, d.reg, d.readiness, log),
+		Handler:           api.NewServer(d.store, d.grants, d.mirror, d.reconcile, d.reg, d.readiness, log),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}

@@ -58,6 +58,11 @@ type Mirror struct {
 
 	mu    sync.Mutex
 	locks map[string]*sync.Mutex // one sync per directory at a time
+
+	// OnSynced, when set, runs after each successful sync, still holding the
+	// directory's sync lock, with the time the sync started reading
+	// (reconciliation hooks in here).
+	OnSynced func(ctx context.Context, directory string, asOf time.Time) error
 }
 
 // New returns a mirror of the given directories. metrics may be nil.
@@ -146,6 +151,14 @@ func (m *Mirror) Sync(ctx context.Context, dir string, full bool) (Result, error
 	return m.finish(ctx, res, start, err, state)
 }
 
+// afterSync runs the OnSynced hook.
+func (m *Mirror) afterSync(ctx context.Context, dir string, asOf time.Time) error {
+	if m.OnSynced == nil {
+		return nil
+	}
+	return m.OnSynced(ctx, dir, asOf)
+}
+
 // finish records an error in the sync state, and measures.
 func (m *Mirror) finish(ctx context.Context, res Result, start time.Time, err error, state store.SyncState) (Result, error) {
 	res.Duration = m.clock.Now().Sub(start)
@@ -172,6 +185,9 @@ func (m *Mirror) finish(ctx context.Context, res Result, start time.Time, err er
 	}
 	res.Counts, err = m.store.MirrorCounts(ctx, res.Directory)
 	res.State, _ = m.store.SyncState(ctx, res.Directory)
+	if herr := m.afterSync(ctx, res.Directory, start); herr != nil {
+		err = errors.Join(err, herr)
+	}
 	m.log.Info("mirror: synced", "directory", res.Directory, "kind", kind, "changes", res.Changes, "removed", res.Removed,
 		"users", res.Counts.Users, "groups", res.Counts.Groups, "memberships", res.Counts.Members, "duration", res.Duration)
 	return res, err

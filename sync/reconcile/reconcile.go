@@ -353,3 +353,57 @@ func (m *Metrics) offboarded(dir string) {
 		m.offboardedGrants.WithLabelValues(dir).Inc()
 	}
 }
+
+// Accept adds open drift of a group (one user, or all when login is empty) to
+// its baseline: an operator says this standing access is legitimate. It
+// returns how many members were accepted.
+func (r *Reconciler) Accept(ctx context.Context, dir, groupName, login, actor, reason string) (int, error) {
+	if strings.TrimSpace(reason) == "" {
+		return 0, fmt.Errorf("reconcile: %w: a reason is required to accept standing access", grant.ErrInvalid)
+	}
+	g, err := r.store.MirrorGroup(ctx, dir, groupName)
+	if errors.Is(err, store.ErrNotFound) {
+		return 0, fmt.Errorf("reconcile: %w: no group %q in the mirror of %q", grant.ErrInvalid, groupName, dir)
+	}
+	if err != nil {
+		return 0, err
+	}
+	open, err := r.store.Drift(ctx, dir)
+	if err != nil {
+		return 0, err
+	}
+	var accept []store.Drift
+	for _, d := range open {
+		if d.GroupID == g.ID && (login == "" || d.UserName == login) {
+			accept = append(accept, d)
+		}
+	}
+	if len(accept) == 0 {
+		return 0, fmt.Errorf("reconcile: %w: no open drift for %s in %s", grant.ErrInvalid, cmp(login, "anyone"), groupName)
+	}
+	now := r.clock.Now()
+	err = r.store.Update(ctx, func(tx store.Tx) error {
+		for _, d := range accept {
+			if err := tx.RecordBaseline(dir, g.ID, []string{d.UserID}, now, actor); err != nil {
+				return err
+			}
+			if _, err := tx.CloseDrift(dir, g.ID, d.UserID); err != nil {
+				return err
+			}
+			_, err := tx.AppendAudit(audit.Event{Time: now, Actor: actor, Action: audit.BaselineAccepted, Directory: dir, Group: g.Name, User: d.UserName,
+				Detail: "standing membership accepted into the baseline: " + reason})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return len(accept), err
+}
+
+func cmp(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}

@@ -277,3 +277,28 @@ func TestReconcile_EmptyMirrorRefusesToOffboardEveryone(t *testing.T) {
 		t.Fatalf("grants revoked on an empty mirror: %d active left", len(gs))
 	}
 }
+
+func TestReconcile_AcceptedDriftBecomesBaseline(t *testing.T) {
+	e := newEnv(t)
+	e.cycle()
+	e.byHand("prod-db-admins", true, "carol")
+	if rep := e.cycle(); rep.DriftOpen != 1 {
+		t.Fatalf("setup: %+v", rep)
+	}
+	if _, err := e.rec.Accept(context.Background(), "corp", "prod-db-admins", "carol", "secops", ""); err == nil {
+		t.Fatal("accepted without a reason")
+	}
+	if _, err := e.rec.Accept(context.Background(), "corp", "prod-db-admins", "mallory", "secops", "r"); err == nil {
+		t.Fatal("accepted a user with no drift")
+	}
+	n, err := e.rec.Accept(context.Background(), "corp", "prod-db-admins", "carol", "secops", "on-call DBA, approved in CHG-7")
+	if err != nil || n != 1 {
+		t.Fatalf("accept: %d %v", n, err)
+	}
+	if rep := e.cycle(); rep.DriftOpen != 0 || rep.DriftNew != 0 {
+		t.Fatalf("accepted member is drift again: %+v", rep)
+	}
+	if got := e.actions(func(ev audit.Event) bool { return ev.Action == audit.BaselineAccepted }); len(got) != 1 {
+		t.Fatalf("accept not audited: %v", got)
+	}
+}
