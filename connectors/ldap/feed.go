@@ -62,7 +62,7 @@ func (c *Conn) Changes(ctx context.Context, cur string, fn func(connectors.Chang
 			return "", err
 		}
 	}
-	users, err := c.syncSearch(ctx, c.cfg.UserBase, c.cfg.UserFilter, c.userAttrs(), in.Users, func(e *goldap.Entry) error {
+	users, err := c.syncSearch(ctx, c.cfg.UserBase, c.cfg.UserFilter, c.userAttrs(), in.Users, 256, func(e *goldap.Entry) error {
 		u := c.toUser(e)
 		return fn(connectors.Change{Op: connectors.Upsert, User: &u})
 	}, func(id string) error {
@@ -71,7 +71,8 @@ func (c *Conn) Changes(ctx context.Context, cur string, fn func(connectors.Chang
 	if err != nil {
 		return "", err
 	}
-	groups, err := c.syncSearch(ctx, c.cfg.GroupBase, c.cfg.GroupFilter, c.groupAttrs(), in.Groups, func(e *goldap.Entry) error {
+	// Groups can carry tens of thousands of members each: read few ahead.
+	groups, err := c.syncSearch(ctx, c.cfg.GroupBase, c.cfg.GroupFilter, c.groupAttrs(), in.Groups, 4, func(e *goldap.Entry) error {
 		g := c.toGroup(e)
 		return fn(connectors.Change{Op: connectors.Upsert, Group: &g, MemberRefs: c.memberRefs(e)})
 	}, func(id string) error {
@@ -116,7 +117,7 @@ func (c *Conn) memberRefs(e *goldap.Entry) []string {
 // (the old one when nothing changed). Deletions are relative to the search:
 // an entry of the other kind that changed is reported as "deleted" here too,
 // which is why each search may delete only its own kind of object.
-func (c *Conn) syncSearch(ctx context.Context, base, filter string, attrs []string, cookie []byte,
+func (c *Conn) syncSearch(ctx context.Context, base, filter string, attrs []string, cookie []byte, ahead int,
 	upsert func(*goldap.Entry) error, del func(id string) error) ([]byte, error) {
 	next := cookie
 	// Deletions are reported after the search, less any entry the same
@@ -128,7 +129,7 @@ func (c *Conn) syncSearch(ctx context.Context, base, filter string, attrs []stri
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		req := goldap.NewSearchRequest(base, goldap.ScopeWholeSubtree, goldap.NeverDerefAliases, 0, 0, false, filter, attrs, nil)
-		r := l.Syncrepl(ctx, req, 256, goldap.SyncRequestModeRefreshOnly, cookie, false)
+		r := l.Syncrepl(ctx, req, ahead, goldap.SyncRequestModeRefreshOnly, cookie, false)
 		for r.Next() {
 			e := r.Entry()
 			for _, ctl := range r.Controls() {

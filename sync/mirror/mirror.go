@@ -22,8 +22,11 @@ import (
 
 // Config tunes the mirror.
 type Config struct {
-	// BatchSize is the number of objects written per transaction in a full sync.
-	BatchSize int
+	// BatchSize is the number of objects written per transaction in a full
+	// sync; MaxBatchRefs bounds the group members held for one transaction,
+	// so that memory stays flat however large the groups are.
+	BatchSize    int
+	MaxBatchRefs int
 	// MaxPending caps the changes an incremental sync holds before writing
 	// them with their cursor; past it, a full sync is cheaper.
 	MaxPending int
@@ -32,6 +35,9 @@ type Config struct {
 func (c Config) withDefaults() Config {
 	if c.BatchSize <= 0 {
 		c.BatchSize = 1000
+	}
+	if c.MaxBatchRefs <= 0 {
+		c.MaxBatchRefs = 20_000
 	}
 	if c.MaxPending <= 0 {
 		c.MaxPending = 100_000
@@ -251,10 +257,12 @@ func (m *Mirror) full(ctx context.Context, conn connectors.Connector, feed conne
 	dir := state.Directory
 	gen := state.Gen + 1
 	var batch []connectors.Change
+	refs := 0
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
 		}
+		refs = 0
 		err := m.store.Update(ctx, func(tx store.Tx) error {
 			for _, c := range batch {
 				if err := apply(tx, dir, c, gen); err != nil {
@@ -269,7 +277,8 @@ func (m *Mirror) full(ctx context.Context, conn connectors.Connector, feed conne
 	}
 	add := func(c connectors.Change) error {
 		batch = append(batch, c)
-		if len(batch) >= m.cfg.BatchSize {
+		refs += len(c.MemberRefs)
+		if len(batch) >= m.cfg.BatchSize || refs >= m.cfg.MaxBatchRefs {
 			return flush()
 		}
 		return nil

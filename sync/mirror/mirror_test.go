@@ -34,7 +34,7 @@ var quiet = slog.New(slog.DiscardHandler)
 
 func ldapConn(t *testing.T) *ldap.Conn { return ldapConnTo(t, srv) }
 
-func ldapConnTo(t *testing.T, srv *slapd.Server) *ldap.Conn {
+func ldapConnTo(t testing.TB, srv *slapd.Server) *ldap.Conn {
 	t.Helper()
 	slapd.Need(t, srv, startErr)
 	c, err := ldap.New(ldap.Config{URL: srv.LDAPSURL, CAFile: srv.CAFile, BindDN: slapd.ServiceDN,

@@ -1,0 +1,113 @@
+package mirror_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	goldap "github.com/go-ldap/ldap/v3"
+
+	"github.com/jitd/jitd/core/clock"
+	"github.com/jitd/jitd/core/store/sqlite"
+	"github.com/jitd/jitd/fixtures/slapd"
+	"github.com/jitd/jitd/sync/mirror"
+)
+
+// peakRSS returns the process's peak resident set size in bytes (VmHWM).
+func peakRSS() int64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return kb * 1024
+		}
+	}
+	return 0
+}
+
+// resetPeakRSS makes VmHWM start again from the current RSS.
+func resetPeakRSS() { os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
+
+// BenchmarkSync: a slapd with 100,000 users, 20,000 groups and about 500,000
+// memberships (power-law group sizes), mirrored in full; then incremental
+// syncs after 100 and after 1,000 changes.
+func BenchmarkSync(b *testing.B) {
+	const users, groups, memberships = 100_000, 20_000, 500_000
+	loadStart := time.Now()
+	srv, err := slapd.Start(slapd.Options{Users: users, Groups: groups, Memberships: memberships})
+	if err != nil {
+		if slapd.Required() {
+			b.Fatal(err)
+		}
+		b.Skip(err)
+	}
+	defer srv.Stop()
+	load := time.Since(loadStart)
+	admin, err := srv.Dial()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer admin.Close()
+	ctx := context.Background()
+	for range b.N {
+		conn := ldapConnTo(b, srv)
+		st, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "jitd.db"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		m := mirror.New(mirror.Config{}, st, map[string]mirror.Source{"corp": {Conn: conn}}, clock.Real{}, quiet, nil)
+
+		resetPeakRSS()
+		start := time.Now()
+		res, err := m.Sync(ctx, "corp", false)
+		full := time.Since(start)
+		peak := peakRSS()
+		if err != nil || !res.Full {
+			b.Fatalf("full sync: %+v %v", res, err)
+		}
+		if res.Counts.Users != users+len(slapd.FixedUsers) || res.Counts.Groups != groups+len(slapd.FixedGroups) || res.Counts.Members < memberships*9/10 {
+			b.Fatalf("mirror after the full sync: %+v", res.Counts)
+		}
+
+		incremental := func(n int, round int) time.Duration {
+			for i := 1; i <= n; i++ {
+				req := goldap.NewModifyRequest(fmt.Sprintf("uid=user%05d,%s", i, slapd.PeopleBase), nil)
+				req.Replace("description", []string{fmt.Sprintf("change %d", round)})
+				if err := admin.Modify(req); err != nil {
+					b.Fatal(err)
+				}
+			}
+			start := time.Now()
+			res, err := m.Sync(ctx, "corp", false)
+			took := time.Since(start)
+			if err != nil || res.Full || res.Changes < n {
+				b.Fatalf("incremental sync after %d changes: %+v %v", n, res, err)
+			}
+			return took
+		}
+		inc100 := incremental(100, 1)
+		inc1000 := incremental(1000, 2)
+		st.Close()
+
+		b.ReportMetric(full.Seconds(), "full_s")
+		b.ReportMetric(float64(peak)/(1<<20), "peak_rss_MiB")
+		b.ReportMetric(inc100.Seconds()*1000, "incr_100_ms")
+		b.ReportMetric(inc1000.Seconds()*1000, "incr_1000_ms")
+		b.ReportMetric(0, "ns/op")
+		fmt.Printf("sync: slapd with %d users, %d groups, %d memberships (loaded with slapadd in %s): full sync %s, peak RSS %d MiB; incremental after 100 changes %s, after 1,000 changes %s\n",
+			res.Counts.Users, res.Counts.Groups, res.Counts.Members, load.Round(100*time.Millisecond), full.Round(10*time.Millisecond), peak>>20,
+			inc100.Round(time.Millisecond), inc1000.Round(time.Millisecond))
+	}
+}
+
