@@ -110,4 +110,3 @@ func BenchmarkSync(b *testing.B) {
 			inc100.Round(time.Millisecond), inc1000.Round(time.Millisecond))
 	}
 }
-
