@@ -120,7 +120,9 @@ type ChangeFeed interface {
 	// and returns the cursor that resumes after them. The empty cursor asks
 	// for a snapshot: every user and group is reported, and whatever is not
 	// reported no longer exists. A cursor the directory no longer accepts
-	// fails with ErrCursorExpired; the caller then takes a snapshot.
+	// fails with ErrCursorExpired; the caller then takes a snapshot. A change
+	// may be reported more than once (feeds that poll re-read an overlap);
+	// applying a change twice must be harmless.
 	Changes(ctx context.Context, cursor string, fn func(Change) error) (next string, err error)
 }
 

@@ -53,6 +53,11 @@ type Config struct {
 	// a group whose schema requires one (groupOfNames). Never reported as a member.
 	EmptyMember string `yaml:"empty_member" json:"empty_member,omitempty"`
 
+	// PollFullEvery: on servers without syncrepl, changes are polled by
+	// modifyTimestamp, which cannot see deletions; a full sync at least this
+	// often catches them (default 1h).
+	PollFullEvery time.Duration `yaml:"poll_full_every" json:"poll_full_every,omitempty"`
+
 	PageSize    int           `yaml:"page_size" json:"page_size,omitempty"`     // default 500
 	Timeout     time.Duration `yaml:"timeout" json:"timeout,omitempty"`         // default 30s per operation
 	Connections int           `yaml:"connections" json:"connections,omitempty"` // default 4
@@ -73,6 +78,9 @@ func (c Config) withDefaults() Config {
 	def(&c.DNAttr, "entryDN")
 	if c.PageSize <= 0 {
 		c.PageSize = 500
+	}
+	if c.PollFullEvery <= 0 {
+		c.PollFullEvery = time.Hour
 	}
 	if c.Timeout <= 0 {
 		c.Timeout = 30 * time.Second

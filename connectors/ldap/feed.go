@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"time"
 
 	goldap "github.com/go-ldap/ldap/v3"
 
@@ -16,10 +17,14 @@ const oidSyncRequest = "1.3.6.1.4.1.4203.1.9.1.1" // RFC 4533 syncrepl
 
 var _ connectors.ChangeFeed = (*Conn)(nil)
 
-// cursor is the feed's position: one syncrepl cookie per search base.
+// cursor is the feed's position: one syncrepl cookie per search base, or,
+// when polling, the server time to poll from and when the next deletion
+// sweep (a full sync) is due.
 type cursor struct {
 	Users  []byte `json:"u,omitempty"`
 	Groups []byte `json:"g,omitempty"`
+	Since  string `json:"t,omitempty"` // generalizedTime, server clock
+	Sweep  int64  `json:"s,omitempty"` // unix seconds, our clock: when the next full sync is due
 }
 
 func (c cursor) encode() string {
@@ -43,8 +48,7 @@ func decodeCursor(s string) (cursor, error) {
 // mode: one search on the user base, then one on the group base, each with
 // its own cookie. Deletions arrive as entryUUIDs (the server's session log).
 // A server that would need the present phase, or refuses the cookie, gives
-// ErrCursorExpired. Without syncrepl the feed can only take snapshots: every
-// call reports everything and returns the empty cursor.
+// ErrCursorExpired. Without syncrepl the feed polls modifyTimestamp (see poll).
 func (c *Conn) Changes(ctx context.Context, cur string, fn func(connectors.Change) error) (string, error) {
 	if err := c.Check(ctx); err != nil {
 		return "", err
@@ -52,15 +56,15 @@ func (c *Conn) Changes(ctx context.Context, cur string, fn func(connectors.Chang
 	c.mu.Lock()
 	syncrepl := c.syncrepl
 	c.mu.Unlock()
-	if !syncrepl {
-		return "", c.snapshot(ctx, fn)
-	}
 	var in cursor
 	if cur != "" {
 		var err error
 		if in, err = decodeCursor(cur); err != nil {
 			return "", err
 		}
+	}
+	if !syncrepl {
+		return c.poll(ctx, cur == "", in, fn)
 	}
 	users, err := c.syncSearch(ctx, c.cfg.UserBase, c.cfg.UserFilter, c.userAttrs(), in.Users, 256, func(e *goldap.Entry) error {
 		u := c.toUser(e)
@@ -84,19 +88,58 @@ func (c *Conn) Changes(ctx context.Context, cur string, fn func(connectors.Chang
 	return cursor{Users: users, Groups: groups}.encode(), nil
 }
 
-// snapshot reports every user and group with paged searches.
-func (c *Conn) snapshot(ctx context.Context, fn func(connectors.Change) error) error {
-	err := c.page(ctx, c.cfg.UserBase, c.cfg.UserFilter, c.userAttrs(), func(e *goldap.Entry) error {
+// poll is the feed for servers without syncrepl: a snapshot, then entries
+// whose modifyTimestamp is at or after the cursor. The cursor comes from the
+// server's own timestamps, less the time a poll took, so neither clock skew
+// nor a change made while a poll runs is missed; re-reading an entry is
+// harmless. Polling cannot see deletions, so every poll_full_every the cursor
+// expires and the caller takes a snapshot, which sweeps them.
+func (c *Conn) poll(ctx context.Context, snapshot bool, in cursor, fn func(connectors.Change) error) (string, error) {
+	now := time.Now()
+	if !snapshot && in.Since == "" {
+		return "", fmt.Errorf("ldap: a syncrepl cursor, but the server no longer offers syncrepl: %w", connectors.ErrCursorExpired)
+	}
+	if !snapshot && !now.Before(time.Unix(in.Sweep, 0)) {
+		return "", fmt.Errorf("ldap: polling mode: time for the periodic full sync that detects deletions: %w", connectors.ErrCursorExpired)
+	}
+	userFilter, groupFilter := c.cfg.UserFilter, c.cfg.GroupFilter
+	if !snapshot {
+		since := "(modifyTimestamp>=" + goldap.EscapeFilter(in.Since) + ")"
+		userFilter, groupFilter = "(&"+userFilter+since+")", "(&"+groupFilter+since+")"
+	}
+	var newest time.Time
+	seen := func(e *goldap.Entry) {
+		if t, err := time.Parse("20060102150405Z", e.GetAttributeValue("modifyTimestamp")); err == nil && t.After(newest) {
+			newest = t
+		}
+	}
+	err := c.page(ctx, c.cfg.UserBase, userFilter, append(c.userAttrs(), "modifyTimestamp"), func(e *goldap.Entry) error {
+		seen(e)
 		u := c.toUser(e)
 		return fn(connectors.Change{Op: connectors.Upsert, User: &u})
 	})
 	if err != nil {
-		return err
+		return "", err
 	}
-	return c.page(ctx, c.cfg.GroupBase, c.cfg.GroupFilter, c.groupAttrs(), func(e *goldap.Entry) error {
+	err = c.page(ctx, c.cfg.GroupBase, groupFilter, append(c.groupAttrs(), "modifyTimestamp"), func(e *goldap.Entry) error {
+		seen(e)
 		g := c.toGroup(e)
 		return fn(connectors.Change{Op: connectors.Upsert, Group: &g, MemberRefs: c.memberRefs(e)})
 	})
+	if err != nil {
+		return "", err
+	}
+	out := in
+	if snapshot {
+		out.Sweep = now.Add(c.cfg.PollFullEvery).Unix()
+	}
+	if !newest.IsZero() {
+		took := time.Since(now)
+		out.Since = newest.Add(-took - 2*time.Second).UTC().Format("20060102150405Z")
+	} else if snapshot {
+		out.Since = now.Add(-time.Minute).UTC().Format("20060102150405Z") // an empty directory
+	}
+	return out.encode(), nil
 }
 
 func (c *Conn) groupAttrs() []string {

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	goldap "github.com/go-ldap/ldap/v3"
 
@@ -220,5 +221,44 @@ func TestRemovalAfterRenameStillRemoves(t *testing.T) {
 	ok, err := admin.Compare("cn=payments-release-2,"+slapd.GroupBase, "member", "uid=dave-renamed,"+slapd.PeopleBase)
 	if err != nil || ok {
 		t.Fatalf("renamed user still in the renamed group (compare=%v, %v)", ok, err)
+	}
+}
+
+// TestConformance_PollingWithoutSyncrepl runs the suite against a server
+// without syncprov: the feed polls modifyTimestamp.
+func TestConformance_PollingWithoutSyncrepl(t *testing.T) {
+	slapd.Need(t, srv, startErr)
+	plain, err := slapd.Start(slapd.Options{NoSyncrepl: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Stop()
+	connectortest.Run(t, func(t *testing.T) connectortest.Fixture {
+		if err := plain.Reset(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		cfg := config(t)
+		cfg.URL, cfg.CAFile, cfg.BindPasswordFile = plain.LDAPSURL, plain.CAFile, filepath.Join(plain.PasswordDir, "service")
+		return connectortest.Fixture{Conn: open(t, cfg), Users: []string{"alice", "ann", "bob"}, Group: "prod-db-admins"}
+	})
+}
+
+func TestPolling_FullSyncIsDueToCatchDeletions(t *testing.T) {
+	slapd.Need(t, srv, startErr)
+	plain, err := slapd.Start(slapd.Options{NoSyncrepl: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Stop()
+	cfg := config(t)
+	cfg.URL, cfg.CAFile, cfg.BindPasswordFile = plain.LDAPSURL, plain.CAFile, filepath.Join(plain.PasswordDir, "service")
+	cfg.PollFullEvery = time.Nanosecond
+	c := open(t, cfg)
+	cur, err := c.Changes(context.Background(), "", func(connectors.Change) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Changes(context.Background(), cur, func(connectors.Change) error { return nil }); !errors.Is(err, connectors.ErrCursorExpired) {
+		t.Fatalf("poll past poll_full_every: %v, want ErrCursorExpired (a full sync catches deletions)", err)
 	}
 }

@@ -303,3 +303,32 @@ func TestMirror_RunSyncsAtStartAndEveryInterval(t *testing.T) {
 	cancel()
 	<-done
 }
+
+func TestMirror_PollingServerSyncsIncrementally(t *testing.T) {
+	slapd.Need(t, srv, startErr)
+	plain, err := slapd.Start(slapd.Options{NoSyncrepl: true, Users: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Stop()
+	e := newEnv(t, map[string]connectors.Connector{"corp": ldapConnTo(t, plain)})
+	if r := e.sync(false); !r.Full {
+		t.Fatalf("first sync: %+v", r)
+	}
+	a, err := plain.Dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	req := goldap.NewModifyRequest("cn=scratch,"+slapd.GroupBase, nil)
+	req.Add("member", []string{"uid=bob," + slapd.PeopleBase})
+	if err := a.Modify(req); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.sync(false); r.Full {
+		t.Fatalf("polling sync was full: %+v", r)
+	}
+	if got := e.members("scratch"); got != "[bob]" {
+		t.Fatalf("scratch = %s", got)
+	}
+}
