@@ -27,8 +27,8 @@ run: build
 # test. Under CI=true, integration tests whose servers cannot start fail.
 test: test-deps vet check-generated
 	$(GO) test -vet=off -count=1 -timeout 30m ./...
-	@# The queue, plugin host and store are concurrent: run them again under the race detector.
-	$(GO) test -vet=off -count=1 -race -timeout 30m ./core/... ./plugins/
+	@# The queue, plugin host, store and mirror are concurrent: run them again under the race detector.
+	$(GO) test -vet=off -count=1 -race -timeout 30m ./core/... ./plugins/ ./sync/...
 
 test-deps:
 	@missing=""; \
