@@ -379,7 +379,7 @@ func (r *Reconciler) Accept(ctx context.Context, dir, groupName, login, actor, r
 		}
 	}
 	if len(accept) == 0 {
-		return 0, fmt.Errorf("reconcile: %w: no open drift for %s in %s", grant.ErrInvalid, cmp(login, "anyone"), groupName)
+		return 0, fmt.Errorf("reconcile: %w: no open drift for %s in %s", grant.ErrInvalid, orElse(login, "anyone"), groupName)
 	}
 	now := r.clock.Now()
 	err = r.store.Update(ctx, func(tx store.Tx) error {
@@ -401,7 +401,7 @@ func (r *Reconciler) Accept(ctx context.Context, dir, groupName, login, actor, r
 	return len(accept), err
 }
 
-func cmp(s, def string) string {
+func orElse(s, def string) string {
 	if s == "" {
 		return def
 	}
