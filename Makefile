@@ -9,7 +9,9 @@ BIN := bin/jitd
 TEST_PACKAGES := slapd ldap-utils protobuf-compiler
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build run test test-deps vet generate check-generated bench lint clean
+OKTA_SPEC := fixtures/oktafake/spec/package/dist/spec.json
+
+.PHONY: all build run test test-deps okta-spec vet generate check-generated bench lint clean
 
 all: build
 
@@ -25,7 +27,7 @@ run: build
 
 # Installs what the tests need on Debian 12 when it is missing, then runs every
 # test. Under CI=true, integration tests whose servers cannot start fail.
-test: test-deps vet check-generated
+test: test-deps okta-spec vet check-generated
 	$(GO) test -vet=off -count=1 -timeout 30m ./...
 	@# The queue, plugin host, store and mirror are concurrent: run them again under the race detector.
 	$(GO) test -vet=off -count=1 -race -timeout 30m ./core/... ./plugins/ ./sync/...
@@ -41,6 +43,12 @@ test-deps:
 	fi
 	@# Debian starts a system slapd on install; the tests run their own.
 	@if command -v systemctl >/dev/null && systemctl is-active --quiet slapd 2>/dev/null; then $(SUDO) systemctl stop slapd; fi
+
+# Okta's published API description, which the fake Okta server is held to.
+okta-spec: $(OKTA_SPEC)
+$(OKTA_SPEC):
+	mkdir -p fixtures/oktafake/spec
+	cd fixtures/oktafake/spec && npm pack --silent @okta/openapi@2.15.0 >/dev/null && tar xzf okta-openapi-2.15.0.tgz
 
 vet:
 	$(GO) vet ./...
