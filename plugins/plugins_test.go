@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,11 +20,13 @@ import (
 	"github.com/jitd/jitd/connectors/connectortest"
 	"github.com/jitd/jitd/connectors/demo"
 	"github.com/jitd/jitd/connectors/ldap"
+	"github.com/jitd/jitd/connectors/okta"
 	"github.com/jitd/jitd/core/clock"
 	"github.com/jitd/jitd/core/expiry"
 	"github.com/jitd/jitd/core/grant"
 	"github.com/jitd/jitd/core/store"
 	"github.com/jitd/jitd/core/store/sqlite"
+	"github.com/jitd/jitd/fixtures/oktafake"
 	"github.com/jitd/jitd/fixtures/poll"
 	"github.com/jitd/jitd/fixtures/slapd"
 )
@@ -88,6 +91,23 @@ func demoSpec(t *testing.T) Spec {
 		Command:   selfCommand("demo"),
 		Settings:  demo.Config{File: filepath.Join(t.TempDir(), "dir.json"), Seed: "../fixtures/demo/directory.json"},
 	}
+}
+
+func TestConformance_OktaThroughPlugin(t *testing.T) {
+	connectortest.Run(t, func(t *testing.T) connectortest.Fixture {
+		f := oktafake.New(nil)
+		t.Cleanup(f.Close)
+		for _, p := range [][3]string{{"alice@example.com", "Alice", "Ng"}, {"bob@example.com", "Bob", "Silva"}, {"carol@example.com", "Carol", "Dube"}} {
+			f.AddUser(p[0], p[1], p[2])
+		}
+		f.AddGroup("prod-db-admins", "OKTA_GROUP")
+		dir := t.TempDir()
+		ca, tok := filepath.Join(dir, "ca.pem"), filepath.Join(dir, "token")
+		os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.Certificate().Raw}), 0o600)
+		os.WriteFile(tok, []byte(f.Token), 0o600)
+		spec := Spec{Directory: "okta", Command: selfCommand("okta"), Settings: okta.Config{OrgURL: f.URL, APITokenFile: tok, CAFile: ca}}
+		return connectortest.Fixture{Conn: launch(t, spec, clock.Real{}), Users: []string{"alice@example.com", "bob@example.com", "carol@example.com"}, Group: "prod-db-admins"}
+	})
 }
 
 func TestConformance_DemoThroughPlugin(t *testing.T) {

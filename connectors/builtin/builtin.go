@@ -12,6 +12,7 @@ import (
 	"github.com/jitd/jitd/connectors"
 	"github.com/jitd/jitd/connectors/demo"
 	"github.com/jitd/jitd/connectors/ldap"
+	"github.com/jitd/jitd/connectors/okta"
 )
 
 // Kind is one built-in connector kind.
@@ -52,6 +53,7 @@ func kind[C validator](open func(directory string, cfg C) (connectors.Connector,
 var kinds = map[string]Kind{
 	"demo": kind(func(_ string, c demo.Config) (connectors.Connector, error) { return demo.New(c) }),
 	"ldap": kind(func(_ string, c ldap.Config) (connectors.Connector, error) { return ldap.New(c) }),
+	"okta": kind(func(_ string, c okta.Config) (connectors.Connector, error) { return okta.New(c) }),
 }
 
 // Lookup returns the kind called name.

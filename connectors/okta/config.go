@@ -1,0 +1,99 @@
+package okta
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/jitd/jitd/connectors"
+)
+
+// Config is an Okta org's configuration (the settings of a kind: okta directory).
+type Config struct {
+	// OrgURL is https://<your-org>.okta.com (not the -admin URL).
+	OrgURL string `yaml:"org_url" json:"org_url"`
+	// The API token (SSWS) comes from a file or an environment variable.
+	APITokenFile string `yaml:"api_token_file" json:"api_token_file,omitempty"`
+	APITokenEnv  string `yaml:"api_token_env" json:"api_token_env,omitempty"`
+	// CAFile trusts a private CA (a TLS-inspecting proxy) besides the system roots.
+	CAFile string `yaml:"ca_file" json:"ca_file,omitempty"`
+	// Timeout bounds one API request (default 30s).
+	Timeout time.Duration `yaml:"timeout" json:"timeout,omitempty"`
+	// Concurrency bounds membership calls in flight within one batch (default 4).
+	Concurrency int `yaml:"concurrency" json:"concurrency,omitempty"`
+	// FullSyncEvery: changes are read by lastUpdated, which cannot see deleted
+	// users and groups; a full sync at least this often catches them (default 1h).
+	FullSyncEvery time.Duration `yaml:"full_sync_every" json:"full_sync_every,omitempty"`
+}
+
+func (c Config) withDefaults() Config {
+	if c.Timeout <= 0 {
+		c.Timeout = 30 * time.Second
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = 4
+	}
+	if c.FullSyncEvery <= 0 {
+		c.FullSyncEvery = time.Hour
+	}
+	return c
+}
+
+// Validate reports every problem with the configuration.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
+	}
+	u, err := url.Parse(c.OrgURL)
+	switch {
+	case c.OrgURL == "":
+		bad("org_url", "required (https://your-org.okta.com)")
+	case err != nil:
+		bad("org_url", "%v", err)
+	case u.Scheme != "https":
+		bad("org_url", "must be https:// (got %q)", c.OrgURL)
+	case strings.Contains(u.Host, "-admin."):
+		bad("org_url", "use the org URL, not the admin console's (%s)", u.Host)
+	case u.Path != "" && u.Path != "/":
+		bad("org_url", "must have no path (got %q)", u.Path)
+	}
+	switch {
+	case c.APITokenFile == "" && c.APITokenEnv == "":
+		bad("api_token_file", "an API token is required: set api_token_file or api_token_env")
+	case c.APITokenFile != "" && c.APITokenEnv != "":
+		bad("api_token_env", "set api_token_file or api_token_env, not both")
+	case c.APITokenFile != "":
+		if _, err := os.Stat(c.APITokenFile); err != nil {
+			bad("api_token_file", "%v", err)
+		}
+	case os.Getenv(c.APITokenEnv) == "":
+		bad("api_token_env", "environment variable %s is not set", c.APITokenEnv)
+	}
+	if c.CAFile != "" {
+		if _, err := os.Stat(c.CAFile); err != nil {
+			bad("ca_file", "%v", err)
+		}
+	}
+	if c.Timeout < 0 || c.Concurrency < 0 || c.FullSyncEvery < 0 {
+		bad("timeout", "timeout, concurrency and full_sync_every must not be negative")
+	}
+	return errors.Join(errs...)
+}
+
+func (c Config) token() (string, error) {
+	if c.APITokenFile != "" {
+		b, err := os.ReadFile(c.APITokenFile)
+		if err != nil {
+			return "", fmt.Errorf("okta: api_token_file: %w: %v", connectors.ErrInvalid, err)
+		}
+		return strings.TrimSpace(string(b)), nil
+	}
+	if v := os.Getenv(c.APITokenEnv); v != "" {
+		return v, nil
+	}
+	return "", fmt.Errorf("okta: api_token_env: %s is empty: %w", c.APITokenEnv, connectors.ErrInvalid)
+}
