@@ -49,13 +49,16 @@ var (
 )
 
 // New returns a connector for cfg.
-func New(cfg Config) (*Conn, error) {
+func New(cfg Config) (*Conn, error) { return newConn(cfg, time.Now, time.Sleep) }
+
+// newConn takes the clock the rate limiter reads and the sleep between 5xx
+// retries (tests move a fake clock instead).
+func newConn(cfg Config, now func() time.Time, sleep func(time.Duration)) (*Conn, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("okta: %w: %v", connectors.ErrInvalid, err)
 	}
 	cfg = cfg.withDefaults()
-	token, err := cfg.token()
-	if err != nil {
+	if _, err := cfg.token(); err != nil {
 		return nil, err
 	}
 	tc := &tls.Config{MinVersion: tls.VersionTLS12}
@@ -75,9 +78,10 @@ func New(cfg Config) (*Conn, error) {
 	}
 	base := http.DefaultTransport.(*http.Transport).Clone()
 	base.TLSClientConfig = tc
-	hc := &http.Client{Timeout: cfg.Timeout, Transport: &transport{base: base, now: time.Now, sleep: time.Sleep}}
+	hc := &http.Client{Timeout: cfg.Timeout, Transport: &transport{base: base, now: now, sleep: sleep, token: cfg.token}}
 	_, client, err := oktasdk.NewClient(context.Background(),
-		oktasdk.WithOrgUrl(strings.TrimRight(cfg.OrgURL, "/")), oktasdk.WithToken(token),
+		// The transport sets the real token on each request (see transport.token).
+		oktasdk.WithOrgUrl(strings.TrimRight(cfg.OrgURL, "/")), oktasdk.WithToken("set-by-transport"),
 		oktasdk.WithCache(false), // the SDK caches GETs for 5 minutes by default: reads after writes would lie
 		oktasdk.WithHttpClientPtr(hc), oktasdk.WithRateLimitMaxRetries(0),
 		oktasdk.WithRequestTimeout(int64(cfg.Timeout/time.Second)))

@@ -21,6 +21,7 @@ type transport struct {
 	base  http.RoundTripper
 	now   func() time.Time
 	sleep func(time.Duration)
+	token func() (string, error) // read on every request: a rotated token file takes effect at once
 
 	mu           sync.Mutex
 	blockedUntil time.Time
@@ -38,8 +39,13 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if wait > 0 {
 		return nil, &connectors.RateLimitError{Wait: wait, Msg: "okta: rate limit budget spent"}
 	}
+	token, err := t.token()
+	if err != nil {
+		return nil, err
+	}
+	req = req.Clone(req.Context())
+	req.Header.Set("Authorization", "SSWS "+token)
 	var resp *http.Response
-	var err error
 	for attempt := 0; ; attempt++ {
 		if req.GetBody != nil && attempt > 0 {
 			if req.Body, err = req.GetBody(); err != nil {

@@ -258,17 +258,20 @@ func (s *Scheduler) record(ctx context.Context, kept []keptGrant, gs []store.Gra
 				}
 				continue
 			}
-			g.Attempts++
 			g.LastError = err.Error()
 			g.LeaseOwner, g.LeaseUntil, g.UpdatedAt = "", time.Time{}, now
+			// Being rate limited is throttling, not failure: it does not count
+			// towards revoke_failed, unless it holds the removal back too long.
 			wait, limited := connectors.RetryAfter(err)
 			if !limited {
+				g.Attempts++
 				wait = s.backoff(g.Attempts)
 			}
 			g.NextAttempt = now.Add(wait)
 			s.metrics.observeFailure()
 			escalate := g.State != store.StateRevokeFailed &&
-				(g.Attempts >= s.cfg.MaxAttempts || !connectors.Retryable(err))
+				(g.Attempts >= s.cfg.MaxAttempts || !connectors.Retryable(err) ||
+					(limited && now.Sub(g.ExpiresAt) > s.cfg.MaxThrottle))
 			if escalate {
 				g.State = store.StateRevokeFailed
 				alerts = append(alerts, g)
@@ -278,6 +281,9 @@ func (s *Scheduler) record(ctx context.Context, kept []keptGrant, gs []store.Gra
 			}
 			if escalate {
 				detail := fmt.Sprintf("removal failed %d times, still retrying: %v", g.Attempts, err)
+				if limited {
+					detail = fmt.Sprintf("removal held back by the directory's rate limit for %s, still retrying: %v", now.Sub(g.ExpiresAt).Round(time.Second), err)
+				}
 				if err := grant.AppendEvent(tx, g, now, "jitd", audit.GrantRevokeFailed, detail); err != nil {
 					return err
 				}

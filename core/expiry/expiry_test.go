@@ -730,3 +730,29 @@ func TestScheduler_StuckDirectoryDoesNotDelayAnother(t *testing.T) {
 		t.Fatalf("the hung directory's grant after release: %s", s.State)
 	}
 }
+
+func TestExpiry_RateLimitIsNotFailureUntilItHoldsTooLong(t *testing.T) {
+	e := newEnv(t, 1, 1)
+	g := e.add("u0", "grp0", 5*time.Minute)
+	e.conn.setFail(&connectors.RateLimitError{Wait: time.Minute})
+	e.clock.Advance(5 * time.Minute)
+	for range 10 { // ten minutes of rate limiting: throttling, not failure
+		e.runOnce()
+		e.clock.Advance(time.Minute)
+	}
+	if s := e.state(g.ID); s.State != store.StateRevoking || s.Attempts != 0 {
+		t.Fatalf("after 10 minutes rate limited: %s, attempts %d; want revoking with no failed attempts", s.State, s.Attempts)
+	}
+	for range 7 {
+		e.runOnce()
+		e.clock.Advance(time.Minute)
+	}
+	if s := e.state(g.ID); s.State != store.StateRevokeFailed {
+		t.Fatalf("after 16 minutes rate limited: %s; want revoke_failed (alerted)", s.State)
+	}
+	e.conn.setFail(nil)
+	e.runOnce()
+	if s := e.state(g.ID); s.State != store.StateRevoked {
+		t.Fatalf("after the limit lifts: %s", s.State)
+	}
+}

@@ -37,6 +37,9 @@ type Config struct {
 	MinBackoff, MaxBackoff time.Duration
 	// CallTimeout bounds one directory call.
 	CallTimeout time.Duration
+	// MaxThrottle: a removal held back by rate limits for longer than this
+	// past its grant's end becomes revoke_failed (alerted; still retried).
+	MaxThrottle time.Duration
 }
 
 // Defaults returns the default configuration.
@@ -44,6 +47,7 @@ func Defaults() Config {
 	return Config{
 		Owner: "jitd", Lease: 2 * time.Minute, BatchSize: 500, Concurrency: 4, ClaimLimit: 10000,
 		MaxAttempts: 6, MinBackoff: time.Second, MaxBackoff: 5 * time.Minute, CallTimeout: time.Minute,
+		MaxThrottle: 15 * time.Minute,
 	}
 }
 
@@ -75,6 +79,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.CallTimeout <= 0 {
 		c.CallTimeout = d.CallTimeout
+	}
+	if c.MaxThrottle <= 0 {
+		c.MaxThrottle = d.MaxThrottle
 	}
 	return c
 }
