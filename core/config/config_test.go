@@ -22,6 +22,38 @@ func TestExampleConfigIsValid(t *testing.T) {
 	}
 }
 
+// TestExampleOktaBlockIsValid uncomments the example's Okta block.
+func TestExampleOktaBlockIsValid(t *testing.T) {
+	t.Chdir("../..")
+	b, err := os.ReadFile("config.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	in := false
+	for _, line := range strings.Split(string(b), "\n") {
+		switch {
+		case strings.Contains(line, "--- okta example"):
+			in = true
+			continue
+		case strings.Contains(line, "--- end of okta example"):
+			in = false
+			continue
+		case in:
+			line = strings.Replace(line, "# ", "", 1)
+		}
+		out = append(out, line)
+	}
+	t.Setenv("JITD_OKTA_TOKEN", "00token")
+	cfg, err := Parse([]byte(strings.Join(out, "\n")))
+	if err != nil {
+		t.Fatalf("uncommented Okta example: %v", err)
+	}
+	if len(cfg.Directories) != 2 || cfg.Directories[1].Kind != "okta" {
+		t.Fatalf("directories: %+v", cfg.Directories)
+	}
+}
+
 // TestExampleLDAPBlockIsValid uncomments the example's LDAP block, as the
 // README tells people to, and checks that it is a valid configuration.
 func TestExampleLDAPBlockIsValid(t *testing.T) {
