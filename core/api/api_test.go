@@ -151,6 +151,7 @@ func TestAddGrant_BadInputIsA400WithAClearMessage(t *testing.T) {
 		want string
 	}{
 		"unknown user":   {api.AddGrantRequest{User: "mallory", Group: "prod-db-admins", For: "1h", Reason: "r"}, `no user "mallory"`},
+		"disabled user":  {api.AddGrantRequest{User: "dave", Group: "prod-db-admins", For: "1h", Reason: "r"}, `user "dave" is disabled`},
 		"not managed":    {api.AddGrantRequest{User: "alice", Group: "staff", For: "1h", Reason: "r"}, "not JIT-managed"},
 		"absurd":         {api.AddGrantRequest{User: "alice", Group: "prod-db-admins", For: "400d", Reason: "r"}, "longer than the maximum 8h0m0s"},
 		"bad duration":   {api.AddGrantRequest{User: "alice", Group: "prod-db-admins", For: "two hours", Reason: "r"}, "invalid duration"},

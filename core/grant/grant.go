@@ -173,6 +173,9 @@ func (m *Manager) Add(ctx context.Context, req AddRequest) (store.Grant, error) 
 	if err != nil {
 		return store.Grant{}, lookupErr("user", req.User, dir.Name, err)
 	}
+	if !user.Enabled {
+		return store.Grant{}, invalid("user %q is disabled in directory %q", req.User, dir.Name)
+	}
 	group, err := res.LookupGroup(ctx, req.Group)
 	if err != nil {
 		return store.Grant{}, lookupErr("group", req.Group, dir.Name, err)
