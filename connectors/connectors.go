@@ -152,6 +152,9 @@ func Capabilities(c Connector) []Capability {
 	if _, ok := c.(ChangeFeed); ok {
 		caps = append(caps, CapChangeFeed)
 	}
+	if _, ok := c.(AccountManager); ok {
+		caps = append(caps, CapAccounts)
+	}
 	slices.Sort(caps)
 	return caps
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
@@ -215,6 +216,38 @@ func (s *server) Changes(req *connectorpb.ChangesRequest, stream connectorpb.Con
 		return toStatus(err)
 	}
 	return stream.Send(&connectorpb.ChangeMessage{Done: true, NextCursor: next})
+}
+
+func (s *server) CreateAccount(ctx context.Context, req *connectorpb.CreateAccountRequest) (*connectorpb.Account, error) {
+	a, err := capability(s, connectors.AsAccountManager, connectors.CapAccounts)
+	if err != nil {
+		return nil, err
+	}
+	spec := connectors.AccountSpec{Login: req.Login, Email: req.Email, GivenName: req.GivenName, Surname: req.Surname, Activate: req.Activate}
+	if req.UntilUnix != 0 {
+		spec.Until = time.Unix(req.UntilUnix, 0).UTC()
+	}
+	acct, err := a.CreateAccount(ctx, spec)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &connectorpb.Account{Id: acct.ID, Login: acct.Login, Enabled: acct.Enabled}, nil
+}
+
+func (s *server) SetAccountEnabled(ctx context.Context, req *connectorpb.SetAccountEnabledRequest) (*connectorpb.AccountResponse, error) {
+	a, err := capability(s, connectors.AsAccountManager, connectors.CapAccounts)
+	if err != nil {
+		return nil, err
+	}
+	return &connectorpb.AccountResponse{}, toStatus(a.SetAccountEnabled(ctx, req.Id, req.Enabled))
+}
+
+func (s *server) DeleteAccount(ctx context.Context, req *connectorpb.DeleteAccountRequest) (*connectorpb.AccountResponse, error) {
+	a, err := capability(s, connectors.AsAccountManager, connectors.CapAccounts)
+	if err != nil {
+		return nil, err
+	}
+	return &connectorpb.AccountResponse{}, toStatus(a.DeleteAccount(ctx, req.Id))
 }
 
 // recvAll drains a server stream into fn.

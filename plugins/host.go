@@ -68,6 +68,7 @@ var (
 	_ connectors.Lister            = (*Conn)(nil)
 	_ connectors.MembershipManager = (*Conn)(nil)
 	_ connectors.ChangeFeed        = (*Conn)(nil)
+	_ connectors.AccountManager    = (*Conn)(nil)
 )
 
 // Launch starts the child and configures it. A child that will not start or
@@ -354,6 +355,40 @@ func (c *Conn) Changes(ctx context.Context, cursor string, fn func(connectors.Ch
 		return "", fmt.Errorf("plugins: %s: change stream ended early: %w", c.spec.Directory, connectors.ErrUnavailable)
 	}
 	return next, nil
+}
+
+func (c *Conn) CreateAccount(ctx context.Context, spec connectors.AccountSpec) (connectors.Account, error) {
+	rpc, err := c.current(ctx)
+	if err != nil {
+		return connectors.Account{}, err
+	}
+	req := &connectorpb.CreateAccountRequest{Login: spec.Login, Email: spec.Email, GivenName: spec.GivenName, Surname: spec.Surname, Activate: spec.Activate}
+	if !spec.Until.IsZero() {
+		req.UntilUnix = spec.Until.Unix()
+	}
+	a, err := rpc.CreateAccount(ctx, req)
+	if err != nil {
+		return connectors.Account{}, fromStatus(err)
+	}
+	return connectors.Account{ID: a.Id, Login: a.Login, Enabled: a.Enabled}, nil
+}
+
+func (c *Conn) SetAccountEnabled(ctx context.Context, id string, enabled bool) error {
+	rpc, err := c.current(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = rpc.SetAccountEnabled(ctx, &connectorpb.SetAccountEnabledRequest{Id: id, Enabled: enabled})
+	return fromStatus(err)
+}
+
+func (c *Conn) DeleteAccount(ctx context.Context, id string) error {
+	rpc, err := c.current(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = rpc.DeleteAccount(ctx, &connectorpb.DeleteAccountRequest{Id: id})
+	return fromStatus(err)
 }
 
 // hclogBridge sends go-plugin's hclog output (and the child's, which go-plugin

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/jitd/jitd/connectors"
 )
@@ -39,6 +40,7 @@ func Run(t *testing.T, newFixture func(t *testing.T) Fixture) {
 		{"UnknownGroupIsNotFound", testUnknownGroup},
 		{"ListsWhatItManages", testList},
 		{"FeedReportsChangesSinceItsCursor", testFeed},
+		{"AccountLifecycleTouchesOnlyItsOwn", testAccounts},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -352,5 +354,59 @@ func testFeed(t *testing.T, f fixture) {
 	}
 	if _, err := feed.Changes(f.ctx, "not-a-cursor", func(connectors.Change) error { return nil }); !errors.Is(err, connectors.ErrCursorExpired) {
 		t.Fatalf("garbage cursor: %v, want ErrCursorExpired", err)
+	}
+}
+
+func testAccounts(t *testing.T, f fixture) {
+	am, ok := connectors.AsAccountManager(f.Conn)
+	if !ok {
+		t.Skip("connector does not manage accounts")
+	}
+	spec := connectors.AccountSpec{Login: "ann.lee@vendor.example", Email: "ann.lee@vendor.example", GivenName: "Ann", Surname: "Lee", Until: time.Now().Add(30 * 24 * time.Hour)}
+	acct, err := am.CreateAccount(f.ctx, spec)
+	if err != nil {
+		t.Fatalf("CreateAccount: %v", err)
+	}
+	if acct.ID == "" || acct.Enabled {
+		t.Fatalf("staged account = %+v; want an id, disabled", acct)
+	}
+	if _, err := am.CreateAccount(f.ctx, spec); !errors.Is(err, connectors.ErrInvalid) {
+		t.Fatalf("creating an existing login: %v, want ErrInvalid", err)
+	}
+	enabled := func() bool {
+		t.Helper()
+		u, err := f.res.LookupUser(f.ctx, spec.Login)
+		if err != nil {
+			t.Fatalf("LookupUser(%s): %v", spec.Login, err)
+		}
+		return u.Enabled
+	}
+	for _, want := range []bool{true, true, false, false, true} { // idempotent both ways
+		if err := am.SetAccountEnabled(f.ctx, acct.ID, want); err != nil {
+			t.Fatalf("SetAccountEnabled(%v): %v", want, err)
+		}
+		if got := enabled(); got != want {
+			t.Fatalf("after SetAccountEnabled(%v) the account is enabled=%v", want, got)
+		}
+	}
+	// An account jitd did not create is never touched.
+	other := f.users[0]
+	if err := am.SetAccountEnabled(f.ctx, other.ID, false); !errors.Is(err, connectors.ErrPermission) {
+		t.Fatalf("disabling a user jitd did not create: %v, want ErrPermission", err)
+	}
+	if err := am.DeleteAccount(f.ctx, other.ID); !errors.Is(err, connectors.ErrPermission) {
+		t.Fatalf("deleting a user jitd did not create: %v, want ErrPermission", err)
+	}
+	if u, err := f.res.LookupUser(f.ctx, other.Login); err != nil || !u.Enabled {
+		t.Fatalf("the other user changed: %+v %v", u, err)
+	}
+	if err := am.DeleteAccount(f.ctx, acct.ID); err != nil {
+		t.Fatalf("DeleteAccount: %v", err)
+	}
+	if _, err := f.res.LookupUser(f.ctx, spec.Login); !errors.Is(err, connectors.ErrNotFound) {
+		t.Fatalf("deleted account still found: %v", err)
+	}
+	if err := am.DeleteAccount(f.ctx, acct.ID); err != nil {
+		t.Fatalf("deleting it again: %v, want success", err)
 	}
 }

@@ -24,6 +24,14 @@ type Config struct {
 	Timeout time.Duration `yaml:"timeout" json:"timeout,omitempty"`
 	// Concurrency bounds membership calls in flight within one batch (default 4).
 	Concurrency int `yaml:"concurrency" json:"concurrency,omitempty"`
+	// AccountMarkerAttr and AccountMarkerValue tag the accounts jitd creates
+	// (default userType: jitd-ephemeral); jitd never touches an account
+	// without the tag.
+	AccountMarkerAttr  string `yaml:"account_marker_attr" json:"account_marker_attr,omitempty"`
+	AccountMarkerValue string `yaml:"account_marker_value" json:"account_marker_value,omitempty"`
+	// AccountEndDateAttr, when set, is a profile attribute (in your Okta user
+	// schema) that receives an account's end date (YYYY-MM-DD).
+	AccountEndDateAttr string `yaml:"account_end_date_attr" json:"account_end_date_attr,omitempty"`
 	// FullSyncEvery: changes are read by lastUpdated, which cannot see deleted
 	// users and groups; a full sync at least this often catches them (default 1h).
 	FullSyncEvery time.Duration `yaml:"full_sync_every" json:"full_sync_every,omitempty"`
@@ -38,6 +46,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.FullSyncEvery <= 0 {
 		c.FullSyncEvery = time.Hour
+	}
+	if c.AccountMarkerAttr == "" {
+		c.AccountMarkerAttr = "userType"
+	}
+	if c.AccountMarkerValue == "" {
+		c.AccountMarkerValue = "jitd-ephemeral"
 	}
 	return c
 }

@@ -1005,6 +1005,282 @@ func (x *ChangeMessage) GetNextCursor() string {
 	return ""
 }
 
+type CreateAccountRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Login         string                 `protobuf:"bytes,1,opt,name=login,proto3" json:"login,omitempty"`
+	Email         string                 `protobuf:"bytes,2,opt,name=email,proto3" json:"email,omitempty"`
+	GivenName     string                 `protobuf:"bytes,3,opt,name=given_name,json=givenName,proto3" json:"given_name,omitempty"`
+	Surname       string                 `protobuf:"bytes,4,opt,name=surname,proto3" json:"surname,omitempty"`
+	UntilUnix     int64                  `protobuf:"varint,5,opt,name=until_unix,json=untilUnix,proto3" json:"until_unix,omitempty"` // 0: none
+	Activate      bool                   `protobuf:"varint,6,opt,name=activate,proto3" json:"activate,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateAccountRequest) Reset() {
+	*x = CreateAccountRequest{}
+	mi := &file_connector_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateAccountRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateAccountRequest) ProtoMessage() {}
+
+func (x *CreateAccountRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_connector_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateAccountRequest.ProtoReflect.Descriptor instead.
+func (*CreateAccountRequest) Descriptor() ([]byte, []int) {
+	return file_connector_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *CreateAccountRequest) GetLogin() string {
+	if x != nil {
+		return x.Login
+	}
+	return ""
+}
+
+func (x *CreateAccountRequest) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+func (x *CreateAccountRequest) GetGivenName() string {
+	if x != nil {
+		return x.GivenName
+	}
+	return ""
+}
+
+func (x *CreateAccountRequest) GetSurname() string {
+	if x != nil {
+		return x.Surname
+	}
+	return ""
+}
+
+func (x *CreateAccountRequest) GetUntilUnix() int64 {
+	if x != nil {
+		return x.UntilUnix
+	}
+	return 0
+}
+
+func (x *CreateAccountRequest) GetActivate() bool {
+	if x != nil {
+		return x.Activate
+	}
+	return false
+}
+
+type Account struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Login         string                 `protobuf:"bytes,2,opt,name=login,proto3" json:"login,omitempty"`
+	Enabled       bool                   `protobuf:"varint,3,opt,name=enabled,proto3" json:"enabled,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Account) Reset() {
+	*x = Account{}
+	mi := &file_connector_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Account) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Account) ProtoMessage() {}
+
+func (x *Account) ProtoReflect() protoreflect.Message {
+	mi := &file_connector_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Account.ProtoReflect.Descriptor instead.
+func (*Account) Descriptor() ([]byte, []int) {
+	return file_connector_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *Account) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Account) GetLogin() string {
+	if x != nil {
+		return x.Login
+	}
+	return ""
+}
+
+func (x *Account) GetEnabled() bool {
+	if x != nil {
+		return x.Enabled
+	}
+	return false
+}
+
+type SetAccountEnabledRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Enabled       bool                   `protobuf:"varint,2,opt,name=enabled,proto3" json:"enabled,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetAccountEnabledRequest) Reset() {
+	*x = SetAccountEnabledRequest{}
+	mi := &file_connector_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetAccountEnabledRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetAccountEnabledRequest) ProtoMessage() {}
+
+func (x *SetAccountEnabledRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_connector_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetAccountEnabledRequest.ProtoReflect.Descriptor instead.
+func (*SetAccountEnabledRequest) Descriptor() ([]byte, []int) {
+	return file_connector_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *SetAccountEnabledRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *SetAccountEnabledRequest) GetEnabled() bool {
+	if x != nil {
+		return x.Enabled
+	}
+	return false
+}
+
+type DeleteAccountRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteAccountRequest) Reset() {
+	*x = DeleteAccountRequest{}
+	mi := &file_connector_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteAccountRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteAccountRequest) ProtoMessage() {}
+
+func (x *DeleteAccountRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_connector_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteAccountRequest.ProtoReflect.Descriptor instead.
+func (*DeleteAccountRequest) Descriptor() ([]byte, []int) {
+	return file_connector_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *DeleteAccountRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type AccountResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AccountResponse) Reset() {
+	*x = AccountResponse{}
+	mi := &file_connector_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AccountResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AccountResponse) ProtoMessage() {}
+
+func (x *AccountResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_connector_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AccountResponse.ProtoReflect.Descriptor instead.
+func (*AccountResponse) Descriptor() ([]byte, []int) {
+	return file_connector_proto_rawDescGZIP(), []int{22}
+}
+
 var File_connector_proto protoreflect.FileDescriptor
 
 const file_connector_proto_rawDesc = "" +
@@ -1069,7 +1345,26 @@ const file_connector_proto_rawDesc = "" +
 	"\x02Op\x12\x12\n" +
 	"\x0eOP_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tOP_UPSERT\x10\x01\x12\r\n" +
-	"\tOP_DELETE\x10\x02J\x04\b\x05\x10\x062\xfc\x06\n" +
+	"\tOP_DELETE\x10\x02J\x04\b\x05\x10\x06\"\xb6\x01\n" +
+	"\x14CreateAccountRequest\x12\x14\n" +
+	"\x05login\x18\x01 \x01(\tR\x05login\x12\x14\n" +
+	"\x05email\x18\x02 \x01(\tR\x05email\x12\x1d\n" +
+	"\n" +
+	"given_name\x18\x03 \x01(\tR\tgivenName\x12\x18\n" +
+	"\asurname\x18\x04 \x01(\tR\asurname\x12\x1d\n" +
+	"\n" +
+	"until_unix\x18\x05 \x01(\x03R\tuntilUnix\x12\x1a\n" +
+	"\bactivate\x18\x06 \x01(\bR\bactivate\"I\n" +
+	"\aAccount\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
+	"\x05login\x18\x02 \x01(\tR\x05login\x12\x18\n" +
+	"\aenabled\x18\x03 \x01(\bR\aenabled\"D\n" +
+	"\x18SetAccountEnabledRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
+	"\aenabled\x18\x02 \x01(\bR\aenabled\"&\n" +
+	"\x14DeleteAccountRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\x11\n" +
+	"\x0fAccountResponse2\x96\t\n" +
 	"\tConnector\x12V\n" +
 	"\tConfigure\x12#.jitd.connector.v1.ConfigureRequest\x1a$.jitd.connector.v1.ConfigureResponse\x12J\n" +
 	"\x05Check\x12\x1f.jitd.connector.v1.CheckRequest\x1a .jitd.connector.v1.CheckResponse\x12G\n" +
@@ -1084,7 +1379,10 @@ const file_connector_proto_rawDesc = "" +
 	"AddMembers\x12!.jitd.connector.v1.MembersRequest\x1a\".jitd.connector.v1.MembersResponse\x12V\n" +
 	"\rRemoveMembers\x12!.jitd.connector.v1.MembersRequest\x1a\".jitd.connector.v1.MembersResponse\x12S\n" +
 	"\bIsMember\x12\".jitd.connector.v1.IsMemberRequest\x1a#.jitd.connector.v1.IsMemberResponse\x12P\n" +
-	"\aChanges\x12!.jitd.connector.v1.ChangesRequest\x1a .jitd.connector.v1.ChangeMessage0\x01B/Z-github.com/jitd/jitd/schema/proto/connectorpbb\x06proto3"
+	"\aChanges\x12!.jitd.connector.v1.ChangesRequest\x1a .jitd.connector.v1.ChangeMessage0\x01\x12T\n" +
+	"\rCreateAccount\x12'.jitd.connector.v1.CreateAccountRequest\x1a\x1a.jitd.connector.v1.Account\x12d\n" +
+	"\x11SetAccountEnabled\x12+.jitd.connector.v1.SetAccountEnabledRequest\x1a\".jitd.connector.v1.AccountResponse\x12\\\n" +
+	"\rDeleteAccount\x12'.jitd.connector.v1.DeleteAccountRequest\x1a\".jitd.connector.v1.AccountResponseB/Z-github.com/jitd/jitd/schema/proto/connectorpbb\x06proto3"
 
 var (
 	file_connector_proto_rawDescOnce sync.Once
@@ -1099,27 +1397,32 @@ func file_connector_proto_rawDescGZIP() []byte {
 }
 
 var file_connector_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_connector_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_connector_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_connector_proto_goTypes = []any{
-	(ChangeMessage_Op)(0),      // 0: jitd.connector.v1.ChangeMessage.Op
-	(*ConfigureRequest)(nil),   // 1: jitd.connector.v1.ConfigureRequest
-	(*ConfigureResponse)(nil),  // 2: jitd.connector.v1.ConfigureResponse
-	(*CheckRequest)(nil),       // 3: jitd.connector.v1.CheckRequest
-	(*CheckResponse)(nil),      // 4: jitd.connector.v1.CheckResponse
-	(*LookupRequest)(nil),      // 5: jitd.connector.v1.LookupRequest
-	(*ListRequest)(nil),        // 6: jitd.connector.v1.ListRequest
-	(*ListMembersRequest)(nil), // 7: jitd.connector.v1.ListMembersRequest
-	(*User)(nil),               // 8: jitd.connector.v1.User
-	(*Group)(nil),              // 9: jitd.connector.v1.Group
-	(*Member)(nil),             // 10: jitd.connector.v1.Member
-	(*MembersRequest)(nil),     // 11: jitd.connector.v1.MembersRequest
-	(*Error)(nil),              // 12: jitd.connector.v1.Error
-	(*MemberResult)(nil),       // 13: jitd.connector.v1.MemberResult
-	(*MembersResponse)(nil),    // 14: jitd.connector.v1.MembersResponse
-	(*IsMemberRequest)(nil),    // 15: jitd.connector.v1.IsMemberRequest
-	(*IsMemberResponse)(nil),   // 16: jitd.connector.v1.IsMemberResponse
-	(*ChangesRequest)(nil),     // 17: jitd.connector.v1.ChangesRequest
-	(*ChangeMessage)(nil),      // 18: jitd.connector.v1.ChangeMessage
+	(ChangeMessage_Op)(0),            // 0: jitd.connector.v1.ChangeMessage.Op
+	(*ConfigureRequest)(nil),         // 1: jitd.connector.v1.ConfigureRequest
+	(*ConfigureResponse)(nil),        // 2: jitd.connector.v1.ConfigureResponse
+	(*CheckRequest)(nil),             // 3: jitd.connector.v1.CheckRequest
+	(*CheckResponse)(nil),            // 4: jitd.connector.v1.CheckResponse
+	(*LookupRequest)(nil),            // 5: jitd.connector.v1.LookupRequest
+	(*ListRequest)(nil),              // 6: jitd.connector.v1.ListRequest
+	(*ListMembersRequest)(nil),       // 7: jitd.connector.v1.ListMembersRequest
+	(*User)(nil),                     // 8: jitd.connector.v1.User
+	(*Group)(nil),                    // 9: jitd.connector.v1.Group
+	(*Member)(nil),                   // 10: jitd.connector.v1.Member
+	(*MembersRequest)(nil),           // 11: jitd.connector.v1.MembersRequest
+	(*Error)(nil),                    // 12: jitd.connector.v1.Error
+	(*MemberResult)(nil),             // 13: jitd.connector.v1.MemberResult
+	(*MembersResponse)(nil),          // 14: jitd.connector.v1.MembersResponse
+	(*IsMemberRequest)(nil),          // 15: jitd.connector.v1.IsMemberRequest
+	(*IsMemberResponse)(nil),         // 16: jitd.connector.v1.IsMemberResponse
+	(*ChangesRequest)(nil),           // 17: jitd.connector.v1.ChangesRequest
+	(*ChangeMessage)(nil),            // 18: jitd.connector.v1.ChangeMessage
+	(*CreateAccountRequest)(nil),     // 19: jitd.connector.v1.CreateAccountRequest
+	(*Account)(nil),                  // 20: jitd.connector.v1.Account
+	(*SetAccountEnabledRequest)(nil), // 21: jitd.connector.v1.SetAccountEnabledRequest
+	(*DeleteAccountRequest)(nil),     // 22: jitd.connector.v1.DeleteAccountRequest
+	(*AccountResponse)(nil),          // 23: jitd.connector.v1.AccountResponse
 }
 var file_connector_proto_depIdxs = []int32{
 	12, // 0: jitd.connector.v1.MemberResult.error:type_name -> jitd.connector.v1.Error
@@ -1138,19 +1441,25 @@ var file_connector_proto_depIdxs = []int32{
 	11, // 13: jitd.connector.v1.Connector.RemoveMembers:input_type -> jitd.connector.v1.MembersRequest
 	15, // 14: jitd.connector.v1.Connector.IsMember:input_type -> jitd.connector.v1.IsMemberRequest
 	17, // 15: jitd.connector.v1.Connector.Changes:input_type -> jitd.connector.v1.ChangesRequest
-	2,  // 16: jitd.connector.v1.Connector.Configure:output_type -> jitd.connector.v1.ConfigureResponse
-	4,  // 17: jitd.connector.v1.Connector.Check:output_type -> jitd.connector.v1.CheckResponse
-	8,  // 18: jitd.connector.v1.Connector.LookupUser:output_type -> jitd.connector.v1.User
-	9,  // 19: jitd.connector.v1.Connector.LookupGroup:output_type -> jitd.connector.v1.Group
-	8,  // 20: jitd.connector.v1.Connector.ListUsers:output_type -> jitd.connector.v1.User
-	9,  // 21: jitd.connector.v1.Connector.ListGroups:output_type -> jitd.connector.v1.Group
-	10, // 22: jitd.connector.v1.Connector.ListMembers:output_type -> jitd.connector.v1.Member
-	14, // 23: jitd.connector.v1.Connector.AddMembers:output_type -> jitd.connector.v1.MembersResponse
-	14, // 24: jitd.connector.v1.Connector.RemoveMembers:output_type -> jitd.connector.v1.MembersResponse
-	16, // 25: jitd.connector.v1.Connector.IsMember:output_type -> jitd.connector.v1.IsMemberResponse
-	18, // 26: jitd.connector.v1.Connector.Changes:output_type -> jitd.connector.v1.ChangeMessage
-	16, // [16:27] is the sub-list for method output_type
-	5,  // [5:16] is the sub-list for method input_type
+	19, // 16: jitd.connector.v1.Connector.CreateAccount:input_type -> jitd.connector.v1.CreateAccountRequest
+	21, // 17: jitd.connector.v1.Connector.SetAccountEnabled:input_type -> jitd.connector.v1.SetAccountEnabledRequest
+	22, // 18: jitd.connector.v1.Connector.DeleteAccount:input_type -> jitd.connector.v1.DeleteAccountRequest
+	2,  // 19: jitd.connector.v1.Connector.Configure:output_type -> jitd.connector.v1.ConfigureResponse
+	4,  // 20: jitd.connector.v1.Connector.Check:output_type -> jitd.connector.v1.CheckResponse
+	8,  // 21: jitd.connector.v1.Connector.LookupUser:output_type -> jitd.connector.v1.User
+	9,  // 22: jitd.connector.v1.Connector.LookupGroup:output_type -> jitd.connector.v1.Group
+	8,  // 23: jitd.connector.v1.Connector.ListUsers:output_type -> jitd.connector.v1.User
+	9,  // 24: jitd.connector.v1.Connector.ListGroups:output_type -> jitd.connector.v1.Group
+	10, // 25: jitd.connector.v1.Connector.ListMembers:output_type -> jitd.connector.v1.Member
+	14, // 26: jitd.connector.v1.Connector.AddMembers:output_type -> jitd.connector.v1.MembersResponse
+	14, // 27: jitd.connector.v1.Connector.RemoveMembers:output_type -> jitd.connector.v1.MembersResponse
+	16, // 28: jitd.connector.v1.Connector.IsMember:output_type -> jitd.connector.v1.IsMemberResponse
+	18, // 29: jitd.connector.v1.Connector.Changes:output_type -> jitd.connector.v1.ChangeMessage
+	20, // 30: jitd.connector.v1.Connector.CreateAccount:output_type -> jitd.connector.v1.Account
+	23, // 31: jitd.connector.v1.Connector.SetAccountEnabled:output_type -> jitd.connector.v1.AccountResponse
+	23, // 32: jitd.connector.v1.Connector.DeleteAccount:output_type -> jitd.connector.v1.AccountResponse
+	19, // [19:33] is the sub-list for method output_type
+	5,  // [5:19] is the sub-list for method input_type
 	5,  // [5:5] is the sub-list for extension type_name
 	5,  // [5:5] is the sub-list for extension extendee
 	0,  // [0:5] is the sub-list for field type_name
@@ -1167,7 +1476,7 @@ func file_connector_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_connector_proto_rawDesc), len(file_connector_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   18,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

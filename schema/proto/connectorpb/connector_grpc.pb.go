@@ -23,17 +23,20 @@ import (
 const _ = grpc.SupportPackageIsVersion7
 
 const (
-	Connector_Configure_FullMethodName     = "/jitd.connector.v1.Connector/Configure"
-	Connector_Check_FullMethodName         = "/jitd.connector.v1.Connector/Check"
-	Connector_LookupUser_FullMethodName    = "/jitd.connector.v1.Connector/LookupUser"
-	Connector_LookupGroup_FullMethodName   = "/jitd.connector.v1.Connector/LookupGroup"
-	Connector_ListUsers_FullMethodName     = "/jitd.connector.v1.Connector/ListUsers"
-	Connector_ListGroups_FullMethodName    = "/jitd.connector.v1.Connector/ListGroups"
-	Connector_ListMembers_FullMethodName   = "/jitd.connector.v1.Connector/ListMembers"
-	Connector_AddMembers_FullMethodName    = "/jitd.connector.v1.Connector/AddMembers"
-	Connector_RemoveMembers_FullMethodName = "/jitd.connector.v1.Connector/RemoveMembers"
-	Connector_IsMember_FullMethodName      = "/jitd.connector.v1.Connector/IsMember"
-	Connector_Changes_FullMethodName       = "/jitd.connector.v1.Connector/Changes"
+	Connector_Configure_FullMethodName         = "/jitd.connector.v1.Connector/Configure"
+	Connector_Check_FullMethodName             = "/jitd.connector.v1.Connector/Check"
+	Connector_LookupUser_FullMethodName        = "/jitd.connector.v1.Connector/LookupUser"
+	Connector_LookupGroup_FullMethodName       = "/jitd.connector.v1.Connector/LookupGroup"
+	Connector_ListUsers_FullMethodName         = "/jitd.connector.v1.Connector/ListUsers"
+	Connector_ListGroups_FullMethodName        = "/jitd.connector.v1.Connector/ListGroups"
+	Connector_ListMembers_FullMethodName       = "/jitd.connector.v1.Connector/ListMembers"
+	Connector_AddMembers_FullMethodName        = "/jitd.connector.v1.Connector/AddMembers"
+	Connector_RemoveMembers_FullMethodName     = "/jitd.connector.v1.Connector/RemoveMembers"
+	Connector_IsMember_FullMethodName          = "/jitd.connector.v1.Connector/IsMember"
+	Connector_Changes_FullMethodName           = "/jitd.connector.v1.Connector/Changes"
+	Connector_CreateAccount_FullMethodName     = "/jitd.connector.v1.Connector/CreateAccount"
+	Connector_SetAccountEnabled_FullMethodName = "/jitd.connector.v1.Connector/SetAccountEnabled"
+	Connector_DeleteAccount_FullMethodName     = "/jitd.connector.v1.Connector/DeleteAccount"
 )
 
 // ConnectorClient is the client API for Connector service.
@@ -54,6 +57,9 @@ type ConnectorClient interface {
 	// Changes streams the changes since a cursor; the last message has done
 	// set and carries the cursor to resume from.
 	Changes(ctx context.Context, in *ChangesRequest, opts ...grpc.CallOption) (Connector_ChangesClient, error)
+	CreateAccount(ctx context.Context, in *CreateAccountRequest, opts ...grpc.CallOption) (*Account, error)
+	SetAccountEnabled(ctx context.Context, in *SetAccountEnabledRequest, opts ...grpc.CallOption) (*AccountResponse, error)
+	DeleteAccount(ctx context.Context, in *DeleteAccountRequest, opts ...grpc.CallOption) (*AccountResponse, error)
 }
 
 type connectorClient struct {
@@ -255,6 +261,33 @@ func (x *connectorChangesClient) Recv() (*ChangeMessage, error) {
 	return m, nil
 }
 
+func (c *connectorClient) CreateAccount(ctx context.Context, in *CreateAccountRequest, opts ...grpc.CallOption) (*Account, error) {
+	out := new(Account)
+	err := c.cc.Invoke(ctx, Connector_CreateAccount_FullMethodName, in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *connectorClient) SetAccountEnabled(ctx context.Context, in *SetAccountEnabledRequest, opts ...grpc.CallOption) (*AccountResponse, error) {
+	out := new(AccountResponse)
+	err := c.cc.Invoke(ctx, Connector_SetAccountEnabled_FullMethodName, in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *connectorClient) DeleteAccount(ctx context.Context, in *DeleteAccountRequest, opts ...grpc.CallOption) (*AccountResponse, error) {
+	out := new(AccountResponse)
+	err := c.cc.Invoke(ctx, Connector_DeleteAccount_FullMethodName, in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ConnectorServer is the server API for Connector service.
 // All implementations must embed UnimplementedConnectorServer
 // for forward compatibility
@@ -273,6 +306,9 @@ type ConnectorServer interface {
 	// Changes streams the changes since a cursor; the last message has done
 	// set and carries the cursor to resume from.
 	Changes(*ChangesRequest, Connector_ChangesServer) error
+	CreateAccount(context.Context, *CreateAccountRequest) (*Account, error)
+	SetAccountEnabled(context.Context, *SetAccountEnabledRequest) (*AccountResponse, error)
+	DeleteAccount(context.Context, *DeleteAccountRequest) (*AccountResponse, error)
 	mustEmbedUnimplementedConnectorServer()
 }
 
@@ -312,6 +348,15 @@ func (UnimplementedConnectorServer) IsMember(context.Context, *IsMemberRequest) 
 }
 func (UnimplementedConnectorServer) Changes(*ChangesRequest, Connector_ChangesServer) error {
 	return status.Errorf(codes.Unimplemented, "method Changes not implemented")
+}
+func (UnimplementedConnectorServer) CreateAccount(context.Context, *CreateAccountRequest) (*Account, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method CreateAccount not implemented")
+}
+func (UnimplementedConnectorServer) SetAccountEnabled(context.Context, *SetAccountEnabledRequest) (*AccountResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method SetAccountEnabled not implemented")
+}
+func (UnimplementedConnectorServer) DeleteAccount(context.Context, *DeleteAccountRequest) (*AccountResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method DeleteAccount not implemented")
 }
 func (UnimplementedConnectorServer) mustEmbedUnimplementedConnectorServer() {}
 
@@ -536,6 +581,60 @@ func (x *connectorChangesServer) Send(m *ChangeMessage) error {
 	return x.ServerStream.SendMsg(m)
 }
 
+func _Connector_CreateAccount_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateAccountRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ConnectorServer).CreateAccount(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Connector_CreateAccount_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ConnectorServer).CreateAccount(ctx, req.(*CreateAccountRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Connector_SetAccountEnabled_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetAccountEnabledRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ConnectorServer).SetAccountEnabled(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Connector_SetAccountEnabled_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ConnectorServer).SetAccountEnabled(ctx, req.(*SetAccountEnabledRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Connector_DeleteAccount_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteAccountRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ConnectorServer).DeleteAccount(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Connector_DeleteAccount_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ConnectorServer).DeleteAccount(ctx, req.(*DeleteAccountRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Connector_ServiceDesc is the grpc.ServiceDesc for Connector service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -570,6 +669,18 @@ var Connector_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "IsMember",
 			Handler:    _Connector_IsMember_Handler,
+		},
+		{
+			MethodName: "CreateAccount",
+			Handler:    _Connector_CreateAccount_Handler,
+		},
+		{
+			MethodName: "SetAccountEnabled",
+			Handler:    _Connector_SetAccountEnabled_Handler,
+		},
+		{
+			MethodName: "DeleteAccount",
+			Handler:    _Connector_DeleteAccount_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

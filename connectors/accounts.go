@@ -1,0 +1,47 @@
+package connectors
+
+import (
+	"context"
+	"time"
+)
+
+// CapAccounts is the capability of AccountManager.
+const CapAccounts Capability = "accounts"
+
+// AccountSpec describes an ephemeral (contractor) account to create.
+type AccountSpec struct {
+	Login     string
+	Email     string
+	GivenName string
+	Surname   string
+	// Until is when the account ends; directories that can hold it (a
+	// configured attribute, AD's accountExpires) record it as a backstop.
+	Until time.Time
+	// Activate creates the account enabled; otherwise it is created disabled
+	// (staged) and enabled later.
+	Activate bool
+}
+
+// Account is an account an AccountManager created.
+type Account struct {
+	ID      string
+	Login   string
+	Enabled bool
+}
+
+// AccountManager creates and retires ephemeral accounts. Every account it
+// creates carries jitd's marker, and it refuses (ErrPermission) to change or
+// delete an account without it: jitd only ever touches accounts it made.
+type AccountManager interface {
+	CreateAccount(ctx context.Context, spec AccountSpec) (Account, error)
+	// SetAccountEnabled enables or disables the account; idempotent.
+	SetAccountEnabled(ctx context.Context, id string, enabled bool) error
+	// DeleteAccount deletes the account; deleting a missing one succeeds.
+	DeleteAccount(ctx context.Context, id string) error
+}
+
+// AsAccountManager returns c as an AccountManager when it has that capability.
+func AsAccountManager(c Connector) (AccountManager, bool) {
+	a, ok := c.(AccountManager)
+	return a, ok && Has(c, CapAccounts)
+}
