@@ -15,9 +15,16 @@ import (
 type Config struct {
 	// OrgURL is https://<your-org>.okta.com (not the -admin URL).
 	OrgURL string `yaml:"org_url" json:"org_url"`
-	// The API token (SSWS) comes from a file or an environment variable.
+	// Either an API token (SSWS), from a file or an environment variable...
 	APITokenFile string `yaml:"api_token_file" json:"api_token_file,omitempty"`
 	APITokenEnv  string `yaml:"api_token_env" json:"api_token_env,omitempty"`
+	// ...or an OAuth 2.0 service app: its client id and RSA private key (PEM,
+	// from a file or an environment variable), and the scopes to ask for.
+	ClientID       string   `yaml:"client_id" json:"client_id,omitempty"`
+	PrivateKeyFile string   `yaml:"private_key_file" json:"private_key_file,omitempty"`
+	PrivateKeyEnv  string   `yaml:"private_key_env" json:"private_key_env,omitempty"`
+	PrivateKeyID   string   `yaml:"private_key_id" json:"private_key_id,omitempty"`
+	Scopes         []string `yaml:"scopes" json:"scopes,omitempty"`
 	// CAFile trusts a private CA (a TLS-inspecting proxy) besides the system roots.
 	CAFile string `yaml:"ca_file" json:"ca_file,omitempty"`
 	// Timeout bounds one API request (default 30s).
@@ -47,6 +54,9 @@ func (c Config) withDefaults() Config {
 	if c.FullSyncEvery <= 0 {
 		c.FullSyncEvery = time.Hour
 	}
+	if c.ClientID != "" && len(c.Scopes) == 0 {
+		c.Scopes = DefaultScopes
+	}
 	if c.AccountMarkerAttr == "" {
 		c.AccountMarkerAttr = "userType"
 	}
@@ -75,9 +85,23 @@ func (c Config) Validate() error {
 	case u.Path != "" && u.Path != "/":
 		bad("org_url", "must have no path (got %q)", u.Path)
 	}
+	oauth := c.ClientID != "" || c.PrivateKeyFile != "" || c.PrivateKeyEnv != ""
 	switch {
+	case oauth && (c.APITokenFile != "" || c.APITokenEnv != ""):
+		bad("client_id", "use an API token or an OAuth service app (client_id and a private key), not both")
+	case oauth && c.ClientID == "":
+		bad("client_id", "required with private_key_file or private_key_env")
+	case oauth && (c.PrivateKeyFile == "") == (c.PrivateKeyEnv == ""):
+		bad("private_key_file", "set exactly one of private_key_file and private_key_env")
+	case oauth && c.PrivateKeyFile != "":
+		if _, err := os.Stat(c.PrivateKeyFile); err != nil {
+			bad("private_key_file", "%v", err)
+		}
+	case oauth && os.Getenv(c.PrivateKeyEnv) == "":
+		bad("private_key_env", "environment variable %s is not set", c.PrivateKeyEnv)
+	case oauth:
 	case c.APITokenFile == "" && c.APITokenEnv == "":
-		bad("api_token_file", "an API token is required: set api_token_file or api_token_env")
+		bad("api_token_file", "an API token is required: set api_token_file or api_token_env (or client_id and private_key_file for an OAuth service app)")
 	case c.APITokenFile != "" && c.APITokenEnv != "":
 		bad("api_token_env", "set api_token_file or api_token_env, not both")
 	case c.APITokenFile != "":
@@ -96,6 +120,20 @@ func (c Config) Validate() error {
 		bad("timeout", "timeout, concurrency and full_sync_every must not be negative")
 	}
 	return errors.Join(errs...)
+}
+
+// DefaultScopes are the OAuth scopes jitd asks for: what its calls need.
+var DefaultScopes = []string{"okta.users.read", "okta.users.manage", "okta.groups.read", "okta.groups.manage"}
+
+func (c Config) privateKey() (string, error) {
+	if c.PrivateKeyFile != "" {
+		b, err := os.ReadFile(c.PrivateKeyFile)
+		if err != nil {
+			return "", fmt.Errorf("okta: private_key_file: %w: %v", connectors.ErrInvalid, err)
+		}
+		return string(b), nil
+	}
+	return os.Getenv(c.PrivateKeyEnv), nil
 }
 
 func (c Config) token() (string, error) {

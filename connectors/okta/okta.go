@@ -21,6 +21,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -58,7 +59,20 @@ func newConn(cfg Config, now func() time.Time, sleep func(time.Duration)) (*Conn
 		return nil, fmt.Errorf("okta: %w: %v", connectors.ErrInvalid, err)
 	}
 	cfg = cfg.withDefaults()
-	if _, err := cfg.token(); err != nil {
+	auth := []oktasdk.ConfigSetter{oktasdk.WithToken("set-by-transport")} // the transport sets the real token on each request
+	tokenFn := cfg.token
+	if cfg.ClientID != "" {
+		key, err := cfg.privateKey()
+		if err != nil {
+			return nil, err
+		}
+		if _, err := oktasdk.CreateKeySigner(key, cfg.PrivateKeyID); err != nil {
+			return nil, fmt.Errorf("okta: private key: %w: %v (want an RSA key in PEM, -----BEGIN RSA PRIVATE KEY-----)", connectors.ErrInvalid, err)
+		}
+		auth = []oktasdk.ConfigSetter{oktasdk.WithAuthorizationMode("PrivateKey"), oktasdk.WithClientId(cfg.ClientID),
+			oktasdk.WithScopes(cfg.Scopes), oktasdk.WithPrivateKey(key), oktasdk.WithPrivateKeyId(cfg.PrivateKeyID)}
+		tokenFn = nil // the SDK gets and refreshes access tokens itself
+	} else if _, err := cfg.token(); err != nil {
 		return nil, err
 	}
 	tc := &tls.Config{MinVersion: tls.VersionTLS12}
@@ -78,13 +92,12 @@ func newConn(cfg Config, now func() time.Time, sleep func(time.Duration)) (*Conn
 	}
 	base := http.DefaultTransport.(*http.Transport).Clone()
 	base.TLSClientConfig = tc
-	hc := &http.Client{Timeout: cfg.Timeout, Transport: &transport{base: base, now: now, sleep: sleep, token: cfg.token}}
-	_, client, err := oktasdk.NewClient(context.Background(),
-		// The transport sets the real token on each request (see transport.token).
-		oktasdk.WithOrgUrl(strings.TrimRight(cfg.OrgURL, "/")), oktasdk.WithToken("set-by-transport"),
+	hc := &http.Client{Timeout: cfg.Timeout, Transport: &transport{base: base, now: now, sleep: sleep, token: tokenFn}}
+	_, client, err := oktasdk.NewClient(context.Background(), append(auth,
+		oktasdk.WithOrgUrl(strings.TrimRight(cfg.OrgURL, "/")),
 		oktasdk.WithCache(false), // the SDK caches GETs for 5 minutes by default: reads after writes would lie
 		oktasdk.WithHttpClientPtr(hc), oktasdk.WithRateLimitMaxRetries(0),
-		oktasdk.WithRequestTimeout(int64(cfg.Timeout/time.Second)))
+		oktasdk.WithRequestTimeout(int64(cfg.Timeout/time.Second)))...)
 	if err != nil {
 		return nil, fmt.Errorf("okta: %w: %v", connectors.ErrInvalid, err)
 	}
@@ -117,6 +130,14 @@ func mapErr(op string, resp *oktasdk.Response, err error) error {
 	if errors.As(err, &oe) && oe.ErrorSummary != "" {
 		detail = oe.ErrorCode + " " + oe.ErrorSummary
 	}
+	if oe != nil {
+		switch oe.ErrorMessage { // OAuth token endpoint errors: retrying will not help
+		case "invalid_client", "unauthorized_client", "invalid_grant":
+			return fmt.Errorf("okta: %s: %w: the OAuth service app was refused (%s: %s); check client_id and private_key_file, and that the app's public key is registered in Okta", op, connectors.ErrPermission, oe.ErrorMessage, oe.ErrorDescription)
+		case "invalid_scope":
+			return fmt.Errorf("okta: %s: %w: the OAuth service app may not ask for these scopes (%s); grant them to the app in Okta or narrow scopes", op, connectors.ErrPermission, oe.ErrorDescription)
+		}
+	}
 	status := 0
 	if resp != nil && resp.Response != nil {
 		status = resp.StatusCode
@@ -127,11 +148,24 @@ func mapErr(op string, resp *oktasdk.Response, err error) error {
 	case status == http.StatusUnauthorized:
 		return fmt.Errorf("okta: %s: %w: the API token was rejected (%s); check api_token_file or api_token_env", op, connectors.ErrPermission, detail)
 	case status == http.StatusForbidden:
+		if scope := missingScope(resp); scope != "" {
+			return fmt.Errorf("okta: %s: %w: the service app lacks the scope %s; grant it in the Okta admin console (Applications, jitd's app, Okta API Scopes) and add it to scopes", op, connectors.ErrPermission, scope)
+		}
 		return fmt.Errorf("okta: %s: %w: the token's admin lacks a role (%s): membership changes need Group Membership Admin (or Super Admin); sync needs read access to users and groups", op, connectors.ErrPermission, detail)
 	case status >= 400 && status < 500:
 		return fmt.Errorf("okta: %s: %w: %s", op, connectors.ErrInvalid, detail)
 	}
 	return fmt.Errorf("okta: %s: %w: %s", op, connectors.ErrUnavailable, detail)
+}
+
+var scopeRE = regexp.MustCompile(`scope="([^"]+)"`)
+
+// missingScope reads the scope an OAuth 403 asks for (WWW-Authenticate).
+func missingScope(resp *oktasdk.Response) string {
+	if m := scopeRE.FindStringSubmatch(resp.Header.Get("WWW-Authenticate")); m != nil {
+		return m[1]
+	}
+	return ""
 }
 
 // segment escapes one path segment; the SDK does not.

@@ -2,6 +2,9 @@ package okta_test
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
 	"encoding/pem"
 	"errors"
 	"os"
@@ -160,5 +163,55 @@ func TestConfigValidation(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("missing %q in %v", want, err)
 		}
+	}
+}
+
+// serviceApp registers an OAuth service app with the given scopes and returns
+// a configuration that authenticates as it.
+func serviceApp(t *testing.T, f *oktafake.Server, base okta.Config, scopes ...string) okta.Config {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.RegisterServiceApp("0oajitd", &key.PublicKey, scopes...)
+	p := filepath.Join(t.TempDir(), "key.pem")
+	os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}), 0o600)
+	return okta.Config{OrgURL: base.OrgURL, CAFile: base.CAFile, ClientID: "0oajitd", PrivateKeyFile: p}
+}
+
+func TestConformance_OAuthServiceApp(t *testing.T) {
+	connectortest.Run(t, func(t *testing.T) connectortest.Fixture {
+		f, base := org(t)
+		cfg := serviceApp(t, f, base, okta.DefaultScopes...)
+		return connectortest.Fixture{Conn: open(t, cfg), Users: []string{"alice@example.com", "bob@example.com", "carol@example.com"}, Group: "prod-db-admins"}
+	})
+}
+
+func TestOAuthMissingScopeIsNamed(t *testing.T) {
+	f, base := org(t)
+	cfg := serviceApp(t, f, base, "okta.users.read", "okta.groups.read")
+	cfg.Scopes = []string{"okta.users.read", "okta.groups.read"}
+	c := open(t, cfg)
+	ctx := context.Background()
+	g, err := c.LookupGroup(ctx, "prod-db-admins")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := c.LookupUser(ctx, "alice@example.com")
+	rs, err := c.AddMembers(ctx, g.ID, []string{u.ID})
+	if err != nil || !errors.Is(rs[0].Err, connectors.ErrPermission) || !strings.Contains(rs[0].Err.Error(), "okta.groups.manage") {
+		t.Fatalf("membership change without okta.groups.manage: %v %+v", err, rs)
+	}
+}
+
+func TestOAuthWrongKeyIsRefused(t *testing.T) {
+	f, base := org(t)
+	cfg := serviceApp(t, f, base, okta.DefaultScopes...)
+	other, _ := rsa.GenerateKey(rand.Reader, 2048)
+	f.RegisterServiceApp("0oajitd", &other.PublicKey, okta.DefaultScopes...) // the app's key was rotated in Okta
+	err := open(t, cfg).Check(context.Background())
+	if !errors.Is(err, connectors.ErrPermission) || !strings.Contains(err.Error(), "private_key_file") {
+		t.Fatalf("an assertion signed with the wrong key: %v; want a permission error that says what to check", err)
 	}
 }

@@ -21,7 +21,7 @@ type transport struct {
 	base  http.RoundTripper
 	now   func() time.Time
 	sleep func(time.Duration)
-	token func() (string, error) // read on every request: a rotated token file takes effect at once
+	token func() (string, error) // API token, read on every request: a rotated file takes effect at once; nil with OAuth
 
 	mu           sync.Mutex
 	blockedUntil time.Time
@@ -39,12 +39,15 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if wait > 0 {
 		return nil, &connectors.RateLimitError{Wait: wait, Msg: "okta: rate limit budget spent"}
 	}
-	token, err := t.token()
-	if err != nil {
-		return nil, err
+	var err error
+	if t.token != nil { // API token mode; with OAuth the SDK sets its Bearer token
+		token, terr := t.token()
+		if terr != nil {
+			return nil, terr
+		}
+		req = req.Clone(req.Context())
+		req.Header.Set("Authorization", "SSWS "+token)
 	}
-	req = req.Clone(req.Context())
-	req.Header.Set("Authorization", "SSWS "+token)
 	var resp *http.Response
 	for attempt := 0; ; attempt++ {
 		if req.GetBody != nil && attempt > 0 {
