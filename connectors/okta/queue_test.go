@@ -156,3 +156,28 @@ func TestQueue_TokenRevokedMidRunThenFixed(t *testing.T) {
 		t.Fatalf("%d of 20 revoked after the token was fixed", got)
 	}
 }
+
+func TestQueue_ServerErrorStormThenRecovery(t *testing.T) {
+	e := newQueueEnv(t, 20)
+	e.org.Fail503(60) // a storm: every request fails for a while, retries included
+	e.clock.Advance(time.Hour)
+	e.drain(time.Hour)
+	if got := e.count(store.StateRevoked); got != 20 {
+		t.Fatalf("%d of 20 revoked after a 5xx storm", got)
+	}
+	for _, u := range e.users {
+		if e.org.IsMember(e.group, u) {
+			t.Fatal("a member is left after the storm")
+		}
+	}
+	gs, _ := e.store.Grants(context.Background(), store.GrantFilter{})
+	retried := 0
+	for _, g := range gs {
+		if g.Attempts > 0 {
+			retried++
+		}
+	}
+	if retried == 0 {
+		t.Fatal("the storm caused no failed attempt: it did not reach the queue")
+	}
+}
