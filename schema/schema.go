@@ -9,3 +9,8 @@ import "embed"
 //
 //go:embed sql/*.sql
 var Migrations embed.FS
+
+// OpenAPI is the description of the daemon's HTTP API (openapi.yaml).
+//
+//go:embed openapi.yaml
+var OpenAPI []byte

@@ -37,17 +37,18 @@ type Server struct {
 	ready     Readiness
 	metrics   http.Handler
 	mux       *http.ServeMux
+	routes    []string // "METHOD /path" of every route, for the OpenAPI check
 }
 
 // NewServer returns the API handler.
 func NewServer(st store.Store, grants *grant.Manager, mir *mirror.Mirror, rec *reconcile.Reconciler, reg *prometheus.Registry, ready Readiness, log *slog.Logger) *Server {
 	s := &Server{store: st, grants: grants, mirror: mir, reconcile: rec, log: log, ready: ready, mux: http.NewServeMux(),
 		metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})}
-	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+	s.route("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	s.mux.HandleFunc("GET /readyz", s.readyz)
-	s.mux.Handle("GET /metrics", s.metrics)
+	s.route("GET /readyz", s.readyz)
+	s.route("GET /metrics", s.metrics.ServeHTTP)
 	s.handle("POST /api/v1/grants", auth.GrantWrite, s.addGrant)
 	s.handle("GET /api/v1/grants", auth.GrantRead, s.listGrants)
 	s.handle("GET /api/v1/grants/{id}", auth.GrantRead, s.getGrant)
@@ -67,9 +68,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.Serve
 
 type handlerFunc func(w http.ResponseWriter, r *http.Request, p auth.Principal) error
 
+func (s *Server) route(pattern string, h http.HandlerFunc) {
+	s.routes = append(s.routes, pattern)
+	s.mux.HandleFunc(pattern, h)
+}
+
+// Routes lists every route as "METHOD /path".
+func (s *Server) Routes() []string { return slices.Clone(s.routes) }
+
 // handle registers a route that requires a token whose role has perm.
 func (s *Server) handle(pattern string, perm auth.Permission, h handlerFunc) {
-	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+	s.route(pattern, func(w http.ResponseWriter, r *http.Request) {
 		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok {
 			writeErr(w, &Error{Status: http.StatusUnauthorized, Code: CodeUnauthenticated, Message: "an API token is required: Authorization: Bearer <token> (set JITD_TOKEN for the CLI)"})

@@ -1,0 +1,172 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
+
+	"github.com/jitd/jitd/core/api"
+	"github.com/jitd/jitd/core/auth"
+	"github.com/jitd/jitd/schema"
+)
+
+func loadDoc(t *testing.T) *openapi3.T {
+	t.Helper()
+	doc, err := openapi3.NewLoader().LoadFromData(schema.OpenAPI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := doc.Validate(context.Background()); err != nil {
+		t.Fatalf("schema/openapi.yaml is not a valid OpenAPI document: %v", err)
+	}
+	return doc
+}
+
+func TestOpenAPI_DocumentsEveryRoute(t *testing.T) {
+	doc := loadDoc(t)
+	e := newEnv(t)
+	srv := e.srv.Config.Handler.(*api.Server)
+	for _, r := range srv.Routes() {
+		method, path, _ := strings.Cut(r, " ")
+		item := doc.Paths.Find(path)
+		if item == nil || item.GetOperation(method) == nil {
+			t.Errorf("%s is served but not described in schema/openapi.yaml", r)
+		}
+	}
+	for path, item := range doc.Paths.Map() {
+		for method := range item.Operations() {
+			found := false
+			for _, r := range srv.Routes() {
+				found = found || r == method+" "+path
+			}
+			if !found {
+				t.Errorf("schema/openapi.yaml describes %s %s, which is not served", method, path)
+			}
+		}
+	}
+}
+
+// validating checks every request and response against the document.
+type validating struct {
+	t      *testing.T
+	router routers.Router
+	mu     sync.Mutex
+	errs   []string
+	seen   map[string]bool // "METHOD path status" validated
+}
+
+func (v *validating) fail(format string, args ...any) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.errs = append(v.errs, strings.TrimSpace(strings.ReplaceAll(fmtS(format, args...), "\n", " ")))
+}
+
+func (v *validating) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx := context.Background()
+	var body []byte
+	if req.Body != nil {
+		body, _ = io.ReadAll(req.Body)
+		req.Body = io.NopCloser(bytes.NewReader(body))
+	}
+	route, params, err := v.router.FindRoute(req)
+	if err != nil {
+		v.fail("%s %s: no such route in the document: %v", req.Method, req.URL.Path, err)
+		return http.DefaultTransport.RoundTrip(req)
+	}
+	in := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route,
+		Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}}
+	if err := openapi3filter.ValidateRequest(ctx, in); err != nil {
+		v.fail("%s %s request: %v", req.Method, req.URL.Path, err)
+	}
+	req.Body = io.NopCloser(bytes.NewReader(body))
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	rb, _ := io.ReadAll(resp.Body)
+	resp.Body = io.NopCloser(bytes.NewReader(rb))
+	out := &openapi3filter.ResponseValidationInput{RequestValidationInput: in, Status: resp.StatusCode, Header: resp.Header,
+		Body: io.NopCloser(bytes.NewReader(rb)), Options: &openapi3filter.Options{IncludeResponseStatus: true}}
+	if err := openapi3filter.ValidateResponse(ctx, out); err != nil {
+		v.fail("%s %s response %d: %v", req.Method, req.URL.Path, resp.StatusCode, err)
+	}
+	v.mu.Lock()
+	v.seen[req.Method+" "+route.Path+" "+resp.Status[:3]] = true
+	v.mu.Unlock()
+	return resp, nil
+}
+
+func TestOpenAPI_RequestsAndResponsesMatchTheDocument(t *testing.T) {
+	doc := loadDoc(t)
+	router, err := gorillamux.NewRouter(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t)
+	v := &validating{t: t, router: router, seen: map[string]bool{}}
+	hc := &http.Client{Transport: v}
+	c := api.NewClient(e.srv.URL, e.tokens[auth.RoleAdmin], hc)
+	ctx := context.Background()
+
+	// Successes.
+	g, err := c.AddGrant(ctx, api.AddGrantRequest{User: "alice", Group: "prod-db-admins", For: "1h", Reason: "INC-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.AddGrant(ctx, api.AddGrantRequest{User: "bob", Group: "prod-db-admins", Until: e.clock.Now().Add(2 * time.Hour), Reason: "INC-2"})
+	c.ExtendGrant(ctx, g.ID, api.ExtendRequest{For: "30m", Reason: "more"})
+	c.ListGrants(ctx, api.GrantFilter{States: []string{"active"}, User: "alice", Limit: 10})
+	c.Grant(ctx, g.ID)
+	c.RevokeGrant(ctx, g.ID, "done")
+	e.sched.RunOnce(ctx)
+	c.AuditEvents(ctx, g.ID, 50)
+	c.VerifyAudit(ctx)
+	c.SyncRun(ctx, api.SyncRunRequest{Directory: "demo"})
+	c.SyncStatus(ctx)
+	c.Drift(ctx, "")
+	c.Baseline(ctx, "demo", "prod-db-admins")
+	// Errors: each must have the documented error body.
+	c.AddGrant(ctx, api.AddGrantRequest{User: "mallory", Group: "prod-db-admins", For: "1h", Reason: "x"})
+	c.Grant(ctx, "g-nope")
+	c.RevokeGrant(ctx, g.ID, "again")
+	c.AcceptBaseline(ctx, api.AcceptRequest{Directory: "demo", Group: "prod-db-admins", Reason: "r"})
+	api.NewClient(e.srv.URL, "wrong", hc).ListGrants(ctx, api.GrantFilter{})
+	api.NewClient(e.srv.URL, e.tokens[auth.RoleAuditor], hc).AddGrant(ctx, api.AddGrantRequest{User: "alice", Group: "prod-db-admins", For: "1h", Reason: "x"})
+	for _, p := range []string{"/healthz", "/readyz"} {
+		resp, err := hc.Get(e.srv.URL + p)
+		if err == nil {
+			resp.Body.Close()
+		}
+	}
+
+	for _, msg := range v.errs {
+		t.Error(msg)
+	}
+	for _, want := range []string{"POST /api/v1/grants 201", "POST /api/v1/grants 400", "GET /api/v1/grants/{id} 404",
+		"POST /api/v1/grants/{id}/revoke 409", "GET /api/v1/grants 401", "POST /api/v1/grants 403", "GET /api/v1/sync 200"} {
+		if !v.seen[want] {
+			t.Errorf("not exercised: %s (seen %v)", want, keys(v.seen))
+		}
+	}
+}
+
+func keys(m map[string]bool) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+func fmtS(format string, args ...any) string { return fmt.Sprintf(format, args...) }
