@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"strings"
 	"time"
 
 	goldap "github.com/go-ldap/ldap/v3"
@@ -131,17 +130,8 @@ func (c Config) Validate() error {
 			bad("empty_member", "not a DN: %v", err)
 		}
 	}
-	switch {
-	case c.BindPasswordFile == "" && c.BindPasswordEnv == "":
-		bad("bind_password_file", "a bind password is required: set bind_password_file or bind_password_env")
-	case c.BindPasswordFile != "" && c.BindPasswordEnv != "":
-		bad("bind_password_env", "set bind_password_file or bind_password_env, not both")
-	case c.BindPasswordFile != "":
-		if _, err := os.Stat(c.BindPasswordFile); err != nil {
-			bad("bind_password_file", "%v", err)
-		}
-	case os.Getenv(c.BindPasswordEnv) == "":
-		bad("bind_password_env", "environment variable %s is not set", c.BindPasswordEnv)
+	if err := c.bindPassword().Check(); err != nil {
+		errs = append(errs, err)
 	}
 	for field, f := range map[string]string{"user_filter": c.UserFilter, "group_filter": c.GroupFilter} {
 		if f != "" {
@@ -159,18 +149,15 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+func (c Config) bindPassword() connectors.Secret {
+	return connectors.Secret{Key: "bind_password", File: c.BindPasswordFile, Env: c.BindPasswordEnv, What: "a bind password"}
+}
+
 // password reads the bind password from its file or variable.
 func (c Config) password() (string, error) {
-	if c.BindPasswordFile != "" {
-		b, err := os.ReadFile(c.BindPasswordFile)
-		if err != nil {
-			return "", fmt.Errorf("ldap: bind_password_file: %w: %v", connectors.ErrInvalid, err)
-		}
-		return strings.TrimRight(string(b), "\r\n"), nil
+	pw, err := c.bindPassword().Read()
+	if err != nil {
+		return "", fmt.Errorf("ldap: %w", err)
 	}
-	v := os.Getenv(c.BindPasswordEnv)
-	if v == "" {
-		return "", fmt.Errorf("ldap: bind_password_env: %s is empty: %w", c.BindPasswordEnv, connectors.ErrInvalid)
-	}
-	return v, nil
+	return pw, nil
 }

@@ -85,31 +85,20 @@ func (c Config) Validate() error {
 	case u.Path != "" && u.Path != "/":
 		bad("org_url", "must have no path (got %q)", u.Path)
 	}
-	oauth := c.ClientID != "" || c.PrivateKeyFile != "" || c.PrivateKeyEnv != ""
+	oauth := c.ClientID != "" || c.privateKeySecret().Set()
 	switch {
-	case oauth && (c.APITokenFile != "" || c.APITokenEnv != ""):
+	case oauth && c.apiToken().Set():
 		bad("client_id", "use an API token or an OAuth service app (client_id and a private key), not both")
 	case oauth && c.ClientID == "":
 		bad("client_id", "required with private_key_file or private_key_env")
-	case oauth && (c.PrivateKeyFile == "") == (c.PrivateKeyEnv == ""):
-		bad("private_key_file", "set exactly one of private_key_file and private_key_env")
-	case oauth && c.PrivateKeyFile != "":
-		if _, err := os.Stat(c.PrivateKeyFile); err != nil {
-			bad("private_key_file", "%v", err)
-		}
-	case oauth && os.Getenv(c.PrivateKeyEnv) == "":
-		bad("private_key_env", "environment variable %s is not set", c.PrivateKeyEnv)
 	case oauth:
-	case c.APITokenFile == "" && c.APITokenEnv == "":
-		bad("api_token_file", "an API token is required: set api_token_file or api_token_env (or client_id and private_key_file for an OAuth service app)")
-	case c.APITokenFile != "" && c.APITokenEnv != "":
-		bad("api_token_env", "set api_token_file or api_token_env, not both")
-	case c.APITokenFile != "":
-		if _, err := os.Stat(c.APITokenFile); err != nil {
-			bad("api_token_file", "%v", err)
+		if err := c.privateKeySecret().Check(); err != nil {
+			errs = append(errs, err)
 		}
-	case os.Getenv(c.APITokenEnv) == "":
-		bad("api_token_env", "environment variable %s is not set", c.APITokenEnv)
+	default:
+		if err := c.apiToken().Check(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if c.CAFile != "" {
 		if _, err := os.Stat(c.CAFile); err != nil {
@@ -125,27 +114,27 @@ func (c Config) Validate() error {
 // DefaultScopes are the OAuth scopes jitd asks for: what its calls need.
 var DefaultScopes = []string{"okta.users.read", "okta.users.manage", "okta.groups.read", "okta.groups.manage"}
 
+func (c Config) apiToken() connectors.Secret {
+	return connectors.Secret{Key: "api_token", File: c.APITokenFile, Env: c.APITokenEnv, What: "an API token",
+		Hint: " (or client_id and private_key_file for an OAuth service app)"}
+}
+
+func (c Config) privateKeySecret() connectors.Secret {
+	return connectors.Secret{Key: "private_key", File: c.PrivateKeyFile, Env: c.PrivateKeyEnv, What: "a private key"}
+}
+
 func (c Config) privateKey() (string, error) {
-	if c.PrivateKeyFile != "" {
-		b, err := os.ReadFile(c.PrivateKeyFile)
-		if err != nil {
-			return "", fmt.Errorf("okta: private_key_file: %w: %v", connectors.ErrInvalid, err)
-		}
-		return string(b), nil
+	k, err := c.privateKeySecret().Read()
+	if err != nil {
+		return "", fmt.Errorf("okta: %w", err)
 	}
-	return os.Getenv(c.PrivateKeyEnv), nil
+	return k, nil
 }
 
 func (c Config) token() (string, error) {
-	if c.APITokenFile != "" {
-		b, err := os.ReadFile(c.APITokenFile)
-		if err != nil {
-			return "", fmt.Errorf("okta: api_token_file: %w: %v", connectors.ErrInvalid, err)
-		}
-		return strings.TrimSpace(string(b)), nil
+	t, err := c.apiToken().Read()
+	if err != nil {
+		return "", fmt.Errorf("okta: %w", err)
 	}
-	if v := os.Getenv(c.APITokenEnv); v != "" {
-		return v, nil
-	}
-	return "", fmt.Errorf("okta: api_token_env: %s is empty: %w", c.APITokenEnv, connectors.ErrInvalid)
+	return t, nil
 }

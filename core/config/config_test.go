@@ -25,27 +25,8 @@ func TestExampleConfigIsValid(t *testing.T) {
 // TestExampleOktaBlockIsValid uncomments the example's Okta block.
 func TestExampleOktaBlockIsValid(t *testing.T) {
 	t.Chdir("../..")
-	b, err := os.ReadFile("config.example.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	in := false
-	for _, line := range strings.Split(string(b), "\n") {
-		switch {
-		case strings.Contains(line, "--- okta example"):
-			in = true
-			continue
-		case strings.Contains(line, "--- end of okta example"):
-			in = false
-			continue
-		case in:
-			line = strings.Replace(line, "# ", "", 1)
-		}
-		out = append(out, line)
-	}
 	t.Setenv("JITD_OKTA_TOKEN", "00token")
-	cfg, err := Parse([]byte(strings.Join(out, "\n")))
+	cfg, err := Parse([]byte(uncommentExample(t, "okta", nil)))
 	if err != nil {
 		t.Fatalf("uncommented Okta example: %v", err)
 	}
@@ -54,10 +35,11 @@ func TestExampleOktaBlockIsValid(t *testing.T) {
 	}
 }
 
-// TestExampleLDAPBlockIsValid uncomments the example's LDAP block, as the
-// README tells people to, and checks that it is a valid configuration.
-func TestExampleLDAPBlockIsValid(t *testing.T) {
-	t.Chdir("../..")
+// uncommentExample returns config.example.yaml with the block between the
+// "--- NAME example" and "--- end of NAME example" markers uncommented, as
+// the README tells people to do; edit may change each uncommented line.
+func uncommentExample(t *testing.T, name string, edit func(string) string) string {
+	t.Helper()
 	b, err := os.ReadFile("config.example.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -66,24 +48,32 @@ func TestExampleLDAPBlockIsValid(t *testing.T) {
 	in := false
 	for _, line := range strings.Split(string(b), "\n") {
 		switch {
-		case strings.Contains(line, "--- ldap example"):
+		case strings.Contains(line, "--- "+name+" example"):
 			in = true
 			continue
-		case strings.Contains(line, "--- end of ldap example"):
+		case strings.Contains(line, "--- end of "+name+" example"):
 			in = false
 			continue
 		case in:
 			line = strings.Replace(line, "# ", "", 1)
-			line = strings.Replace(line, "/etc/jitd/ldap-ca.pem", filepath.Join(t.TempDir(), "ca.pem"), 1)
+			if edit != nil {
+				line = edit(line)
+			}
 		}
 		out = append(out, line)
 	}
-	text := strings.Join(out, "\n")
-	for _, l := range out {
-		if strings.Contains(l, "ca_file:") {
-			os.WriteFile(strings.Fields(l)[1], []byte("x"), 0o600)
-		}
-	}
+	return strings.Join(out, "\n")
+}
+
+// TestExampleLDAPBlockIsValid uncomments the example's LDAP block, as the
+// README tells people to, and checks that it is a valid configuration.
+func TestExampleLDAPBlockIsValid(t *testing.T) {
+	t.Chdir("../..")
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	os.WriteFile(ca, []byte("x"), 0o600)
+	text := uncommentExample(t, "ldap", func(line string) string {
+		return strings.Replace(line, "/etc/jitd/ldap-ca.pem", ca, 1)
+	})
 	t.Setenv("JITD_LDAP_PASSWORD", "s3cret")
 	cfg, err := Parse([]byte(text))
 	if err != nil {
