@@ -36,9 +36,6 @@ import (
 type Conn struct {
 	cfg    Config
 	client *oktasdk.Client
-
-	mu         sync.Mutex
-	groupTypes map[string]string // group id -> type; a group's type never changes
 }
 
 var (
@@ -101,7 +98,7 @@ func newConn(cfg Config, now func() time.Time, sleep func(time.Duration)) (*Conn
 	if err != nil {
 		return nil, fmt.Errorf("okta: %w: %v", connectors.ErrInvalid, err)
 	}
-	return &Conn{cfg: cfg, client: client, groupTypes: map[string]string{}}, nil
+	return &Conn{cfg: cfg, client: client}, nil
 }
 
 // Describe reports the kind.
@@ -196,10 +193,7 @@ func toUser(u *oktasdk.User) connectors.User {
 	return out
 }
 
-func (c *Conn) toGroup(g *oktasdk.Group) connectors.Group {
-	c.mu.Lock()
-	c.groupTypes[g.Id] = g.Type
-	c.mu.Unlock()
+func toGroup(g *oktasdk.Group) connectors.Group {
 	out := connectors.Group{ID: g.Id}
 	if g.Profile != nil {
 		out.Name = g.Profile.Name
@@ -246,7 +240,7 @@ func (c *Conn) LookupGroup(ctx context.Context, name string) (connectors.Group, 
 	case 0:
 		return connectors.Group{}, fmt.Errorf("okta: group %q: %w", name, connectors.ErrNotFound)
 	case 1:
-		return c.toGroup(found[0]), nil
+		return toGroup(found[0]), nil
 	}
 	return connectors.Group{}, fmt.Errorf("okta: %d groups are named %q; rename one: %w", len(found), name, connectors.ErrInvalid)
 }
@@ -286,7 +280,7 @@ func (c *Conn) ListUsers(ctx context.Context, fn func(connectors.User) error) er
 
 // ListGroups streams every group (all types; only OKTA_GROUP memberships can be changed).
 func (c *Conn) ListGroups(ctx context.Context, fn func(connectors.Group) error) error {
-	return c.eachGroup(ctx, query.NewQueryParams(query.WithLimit(200)), func(g *oktasdk.Group) error { return fn(c.toGroup(g)) })
+	return c.eachGroup(ctx, query.NewQueryParams(query.WithLimit(200)), func(g *oktasdk.Group) error { return fn(toGroup(g)) })
 }
 
 // ListMembers streams a group's member ids.
@@ -300,25 +294,19 @@ func (c *Conn) ListMembers(ctx context.Context, groupID string, fn func(string) 
 	}, func(u *oktasdk.User) error { return fn(u.Id) })
 }
 
-// writable refuses membership changes on groups Okta manages itself.
+// writable reads the group (once per batch: a deleted group is noticed) and
+// refuses membership changes on groups Okta manages itself.
 func (c *Conn) writable(ctx context.Context, groupID string) (string, error) {
 	seg, ok := segment(groupID)
 	if !ok {
 		return "", fmt.Errorf("okta: group %q: %w", groupID, connectors.ErrNotFound)
 	}
-	c.mu.Lock()
-	typ, known := c.groupTypes[groupID]
-	c.mu.Unlock()
-	if !known {
-		g, resp, err := c.client.Group.GetGroup(ctx, seg)
-		if err != nil {
-			return "", mapErr("read group "+groupID, resp, err)
-		}
-		c.toGroup(g) // remembers the type
-		typ = g.Type
+	g, resp, err := c.client.Group.GetGroup(ctx, seg)
+	if err != nil {
+		return "", mapErr("read group "+groupID, resp, err)
 	}
-	if typ != "OKTA_GROUP" {
-		return "", fmt.Errorf("okta: group %s is an %s, whose members Okta manages (an app or Okta itself): grant an OKTA_GROUP instead: %w", groupID, typ, connectors.ErrInvalid)
+	if g.Type != "OKTA_GROUP" {
+		return "", fmt.Errorf("okta: group %s is an %s, whose members Okta manages (an app or Okta itself): grant an OKTA_GROUP instead: %w", groupID, g.Type, connectors.ErrInvalid)
 	}
 	return seg, nil
 }
@@ -380,12 +368,6 @@ func (c *Conn) change(ctx context.Context, groupID string, userIDs []string, op 
 		}()
 	}
 	wg.Wait()
-	for _, r := range results {
-		// A missing group fails the whole call, as the contract says.
-		if errors.Is(r.Err, connectors.ErrNotFound) && strings.Contains(r.Err.Error(), "UserGroup") {
-			return nil, r.Err
-		}
-	}
 	return results, nil
 }
 
@@ -473,7 +455,7 @@ func (c *Conn) Changes(ctx context.Context, cur string, fn func(connectors.Chang
 			}
 			return "", err
 		}
-		cg := c.toGroup(g)
+		cg := toGroup(g)
 		if err := fn(connectors.Change{Op: connectors.Upsert, Group: &cg, MemberRefs: members}); err != nil {
 			return "", err
 		}
