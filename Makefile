@@ -5,8 +5,9 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 BIN := bin/jitd
 # Debian packages the tests need: slapd and its tools for the LDAP suites,
-# protoc to check that generated code is current.
-TEST_PACKAGES := slapd ldap-utils protobuf-compiler
+# Samba's AD DC (with its provisioning data and ldb tools) and iproute2 for the
+# Active Directory suites, protoc to check that generated code is current.
+TEST_PACKAGES := slapd ldap-utils samba samba-ad-dc samba-ad-provision winbind ldb-tools iproute2 protobuf-compiler
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 OKTA_SPEC := fixtures/oktafake/spec/package/dist/spec.json
@@ -41,8 +42,9 @@ test-deps:
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
-	@# Debian starts a system slapd on install; the tests run their own.
-	@if command -v systemctl >/dev/null && systemctl is-active --quiet slapd 2>/dev/null; then $(SUDO) systemctl stop slapd; fi
+	@# Debian starts system slapd and Samba services on install; the tests run their own.
+	@if command -v systemctl >/dev/null; then for s in slapd samba-ad-dc smbd nmbd winbind; do \
+		if systemctl is-active --quiet $$s 2>/dev/null; then $(SUDO) systemctl stop $$s; fi; done; fi
 
 # Okta's published API description, which the fake Okta server is held to.
 okta-spec: $(OKTA_SPEC)

@@ -20,6 +20,10 @@ type AccountSpec struct {
 	// Activate creates the account enabled; otherwise it is created disabled
 	// (staged) and enabled later.
 	Activate bool
+	// Password is the initial password, for directories that take one; it is
+	// never stored or logged. Empty: the directory's own choice (a random
+	// one, or an activation email).
+	Password string
 }
 
 // Account is an account an AccountManager created.
@@ -27,6 +31,9 @@ type Account struct {
 	ID      string
 	Login   string
 	Enabled bool
+	// PasswordSet reports that the spec's password was set, so it can be
+	// handed to the person.
+	PasswordSet bool
 }
 
 // AccountManager creates and retires ephemeral accounts. Every account it

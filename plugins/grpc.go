@@ -223,7 +223,7 @@ func (s *server) CreateAccount(ctx context.Context, req *connectorpb.CreateAccou
 	if err != nil {
 		return nil, err
 	}
-	spec := connectors.AccountSpec{Login: req.Login, Email: req.Email, GivenName: req.GivenName, Surname: req.Surname, Activate: req.Activate}
+	spec := connectors.AccountSpec{Login: req.Login, Email: req.Email, GivenName: req.GivenName, Surname: req.Surname, Activate: req.Activate, Password: req.Password}
 	if req.UntilUnix != 0 {
 		spec.Until = time.Unix(req.UntilUnix, 0).UTC()
 	}
@@ -231,7 +231,7 @@ func (s *server) CreateAccount(ctx context.Context, req *connectorpb.CreateAccou
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &connectorpb.Account{Id: acct.ID, Login: acct.Login, Enabled: acct.Enabled}, nil
+	return &connectorpb.Account{Id: acct.ID, Login: acct.Login, Enabled: acct.Enabled, PasswordSet: acct.PasswordSet}, nil
 }
 
 func (s *server) SetAccountEnabled(ctx context.Context, req *connectorpb.SetAccountEnabledRequest) (*connectorpb.AccountResponse, error) {

@@ -362,7 +362,7 @@ func (c *Conn) CreateAccount(ctx context.Context, spec connectors.AccountSpec) (
 	if err != nil {
 		return connectors.Account{}, err
 	}
-	req := &connectorpb.CreateAccountRequest{Login: spec.Login, Email: spec.Email, GivenName: spec.GivenName, Surname: spec.Surname, Activate: spec.Activate}
+	req := &connectorpb.CreateAccountRequest{Login: spec.Login, Email: spec.Email, GivenName: spec.GivenName, Surname: spec.Surname, Activate: spec.Activate, Password: spec.Password}
 	if !spec.Until.IsZero() {
 		req.UntilUnix = spec.Until.Unix()
 	}
@@ -370,7 +370,7 @@ func (c *Conn) CreateAccount(ctx context.Context, spec connectors.AccountSpec) (
 	if err != nil {
 		return connectors.Account{}, fromStatus(err)
 	}
-	return connectors.Account{ID: a.Id, Login: a.Login, Enabled: a.Enabled}, nil
+	return connectors.Account{ID: a.Id, Login: a.Login, Enabled: a.Enabled, PasswordSet: a.PasswordSet}, nil
 }
 
 func (c *Conn) SetAccountEnabled(ctx context.Context, id string, enabled bool) error {

@@ -12,9 +12,22 @@ import (
 	"github.com/jitd/jitd/connectors"
 )
 
+// Flavours of LDAP server.
+const (
+	FlavorOpenLDAP = "openldap"
+	// FlavorAD is Active Directory (and Samba AD): objectGUID ids,
+	// sAMAccountName or userPrincipalName logins, userAccountControl for
+	// disabled accounts, ranged retrieval of large groups, nested membership,
+	// DirSync or uSNChanged for changes, and ephemeral accounts.
+	FlavorAD = "ad"
+)
+
 // Config is an LDAP directory's configuration (the `ldap:` block of a
 // directory in jitd's config).
 type Config struct {
+	// Flavor is openldap (the default) or ad; it sets the defaults below and
+	// how disabled users, ids and changes are read.
+	Flavor string `yaml:"flavor" json:"flavor,omitempty"`
 	// URL is ldaps://host[:port], or ldap://host[:port] with start_tls: true.
 	URL string `yaml:"url" json:"url"`
 	// StartTLS upgrades an ldap:// connection before binding.
@@ -57,16 +70,56 @@ type Config struct {
 	// often catches them (default 1h).
 	PollFullEvery time.Duration `yaml:"poll_full_every" json:"poll_full_every,omitempty"`
 
+	// ADFeed picks how an AD directory's changes are read: auto (DirSync
+	// when the server and the bind account allow it, else uSNChanged),
+	// dirsync, or usn.
+	ADFeed string `yaml:"ad_feed" json:"ad_feed,omitempty"`
+
+	// Accounts configures ephemeral (contractor) accounts; without it the
+	// directory does not offer them.
+	Accounts *AccountsConfig `yaml:"accounts" json:"accounts,omitempty"`
+
 	PageSize    int           `yaml:"page_size" json:"page_size,omitempty"`     // default 500
 	Timeout     time.Duration `yaml:"timeout" json:"timeout,omitempty"`         // default 30s per operation
 	Connections int           `yaml:"connections" json:"connections,omitempty"` // default 4
 }
+
+// AccountsConfig says where and how ephemeral accounts are made.
+type AccountsConfig struct {
+	// Base is the container (OU) accounts are created in; jitd changes and
+	// deletes accounts only there, and only those carrying its marker.
+	Base string `yaml:"base" json:"base"`
+	// MarkerAttr holds the value "jitd-ephemeral" on every account jitd
+	// creates (default employeeType).
+	MarkerAttr string `yaml:"marker_attr" json:"marker_attr,omitempty"`
+	// UPNSuffix (AD) makes userPrincipalName login@suffix when the login
+	// has no "@" of its own.
+	UPNSuffix string `yaml:"upn_suffix" json:"upn_suffix,omitempty"`
+}
+
+// Marker is the value of the marker attribute on accounts jitd created.
+const Marker = "jitd-ephemeral"
+
+func (c Config) ad() bool { return c.Flavor == FlavorAD }
 
 func (c Config) withDefaults() Config {
 	def := func(s *string, v string) {
 		if *s == "" {
 			*s = v
 		}
+	}
+	if c.ad() {
+		def(&c.UserFilter, "(&(objectCategory=person)(objectClass=user))")
+		def(&c.LoginAttr, "sAMAccountName")
+		def(&c.GroupFilter, "(objectClass=group)")
+		def(&c.GroupAttr, "sAMAccountName")
+		def(&c.IDAttr, "objectGUID")
+		def(&c.DNAttr, "distinguishedName")
+	}
+	if c.Accounts != nil {
+		a := *c.Accounts
+		def(&a.MarkerAttr, "employeeType")
+		c.Accounts = &a
 	}
 	def(&c.UserFilter, "(objectClass=inetOrgPerson)")
 	def(&c.LoginAttr, "uid")
@@ -95,6 +148,28 @@ func (c Config) Validate() error {
 	var errs []error
 	bad := func(field, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
+	}
+	switch c.Flavor {
+	case "", FlavorOpenLDAP, FlavorAD:
+	default:
+		bad("flavor", "must be openldap or ad (got %q)", c.Flavor)
+	}
+	switch c.ADFeed {
+	case "", "auto":
+	case "dirsync", "usn":
+		if !c.ad() {
+			bad("ad_feed", "only for flavor: ad")
+		}
+	default:
+		bad("ad_feed", "must be auto, dirsync or usn (got %q)", c.ADFeed)
+	}
+	if c.Accounts != nil {
+		if _, err := goldap.ParseDN(c.Accounts.Base); err != nil || c.Accounts.Base == "" {
+			bad("accounts.base", "required: the DN of the container (OU) accounts are created in")
+		}
+		if !c.ad() {
+			bad("accounts", "ephemeral accounts need flavor: ad on LDAP directories")
+		}
 	}
 	u, err := url.Parse(c.URL)
 	switch {

@@ -25,6 +25,10 @@ type cursor struct {
 	Groups []byte `json:"g,omitempty"`
 	Since  string `json:"t,omitempty"` // generalizedTime, server clock
 	Sweep  int64  `json:"s,omitempty"` // unix seconds, our clock: when the next full sync is due
+	// Active Directory: a DirSync cookie, or a uSN on one domain controller.
+	DirSync []byte `json:"d,omitempty"`
+	USN     int64  `json:"n,omitempty"`
+	Server  string `json:"dc,omitempty"`
 }
 
 func (c cursor) encode() string {
@@ -50,6 +54,9 @@ func decodeCursor(s string) (cursor, error) {
 // A server that would need the present phase, or refuses the cookie, gives
 // ErrCursorExpired. Without syncrepl the feed polls modifyTimestamp (see poll).
 func (c *Conn) Changes(ctx context.Context, cur string, fn func(connectors.Change) error) (string, error) {
+	if c.cfg.ad() {
+		return c.adChanges(ctx, cur, fn)
+	}
 	if err := c.Check(ctx); err != nil {
 		return "", err
 	}

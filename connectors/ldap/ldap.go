@@ -1,6 +1,7 @@
-// Package ldap connects jitd to LDAP directories (OpenLDAP now; the Active
-// Directory flavour builds on it). It speaks TLS by default, escapes every
-// filter value, identifies entries by a stable id attribute (entryUUID), and
+// Package ldap connects jitd to LDAP directories: OpenLDAP, and Active
+// Directory with flavor: ad (ad.go). It speaks TLS by default, escapes every
+// filter value, identifies entries by a stable id attribute (entryUUID,
+// objectGUID), and
 // changes group membership in one modify per group, falling back to re-reading
 // the group when a server reports a value as already present or absent.
 package ldap
@@ -18,6 +19,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	goldap "github.com/go-ldap/ldap/v3"
 
@@ -280,11 +282,18 @@ func (c *Conn) userAttrs() []string {
 	if c.cfg.DisabledAttr != "" {
 		attrs = append(attrs, c.cfg.DisabledAttr)
 	}
+	if c.cfg.ad() {
+		attrs = append(attrs, adUserAttrs...)
+	}
 	return attrs
 }
 
-// enabled applies disabled_attr/disabled_value to an entry.
+// enabled applies disabled_attr/disabled_value to an entry, and on AD also
+// userAccountControl and accountExpires.
 func (c *Conn) enabled(e *goldap.Entry) bool {
+	if c.cfg.ad() && !adEnabled(e, time.Now()) {
+		return false
+	}
 	if c.cfg.DisabledAttr == "" {
 		return true
 	}
@@ -305,11 +314,11 @@ func (c *Conn) toUser(e *goldap.Entry) connectors.User {
 	if name == "" {
 		name = e.GetAttributeValue("cn")
 	}
-	return connectors.User{ID: e.GetAttributeValue(c.cfg.IDAttr), Login: e.GetAttributeValue(c.cfg.LoginAttr), DisplayName: name, DN: e.DN, Enabled: c.enabled(e), Ref: normDN(e.DN)}
+	return connectors.User{ID: c.entryID(e), Login: e.GetAttributeValue(c.cfg.LoginAttr), DisplayName: name, DN: e.DN, Enabled: c.enabled(e), Ref: normDN(e.DN)}
 }
 
 func (c *Conn) toGroup(e *goldap.Entry) connectors.Group {
-	return connectors.Group{ID: e.GetAttributeValue(c.cfg.IDAttr), Name: e.GetAttributeValue(c.cfg.GroupAttr), DN: e.DN}
+	return connectors.Group{ID: c.entryID(e), Name: e.GetAttributeValue(c.cfg.GroupAttr), DN: e.DN}
 }
 
 // one returns the single entry of a lookup: none is ErrNotFound, two is a
@@ -329,7 +338,12 @@ func (c *Conn) LookupUser(ctx context.Context, login string) (connectors.User, e
 	if login == "" {
 		return connectors.User{}, fmt.Errorf("ldap: empty login: %w", connectors.ErrNotFound)
 	}
-	entries, err := c.search(ctx, c.cfg.UserBase, and(c.cfg.UserFilter, c.cfg.LoginAttr, login), c.userAttrs(), 2)
+	filter := and(c.cfg.UserFilter, c.cfg.LoginAttr, login)
+	if c.cfg.ad() && strings.EqualFold(c.cfg.LoginAttr, "sAMAccountName") {
+		// People give either form of their AD name.
+		filter = "(&" + c.cfg.UserFilter + "(|(sAMAccountName=" + goldap.EscapeFilter(login) + ")(userPrincipalName=" + goldap.EscapeFilter(login) + ")))"
+	}
+	entries, err := c.search(ctx, c.cfg.UserBase, filter, c.userAttrs(), 2)
 	if err != nil {
 		return connectors.User{}, err
 	}
@@ -358,37 +372,65 @@ func (c *Conn) LookupGroup(ctx context.Context, name string) (connectors.Group, 
 
 var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 
-// validID rejects ids that cannot be entryUUIDs before they reach a filter.
-func (c *Conn) validID(id string) bool {
-	return !strings.EqualFold(c.cfg.IDAttr, "entryUUID") || uuidRE.MatchString(id)
+// idFilter returns the filter item matching id, or false when id cannot be
+// one of this directory's ids (checked before it reaches a filter).
+func (c *Conn) idFilter(id string) (string, bool) {
+	switch {
+	case c.binaryID():
+		raw, ok := guidBytes(id)
+		if !ok {
+			return "", false
+		}
+		var b strings.Builder
+		for _, x := range raw {
+			fmt.Fprintf(&b, "\\%02x", x)
+		}
+		return "(" + c.cfg.IDAttr + "=" + b.String() + ")", true
+	case strings.EqualFold(c.cfg.IDAttr, "entryUUID") && !uuidRE.MatchString(id):
+		return "", false
+	}
+	return "(" + c.cfg.IDAttr + "=" + goldap.EscapeFilter(id) + ")", true
 }
 
-// dns maps ids to their current DNs with one OR-search per 100 ids.
-// Unknown ids are absent from the result.
+// entryID reads an entry's id.
+func (c *Conn) entryID(e *goldap.Entry) string {
+	if c.binaryID() {
+		return guidString(e.GetRawAttributeValue(c.cfg.IDAttr))
+	}
+	return e.GetAttributeValue(c.cfg.IDAttr)
+}
+
+// dns maps ids to their current DNs. Unknown ids are absent from the result.
 func (c *Conn) dns(ctx context.Context, base, class string, ids []string) (map[string]string, error) {
 	out := map[string]string{}
+	err := c.byIDs(ctx, base, class, ids, []string{c.cfg.IDAttr}, func(e *goldap.Entry) error {
+		out[c.entryID(e)] = e.DN
+		return nil
+	})
+	return out, err
+}
+
+// byIDs streams the entries of class under base whose id is one of ids,
+// with one OR-search per 100 ids. Ids that cannot be valid are skipped.
+func (c *Conn) byIDs(ctx context.Context, base, class string, ids, attrs []string, fn func(*goldap.Entry) error) error {
 	var valid []string
 	for _, id := range ids {
-		if c.validID(id) {
-			valid = append(valid, id)
+		if item, ok := c.idFilter(id); ok {
+			valid = append(valid, item)
 		}
 	}
 	for chunk := range slices.Chunk(valid, 100) {
 		var f strings.Builder
 		f.WriteString("(&" + class + "(|")
-		for _, id := range chunk {
-			f.WriteString("(" + c.cfg.IDAttr + "=" + goldap.EscapeFilter(id) + ")")
+		for _, item := range chunk {
+			f.WriteString(item)
 		}
 		f.WriteString("))")
-		err := c.page(ctx, base, f.String(), []string{c.cfg.IDAttr}, func(e *goldap.Entry) error {
-			out[e.GetAttributeValue(c.cfg.IDAttr)] = e.DN
-			return nil
-		})
-		if err != nil {
-			return nil, err
+		if err := c.page(ctx, base, f.String(), attrs, fn); err != nil {
+			return err
 		}
 	}
-	return out, nil
+	return nil
 }
 
 func (c *Conn) groupDN(ctx context.Context, id string) (string, error) {
@@ -436,7 +478,7 @@ func (c *Conn) ListMembers(ctx context.Context, groupID string, fn func(string) 
 		}
 		f.WriteString("))")
 		err := c.page(ctx, c.cfg.UserBase, f.String(), []string{c.cfg.IDAttr}, func(e *goldap.Entry) error {
-			return fn(e.GetAttributeValue(c.cfg.IDAttr))
+			return fn(c.entryID(e))
 		})
 		if err != nil {
 			return err
@@ -445,25 +487,45 @@ func (c *Conn) ListMembers(ctx context.Context, groupID string, fn func(string) 
 	return nil
 }
 
-// members reads a group's member DNs, without the placeholder.
+// members reads a group's member DNs, without the placeholder. On AD, large
+// groups are read a range at a time (member;range=0-1499, ...).
 func (c *Conn) members(ctx context.Context, groupDN string) ([]string, error) {
 	var out []string
 	err := c.with(ctx, func(l *goldap.Conn) error {
-		res, err := l.Search(goldap.NewSearchRequest(groupDN, goldap.ScopeBaseObject, goldap.NeverDerefAliases, 1, 0, false,
-			"(objectClass=*)", []string{c.cfg.MemberAttr}, nil))
-		if err != nil {
-			return mapErr("read members of "+groupDN, err)
-		}
-		if len(res.Entries) == 1 {
-			for _, m := range res.Entries[0].GetAttributeValues(c.cfg.MemberAttr) {
-				if !c.isPlaceholder(m) {
-					out = append(out, m)
-				}
+		all, err := c.readMembers(l, groupDN)
+		for _, m := range all {
+			if !c.isPlaceholder(m) {
+				out = append(out, m)
 			}
 		}
-		return nil
+		return err
 	})
 	return out, err
+}
+
+// readMembers reads every value of a group's member attribute on l.
+func (c *Conn) readMembers(l *goldap.Conn, groupDN string) ([]string, error) {
+	attr := c.cfg.MemberAttr
+	if c.cfg.ad() {
+		attr += ";range=0-*"
+	}
+	var out []string
+	for {
+		res, err := l.Search(goldap.NewSearchRequest(groupDN, goldap.ScopeBaseObject, goldap.NeverDerefAliases, 1, 0, false,
+			"(objectClass=*)", []string{attr}, nil))
+		if err != nil {
+			return nil, mapErr("read members of "+groupDN, err)
+		}
+		if len(res.Entries) != 1 {
+			return out, nil
+		}
+		values, next := c.memberValues(res.Entries[0])
+		out = append(out, values...)
+		if next == "" {
+			return out, nil
+		}
+		attr = next
+	}
 }
 
 func (c *Conn) isPlaceholder(dn string) bool {
@@ -479,7 +541,9 @@ func sameDN(a, b string) bool {
 	return da.EqualFold(db)
 }
 
-// IsMember compares the group's member attribute with the user's DN.
+// IsMember compares the group's member attribute with the user's DN. On AD it
+// also counts membership through nested groups: a user who already has the
+// group's access that way is not given (or later stripped of) a direct one.
 func (c *Conn) IsMember(ctx context.Context, groupID, userID string) (bool, error) {
 	gdn, err := c.groupDN(ctx, groupID)
 	if err != nil {
@@ -492,6 +556,9 @@ func (c *Conn) IsMember(ctx context.Context, groupID, userID string) (bool, erro
 	udn, ok := users[userID]
 	if !ok {
 		return false, fmt.Errorf("ldap: user %s: %w", userID, connectors.ErrNotFound)
+	}
+	if c.cfg.ad() {
+		return c.inChain(ctx, udn, gdn)
 	}
 	var member bool
 	err = c.with(ctx, func(l *goldap.Conn) error {

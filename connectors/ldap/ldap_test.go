@@ -12,17 +12,34 @@ import (
 	goldap "github.com/go-ldap/ldap/v3"
 
 	"github.com/jitd/jitd/connectors"
+	"github.com/jitd/jitd/connectors/builtin"
 	"github.com/jitd/jitd/connectors/connectortest"
 	"github.com/jitd/jitd/connectors/ldap"
+	"github.com/jitd/jitd/fixtures/need"
+	"github.com/jitd/jitd/fixtures/samba"
 	"github.com/jitd/jitd/fixtures/slapd"
+	"github.com/jitd/jitd/plugins"
 )
 
 var (
 	srv      *slapd.Server
 	startErr error
+	dc       *samba.Server
+	dcErr    error
 )
 
-func TestMain(m *testing.M) { os.Exit(slapd.Main(m, slapd.Options{}, &srv, &startErr)) }
+// TestMain starts slapd and a Samba AD DC side by side. The test binary also
+// serves as the plugin child for the through-the-plugin suites.
+func TestMain(m *testing.M) {
+	if kind := os.Getenv("JITD_TEST_PLUGIN"); kind != "" {
+		plugins.Serve(func(dir string, settings []byte) (connectors.Connector, error) { return builtin.Open(kind, dir, settings) })
+		os.Exit(0)
+	}
+	os.Exit(need.Run(m,
+		need.Fixture{Name: "slapd", Err: &startErr, Start: func() (err error) { srv, err = slapd.Start(slapd.Options{}); return err }, Stop: func() { srv.Stop() }},
+		need.Fixture{Name: "samba", Err: &dcErr, Start: func() (err error) { dc, err = samba.Start(samba.Options{BigGroup: 3000}); return err }, Stop: func() { dc.Stop() }},
+	))
+}
 
 // Config returns a working configuration against the test server.
 func config(t *testing.T) ldap.Config {

@@ -1013,6 +1013,7 @@ type CreateAccountRequest struct {
 	Surname       string                 `protobuf:"bytes,4,opt,name=surname,proto3" json:"surname,omitempty"`
 	UntilUnix     int64                  `protobuf:"varint,5,opt,name=until_unix,json=untilUnix,proto3" json:"until_unix,omitempty"` // 0: none
 	Activate      bool                   `protobuf:"varint,6,opt,name=activate,proto3" json:"activate,omitempty"`
+	Password      string                 `protobuf:"bytes,7,opt,name=password,proto3" json:"password,omitempty"` // initial password; "" lets the directory choose
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1089,11 +1090,19 @@ func (x *CreateAccountRequest) GetActivate() bool {
 	return false
 }
 
+func (x *CreateAccountRequest) GetPassword() string {
+	if x != nil {
+		return x.Password
+	}
+	return ""
+}
+
 type Account struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	Login         string                 `protobuf:"bytes,2,opt,name=login,proto3" json:"login,omitempty"`
 	Enabled       bool                   `protobuf:"varint,3,opt,name=enabled,proto3" json:"enabled,omitempty"`
+	PasswordSet   bool                   `protobuf:"varint,4,opt,name=password_set,json=passwordSet,proto3" json:"password_set,omitempty"` // the given password was set
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1145,6 +1154,13 @@ func (x *Account) GetLogin() string {
 func (x *Account) GetEnabled() bool {
 	if x != nil {
 		return x.Enabled
+	}
+	return false
+}
+
+func (x *Account) GetPasswordSet() bool {
+	if x != nil {
+		return x.PasswordSet
 	}
 	return false
 }
@@ -1345,7 +1361,7 @@ const file_connector_proto_rawDesc = "" +
 	"\x02Op\x12\x12\n" +
 	"\x0eOP_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tOP_UPSERT\x10\x01\x12\r\n" +
-	"\tOP_DELETE\x10\x02J\x04\b\x05\x10\x06\"\xb6\x01\n" +
+	"\tOP_DELETE\x10\x02J\x04\b\x05\x10\x06\"\xd2\x01\n" +
 	"\x14CreateAccountRequest\x12\x14\n" +
 	"\x05login\x18\x01 \x01(\tR\x05login\x12\x14\n" +
 	"\x05email\x18\x02 \x01(\tR\x05email\x12\x1d\n" +
@@ -1354,11 +1370,13 @@ const file_connector_proto_rawDesc = "" +
 	"\asurname\x18\x04 \x01(\tR\asurname\x12\x1d\n" +
 	"\n" +
 	"until_unix\x18\x05 \x01(\x03R\tuntilUnix\x12\x1a\n" +
-	"\bactivate\x18\x06 \x01(\bR\bactivate\"I\n" +
+	"\bactivate\x18\x06 \x01(\bR\bactivate\x12\x1a\n" +
+	"\bpassword\x18\a \x01(\tR\bpassword\"l\n" +
 	"\aAccount\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05login\x18\x02 \x01(\tR\x05login\x12\x18\n" +
-	"\aenabled\x18\x03 \x01(\bR\aenabled\"D\n" +
+	"\aenabled\x18\x03 \x01(\bR\aenabled\x12!\n" +
+	"\fpassword_set\x18\x04 \x01(\bR\vpasswordSet\"D\n" +
 	"\x18SetAccountEnabledRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\aenabled\x18\x02 \x01(\bR\aenabled\"&\n" +

@@ -1,0 +1,354 @@
+package ldap_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	goldap "github.com/go-ldap/ldap/v3"
+
+	"github.com/jitd/jitd/connectors"
+	"github.com/jitd/jitd/connectors/connectortest"
+	"github.com/jitd/jitd/connectors/ldap"
+	"github.com/jitd/jitd/core/clock"
+	"github.com/jitd/jitd/fixtures/samba"
+	"github.com/jitd/jitd/plugins"
+)
+
+// adConfig is the AD flavour against the test DC, bound as the delegated
+// service account (not the domain admin), over LDAPS.
+func adConfig(t *testing.T) ldap.Config {
+	t.Helper()
+	samba.Need(t, dc, dcErr)
+	return ldap.Config{
+		Flavor: ldap.FlavorAD, URL: dc.LDAPSURL, CAFile: dc.CAFile,
+		BindDN: samba.ServiceDN, BindPasswordFile: filepath.Join(dc.PasswordDir, "service"),
+		UserBase: samba.PeopleOU, GroupBase: samba.GroupsOU,
+		Accounts: &ldap.AccountsConfig{Base: samba.ContractorsOU, UPNSuffix: "jitd.test"},
+	}
+}
+
+func adFixture(t *testing.T, conn connectors.Connector) connectortest.Fixture {
+	t.Helper()
+	return connectortest.Fixture{Conn: conn, Users: []string{"alice", "ann", "bob"}, Group: "payments-release"}
+}
+
+func resetDC(t *testing.T) {
+	t.Helper()
+	if err := dc.Reset(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestConformance_AD_LDAPS(t *testing.T) {
+	connectortest.Run(t, func(t *testing.T) connectortest.Fixture {
+		cfg := adConfig(t)
+		resetDC(t)
+		return adFixture(t, open(t, cfg))
+	})
+}
+
+func TestConformance_AD_StartTLS(t *testing.T) {
+	connectortest.Run(t, func(t *testing.T) connectortest.Fixture {
+		cfg := adConfig(t)
+		cfg.URL, cfg.StartTLS = dc.LDAPURL, true
+		resetDC(t)
+		return adFixture(t, open(t, cfg))
+	})
+}
+
+func TestConformance_AD_ThroughPlugin(t *testing.T) {
+	connectortest.Run(t, func(t *testing.T) connectortest.Fixture {
+		cfg := adConfig(t)
+		resetDC(t)
+		spec := plugins.Spec{Directory: "corp-ad", Settings: cfg, Command: func() *exec.Cmd {
+			cmd := exec.Command(os.Args[0])
+			cmd.Env = append(os.Environ(), "JITD_TEST_PLUGIN=ldap")
+			return cmd
+		}}
+		c, err := plugins.Launch(context.Background(), spec, slog.New(slog.DiscardHandler), clock.Real{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return adFixture(t, c)
+	})
+}
+
+// adminModify changes the directory as the domain admin, behind jitd's back.
+func adminModify(t *testing.T, dn string, change func(*goldap.ModifyRequest)) {
+	t.Helper()
+	l, err := dc.Dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	req := goldap.NewModifyRequest(dn, nil)
+	change(req)
+	if err := l.Modify(req); err != nil {
+		t.Fatalf("modify %s: %v", dn, err)
+	}
+}
+
+func TestAD_IdsAreObjectGUIDs(t *testing.T) {
+	cfg := adConfig(t)
+	resetDC(t)
+	c := open(t, cfg)
+	ctx := context.Background()
+	u, err := c.LookupUser(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	byUPN, err := c.LookupUser(ctx, "alice@jitd.test")
+	if err != nil || byUPN.ID != u.ID {
+		t.Fatalf("lookup by userPrincipalName = %+v, %v; want the same user as by sAMAccountName (%s)", byUPN, err, u.ID)
+	}
+	l, err := dc.Dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	// The GUID string must be the one AD tools print: search by it as
+	// <GUID=...> and get alice back.
+	res, err := l.Search(goldap.NewSearchRequest("<GUID="+u.ID+">", goldap.ScopeBaseObject, goldap.NeverDerefAliases, 0, 0, false, "(objectClass=*)", []string{"sAMAccountName"}, nil))
+	if err != nil || len(res.Entries) != 1 || res.Entries[0].GetAttributeValue("sAMAccountName") != "alice" {
+		t.Fatalf("<GUID=%s> does not name alice: %v %v", u.ID, res, err)
+	}
+}
+
+func TestAD_RangedMembersOfALargeGroup(t *testing.T) {
+	cfg := adConfig(t)
+	cfg.UserBase = samba.BulkOU
+	c := open(t, cfg)
+	ctx := context.Background()
+	g, err := c.LookupGroup(ctx, samba.BigGroup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	if err := c.ListMembers(ctx, g.ID, func(id string) error { ids = append(ids, id); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(ids) != 3000 {
+		t.Fatalf("ListMembers(big) = %d members, want 3000 (the server returns at most 1,500 values a range)", len(ids))
+	}
+	last, err := c.LookupUser(ctx, "big2999")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Removing a member beyond the first range re-reads every range.
+	if rs, err := c.RemoveMembers(ctx, g.ID, []string{last.ID, last.ID}); err != nil || rs[0].Err != nil {
+		t.Fatalf("remove: %v %+v", err, rs)
+	}
+	if ok, err := c.IsMember(ctx, g.ID, last.ID); ok || err != nil {
+		t.Fatalf("after removal IsMember = %v, %v", ok, err)
+	}
+	if rs, err := c.AddMembers(ctx, g.ID, []string{last.ID}); err != nil || rs[0].Err != nil {
+		t.Fatalf("add back: %v %+v", err, rs)
+	}
+	var snap []string
+	_, err = c.Changes(ctx, "", func(ch connectors.Change) error {
+		if ch.Group != nil && ch.Group.ID == g.ID {
+			snap = ch.MemberRefs
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snap) != 3000 {
+		t.Fatalf("feed snapshot of big: %d member refs, want 3000", len(snap))
+	}
+}
+
+func TestAD_NestedMemberIsAlreadyAMember(t *testing.T) {
+	cfg := adConfig(t)
+	resetDC(t)
+	c := open(t, cfg)
+	ctx := context.Background()
+	g, _ := c.LookupGroup(ctx, "prod-db-admins")
+	dave, _ := c.LookupUser(ctx, "dave")
+	alice, _ := c.LookupUser(ctx, "alice")
+	if ok, err := c.IsMember(ctx, g.ID, dave.ID); !ok || err != nil {
+		t.Fatalf("dave (member through %s) IsMember = %v, %v; want true", samba.NestedGroup, ok, err)
+	}
+	if ok, err := c.IsMember(ctx, g.ID, alice.ID); ok || err != nil {
+		t.Fatalf("alice IsMember = %v, %v; want false", ok, err)
+	}
+	var direct []string
+	c.ListMembers(ctx, g.ID, func(id string) error { direct = append(direct, id); return nil })
+	if slices.Contains(direct, dave.ID) {
+		t.Fatal("ListMembers reports a nested member as a direct one")
+	}
+}
+
+func TestAD_DisabledAndExpiredUsersAreNotEnabled(t *testing.T) {
+	cfg := adConfig(t)
+	resetDC(t)
+	c := open(t, cfg)
+	ctx := context.Background()
+	adminModify(t, samba.UserDN("carol"), func(r *goldap.ModifyRequest) { r.Replace("userAccountControl", []string{"514"}) })
+	if u, err := c.LookupUser(ctx, "carol"); err != nil || u.Enabled {
+		t.Fatalf("carol with ACCOUNTDISABLE = %+v, %v; want not enabled", u, err)
+	}
+	past := fmt.Sprint(time.Now().Add(-time.Hour).UnixNano()/100 + 116444736000000000)
+	adminModify(t, samba.UserDN("bob"), func(r *goldap.ModifyRequest) { r.Replace("accountExpires", []string{past}) })
+	if u, err := c.LookupUser(ctx, "bob"); err != nil || u.Enabled {
+		t.Fatalf("bob past accountExpires = %+v, %v; want not enabled", u, err)
+	}
+	adminModify(t, samba.UserDN("bob"), func(r *goldap.ModifyRequest) { r.Replace("accountExpires", []string{"0"}) })
+	if u, _ := c.LookupUser(ctx, "bob"); !u.Enabled {
+		t.Fatal("bob with accountExpires 0 (never) is not enabled")
+	}
+}
+
+// feedRun collects one call of the feed.
+type feedRun struct {
+	users   map[string]connectors.User
+	groups  map[string][]string
+	deleted []string
+	cursor  string
+}
+
+func runFeed(t *testing.T, c *ldap.Conn, cur string) feedRun {
+	t.Helper()
+	r := feedRun{users: map[string]connectors.User{}, groups: map[string][]string{}}
+	next, err := c.Changes(context.Background(), cur, func(ch connectors.Change) error {
+		switch {
+		case ch.Op == connectors.Delete && ch.User != nil:
+			r.deleted = append(r.deleted, ch.User.ID)
+		case ch.Op == connectors.Delete && ch.Group != nil:
+			r.deleted = append(r.deleted, ch.Group.ID)
+		case ch.User != nil:
+			r.users[ch.User.ID] = *ch.User
+		case ch.Group != nil:
+			r.groups[ch.Group.ID] = ch.MemberRefs
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("Changes: %v", err)
+	}
+	r.cursor = next
+	return r
+}
+
+// Both feeds see a membership change, a disabled user, and a deleted user,
+// and nothing else.
+func TestAD_FeedSeesChangesDisablesAndDeletions(t *testing.T) {
+	// Both find deletions among tombstones, which the service account sees
+	// because it may list CN=Deleted Objects (as the README asks).
+	for _, mode := range []struct{ name, feed string }{{"DirSync", "dirsync"}, {"USNChanged", "usn"}} {
+		t.Run(mode.name, func(t *testing.T) {
+			cfg := adConfig(t)
+			cfg.ADFeed = mode.feed
+			resetDC(t)
+			c := open(t, cfg)
+			ctx := context.Background()
+			l, err := dc.Dial()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			tempDN := "CN=temp-" + mode.feed + "," + samba.PeopleOU
+			add := goldap.NewAddRequest(tempDN, nil)
+			add.Attribute("objectClass", []string{"user"})
+			add.Attribute("sAMAccountName", []string{"temp-" + mode.feed})
+			if err := l.Add(add); err != nil {
+				t.Fatal(err)
+			}
+			snap := runFeed(t, c, "")
+			temp, err := c.LookupUser(ctx, "temp-"+mode.feed)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := snap.users[temp.ID]; !ok {
+				t.Fatal("snapshot misses the temporary user")
+			}
+			g, _ := c.LookupGroup(ctx, "payments-release")
+			alice, _ := c.LookupUser(ctx, "alice")
+			if rs, err := c.AddMembers(ctx, g.ID, []string{alice.ID}); err != nil || rs[0].Err != nil {
+				t.Fatal(err, rs)
+			}
+			adminModify(t, samba.UserDN("carol"), func(r *goldap.ModifyRequest) { r.Replace("userAccountControl", []string{"514"}) })
+			if err := l.Del(goldap.NewDelRequest(tempDN, nil)); err != nil {
+				t.Fatal(err)
+			}
+			inc := runFeed(t, c, snap.cursor)
+			if refs := inc.groups[g.ID]; !slices.Contains(refs, alice.Ref) {
+				t.Fatalf("incremental: payments-release refs %v, want alice's %q", refs, alice.Ref)
+			}
+			carol, _ := c.LookupUser(ctx, "carol")
+			if u, ok := inc.users[carol.ID]; !ok || u.Enabled {
+				t.Fatalf("incremental: carol = %+v (present %v); want her, disabled", u, ok)
+			}
+			if !slices.Contains(inc.deleted, temp.ID) {
+				t.Fatalf("incremental: deletions %v miss the deleted user %s", inc.deleted, temp.ID)
+			}
+			if _, ok := inc.users[alice.ID]; ok {
+				t.Fatal("incremental: alice reported although only her group changed")
+			}
+			again := runFeed(t, c, inc.cursor)
+			if len(again.deleted) > 0 || len(again.users) > 0 {
+				t.Fatalf("with no change: users %v deletions %v", again.users, again.deleted)
+			}
+		})
+	}
+}
+
+func TestAD_AccountsCarryTheirEndDateAndAStrongPassword(t *testing.T) {
+	cfg := adConfig(t)
+	resetDC(t)
+	c := open(t, cfg)
+	ctx := context.Background()
+	until := time.Now().Add(40 * 24 * time.Hour).Truncate(time.Second)
+	acct, err := c.CreateAccount(ctx, connectors.AccountSpec{Login: "zoe.ray", Email: "zoe@vendor.example", GivenName: "Zoe", Surname: "Ray",
+		Until: until, Activate: true, Password: "Given-pass-123"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !acct.PasswordSet || !acct.Enabled {
+		t.Fatalf("account = %+v; want enabled with the password set", acct)
+	}
+	l, err := dc.Dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	dn := "CN=zoe.ray," + samba.ContractorsOU
+	res, err := l.Search(goldap.NewSearchRequest(dn, goldap.ScopeBaseObject, goldap.NeverDerefAliases, 0, 0, false, "(objectClass=*)",
+		[]string{"accountExpires", "employeeType", "userPrincipalName"}, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := res.Entries[0]
+	want := fmt.Sprint(until.UnixNano()/100 + 116444736000000000)
+	if e.GetAttributeValue("accountExpires") != want || e.GetAttributeValue("employeeType") != ldap.Marker || e.GetAttributeValue("userPrincipalName") != "zoe.ray@jitd.test" {
+		t.Fatalf("account attributes = %v", e.Attributes)
+	}
+	// The contractor can bind with the password jitd set.
+	lc, err := goldap.DialURL(dc.LDAPSURL, goldap.DialWithTLSConfig(dc.TLSConfig()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lc.Close()
+	if err := lc.Bind(dn, "Given-pass-123"); err != nil {
+		t.Fatalf("contractor bind: %v", err)
+	}
+	if err := c.SetAccountEnabled(ctx, acct.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := lc.Bind(dn, "Given-pass-123"); err == nil {
+		t.Fatal("a disabled account can still bind")
+	}
+	if _, err := c.CreateAccount(ctx, connectors.AccountSpec{Login: "bad,name"}); !errors.Is(err, connectors.ErrInvalid) {
+		t.Fatalf("a login AD cannot hold: %v, want ErrInvalid", err)
+	}
+}
