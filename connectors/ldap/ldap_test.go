@@ -32,7 +32,9 @@ var (
 // serves as the plugin child for the through-the-plugin suites.
 func TestMain(m *testing.M) {
 	if kind := os.Getenv("JITD_TEST_PLUGIN"); kind != "" {
-		plugins.Serve(func(dir string, settings []byte) (connectors.Connector, error) { return builtin.Open(kind, dir, settings) })
+		plugins.Serve(func(dir string, settings []byte) (connectors.Connector, error) {
+			return builtin.Open(kind, dir, settings)
+		})
 		os.Exit(0)
 	}
 	os.Exit(need.Run(m,
