@@ -45,6 +45,11 @@ type AccountManager interface {
 	SetAccountEnabled(ctx context.Context, id string, enabled bool) error
 	// DeleteAccount deletes the account; deleting a missing one succeeds.
 	DeleteAccount(ctx context.Context, id string) error
+	// SetAccountExpiry moves the end date the directory holds for the
+	// account (AD accountExpires, a configured profile attribute), so an
+	// extension is not undone by the directory's own backstop. Directories
+	// that hold none succeed without doing anything. Zero clears it.
+	SetAccountExpiry(ctx context.Context, id string, until time.Time) error
 }
 
 // AsAccountManager returns c as an AccountManager when it has that capability.

@@ -242,6 +242,18 @@ func (s *server) SetAccountEnabled(ctx context.Context, req *connectorpb.SetAcco
 	return &connectorpb.AccountResponse{}, toStatus(a.SetAccountEnabled(ctx, req.Id, req.Enabled))
 }
 
+func (s *server) SetAccountExpiry(ctx context.Context, req *connectorpb.SetAccountExpiryRequest) (*connectorpb.AccountResponse, error) {
+	a, err := capability(s, connectors.AsAccountManager, connectors.CapAccounts)
+	if err != nil {
+		return nil, err
+	}
+	var until time.Time
+	if req.UntilUnix != 0 {
+		until = time.Unix(req.UntilUnix, 0).UTC()
+	}
+	return &connectorpb.AccountResponse{}, toStatus(a.SetAccountExpiry(ctx, req.Id, until))
+}
+
 func (s *server) DeleteAccount(ctx context.Context, req *connectorpb.DeleteAccountRequest) (*connectorpb.AccountResponse, error) {
 	a, err := capability(s, connectors.AsAccountManager, connectors.CapAccounts)
 	if err != nil {

@@ -382,6 +382,19 @@ func (c *Conn) SetAccountEnabled(ctx context.Context, id string, enabled bool) e
 	return fromStatus(err)
 }
 
+func (c *Conn) SetAccountExpiry(ctx context.Context, id string, until time.Time) error {
+	rpc, err := c.current(ctx)
+	if err != nil {
+		return err
+	}
+	req := &connectorpb.SetAccountExpiryRequest{Id: id}
+	if !until.IsZero() {
+		req.UntilUnix = until.Unix()
+	}
+	_, err = rpc.SetAccountExpiry(ctx, req)
+	return fromStatus(err)
+}
+
 func (c *Conn) DeleteAccount(ctx context.Context, id string) error {
 	rpc, err := c.current(ctx)
 	if err != nil {

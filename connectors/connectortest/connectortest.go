@@ -389,8 +389,14 @@ func testAccounts(t *testing.T, f fixture) {
 			t.Fatalf("after SetAccountEnabled(%v) the account is enabled=%v", want, got)
 		}
 	}
+	if err := am.SetAccountExpiry(f.ctx, acct.ID, spec.Until.Add(7*24*time.Hour)); err != nil {
+		t.Fatalf("SetAccountExpiry: %v", err)
+	}
 	// An account jitd did not create is never touched.
 	other := f.users[0]
+	if err := am.SetAccountExpiry(f.ctx, other.ID, spec.Until); !errors.Is(err, connectors.ErrPermission) {
+		t.Fatalf("moving the end date of a user jitd did not create: %v, want ErrPermission", err)
+	}
 	if err := am.SetAccountEnabled(f.ctx, other.ID, false); !errors.Is(err, connectors.ErrPermission) {
 		t.Fatalf("disabling a user jitd did not create: %v, want ErrPermission", err)
 	}

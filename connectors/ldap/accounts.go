@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf16"
 
 	goldap "github.com/go-ldap/ldap/v3"
@@ -195,6 +196,24 @@ func (c *Conn) SetAccountEnabled(ctx context.Context, id string, enabled bool) e
 	req.Replace("userAccountControl", []string{strconv.Itoa(want)})
 	if err := c.with(ctx, func(l *goldap.Conn) error { return l.Modify(req) }); err != nil {
 		return mapErr("set userAccountControl of "+e.DN, err)
+	}
+	return nil
+}
+
+// SetAccountExpiry rewrites accountExpires (zero: never).
+func (c *Conn) SetAccountExpiry(ctx context.Context, id string, until time.Time) error {
+	e, err := c.ownAccount(ctx, id)
+	if err != nil {
+		return err
+	}
+	v := "0"
+	if !until.IsZero() {
+		v = toFileTime(until)
+	}
+	req := goldap.NewModifyRequest(e.DN, nil)
+	req.Replace("accountExpires", []string{v})
+	if err := c.with(ctx, func(l *goldap.Conn) error { return l.Modify(req) }); err != nil {
+		return mapErr("set accountExpires of "+e.DN, err)
 	}
 	return nil
 }

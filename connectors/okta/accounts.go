@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	oktasdk "github.com/okta/okta-sdk-golang/v2/okta"
 	"github.com/okta/okta-sdk-golang/v2/okta/query"
@@ -72,6 +73,23 @@ func (c *Conn) SetAccountEnabled(ctx context.Context, id string, enabled bool) e
 }
 
 func enabledStatus(s string) bool { return enabled(s) && s != "PROVISIONED" }
+
+// SetAccountExpiry rewrites the end-date profile attribute, when one is
+// configured, with a partial profile update.
+func (c *Conn) SetAccountExpiry(ctx context.Context, id string, until time.Time) error {
+	u, seg, err := c.managed(ctx, id)
+	if err != nil || c.cfg.AccountEndDateAttr == "" {
+		return err
+	}
+	profile := *u.Profile
+	var v any // nil clears it
+	if !until.IsZero() {
+		v = until.UTC().Format("2006-01-02")
+	}
+	profile[c.cfg.AccountEndDateAttr] = v
+	_, resp, err := c.client.User.PartialUpdateUser(ctx, seg, oktasdk.User{Profile: &profile}, nil)
+	return mapErr("set the end date of account "+id, resp, err)
+}
 
 // DeleteAccount deletes a jitd account (deactivating it first, as Okta
 // requires). A missing account is success.

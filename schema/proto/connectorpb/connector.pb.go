@@ -1261,6 +1261,58 @@ func (x *DeleteAccountRequest) GetId() string {
 	return ""
 }
 
+type SetAccountExpiryRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	UntilUnix     int64                  `protobuf:"varint,2,opt,name=until_unix,json=untilUnix,proto3" json:"until_unix,omitempty"` // 0: none
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetAccountExpiryRequest) Reset() {
+	*x = SetAccountExpiryRequest{}
+	mi := &file_connector_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetAccountExpiryRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetAccountExpiryRequest) ProtoMessage() {}
+
+func (x *SetAccountExpiryRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_connector_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetAccountExpiryRequest.ProtoReflect.Descriptor instead.
+func (*SetAccountExpiryRequest) Descriptor() ([]byte, []int) {
+	return file_connector_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *SetAccountExpiryRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *SetAccountExpiryRequest) GetUntilUnix() int64 {
+	if x != nil {
+		return x.UntilUnix
+	}
+	return 0
+}
+
 type AccountResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -1269,7 +1321,7 @@ type AccountResponse struct {
 
 func (x *AccountResponse) Reset() {
 	*x = AccountResponse{}
-	mi := &file_connector_proto_msgTypes[22]
+	mi := &file_connector_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1281,7 +1333,7 @@ func (x *AccountResponse) String() string {
 func (*AccountResponse) ProtoMessage() {}
 
 func (x *AccountResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[22]
+	mi := &file_connector_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1294,7 +1346,7 @@ func (x *AccountResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccountResponse.ProtoReflect.Descriptor instead.
 func (*AccountResponse) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{22}
+	return file_connector_proto_rawDescGZIP(), []int{23}
 }
 
 var File_connector_proto protoreflect.FileDescriptor
@@ -1381,8 +1433,12 @@ const file_connector_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\aenabled\x18\x02 \x01(\bR\aenabled\"&\n" +
 	"\x14DeleteAccountRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"\x11\n" +
-	"\x0fAccountResponse2\x96\t\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"H\n" +
+	"\x17SetAccountExpiryRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
+	"\n" +
+	"until_unix\x18\x02 \x01(\x03R\tuntilUnix\"\x11\n" +
+	"\x0fAccountResponse2\xfa\t\n" +
 	"\tConnector\x12V\n" +
 	"\tConfigure\x12#.jitd.connector.v1.ConfigureRequest\x1a$.jitd.connector.v1.ConfigureResponse\x12J\n" +
 	"\x05Check\x12\x1f.jitd.connector.v1.CheckRequest\x1a .jitd.connector.v1.CheckResponse\x12G\n" +
@@ -1400,7 +1456,8 @@ const file_connector_proto_rawDesc = "" +
 	"\aChanges\x12!.jitd.connector.v1.ChangesRequest\x1a .jitd.connector.v1.ChangeMessage0\x01\x12T\n" +
 	"\rCreateAccount\x12'.jitd.connector.v1.CreateAccountRequest\x1a\x1a.jitd.connector.v1.Account\x12d\n" +
 	"\x11SetAccountEnabled\x12+.jitd.connector.v1.SetAccountEnabledRequest\x1a\".jitd.connector.v1.AccountResponse\x12\\\n" +
-	"\rDeleteAccount\x12'.jitd.connector.v1.DeleteAccountRequest\x1a\".jitd.connector.v1.AccountResponseB/Z-github.com/jitd/jitd/schema/proto/connectorpbb\x06proto3"
+	"\rDeleteAccount\x12'.jitd.connector.v1.DeleteAccountRequest\x1a\".jitd.connector.v1.AccountResponse\x12b\n" +
+	"\x10SetAccountExpiry\x12*.jitd.connector.v1.SetAccountExpiryRequest\x1a\".jitd.connector.v1.AccountResponseB/Z-github.com/jitd/jitd/schema/proto/connectorpbb\x06proto3"
 
 var (
 	file_connector_proto_rawDescOnce sync.Once
@@ -1415,7 +1472,7 @@ func file_connector_proto_rawDescGZIP() []byte {
 }
 
 var file_connector_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_connector_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_connector_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_connector_proto_goTypes = []any{
 	(ChangeMessage_Op)(0),            // 0: jitd.connector.v1.ChangeMessage.Op
 	(*ConfigureRequest)(nil),         // 1: jitd.connector.v1.ConfigureRequest
@@ -1440,7 +1497,8 @@ var file_connector_proto_goTypes = []any{
 	(*Account)(nil),                  // 20: jitd.connector.v1.Account
 	(*SetAccountEnabledRequest)(nil), // 21: jitd.connector.v1.SetAccountEnabledRequest
 	(*DeleteAccountRequest)(nil),     // 22: jitd.connector.v1.DeleteAccountRequest
-	(*AccountResponse)(nil),          // 23: jitd.connector.v1.AccountResponse
+	(*SetAccountExpiryRequest)(nil),  // 23: jitd.connector.v1.SetAccountExpiryRequest
+	(*AccountResponse)(nil),          // 24: jitd.connector.v1.AccountResponse
 }
 var file_connector_proto_depIdxs = []int32{
 	12, // 0: jitd.connector.v1.MemberResult.error:type_name -> jitd.connector.v1.Error
@@ -1462,22 +1520,24 @@ var file_connector_proto_depIdxs = []int32{
 	19, // 16: jitd.connector.v1.Connector.CreateAccount:input_type -> jitd.connector.v1.CreateAccountRequest
 	21, // 17: jitd.connector.v1.Connector.SetAccountEnabled:input_type -> jitd.connector.v1.SetAccountEnabledRequest
 	22, // 18: jitd.connector.v1.Connector.DeleteAccount:input_type -> jitd.connector.v1.DeleteAccountRequest
-	2,  // 19: jitd.connector.v1.Connector.Configure:output_type -> jitd.connector.v1.ConfigureResponse
-	4,  // 20: jitd.connector.v1.Connector.Check:output_type -> jitd.connector.v1.CheckResponse
-	8,  // 21: jitd.connector.v1.Connector.LookupUser:output_type -> jitd.connector.v1.User
-	9,  // 22: jitd.connector.v1.Connector.LookupGroup:output_type -> jitd.connector.v1.Group
-	8,  // 23: jitd.connector.v1.Connector.ListUsers:output_type -> jitd.connector.v1.User
-	9,  // 24: jitd.connector.v1.Connector.ListGroups:output_type -> jitd.connector.v1.Group
-	10, // 25: jitd.connector.v1.Connector.ListMembers:output_type -> jitd.connector.v1.Member
-	14, // 26: jitd.connector.v1.Connector.AddMembers:output_type -> jitd.connector.v1.MembersResponse
-	14, // 27: jitd.connector.v1.Connector.RemoveMembers:output_type -> jitd.connector.v1.MembersResponse
-	16, // 28: jitd.connector.v1.Connector.IsMember:output_type -> jitd.connector.v1.IsMemberResponse
-	18, // 29: jitd.connector.v1.Connector.Changes:output_type -> jitd.connector.v1.ChangeMessage
-	20, // 30: jitd.connector.v1.Connector.CreateAccount:output_type -> jitd.connector.v1.Account
-	23, // 31: jitd.connector.v1.Connector.SetAccountEnabled:output_type -> jitd.connector.v1.AccountResponse
-	23, // 32: jitd.connector.v1.Connector.DeleteAccount:output_type -> jitd.connector.v1.AccountResponse
-	19, // [19:33] is the sub-list for method output_type
-	5,  // [5:19] is the sub-list for method input_type
+	23, // 19: jitd.connector.v1.Connector.SetAccountExpiry:input_type -> jitd.connector.v1.SetAccountExpiryRequest
+	2,  // 20: jitd.connector.v1.Connector.Configure:output_type -> jitd.connector.v1.ConfigureResponse
+	4,  // 21: jitd.connector.v1.Connector.Check:output_type -> jitd.connector.v1.CheckResponse
+	8,  // 22: jitd.connector.v1.Connector.LookupUser:output_type -> jitd.connector.v1.User
+	9,  // 23: jitd.connector.v1.Connector.LookupGroup:output_type -> jitd.connector.v1.Group
+	8,  // 24: jitd.connector.v1.Connector.ListUsers:output_type -> jitd.connector.v1.User
+	9,  // 25: jitd.connector.v1.Connector.ListGroups:output_type -> jitd.connector.v1.Group
+	10, // 26: jitd.connector.v1.Connector.ListMembers:output_type -> jitd.connector.v1.Member
+	14, // 27: jitd.connector.v1.Connector.AddMembers:output_type -> jitd.connector.v1.MembersResponse
+	14, // 28: jitd.connector.v1.Connector.RemoveMembers:output_type -> jitd.connector.v1.MembersResponse
+	16, // 29: jitd.connector.v1.Connector.IsMember:output_type -> jitd.connector.v1.IsMemberResponse
+	18, // 30: jitd.connector.v1.Connector.Changes:output_type -> jitd.connector.v1.ChangeMessage
+	20, // 31: jitd.connector.v1.Connector.CreateAccount:output_type -> jitd.connector.v1.Account
+	24, // 32: jitd.connector.v1.Connector.SetAccountEnabled:output_type -> jitd.connector.v1.AccountResponse
+	24, // 33: jitd.connector.v1.Connector.DeleteAccount:output_type -> jitd.connector.v1.AccountResponse
+	24, // 34: jitd.connector.v1.Connector.SetAccountExpiry:output_type -> jitd.connector.v1.AccountResponse
+	20, // [20:35] is the sub-list for method output_type
+	5,  // [5:20] is the sub-list for method input_type
 	5,  // [5:5] is the sub-list for extension type_name
 	5,  // [5:5] is the sub-list for extension extendee
 	0,  // [0:5] is the sub-list for field type_name
@@ -1494,7 +1554,7 @@ func file_connector_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_connector_proto_rawDesc), len(file_connector_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   23,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -37,6 +37,7 @@ const (
 	Connector_CreateAccount_FullMethodName     = "/jitd.connector.v1.Connector/CreateAccount"
 	Connector_SetAccountEnabled_FullMethodName = "/jitd.connector.v1.Connector/SetAccountEnabled"
 	Connector_DeleteAccount_FullMethodName     = "/jitd.connector.v1.Connector/DeleteAccount"
+	Connector_SetAccountExpiry_FullMethodName  = "/jitd.connector.v1.Connector/SetAccountExpiry"
 )
 
 // ConnectorClient is the client API for Connector service.
@@ -60,6 +61,7 @@ type ConnectorClient interface {
 	CreateAccount(ctx context.Context, in *CreateAccountRequest, opts ...grpc.CallOption) (*Account, error)
 	SetAccountEnabled(ctx context.Context, in *SetAccountEnabledRequest, opts ...grpc.CallOption) (*AccountResponse, error)
 	DeleteAccount(ctx context.Context, in *DeleteAccountRequest, opts ...grpc.CallOption) (*AccountResponse, error)
+	SetAccountExpiry(ctx context.Context, in *SetAccountExpiryRequest, opts ...grpc.CallOption) (*AccountResponse, error)
 }
 
 type connectorClient struct {
@@ -288,6 +290,15 @@ func (c *connectorClient) DeleteAccount(ctx context.Context, in *DeleteAccountRe
 	return out, nil
 }
 
+func (c *connectorClient) SetAccountExpiry(ctx context.Context, in *SetAccountExpiryRequest, opts ...grpc.CallOption) (*AccountResponse, error) {
+	out := new(AccountResponse)
+	err := c.cc.Invoke(ctx, Connector_SetAccountExpiry_FullMethodName, in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ConnectorServer is the server API for Connector service.
 // All implementations must embed UnimplementedConnectorServer
 // for forward compatibility
@@ -309,6 +320,7 @@ type ConnectorServer interface {
 	CreateAccount(context.Context, *CreateAccountRequest) (*Account, error)
 	SetAccountEnabled(context.Context, *SetAccountEnabledRequest) (*AccountResponse, error)
 	DeleteAccount(context.Context, *DeleteAccountRequest) (*AccountResponse, error)
+	SetAccountExpiry(context.Context, *SetAccountExpiryRequest) (*AccountResponse, error)
 	mustEmbedUnimplementedConnectorServer()
 }
 
@@ -357,6 +369,9 @@ func (UnimplementedConnectorServer) SetAccountEnabled(context.Context, *SetAccou
 }
 func (UnimplementedConnectorServer) DeleteAccount(context.Context, *DeleteAccountRequest) (*AccountResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method DeleteAccount not implemented")
+}
+func (UnimplementedConnectorServer) SetAccountExpiry(context.Context, *SetAccountExpiryRequest) (*AccountResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method SetAccountExpiry not implemented")
 }
 func (UnimplementedConnectorServer) mustEmbedUnimplementedConnectorServer() {}
 
@@ -635,6 +650,24 @@ func _Connector_DeleteAccount_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Connector_SetAccountExpiry_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetAccountExpiryRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ConnectorServer).SetAccountExpiry(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Connector_SetAccountExpiry_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ConnectorServer).SetAccountExpiry(ctx, req.(*SetAccountExpiryRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Connector_ServiceDesc is the grpc.ServiceDesc for Connector service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -681,6 +714,10 @@ var Connector_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DeleteAccount",
 			Handler:    _Connector_DeleteAccount_Handler,
+		},
+		{
+			MethodName: "SetAccountExpiry",
+			Handler:    _Connector_SetAccountExpiry_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
