@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/jitd/jitd/connectors"
 )
@@ -49,6 +50,10 @@ type User struct {
 	Login       string `json:"login"`
 	DisplayName string `json:"display_name"`
 	Disabled    bool   `json:"disabled,omitempty"`
+	// Ephemeral marks an account jitd created; Expires is its end date.
+	Ephemeral bool      `json:"ephemeral,omitempty"`
+	Email     string    `json:"email,omitempty"`
+	Expires   time.Time `json:"expires,omitzero"`
 }
 
 // Group is a demo group and its member ids.
