@@ -146,6 +146,13 @@ type Store interface {
 	// AuditHead returns the last sequence number and hash written.
 	AuditHead(ctx context.Context) (int64, string, error)
 
+	Account(ctx context.Context, id string) (Account, error)
+	// Accounts lists accounts, newest first.
+	Accounts(ctx context.Context, f AccountFilter) ([]Account, error)
+	// NextAccountDue returns the earliest time at which DueAccounts may
+	// return an account.
+	NextAccountDue(ctx context.Context) (time.Time, bool, error)
+
 	Token(ctx context.Context, id string) (Token, error)
 	CountTokens(ctx context.Context) (int, error)
 
@@ -183,6 +190,16 @@ type Tx interface {
 	DueGrants(now time.Time, limit int) ([]Grant, error)
 	// ReleaseLeases clears the leases held by owner (used at start-up).
 	ReleaseLeases(owner string) (int, error)
+
+	Account(id string) (Account, error)
+	InsertAccount(a Account) error
+	// UpdateAccount replaces every mutable field of the account with a's.
+	UpdateAccount(a Account) error
+	Accounts(f AccountFilter) ([]Account, error)
+	// DueAccounts returns accounts with lifecycle work due at now: creating,
+	// disabling, disable_failed or deleting whose next attempt is due, active
+	// past EndsAt, disabled past DeleteAt. Oldest due first.
+	DueAccounts(now time.Time, limit int) ([]Account, error)
 
 	// AppendAudit chains e to the log (setting Seq, PrevHash, Hash) and returns it.
 	AppendAudit(e audit.Event) (audit.Event, error)

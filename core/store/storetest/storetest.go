@@ -34,6 +34,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"MirrorUpsertMembersAndSweep", testMirror},
 		{"SyncStateRoundTrip", testSyncState},
 		{"BaselineAndDrift", testBaselineAndDrift},
+		{"AccountRoundTrip", testAccountRoundTrip},
+		{"DueAccounts", testDueAccounts},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

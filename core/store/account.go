@@ -1,0 +1,75 @@
+package store
+
+import "time"
+
+// AccountState is an ephemeral account's place in its lifecycle:
+//
+//	creating ─▶ active ─▶ disabling ─▶ disabled ─▶ deleting ─▶ deleted
+//	    │                    │                        │
+//	    ▼                    ▼                        ▼
+//	create_failed      disable_failed (alerted,   (retried)
+//	                   still retried)
+type AccountState string
+
+// Account states.
+const (
+	AccountCreating      AccountState = "creating"
+	AccountCreateFailed  AccountState = "create_failed"
+	AccountActive        AccountState = "active"
+	AccountDisabling     AccountState = "disabling"
+	AccountDisableFailed AccountState = "disable_failed"
+	AccountDisabled      AccountState = "disabled"
+	AccountDeleting      AccountState = "deleting"
+	AccountDeleted       AccountState = "deleted"
+)
+
+// AccountStates lists every account state, in lifecycle order.
+var AccountStates = []AccountState{AccountCreating, AccountCreateFailed, AccountActive, AccountDisabling, AccountDisableFailed, AccountDisabled, AccountDeleting, AccountDeleted}
+
+// Valid reports whether s is a known state.
+func (s AccountState) Valid() bool {
+	for _, k := range AccountStates {
+		if s == k {
+			return true
+		}
+	}
+	return false
+}
+
+// Account is an ephemeral account jitd created: enabled until EndsAt,
+// disabled then, deleted at DeleteAt.
+type Account struct {
+	ID         string // jitd's id (acct_...)
+	Directory  string
+	ExternalID string // the directory's id; empty until created
+	Login      string
+	Email      string
+	GivenName  string
+	Surname    string
+	Sponsor    string // login of the employee responsible for the account
+	CreatedBy  string
+	Reason     string
+	State      AccountState
+	EndsAt     time.Time
+	DeleteAt   time.Time
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+	DisabledAt time.Time
+	DeletedAt  time.Time
+	EndReason  string
+	// PasswordDelivered: the initial password was handed over once. False
+	// when the directory chose none, or a crash lost it before delivery.
+	PasswordDelivered bool
+	Attempts          int
+	NextAttempt       time.Time
+	LastError         string
+}
+
+// AccountFilter selects accounts; zero fields match everything.
+type AccountFilter struct {
+	States    []AccountState
+	Directory string
+	Sponsor   string
+	Login     string
+	Limit     int
+}
