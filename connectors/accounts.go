@@ -2,6 +2,7 @@ package connectors
 
 import (
 	"context"
+	"crypto/rand"
 	"time"
 )
 
@@ -56,4 +57,11 @@ type AccountManager interface {
 func AsAccountManager(c Connector) (AccountManager, bool) {
 	a, ok := c.(AccountManager)
 	return a, ok && Has(c, CapAccounts)
+}
+
+// RandomPassword returns a random password of 128 bits (crypto/rand.Text)
+// with a lower-case letter, an upper-case letter, a digit and a symbol
+// added, so that any directory's complexity rule accepts it.
+func RandomPassword() string {
+	return rand.Text() + "-aA7"
 }

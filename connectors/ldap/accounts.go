@@ -2,7 +2,6 @@ package ldap
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -47,7 +46,7 @@ func (c *Conn) CreateAccount(ctx context.Context, spec connectors.AccountSpec) (
 	}
 	password := spec.Password
 	if password == "" {
-		password = randomPassword()
+		password = connectors.RandomPassword()
 	}
 	dn := "CN=" + goldap.EscapeDN(sam) + "," + a.Base
 	uac := uacNormal | uacDisabled
@@ -116,20 +115,6 @@ func unicodePwd(pw string) string {
 		binary.LittleEndian.PutUint16(b[2*i:], r)
 	}
 	return string(b)
-}
-
-// randomPassword returns 24 random characters from every class AD's
-// complexity rule counts.
-func randomPassword() string {
-	const sets = "abcdefghijkmnopqrstuvwxyz" + "ABCDEFGHJKLMNPQRSTUVWXYZ" + "23456789" + "-_.!#%+="
-	b := make([]byte, 24)
-	rand.Read(b)
-	out := make([]byte, len(b))
-	for i, x := range b {
-		out[i] = sets[int(x)%len(sets)]
-	}
-	// One of each class, so any complexity policy is met.
-	return string(out) + "aA7-"
 }
 
 // readEntry reads one entry by DN.

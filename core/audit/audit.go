@@ -27,6 +27,18 @@ const (
 	DriftDetected     = "drift.detected" // a member nobody granted
 	DriftResolved     = "drift.resolved" // that member is gone
 	Offboarded        = "user.offboarded"
+
+	// Ephemeral accounts; GrantID holds the account id.
+	AccountCreating       = "account.creating"        // intent committed, directory call next
+	AccountCreated        = "account.created"         // the account exists, enabled
+	AccountCreateFailed   = "account.create_failed"   // the directory refused; nothing to undo
+	AccountExtended       = "account.extended"        // end date moved
+	AccountDisabling      = "account.disabling"       // end reached or ended early
+	AccountDisabled       = "account.disabled"        // disabled in the directory
+	AccountDisableFailed  = "account.disable_failed"  // disabling failing past the attempt limit; still retried
+	AccountDeleting       = "account.deleting"        // retention over, or deleted early
+	AccountDeleted        = "account.deleted"         // gone from the directory
+	AccountSponsorChanged = "account.sponsor_changed" // the sponsor left; reassigned
 )
 
 // Event is one row of the audit log.
