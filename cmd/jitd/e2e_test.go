@@ -300,3 +300,82 @@ func TestE2E_ConfigCheckReportsEveryProblem(t *testing.T) {
 		}
 	}
 }
+
+// A contractor account through the CLI against the running daemon: created
+// enabled, disabled at its end by the daemon's queue, deleted on request, every
+// step in the audit trail.
+func TestE2E_ContractorAccountLifecycle(t *testing.T) {
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	writeConfig(t, dir, addr)
+	d := start(t, dir, addr)
+	until := time.Now().Add(2 * time.Second).UTC().Format(time.RFC3339)
+	out, err := d.jitd("account", "create", "--sponsor", "bob", "--given-name", "Ann", "--surname", "Lee", "--email", "ann@vendor.example", "--until", until, "-o", "json")
+	if err != nil {
+		t.Fatalf("account create: %v\n%s", err, out)
+	}
+	var created struct {
+		Account struct{ ID, Login, State string } `json:"account"`
+	}
+	json.Unmarshal([]byte(out), &created)
+	if created.Account.State != "active" || created.Account.Login != "ann.lee" {
+		t.Fatalf("account create: %s", out)
+	}
+	enabled := func() (bool, bool) {
+		b, _ := os.ReadFile(filepath.Join(dir, "var", "demo.json"))
+		var data struct {
+			Users []struct {
+				Login    string `json:"login"`
+				Disabled bool   `json:"disabled"`
+			} `json:"users"`
+		}
+		json.Unmarshal(b, &data)
+		for _, u := range data.Users {
+			if u.Login == "ann.lee" {
+				return !u.Disabled, true
+			}
+		}
+		return false, false
+	}
+	if on, ok := enabled(); !on || !ok {
+		t.Fatal("the account is not enabled in the directory after create")
+	}
+	state := func() string {
+		out, err := d.jitd("account", "show", created.Account.ID, "-o", "json")
+		if err != nil {
+			t.Fatalf("account show: %v\n%s", err, out)
+		}
+		var v struct {
+			Account struct{ State string } `json:"account"`
+		}
+		json.Unmarshal([]byte(out), &v)
+		return v.Account.State
+	}
+	poll.Until(t, 10*time.Second, "the account to be disabled at its end", func() bool { return state() == "disabled" })
+	if on, _ := enabled(); on {
+		t.Fatal("disabled in jitd but still enabled in the directory")
+	}
+	if out, err := d.jitd("account", "delete", created.Account.ID, "--reason", "contract over"); err != nil {
+		t.Fatalf("account delete: %v\n%s", err, out)
+	}
+	if _, ok := enabled(); ok {
+		t.Fatal("still in the directory after delete")
+	}
+	out, _ = d.jitd("account", "show", created.Account.ID)
+	for _, want := range []string{"account.creating", "account.created", "account.disabling", "account.disabled", "account.deleting", "account.deleted"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("account show lacks %q:\n%s", want, out)
+		}
+	}
+	if st := state(); st != "deleted" {
+		t.Fatalf("after delete the account is %s", st)
+	}
+	if out, err := d.jitd("audit", "verify"); err != nil {
+		t.Fatalf("audit verify: %v\n%s", err, out)
+	}
+	// Bad input is refused with a clear message and changes nothing.
+	out, err = d.jitd("account", "create", "--sponsor", "nobody", "--login", "x", "--until", "2026-01-01")
+	if err == nil || !strings.Contains(out, "until") {
+		t.Fatalf("account in the past with an unknown sponsor: %v\n%s", err, out)
+	}
+}

@@ -251,11 +251,11 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (Created, error
 	if err != nil {
 		return Created{}, err
 	}
-	m.Wake()
 	unlock := m.lock(a.ID)
 	defer unlock()
 	password := connectors.RandomPassword()
 	a, err = m.create(ctx, am, a, password)
+	m.Wake() // the account's end (or retry) is now the queue's to watch
 	out := Created{Account: a}
 	if a.PasswordDelivered {
 		out.Password = password

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/jitd/jitd/connectors/demo"
+	"github.com/jitd/jitd/core/account"
 	"github.com/jitd/jitd/core/api"
 	"github.com/jitd/jitd/core/auth"
 	"github.com/jitd/jitd/core/clock"
@@ -55,7 +56,8 @@ func newEnv(t *testing.T) *env {
 	ready := func(context.Context) map[string]error { return map[string]error{"store": nil} }
 	mir := mirror.New(mirror.Config{}, st, map[string]mirror.Source{"demo": {Conn: conn}}, clk, log, nil)
 	rec := reconcile.New(st, mgr, map[string]reconcile.Policy{"demo": {Groups: []string{"prod-db-admins"}}}, clk, log, nil)
-	srv := httptest.NewServer(api.NewServer(st, mgr, mir, rec, reg, ready, log))
+	accts := account.New(account.Config{}, st, dirs, mgr, clk, log, nil)
+	srv := httptest.NewServer(api.NewServer(st, mgr, accts, mir, rec, reg, ready, log))
 	t.Cleanup(srv.Close)
 	e := &env{srv: srv, tokens: map[string]string{}, sched: sched, clock: clk}
 	for _, role := range []string{auth.RoleAdmin, auth.RoleAuditor} {
@@ -93,6 +95,14 @@ func TestAuthorization_Matrix(t *testing.T) {
 	if _, err := admin.SyncRun(ctx, api.SyncRunRequest{}); err != nil { // the mirror exists: every cell below is fixed
 		t.Fatal(err)
 	}
+	newAccount := func(login string) string {
+		a, err := admin.CreateAccount(ctx, api.CreateAccountRequest{Login: login, Sponsor: "bob", Until: e.clock.Now().Add(24 * time.Hour), Reason: "contract"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a.Account.ID
+	}
+	extendable, disposable := newAccount("c-one"), newAccount("c-two")
 	forged := e.tokens[auth.RoleAdmin][:len(e.tokens[auth.RoleAdmin])-2] + "xx"
 	callers := map[string]string{"none": "", "garbage": "not-a-token", "forged": forged, "auditor": e.tokens[auth.RoleAuditor], "admin": e.tokens[auth.RoleAdmin]}
 	ops := map[string]func(c *api.Client) error{
@@ -120,12 +130,26 @@ func TestAuthorization_Matrix(t *testing.T) {
 			_, err := c.AcceptBaseline(ctx, api.AcceptRequest{Directory: "demo", Group: "prod-db-admins", Reason: "r"})
 			return err
 		},
+		"account create": func(c *api.Client) error {
+			_, err := c.CreateAccount(ctx, api.CreateAccountRequest{Login: "c-new", Sponsor: "bob", Until: e.clock.Now().Add(time.Hour), Reason: "r"})
+			return err
+		},
+		"account list": func(c *api.Client) error { _, err := c.ListAccounts(ctx, api.AccountFilter{}); return err },
+		"account show": func(c *api.Client) error { _, err := c.Account(ctx, extendable); return err },
+		"account extend": func(c *api.Client) error {
+			_, err := c.ExtendAccount(ctx, extendable, api.ExtendAccountRequest{Until: e.clock.Now().Add(48 * time.Hour), Reason: "r"})
+			return err
+		},
+		"account disable": func(c *api.Client) error { _, err := c.DisableAccount(ctx, disposable, "r"); return err },
+		"account delete":  func(c *api.Client) error { _, err := c.DeleteAccount(ctx, "a-none", "r"); return err },
 	}
 	want := map[string]map[string]int{
 		"admin": {"grant add": 200, "grant list": 200, "grant show": 200, "grant extend": 200, "audit list": 200, "audit verify": 200, "grant revoke": 404,
-			"sync status": 200, "sync run": 200, "drift list": 200, "baseline show": 200, "baseline accept": 400},
+			"sync status": 200, "sync run": 200, "drift list": 200, "baseline show": 200, "baseline accept": 400,
+			"account create": 200, "account list": 200, "account show": 200, "account extend": 200, "account disable": 200, "account delete": 404},
 		"auditor": {"grant add": 403, "grant list": 200, "grant show": 200, "grant extend": 403, "audit list": 200, "audit verify": 200, "grant revoke": 403,
-			"sync status": 200, "sync run": 403, "drift list": 200, "baseline show": 200, "baseline accept": 403},
+			"sync status": 200, "sync run": 403, "drift list": 200, "baseline show": 200, "baseline accept": 403,
+			"account create": 403, "account list": 200, "account show": 200, "account extend": 403, "account disable": 403, "account delete": 403},
 	}
 	for caller, tok := range callers {
 		for op, fn := range ops {

@@ -136,6 +136,19 @@ func TestOpenAPI_RequestsAndResponsesMatchTheDocument(t *testing.T) {
 	c.SyncStatus(ctx)
 	c.Drift(ctx, "")
 	c.Baseline(ctx, "demo", "prod-db-admins")
+	acct, err := c.CreateAccount(ctx, api.CreateAccountRequest{Login: "ann.lee", Email: "ann@vendor.example", GivenName: "Ann", Surname: "Lee",
+		Sponsor: "bob", Until: e.clock.Now().Add(24 * time.Hour), Reason: "contract C-7"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.ListAccounts(ctx, api.AccountFilter{Sponsor: "bob", States: []string{"active"}})
+	c.ExtendAccount(ctx, acct.Account.ID, api.ExtendAccountRequest{Until: e.clock.Now().Add(48 * time.Hour), Reason: "renewed"})
+	c.DisableAccount(ctx, acct.Account.ID, "left early")
+	c.DeleteAccount(ctx, acct.Account.ID, "data request")
+	c.Account(ctx, acct.Account.ID)
+	c.Account(ctx, "a-nope")
+	c.CreateAccount(ctx, api.CreateAccountRequest{Login: "x", Sponsor: "nobody", Until: e.clock.Now().Add(time.Hour), Reason: "r"})
+	c.ExtendAccount(ctx, acct.Account.ID, api.ExtendAccountRequest{Until: e.clock.Now().Add(48 * time.Hour), Reason: "too late"})
 	// Errors: each must have the documented error body.
 	c.AddGrant(ctx, api.AddGrantRequest{User: "mallory", Group: "prod-db-admins", For: "1h", Reason: "x"})
 	c.Grant(ctx, "g-nope")
@@ -154,7 +167,9 @@ func TestOpenAPI_RequestsAndResponsesMatchTheDocument(t *testing.T) {
 		t.Error(msg)
 	}
 	for _, want := range []string{"POST /api/v1/grants 201", "POST /api/v1/grants 400", "GET /api/v1/grants/{id} 404",
-		"POST /api/v1/grants/{id}/revoke 409", "GET /api/v1/grants 401", "POST /api/v1/grants 403", "GET /api/v1/sync 200"} {
+		"POST /api/v1/grants/{id}/revoke 409", "GET /api/v1/grants 401", "POST /api/v1/grants 403", "GET /api/v1/sync 200",
+		"POST /api/v1/accounts 201", "POST /api/v1/accounts 400", "GET /api/v1/accounts 200", "GET /api/v1/accounts/{id} 200", "GET /api/v1/accounts/{id} 404",
+		"POST /api/v1/accounts/{id}/extend 200", "POST /api/v1/accounts/{id}/extend 409", "POST /api/v1/accounts/{id}/disable 200", "POST /api/v1/accounts/{id}/delete 200"} {
 		if !v.seen[want] {
 			t.Errorf("not exercised: %s (seen %v)", want, keys(v.seen))
 		}

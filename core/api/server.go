@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/jitd/jitd/core/account"
 	"github.com/jitd/jitd/core/audit"
 	"github.com/jitd/jitd/core/auth"
 	"github.com/jitd/jitd/core/config"
@@ -33,6 +34,7 @@ type Server struct {
 	mirror    *mirror.Mirror
 	reconcile *reconcile.Reconciler
 	grants    *grant.Manager
+	accounts  *account.Manager
 	log       *slog.Logger
 	ready     Readiness
 	metrics   http.Handler
@@ -41,8 +43,8 @@ type Server struct {
 }
 
 // NewServer returns the API handler.
-func NewServer(st store.Store, grants *grant.Manager, mir *mirror.Mirror, rec *reconcile.Reconciler, reg *prometheus.Registry, ready Readiness, log *slog.Logger) *Server {
-	s := &Server{store: st, grants: grants, mirror: mir, reconcile: rec, log: log, ready: ready, mux: http.NewServeMux(),
+func NewServer(st store.Store, grants *grant.Manager, accounts *account.Manager, mir *mirror.Mirror, rec *reconcile.Reconciler, reg *prometheus.Registry, ready Readiness, log *slog.Logger) *Server {
+	s := &Server{store: st, grants: grants, accounts: accounts, mirror: mir, reconcile: rec, log: log, ready: ready, mux: http.NewServeMux(),
 		metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})}
 	s.route("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -61,6 +63,12 @@ func NewServer(st store.Store, grants *grant.Manager, mir *mirror.Mirror, rec *r
 	s.handle("GET /api/v1/drift", auth.SyncRead, s.listDrift)
 	s.handle("GET /api/v1/baseline", auth.SyncRead, s.showBaseline)
 	s.handle("POST /api/v1/baseline/accept", auth.SyncWrite, s.acceptBaseline)
+	s.handle("POST /api/v1/accounts", auth.AccountWrite, s.createAccount)
+	s.handle("GET /api/v1/accounts", auth.AccountRead, s.listAccounts)
+	s.handle("GET /api/v1/accounts/{id}", auth.AccountRead, s.getAccount)
+	s.handle("POST /api/v1/accounts/{id}/extend", auth.AccountWrite, s.extendAccount)
+	s.handle("POST /api/v1/accounts/{id}/disable", auth.AccountWrite, s.endAccount(false))
+	s.handle("POST /api/v1/accounts/{id}/delete", auth.AccountWrite, s.endAccount(true))
 	return s
 }
 

@@ -32,18 +32,20 @@ type Permission string
 
 // Permissions checked by the API.
 const (
-	GrantRead  Permission = "grant.read"
-	GrantWrite Permission = "grant.write"
-	AuditRead  Permission = "audit.read"
-	SyncRead   Permission = "sync.read"
-	SyncWrite  Permission = "sync.write"
+	GrantRead    Permission = "grant.read"
+	GrantWrite   Permission = "grant.write"
+	AuditRead    Permission = "audit.read"
+	SyncRead     Permission = "sync.read"
+	SyncWrite    Permission = "sync.write"
+	AccountRead  Permission = "account.read"
+	AccountWrite Permission = "account.write"
 )
 
 // roles maps each role to what it may do. Requester and approver roles come
 // with access requests.
 var roles = map[string][]Permission{
-	RoleAdmin:   {GrantRead, GrantWrite, AuditRead, SyncRead, SyncWrite},
-	RoleAuditor: {GrantRead, AuditRead, SyncRead},
+	RoleAdmin:   {GrantRead, GrantWrite, AuditRead, SyncRead, SyncWrite, AccountRead, AccountWrite},
+	RoleAuditor: {GrantRead, AuditRead, SyncRead, AccountRead},
 }
 
 // Allowed reports whether role may do p.

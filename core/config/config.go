@@ -30,6 +30,7 @@ type Config struct {
 	Log         Log         `yaml:"log"`
 	Grants      Grants      `yaml:"grants"`
 	Expiry      Expiry      `yaml:"expiry"`
+	Accounts    Accounts    `yaml:"accounts"`
 	Directories []Directory `yaml:"directories"`
 }
 
@@ -62,6 +63,19 @@ type Expiry struct {
 	Concurrency int      `yaml:"concurrency"`
 	Lease       Duration `yaml:"lease"`
 	CallTimeout Duration `yaml:"call_timeout"`
+}
+
+// Accounts configures the ephemeral (contractor) account lifecycle.
+type Accounts struct {
+	// Retention is how long a disabled account is kept before deletion.
+	Retention Duration `yaml:"retention"`
+	// MaxDuration caps an account's lifetime.
+	MaxDuration Duration `yaml:"max_duration"`
+	// SponsorOffboarding says what happens to a contractor's accounts when
+	// their sponsor is disabled or deleted: disable them, or reassign them
+	// to ReassignTo.
+	SponsorOffboarding string `yaml:"sponsor_offboarding"`
+	ReassignTo         string `yaml:"reassign_to"`
 }
 
 // Directory is one connected directory.
@@ -151,6 +165,8 @@ func Defaults() Config {
 		Log:     Log{Level: "info", Format: "text"},
 		Grants:  Grants{MinDuration: Duration(time.Minute), MaxDuration: Duration(30 * 24 * time.Hour)},
 		Expiry:  Expiry{MaxAttempts: 6, BatchSize: 500, Concurrency: 4, Lease: Duration(2 * time.Minute), CallTimeout: Duration(time.Minute)},
+		Accounts: Accounts{Retention: Duration(30 * 24 * time.Hour), MaxDuration: Duration(365 * 24 * time.Hour),
+			SponsorOffboarding: "disable"},
 	}
 }
 
@@ -241,6 +257,24 @@ func (c *Config) validate() error {
 	}
 	if c.Expiry.CallTimeout <= 0 || c.Expiry.CallTimeout >= c.Expiry.Lease {
 		add("expiry.call_timeout", "must be positive and shorter than expiry.lease (%s)", time.Duration(c.Expiry.Lease))
+	}
+	if c.Accounts.Retention < 0 {
+		add("accounts.retention", "must not be negative")
+	}
+	if c.Accounts.MaxDuration <= 0 {
+		add("accounts.max_duration", "must be positive")
+	}
+	switch c.Accounts.SponsorOffboarding {
+	case "disable":
+		if c.Accounts.ReassignTo != "" {
+			add("accounts.reassign_to", "only used with sponsor_offboarding: reassign")
+		}
+	case "reassign":
+		if strings.TrimSpace(c.Accounts.ReassignTo) == "" {
+			add("accounts.reassign_to", "required with sponsor_offboarding: reassign (the login that takes the accounts over)")
+		}
+	default:
+		add("accounts.sponsor_offboarding", "must be disable or reassign (got %q)", c.Accounts.SponsorOffboarding)
 	}
 	if len(c.Directories) == 0 {
 		add("directories", "at least one directory is required")

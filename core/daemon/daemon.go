@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/jitd/jitd/core/account"
 	"github.com/jitd/jitd/core/api"
 	"github.com/jitd/jitd/core/auth"
 	"github.com/jitd/jitd/core/clock"
@@ -51,6 +52,7 @@ type Daemon struct {
 	grants    *grant.Manager
 	mirror    *mirror.Mirror
 	reconcile *reconcile.Reconciler
+	accounts  *account.Manager
 	reg       *prometheus.Registry
 }
 
@@ -133,6 +135,16 @@ func (d *Daemon) start(ctx context.Context) error {
 	d.grants = grant.New(grant.Config{MinDuration: time.Duration(d.cfg.Grants.MinDuration), MaxDuration: time.Duration(d.cfg.Grants.MaxDuration)},
 		st, d.dirs, locks, d.opts.Clock, log, d.sched.Wake)
 	d.reconcile = reconcile.New(st, d.grants, policies, d.opts.Clock, log, reconcile.NewMetrics(d.reg))
+	acfg := d.cfg.Accounts
+	d.accounts = account.New(account.Config{
+		Retention: time.Duration(acfg.Retention), MaxDuration: time.Duration(acfg.MaxDuration),
+		SponsorOffboarding: acfg.SponsorOffboarding, ReassignTo: acfg.ReassignTo,
+		MaxAttempts: ecfg.MaxAttempts, CallTimeout: time.Duration(ecfg.CallTimeout),
+	}, st, d.dirs, d.grants, d.opts.Clock, log, func(a store.Account, err error) {
+		// Notification channels hook in here.
+		log.Error("ALERT: disabling an account keeps failing", "account_id", a.ID, "directory", a.Directory, "user", a.Login, "err", err)
+	})
+	d.reconcile.Sponsors = d.accounts
 	d.reconcile.OnDrift = func(dr store.Drift) {
 		// Notification channels hook in here.
 		log.Warn("ALERT: drift", "directory", dr.Directory, "group", dr.GroupName, "user", dr.UserName)
@@ -147,7 +159,7 @@ func (d *Daemon) start(ctx context.Context) error {
 func (d *Daemon) serve(ctx context.Context) error {
 	log := d.opts.Log
 	srv := &http.Server{
-		Handler:           api.NewServer(d.store, d.grants, d.mirror, d.reconcile, d.reg, d.readiness, log),
+		Handler:           api.NewServer(d.store, d.grants, d.accounts, d.mirror, d.reconcile, d.reg, d.readiness, log),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
@@ -157,11 +169,17 @@ func (d *Daemon) serve(ctx context.Context) error {
 	}
 	schedCtx, stopSched := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
-	errc := make(chan error, 2)
-	wg.Add(3)
+	errc := make(chan error, 3)
+	wg.Add(4)
 	go func() {
 		defer wg.Done()
 		d.mirror.Run(schedCtx)
+	}()
+	go func() {
+		defer wg.Done()
+		if err := d.accounts.Run(schedCtx); err != nil {
+			errc <- fmt.Errorf("accounts: %w", err)
+		}
 	}()
 	go func() {
 		defer wg.Done()

@@ -43,6 +43,14 @@ type Reconciler struct {
 	metrics  *Metrics
 	// OnDrift, when set, is told of each new drift (the notification hook).
 	OnDrift func(store.Drift)
+	// Sponsors, when set, applies the sponsor offboarding rule to the
+	// ephemeral accounts of a sponsor who left.
+	Sponsors SponsorOffboarder
+}
+
+// SponsorOffboarder is the account lifecycle as offboarding sees it.
+type SponsorOffboarder interface {
+	SponsorGone(ctx context.Context, directory, sponsor, why string) (int, error)
 }
 
 // New returns a reconciler. metrics may be nil.
@@ -59,7 +67,8 @@ type Report struct {
 	DriftResolved    int    `json:"drift_resolved"`
 	Removed          int    `json:"removed"` // drift or baseline removals queued
 	Vanished         int    `json:"vanished"`
-	Offboarded       int    `json:"offboarded"` // grants revoked because their user left
+	Offboarded       int    `json:"offboarded"`       // grants revoked because their user left
+	SponsorAccounts  int    `json:"sponsor_accounts"` // accounts disabled or reassigned because their sponsor left
 }
 
 // ErrEmptyMirror: the mirror holds no users although grants exist; offboarding
@@ -90,6 +99,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, dir string, asOf time.Time) 
 		}
 	}
 	if err := r.offboard(ctx, dir, asOf, &rep); err != nil {
+		errs = append(errs, err)
+	}
+	if err := r.offboardSponsors(ctx, dir, asOf, &rep); err != nil {
 		errs = append(errs, err)
 	}
 	open, err := r.store.Drift(ctx, dir)
@@ -313,6 +325,51 @@ func (r *Reconciler) offboard(ctx context.Context, dir string, asOf time.Time, r
 		rep.Offboarded++
 		r.metrics.offboarded(dir)
 		r.log.Warn("offboarding: grant revoked", "grant_id", g.ID, "directory", dir, "group", g.GroupName, "user", g.UserName, "reason", why)
+	}
+	return nil
+}
+
+// offboardSponsors applies the sponsor rule to live accounts whose sponsor
+// is disabled in, or gone from, the directory.
+func (r *Reconciler) offboardSponsors(ctx context.Context, dir string, asOf time.Time, rep *Report) error {
+	if r.Sponsors == nil {
+		return nil
+	}
+	live, err := r.store.Accounts(ctx, store.AccountFilter{Directory: dir, States: []store.AccountState{store.AccountActive}})
+	if err != nil || len(live) == 0 {
+		return err
+	}
+	counts, err := r.store.MirrorCounts(ctx, dir)
+	if err != nil {
+		return err
+	}
+	if counts.Users == 0 {
+		return fmt.Errorf("sponsor offboarding skipped: %w although %d accounts are live", ErrEmptyMirror, len(live))
+	}
+	done := map[string]bool{}
+	for _, a := range live {
+		if done[a.Sponsor] || !a.CreatedAt.Before(asOf) {
+			continue
+		}
+		done[a.Sponsor] = true
+		u, err := r.store.MirrorUser(ctx, dir, a.Sponsor)
+		why := ""
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			why = "is no longer in the directory"
+		case err != nil:
+			return err
+		case !u.Enabled:
+			why = "is disabled in the directory"
+		default:
+			continue
+		}
+		n, err := r.Sponsors.SponsorGone(ctx, dir, a.Sponsor, why)
+		rep.SponsorAccounts += n
+		if err != nil {
+			return err
+		}
+		r.log.Warn("offboarding: sponsor left; accounts handled by the sponsor rule", "directory", dir, "sponsor", a.Sponsor, "accounts", n, "reason", why)
 	}
 	return nil
 }

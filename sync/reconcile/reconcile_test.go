@@ -2,6 +2,7 @@ package reconcile_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 	"github.com/jitd/jitd/core/grant"
 	"github.com/jitd/jitd/core/store"
 	"github.com/jitd/jitd/core/store/sqlite"
+	"github.com/jitd/jitd/core/store/storetest"
 	"github.com/jitd/jitd/fixtures/slapd"
 	"github.com/jitd/jitd/sync/mirror"
 	"github.com/jitd/jitd/sync/reconcile"
@@ -214,9 +216,26 @@ func TestReconcile_ExpiredGrantIsNotDriftWhileTheMirrorIsBehind(t *testing.T) {
 	}
 }
 
+// sponsors records what offboarding asks of the account lifecycle.
+type sponsors struct{ gone []string }
+
+func (s *sponsors) SponsorGone(_ context.Context, dir, sponsor, why string) (int, error) {
+	s.gone = append(s.gone, dir+"/"+sponsor+" "+why)
+	return 1, nil
+}
+
 func TestReconcile_OffboardingRevokesEveryGrant(t *testing.T) {
 	e := newEnv(t)
+	rec := &sponsors{}
+	e.rec.Sponsors = rec
 	e.cycle()
+	for i, sponsor := range []string{"dave", "dave", "alice"} {
+		a := storetest.NewAccount(fmt.Sprint("acct-", i), fmt.Sprint("c", i), e.clock.Now().Add(24*time.Hour))
+		a.Directory, a.Sponsor, a.CreatedAt = "corp", sponsor, e.clock.Now()
+		if err := e.store.Update(context.Background(), func(tx store.Tx) error { return tx.InsertAccount(a) }); err != nil {
+			t.Fatal(err)
+		}
+	}
 	dave := e.grant("dave", 8*time.Hour)
 	leaver := e.grant("user00001", 8*time.Hour)
 	stays := e.grant("alice", 8*time.Hour)
@@ -239,6 +258,11 @@ func TestReconcile_OffboardingRevokesEveryGrant(t *testing.T) {
 	rep := e.cycle() // within one interval: revoked and removed
 	if rep.Offboarded != 2 {
 		t.Fatalf("offboarding: %+v", rep)
+	}
+	// The disabled sponsor's accounts go to the sponsor rule, once per
+	// sponsor; those of a sponsor who stays are left alone.
+	if want := []string{"corp/dave is disabled in the directory"}; !slices.Equal(rec.gone, want) || rep.SponsorAccounts != 1 {
+		t.Fatalf("sponsor offboarding: %v (report %d), want %v", rec.gone, rep.SponsorAccounts, want)
 	}
 	for id, why := range map[string]string{dave.ID: "offboarded: the user is disabled in the directory", leaver.ID: "offboarded: the user is no longer in the directory"} {
 		g, _ := e.store.Grant(context.Background(), id)
