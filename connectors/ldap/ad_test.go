@@ -17,7 +17,11 @@ import (
 	"github.com/jitd/jitd/connectors"
 	"github.com/jitd/jitd/connectors/connectortest"
 	"github.com/jitd/jitd/connectors/ldap"
+	"github.com/jitd/jitd/core/account"
 	"github.com/jitd/jitd/core/clock"
+	"github.com/jitd/jitd/core/grant"
+	"github.com/jitd/jitd/core/store"
+	"github.com/jitd/jitd/core/store/sqlite"
 	"github.com/jitd/jitd/fixtures/samba"
 	"github.com/jitd/jitd/plugins"
 )
@@ -350,5 +354,72 @@ func TestAD_AccountsCarryTheirEndDateAndAStrongPassword(t *testing.T) {
 	}
 	if _, err := c.CreateAccount(ctx, connectors.AccountSpec{Login: "bad,name"}); !errors.Is(err, connectors.ErrInvalid) {
 		t.Fatalf("a login AD cannot hold: %v, want ErrInvalid", err)
+	}
+}
+
+// The account lifecycle end to end on Samba AD, through the plugin: the
+// contractor signs in with the password jitd handed out once; at the end date
+// the queue disables the account (sign-in refused); after retention it is
+// deleted from the domain.
+func TestAD_AccountLifecycleEndToEnd(t *testing.T) {
+	cfg := adConfig(t)
+	resetDC(t)
+	ctx := context.Background()
+	conn, err := plugins.Launch(ctx, plugins.Spec{Directory: "corp-ad", Settings: cfg, Command: func() *exec.Cmd {
+		cmd := exec.Command(os.Args[0])
+		cmd.Env = append(os.Environ(), "JITD_TEST_PLUGIN=ldap")
+		return cmd
+	}}, slog.New(slog.DiscardHandler), clock.Real{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "jitd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	clk := clock.NewFake(time.Now().Truncate(time.Second))
+	dirs := grant.Directories{"corp-ad": {Name: "corp-ad", Conn: conn}}
+	mgr := account.New(account.Config{Retention: 7 * 24 * time.Hour}, st, dirs, nil, clk, slog.New(slog.DiscardHandler), nil)
+	created, err := mgr.Create(ctx, account.CreateRequest{Login: "ann.lee", Email: "ann@vendor.example", GivenName: "Ann", Surname: "Lee",
+		Sponsor: "bob", Until: clk.Now().Add(30 * 24 * time.Hour), Reason: "contract C-7", Actor: "admin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if created.Password == "" || !created.Account.PasswordDelivered {
+		t.Fatalf("created = %+v; want an initial password handed out", created.Account)
+	}
+	dn := "CN=ann.lee," + samba.ContractorsOU
+	bind := func() error {
+		l, err := goldap.DialURL(dc.LDAPSURL, goldap.DialWithTLSConfig(dc.TLSConfig()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		return l.Bind(dn, created.Password)
+	}
+	if err := bind(); err != nil {
+		t.Fatalf("the contractor cannot sign in with the initial password: %v", err)
+	}
+	clk.Advance(30 * 24 * time.Hour)
+	if _, err := mgr.RunOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := bind(); err == nil {
+		t.Fatal("the contractor can still sign in after the end date")
+	}
+	clk.Advance(7 * 24 * time.Hour)
+	if _, err := mgr.RunOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	l, _ := dc.Dial()
+	defer l.Close()
+	if _, err := l.Search(goldap.NewSearchRequest(dn, goldap.ScopeBaseObject, 0, 0, 0, false, "(objectClass=*)", nil, nil)); !goldap.IsErrorWithCode(err, goldap.LDAPResultNoSuchObject) {
+		t.Fatalf("after retention the account is still in the domain: %v", err)
+	}
+	a, _ := st.Account(ctx, created.Account.ID)
+	if a.State != store.AccountDeleted {
+		t.Fatalf("state %s, want deleted", a.State)
 	}
 }
