@@ -35,6 +35,45 @@ func TestExampleOktaBlockIsValid(t *testing.T) {
 	}
 }
 
+// TestExampleADBlockIsValid uncomments the example's Active Directory block.
+func TestExampleADBlockIsValid(t *testing.T) {
+	t.Chdir("../..")
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	pw := filepath.Join(t.TempDir(), "pw")
+	os.WriteFile(ca, []byte("x"), 0o600)
+	os.WriteFile(pw, []byte("secret"), 0o600)
+	cfg, err := Parse([]byte(uncommentExample(t, "ad", func(line string) string {
+		line = strings.Replace(line, "/etc/jitd/ad-ca.pem", ca, 1)
+		return strings.Replace(line, "/etc/jitd/ad-password", pw, 1)
+	})))
+	if err != nil {
+		t.Fatalf("uncommented AD example: %v", err)
+	}
+	if len(cfg.Directories) != 2 || cfg.Directories[1].Name != "corp-ad" {
+		t.Fatalf("directories: %+v", cfg.Directories)
+	}
+}
+
+func TestAccountsSectionIsChecked(t *testing.T) {
+	base := "directories: [{name: d, kind: demo, settings: {file: x.json}, groups: [{name: g}]}]\n"
+	for yaml, want := range map[string]string{
+		"accounts: {sponsor_offboarding: reassign}\n":    "accounts.reassign_to: required",
+		"accounts: {sponsor_offboarding: keep}\n":        "accounts.sponsor_offboarding: must be disable or reassign",
+		"accounts: {reassign_to: carol}\n":               "accounts.reassign_to: only used with sponsor_offboarding: reassign",
+		"accounts: {retention: -1h}\n":                   "accounts.retention: must not be negative",
+		"accounts: {retention: 3d, max_duration: 10x}\n": "invalid duration",
+	} {
+		_, err := Parse([]byte(base + yaml))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", strings.TrimSpace(yaml), err, want)
+		}
+	}
+	cfg, err := Parse([]byte(base))
+	if err != nil || time.Duration(cfg.Accounts.Retention) != 30*24*time.Hour || cfg.Accounts.SponsorOffboarding != "disable" {
+		t.Fatalf("defaults: %+v, %v", cfg.Accounts, err)
+	}
+}
+
 // uncommentExample returns config.example.yaml with the block between the
 // "--- NAME example" and "--- end of NAME example" markers uncommented, as
 // the README tells people to do; edit may change each uncommented line.
