@@ -19,11 +19,14 @@ import (
 	"github.com/jitd/jitd/connectors/ldap"
 	"github.com/jitd/jitd/core/account"
 	"github.com/jitd/jitd/core/clock"
+	"github.com/jitd/jitd/core/expiry"
 	"github.com/jitd/jitd/core/grant"
 	"github.com/jitd/jitd/core/store"
 	"github.com/jitd/jitd/core/store/sqlite"
 	"github.com/jitd/jitd/fixtures/samba"
 	"github.com/jitd/jitd/plugins"
+	"github.com/jitd/jitd/sync/mirror"
+	"github.com/jitd/jitd/sync/reconcile"
 )
 
 // adConfig is the AD flavour against the test DC, bound as the delegated
@@ -421,5 +424,68 @@ func TestAD_AccountLifecycleEndToEnd(t *testing.T) {
 	a, _ := st.Account(ctx, created.Account.ID)
 	if a.State != store.AccountDeleted {
 		t.Fatalf("state %s, want deleted", a.State)
+	}
+}
+
+// Offboarding on AD: a user disabled in the domain loses every grant within
+// one sync, read incrementally through DirSync.
+func TestAD_DisabledUserIsOffboardedWithinOneSync(t *testing.T) {
+	cfg := adConfig(t)
+	resetDC(t)
+	ctx := context.Background()
+	conn := open(t, cfg)
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "jitd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	clk := clock.NewFake(time.Now().Truncate(time.Second))
+	log := slog.New(slog.DiscardHandler)
+	dirs := grant.Directories{"corp-ad": {Name: "corp-ad", Conn: conn, Groups: map[string]grant.GroupPolicy{"payments-release": {}}}}
+	locks := &grant.Locks{}
+	sched := expiry.New(expiry.Config{Owner: "t"}, st, dirs, locks, clk, log, nil, nil)
+	mgr := grant.New(grant.Config{MinDuration: time.Minute}, st, dirs, locks, clk, log, sched.Wake)
+	mir := mirror.New(mirror.Config{}, st, map[string]mirror.Source{"corp-ad": {Conn: conn}}, clk, log, nil)
+	rec := reconcile.New(st, mgr, map[string]reconcile.Policy{"corp-ad": {Groups: []string{"payments-release"}}}, clk, log, nil)
+	cycle := func(full bool) reconcile.Report {
+		t.Helper()
+		clk.Advance(time.Minute)
+		asOf := clk.Now()
+		if _, err := mir.Sync(ctx, "corp-ad", full); err != nil {
+			t.Fatal(err)
+		}
+		rep, err := rec.Reconcile(ctx, "corp-ad", asOf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := sched.RunOnce(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	cycle(true)
+	carol, err := mgr.Add(ctx, grant.AddRequest{Directory: "corp-ad", User: "carol", Group: "payments-release", Duration: 8 * time.Hour, Reason: "INC-9", Actor: "admin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice, err := mgr.Add(ctx, grant.AddRequest{Directory: "corp-ad", User: "alice", Group: "payments-release", Duration: 8 * time.Hour, Reason: "INC-9", Actor: "admin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cycle(false)
+	adminModify(t, samba.UserDN("carol"), func(r *goldap.ModifyRequest) { r.Replace("userAccountControl", []string{"514"}) })
+	if rep := cycle(false); rep.Offboarded != 1 {
+		t.Fatalf("offboarding after carol was disabled: %+v", rep)
+	}
+	if g, _ := st.Grant(ctx, carol.ID); g.State != store.StateRevoked {
+		t.Fatalf("carol's grant is %s, want revoked", g.State)
+	}
+	if g, _ := st.Grant(ctx, alice.ID); g.State != store.StateActive {
+		t.Fatalf("alice's grant is %s, want active", g.State)
+	}
+	g, _ := conn.LookupGroup(ctx, "payments-release")
+	cu, _ := conn.LookupUser(ctx, "carol")
+	if ok, _ := conn.IsMember(ctx, g.ID, cu.ID); ok {
+		t.Fatal("carol is still a member of payments-release in the domain")
 	}
 }

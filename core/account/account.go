@@ -12,13 +12,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/jitd/jitd/connectors"
 	"github.com/jitd/jitd/core/audit"
+	"github.com/jitd/jitd/core/backoff"
 	"github.com/jitd/jitd/core/clock"
 	"github.com/jitd/jitd/core/grant"
 	"github.com/jitd/jitd/core/store"
@@ -104,9 +104,9 @@ type Manager struct {
 	alert  Alerter
 	wake   chan struct{}
 
-	mu   sync.Mutex // serialises work on one account between callers and the queue
-	busy map[string]*sync.Mutex
-	rng  *rand.Rand
+	mu     sync.Mutex             // guards busy
+	busy   map[string]*sync.Mutex // one lock per account: callers and the queue take turns
+	delays *backoff.Backoff
 }
 
 // New returns a Manager. grants (to revoke a disabled account's grants) and
@@ -118,7 +118,7 @@ func New(cfg Config, st store.Store, dirs grant.Directories, grants *grant.Manag
 	return &Manager{
 		cfg: cfg.withDefaults(), store: st, dirs: dirs, grants: grants, clock: clk, log: log, alert: alert,
 		wake: make(chan struct{}, 1), busy: map[string]*sync.Mutex{},
-		rng: rand.New(rand.NewPCG(uint64(clk.Now().UnixNano()), 0x61636374)),
+		delays: backoff.New(cfg.withDefaults().MinBackoff, cfg.withDefaults().MaxBackoff, uint64(clk.Now().UnixNano())),
 	}
 }
 
@@ -326,17 +326,7 @@ func (m *Manager) retryLater(a *store.Account, now time.Time, err error) {
 	a.LastError, a.UpdatedAt = err.Error(), now
 }
 
-func (m *Manager) backoff(n int) time.Duration {
-	d := m.cfg.MinBackoff
-	for i := 1; i < n && d < m.cfg.MaxBackoff; i++ {
-		d *= 2
-	}
-	d = min(d, m.cfg.MaxBackoff)
-	m.mu.Lock()
-	j := time.Duration(m.rng.Int64N(int64(d/2) + 1))
-	m.mu.Unlock()
-	return d/2 + j
-}
+func (m *Manager) backoff(n int) time.Duration { return m.delays.Delay(n) }
 
 // record writes the account and, when action is set, its audit event.
 func (m *Manager) record(a store.Account, at time.Time, actor, action, detail string) error {

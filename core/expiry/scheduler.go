@@ -9,10 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"time"
 
+	"github.com/jitd/jitd/core/backoff"
 	"github.com/jitd/jitd/core/clock"
 	"github.com/jitd/jitd/core/grant"
 	"github.com/jitd/jitd/core/store"
@@ -119,8 +119,7 @@ type Scheduler struct {
 	slots    map[string]chan struct{}
 	inflight sync.WaitGroup
 
-	rngMu sync.Mutex
-	rng   *rand.Rand
+	delays *backoff.Backoff
 }
 
 // New returns a scheduler. metrics and alert may be nil.
@@ -133,7 +132,7 @@ func New(cfg Config, st store.Store, dirs grant.Directories, locks *grant.Locks,
 		metrics: metrics, alert: alert, wake: make(chan struct{}, 1),
 		busy: map[string]bool{}, slots: map[string]chan struct{}{},
 		pending: map[groupKey][]store.Grant{}, draining: map[groupKey]bool{},
-		rng: rand.New(rand.NewPCG(uint64(clk.Now().UnixNano()), 0x6a697464)),
+		delays: backoff.New(cfg.withDefaults().MinBackoff, cfg.withDefaults().MaxBackoff, uint64(clk.Now().UnixNano())),
 	}
 }
 
@@ -259,18 +258,7 @@ func (s *Scheduler) RunOnce(ctx context.Context) (int, error) {
 	return n, err
 }
 
-// backoff returns the delay after the n-th consecutive failure: exponential from
-// MinBackoff, capped at MaxBackoff, with jitter in [d/2, d).
-func (s *Scheduler) backoff(n int) time.Duration {
-	d := s.cfg.MinBackoff
-	for i := 1; i < n && d < s.cfg.MaxBackoff; i++ {
-		d *= 2
-	}
-	d = min(d, s.cfg.MaxBackoff)
-	s.rngMu.Lock()
-	j := time.Duration(s.rng.Int64N(int64(d/2) + 1))
-	s.rngMu.Unlock()
-	return d/2 + j
-}
+// backoff returns the delay after the n-th consecutive failure.
+func (s *Scheduler) backoff(n int) time.Duration { return s.delays.Delay(n) }
 
 var errNoDirectory = errors.New("directory is not configured")

@@ -1,6 +1,9 @@
 package store
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // AccountState is an ephemeral account's place in its lifecycle:
 //
@@ -27,14 +30,7 @@ const (
 var AccountStates = []AccountState{AccountCreating, AccountCreateFailed, AccountActive, AccountDisabling, AccountDisableFailed, AccountDisabled, AccountDeleting, AccountDeleted}
 
 // Valid reports whether s is a known state.
-func (s AccountState) Valid() bool {
-	for _, k := range AccountStates {
-		if s == k {
-			return true
-		}
-	}
-	return false
-}
+func (s AccountState) Valid() bool { return slices.Contains(AccountStates, s) }
 
 // Account is an ephemeral account jitd created: enabled until EndsAt,
 // disabled then, deleted at DeleteAt.

@@ -6,6 +6,7 @@ package store
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/jitd/jitd/connectors"
@@ -37,14 +38,7 @@ const (
 var States = []State{StatePending, StateApplying, StateActive, StateApplyFailed, StateRevoking, StateRevokeFailed, StateRevoked, StateCancelled}
 
 // Valid reports whether s is a known state.
-func (s State) Valid() bool {
-	for _, k := range States {
-		if s == k {
-			return true
-		}
-	}
-	return false
-}
+func (s State) Valid() bool { return slices.Contains(States, s) }
 
 // Grant is "user U is a member of group G from StartsAt until ExpiresAt".
 type Grant struct {

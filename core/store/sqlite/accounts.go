@@ -42,20 +42,7 @@ func getAccount(ctx context.Context, q querier, id string) (store.Account, error
 }
 
 func queryAccounts(ctx context.Context, q querier, where string, args ...any) ([]store.Account, error) {
-	rows, err := q.QueryContext(ctx, `SELECT `+accountColumns+` FROM accounts `+where, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []store.Account
-	for rows.Next() {
-		a, err := scanAccount(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, a)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, q, `SELECT `+accountColumns+` FROM accounts `+where, scanAccount, args...)
 }
 
 func filterAccounts(ctx context.Context, q querier, f store.AccountFilter) ([]store.Account, error) {

@@ -229,18 +229,23 @@ func getGrant(ctx context.Context, q querier, id string) (store.Grant, error) {
 }
 
 func queryGrants(ctx context.Context, q querier, where string, args ...any) ([]store.Grant, error) {
-	rows, err := q.QueryContext(ctx, `SELECT `+grantColumns+` FROM grants `+where, args...)
+	return queryAll(ctx, q, `SELECT `+grantColumns+` FROM grants `+where, scanGrant, args...)
+}
+
+// queryAll runs a query and scans every row with scan.
+func queryAll[T any](ctx context.Context, q querier, query string, scan func(scanner) (T, error), args ...any) ([]T, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []store.Grant
+	var out []T
 	for rows.Next() {
-		g, err := scanGrant(rows)
+		v, err := scan(rows)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, g)
+		out = append(out, v)
 	}
 	return out, rows.Err()
 }
