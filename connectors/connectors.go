@@ -4,6 +4,7 @@
 package connectors
 
 import (
+	"time"
 	"context"
 	"slices"
 )
@@ -162,6 +163,21 @@ func Capabilities(c Connector) []Capability {
 // Has reports whether c has the capability.
 func Has(c Connector, capability Capability) bool {
 	return slices.Contains(Capabilities(c), capability)
+}
+
+// ExpiringMembershipManager adds members that the directory itself removes
+// at until (AD link TTL, Entra PIM for Groups): a second lock behind jitd's
+// own removal, for when jitd is gone. Adding a user who is already a member
+// moves their end to until.
+type ExpiringMembershipManager interface {
+	AddMembersUntil(ctx context.Context, groupID string, userIDs []string, until time.Time) ([]MemberResult, error)
+}
+
+// AsExpiringMembershipManager returns c as an ExpiringMembershipManager when
+// it describes itself as having a native TTL.
+func AsExpiringMembershipManager(c Connector) (ExpiringMembershipManager, bool) {
+	e, ok := c.(ExpiringMembershipManager)
+	return e, ok && c.Describe().NativeTTL
 }
 
 // AsResolver returns c as a Resolver when it has that capability.

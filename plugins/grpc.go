@@ -171,6 +171,14 @@ func (s *server) AddMembers(ctx context.Context, req *connectorpb.MembersRequest
 	return membersPB(m.AddMembers(ctx, req.GroupId, req.UserIds))
 }
 
+func (s *server) AddMembersUntil(ctx context.Context, req *connectorpb.MembersUntilRequest) (*connectorpb.MembersResponse, error) {
+	m, err := capability(s, connectors.AsExpiringMembershipManager, "native_ttl")
+	if err != nil {
+		return nil, err
+	}
+	return membersPB(m.AddMembersUntil(ctx, req.GroupId, req.UserIds, time.Unix(req.UntilUnix, 0).UTC()))
+}
+
 func (s *server) RemoveMembers(ctx context.Context, req *connectorpb.MembersRequest) (*connectorpb.MembersResponse, error) {
 	m, err := capability(s, connectors.AsMembershipManager, connectors.CapMembership)
 	if err != nil {

@@ -292,6 +292,20 @@ func (c *Conn) AddMembers(ctx context.Context, groupID string, userIDs []string)
 	return membersFromPB(rpc.AddMembers(ctx, &connectorpb.MembersRequest{GroupId: groupID, UserIds: userIDs}))
 }
 
+// AddMembersUntil adds members the directory itself removes at until
+// (rounded up to the second).
+func (c *Conn) AddMembersUntil(ctx context.Context, groupID string, userIDs []string, until time.Time) ([]connectors.MemberResult, error) {
+	rpc, err := c.current(ctx)
+	if err != nil {
+		return nil, err
+	}
+	unix := until.Unix()
+	if until.After(time.Unix(unix, 0)) {
+		unix++
+	}
+	return membersFromPB(rpc.AddMembersUntil(ctx, &connectorpb.MembersUntilRequest{GroupId: groupID, UserIds: userIDs, UntilUnix: unix}))
+}
+
 func (c *Conn) RemoveMembers(ctx context.Context, groupID string, userIDs []string) ([]connectors.MemberResult, error) {
 	rpc, err := c.current(ctx)
 	if err != nil {

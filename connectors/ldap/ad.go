@@ -10,12 +10,15 @@ import (
 	"time"
 
 	goldap "github.com/go-ldap/ldap/v3"
+
+	"github.com/jitd/jitd/connectors"
 )
 
 // Active Directory specifics (flavor: ad).
 
 const (
 	oidInChain = "1.2.840.113556.1.4.1941" // LDAP_MATCHING_RULE_IN_CHAIN
+	oidLinkTTL = "1.2.840.113556.1.4.2309" // LDAP_SERVER_LINK_TTL_OID: the forest has time-bound links
 
 	uacDisabled     = 0x0002
 	uacNormal       = 0x0200
@@ -131,4 +134,81 @@ func (c *Conn) inChain(ctx context.Context, userDN, groupDN string) (bool, error
 		return nil
 	})
 	return found, err
+}
+
+var _ connectors.ExpiringMembershipManager = (*Conn)(nil)
+
+// checkLinkTTL refuses native_ttl on DCs that cannot expire a link.
+func (c *Conn) checkLinkTTL() error {
+	c.mu.Lock()
+	offered := c.linkTTL
+	c.mu.Unlock()
+	if c.cfg.NativeTTL && !offered {
+		return fmt.Errorf("ldap: native_ttl: the server does not offer time-bound membership (control %s; Windows Server 2016+ forest functional level with the Privileged Access Management feature enabled); remove native_ttl, jitd removes memberships itself either way: %w", oidLinkTTL, connectors.ErrInvalid)
+	}
+	return nil
+}
+
+// ttlValue is a member value the DC removes by itself after ttl: AD's
+// "<TTL=seconds>,DN" form.
+func ttlValue(dn string, ttl time.Duration) string {
+	secs := int64((ttl + time.Second - 1) / time.Second)
+	return "<TTL=" + strconv.FormatInt(max(secs, 1), 10) + ">," + dn
+}
+
+// AddMembersUntil adds users to a group with a time to live ending at until.
+// A user who is already a member gets the new end: their value is deleted
+// and added back with its TTL in the same modify, so the membership never
+// lapses in between.
+func (c *Conn) AddMembersUntil(ctx context.Context, groupID string, userIDs []string, until time.Time) ([]connectors.MemberResult, error) {
+	if !c.cfg.NativeTTL {
+		return nil, fmt.Errorf("ldap: native_ttl is not configured: %w", connectors.ErrInvalid)
+	}
+	if err := c.Check(ctx); err != nil {
+		return nil, err
+	}
+	ttl := time.Until(until)
+	if ttl <= 0 {
+		return nil, fmt.Errorf("ldap: membership end %s is in the past: %w", until.UTC().Format(time.RFC3339), connectors.ErrInvalid)
+	}
+	gdn, err := c.groupDN(ctx, groupID)
+	if err != nil {
+		return nil, err
+	}
+	results, values, err := c.memberDNs(ctx, userIDs)
+	if err != nil || len(values) == 0 {
+		return results, err
+	}
+	op := "add time-bound members to " + gdn
+	const attempts = 4 // concurrent writers can move the group between read and write
+	for range attempts {
+		current, err := c.members(ctx, gdn)
+		if err != nil {
+			return nil, err
+		}
+		present := map[string]bool{}
+		for _, m := range current {
+			present[normDN(m)] = true
+		}
+		req := goldap.NewModifyRequest(gdn, nil)
+		var again, timed []string
+		for _, v := range values {
+			if present[normDN(v)] {
+				again = append(again, v)
+			}
+			timed = append(timed, ttlValue(v, ttl))
+		}
+		if len(again) > 0 {
+			req.Delete(c.cfg.MemberAttr, again)
+		}
+		req.Add(c.cfg.MemberAttr, timed)
+		err = c.with(ctx, func(l *goldap.Conn) error { return l.Modify(req) })
+		switch {
+		case err == nil:
+			return results, nil
+		case !alreadySo(err, true) && !alreadySo(err, false):
+			return nil, mapErr(op, err)
+		}
+	}
+	return nil, fmt.Errorf("ldap: %s: group kept changing under us: %w", op, connectors.ErrUnavailable)
 }

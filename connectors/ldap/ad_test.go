@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -487,5 +488,47 @@ func TestAD_DisabledUserIsOffboardedWithinOneSync(t *testing.T) {
 	cu, _ := conn.LookupUser(ctx, "carol")
 	if ok, _ := conn.IsMember(ctx, g.ID, cu.ID); ok {
 		t.Fatal("carol is still a member of payments-release in the domain")
+	}
+}
+
+// Samba does not offer AD's time-bound links: with native_ttl, the directory
+// says so and what to do, and no membership is added without its TTL.
+func TestAD_NativeTTLIsRefusedWhereTheDCDoesNotOfferIt(t *testing.T) {
+	cfg := adConfig(t)
+	cfg.NativeTTL = true
+	resetDC(t)
+	c := open(t, cfg)
+	ctx := context.Background()
+	if !c.Describe().NativeTTL {
+		t.Fatal("native_ttl is not described")
+	}
+	err := c.Check(ctx)
+	if !errors.Is(err, connectors.ErrInvalid) || !strings.Contains(err.Error(), "Privileged Access Management") {
+		t.Fatalf("Check with native_ttl on Samba: %v; want ErrInvalid naming what the forest needs", err)
+	}
+	g, _ := c.LookupGroup(ctx, "payments-release")
+	u, _ := c.LookupUser(ctx, "alice")
+	if _, err := c.AddMembersUntil(ctx, g.ID, []string{u.ID}, time.Now().Add(time.Hour)); !errors.Is(err, connectors.ErrInvalid) {
+		t.Fatalf("AddMembersUntil: %v, want ErrInvalid", err)
+	}
+	if ok, _ := c.IsMember(ctx, g.ID, u.ID); ok {
+		t.Fatal("a member was added without its time to live")
+	}
+	// The same through the plugin: described, and refused with the reason.
+	pc, err := plugins.Launch(ctx, plugins.Spec{Directory: "corp-ad", Settings: cfg, Command: func() *exec.Cmd {
+		cmd := exec.Command(os.Args[0])
+		cmd.Env = append(os.Environ(), "JITD_TEST_PLUGIN=ldap")
+		return cmd
+	}}, slog.New(slog.DiscardHandler), clock.Real{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	em, ok := connectors.AsExpiringMembershipManager(pc)
+	if !ok {
+		t.Fatal("the plugin does not carry native_ttl")
+	}
+	if _, err := em.AddMembersUntil(ctx, g.ID, []string{u.ID}, time.Now().Add(time.Hour)); !errors.Is(err, connectors.ErrInvalid) || !strings.Contains(err.Error(), "native_ttl") {
+		t.Fatalf("AddMembersUntil through the plugin: %v", err)
 	}
 }

@@ -75,6 +75,13 @@ type Config struct {
 	// dirsync, or usn.
 	ADFeed string `yaml:"ad_feed" json:"ad_feed,omitempty"`
 
+	// NativeTTL (AD) also gives every membership jitd adds a time to live
+	// (the link-TTL feature of Windows Server 2016+ forests with Privileged
+	// Access Management enabled), so the domain removes it even if jitd is
+	// gone. A DC that does not offer it fails Check and every grant, with a
+	// message that says so.
+	NativeTTL bool `yaml:"native_ttl" json:"native_ttl,omitempty"`
+
 	// Accounts configures ephemeral (contractor) accounts; without it the
 	// directory does not offer them.
 	Accounts *AccountsConfig `yaml:"accounts" json:"accounts,omitempty"`
@@ -162,6 +169,9 @@ func (c Config) Validate() error {
 		}
 	default:
 		bad("ad_feed", "must be auto, dirsync or usn (got %q)", c.ADFeed)
+	}
+	if c.NativeTTL && !c.ad() {
+		bad("native_ttl", "only for flavor: ad (Active Directory's time-bound membership)")
 	}
 	if c.Accounts != nil {
 		if _, err := goldap.ParseDN(c.Accounts.Base); err != nil || c.Accounts.Base == "" {

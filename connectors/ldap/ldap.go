@@ -46,6 +46,7 @@ type Conn struct {
 	// resolved to DNs afresh for every call.
 	mu         sync.Mutex
 	permissive bool // server lists permissive modify
+	linkTTL    bool // server lists the link-TTL control (AD with PAM)
 	syncrepl   bool // server lists the syncrepl control
 	probed     bool
 }
@@ -91,7 +92,9 @@ func New(cfg Config) (*Conn, error) {
 }
 
 // Describe reports the kind.
-func (c *Conn) Describe() connectors.Description { return connectors.Description{Kind: "ldap"} }
+func (c *Conn) Describe() connectors.Description {
+	return connectors.Description{Kind: "ldap", NativeTTL: c.cfg.NativeTTL}
+}
 
 // Close closes idle connections.
 func (c *Conn) Close() error {
@@ -107,7 +110,10 @@ func (c *Conn) Close() error {
 
 // Check connects, binds and reads the root DSE.
 func (c *Conn) Check(ctx context.Context) error {
-	return c.with(ctx, func(l *goldap.Conn) error { return nil })
+	if err := c.with(ctx, func(l *goldap.Conn) error { return nil }); err != nil {
+		return err
+	}
+	return c.checkLinkTTL()
 }
 
 func (c *Conn) dial() (*goldap.Conn, error) {
@@ -159,6 +165,7 @@ func (c *Conn) probe(l *goldap.Conn) error {
 	c.mu.Lock()
 	c.permissive = slices.Contains(controls, oidPermissiveModify)
 	c.syncrepl = slices.Contains(controls, oidSyncRequest)
+	c.linkTTL = slices.Contains(controls, oidLinkTTL)
 	c.probed = true
 	c.mu.Unlock()
 	return nil

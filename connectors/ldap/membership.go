@@ -25,9 +25,22 @@ func (c *Conn) changeMembers(ctx context.Context, groupID string, userIDs []stri
 	if err != nil {
 		return nil, err
 	}
+	results, values, err := c.memberDNs(ctx, userIDs)
+	if err != nil || len(values) == 0 {
+		return results, err
+	}
+	if err := c.modifyMembers(ctx, gdn, values, add); err != nil {
+		return nil, err
+	}
+	return results, nil
+}
+
+// memberDNs resolves user ids to their current DNs, once each: a result per
+// id (ErrNotFound for unknown ones) and the distinct DNs to change.
+func (c *Conn) memberDNs(ctx context.Context, userIDs []string) ([]connectors.MemberResult, []string, error) {
 	udns, err := c.dns(ctx, c.cfg.UserBase, c.cfg.UserFilter, userIDs)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	results := make([]connectors.MemberResult, len(userIDs))
 	var values []string
@@ -44,13 +57,7 @@ func (c *Conn) changeMembers(ctx context.Context, groupID string, userIDs []stri
 			values = append(values, dn)
 		}
 	}
-	if len(values) == 0 {
-		return results, nil
-	}
-	if err := c.modifyMembers(ctx, gdn, values, add); err != nil {
-		return nil, err
-	}
-	return results, nil
+	return results, values, nil
 }
 
 // alreadySo reports whether a modify failed because some values were already

@@ -213,8 +213,7 @@ func (m *Manager) Add(ctx context.Context, req AddRequest) (store.Grant, error) 
 func (m *Manager) apply(ctx context.Context, mm connectors.MembershipManager, g store.Grant) (store.Grant, error) {
 	var callErr error
 	if !g.Preexisting {
-		results, err := mm.AddMembers(ctx, g.GroupID, []string{g.UserID})
-		callErr = firstErr(results, err)
+		callErr = m.add(ctx, mm, g, g.ExpiresAt)
 	}
 	now := m.clock.Now()
 	action, detail := audit.GrantActive, "member added"
@@ -256,6 +255,33 @@ func (m *Manager) apply(ctx context.Context, mm connectors.MembershipManager, g 
 	}
 	m.log.Info("grant active", "grant_id", g.ID, "directory", g.Directory, "group", g.GroupName, "user", g.UserName, "expires_at", g.ExpiresAt)
 	return g, nil
+}
+
+// add puts the grant's user in its group. Where the directory can expire a
+// membership itself (native TTL), it is told the latest end among the live
+// grants that cover the membership, end included, as a backstop for when
+// jitd is gone.
+func (m *Manager) add(ctx context.Context, mm connectors.MembershipManager, g store.Grant, end time.Time) error {
+	var em connectors.ExpiringMembershipManager
+	native := false
+	if dir, ok := m.dirs[g.Directory]; ok {
+		em, native = connectors.AsExpiringMembershipManager(dir.Conn)
+	}
+	if !native {
+		results, err := mm.AddMembers(ctx, g.GroupID, []string{g.UserID})
+		return firstErr(results, err)
+	}
+	live, err := m.store.Grants(ctx, store.GrantFilter{Directory: g.Directory, GroupID: g.GroupID, UserID: g.UserID, States: LiveStates})
+	if err != nil {
+		return err
+	}
+	for _, o := range live {
+		if o.ID != g.ID && o.ExpiresAt.After(end) {
+			end = o.ExpiresAt
+		}
+	}
+	results, err := em.AddMembersUntil(ctx, g.GroupID, []string{g.UserID}, end)
+	return firstErr(results, err)
 }
 
 // preexisting decides whether the user's membership, if any, predates jitd.
@@ -341,6 +367,16 @@ func (m *Manager) Extend(ctx context.Context, id string, d time.Duration, until 
 	end, err := m.window(now, d, until, dir.Groups[g.GroupName].MaxDuration)
 	if err != nil {
 		return g, err
+	}
+	mm, ok := connectors.AsMembershipManager(dir.Conn)
+	if _, native := connectors.AsExpiringMembershipManager(dir.Conn); native && ok && !g.Preexisting && g.State == store.StateActive && end.After(g.ExpiresAt) {
+		// The directory's own end moves first; if it cannot, nothing changes.
+		unlock := m.locks.Lock(g.Directory, g.GroupID)
+		err := m.add(ctx, mm, g, end)
+		unlock()
+		if err != nil {
+			return g, fmt.Errorf("%w: move the membership's end in %s (nothing changed): %w", ErrDirectory, g.Directory, err)
+		}
 	}
 	err = m.store.Update(ctx, func(tx store.Tx) error {
 		cur, err := tx.Grant(id)

@@ -71,7 +71,7 @@ func (x ChangeMessage_Op) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ChangeMessage_Op.Descriptor instead.
 func (ChangeMessage_Op) EnumDescriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{17, 0}
+	return file_connector_proto_rawDescGZIP(), []int{18, 0}
 }
 
 type ConfigureRequest struct {
@@ -622,6 +622,66 @@ func (x *MembersRequest) GetUserIds() []string {
 	return nil
 }
 
+type MembersUntilRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	GroupId       string                 `protobuf:"bytes,1,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	UserIds       []string               `protobuf:"bytes,2,rep,name=user_ids,json=userIds,proto3" json:"user_ids,omitempty"`
+	UntilUnix     int64                  `protobuf:"varint,3,opt,name=until_unix,json=untilUnix,proto3" json:"until_unix,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MembersUntilRequest) Reset() {
+	*x = MembersUntilRequest{}
+	mi := &file_connector_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MembersUntilRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MembersUntilRequest) ProtoMessage() {}
+
+func (x *MembersUntilRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_connector_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MembersUntilRequest.ProtoReflect.Descriptor instead.
+func (*MembersUntilRequest) Descriptor() ([]byte, []int) {
+	return file_connector_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *MembersUntilRequest) GetGroupId() string {
+	if x != nil {
+		return x.GroupId
+	}
+	return ""
+}
+
+func (x *MembersUntilRequest) GetUserIds() []string {
+	if x != nil {
+		return x.UserIds
+	}
+	return nil
+}
+
+func (x *MembersUntilRequest) GetUntilUnix() int64 {
+	if x != nil {
+		return x.UntilUnix
+	}
+	return 0
+}
+
 // Error is a connector error carried inside a successful response.
 type Error struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -634,7 +694,7 @@ type Error struct {
 
 func (x *Error) Reset() {
 	*x = Error{}
-	mi := &file_connector_proto_msgTypes[11]
+	mi := &file_connector_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -646,7 +706,7 @@ func (x *Error) String() string {
 func (*Error) ProtoMessage() {}
 
 func (x *Error) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[11]
+	mi := &file_connector_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -659,7 +719,7 @@ func (x *Error) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Error.ProtoReflect.Descriptor instead.
 func (*Error) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{11}
+	return file_connector_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Error) GetCode() int32 {
@@ -693,7 +753,7 @@ type MemberResult struct {
 
 func (x *MemberResult) Reset() {
 	*x = MemberResult{}
-	mi := &file_connector_proto_msgTypes[12]
+	mi := &file_connector_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -705,7 +765,7 @@ func (x *MemberResult) String() string {
 func (*MemberResult) ProtoMessage() {}
 
 func (x *MemberResult) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[12]
+	mi := &file_connector_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -718,7 +778,7 @@ func (x *MemberResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemberResult.ProtoReflect.Descriptor instead.
 func (*MemberResult) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{12}
+	return file_connector_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *MemberResult) GetUserId() string {
@@ -744,7 +804,7 @@ type MembersResponse struct {
 
 func (x *MembersResponse) Reset() {
 	*x = MembersResponse{}
-	mi := &file_connector_proto_msgTypes[13]
+	mi := &file_connector_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -756,7 +816,7 @@ func (x *MembersResponse) String() string {
 func (*MembersResponse) ProtoMessage() {}
 
 func (x *MembersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[13]
+	mi := &file_connector_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -769,7 +829,7 @@ func (x *MembersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembersResponse.ProtoReflect.Descriptor instead.
 func (*MembersResponse) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{13}
+	return file_connector_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *MembersResponse) GetResults() []*MemberResult {
@@ -789,7 +849,7 @@ type IsMemberRequest struct {
 
 func (x *IsMemberRequest) Reset() {
 	*x = IsMemberRequest{}
-	mi := &file_connector_proto_msgTypes[14]
+	mi := &file_connector_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -801,7 +861,7 @@ func (x *IsMemberRequest) String() string {
 func (*IsMemberRequest) ProtoMessage() {}
 
 func (x *IsMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[14]
+	mi := &file_connector_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -814,7 +874,7 @@ func (x *IsMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IsMemberRequest.ProtoReflect.Descriptor instead.
 func (*IsMemberRequest) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{14}
+	return file_connector_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *IsMemberRequest) GetGroupId() string {
@@ -840,7 +900,7 @@ type IsMemberResponse struct {
 
 func (x *IsMemberResponse) Reset() {
 	*x = IsMemberResponse{}
-	mi := &file_connector_proto_msgTypes[15]
+	mi := &file_connector_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -852,7 +912,7 @@ func (x *IsMemberResponse) String() string {
 func (*IsMemberResponse) ProtoMessage() {}
 
 func (x *IsMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[15]
+	mi := &file_connector_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -865,7 +925,7 @@ func (x *IsMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IsMemberResponse.ProtoReflect.Descriptor instead.
 func (*IsMemberResponse) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{15}
+	return file_connector_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *IsMemberResponse) GetMember() bool {
@@ -884,7 +944,7 @@ type ChangesRequest struct {
 
 func (x *ChangesRequest) Reset() {
 	*x = ChangesRequest{}
-	mi := &file_connector_proto_msgTypes[16]
+	mi := &file_connector_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -896,7 +956,7 @@ func (x *ChangesRequest) String() string {
 func (*ChangesRequest) ProtoMessage() {}
 
 func (x *ChangesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[16]
+	mi := &file_connector_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -909,7 +969,7 @@ func (x *ChangesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangesRequest.ProtoReflect.Descriptor instead.
 func (*ChangesRequest) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{16}
+	return file_connector_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ChangesRequest) GetCursor() string {
@@ -935,7 +995,7 @@ type ChangeMessage struct {
 
 func (x *ChangeMessage) Reset() {
 	*x = ChangeMessage{}
-	mi := &file_connector_proto_msgTypes[17]
+	mi := &file_connector_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -947,7 +1007,7 @@ func (x *ChangeMessage) String() string {
 func (*ChangeMessage) ProtoMessage() {}
 
 func (x *ChangeMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[17]
+	mi := &file_connector_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -960,7 +1020,7 @@ func (x *ChangeMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeMessage.ProtoReflect.Descriptor instead.
 func (*ChangeMessage) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{17}
+	return file_connector_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ChangeMessage) GetOp() ChangeMessage_Op {
@@ -1020,7 +1080,7 @@ type CreateAccountRequest struct {
 
 func (x *CreateAccountRequest) Reset() {
 	*x = CreateAccountRequest{}
-	mi := &file_connector_proto_msgTypes[18]
+	mi := &file_connector_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1032,7 +1092,7 @@ func (x *CreateAccountRequest) String() string {
 func (*CreateAccountRequest) ProtoMessage() {}
 
 func (x *CreateAccountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[18]
+	mi := &file_connector_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1045,7 +1105,7 @@ func (x *CreateAccountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAccountRequest.ProtoReflect.Descriptor instead.
 func (*CreateAccountRequest) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{18}
+	return file_connector_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *CreateAccountRequest) GetLogin() string {
@@ -1109,7 +1169,7 @@ type Account struct {
 
 func (x *Account) Reset() {
 	*x = Account{}
-	mi := &file_connector_proto_msgTypes[19]
+	mi := &file_connector_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1121,7 +1181,7 @@ func (x *Account) String() string {
 func (*Account) ProtoMessage() {}
 
 func (x *Account) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[19]
+	mi := &file_connector_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1134,7 +1194,7 @@ func (x *Account) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Account.ProtoReflect.Descriptor instead.
 func (*Account) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{19}
+	return file_connector_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Account) GetId() string {
@@ -1175,7 +1235,7 @@ type SetAccountEnabledRequest struct {
 
 func (x *SetAccountEnabledRequest) Reset() {
 	*x = SetAccountEnabledRequest{}
-	mi := &file_connector_proto_msgTypes[20]
+	mi := &file_connector_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1187,7 +1247,7 @@ func (x *SetAccountEnabledRequest) String() string {
 func (*SetAccountEnabledRequest) ProtoMessage() {}
 
 func (x *SetAccountEnabledRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[20]
+	mi := &file_connector_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1200,7 +1260,7 @@ func (x *SetAccountEnabledRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetAccountEnabledRequest.ProtoReflect.Descriptor instead.
 func (*SetAccountEnabledRequest) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{20}
+	return file_connector_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *SetAccountEnabledRequest) GetId() string {
@@ -1226,7 +1286,7 @@ type DeleteAccountRequest struct {
 
 func (x *DeleteAccountRequest) Reset() {
 	*x = DeleteAccountRequest{}
-	mi := &file_connector_proto_msgTypes[21]
+	mi := &file_connector_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1238,7 +1298,7 @@ func (x *DeleteAccountRequest) String() string {
 func (*DeleteAccountRequest) ProtoMessage() {}
 
 func (x *DeleteAccountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[21]
+	mi := &file_connector_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1251,7 +1311,7 @@ func (x *DeleteAccountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteAccountRequest.ProtoReflect.Descriptor instead.
 func (*DeleteAccountRequest) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{21}
+	return file_connector_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *DeleteAccountRequest) GetId() string {
@@ -1271,7 +1331,7 @@ type SetAccountExpiryRequest struct {
 
 func (x *SetAccountExpiryRequest) Reset() {
 	*x = SetAccountExpiryRequest{}
-	mi := &file_connector_proto_msgTypes[22]
+	mi := &file_connector_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1283,7 +1343,7 @@ func (x *SetAccountExpiryRequest) String() string {
 func (*SetAccountExpiryRequest) ProtoMessage() {}
 
 func (x *SetAccountExpiryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[22]
+	mi := &file_connector_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1296,7 +1356,7 @@ func (x *SetAccountExpiryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetAccountExpiryRequest.ProtoReflect.Descriptor instead.
 func (*SetAccountExpiryRequest) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{22}
+	return file_connector_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *SetAccountExpiryRequest) GetId() string {
@@ -1321,7 +1381,7 @@ type AccountResponse struct {
 
 func (x *AccountResponse) Reset() {
 	*x = AccountResponse{}
-	mi := &file_connector_proto_msgTypes[23]
+	mi := &file_connector_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1333,7 +1393,7 @@ func (x *AccountResponse) String() string {
 func (*AccountResponse) ProtoMessage() {}
 
 func (x *AccountResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[23]
+	mi := &file_connector_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1346,7 +1406,7 @@ func (x *AccountResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccountResponse.ProtoReflect.Descriptor instead.
 func (*AccountResponse) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{23}
+	return file_connector_proto_rawDescGZIP(), []int{24}
 }
 
 var File_connector_proto protoreflect.FileDescriptor
@@ -1384,7 +1444,12 @@ const file_connector_proto_rawDesc = "" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\"F\n" +
 	"\x0eMembersRequest\x12\x19\n" +
 	"\bgroup_id\x18\x01 \x01(\tR\agroupId\x12\x19\n" +
-	"\buser_ids\x18\x02 \x03(\tR\auserIds\"[\n" +
+	"\buser_ids\x18\x02 \x03(\tR\auserIds\"j\n" +
+	"\x13MembersUntilRequest\x12\x19\n" +
+	"\bgroup_id\x18\x01 \x01(\tR\agroupId\x12\x19\n" +
+	"\buser_ids\x18\x02 \x03(\tR\auserIds\x12\x1d\n" +
+	"\n" +
+	"until_unix\x18\x03 \x01(\x03R\tuntilUnix\"[\n" +
 	"\x05Error\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12$\n" +
@@ -1438,7 +1503,8 @@ const file_connector_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
 	"until_unix\x18\x02 \x01(\x03R\tuntilUnix\"\x11\n" +
-	"\x0fAccountResponse2\xfa\t\n" +
+	"\x0fAccountResponse2\xd9\n" +
+	"\n" +
 	"\tConnector\x12V\n" +
 	"\tConfigure\x12#.jitd.connector.v1.ConfigureRequest\x1a$.jitd.connector.v1.ConfigureResponse\x12J\n" +
 	"\x05Check\x12\x1f.jitd.connector.v1.CheckRequest\x1a .jitd.connector.v1.CheckResponse\x12G\n" +
@@ -1451,7 +1517,8 @@ const file_connector_proto_rawDesc = "" +
 	"\vListMembers\x12%.jitd.connector.v1.ListMembersRequest\x1a\x19.jitd.connector.v1.Member0\x01\x12S\n" +
 	"\n" +
 	"AddMembers\x12!.jitd.connector.v1.MembersRequest\x1a\".jitd.connector.v1.MembersResponse\x12V\n" +
-	"\rRemoveMembers\x12!.jitd.connector.v1.MembersRequest\x1a\".jitd.connector.v1.MembersResponse\x12S\n" +
+	"\rRemoveMembers\x12!.jitd.connector.v1.MembersRequest\x1a\".jitd.connector.v1.MembersResponse\x12]\n" +
+	"\x0fAddMembersUntil\x12&.jitd.connector.v1.MembersUntilRequest\x1a\".jitd.connector.v1.MembersResponse\x12S\n" +
 	"\bIsMember\x12\".jitd.connector.v1.IsMemberRequest\x1a#.jitd.connector.v1.IsMemberResponse\x12P\n" +
 	"\aChanges\x12!.jitd.connector.v1.ChangesRequest\x1a .jitd.connector.v1.ChangeMessage0\x01\x12T\n" +
 	"\rCreateAccount\x12'.jitd.connector.v1.CreateAccountRequest\x1a\x1a.jitd.connector.v1.Account\x12d\n" +
@@ -1472,7 +1539,7 @@ func file_connector_proto_rawDescGZIP() []byte {
 }
 
 var file_connector_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_connector_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_connector_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_connector_proto_goTypes = []any{
 	(ChangeMessage_Op)(0),            // 0: jitd.connector.v1.ChangeMessage.Op
 	(*ConfigureRequest)(nil),         // 1: jitd.connector.v1.ConfigureRequest
@@ -1486,23 +1553,24 @@ var file_connector_proto_goTypes = []any{
 	(*Group)(nil),                    // 9: jitd.connector.v1.Group
 	(*Member)(nil),                   // 10: jitd.connector.v1.Member
 	(*MembersRequest)(nil),           // 11: jitd.connector.v1.MembersRequest
-	(*Error)(nil),                    // 12: jitd.connector.v1.Error
-	(*MemberResult)(nil),             // 13: jitd.connector.v1.MemberResult
-	(*MembersResponse)(nil),          // 14: jitd.connector.v1.MembersResponse
-	(*IsMemberRequest)(nil),          // 15: jitd.connector.v1.IsMemberRequest
-	(*IsMemberResponse)(nil),         // 16: jitd.connector.v1.IsMemberResponse
-	(*ChangesRequest)(nil),           // 17: jitd.connector.v1.ChangesRequest
-	(*ChangeMessage)(nil),            // 18: jitd.connector.v1.ChangeMessage
-	(*CreateAccountRequest)(nil),     // 19: jitd.connector.v1.CreateAccountRequest
-	(*Account)(nil),                  // 20: jitd.connector.v1.Account
-	(*SetAccountEnabledRequest)(nil), // 21: jitd.connector.v1.SetAccountEnabledRequest
-	(*DeleteAccountRequest)(nil),     // 22: jitd.connector.v1.DeleteAccountRequest
-	(*SetAccountExpiryRequest)(nil),  // 23: jitd.connector.v1.SetAccountExpiryRequest
-	(*AccountResponse)(nil),          // 24: jitd.connector.v1.AccountResponse
+	(*MembersUntilRequest)(nil),      // 12: jitd.connector.v1.MembersUntilRequest
+	(*Error)(nil),                    // 13: jitd.connector.v1.Error
+	(*MemberResult)(nil),             // 14: jitd.connector.v1.MemberResult
+	(*MembersResponse)(nil),          // 15: jitd.connector.v1.MembersResponse
+	(*IsMemberRequest)(nil),          // 16: jitd.connector.v1.IsMemberRequest
+	(*IsMemberResponse)(nil),         // 17: jitd.connector.v1.IsMemberResponse
+	(*ChangesRequest)(nil),           // 18: jitd.connector.v1.ChangesRequest
+	(*ChangeMessage)(nil),            // 19: jitd.connector.v1.ChangeMessage
+	(*CreateAccountRequest)(nil),     // 20: jitd.connector.v1.CreateAccountRequest
+	(*Account)(nil),                  // 21: jitd.connector.v1.Account
+	(*SetAccountEnabledRequest)(nil), // 22: jitd.connector.v1.SetAccountEnabledRequest
+	(*DeleteAccountRequest)(nil),     // 23: jitd.connector.v1.DeleteAccountRequest
+	(*SetAccountExpiryRequest)(nil),  // 24: jitd.connector.v1.SetAccountExpiryRequest
+	(*AccountResponse)(nil),          // 25: jitd.connector.v1.AccountResponse
 }
 var file_connector_proto_depIdxs = []int32{
-	12, // 0: jitd.connector.v1.MemberResult.error:type_name -> jitd.connector.v1.Error
-	13, // 1: jitd.connector.v1.MembersResponse.results:type_name -> jitd.connector.v1.MemberResult
+	13, // 0: jitd.connector.v1.MemberResult.error:type_name -> jitd.connector.v1.Error
+	14, // 1: jitd.connector.v1.MembersResponse.results:type_name -> jitd.connector.v1.MemberResult
 	0,  // 2: jitd.connector.v1.ChangeMessage.op:type_name -> jitd.connector.v1.ChangeMessage.Op
 	8,  // 3: jitd.connector.v1.ChangeMessage.user:type_name -> jitd.connector.v1.User
 	9,  // 4: jitd.connector.v1.ChangeMessage.group:type_name -> jitd.connector.v1.Group
@@ -1515,29 +1583,31 @@ var file_connector_proto_depIdxs = []int32{
 	7,  // 11: jitd.connector.v1.Connector.ListMembers:input_type -> jitd.connector.v1.ListMembersRequest
 	11, // 12: jitd.connector.v1.Connector.AddMembers:input_type -> jitd.connector.v1.MembersRequest
 	11, // 13: jitd.connector.v1.Connector.RemoveMembers:input_type -> jitd.connector.v1.MembersRequest
-	15, // 14: jitd.connector.v1.Connector.IsMember:input_type -> jitd.connector.v1.IsMemberRequest
-	17, // 15: jitd.connector.v1.Connector.Changes:input_type -> jitd.connector.v1.ChangesRequest
-	19, // 16: jitd.connector.v1.Connector.CreateAccount:input_type -> jitd.connector.v1.CreateAccountRequest
-	21, // 17: jitd.connector.v1.Connector.SetAccountEnabled:input_type -> jitd.connector.v1.SetAccountEnabledRequest
-	22, // 18: jitd.connector.v1.Connector.DeleteAccount:input_type -> jitd.connector.v1.DeleteAccountRequest
-	23, // 19: jitd.connector.v1.Connector.SetAccountExpiry:input_type -> jitd.connector.v1.SetAccountExpiryRequest
-	2,  // 20: jitd.connector.v1.Connector.Configure:output_type -> jitd.connector.v1.ConfigureResponse
-	4,  // 21: jitd.connector.v1.Connector.Check:output_type -> jitd.connector.v1.CheckResponse
-	8,  // 22: jitd.connector.v1.Connector.LookupUser:output_type -> jitd.connector.v1.User
-	9,  // 23: jitd.connector.v1.Connector.LookupGroup:output_type -> jitd.connector.v1.Group
-	8,  // 24: jitd.connector.v1.Connector.ListUsers:output_type -> jitd.connector.v1.User
-	9,  // 25: jitd.connector.v1.Connector.ListGroups:output_type -> jitd.connector.v1.Group
-	10, // 26: jitd.connector.v1.Connector.ListMembers:output_type -> jitd.connector.v1.Member
-	14, // 27: jitd.connector.v1.Connector.AddMembers:output_type -> jitd.connector.v1.MembersResponse
-	14, // 28: jitd.connector.v1.Connector.RemoveMembers:output_type -> jitd.connector.v1.MembersResponse
-	16, // 29: jitd.connector.v1.Connector.IsMember:output_type -> jitd.connector.v1.IsMemberResponse
-	18, // 30: jitd.connector.v1.Connector.Changes:output_type -> jitd.connector.v1.ChangeMessage
-	20, // 31: jitd.connector.v1.Connector.CreateAccount:output_type -> jitd.connector.v1.Account
-	24, // 32: jitd.connector.v1.Connector.SetAccountEnabled:output_type -> jitd.connector.v1.AccountResponse
-	24, // 33: jitd.connector.v1.Connector.DeleteAccount:output_type -> jitd.connector.v1.AccountResponse
-	24, // 34: jitd.connector.v1.Connector.SetAccountExpiry:output_type -> jitd.connector.v1.AccountResponse
-	20, // [20:35] is the sub-list for method output_type
-	5,  // [5:20] is the sub-list for method input_type
+	12, // 14: jitd.connector.v1.Connector.AddMembersUntil:input_type -> jitd.connector.v1.MembersUntilRequest
+	16, // 15: jitd.connector.v1.Connector.IsMember:input_type -> jitd.connector.v1.IsMemberRequest
+	18, // 16: jitd.connector.v1.Connector.Changes:input_type -> jitd.connector.v1.ChangesRequest
+	20, // 17: jitd.connector.v1.Connector.CreateAccount:input_type -> jitd.connector.v1.CreateAccountRequest
+	22, // 18: jitd.connector.v1.Connector.SetAccountEnabled:input_type -> jitd.connector.v1.SetAccountEnabledRequest
+	23, // 19: jitd.connector.v1.Connector.DeleteAccount:input_type -> jitd.connector.v1.DeleteAccountRequest
+	24, // 20: jitd.connector.v1.Connector.SetAccountExpiry:input_type -> jitd.connector.v1.SetAccountExpiryRequest
+	2,  // 21: jitd.connector.v1.Connector.Configure:output_type -> jitd.connector.v1.ConfigureResponse
+	4,  // 22: jitd.connector.v1.Connector.Check:output_type -> jitd.connector.v1.CheckResponse
+	8,  // 23: jitd.connector.v1.Connector.LookupUser:output_type -> jitd.connector.v1.User
+	9,  // 24: jitd.connector.v1.Connector.LookupGroup:output_type -> jitd.connector.v1.Group
+	8,  // 25: jitd.connector.v1.Connector.ListUsers:output_type -> jitd.connector.v1.User
+	9,  // 26: jitd.connector.v1.Connector.ListGroups:output_type -> jitd.connector.v1.Group
+	10, // 27: jitd.connector.v1.Connector.ListMembers:output_type -> jitd.connector.v1.Member
+	15, // 28: jitd.connector.v1.Connector.AddMembers:output_type -> jitd.connector.v1.MembersResponse
+	15, // 29: jitd.connector.v1.Connector.RemoveMembers:output_type -> jitd.connector.v1.MembersResponse
+	15, // 30: jitd.connector.v1.Connector.AddMembersUntil:output_type -> jitd.connector.v1.MembersResponse
+	17, // 31: jitd.connector.v1.Connector.IsMember:output_type -> jitd.connector.v1.IsMemberResponse
+	19, // 32: jitd.connector.v1.Connector.Changes:output_type -> jitd.connector.v1.ChangeMessage
+	21, // 33: jitd.connector.v1.Connector.CreateAccount:output_type -> jitd.connector.v1.Account
+	25, // 34: jitd.connector.v1.Connector.SetAccountEnabled:output_type -> jitd.connector.v1.AccountResponse
+	25, // 35: jitd.connector.v1.Connector.DeleteAccount:output_type -> jitd.connector.v1.AccountResponse
+	25, // 36: jitd.connector.v1.Connector.SetAccountExpiry:output_type -> jitd.connector.v1.AccountResponse
+	21, // [21:37] is the sub-list for method output_type
+	5,  // [5:21] is the sub-list for method input_type
 	5,  // [5:5] is the sub-list for extension type_name
 	5,  // [5:5] is the sub-list for extension extendee
 	0,  // [0:5] is the sub-list for field type_name
@@ -1554,7 +1624,7 @@ func file_connector_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_connector_proto_rawDesc), len(file_connector_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   24,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

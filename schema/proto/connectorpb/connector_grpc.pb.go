@@ -32,6 +32,7 @@ const (
 	Connector_ListMembers_FullMethodName       = "/jitd.connector.v1.Connector/ListMembers"
 	Connector_AddMembers_FullMethodName        = "/jitd.connector.v1.Connector/AddMembers"
 	Connector_RemoveMembers_FullMethodName     = "/jitd.connector.v1.Connector/RemoveMembers"
+	Connector_AddMembersUntil_FullMethodName   = "/jitd.connector.v1.Connector/AddMembersUntil"
 	Connector_IsMember_FullMethodName          = "/jitd.connector.v1.Connector/IsMember"
 	Connector_Changes_FullMethodName           = "/jitd.connector.v1.Connector/Changes"
 	Connector_CreateAccount_FullMethodName     = "/jitd.connector.v1.Connector/CreateAccount"
@@ -54,6 +55,8 @@ type ConnectorClient interface {
 	ListMembers(ctx context.Context, in *ListMembersRequest, opts ...grpc.CallOption) (Connector_ListMembersClient, error)
 	AddMembers(ctx context.Context, in *MembersRequest, opts ...grpc.CallOption) (*MembersResponse, error)
 	RemoveMembers(ctx context.Context, in *MembersRequest, opts ...grpc.CallOption) (*MembersResponse, error)
+	// AddMembersUntil adds members the directory itself removes at until.
+	AddMembersUntil(ctx context.Context, in *MembersUntilRequest, opts ...grpc.CallOption) (*MembersResponse, error)
 	IsMember(ctx context.Context, in *IsMemberRequest, opts ...grpc.CallOption) (*IsMemberResponse, error)
 	// Changes streams the changes since a cursor; the last message has done
 	// set and carries the cursor to resume from.
@@ -222,6 +225,15 @@ func (c *connectorClient) RemoveMembers(ctx context.Context, in *MembersRequest,
 	return out, nil
 }
 
+func (c *connectorClient) AddMembersUntil(ctx context.Context, in *MembersUntilRequest, opts ...grpc.CallOption) (*MembersResponse, error) {
+	out := new(MembersResponse)
+	err := c.cc.Invoke(ctx, Connector_AddMembersUntil_FullMethodName, in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *connectorClient) IsMember(ctx context.Context, in *IsMemberRequest, opts ...grpc.CallOption) (*IsMemberResponse, error) {
 	out := new(IsMemberResponse)
 	err := c.cc.Invoke(ctx, Connector_IsMember_FullMethodName, in, out, opts...)
@@ -313,6 +325,8 @@ type ConnectorServer interface {
 	ListMembers(*ListMembersRequest, Connector_ListMembersServer) error
 	AddMembers(context.Context, *MembersRequest) (*MembersResponse, error)
 	RemoveMembers(context.Context, *MembersRequest) (*MembersResponse, error)
+	// AddMembersUntil adds members the directory itself removes at until.
+	AddMembersUntil(context.Context, *MembersUntilRequest) (*MembersResponse, error)
 	IsMember(context.Context, *IsMemberRequest) (*IsMemberResponse, error)
 	// Changes streams the changes since a cursor; the last message has done
 	// set and carries the cursor to resume from.
@@ -354,6 +368,9 @@ func (UnimplementedConnectorServer) AddMembers(context.Context, *MembersRequest)
 }
 func (UnimplementedConnectorServer) RemoveMembers(context.Context, *MembersRequest) (*MembersResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method RemoveMembers not implemented")
+}
+func (UnimplementedConnectorServer) AddMembersUntil(context.Context, *MembersUntilRequest) (*MembersResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method AddMembersUntil not implemented")
 }
 func (UnimplementedConnectorServer) IsMember(context.Context, *IsMemberRequest) (*IsMemberResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method IsMember not implemented")
@@ -557,6 +574,24 @@ func _Connector_RemoveMembers_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Connector_AddMembersUntil_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MembersUntilRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ConnectorServer).AddMembersUntil(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Connector_AddMembersUntil_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ConnectorServer).AddMembersUntil(ctx, req.(*MembersUntilRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Connector_IsMember_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(IsMemberRequest)
 	if err := dec(in); err != nil {
@@ -698,6 +733,10 @@ var Connector_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RemoveMembers",
 			Handler:    _Connector_RemoveMembers_Handler,
+		},
+		{
+			MethodName: "AddMembersUntil",
+			Handler:    _Connector_AddMembersUntil_Handler,
 		},
 		{
 			MethodName: "IsMember",
