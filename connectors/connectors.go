@@ -4,9 +4,9 @@
 package connectors
 
 import (
-	"time"
 	"context"
 	"slices"
+	"time"
 )
 
 // Capability names one optional interface a connector implements.
