@@ -1,0 +1,56 @@
+package entra_test
+
+import (
+	"encoding/pem"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/jitd/jitd/connectors/connectortest"
+	"github.com/jitd/jitd/connectors/entra"
+	"github.com/jitd/jitd/fixtures/graphfake"
+)
+
+// tenant is a fake tenant with three users and a security group, and a
+// connector configuration for it.
+type tenant struct {
+	fake       *graphfake.Server
+	cfg        entra.Config
+	secretFile string
+	users      map[string]string // upn -> id
+}
+
+func newTenant(t *testing.T) *tenant {
+	t.Helper()
+	f := graphfake.New()
+	t.Cleanup(f.Close)
+	dir := t.TempDir()
+	ca, secret := filepath.Join(dir, "ca.pem"), filepath.Join(dir, "secret")
+	os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.Certificate().Raw}), 0o600)
+	os.WriteFile(secret, []byte(f.Secret+"\n"), 0o600)
+	tn := &tenant{fake: f, secretFile: secret, users: map[string]string{}}
+	for _, p := range [][3]string{{"alice@contoso.example", "Alice", "Ng"}, {"bob@contoso.example", "Bob", "Silva"}, {"carol@contoso.example", "Carol", "Dube"}} {
+		tn.users[p[0]] = f.AddUser(p[0], p[1], p[2])
+	}
+	f.AddGroup("prod-db-admins", graphfake.Security)
+	tn.cfg = entra.Config{TenantID: graphfake.TenantID, ClientID: graphfake.ClientID, ClientSecretFile: secret,
+		Authority: f.URL, GraphURL: f.URL, CAFile: ca}
+	return tn
+}
+
+func open(t *testing.T, cfg entra.Config) *entra.Conn {
+	t.Helper()
+	c, err := entra.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func TestConformance(t *testing.T) {
+	connectortest.Run(t, func(t *testing.T) connectortest.Fixture {
+		tn := newTenant(t)
+		return connectortest.Fixture{Conn: open(t, tn.cfg), Users: []string{"alice@contoso.example", "bob@contoso.example", "carol@contoso.example"}, Group: "prod-db-admins"}
+	})
+}
