@@ -9,6 +9,7 @@ import (
 
 	"github.com/jitd/jitd/connectors"
 	"github.com/jitd/jitd/connectors/builtin"
+	"github.com/jitd/jitd/connectors/entra"
 	"github.com/jitd/jitd/core/config"
 	"github.com/jitd/jitd/core/daemon"
 	"github.com/jitd/jitd/plugins"
@@ -103,8 +104,13 @@ func connectorCmd() *cobra.Command {
 			if os.Getenv(plugins.Handshake.MagicCookieKey) == "" {
 				return usageErr{fmt.Errorf("this command is started by `jitd serve`, not by hand")}
 			}
+			// Kinds whose SDKs only the binary links: config validation knows
+			// them through builtin, the child opens them here.
+			heavy := map[string]builtin.Kind{
+				"entra": builtin.KindOf(func(_ string, c entra.Config) (connectors.Connector, error) { return entra.New(c) }),
+			}
 			plugins.Serve(func(dir string, settings []byte) (connectors.Connector, error) {
-				return builtin.Open(kind, dir, settings)
+				return builtin.OpenWith(heavy, kind, dir, settings)
 			})
 			return nil
 		},

@@ -1,6 +1,8 @@
 // Package builtin maps connector kinds to their configuration and constructor.
 // It is the one registry of built-in kinds: config validation and the plugin
-// child (`jitd connector serve <kind>`) both look kinds up here.
+// child (`jitd connector serve <kind>`) both look kinds up here. The entra
+// kind's constructor is supplied by the jitd binary (OpenWith), so that only
+// the binary links the Microsoft Graph SDK.
 package builtin
 
 import (
@@ -11,6 +13,7 @@ import (
 
 	"github.com/jitd/jitd/connectors"
 	"github.com/jitd/jitd/connectors/demo"
+	"github.com/jitd/jitd/connectors/entra/entraconfig"
 	"github.com/jitd/jitd/connectors/ldap"
 	"github.com/jitd/jitd/connectors/okta"
 )
@@ -24,9 +27,14 @@ type Kind struct {
 	Open func(directory string, settings []byte) (connectors.Connector, error)
 }
 
+// Constructor builds a connector from a kind's validated configuration.
+type Constructor[C any] func(directory string, cfg C) (connectors.Connector, error)
+
 type validator interface{ Validate() error }
 
-func kind[C validator](open func(directory string, cfg C) (connectors.Connector, error)) Kind {
+// KindOf makes a Kind from a configuration type and its constructor; open
+// nil makes a kind whose connector is built elsewhere (see OpenWith).
+func KindOf[C validator](open Constructor[C]) Kind {
 	return Kind{
 		Decode: func(decode func(any) error) (any, error) {
 			var c C
@@ -45,15 +53,19 @@ func kind[C validator](open func(directory string, cfg C) (connectors.Connector,
 			if err := c.Validate(); err != nil {
 				return nil, fmt.Errorf("%s: settings: %w: %v", directory, connectors.ErrInvalid, err)
 			}
+			if open == nil {
+				return nil, fmt.Errorf("%s: connector kind built into the jitd binary only: %w", directory, connectors.ErrInvalid)
+			}
 			return open(directory, c)
 		},
 	}
 }
 
 var kinds = map[string]Kind{
-	"demo": kind(func(_ string, c demo.Config) (connectors.Connector, error) { return demo.New(c) }),
-	"ldap": kind(func(_ string, c ldap.Config) (connectors.Connector, error) { return ldap.New(c) }),
-	"okta": kind(func(_ string, c okta.Config) (connectors.Connector, error) { return okta.New(c) }),
+	"demo":  KindOf(func(_ string, c demo.Config) (connectors.Connector, error) { return demo.New(c) }),
+	"ldap":  KindOf(func(_ string, c ldap.Config) (connectors.Connector, error) { return ldap.New(c) }),
+	"okta":  KindOf(func(_ string, c okta.Config) (connectors.Connector, error) { return okta.New(c) }),
+	"entra": KindOf[entraconfig.Config](nil),
 }
 
 // Lookup returns the kind called name.
@@ -79,4 +91,13 @@ func Open(kindName, directory string, settings []byte) (connectors.Connector, er
 		return nil, fmt.Errorf("unknown connector kind %q (built in: %v): %w", kindName, Names(), connectors.ErrInvalid)
 	}
 	return k.Open(directory, settings)
+}
+
+// OpenWith is Open with constructors for kinds whose connector is built
+// outside this package (entra).
+func OpenWith(extra map[string]Kind, kindName, directory string, settings []byte) (connectors.Connector, error) {
+	if k, ok := extra[kindName]; ok {
+		return k.Open(directory, settings)
+	}
+	return Open(kindName, directory, settings)
 }

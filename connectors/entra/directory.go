@@ -12,6 +12,7 @@ import (
 	"github.com/microsoftgraph/msgraph-sdk-go/users"
 
 	"github.com/jitd/jitd/connectors"
+	"github.com/jitd/jitd/connectors/entra/entraconfig"
 )
 
 // The fields jitd reads; Graph returns only what is selected.
@@ -130,7 +131,7 @@ func (c *Conn) ListGroups(ctx context.Context, fn func(connectors.Group) error) 
 
 // ListMembers streams the ids of a group's direct members that are users.
 func (c *Conn) ListMembers(ctx context.Context, groupID string, fn func(string) error) error {
-	if !guidRE.MatchString(groupID) {
+	if !entraconfig.GUIDRE.MatchString(groupID) {
 		return fmt.Errorf("entra: group %q: %w", groupID, connectors.ErrNotFound)
 	}
 	top := int32(pageSize)
@@ -159,7 +160,7 @@ func (c *Conn) ListMembers(ctx context.Context, groupID string, fn func(string) 
 // grantable reads a group and says why jitd may not change its members, if
 // it may not. Read per batch: a group's type can change.
 func (c *Conn) grantable(ctx context.Context, groupID string) error {
-	if !guidRE.MatchString(groupID) {
+	if !entraconfig.GUIDRE.MatchString(groupID) {
 		return fmt.Errorf("entra: group %q: %w", groupID, connectors.ErrNotFound)
 	}
 	g, err := c.graph.Groups().ByGroupId(groupID).Get(ctx, &groups.GroupItemRequestBuilderGetRequestConfiguration{

@@ -28,10 +28,11 @@ import (
 	azauth "github.com/microsoft/kiota-authentication-azure-go"
 	khttp "github.com/microsoft/kiota-http-go"
 	msgraphsdk "github.com/microsoftgraph/msgraph-sdk-go"
-	"github.com/microsoftgraph/msgraph-sdk-go/models/odataerrors"
 	msgraphgocore "github.com/microsoftgraph/msgraph-sdk-go-core"
+	"github.com/microsoftgraph/msgraph-sdk-go/models/odataerrors"
 
 	"github.com/jitd/jitd/connectors"
+	"github.com/jitd/jitd/connectors/entra/entraconfig"
 )
 
 // Graph application permissions, named in errors that need them.
@@ -43,6 +44,15 @@ const (
 	permInvite     = "User.Invite.All"
 	permPIM        = "PrivilegedAssignmentSchedule.ReadWrite.AzureADGroup"
 )
+
+// Config is an Entra ID directory's configuration.
+type Config = entraconfig.Config
+
+// AccountsConfig says how contractor accounts are made.
+type AccountsConfig = entraconfig.AccountsConfig
+
+// Marker is the employeeType of every account jitd creates.
+const Marker = entraconfig.Marker
 
 // Conn is an Entra ID tenant.
 type Conn struct {
@@ -65,7 +75,7 @@ func New(cfg Config) (*Conn, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("entra: %w: %v", connectors.ErrInvalid, err)
 	}
-	cfg = cfg.withDefaults()
+	cfg = cfg.WithDefaults()
 	base := http.DefaultTransport.(*http.Transport).Clone()
 	if cfg.CAFile != "" {
 		pem, err := os.ReadFile(cfg.CAFile)
@@ -166,7 +176,7 @@ type secretCredential struct {
 }
 
 func (s *secretCredential) current() (*azidentity.ClientSecretCredential, error) {
-	secret, err := s.cfg.secret().Read()
+	secret, err := s.cfg.Secret().Read()
 	if err != nil {
 		return nil, fmt.Errorf("entra: %w", err)
 	}

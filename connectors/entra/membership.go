@@ -9,13 +9,14 @@ import (
 	"strings"
 	"time"
 
+	msgraphgocore "github.com/microsoftgraph/msgraph-sdk-go-core"
 	"github.com/microsoftgraph/msgraph-sdk-go/directoryobjects"
 	"github.com/microsoftgraph/msgraph-sdk-go/groups"
 	"github.com/microsoftgraph/msgraph-sdk-go/models"
 	"github.com/microsoftgraph/msgraph-sdk-go/models/odataerrors"
-	msgraphgocore "github.com/microsoftgraph/msgraph-sdk-go-core"
 
 	"github.com/jitd/jitd/connectors"
+	"github.com/jitd/jitd/connectors/entra/entraconfig"
 )
 
 var _ connectors.MembershipManager = (*Conn)(nil)
@@ -33,7 +34,7 @@ func prepare(userIDs []string) ([]connectors.MemberResult, []int) {
 	for i, id := range userIDs {
 		results[i].UserID = id
 		switch {
-		case !guidRE.MatchString(id):
+		case !entraconfig.GUIDRE.MatchString(id):
 			results[i].Err = fmt.Errorf("entra: user %q: %w", id, connectors.ErrNotFound)
 		case !seen[strings.ToLower(id)]:
 			seen[strings.ToLower(id)] = true
@@ -98,7 +99,7 @@ func (c *Conn) AddMembers(ctx context.Context, groupID string, userIDs []string)
 // RemoveMembers removes users with JSON batches of up to 20 DELETE
 // .../members/{id}/$ref; a user who is not a member (404) is success.
 func (c *Conn) RemoveMembers(ctx context.Context, groupID string, userIDs []string) ([]connectors.MemberResult, error) {
-	if !guidRE.MatchString(groupID) {
+	if !entraconfig.GUIDRE.MatchString(groupID) {
 		return nil, fmt.Errorf("entra: group %q: %w", groupID, connectors.ErrNotFound)
 	}
 	// A 404 on a removal means "not a member" only if the group exists.
@@ -176,10 +177,10 @@ func (c *Conn) removeBatch(ctx context.Context, groupID string, userIDs []string
 // nested groups (checkMemberGroups is transitive): a user who already has the
 // access is not given a second, direct membership.
 func (c *Conn) IsMember(ctx context.Context, groupID, userID string) (bool, error) {
-	if !guidRE.MatchString(userID) {
+	if !entraconfig.GUIDRE.MatchString(userID) {
 		return false, fmt.Errorf("entra: user %q: %w", userID, connectors.ErrNotFound)
 	}
-	if !guidRE.MatchString(groupID) {
+	if !entraconfig.GUIDRE.MatchString(groupID) {
 		return false, fmt.Errorf("entra: group %q: %w", groupID, connectors.ErrNotFound)
 	}
 	body := directoryobjects.NewItemCheckMemberGroupsPostRequestBody()

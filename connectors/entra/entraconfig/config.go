@@ -1,4 +1,8 @@
-package entra
+// Package entraconfig is the configuration of an Entra ID directory. It is
+// apart from the connector so that config validation (and everything else
+// that knows the built-in kinds) does not link the Graph SDK; only the jitd
+// binary does.
+package entraconfig
 
 import (
 	"errors"
@@ -60,7 +64,8 @@ type AccountsConfig struct {
 // touches a user without it.
 const Marker = "jitd-ephemeral"
 
-func (c Config) withDefaults() Config {
+// WithDefaults fills in the defaults.
+func (c Config) WithDefaults() Config {
 	if c.Authority == "" {
 		c.Authority = "https://login.microsoftonline.com"
 	}
@@ -84,11 +89,13 @@ func (c Config) withDefaults() Config {
 }
 
 var (
-	guidRE      = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+	// GUIDRE matches an Entra object id.
+	GUIDRE      = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 	extensionRE = regexp.MustCompile(`^extension_[0-9a-f]{32}_[A-Za-z0-9_]+$`)
 )
 
-func (c Config) secret() connectors.Secret {
+// Secret is where the client secret lives.
+func (c Config) Secret() connectors.Secret {
 	return connectors.Secret{Key: "client_secret", File: c.ClientSecretFile, Env: c.ClientSecretEnv, What: "the app's client secret",
 		Hint: " (Entra admin center: App registrations, jitd, Certificates & secrets)"}
 }
@@ -99,13 +106,13 @@ func (c Config) Validate() error {
 	bad := func(field, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
 	}
-	if !guidRE.MatchString(c.TenantID) {
+	if !GUIDRE.MatchString(c.TenantID) {
 		bad("tenant_id", "the directory (tenant) id, a GUID (got %q)", c.TenantID)
 	}
-	if !guidRE.MatchString(c.ClientID) {
+	if !GUIDRE.MatchString(c.ClientID) {
 		bad("client_id", "the application (client) id of jitd's app registration, a GUID (got %q)", c.ClientID)
 	}
-	if err := c.secret().Check(); err != nil {
+	if err := c.Secret().Check(); err != nil {
 		errs = append(errs, err)
 	}
 	for field, raw := range map[string]string{"authority": c.Authority, "graph_url": c.GraphURL} {
