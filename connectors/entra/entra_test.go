@@ -34,7 +34,7 @@ func newTenant(t *testing.T) *tenant {
 	}
 	f.AddGroup("prod-db-admins", graphfake.Security)
 	tn.cfg = entra.Config{TenantID: graphfake.TenantID, ClientID: graphfake.ClientID, ClientSecretFile: secret,
-		Authority: f.URL, GraphURL: f.URL, CAFile: ca}
+		Authority: f.URL, GraphURL: f.URL, CAFile: ca, Accounts: &entra.AccountsConfig{Kind: "member", Domain: "contoso.example"}}
 	return tn
 }
 
