@@ -11,8 +11,9 @@ TEST_PACKAGES := slapd ldap-utils samba samba-ad-dc samba-ad-provision winbind l
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 OKTA_SPEC := fixtures/oktafake/spec/package/dist/spec.json
+GRAPH_TYPES := fixtures/graphfake/types/package/microsoft-graph.d.ts
 
-.PHONY: all build run test test-deps okta-spec vet generate check-generated bench lint clean
+.PHONY: all build run test test-deps okta-spec graph-types vet generate check-generated bench lint clean
 
 all: build
 
@@ -28,7 +29,7 @@ run: build
 
 # Installs what the tests need on Debian 12 when it is missing, then runs every
 # test. Under CI=true, integration tests whose servers cannot start fail.
-test: test-deps okta-spec vet check-generated
+test: test-deps okta-spec graph-types vet check-generated
 	$(GO) test -vet=off -count=1 -timeout 30m ./...
 	@# The queue, plugin host, store and mirror are concurrent: run them again under the race detector.
 	$(GO) test -vet=off -count=1 -race -timeout 30m ./core/... ./plugins/ ./sync/...
@@ -51,6 +52,12 @@ okta-spec: $(OKTA_SPEC)
 $(OKTA_SPEC):
 	mkdir -p fixtures/oktafake/spec
 	cd fixtures/oktafake/spec && npm pack --silent @okta/openapi@2.15.0 >/dev/null && tar xzf okta-openapi-2.15.0.tgz
+
+# Microsoft Graph's type definitions, which the fake Graph server is held to.
+graph-types: $(GRAPH_TYPES)
+$(GRAPH_TYPES):
+	mkdir -p fixtures/graphfake/types
+	cd fixtures/graphfake/types && npm pack --silent @microsoft/microsoft-graph-types@2.43.1 >/dev/null && tar xzf microsoft-microsoft-graph-types-2.43.1.tgz
 
 vet:
 	$(GO) vet ./...

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 
-	abs "github.com/microsoft/kiota-abstractions-go"
 	"github.com/microsoftgraph/msgraph-sdk-go/groups"
 	"github.com/microsoftgraph/msgraph-sdk-go/models"
 	"github.com/microsoftgraph/msgraph-sdk-go/users"
@@ -175,16 +174,9 @@ func (c *Conn) grantable(ctx context.Context, groupID string) error {
 	case g.GetOnPremisesSyncEnabled() != nil && *g.GetOnPremisesSyncEnabled():
 		return fmt.Errorf("entra: group %q is synced from on-premises Active Directory; grant it in the on-premises directory (a kind: ldap, flavor: ad directory) instead: %w", name, connectors.ErrInvalid)
 	case g.GetIsAssignableToRole() != nil && *g.GetIsAssignableToRole():
-		return fmt.Errorf("entra: group %q can be assigned Entra roles, and only Privileged Role Administrators may change its members; use PIM for Groups or a group that is not role-assignable: %w", name, connectors.ErrInvalid)
+		return fmt.Errorf("entra: group %q can be assigned Entra roles, and only Privileged Role Administrators may change its members; grant a group that is not role-assignable instead (or put this one under PIM for Groups): %w", name, connectors.ErrInvalid)
 	case g.GetSecurityEnabled() == nil || !*g.GetSecurityEnabled():
 		return fmt.Errorf("entra: group %q is not a security group: %w", name, connectors.ErrInvalid)
 	}
 	return nil
-}
-
-// headers returns request headers with one set.
-func headers(k, v string) *abs.RequestHeaders {
-	h := abs.NewRequestHeaders()
-	h.Add(k, v)
-	return h
 }

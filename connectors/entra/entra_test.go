@@ -1,15 +1,33 @@
 package entra_test
 
 import (
+	"context"
 	"encoding/pem"
+	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 
+	"github.com/jitd/jitd/connectors"
+	"github.com/jitd/jitd/connectors/builtin"
 	"github.com/jitd/jitd/connectors/connectortest"
 	"github.com/jitd/jitd/connectors/entra"
+	"github.com/jitd/jitd/core/clock"
 	"github.com/jitd/jitd/fixtures/graphfake"
+	"github.com/jitd/jitd/plugins"
 )
+
+// TestMain lets the test binary serve as the plugin child, the way the jitd
+// binary does for kind: entra.
+func TestMain(m *testing.M) {
+	if os.Getenv("JITD_TEST_PLUGIN") == "entra" {
+		kind := builtin.KindOf(func(_ string, c entra.Config) (connectors.Connector, error) { return entra.New(c) })
+		plugins.Serve(kind.Open)
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
 
 // tenant is a fake tenant with three users and a security group, and a
 // connector configuration for it.
@@ -52,5 +70,22 @@ func TestConformance(t *testing.T) {
 	connectortest.Run(t, func(t *testing.T) connectortest.Fixture {
 		tn := newTenant(t)
 		return connectortest.Fixture{Conn: open(t, tn.cfg), Users: []string{"alice@contoso.example", "bob@contoso.example", "carol@contoso.example"}, Group: "prod-db-admins"}
+	})
+}
+
+func TestConformance_ThroughPlugin(t *testing.T) {
+	connectortest.Run(t, func(t *testing.T) connectortest.Fixture {
+		tn := newTenant(t)
+		spec := plugins.Spec{Directory: "entra", Settings: tn.cfg, Command: func() *exec.Cmd {
+			cmd := exec.Command(os.Args[0])
+			cmd.Env = append(os.Environ(), "JITD_TEST_PLUGIN=entra")
+			return cmd
+		}}
+		c, err := plugins.Launch(context.Background(), spec, slog.New(slog.DiscardHandler), clock.Real{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return connectortest.Fixture{Conn: c, Users: []string{"alice@contoso.example", "bob@contoso.example", "carol@contoso.example"}, Group: "prod-db-admins"}
 	})
 }

@@ -108,6 +108,15 @@ func (c *Conn) RemoveMembers(ctx context.Context, groupID string, userIDs []stri
 		return nil, mapErr("read group "+groupID, permRead, err)
 	}
 	results, todo := prepare(userIDs)
+	if c.cfg.NativeTTL == "pim" {
+		// End the PIM assignment too, or PIM would put the member back.
+		for _, i := range todo {
+			err := c.assign(ctx, groupID, userIDs[i], time.Time{}, models.ADMINREMOVE_SCHEDULEREQUESTACTIONS)
+			if err != nil && !errors.Is(err, connectors.ErrInvalid) && !errors.Is(err, connectors.ErrNotFound) {
+				return nil, err
+			}
+		}
+	}
 	for chunk := range slices.Chunk(todo, batchMax) {
 		if len(chunk) == 1 {
 			i := chunk[0]

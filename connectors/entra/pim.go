@@ -52,17 +52,22 @@ func (c *Conn) assign(ctx context.Context, groupID, userID string, until time.Ti
 	req.SetAction(&action)
 	req.SetGroupId(&groupID)
 	req.SetPrincipalId(&userID)
-	why := "jitd grant, ends " + until.UTC().Format(time.RFC3339)
+	why := "jitd: grant ended"
+	if !until.IsZero() {
+		why = "jitd grant, ends " + until.UTC().Format(time.RFC3339)
+	}
 	req.SetJustification(&why)
-	start, end := time.Now().UTC(), until.UTC()
-	exp := models.NewExpirationPattern()
-	kind := models.AFTERDATETIME_EXPIRATIONPATTERNTYPE
-	exp.SetTypeEscaped(&kind)
-	exp.SetEndDateTime(&end)
-	sched := models.NewRequestSchedule()
-	sched.SetStartDateTime(&start)
-	sched.SetExpiration(exp)
-	req.SetScheduleInfo(sched)
+	if action != models.ADMINREMOVE_SCHEDULEREQUESTACTIONS {
+		start, end := time.Now().UTC(), until.UTC()
+		exp := models.NewExpirationPattern()
+		kind := models.AFTERDATETIME_EXPIRATIONPATTERNTYPE
+		exp.SetTypeEscaped(&kind)
+		exp.SetEndDateTime(&end)
+		sched := models.NewRequestSchedule()
+		sched.SetStartDateTime(&start)
+		sched.SetExpiration(exp)
+		req.SetScheduleInfo(sched)
+	}
 	_, err := c.graph.IdentityGovernance().PrivilegedAccess().Group().AssignmentScheduleRequests().Post(ctx, req, nil)
-	return mapErr("PIM assignment of "+userID+" to "+groupID, permPIM, err)
+	return mapErr("PIM assignment ("+action.String()+") of "+userID+" to "+groupID, permPIM, err)
 }

@@ -1,0 +1,254 @@
+package entra_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jitd/jitd/connectors"
+	"github.com/jitd/jitd/fixtures/graphfake"
+)
+
+type feedRun struct {
+	users   map[string]connectors.User
+	groups  map[string][]string
+	deleted []string
+	cursor  string
+}
+
+func runFeed(t *testing.T, c connectors.ChangeFeed, cur string) (feedRun, error) {
+	t.Helper()
+	r := feedRun{users: map[string]connectors.User{}, groups: map[string][]string{}}
+	next, err := c.Changes(context.Background(), cur, func(ch connectors.Change) error {
+		switch {
+		case ch.Op == connectors.Delete && ch.User != nil:
+			r.deleted = append(r.deleted, ch.User.ID)
+		case ch.Op == connectors.Delete && ch.Group != nil:
+			r.deleted = append(r.deleted, ch.Group.ID)
+		case ch.User != nil:
+			r.users[ch.User.ID] = *ch.User
+		case ch.Group != nil:
+			r.groups[ch.Group.ID] = ch.MemberRefs
+		}
+		return nil
+	})
+	r.cursor = next
+	return r, err
+}
+
+// The delta feed, over several pages, sees a disabled user, a deleted user
+// and a membership change made in the tenant, and nothing else.
+func TestFeed_DisabledDeletedAndMemberChanges(t *testing.T) {
+	tn := newTenant(t)
+	tn.fake.PageSize = 2
+	c := open(t, tn.cfg)
+	gid := tn.fake.AddGroup("payments-release", graphfake.Security)
+	alice, bob, carol := tn.users["alice@contoso.example"], tn.users["bob@contoso.example"], tn.users["carol@contoso.example"]
+	tn.fake.SetMember(gid, bob, true)
+	snap, err := runFeed(t, c, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snap.users) != 3 || !slices.Equal(snap.groups[gid], []string{bob}) {
+		t.Fatalf("snapshot: %d users, payments-release %v", len(snap.users), snap.groups[gid])
+	}
+	tn.fake.SetEnabled(carol, false)
+	tn.fake.DeleteUser(bob)
+	tn.fake.SetMember(gid, alice, true)
+	inc, err := runFeed(t, c, snap.cursor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u, ok := inc.users[carol]; !ok || u.Enabled {
+		t.Fatalf("carol after being disabled: %+v (reported %v)", u, ok)
+	}
+	if !slices.Contains(inc.deleted, bob) {
+		t.Fatalf("deleted user not reported: %v", inc.deleted)
+	}
+	if !slices.Equal(inc.groups[gid], []string{alice}) {
+		t.Fatalf("payments-release after the changes: %v, want [alice] (bob deleted)", inc.groups[gid])
+	}
+	if _, ok := inc.users[alice]; ok {
+		t.Fatal("alice reported although only her groups changed")
+	}
+	again, err := runFeed(t, c, inc.cursor)
+	if err != nil || len(again.users)+len(again.groups)+len(again.deleted) != 0 {
+		t.Fatalf("with no change: %+v %v", again, err)
+	}
+}
+
+func TestFeed_ExpiredDeltaTokenForcesFullSync(t *testing.T) {
+	tn := newTenant(t)
+	c := open(t, tn.cfg)
+	snap, err := runFeed(t, c, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn.fake.ExpireDeltaTokens()
+	if _, err := runFeed(t, c, snap.cursor); !errors.Is(err, connectors.ErrCursorExpired) {
+		t.Fatalf("expired delta token: %v, want ErrCursorExpired", err)
+	}
+}
+
+// A short Retry-After is waited out in place; a long one comes back at once
+// as a rate limit carrying the wait, for the queue to schedule around.
+func TestThrottling(t *testing.T) {
+	tn := newTenant(t)
+	c := open(t, tn.cfg)
+	ctx := context.Background()
+	if _, err := c.LookupUser(ctx, "alice@contoso.example"); err != nil { // token fetched
+		t.Fatal(err)
+	}
+	tn.fake.Throttle(0, 0)
+	if _, err := c.LookupUser(ctx, "alice@contoso.example"); err != nil {
+		t.Fatalf("after two 429s with Retry-After 0: %v", err)
+	}
+	tn.fake.Throttle(120 * time.Second)
+	start := time.Now()
+	_, err := c.LookupUser(ctx, "alice@contoso.example")
+	wait, ok := connectors.RetryAfter(err)
+	if !errors.Is(err, connectors.ErrRateLimited) || !ok || wait != 120*time.Second {
+		t.Fatalf("429 with Retry-After 120: %v (wait %v), want ErrRateLimited after 2m", err, wait)
+	}
+	if time.Since(start) > 10*time.Second {
+		t.Fatal("the long wait blocked the call")
+	}
+}
+
+func TestMissingPermissionIsNamed(t *testing.T) {
+	tn := newTenant(t)
+	c := open(t, tn.cfg)
+	ctx := context.Background()
+	g, _ := c.LookupGroup(ctx, "prod-db-admins")
+	tn.fake.Deny("GroupMember.ReadWrite.All")
+	_, err := c.AddMembers(ctx, g.ID, []string{tn.users["alice@contoso.example"]})
+	if !errors.Is(err, connectors.ErrPermission) || !strings.Contains(err.Error(), "GroupMember.ReadWrite.All") {
+		t.Fatalf("add without GroupMember.ReadWrite.All: %v", err)
+	}
+}
+
+// The app's secret is revoked while jitd runs: calls fail with a permission
+// error that names the setting; once a new secret is in the file, they work
+// again without a restart.
+func TestCredentialRevokedMidRunAndRotated(t *testing.T) {
+	tn := newTenant(t)
+	c := open(t, tn.cfg)
+	ctx := context.Background()
+	if _, err := c.LookupUser(ctx, "alice@contoso.example"); err != nil {
+		t.Fatal(err)
+	}
+	tn.fake.RevokeSecret()
+	_, err := c.LookupUser(ctx, "alice@contoso.example")
+	if !errors.Is(err, connectors.ErrPermission) {
+		t.Fatalf("after revocation: %v, want ErrPermission", err)
+	}
+	if err := os.WriteFile(tn.secretFile, []byte(tn.fake.RestoreSecret()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.LookupUser(ctx, "alice@contoso.example"); err != nil {
+		t.Fatalf("after the secret was rotated: %v", err)
+	}
+	// A wrong secret is refused by the identity platform, with what to check.
+	os.WriteFile(tn.secretFile, []byte("wrong"), 0o600)
+	_, err = c.LookupUser(ctx, "alice@contoso.example")
+	if !errors.Is(err, connectors.ErrPermission) || !strings.Contains(err.Error(), "client_secret_file") {
+		t.Fatalf("wrong secret: %v", err)
+	}
+}
+
+// Dynamic, on-premises-synced and role-assignable groups are listed, but a
+// grant on one is refused with the reason and what to do instead.
+func TestUngrantableGroupsAreListedButRefused(t *testing.T) {
+	tn := newTenant(t)
+	c := open(t, tn.cfg)
+	ctx := context.Background()
+	for name, kind := range map[string]graphfake.GroupKind{"dyn": graphfake.Dynamic, "synced": graphfake.OnPremSynced, "roles": graphfake.RoleAssignable} {
+		gid := tn.fake.AddGroup(name, kind)
+		var listed bool
+		c.ListGroups(ctx, func(g connectors.Group) error { listed = listed || g.ID == gid; return nil })
+		if !listed {
+			t.Errorf("%s: not listed", name)
+		}
+		_, err := c.AddMembers(ctx, gid, []string{tn.users["alice@contoso.example"]})
+		if !errors.Is(err, connectors.ErrInvalid) || !strings.Contains(err.Error(), "instead") {
+			t.Errorf("%s: %v; want ErrInvalid saying what to do instead", name, err)
+		}
+		if m := tn.fake.Members(gid); len(m) != 0 {
+			t.Errorf("%s: members %v", name, m)
+		}
+	}
+}
+
+// Adds go 20 to a PATCH; removals 20 to a JSON batch.
+func TestMembershipChangesAreBatched(t *testing.T) {
+	tn := newTenant(t)
+	c := open(t, tn.cfg)
+	ctx := context.Background()
+	var ids []string
+	for i := range 45 {
+		ids = append(ids, tn.fake.AddUser(fmt.Sprintf("u%02d@contoso.example", i), "U", fmt.Sprint(i)))
+	}
+	g, _ := c.LookupGroup(ctx, "prod-db-admins")
+	rs, err := c.AddMembers(ctx, g.ID, ids)
+	if err != nil || len(rs) != 45 {
+		t.Fatal(rs, err)
+	}
+	if n := tn.fake.Requests["PATCH /v1.0/groups/"+g.ID]; n != 3 {
+		t.Fatalf("%d PATCH requests for 45 adds, want 3", n)
+	}
+	if _, err := c.RemoveMembers(ctx, g.ID, ids); err != nil {
+		t.Fatal(err)
+	}
+	if n := tn.fake.Requests["POST /v1.0/$batch"]; n != 3 {
+		t.Fatalf("%d batches for 45 removals, want 3", n)
+	}
+	if m := tn.fake.Members(g.ID); len(m) != 0 {
+		t.Fatalf("members left: %v", m)
+	}
+}
+
+// With native_ttl: pim, a grant is also a PIM assignment ending at the
+// grant's end; a later end moves it. A group not onboarded to PIM is refused.
+func TestPIMAssignmentEndsWithTheGrant(t *testing.T) {
+	tn := newTenant(t)
+	tn.cfg.NativeTTL = "pim"
+	c := open(t, tn.cfg)
+	ctx := context.Background()
+	if !c.Describe().NativeTTL {
+		t.Fatal("native_ttl: pim is not described")
+	}
+	gid := tn.fake.AddGroup("pim-admins", graphfake.PIMEnabled)
+	alice := tn.users["alice@contoso.example"]
+	end := time.Now().Add(4 * time.Hour).UTC().Truncate(time.Second)
+	rs, err := c.AddMembersUntil(ctx, gid, []string{alice}, end)
+	if err != nil || rs[0].Err != nil {
+		t.Fatal(rs, err)
+	}
+	if got, ok := tn.fake.PIMAssignment(gid, alice); !ok || !got.Equal(end) {
+		t.Fatalf("PIM assignment ends %v (%v), want %v", got, ok, end)
+	}
+	later := end.Add(2 * time.Hour)
+	if rs, err := c.AddMembersUntil(ctx, gid, []string{alice}, later); err != nil || rs[0].Err != nil {
+		t.Fatal(rs, err)
+	}
+	if got, _ := tn.fake.PIMAssignment(gid, alice); !got.Equal(later) {
+		t.Fatalf("after extension the assignment ends %v, want %v", got, later)
+	}
+	// jitd's own removal ends the assignment too.
+	if rs, err := c.RemoveMembers(ctx, gid, []string{alice}); err != nil || rs[0].Err != nil {
+		t.Fatal(rs, err)
+	}
+	if _, ok := tn.fake.PIMAssignment(gid, alice); ok || len(tn.fake.Members(gid)) != 0 {
+		t.Fatal("the PIM assignment or the membership survived the removal")
+	}
+	plain, _ := c.LookupGroup(ctx, "prod-db-admins")
+	rs, err = c.AddMembersUntil(ctx, plain.ID, []string{alice}, end)
+	if err == nil && rs[0].Err == nil {
+		t.Fatal("a PIM assignment on a group not onboarded to PIM succeeded")
+	}
+}
