@@ -3,17 +3,20 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/jitd/jitd/fixtures/graphfake"
 	"github.com/jitd/jitd/fixtures/poll"
 )
 
@@ -377,5 +380,53 @@ func TestE2E_ContractorAccountLifecycle(t *testing.T) {
 	out, err = d.jitd("account", "create", "--sponsor", "nobody", "--login", "x", "--until", "2026-01-01")
 	if err == nil || !strings.Contains(out, "until") {
 		t.Fatalf("account in the past with an unknown sponsor: %v\n%s", err, out)
+	}
+}
+
+// The binary serves kind: entra itself (the Graph SDK is linked only here):
+// a grant on a fake tenant is added and, at its end, removed.
+func TestE2E_EntraDirectoryThroughTheBinary(t *testing.T) {
+	f := graphfake.New()
+	defer f.Close()
+	alice := f.AddUser("alice@contoso.example", "Alice", "Ng")
+	gid := f.AddGroup("prod-db-admins", graphfake.Security)
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "var"), 0o700)
+	ca, secret := filepath.Join(dir, "ca.pem"), filepath.Join(dir, "secret")
+	os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.Certificate().Raw}), 0o600)
+	os.WriteFile(secret, []byte(f.Secret), 0o600)
+	addr := freeAddr(t)
+	cfg := fmt.Sprintf(`server:
+  listen: %s
+data_dir: %s/var
+grants:
+  min_duration: 1s
+directories:
+  - name: entra
+    kind: entra
+    settings:
+      tenant_id: %s
+      client_id: %s
+      client_secret_file: %s
+      authority: %s
+      graph_url: %s
+      ca_file: %s
+    groups:
+      - name: prod-db-admins
+`, addr, dir, graphfake.TenantID, graphfake.ClientID, secret, f.URL, f.URL, ca)
+	os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(cfg), 0o600)
+	d := start(t, dir, addr)
+	out, err := d.jitd("grant", "add", "--user", "alice@contoso.example", "--group", "prod-db-admins", "--for", "2s", "--reason", "INC-7", "-o", "json")
+	if err != nil {
+		t.Fatalf("grant add: %v\n%s", err, out)
+	}
+	var g struct{ ID, State string }
+	json.Unmarshal([]byte(out), &g)
+	if g.State != "active" || !slices.Contains(f.Members(gid), alice) {
+		t.Fatalf("grant add: %s; members %v", out, f.Members(gid))
+	}
+	d.waitState(g.ID, "revoked", 15*time.Second)
+	if m := f.Members(gid); len(m) != 0 {
+		t.Fatalf("members after expiry: %v", m)
 	}
 }

@@ -54,6 +54,29 @@ func TestExampleADBlockIsValid(t *testing.T) {
 	}
 }
 
+// TestExampleEntraBlockIsValid uncomments the example's Entra ID block.
+func TestExampleEntraBlockIsValid(t *testing.T) {
+	t.Chdir("../..")
+	secret := filepath.Join(t.TempDir(), "secret")
+	os.WriteFile(secret, []byte("s"), 0o600)
+	cfg, err := Parse([]byte(uncommentExample(t, "entra", func(line string) string {
+		return strings.Replace(line, "/etc/jitd/entra-secret", secret, 1)
+	})))
+	if err != nil {
+		t.Fatalf("uncommented Entra example: %v", err)
+	}
+	if len(cfg.Directories) != 2 || cfg.Directories[1].Kind != "entra" {
+		t.Fatalf("directories: %+v", cfg.Directories)
+	}
+	// The kind's own checks run: a tenant id that is not a GUID is named.
+	_, err = Parse([]byte(uncommentExample(t, "entra", func(line string) string {
+		return strings.Replace(strings.Replace(line, "/etc/jitd/entra-secret", secret, 1), "3f1c2a4e-1111-4a1b-9c01-0000000000aa", "contoso", 1)
+	})))
+	if err == nil || !strings.Contains(err.Error(), "directories[1].settings.tenant_id") {
+		t.Fatalf("bad tenant id: %v", err)
+	}
+}
+
 func TestAccountsSectionIsChecked(t *testing.T) {
 	base := "directories: [{name: d, kind: demo, settings: {file: x.json}, groups: [{name: g}]}]\n"
 	for yaml, want := range map[string]string{
