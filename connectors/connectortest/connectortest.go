@@ -290,32 +290,41 @@ func testList(t *testing.T, f fixture) {
 	}
 }
 
-type feedLog struct {
-	users   map[string]connectors.User
-	groups  map[string][]string // id -> member refs
-	deletes []string
+// FeedLog is what one call of a change feed reported.
+type FeedLog struct {
+	Users   map[string]connectors.User
+	Groups  map[string][]string // id -> member refs
+	Deleted []string            // ids of deleted users and groups
+	Cursor  string              // the cursor the call returned
 }
 
-func collect(t *testing.T, f fixture, feed connectors.ChangeFeed, cursor string) (feedLog, string) {
-	t.Helper()
-	log := feedLog{users: map[string]connectors.User{}, groups: map[string][]string{}}
-	next, err := feed.Changes(f.ctx, cursor, func(c connectors.Change) error {
+// Collect runs one call of feed from cursor and gathers what it reported.
+func Collect(ctx context.Context, feed connectors.ChangeFeed, cursor string) (FeedLog, error) {
+	log := FeedLog{Users: map[string]connectors.User{}, Groups: map[string][]string{}}
+	next, err := feed.Changes(ctx, cursor, func(c connectors.Change) error {
 		switch {
 		case c.Op == connectors.Delete && c.User != nil:
-			log.deletes = append(log.deletes, c.User.ID)
+			log.Deleted = append(log.Deleted, c.User.ID)
 		case c.Op == connectors.Delete && c.Group != nil:
-			log.deletes = append(log.deletes, c.Group.ID)
+			log.Deleted = append(log.Deleted, c.Group.ID)
 		case c.User != nil:
-			log.users[c.User.ID] = *c.User
+			log.Users[c.User.ID] = *c.User
 		case c.Group != nil:
-			log.groups[c.Group.ID] = c.MemberRefs
+			log.Groups[c.Group.ID] = c.MemberRefs
 		}
 		return nil
 	})
+	log.Cursor = next
+	return log, err
+}
+
+func collect(t *testing.T, f fixture, feed connectors.ChangeFeed, cursor string) (FeedLog, string) {
+	t.Helper()
+	log, err := Collect(f.ctx, feed, cursor)
 	if err != nil {
 		t.Fatalf("Changes(%q): %v", cursor, err)
 	}
-	return log, next
+	return log, log.Cursor
 }
 
 func testFeed(t *testing.T, f fixture) {
@@ -325,12 +334,12 @@ func testFeed(t *testing.T, f fixture) {
 	}
 	snap, cur := collect(t, f, feed, "")
 	for _, u := range f.users {
-		got, ok := snap.users[u.ID]
+		got, ok := snap.Users[u.ID]
 		if !ok || got.Ref == "" || got.Login != u.Login {
 			t.Fatalf("snapshot: user %s = %+v (present %v); want it, with a Ref", u.Login, got, ok)
 		}
 	}
-	if refs, ok := snap.groups[f.group.ID]; !ok || len(refs) != 0 {
+	if refs, ok := snap.Groups[f.group.ID]; !ok || len(refs) != 0 {
 		t.Fatalf("snapshot: test group present=%v with members %v; want it, empty", ok, refs)
 	}
 	if cur == "" {
@@ -339,18 +348,18 @@ func testFeed(t *testing.T, f fixture) {
 	rs, err := f.mm.AddMembers(f.ctx, f.group.ID, f.ids(f.users[0]))
 	mustAllOK(t, "add", f.ids(f.users[0]), rs, err)
 	inc, cur2 := collect(t, f, feed, cur)
-	refs, ok := inc.groups[f.group.ID]
-	if !ok || !slices.Contains(refs, snap.users[f.users[0].ID].Ref) {
-		t.Fatalf("after adding %s: group change present=%v refs=%v; want the member's ref %q", f.users[0].Login, ok, refs, snap.users[f.users[0].ID].Ref)
+	refs, ok := inc.Groups[f.group.ID]
+	if !ok || !slices.Contains(refs, snap.Users[f.users[0].ID].Ref) {
+		t.Fatalf("after adding %s: group change present=%v refs=%v; want the member's ref %q", f.users[0].Login, ok, refs, snap.Users[f.users[0].ID].Ref)
 	}
 	// Nothing changed since cur2: the group may be reported again (feeds that
 	// poll re-read an overlap), but only as it is.
 	again, _ := collect(t, f, feed, cur2)
-	if refs, ok := again.groups[f.group.ID]; ok && !slices.Equal(refs, inc.groups[f.group.ID]) {
-		t.Fatalf("with no change, the group came back different: %v, was %v", refs, inc.groups[f.group.ID])
+	if refs, ok := again.Groups[f.group.ID]; ok && !slices.Equal(refs, inc.Groups[f.group.ID]) {
+		t.Fatalf("with no change, the group came back different: %v, was %v", refs, inc.Groups[f.group.ID])
 	}
-	if len(again.deletes) > 0 {
-		t.Fatalf("with no change, the feed reported deletions: %v", again.deletes)
+	if len(again.Deleted) > 0 {
+		t.Fatalf("with no change, the feed reported deletions: %v", again.Deleted)
 	}
 	if _, err := feed.Changes(f.ctx, "not-a-cursor", func(connectors.Change) error { return nil }); !errors.Is(err, connectors.ErrCursorExpired) {
 		t.Fatalf("garbage cursor: %v, want ErrCursorExpired", err)

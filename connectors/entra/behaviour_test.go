@@ -11,34 +11,13 @@ import (
 	"time"
 
 	"github.com/jitd/jitd/connectors"
+	"github.com/jitd/jitd/connectors/connectortest"
 	"github.com/jitd/jitd/fixtures/graphfake"
 )
 
-type feedRun struct {
-	users   map[string]connectors.User
-	groups  map[string][]string
-	deleted []string
-	cursor  string
-}
-
-func runFeed(t *testing.T, c connectors.ChangeFeed, cur string) (feedRun, error) {
+func runFeed(t *testing.T, c connectors.ChangeFeed, cur string) (connectortest.FeedLog, error) {
 	t.Helper()
-	r := feedRun{users: map[string]connectors.User{}, groups: map[string][]string{}}
-	next, err := c.Changes(context.Background(), cur, func(ch connectors.Change) error {
-		switch {
-		case ch.Op == connectors.Delete && ch.User != nil:
-			r.deleted = append(r.deleted, ch.User.ID)
-		case ch.Op == connectors.Delete && ch.Group != nil:
-			r.deleted = append(r.deleted, ch.Group.ID)
-		case ch.User != nil:
-			r.users[ch.User.ID] = *ch.User
-		case ch.Group != nil:
-			r.groups[ch.Group.ID] = ch.MemberRefs
-		}
-		return nil
-	})
-	r.cursor = next
-	return r, err
+	return connectortest.Collect(context.Background(), c, cur)
 }
 
 // The delta feed, over several pages, sees a disabled user, a deleted user
@@ -54,30 +33,30 @@ func TestFeed_DisabledDeletedAndMemberChanges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(snap.users) != 3 || !slices.Equal(snap.groups[gid], []string{bob}) {
-		t.Fatalf("snapshot: %d users, payments-release %v", len(snap.users), snap.groups[gid])
+	if len(snap.Users) != 3 || !slices.Equal(snap.Groups[gid], []string{bob}) {
+		t.Fatalf("snapshot: %d users, payments-release %v", len(snap.Users), snap.Groups[gid])
 	}
 	tn.fake.SetEnabled(carol, false)
 	tn.fake.DeleteUser(bob)
 	tn.fake.SetMember(gid, alice, true)
-	inc, err := runFeed(t, c, snap.cursor)
+	inc, err := runFeed(t, c, snap.Cursor)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if u, ok := inc.users[carol]; !ok || u.Enabled {
+	if u, ok := inc.Users[carol]; !ok || u.Enabled {
 		t.Fatalf("carol after being disabled: %+v (reported %v)", u, ok)
 	}
-	if !slices.Contains(inc.deleted, bob) {
-		t.Fatalf("deleted user not reported: %v", inc.deleted)
+	if !slices.Contains(inc.Deleted, bob) {
+		t.Fatalf("deleted user not reported: %v", inc.Deleted)
 	}
-	if !slices.Equal(inc.groups[gid], []string{alice}) {
-		t.Fatalf("payments-release after the changes: %v, want [alice] (bob deleted)", inc.groups[gid])
+	if !slices.Equal(inc.Groups[gid], []string{alice}) {
+		t.Fatalf("payments-release after the changes: %v, want [alice] (bob deleted)", inc.Groups[gid])
 	}
-	if _, ok := inc.users[alice]; ok {
+	if _, ok := inc.Users[alice]; ok {
 		t.Fatal("alice reported although only her groups changed")
 	}
-	again, err := runFeed(t, c, inc.cursor)
-	if err != nil || len(again.users)+len(again.groups)+len(again.deleted) != 0 {
+	again, err := runFeed(t, c, inc.Cursor)
+	if err != nil || len(again.Users)+len(again.Groups)+len(again.Deleted) != 0 {
 		t.Fatalf("with no change: %+v %v", again, err)
 	}
 }
@@ -90,7 +69,7 @@ func TestFeed_ExpiredDeltaTokenForcesFullSync(t *testing.T) {
 		t.Fatal(err)
 	}
 	tn.fake.ExpireDeltaTokens()
-	if _, err := runFeed(t, c, snap.cursor); !errors.Is(err, connectors.ErrCursorExpired) {
+	if _, err := runFeed(t, c, snap.Cursor); !errors.Is(err, connectors.ErrCursorExpired) {
 		t.Fatalf("expired delta token: %v, want ErrCursorExpired", err)
 	}
 }

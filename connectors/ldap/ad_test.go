@@ -217,34 +217,12 @@ func TestAD_DisabledAndExpiredUsersAreNotEnabled(t *testing.T) {
 	}
 }
 
-// feedRun collects one call of the feed.
-type feedRun struct {
-	users   map[string]connectors.User
-	groups  map[string][]string
-	deleted []string
-	cursor  string
-}
-
-func runFeed(t *testing.T, c *ldap.Conn, cur string) feedRun {
+func runFeed(t *testing.T, c *ldap.Conn, cur string) connectortest.FeedLog {
 	t.Helper()
-	r := feedRun{users: map[string]connectors.User{}, groups: map[string][]string{}}
-	next, err := c.Changes(context.Background(), cur, func(ch connectors.Change) error {
-		switch {
-		case ch.Op == connectors.Delete && ch.User != nil:
-			r.deleted = append(r.deleted, ch.User.ID)
-		case ch.Op == connectors.Delete && ch.Group != nil:
-			r.deleted = append(r.deleted, ch.Group.ID)
-		case ch.User != nil:
-			r.users[ch.User.ID] = *ch.User
-		case ch.Group != nil:
-			r.groups[ch.Group.ID] = ch.MemberRefs
-		}
-		return nil
-	})
+	r, err := connectortest.Collect(context.Background(), c, cur)
 	if err != nil {
 		t.Fatalf("Changes: %v", err)
 	}
-	r.cursor = next
 	return r
 }
 
@@ -277,7 +255,7 @@ func TestAD_FeedSeesChangesDisablesAndDeletions(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, ok := snap.users[temp.ID]; !ok {
+			if _, ok := snap.Users[temp.ID]; !ok {
 				t.Fatal("snapshot misses the temporary user")
 			}
 			g, _ := c.LookupGroup(ctx, "payments-release")
@@ -289,23 +267,23 @@ func TestAD_FeedSeesChangesDisablesAndDeletions(t *testing.T) {
 			if err := l.Del(goldap.NewDelRequest(tempDN, nil)); err != nil {
 				t.Fatal(err)
 			}
-			inc := runFeed(t, c, snap.cursor)
-			if refs := inc.groups[g.ID]; !slices.Contains(refs, alice.Ref) {
+			inc := runFeed(t, c, snap.Cursor)
+			if refs := inc.Groups[g.ID]; !slices.Contains(refs, alice.Ref) {
 				t.Fatalf("incremental: payments-release refs %v, want alice's %q", refs, alice.Ref)
 			}
 			carol, _ := c.LookupUser(ctx, "carol")
-			if u, ok := inc.users[carol.ID]; !ok || u.Enabled {
+			if u, ok := inc.Users[carol.ID]; !ok || u.Enabled {
 				t.Fatalf("incremental: carol = %+v (present %v); want her, disabled", u, ok)
 			}
-			if !slices.Contains(inc.deleted, temp.ID) {
-				t.Fatalf("incremental: deletions %v miss the deleted user %s", inc.deleted, temp.ID)
+			if !slices.Contains(inc.Deleted, temp.ID) {
+				t.Fatalf("incremental: deletions %v miss the deleted user %s", inc.Deleted, temp.ID)
 			}
-			if _, ok := inc.users[alice.ID]; ok {
+			if _, ok := inc.Users[alice.ID]; ok {
 				t.Fatal("incremental: alice reported although only her group changed")
 			}
-			again := runFeed(t, c, inc.cursor)
-			if len(again.deleted) > 0 || len(again.users) > 0 {
-				t.Fatalf("with no change: users %v deletions %v", again.users, again.deleted)
+			again := runFeed(t, c, inc.Cursor)
+			if len(again.Deleted) > 0 || len(again.Users) > 0 {
+				t.Fatalf("with no change: users %v deletions %v", again.Users, again.Deleted)
 			}
 		})
 	}

@@ -307,18 +307,14 @@ func (r *Reconciler) offboard(ctx context.Context, dir string, asOf time.Time, r
 		if !g.CreatedAt.Before(asOf) {
 			continue // newer than the mirror
 		}
-		u, err := r.store.MirrorUserByID(ctx, dir, g.UserID)
-		why := ""
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			why = "offboarded: the user is no longer in the directory"
-		case err != nil:
+		left, err := departed(r.store.MirrorUserByID(ctx, dir, g.UserID))
+		if err != nil {
 			return err
-		case !u.Enabled:
-			why = "offboarded: the user is disabled in the directory"
-		default:
+		}
+		if left == "" {
 			continue
 		}
+		why := "offboarded: the user " + left
 		if _, err := r.grants.Revoke(ctx, g.ID, "jitd", why); err != nil && !errors.Is(err, grant.ErrConflict) {
 			return err
 		}
@@ -352,16 +348,11 @@ func (r *Reconciler) offboardSponsors(ctx context.Context, dir string, asOf time
 			continue
 		}
 		done[a.Sponsor] = true
-		u, err := r.store.MirrorUser(ctx, dir, a.Sponsor)
-		why := ""
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			why = "is no longer in the directory"
-		case err != nil:
+		why, err := departed(r.store.MirrorUser(ctx, dir, a.Sponsor))
+		if err != nil {
 			return err
-		case !u.Enabled:
-			why = "is disabled in the directory"
-		default:
+		}
+		if why == "" {
 			continue
 		}
 		n, err := r.Sponsors.SponsorGone(ctx, dir, a.Sponsor, why)
@@ -372,6 +363,20 @@ func (r *Reconciler) offboardSponsors(ctx context.Context, dir string, asOf time
 		r.log.Warn("offboarding: sponsor left; accounts handled by the sponsor rule", "directory", dir, "sponsor", a.Sponsor, "accounts", n, "reason", why)
 	}
 	return nil
+}
+
+// departed says how a user looked up in the mirror has left the directory,
+// or "" when they have not.
+func departed(u connectors.User, err error) (string, error) {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return "is no longer in the directory", nil
+	case err != nil:
+		return "", err
+	case !u.Enabled:
+		return "is disabled in the directory", nil
+	}
+	return "", nil
 }
 
 func appendEvent(tx store.Tx, at time.Time, action, dir, group, user, detail string) error {

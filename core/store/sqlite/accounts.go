@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/mattn/go-sqlite3"
@@ -46,29 +45,12 @@ func queryAccounts(ctx context.Context, q querier, where string, args ...any) ([
 }
 
 func filterAccounts(ctx context.Context, q querier, f store.AccountFilter) ([]store.Account, error) {
-	var conds []string
-	var args []any
-	if len(f.States) > 0 {
-		conds = append(conds, `state IN (?`+strings.Repeat(`,?`, len(f.States)-1)+`)`)
-		for _, s := range f.States {
-			args = append(args, string(s))
-		}
-	}
+	var w where
+	in(&w, "state", f.States)
 	for _, c := range []struct{ col, v string }{{"directory", f.Directory}, {"sponsor", f.Sponsor}, {"login", f.Login}} {
-		if c.v != "" {
-			conds = append(conds, c.col+` = ?`)
-			args = append(args, c.v)
-		}
+		w.eq(c.col, c.v)
 	}
-	where := ""
-	if len(conds) > 0 {
-		where = `WHERE ` + strings.Join(conds, ` AND `)
-	}
-	where += ` ORDER BY created_at DESC, id`
-	if f.Limit > 0 {
-		where += fmt.Sprintf(` LIMIT %d`, f.Limit)
-	}
-	return queryAccounts(ctx, q, where, args...)
+	return queryAccounts(ctx, q, w.newestFirst(f.Limit), w.args...)
 }
 
 // Account returns one account.

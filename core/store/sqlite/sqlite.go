@@ -251,35 +251,50 @@ func queryAll[T any](ctx context.Context, q querier, query string, scan func(sca
 }
 
 func filterGrants(ctx context.Context, q querier, f store.GrantFilter) ([]store.Grant, error) {
-	var conds []string
-	var args []any
-	if len(f.States) > 0 {
-		conds = append(conds, `state IN (?`+strings.Repeat(`,?`, len(f.States)-1)+`)`)
-		for _, s := range f.States {
-			args = append(args, string(s))
-		}
-	}
-	if len(f.UserIDs) > 0 {
-		conds = append(conds, `user_id IN (?`+strings.Repeat(`,?`, len(f.UserIDs)-1)+`)`)
-		for _, u := range f.UserIDs {
-			args = append(args, u)
-		}
-	}
+	var w where
+	in(&w, "state", f.States)
+	in(&w, "user_id", f.UserIDs)
 	for _, c := range []struct{ col, v string }{{"directory", f.Directory}, {"group_id", f.GroupID}, {"user_id", f.UserID}, {"group_name", f.GroupName}, {"user_name", f.UserName}} {
-		if c.v != "" {
-			conds = append(conds, c.col+` = ?`)
-			args = append(args, c.v)
-		}
+		w.eq(c.col, c.v)
 	}
-	where := ""
-	if len(conds) > 0 {
-		where = `WHERE ` + strings.Join(conds, ` AND `)
+	return queryGrants(ctx, q, w.newestFirst(f.Limit), w.args...)
+}
+
+// where builds a WHERE clause from filter fields; empty fields match all.
+type where struct {
+	conds []string
+	args  []any
+}
+
+func (w *where) eq(col, v string) {
+	if v != "" {
+		w.conds = append(w.conds, col+` = ?`)
+		w.args = append(w.args, v)
 	}
-	where += ` ORDER BY created_at DESC, id`
-	if f.Limit > 0 {
-		where += fmt.Sprintf(` LIMIT %d`, f.Limit)
+}
+
+// in matches rows whose col is one of vals (all rows when vals is empty).
+func in[S ~string](w *where, col string, vals []S) {
+	if len(vals) == 0 {
+		return
 	}
-	return queryGrants(ctx, q, where, args...)
+	w.conds = append(w.conds, col+` IN (?`+strings.Repeat(`,?`, len(vals)-1)+`)`)
+	for _, v := range vals {
+		w.args = append(w.args, string(v))
+	}
+}
+
+// newestFirst is the clause, newest rows first, at most limit (0: all).
+func (w *where) newestFirst(limit int) string {
+	clause := ""
+	if len(w.conds) > 0 {
+		clause = `WHERE ` + strings.Join(w.conds, ` AND `)
+	}
+	clause += ` ORDER BY created_at DESC, id`
+	if limit > 0 {
+		clause += fmt.Sprintf(` LIMIT %d`, limit)
+	}
+	return clause
 }
 
 func (t *txn) Grant(id string) (store.Grant, error) { return getGrant(t.ctx, t, id) }
