@@ -2,9 +2,16 @@ package entra_test
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"math/big"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -229,5 +236,30 @@ func TestPIMAssignmentEndsWithTheGrant(t *testing.T) {
 	rs, err = c.AddMembersUntil(ctx, plain.ID, []string{alice}, end)
 	if err == nil && rs[0].Err == nil {
 		t.Fatal("a PIM assignment on a group not onboarded to PIM succeeded")
+	}
+}
+
+// The app can sign in with a certificate instead of a secret; a certificate
+// the app does not know is refused with what to check.
+func TestCertificateCredential(t *testing.T) {
+	tn := newTenant(t)
+	key, _ := rsa.GenerateKey(rand.Reader, 2048)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "jitd"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	cert, _ := x509.ParseCertificate(der)
+	pemFile := filepath.Join(t.TempDir(), "app.pem")
+	pemData := append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})...)
+	os.WriteFile(pemFile, pemData, 0o600)
+	cfg := tn.cfg
+	cfg.ClientSecretFile, cfg.ClientCertificateFile = "", pemFile
+	c := open(t, cfg)
+	ctx := context.Background()
+	if _, err := c.LookupUser(ctx, "alice@contoso.example"); !errors.Is(err, connectors.ErrPermission) || !strings.Contains(err.Error(), "client_certificate_file") {
+		t.Fatalf("unregistered certificate: %v", err)
+	}
+	tn.fake.RegisterCertificate(cert)
+	c = open(t, cfg) // a fresh connector: the refusal is not cached
+	if _, err := c.LookupUser(ctx, "alice@contoso.example"); err != nil {
+		t.Fatalf("registered certificate: %v", err)
 	}
 }

@@ -164,18 +164,18 @@ func (c *Conn) Check(ctx context.Context) error {
 	return mapErr("check", permRead, err)
 }
 
-// secretCredential is the app's client-secret credential. The secret file
-// is read again when it changes, so a rotated secret takes effect without a
-// restart.
+// secretCredential is the app's credential: a client secret or a
+// certificate. Its file is read again when it changes, so a rotated secret
+// or certificate takes effect without a restart.
 type secretCredential struct {
 	cfg       Config
 	transport *http.Client
 	mu        sync.Mutex
 	secret    string
-	cred      *azidentity.ClientSecretCredential
+	cred      azcore.TokenCredential
 }
 
-func (s *secretCredential) current() (*azidentity.ClientSecretCredential, error) {
+func (s *secretCredential) current() (azcore.TokenCredential, error) {
 	secret, err := s.cfg.Secret().Read()
 	if err != nil {
 		return nil, fmt.Errorf("entra: %w", err)
@@ -185,15 +185,24 @@ func (s *secretCredential) current() (*azidentity.ClientSecretCredential, error)
 	if s.cred != nil && secret == s.secret {
 		return s.cred, nil
 	}
-	cred, err := azidentity.NewClientSecretCredential(s.cfg.TenantID, s.cfg.ClientID, secret, &azidentity.ClientSecretCredentialOptions{
-		ClientOptions: azcore.ClientOptions{
-			Cloud:     cloud.Configuration{ActiveDirectoryAuthorityHost: strings.TrimRight(s.cfg.Authority, "/") + "/"},
-			Transport: s.transport,
-		},
-		DisableInstanceDiscovery: true,
-	})
+	opts := azcore.ClientOptions{
+		Cloud:     cloud.Configuration{ActiveDirectoryAuthorityHost: strings.TrimRight(s.cfg.Authority, "/") + "/"},
+		Transport: s.transport,
+	}
+	var cred azcore.TokenCredential
+	if s.cfg.Certificate() {
+		certs, key, perr := azidentity.ParseCertificates([]byte(secret), nil)
+		if perr != nil {
+			return nil, fmt.Errorf("entra: client_certificate: %w: it must hold the certificate and its unencrypted private key in PEM: %v", connectors.ErrInvalid, perr)
+		}
+		cred, err = azidentity.NewClientCertificateCredential(s.cfg.TenantID, s.cfg.ClientID, certs, key,
+			&azidentity.ClientCertificateCredentialOptions{ClientOptions: opts, DisableInstanceDiscovery: true})
+	} else {
+		cred, err = azidentity.NewClientSecretCredential(s.cfg.TenantID, s.cfg.ClientID, secret,
+			&azidentity.ClientSecretCredentialOptions{ClientOptions: opts, DisableInstanceDiscovery: true})
+	}
 	if err != nil {
-		return nil, fmt.Errorf("entra: client secret credential: %w: %v", connectors.ErrInvalid, err)
+		return nil, fmt.Errorf("entra: app credential: %w: %v", connectors.ErrInvalid, err)
 	}
 	s.secret, s.cred = secret, cred
 	return cred, nil
@@ -225,7 +234,7 @@ func mapErr(op, perm string, err error) error {
 			status = authErr.RawResponse.StatusCode
 		}
 		if status == http.StatusBadRequest || status == http.StatusUnauthorized {
-			return fmt.Errorf("entra: %s: %w: the identity platform refused jitd's app credential (%v); check tenant_id, client_id and client_secret_file (an expired or deleted secret: add a new one under App registrations, Certificates & secrets)", op, connectors.ErrPermission, firstLine(err))
+			return fmt.Errorf("entra: %s: %w: the identity platform refused jitd's app credential (%v); check tenant_id, client_id and client_secret_file or client_certificate_file (an expired or deleted secret or certificate: add a new one under App registrations, Certificates & secrets)", op, connectors.ErrPermission, firstLine(err))
 		}
 		return fmt.Errorf("entra: %s: %w: %v", op, connectors.ErrUnavailable, firstLine(err))
 	}

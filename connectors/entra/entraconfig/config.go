@@ -20,10 +20,13 @@ import (
 type Config struct {
 	TenantID string `yaml:"tenant_id" json:"tenant_id"`
 	ClientID string `yaml:"client_id" json:"client_id"`
-	// The app's client secret, from a file (re-read when it changes) or an
-	// environment variable.
-	ClientSecretFile string `yaml:"client_secret_file" json:"client_secret_file,omitempty"`
-	ClientSecretEnv  string `yaml:"client_secret_env" json:"client_secret_env,omitempty"`
+	// The app's credential, from a file (re-read when it changes) or an
+	// environment variable: a client secret, or a certificate (PEM holding
+	// the certificate and its private key) registered with the app.
+	ClientSecretFile      string `yaml:"client_secret_file" json:"client_secret_file,omitempty"`
+	ClientSecretEnv       string `yaml:"client_secret_env" json:"client_secret_env,omitempty"`
+	ClientCertificateFile string `yaml:"client_certificate_file" json:"client_certificate_file,omitempty"`
+	ClientCertificateEnv  string `yaml:"client_certificate_env" json:"client_certificate_env,omitempty"`
 	// Authority is the identity platform (default https://login.microsoftonline.com;
 	// sovereign clouds have their own).
 	Authority string `yaml:"authority" json:"authority,omitempty"`
@@ -94,10 +97,19 @@ var (
 	extensionRE = regexp.MustCompile(`^extension_[0-9a-f]{32}_[A-Za-z0-9_]+$`)
 )
 
-// Secret is where the client secret lives.
+// Secret is where the app's credential lives: the certificate when one is
+// configured, else the client secret.
 func (c Config) Secret() connectors.Secret {
-	return connectors.Secret{Key: "client_secret", File: c.ClientSecretFile, Env: c.ClientSecretEnv, What: "the app's client secret",
-		Hint: " (Entra admin center: App registrations, jitd, Certificates & secrets)"}
+	if c.Certificate() {
+		return connectors.Secret{Key: "client_certificate", File: c.ClientCertificateFile, Env: c.ClientCertificateEnv, What: "the app's certificate and key (PEM)"}
+	}
+	return connectors.Secret{Key: "client_secret", File: c.ClientSecretFile, Env: c.ClientSecretEnv, What: "the app's client secret or certificate",
+		Hint: " (or client_certificate_file; Entra admin center: App registrations, jitd, Certificates & secrets)"}
+}
+
+// Certificate reports whether the app authenticates with a certificate.
+func (c Config) Certificate() bool {
+	return c.ClientCertificateFile != "" || c.ClientCertificateEnv != ""
 }
 
 // Validate reports every problem with the configuration.
@@ -111,6 +123,9 @@ func (c Config) Validate() error {
 	}
 	if !GUIDRE.MatchString(c.ClientID) {
 		bad("client_id", "the application (client) id of jitd's app registration, a GUID (got %q)", c.ClientID)
+	}
+	if c.Certificate() && (c.ClientSecretFile != "" || c.ClientSecretEnv != "") {
+		bad("client_secret_file", "use a client secret or a certificate, not both")
 	}
 	if err := c.Secret().Check(); err != nil {
 		errs = append(errs, err)
