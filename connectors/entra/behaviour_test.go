@@ -9,7 +9,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"log/slog"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -20,14 +19,9 @@ import (
 
 	"github.com/jitd/jitd/connectors"
 	"github.com/jitd/jitd/connectors/connectortest"
-	"github.com/jitd/jitd/core/clock"
-	"github.com/jitd/jitd/core/expiry"
-	"github.com/jitd/jitd/core/grant"
 	"github.com/jitd/jitd/core/store"
-	"github.com/jitd/jitd/core/store/sqlite"
 	"github.com/jitd/jitd/fixtures/graphfake"
-	"github.com/jitd/jitd/sync/mirror"
-	"github.com/jitd/jitd/sync/reconcile"
+	"github.com/jitd/jitd/fixtures/pipeline"
 )
 
 func runFeed(t *testing.T, c connectors.ChangeFeed, cur string) (connectortest.FeedLog, error) {
@@ -277,52 +271,20 @@ func TestOffboardingWithinOneSync(t *testing.T) {
 	tn := newTenant(t)
 	c := open(t, tn.cfg)
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "jitd.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	clk := clock.NewFake(time.Now().Truncate(time.Second))
-	log := slog.New(slog.DiscardHandler)
-	dirs := grant.Directories{"entra": {Name: "entra", Conn: c, Groups: map[string]grant.GroupPolicy{"prod-db-admins": {}}}}
-	locks := &grant.Locks{}
-	sched := expiry.New(expiry.Config{Owner: "t"}, st, dirs, locks, clk, log, nil, nil)
-	mgr := grant.New(grant.Config{MinDuration: time.Minute}, st, dirs, locks, clk, log, sched.Wake)
-	mir := mirror.New(mirror.Config{}, st, map[string]mirror.Source{"entra": {Conn: c}}, clk, log, nil)
-	rec := reconcile.New(st, mgr, map[string]reconcile.Policy{"entra": {Groups: []string{"prod-db-admins"}}}, clk, log, nil)
-	cycle := func(full bool) reconcile.Report {
-		t.Helper()
-		clk.Advance(time.Minute)
-		asOf := clk.Now()
-		if _, err := mir.Sync(ctx, "entra", full); err != nil {
-			t.Fatal(err)
-		}
-		rep, err := rec.Reconcile(ctx, "entra", asOf)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := sched.RunOnce(ctx); err != nil {
-			t.Fatal(err)
-		}
-		return rep
-	}
-	cycle(true)
+	p := pipeline.New(t, "entra", c, "prod-db-admins")
+	p.Cycle(true)
 	var ids []string
 	for _, u := range []string{"alice@contoso.example", "bob@contoso.example", "carol@contoso.example"} {
-		g, err := mgr.Add(ctx, grant.AddRequest{Directory: "entra", User: u, Group: "prod-db-admins", Duration: 8 * time.Hour, Reason: "INC-9", Actor: "admin"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, g.ID)
+		ids = append(ids, p.Grant(u, "prod-db-admins"))
 	}
-	cycle(false)
+	p.Cycle(false)
 	tn.fake.SetEnabled(tn.users["bob@contoso.example"], false)
 	tn.fake.DeleteUser(tn.users["carol@contoso.example"])
-	if rep := cycle(false); rep.Offboarded != 2 {
+	if rep := p.Cycle(false); rep.Offboarded != 2 {
 		t.Fatalf("offboarding: %+v", rep)
 	}
 	for i, want := range []store.State{store.StateActive, store.StateRevoked, store.StateRevoked} {
-		if g, _ := st.Grant(ctx, ids[i]); g.State != want {
+		if g, _ := p.Store.Grant(ctx, ids[i]); g.State != want {
 			t.Fatalf("grant of %s: %s, want %s", g.UserName, g.State, want)
 		}
 	}

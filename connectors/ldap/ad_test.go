@@ -20,14 +20,12 @@ import (
 	"github.com/jitd/jitd/connectors/ldap"
 	"github.com/jitd/jitd/core/account"
 	"github.com/jitd/jitd/core/clock"
-	"github.com/jitd/jitd/core/expiry"
 	"github.com/jitd/jitd/core/grant"
 	"github.com/jitd/jitd/core/store"
 	"github.com/jitd/jitd/core/store/sqlite"
+	"github.com/jitd/jitd/fixtures/pipeline"
 	"github.com/jitd/jitd/fixtures/samba"
 	"github.com/jitd/jitd/plugins"
-	"github.com/jitd/jitd/sync/mirror"
-	"github.com/jitd/jitd/sync/reconcile"
 )
 
 // adConfig is the AD flavour against the test DC, bound as the delegated
@@ -413,53 +411,18 @@ func TestAD_DisabledUserIsOffboardedWithinOneSync(t *testing.T) {
 	resetDC(t)
 	ctx := context.Background()
 	conn := open(t, cfg)
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "jitd.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	clk := clock.NewFake(time.Now().Truncate(time.Second))
-	log := slog.New(slog.DiscardHandler)
-	dirs := grant.Directories{"corp-ad": {Name: "corp-ad", Conn: conn, Groups: map[string]grant.GroupPolicy{"payments-release": {}}}}
-	locks := &grant.Locks{}
-	sched := expiry.New(expiry.Config{Owner: "t"}, st, dirs, locks, clk, log, nil, nil)
-	mgr := grant.New(grant.Config{MinDuration: time.Minute}, st, dirs, locks, clk, log, sched.Wake)
-	mir := mirror.New(mirror.Config{}, st, map[string]mirror.Source{"corp-ad": {Conn: conn}}, clk, log, nil)
-	rec := reconcile.New(st, mgr, map[string]reconcile.Policy{"corp-ad": {Groups: []string{"payments-release"}}}, clk, log, nil)
-	cycle := func(full bool) reconcile.Report {
-		t.Helper()
-		clk.Advance(time.Minute)
-		asOf := clk.Now()
-		if _, err := mir.Sync(ctx, "corp-ad", full); err != nil {
-			t.Fatal(err)
-		}
-		rep, err := rec.Reconcile(ctx, "corp-ad", asOf)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := sched.RunOnce(ctx); err != nil {
-			t.Fatal(err)
-		}
-		return rep
-	}
-	cycle(true)
-	carol, err := mgr.Add(ctx, grant.AddRequest{Directory: "corp-ad", User: "carol", Group: "payments-release", Duration: 8 * time.Hour, Reason: "INC-9", Actor: "admin"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	alice, err := mgr.Add(ctx, grant.AddRequest{Directory: "corp-ad", User: "alice", Group: "payments-release", Duration: 8 * time.Hour, Reason: "INC-9", Actor: "admin"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cycle(false)
+	p := pipeline.New(t, "corp-ad", conn, "payments-release")
+	p.Cycle(true)
+	carol, alice := p.Grant("carol", "payments-release"), p.Grant("alice", "payments-release")
+	p.Cycle(false)
 	adminModify(t, samba.UserDN("carol"), func(r *goldap.ModifyRequest) { r.Replace("userAccountControl", []string{"514"}) })
-	if rep := cycle(false); rep.Offboarded != 1 {
+	if rep := p.Cycle(false); rep.Offboarded != 1 {
 		t.Fatalf("offboarding after carol was disabled: %+v", rep)
 	}
-	if g, _ := st.Grant(ctx, carol.ID); g.State != store.StateRevoked {
+	if g, _ := p.Store.Grant(ctx, carol); g.State != store.StateRevoked {
 		t.Fatalf("carol's grant is %s, want revoked", g.State)
 	}
-	if g, _ := st.Grant(ctx, alice.ID); g.State != store.StateActive {
+	if g, _ := p.Store.Grant(ctx, alice); g.State != store.StateActive {
 		t.Fatalf("alice's grant is %s, want active", g.State)
 	}
 	g, _ := conn.LookupGroup(ctx, "payments-release")
