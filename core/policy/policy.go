@@ -1,0 +1,297 @@
+// Package policy decides access requests from rules written in CEL: which
+// requests a rule covers, who is eligible, the longest grant it allows, the
+// approval chain, and when no approval is needed. Separation-of-duties sets
+// ("never two of these groups at once") are checked before any rule. Rules
+// are compiled and type-checked once, when the configuration is loaded, and
+// every decision explains itself rule by rule.
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"cel.dev/cel-go/cel"
+)
+
+// Rule is one policy rule. Expressions are CEL over the variables listed in
+// Variables; an empty Match covers every request, an empty Eligible lets
+// everyone the rule covers ask.
+type Rule struct {
+	Name        string
+	Match       string
+	Eligible    string
+	MaxDuration time.Duration // 0: the group's own maximum
+	// Approvals are the steps, all required, in order; none means the
+	// request is approved as soon as it is made.
+	Approvals []Step
+	// AutoApprove, when it holds, skips the approval steps (risk-based
+	// auto-approval, say).
+	AutoApprove string
+}
+
+// Step is one approval step: Any (default 1) of Users or members of Groups.
+type Step struct {
+	Any    int
+	Users  []string
+	Groups []string
+}
+
+// Separation is a separation-of-duties set: nobody may hold two of Groups at
+// once (through grants or standing membership).
+type Separation struct {
+	Name   string
+	Groups []string
+}
+
+// Variables are what rule expressions can read.
+var Variables = map[string]*cel.Type{
+	"request.user":         cel.StringType,
+	"request.directory":    cel.StringType,
+	"request.group":        cel.StringType,
+	"request.duration":     cel.DurationType,
+	"request.reason":       cel.StringType,
+	"request.ticket":       cel.StringType,
+	"requester.login":      cel.StringType,
+	"requester.groups":     cel.ListType(cel.StringType),
+	"requester.attributes": cel.MapType(cel.StringType, cel.StringType),
+	"context.time":         cel.TimestampType,
+	"context.hour":         cel.IntType,
+	"context.weekday":      cel.StringType,
+	"context.risk":         cel.DoubleType,
+	"context.mfa":          cel.BoolType,
+	"context.breakglass":   cel.BoolType,
+}
+
+// Input is what a decision is made on.
+type Input struct {
+	User, Directory, Group, Reason, Ticket string
+	Duration                               time.Duration
+	// Groups are the requester's groups in the directory (from the mirror);
+	// Held are the groups they hold now, by grant or standing membership,
+	// for separation of duties.
+	Groups     []string
+	Held       []string
+	Attributes map[string]string
+	Time       time.Time
+	Risk       float64
+	MFA        bool
+	BreakGlass bool
+}
+
+func (in Input) vars() map[string]any {
+	attrs := in.Attributes
+	if attrs == nil {
+		attrs = map[string]string{}
+	}
+	groups := in.Groups
+	if groups == nil {
+		groups = []string{}
+	}
+	return map[string]any{
+		"request.user": in.User, "request.directory": in.Directory, "request.group": in.Group,
+		"request.duration": in.Duration, "request.reason": in.Reason, "request.ticket": in.Ticket,
+		"requester.login": in.User, "requester.groups": groups, "requester.attributes": attrs,
+		"context.time": in.Time.UTC(), "context.hour": int64(in.Time.UTC().Hour()), "context.weekday": in.Time.UTC().Weekday().String(),
+		"context.risk": in.Risk, "context.mfa": in.MFA, "context.breakglass": in.BreakGlass,
+	}
+}
+
+// Policy is a compiled rule set.
+type Policy struct {
+	rules      []compiled
+	separation []Separation
+}
+
+type compiled struct {
+	Rule
+	match, eligible, auto cel.Program
+}
+
+// CompileError is one rule expression that does not compile; Path names it
+// ("rules[2].eligible").
+type CompileError struct {
+	Path string
+	Err  error
+}
+
+func (e *CompileError) Error() string { return e.Path + ": " + e.Err.Error() }
+
+func newEnv() (*cel.Env, error) {
+	opts := []cel.EnvOption{}
+	for name, t := range Variables {
+		opts = append(opts, cel.Variable(name, t))
+	}
+	return cel.NewEnv(opts...)
+}
+
+// Compile compiles and type-checks every expression, and checks the steps
+// and separation sets. It returns every problem (as *CompileError values
+// joined), not just the first.
+func Compile(rules []Rule, separation []Separation) (*Policy, error) {
+	env, err := newEnv()
+	if err != nil {
+		return nil, err
+	}
+	var errs []error
+	bad := func(path, format string, args ...any) {
+		errs = append(errs, &CompileError{Path: path, Err: fmt.Errorf(format, args...)})
+	}
+	prog := func(path, src string) cel.Program {
+		if strings.TrimSpace(src) == "" {
+			return nil
+		}
+		ast, iss := env.Compile(src)
+		if iss != nil && iss.Err() != nil {
+			bad(path, "%s", strings.ReplaceAll(iss.Err().Error(), "\n", " "))
+			return nil
+		}
+		if ast.OutputType() != cel.BoolType {
+			bad(path, "must be true or false, but is %s", ast.OutputType())
+			return nil
+		}
+		p, err := env.Program(ast)
+		if err != nil {
+			bad(path, "%v", err)
+			return nil
+		}
+		return p
+	}
+	p := &Policy{separation: separation}
+	names := map[string]bool{}
+	for i, r := range rules {
+		path := fmt.Sprintf("rules[%d]", i)
+		switch {
+		case strings.TrimSpace(r.Name) == "":
+			bad(path+".name", "required")
+		case names[r.Name]:
+			bad(path+".name", "%q is used by another rule", r.Name)
+		}
+		names[r.Name] = true
+		if r.MaxDuration < 0 {
+			bad(path+".max_duration", "must not be negative")
+		}
+		for j, s := range r.Approvals {
+			sp := fmt.Sprintf("%s.approvals[%d]", path, j)
+			if len(s.Users)+len(s.Groups) == 0 {
+				bad(sp, "name users or groups who may approve")
+			}
+			if s.Any < 0 || (len(s.Groups) == 0 && s.Any > len(s.Users)) {
+				bad(sp+".any", "must be between 1 and the number of users named (%d)", len(s.Users))
+			}
+		}
+		p.rules = append(p.rules, compiled{Rule: r,
+			match: prog(path+".match", r.Match), eligible: prog(path+".eligible", r.Eligible), auto: prog(path+".auto_approve", r.AutoApprove)})
+	}
+	for i, s := range separation {
+		if len(s.Groups) < 2 {
+			bad(fmt.Sprintf("separation[%d].groups", i), "name at least two groups that nobody may hold together")
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Decision is the outcome for one request, with the reasons.
+type Decision struct {
+	Allowed     bool
+	Rule        string        // the rule that decided
+	MaxDuration time.Duration // 0: the group's own maximum
+	Steps       []Step        // approval steps still required
+	Auto        bool          // approved without anyone
+	// Explain says, rule by rule, what was checked and what it gave.
+	Explain []string
+	// Reason says why the request is refused, for the requester.
+	Reason string
+}
+
+func eval(p cel.Program, vars map[string]any) (bool, error) {
+	if p == nil {
+		return true, nil
+	}
+	out, _, err := p.Eval(vars)
+	if err != nil {
+		return false, err
+	}
+	b, ok := out.Value().(bool)
+	if !ok {
+		return false, fmt.Errorf("gave %v, not true or false", out.Value())
+	}
+	return b, nil
+}
+
+// Decide applies separation of duties, then the first rule that covers the
+// request: it allows (with its maximum, steps or auto-approval) if the
+// requester is eligible, and refuses otherwise.
+func (p *Policy) Decide(in Input) Decision {
+	var d Decision
+	for _, s := range p.separation {
+		if !slices.Contains(s.Groups, in.Group) {
+			continue
+		}
+		for _, held := range in.Held {
+			if held != in.Group && slices.Contains(s.Groups, held) {
+				d.Reason = fmt.Sprintf("separation of duties (%s): %s already holds %s, which may not be held together with %s", s.Name, in.User, held, in.Group)
+				d.Explain = append(d.Explain, d.Reason)
+				return d
+			}
+		}
+		d.Explain = append(d.Explain, fmt.Sprintf("separation of duties (%s): holds none of the other groups", s.Name))
+	}
+	vars := in.vars()
+	for _, r := range p.rules {
+		match, err := eval(r.match, vars)
+		if err != nil {
+			d.Explain = append(d.Explain, fmt.Sprintf("rule %s: match failed: %v (rule skipped)", r.Name, err))
+			continue
+		}
+		if !match {
+			d.Explain = append(d.Explain, fmt.Sprintf("rule %s: does not cover this request", r.Name))
+			continue
+		}
+		// The first rule that covers the request decides it, so a rule can
+		// also refuse (eligible: false), like a firewall's first match.
+		d.Rule = r.Name
+		eligible, err := eval(r.eligible, vars)
+		if err != nil {
+			d.Reason = fmt.Sprintf("rule %s covers the request, but its eligibility check failed: %v", r.Name, err)
+			d.Explain = append(d.Explain, d.Reason)
+			return d
+		}
+		if !eligible {
+			d.Reason = fmt.Sprintf("rule %s covers the request, and %s is not eligible (%s)", r.Name, in.User, r.Eligible)
+			d.Explain = append(d.Explain, d.Reason)
+			return d
+		}
+		d.MaxDuration = r.MaxDuration
+		if r.MaxDuration > 0 && in.Duration > r.MaxDuration {
+			d.Reason = fmt.Sprintf("rule %s allows at most %s, %s was asked for", r.Name, r.MaxDuration, in.Duration)
+			d.Explain = append(d.Explain, "rule "+r.Name+": "+d.Reason)
+			return d
+		}
+		d.Allowed = true
+		auto, err := eval(r.auto, vars)
+		switch {
+		case err != nil:
+			d.Explain = append(d.Explain, fmt.Sprintf("rule %s: auto-approval failed: %v (approvals required)", r.Name, err))
+			d.Steps = r.Approvals
+		case r.auto != nil && auto:
+			d.Auto = true
+			d.Explain = append(d.Explain, fmt.Sprintf("rule %s: eligible; auto-approved (%s)", r.Name, r.AutoApprove))
+		case len(r.Approvals) == 0:
+			d.Auto = true
+			d.Explain = append(d.Explain, fmt.Sprintf("rule %s: eligible; no approval required", r.Name))
+		default:
+			d.Steps = r.Approvals
+			d.Explain = append(d.Explain, fmt.Sprintf("rule %s: eligible; %d approval step(s) required", r.Name, len(r.Approvals)))
+		}
+		return d
+	}
+	d.Reason = fmt.Sprintf("no rule lets %s request %s", in.User, in.Group)
+	d.Explain = append(d.Explain, d.Reason)
+	return d
+}
