@@ -376,6 +376,11 @@ func TestE2E_ContractorAccountLifecycle(t *testing.T) {
 	if out, err := d.jitd("audit", "verify"); err != nil {
 		t.Fatalf("audit verify: %v\n%s", err, out)
 	}
+	// Without policy rules, nothing may be requested, and policy test says so.
+	out, err = d.jitd("policy", "test", "--directory", "demo", "--user", "alice", "--group", "prod-db-admins", "--for", "1h")
+	if err != nil || !strings.Contains(out, "refused: no rule lets alice request prod-db-admins") {
+		t.Fatalf("policy test: %v\n%s", err, out)
+	}
 	// Bad input is refused with a clear message and changes nothing.
 	out, err = d.jitd("account", "create", "--sponsor", "nobody", "--login", "x", "--until", "2026-01-01")
 	if err == nil || !strings.Contains(out, "until") {

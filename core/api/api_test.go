@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"github.com/jitd/jitd/core/clock"
 	"github.com/jitd/jitd/core/expiry"
 	"github.com/jitd/jitd/core/grant"
+	"github.com/jitd/jitd/core/policy"
 	"github.com/jitd/jitd/core/store/sqlite"
 	"github.com/jitd/jitd/sync/mirror"
 	"github.com/jitd/jitd/sync/reconcile"
@@ -57,7 +59,13 @@ func newEnv(t *testing.T) *env {
 	mir := mirror.New(mirror.Config{}, st, map[string]mirror.Source{"demo": {Conn: conn}}, clk, log, nil)
 	rec := reconcile.New(st, mgr, map[string]reconcile.Policy{"demo": {Groups: []string{"prod-db-admins"}}}, clk, log, nil)
 	accts := account.New(account.Config{}, st, dirs, mgr, clk, log, nil)
-	srv := httptest.NewServer(api.NewServer(st, mgr, accts, mir, rec, reg, ready, log))
+	pol, err := policy.Compile([]policy.Rule{{Name: "dba", Match: `request.group == "prod-db-admins"`, Eligible: `requester.login != "carol"`,
+		MaxDuration: 4 * time.Hour, Approvals: []policy.Step{{Any: 1, Users: []string{"bob"}}}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(api.NewServer(api.Deps{Store: st, Grants: mgr, Accounts: accts, Mirror: mir, Reconcile: rec, Policy: pol,
+		Metrics: reg, Ready: ready, Clock: clk, Log: log}))
 	t.Cleanup(srv.Close)
 	e := &env{srv: srv, tokens: map[string]string{}, sched: sched, clock: clk}
 	for _, role := range []string{auth.RoleAdmin, auth.RoleAuditor} {
@@ -142,14 +150,18 @@ func TestAuthorization_Matrix(t *testing.T) {
 		},
 		"account disable": func(c *api.Client) error { _, err := c.DisableAccount(ctx, disposable, "r"); return err },
 		"account delete":  func(c *api.Client) error { _, err := c.DeleteAccount(ctx, "a-none", "r"); return err },
+		"policy test": func(c *api.Client) error {
+			_, err := c.TestPolicy(ctx, api.PolicyTestRequest{Directory: "demo", User: "carol", Group: "prod-db-admins", For: "1h"})
+			return err
+		},
 	}
 	want := map[string]map[string]int{
 		"admin": {"grant add": 200, "grant list": 200, "grant show": 200, "grant extend": 200, "audit list": 200, "audit verify": 200, "grant revoke": 404,
 			"sync status": 200, "sync run": 200, "drift list": 200, "baseline show": 200, "baseline accept": 400,
-			"account create": 200, "account list": 200, "account show": 200, "account extend": 200, "account disable": 200, "account delete": 404},
+			"account create": 200, "account list": 200, "account show": 200, "account extend": 200, "account disable": 200, "account delete": 404, "policy test": 200},
 		"auditor": {"grant add": 403, "grant list": 200, "grant show": 200, "grant extend": 403, "audit list": 200, "audit verify": 200, "grant revoke": 403,
 			"sync status": 200, "sync run": 403, "drift list": 200, "baseline show": 200, "baseline accept": 403,
-			"account create": 403, "account list": 200, "account show": 200, "account extend": 403, "account disable": 403, "account delete": 403},
+			"account create": 403, "account list": 200, "account show": 200, "account extend": 403, "account disable": 403, "account delete": 403, "policy test": 200},
 	}
 	for caller, tok := range callers {
 		for op, fn := range ops {
@@ -282,5 +294,30 @@ func TestSyncOverTheAPI(t *testing.T) {
 	}
 	if _, err := c.SyncRun(ctx, api.SyncRunRequest{Directory: "nope"}); status(err) != 400 {
 		t.Fatalf("unknown directory: %v", err)
+	}
+}
+
+// policy test reads the requester's groups from the mirror and explains
+// the decision rule by rule.
+func TestPolicyTestExplainsTheDecision(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	c := e.client(e.tokens[auth.RoleAuditor])
+	if _, err := e.client(e.tokens[auth.RoleAdmin]).SyncRun(ctx, api.SyncRunRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	dec, err := c.TestPolicy(ctx, api.PolicyTestRequest{Directory: "demo", User: "carol", Group: "prod-db-admins", For: "1h"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dec.Allowed || dec.Rule != "dba" || !strings.Contains(dec.Reason, "carol is not eligible") || !slices.Contains(dec.Groups, "staff") {
+		t.Fatalf("carol: %+v", dec)
+	}
+	dec, _ = c.TestPolicy(ctx, api.PolicyTestRequest{Directory: "demo", User: "alice", Group: "prod-db-admins", For: "5h"})
+	if dec.Allowed || !strings.Contains(dec.Reason, "at most 4h") {
+		t.Fatalf("alice for 5h: %+v", dec)
+	}
+	if _, err := c.TestPolicy(ctx, api.PolicyTestRequest{Directory: "demo", User: "alice", Group: "prod-db-admins"}); status(err) != 400 {
+		t.Fatalf("without a duration: %v", err)
 	}
 }

@@ -136,6 +136,10 @@ func TestOpenAPI_RequestsAndResponsesMatchTheDocument(t *testing.T) {
 	c.SyncStatus(ctx)
 	c.Drift(ctx, "")
 	c.Baseline(ctx, "demo", "prod-db-admins")
+	if dec, err := c.TestPolicy(ctx, api.PolicyTestRequest{Directory: "demo", User: "alice", Group: "prod-db-admins", For: "2h"}); err != nil || !dec.Allowed || len(dec.Steps) != 1 {
+		t.Fatalf("policy test: %+v %v", dec, err)
+	}
+	c.TestPolicy(ctx, api.PolicyTestRequest{Directory: "demo", User: "nobody", Group: "prod-db-admins", For: "2h"})
 	acct, err := c.CreateAccount(ctx, api.CreateAccountRequest{Login: "ann.lee", Email: "ann@vendor.example", GivenName: "Ann", Surname: "Lee",
 		Sponsor: "bob", Until: e.clock.Now().Add(24 * time.Hour), Reason: "contract C-7"})
 	if err != nil {
@@ -169,7 +173,7 @@ func TestOpenAPI_RequestsAndResponsesMatchTheDocument(t *testing.T) {
 	for _, want := range []string{"POST /api/v1/grants 201", "POST /api/v1/grants 400", "GET /api/v1/grants/{id} 404",
 		"POST /api/v1/grants/{id}/revoke 409", "GET /api/v1/grants 401", "POST /api/v1/grants 403", "GET /api/v1/sync 200",
 		"POST /api/v1/accounts 201", "POST /api/v1/accounts 400", "GET /api/v1/accounts 200", "GET /api/v1/accounts/{id} 200", "GET /api/v1/accounts/{id} 404",
-		"POST /api/v1/accounts/{id}/extend 200", "POST /api/v1/accounts/{id}/extend 409", "POST /api/v1/accounts/{id}/disable 200", "POST /api/v1/accounts/{id}/delete 200"} {
+		"POST /api/v1/accounts/{id}/extend 200", "POST /api/v1/accounts/{id}/extend 409", "POST /api/v1/accounts/{id}/disable 200", "POST /api/v1/accounts/{id}/delete 200", "POST /api/v1/policy/test 200", "POST /api/v1/policy/test 400"} {
 		if !v.seen[want] {
 			t.Errorf("not exercised: %s (seen %v)", want, keys(v.seen))
 		}

@@ -18,8 +18,10 @@ import (
 	"github.com/jitd/jitd/core/account"
 	"github.com/jitd/jitd/core/audit"
 	"github.com/jitd/jitd/core/auth"
+	"github.com/jitd/jitd/core/clock"
 	"github.com/jitd/jitd/core/config"
 	"github.com/jitd/jitd/core/grant"
+	"github.com/jitd/jitd/core/policy"
 	"github.com/jitd/jitd/core/store"
 	"github.com/jitd/jitd/sync/mirror"
 	"github.com/jitd/jitd/sync/reconcile"
@@ -35,6 +37,8 @@ type Server struct {
 	reconcile *reconcile.Reconciler
 	grants    *grant.Manager
 	accounts  *account.Manager
+	policy    *policy.Policy
+	clock     clock.Clock
 	log       *slog.Logger
 	ready     Readiness
 	metrics   http.Handler
@@ -42,10 +46,24 @@ type Server struct {
 	routes    []string // "METHOD /path" of every route, for the OpenAPI check
 }
 
+// Deps are what the API serves from.
+type Deps struct {
+	Store     store.Store
+	Grants    *grant.Manager
+	Accounts  *account.Manager
+	Mirror    *mirror.Mirror
+	Reconcile *reconcile.Reconciler
+	Policy    *policy.Policy
+	Metrics   *prometheus.Registry
+	Ready     Readiness
+	Clock     clock.Clock
+	Log       *slog.Logger
+}
+
 // NewServer returns the API handler.
-func NewServer(st store.Store, grants *grant.Manager, accounts *account.Manager, mir *mirror.Mirror, rec *reconcile.Reconciler, reg *prometheus.Registry, ready Readiness, log *slog.Logger) *Server {
-	s := &Server{store: st, grants: grants, accounts: accounts, mirror: mir, reconcile: rec, log: log, ready: ready, mux: http.NewServeMux(),
-		metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})}
+func NewServer(d Deps) *Server {
+	s := &Server{store: d.Store, grants: d.Grants, accounts: d.Accounts, mirror: d.Mirror, reconcile: d.Reconcile, policy: d.Policy, clock: d.Clock,
+		log: d.Log, ready: d.Ready, mux: http.NewServeMux(), metrics: promhttp.HandlerFor(d.Metrics, promhttp.HandlerOpts{Registry: d.Metrics})}
 	s.route("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -63,6 +81,7 @@ func NewServer(st store.Store, grants *grant.Manager, accounts *account.Manager,
 	s.handle("GET /api/v1/drift", auth.SyncRead, s.listDrift)
 	s.handle("GET /api/v1/baseline", auth.SyncRead, s.showBaseline)
 	s.handle("POST /api/v1/baseline/accept", auth.SyncWrite, s.acceptBaseline)
+	s.handle("POST /api/v1/policy/test", auth.PolicyRead, s.testPolicy)
 	s.handle("POST /api/v1/accounts", auth.AccountWrite, s.createAccount)
 	s.handle("GET /api/v1/accounts", auth.AccountRead, s.listAccounts)
 	s.handle("GET /api/v1/accounts/{id}", auth.AccountRead, s.getAccount)

@@ -39,13 +39,14 @@ const (
 	SyncWrite    Permission = "sync.write"
 	AccountRead  Permission = "account.read"
 	AccountWrite Permission = "account.write"
+	PolicyRead   Permission = "policy.read"
 )
 
 // roles maps each role to what it may do. Requester and approver roles come
 // with access requests.
 var roles = map[string][]Permission{
-	RoleAdmin:   {GrantRead, GrantWrite, AuditRead, SyncRead, SyncWrite, AccountRead, AccountWrite},
-	RoleAuditor: {GrantRead, AuditRead, SyncRead, AccountRead},
+	RoleAdmin:   {GrantRead, GrantWrite, AuditRead, SyncRead, SyncWrite, AccountRead, AccountWrite, PolicyRead},
+	RoleAuditor: {GrantRead, AuditRead, SyncRead, AccountRead, PolicyRead},
 }
 
 // Allowed reports whether role may do p.

@@ -20,6 +20,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/jitd/jitd/connectors/builtin"
+	"github.com/jitd/jitd/core/policy"
 )
 
 // Config is the whole configuration file.
@@ -31,6 +32,7 @@ type Config struct {
 	Grants      Grants      `yaml:"grants"`
 	Expiry      Expiry      `yaml:"expiry"`
 	Accounts    Accounts    `yaml:"accounts"`
+	Policy      Policy      `yaml:"policy"`
 	Directories []Directory `yaml:"directories"`
 }
 
@@ -77,6 +79,41 @@ type Accounts struct {
 	SponsorOffboarding string `yaml:"sponsor_offboarding"`
 	ReassignTo         string `yaml:"reassign_to"`
 }
+
+// Policy is the access-request policy: rules in CEL (see core/policy) and
+// separation-of-duties sets. `jitd policy test` explains its decisions.
+type Policy struct {
+	Rules      []PolicyRule `yaml:"rules"`
+	Separation []Separation `yaml:"separation"`
+
+	compiled *policy.Policy
+}
+
+// PolicyRule is one rule; the expressions are CEL.
+type PolicyRule struct {
+	Name        string         `yaml:"name"`
+	Match       string         `yaml:"match"`
+	Eligible    string         `yaml:"eligible"`
+	MaxDuration Duration       `yaml:"max_duration"`
+	Approvals   []ApprovalStep `yaml:"approvals"`
+	AutoApprove string         `yaml:"auto_approve"`
+}
+
+// ApprovalStep is "any N of these users or members of these groups".
+type ApprovalStep struct {
+	Any    int      `yaml:"any"`
+	Users  []string `yaml:"users"`
+	Groups []string `yaml:"groups"`
+}
+
+// Separation is a set of groups nobody may hold two of at once.
+type Separation struct {
+	Name   string   `yaml:"name"`
+	Groups []string `yaml:"groups"`
+}
+
+// Compiled returns the policy compiled when the configuration was validated.
+func (p Policy) Compiled() *policy.Policy { return p.compiled }
 
 // Directory is one connected directory.
 type Directory struct {
@@ -276,6 +313,7 @@ func (c *Config) validate() error {
 	default:
 		add("accounts.sponsor_offboarding", "must be disable or reassign (got %q)", c.Accounts.SponsorOffboarding)
 	}
+	c.compilePolicy(add)
 	if len(c.Directories) == 0 {
 		add("directories", "at least one directory is required")
 	}
@@ -287,6 +325,34 @@ func (c *Config) validate() error {
 		return p
 	}
 	return nil
+}
+
+func (c *Config) compilePolicy(add func(path, format string, args ...any)) {
+	var rules []policy.Rule
+	for _, r := range c.Policy.Rules {
+		pr := policy.Rule{Name: r.Name, Match: r.Match, Eligible: r.Eligible, MaxDuration: time.Duration(r.MaxDuration), AutoApprove: r.AutoApprove}
+		for _, s := range r.Approvals {
+			any := s.Any
+			if any == 0 {
+				any = 1
+			}
+			pr.Approvals = append(pr.Approvals, policy.Step{Any: any, Users: s.Users, Groups: s.Groups})
+		}
+		rules = append(rules, pr)
+	}
+	var seps []policy.Separation
+	for _, s := range c.Policy.Separation {
+		seps = append(seps, policy.Separation{Name: s.Name, Groups: s.Groups})
+	}
+	compiled, err := policy.Compile(rules, seps)
+	if err == nil {
+		c.Policy.compiled = compiled
+		return
+	}
+	for _, line := range splitErr(err) {
+		path, msg, _ := strings.Cut(line, ": ")
+		add("policy."+path, "%s", msg)
+	}
 }
 
 var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)

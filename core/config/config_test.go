@@ -54,6 +54,18 @@ func TestExampleADBlockIsValid(t *testing.T) {
 	}
 }
 
+// TestExamplePolicyBlockIsValid uncomments the example's policy and compiles it.
+func TestExamplePolicyBlockIsValid(t *testing.T) {
+	t.Chdir("../..")
+	cfg, err := Parse([]byte(uncommentExample(t, "policy", nil)))
+	if err != nil {
+		t.Fatalf("uncommented policy example: %v", err)
+	}
+	if cfg.Policy.Compiled() == nil || len(cfg.Policy.Rules) != 2 {
+		t.Fatalf("policy: %+v", cfg.Policy)
+	}
+}
+
 // TestExampleEntraBlockIsValid uncomments the example's Entra ID block.
 func TestExampleEntraBlockIsValid(t *testing.T) {
 	t.Chdir("../..")
@@ -257,4 +269,36 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("accepted a config with no directories")
 		}
 	})
+}
+
+// Policy rules are compiled at load; every broken expression is reported
+// with its YAML path.
+func TestPolicyIsCompiledWithPaths(t *testing.T) {
+	base := "directories: [{name: d, kind: demo, settings: {file: x.json}, groups: [{name: g}]}]\n"
+	good := base + `policy:
+  rules:
+    - name: dba
+      match: request.group == "g"
+      eligible: '"dba" in requester.groups'
+      max_duration: 4h
+      approvals: [{users: [bob]}]
+  separation:
+    - {name: pay, groups: [a, b]}
+`
+	cfg, err := Parse([]byte(good))
+	if err != nil || cfg.Policy.Compiled() == nil {
+		t.Fatalf("good policy: %v", err)
+	}
+	bad := base + `policy:
+  rules:
+    - name: dba
+      match: request.gruop == "g"
+      eligible: requester.groups
+`
+	_, err = Parse([]byte(bad))
+	for _, want := range []string{"config: policy.rules[0].match: ", "undeclared reference", "config: policy.rules[0].eligible: must be true or false"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("bad policy: %v; want %q", err, want)
+		}
+	}
 }

@@ -159,7 +159,8 @@ func (d *Daemon) start(ctx context.Context) error {
 func (d *Daemon) serve(ctx context.Context) error {
 	log := d.opts.Log
 	srv := &http.Server{
-		Handler:           api.NewServer(d.store, d.grants, d.accounts, d.mirror, d.reconcile, d.reg, d.readiness, log),
+		Handler: api.NewServer(api.Deps{Store: d.store, Grants: d.grants, Accounts: d.accounts, Mirror: d.mirror, Reconcile: d.reconcile,
+			Policy: d.cfg.Policy.Compiled(), Metrics: d.reg, Ready: d.readiness, Clock: d.opts.Clock, Log: log}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}

@@ -159,6 +159,9 @@ type Store interface {
 	MirrorMembers(ctx context.Context, directory, groupID string) ([]connectors.User, error)
 	// MirrorGroup finds a group by name in the mirror.
 	MirrorGroup(ctx context.Context, directory, name string) (connectors.Group, error)
+	// MirrorUserGroups lists the mirrored groups a user is a direct member of,
+	// by name.
+	MirrorUserGroups(ctx context.Context, directory, userID string) ([]string, error)
 	// MirrorUserByID finds a user by id in the mirror.
 	MirrorUserByID(ctx context.Context, directory, id string) (connectors.User, error)
 

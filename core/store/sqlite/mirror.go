@@ -171,6 +171,13 @@ func (s *Store) MirrorMembers(ctx context.Context, dir, groupID string) ([]conne
 	return out, rows.Err()
 }
 
+// MirrorUserGroups lists the names of the mirrored groups a user is in.
+func (s *Store) MirrorUserGroups(ctx context.Context, dir, userID string) ([]string, error) {
+	return queryAll(ctx, s.read, `SELECT name FROM mirror_groups WHERE directory = ? AND id IN
+		(SELECT group_id FROM mirror_members WHERE directory = ? AND user_id = ?) ORDER BY name`,
+		func(r scanner) (string, error) { var n string; return n, r.Scan(&n) }, dir, dir, userID)
+}
+
 // MirrorGroup finds a mirrored group by name.
 func (s *Store) MirrorGroup(ctx context.Context, dir, name string) (connectors.Group, error) {
 	var g connectors.Group

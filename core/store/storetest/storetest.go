@@ -348,6 +348,12 @@ func testMirror(t *testing.T, s store.Store) {
 	if got := members(); got != "[alice bob]" {
 		t.Fatalf("members by ref = %s (unknown refs are ignored, other directories too)", got)
 	}
+	if gs, err := s.MirrorUserGroups(ctx, "d", "u1"); err != nil || fmt.Sprint(gs) != "[admins]" {
+		t.Fatalf("MirrorUserGroups(alice) = %v, %v", gs, err)
+	}
+	if gs, _ := s.MirrorUserGroups(ctx, "other", "u1"); len(gs) != 0 {
+		t.Fatalf("groups leak across directories: %v", gs)
+	}
 	update(func(tx store.Tx) error { return tx.ReplaceMirrorMembers("d", "g1", []string{"u2"}, true) })
 	if got := members(); got != "[bob]" {
 		t.Fatalf("members replaced by id = %s", got)

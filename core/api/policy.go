@@ -1,0 +1,123 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/jitd/jitd/core/auth"
+	"github.com/jitd/jitd/core/policy"
+	"github.com/jitd/jitd/core/store"
+)
+
+// PolicyTestRequest asks what the policy would decide for a request.
+type PolicyTestRequest struct {
+	Directory  string  `json:"directory"`
+	User       string  `json:"user"`
+	Group      string  `json:"group"`
+	For        string  `json:"for"`
+	Reason     string  `json:"reason,omitempty"`
+	Ticket     string  `json:"ticket,omitempty"`
+	MFA        bool    `json:"mfa,omitempty"`
+	Risk       float64 `json:"risk,omitempty"`
+	BreakGlass bool    `json:"breakglass,omitempty"`
+}
+
+// PolicyStep is one approval step of a decision.
+type PolicyStep struct {
+	Any    int      `json:"any"`
+	Users  []string `json:"users"`
+	Groups []string `json:"groups"`
+}
+
+// PolicyDecision is the policy's answer, with its reasons.
+type PolicyDecision struct {
+	Allowed     bool         `json:"allowed"`
+	Rule        string       `json:"rule,omitempty"`
+	MaxDuration string       `json:"max_duration,omitempty"`
+	Auto        bool         `json:"auto_approved"`
+	Steps       []PolicyStep `json:"steps"`
+	Reason      string       `json:"reason,omitempty"`
+	Explain     []string     `json:"explain"`
+	Groups      []string     `json:"requester_groups"`
+	Held        []string     `json:"held"`
+}
+
+// testPolicy evaluates the policy for a would-be request, with the
+// requester's groups from the mirror and what they hold now.
+func (s *Server) testPolicy(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
+	var req PolicyTestRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	d, err := parseFor(req.For)
+	if err != nil {
+		return err
+	}
+	if req.Directory == "" || req.User == "" || req.Group == "" || d == 0 {
+		return &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: "directory, user, group and for are required"}
+	}
+	in, err := s.policyInput(r.Context(), req.Directory, req.User)
+	if err != nil {
+		return err
+	}
+	in.Group, in.Duration, in.Reason, in.Ticket, in.MFA, in.Risk, in.BreakGlass = req.Group, d, req.Reason, req.Ticket, req.MFA, req.Risk, req.BreakGlass
+	pol := s.policy
+	if pol == nil {
+		if pol, err = policy.Compile(nil, nil); err != nil {
+			return err
+		}
+	}
+	dec := pol.Decide(in)
+	out := PolicyDecision{Allowed: dec.Allowed, Rule: dec.Rule, Auto: dec.Auto, Reason: dec.Reason, Explain: dec.Explain,
+		Steps: []PolicyStep{}, Groups: in.Groups, Held: in.Held}
+	if dec.MaxDuration > 0 {
+		out.MaxDuration = dec.MaxDuration.String()
+	}
+	for _, st := range dec.Steps {
+		out.Steps = append(out.Steps, PolicyStep{Any: st.Any, Users: nonNil(st.Users), Groups: nonNil(st.Groups)})
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// policyInput reads what the policy knows of a requester: their groups in
+// the mirror, and what they hold now (those groups plus active grants).
+func (s *Server) policyInput(ctx context.Context, dir, login string) (policy.Input, error) {
+	u, err := s.store.MirrorUser(ctx, dir, login)
+	if errors.Is(err, store.ErrNotFound) {
+		return policy.Input{}, &Error{Status: http.StatusBadRequest, Code: CodeInvalid,
+			Message: fmt.Sprintf("no user %q in the mirror of directory %q (run jitd sync run if it was just created)", login, dir)}
+	}
+	if err != nil {
+		return policy.Input{}, err
+	}
+	groups, err := s.store.MirrorUserGroups(ctx, dir, u.ID)
+	if err != nil {
+		return policy.Input{}, err
+	}
+	held := append([]string{}, groups...)
+	live, err := s.store.Grants(ctx, store.GrantFilter{Directory: dir, UserID: u.ID, States: []store.State{store.StateApplying, store.StateActive}})
+	if err != nil {
+		return policy.Input{}, err
+	}
+	for _, g := range live {
+		held = append(held, g.GroupName)
+	}
+	return policy.Input{User: login, Directory: dir, Groups: nonNil(groups), Held: held, Time: s.clock.Now()}, nil
+}
+
+// TestPolicy asks what the policy would decide, and why.
+func (c *Client) TestPolicy(ctx context.Context, req PolicyTestRequest) (PolicyDecision, error) {
+	var out PolicyDecision
+	err := c.do(ctx, http.MethodPost, "/api/v1/policy/test", req, &out)
+	return out, err
+}
