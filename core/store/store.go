@@ -147,6 +147,14 @@ type Store interface {
 	// return an account.
 	NextAccountDue(ctx context.Context) (time.Time, bool, error)
 
+	Request(ctx context.Context, id string) (Request, error)
+	// Requests lists requests, newest first.
+	Requests(ctx context.Context, f RequestFilter) ([]Request, error)
+	// Approvals lists a request's decisions, oldest first.
+	Approvals(ctx context.Context, requestID string) ([]Approval, error)
+	// NextRequestExpiry returns when the earliest pending request expires.
+	NextRequestExpiry(ctx context.Context) (time.Time, bool, error)
+
 	Token(ctx context.Context, id string) (Token, error)
 	CountTokens(ctx context.Context) (int, error)
 
@@ -197,6 +205,17 @@ type Tx interface {
 	// disabling, disable_failed or deleting whose next attempt is due, active
 	// past EndsAt, disabled past DeleteAt. Oldest due first.
 	DueAccounts(now time.Time, limit int) ([]Account, error)
+
+	Request(id string) (Request, error)
+	InsertRequest(r Request) error
+	// UpdateRequest replaces every mutable field of the request with r's.
+	UpdateRequest(r Request) error
+	// InsertApproval records a decision; a second one by the same person on
+	// the same request is ErrConflict.
+	InsertApproval(a Approval) error
+	Approvals(requestID string) ([]Approval, error)
+	// ExpiredRequests returns pending requests whose expires_at has passed.
+	ExpiredRequests(now time.Time, limit int) ([]Request, error)
 
 	// AppendAudit chains e to the log (setting Seq, PrevHash, Hash) and returns it.
 	AppendAudit(e audit.Event) (audit.Event, error)

@@ -36,6 +36,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"BaselineAndDrift", testBaselineAndDrift},
 		{"AccountRoundTrip", testAccountRoundTrip},
 		{"DueAccounts", testDueAccounts},
+		{"RequestsAndApprovals", testRequests},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

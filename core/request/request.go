@@ -1,0 +1,389 @@
+// Package request turns access requests into grants: policy decides whether a
+// request may be made, how long it may last and who must approve it; each
+// approval step passes when enough of its approvers agree; the last one
+// creates the grant, counted from that moment. Requesters never approve their
+// own requests, and nobody decides twice on one request. Every transition is
+// audited in the same transaction as the change it records.
+package request
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jitd/jitd/core/audit"
+	"github.com/jitd/jitd/core/clock"
+	"github.com/jitd/jitd/core/grant"
+	"github.com/jitd/jitd/core/policy"
+	"github.com/jitd/jitd/core/store"
+)
+
+// Errors for callers to map to responses.
+var (
+	// ErrInvalid: malformed, or refused by policy; nothing was recorded but
+	// the refusal.
+	ErrInvalid = errors.New("invalid request")
+	// ErrNotFound: no such request.
+	ErrNotFound = errors.New("request not found")
+	// ErrForbidden: the caller may not decide on, or cancel, this request.
+	ErrForbidden = errors.New("not allowed")
+	// ErrConflict: the request is no longer pending, or the caller decided already.
+	ErrConflict = errors.New("request state conflict")
+)
+
+// Audit actions.
+const (
+	ActionCreated   = "request.created"
+	ActionRefused   = "request.refused" // policy said no
+	ActionApproval  = "request.approval"
+	ActionApproved  = "request.approved"
+	ActionDenied    = "request.denied"
+	ActionCancelled = "request.cancelled"
+	ActionExpired   = "request.expired"
+	ActionFailed    = "request.failed" // approved, but the grant could not be made
+)
+
+// Config tunes requests.
+type Config struct {
+	// TTL is how long a request may wait for its decisions (default 24h).
+	TTL time.Duration
+}
+
+// Manager runs access requests.
+type Manager struct {
+	cfg    Config
+	store  store.Store
+	policy *policy.Policy
+	grants *grant.Manager
+	clock  clock.Clock
+	log    *slog.Logger
+	wake   chan struct{}
+}
+
+// New returns a Manager. A nil policy refuses every request.
+func New(cfg Config, st store.Store, pol *policy.Policy, grants *grant.Manager, clk clock.Clock, log *slog.Logger) *Manager {
+	if cfg.TTL <= 0 {
+		cfg.TTL = 24 * time.Hour
+	}
+	if pol == nil {
+		pol, _ = policy.Compile(nil, nil)
+	}
+	return &Manager{cfg: cfg, store: st, policy: pol, grants: grants, clock: clk, log: log, wake: make(chan struct{}, 1)}
+}
+
+// Input reads what policy knows of a requester in a directory: their groups
+// from the mirror, and what they hold now (those groups and live grants).
+func Input(ctx context.Context, st store.Store, now time.Time, dir, login string) (policy.Input, error) {
+	u, err := st.MirrorUser(ctx, dir, login)
+	if errors.Is(err, store.ErrNotFound) {
+		return policy.Input{}, fmt.Errorf("%w: no user %q in the mirror of directory %q (run jitd sync run if it was just created)", ErrInvalid, login, dir)
+	}
+	if err != nil {
+		return policy.Input{}, err
+	}
+	groups, err := st.MirrorUserGroups(ctx, dir, u.ID)
+	if err != nil {
+		return policy.Input{}, err
+	}
+	if groups == nil {
+		groups = []string{}
+	}
+	held := slices.Clone(groups)
+	live, err := st.Grants(ctx, store.GrantFilter{Directory: dir, UserID: u.ID, States: grant.LiveStates})
+	if err != nil {
+		return policy.Input{}, err
+	}
+	for _, g := range live {
+		held = append(held, g.GroupName)
+	}
+	return policy.Input{User: login, Directory: dir, Groups: groups, Held: held, Time: now}, nil
+}
+
+// CreateRequest is what a requester asks for.
+type CreateRequest struct {
+	Requester string // login in Directory
+	Directory string
+	Group     string
+	Duration  time.Duration
+	Reason    string
+	Ticket    string
+	MFA       bool
+	Risk      float64
+}
+
+// Create records a request as policy decides it: refused (ErrInvalid, the
+// refusal audited), approved at once (the grant made), or pending its steps.
+func (m *Manager) Create(ctx context.Context, req CreateRequest) (store.Request, error) {
+	var problems []string
+	if req.Requester == "" || req.Directory == "" || req.Group == "" {
+		problems = append(problems, "requester, directory and group are required")
+	}
+	if req.Duration <= 0 {
+		problems = append(problems, "a positive duration is required")
+	}
+	if strings.TrimSpace(req.Reason) == "" {
+		problems = append(problems, "a reason is required")
+	}
+	if len(problems) > 0 {
+		return store.Request{}, fmt.Errorf("%w: %s", ErrInvalid, strings.Join(problems, "; "))
+	}
+	now := m.clock.Now()
+	in, err := Input(ctx, m.store, now, req.Directory, req.Requester)
+	if err != nil {
+		return store.Request{}, err
+	}
+	in.Group, in.Duration, in.Reason, in.Ticket, in.MFA, in.Risk = req.Group, req.Duration, req.Reason, req.Ticket, req.MFA, req.Risk
+	dec := m.policy.Decide(in)
+	r := store.Request{ID: newID(), Requester: req.Requester, Directory: req.Directory, Group: req.Group, Duration: req.Duration,
+		Reason: req.Reason, Ticket: req.Ticket, State: store.RequestPending, Rule: dec.Rule,
+		CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(m.cfg.TTL)}
+	for _, s := range dec.Steps {
+		r.Steps = append(r.Steps, store.ApprovalStep{Any: max(s.Any, 1), Users: nonNil(s.Users), Groups: nonNil(s.Groups)})
+	}
+	detail := fmt.Sprintf("%s on %s for %s: %s", r.Requester, r.Group, r.Duration, r.Reason)
+	switch {
+	case !dec.Allowed:
+		r.State, r.DecidedAt, r.DecidedBy, r.Detail = store.RequestDenied, now, "policy", dec.Reason
+		if err := m.insert(ctx, r, ActionRefused, detail+"; refused: "+dec.Reason); err != nil {
+			return r, err
+		}
+		return r, fmt.Errorf("%w: %s", ErrInvalid, dec.Reason)
+	case dec.Auto:
+		if err := m.insert(ctx, r, ActionCreated, detail+"; auto-approved by rule "+dec.Rule); err != nil {
+			return r, err
+		}
+		return m.approve(ctx, r, "policy")
+	}
+	if err := m.insert(ctx, r, ActionCreated, fmt.Sprintf("%s; %d approval step(s) by rule %s", detail, len(r.Steps), dec.Rule)); err != nil {
+		return r, err
+	}
+	m.Wake()
+	return r, nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func (m *Manager) insert(ctx context.Context, r store.Request, action, detail string) error {
+	return m.store.Update(ctx, func(tx store.Tx) error {
+		if err := tx.InsertRequest(r); err != nil {
+			return err
+		}
+		return appendEvent(tx, r, r.CreatedAt, r.Requester, action, detail)
+	})
+}
+
+func appendEvent(tx store.Tx, r store.Request, at time.Time, actor, action, detail string) error {
+	_, err := tx.AppendAudit(audit.Event{Time: at, Actor: actor, Action: action, GrantID: r.ID, Directory: r.Directory, Group: r.Group, User: r.Requester, Detail: detail})
+	return err
+}
+
+// approve marks the request approved and makes its grant, which runs from now.
+func (m *Manager) approve(ctx context.Context, r store.Request, by string) (store.Request, error) {
+	reason := "request " + r.ID + ": " + r.Reason
+	if r.Ticket != "" {
+		reason += " (" + r.Ticket + ")"
+	}
+	g, gerr := m.grants.Add(ctx, grant.AddRequest{Directory: r.Directory, User: r.Requester, Group: r.Group, Duration: r.Duration, Reason: reason, Actor: "request:" + r.ID})
+	now := m.clock.Now()
+	r.UpdatedAt, r.DecidedAt, r.DecidedBy = now, now, by
+	action, detail := ActionApproved, "approved; grant "+g.ID
+	r.State, r.GrantID = store.RequestApproved, g.ID
+	if gerr != nil && g.ID == "" {
+		// Refused before a grant was recorded (a group no longer managed,
+		// a disabled user): the request failed.
+		r.State, r.Detail, action, detail = store.RequestFailed, gerr.Error(), ActionFailed, "approved, but no grant: "+gerr.Error()
+	}
+	err := m.store.Update(context.WithoutCancel(ctx), func(tx store.Tx) error {
+		if err := tx.UpdateRequest(r); err != nil {
+			return err
+		}
+		return appendEvent(tx, r, now, by, action, detail)
+	})
+	if err != nil {
+		return r, err
+	}
+	if r.State == store.RequestFailed {
+		return r, fmt.Errorf("%w: approved, but the grant could not be made: %v", ErrInvalid, gerr)
+	}
+	// A grant recorded as apply_failed is still the grant: expiry cleans up,
+	// and the caller sees it on the grant.
+	return r, nil
+}
+
+// Get returns a request.
+func (m *Manager) Get(ctx context.Context, id string) (store.Request, error) {
+	r, err := m.store.Request(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return r, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	return r, err
+}
+
+// CanDecide reports whether approver may decide the request's current step:
+// never the requester, never someone who decided already, and only one of
+// the step's users or a member of one of its groups.
+func (m *Manager) CanDecide(ctx context.Context, r store.Request, approver string) error {
+	if r.State != store.RequestPending {
+		return fmt.Errorf("%w: request %s is %s", ErrConflict, r.ID, r.State)
+	}
+	if strings.EqualFold(approver, r.Requester) {
+		return fmt.Errorf("%w: nobody approves their own request", ErrForbidden)
+	}
+	decided, err := m.store.Approvals(ctx, r.ID)
+	if err != nil {
+		return err
+	}
+	if slices.ContainsFunc(decided, func(a store.Approval) bool { return strings.EqualFold(a.Approver, approver) }) {
+		return fmt.Errorf("%w: %s already decided on request %s (one person, one step)", ErrConflict, approver, r.ID)
+	}
+	step := r.Steps[r.Step]
+	if slices.ContainsFunc(step.Users, func(u string) bool { return strings.EqualFold(u, approver) }) {
+		return nil
+	}
+	if len(step.Groups) > 0 {
+		if u, err := m.store.MirrorUser(ctx, r.Directory, approver); err == nil {
+			groups, err := m.store.MirrorUserGroups(ctx, r.Directory, u.ID)
+			if err != nil {
+				return err
+			}
+			if slices.ContainsFunc(step.Groups, func(g string) bool { return slices.Contains(groups, g) }) {
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("%w: %s is not an approver of step %d of request %s (%s)", ErrForbidden, approver, r.Step+1, r.ID, describe(step))
+}
+
+func describe(s store.ApprovalStep) string {
+	who := slices.Clone(s.Users)
+	for _, g := range s.Groups {
+		who = append(who, "members of "+g)
+	}
+	return fmt.Sprintf("any %d of %s", s.Any, strings.Join(who, ", "))
+}
+
+// Approve records approver's approval of the current step; the last step's
+// last approval makes the grant.
+func (m *Manager) Approve(ctx context.Context, id, approver, comment string) (store.Request, error) {
+	return m.decide(ctx, id, approver, comment, true)
+}
+
+// Deny ends the request; any approver of the current step may.
+func (m *Manager) Deny(ctx context.Context, id, approver, reason string) (store.Request, error) {
+	if strings.TrimSpace(reason) == "" {
+		return store.Request{}, fmt.Errorf("%w: a reason is required to deny a request", ErrInvalid)
+	}
+	return m.decide(ctx, id, approver, reason, false)
+}
+
+func (m *Manager) decide(ctx context.Context, id, approver, comment string, approve bool) (store.Request, error) {
+	r, err := m.Get(ctx, id)
+	if err != nil {
+		return r, err
+	}
+	now := m.clock.Now()
+	if r.State == store.RequestPending && !now.Before(r.ExpiresAt) {
+		return r, fmt.Errorf("%w: request %s expired at %s", ErrConflict, id, r.ExpiresAt.UTC().Format(time.RFC3339))
+	}
+	if err := m.CanDecide(ctx, r, approver); err != nil {
+		return r, err
+	}
+	done := false
+	err = m.store.Update(ctx, func(tx store.Tx) error {
+		cur, err := tx.Request(id)
+		if err != nil {
+			return err
+		}
+		if cur.State != store.RequestPending || cur.Step != r.Step {
+			return fmt.Errorf("%w: request %s changed meanwhile (now %s, step %d)", ErrConflict, id, cur.State, cur.Step+1)
+		}
+		decision := "deny"
+		if approve {
+			decision = "approve"
+		}
+		if err := tx.InsertApproval(store.Approval{RequestID: id, Approver: approver, Step: cur.Step, Decision: decision, Comment: comment, At: now}); err != nil {
+			if errors.Is(err, store.ErrConflict) {
+				return fmt.Errorf("%w: %v", ErrConflict, err)
+			}
+			return err
+		}
+		cur.UpdatedAt = now
+		if !approve {
+			cur.State, cur.DecidedAt, cur.DecidedBy, cur.Detail = store.RequestDenied, now, approver, comment
+			r = cur
+			if err := tx.UpdateRequest(cur); err != nil {
+				return err
+			}
+			return appendEvent(tx, cur, now, approver, ActionDenied, comment)
+		}
+		all, err := tx.Approvals(id)
+		if err != nil {
+			return err
+		}
+		n := 0
+		for _, a := range all {
+			if a.Step == cur.Step && a.Decision == "approve" {
+				n++
+			}
+		}
+		detail := fmt.Sprintf("step %d of %d: %d of %d", cur.Step+1, len(cur.Steps), n, cur.Steps[cur.Step].Any)
+		if comment != "" {
+			detail += "; " + comment
+		}
+		if n >= cur.Steps[cur.Step].Any {
+			cur.Step++
+			done = cur.Step == len(cur.Steps)
+		}
+		r = cur
+		if err := tx.UpdateRequest(cur); err != nil {
+			return err
+		}
+		return appendEvent(tx, cur, now, approver, ActionApproval, detail)
+	})
+	if err != nil {
+		return r, err
+	}
+	if done {
+		return m.approve(ctx, r, approver)
+	}
+	return r, nil
+}
+
+// Cancel withdraws a pending request; only its requester may.
+func (m *Manager) Cancel(ctx context.Context, id, by string) (store.Request, error) {
+	r, err := m.Get(ctx, id)
+	if err != nil {
+		return r, err
+	}
+	if !strings.EqualFold(by, r.Requester) {
+		return r, fmt.Errorf("%w: only the requester may cancel a request", ErrForbidden)
+	}
+	now := m.clock.Now()
+	err = m.store.Update(ctx, func(tx store.Tx) error {
+		cur, err := tx.Request(id)
+		if err != nil {
+			return err
+		}
+		if cur.State != store.RequestPending {
+			return fmt.Errorf("%w: request %s is %s", ErrConflict, id, cur.State)
+		}
+		cur.State, cur.UpdatedAt, cur.DecidedAt, cur.DecidedBy = store.RequestCancelled, now, now, by
+		r = cur
+		if err := tx.UpdateRequest(cur); err != nil {
+			return err
+		}
+		return appendEvent(tx, cur, now, by, ActionCancelled, "cancelled by the requester")
+	})
+	return r, err
+}
+
+func newID() string { return "r" + strings.TrimPrefix(grant.NewID(), "g") }

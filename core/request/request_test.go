@@ -1,0 +1,204 @@
+package request
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/jitd/jitd/connectors/demo"
+	"github.com/jitd/jitd/core/clock"
+	"github.com/jitd/jitd/core/grant"
+	"github.com/jitd/jitd/core/policy"
+	"github.com/jitd/jitd/core/store"
+	"github.com/jitd/jitd/core/store/sqlite"
+	"github.com/jitd/jitd/sync/mirror"
+)
+
+type env struct {
+	t     *testing.T
+	clock *clock.Fake
+	store *sqlite.Store
+	dir   *demo.Conn
+	mgr   *Manager
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := demo.New(demo.Config{File: filepath.Join(t.TempDir(), "d.json"), Seed: "../../fixtures/demo/directory.json"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "jitd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	clk := clock.NewFake(time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC))
+	log := slog.New(slog.DiscardHandler)
+	dirs := grant.Directories{"demo": {Name: "demo", Conn: conn, Groups: map[string]grant.GroupPolicy{"prod-db-admins": {}, "payments-release": {}}}}
+	grants := grant.New(grant.Config{MinDuration: time.Minute, MaxDuration: 24 * time.Hour}, st, dirs, &grant.Locks{}, clk, log, nil)
+	mir := mirror.New(mirror.Config{}, st, map[string]mirror.Source{"demo": {Conn: conn}}, clk, log, nil)
+	if _, err := mir.Sync(ctx, "demo", true); err != nil {
+		t.Fatal(err)
+	}
+	pol, err := policy.Compile([]policy.Rule{
+		{Name: "prod", Match: `request.group == "prod-db-admins"`, Eligible: `"staff" in requester.groups`, MaxDuration: 4 * time.Hour,
+			Approvals:   []policy.Step{{Any: 1, Users: []string{"bob"}}, {Any: 1, Groups: []string{"staff"}}},
+			AutoApprove: `request.duration <= duration("10m")`},
+		{Name: "pay", Match: `request.group == "payments-release"`},
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &env{t: t, clock: clk, store: st, dir: conn, mgr: New(Config{TTL: 24 * time.Hour}, st, pol, grants, clk, log)}
+}
+
+func (e *env) ask(user, group string, d time.Duration) (store.Request, error) {
+	return e.mgr.Create(context.Background(), CreateRequest{Requester: user, Directory: "demo", Group: group, Duration: d, Reason: "deploy 2.3", Ticket: "CHG-1042"})
+}
+
+func (e *env) member(login, group string) bool {
+	e.t.Helper()
+	ctx := context.Background()
+	u, _ := e.dir.LookupUser(ctx, login)
+	g, _ := e.dir.LookupGroup(ctx, group)
+	ok, err := e.dir.IsMember(ctx, g.ID, u.ID)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return ok
+}
+
+func (e *env) actions(id string) []string {
+	evs, _ := e.store.AuditEvents(context.Background(), store.AuditFilter{GrantID: id})
+	var out []string
+	for _, ev := range slices.Backward(evs) {
+		out = append(out, ev.Action)
+	}
+	return out
+}
+
+func TestTwoStepApprovalMakesAGrantCountedFromApproval(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	r, err := e.ask("alice", "prod-db-admins", 2*time.Hour)
+	if err != nil || r.State != store.RequestPending || len(r.Steps) != 2 {
+		t.Fatalf("create: %+v %v", r, err)
+	}
+	for _, tc := range []struct {
+		who  string
+		want error
+	}{{"alice", ErrForbidden}, {"carol", ErrForbidden}} {
+		if _, err := e.mgr.Approve(ctx, r.ID, tc.who, ""); !errors.Is(err, tc.want) {
+			t.Fatalf("%s approving step 1: %v, want %v", tc.who, err, tc.want)
+		}
+	}
+	if r, err = e.mgr.Approve(ctx, r.ID, "bob", "ok"); err != nil || r.Step != 1 || r.State != store.RequestPending {
+		t.Fatalf("bob's approval: %+v %v", r, err)
+	}
+	if _, err := e.mgr.Approve(ctx, r.ID, "bob", ""); !errors.Is(err, ErrConflict) {
+		t.Fatalf("bob approving a second step: %v, want ErrConflict", err)
+	}
+	if e.member("alice", "prod-db-admins") {
+		t.Fatal("member before the last approval")
+	}
+	e.clock.Advance(3 * time.Hour) // the grant runs from approval, not from the request
+	r, err = e.mgr.Approve(ctx, r.ID, "carol", "")
+	if err != nil || r.State != store.RequestApproved || r.GrantID == "" {
+		t.Fatalf("carol's approval: %+v %v", r, err)
+	}
+	g, _ := e.store.Grant(ctx, r.GrantID)
+	if g.State != store.StateActive || !g.ExpiresAt.Equal(e.clock.Now().Add(2*time.Hour)) || !e.member("alice", "prod-db-admins") {
+		t.Fatalf("grant %+v; member %v", g, e.member("alice", "prod-db-admins"))
+	}
+	if want := []string{ActionCreated, ActionApproval, ActionApproval, ActionApproved}; !slices.Equal(e.actions(r.ID), want) {
+		t.Fatalf("audit %v, want %v", e.actions(r.ID), want)
+	}
+}
+
+func TestPolicyAutoApprovesOrRefuses(t *testing.T) {
+	e := newEnv(t)
+	if r, err := e.ask("alice", "prod-db-admins", 5*time.Minute); err != nil || r.State != store.RequestApproved || !e.member("alice", "prod-db-admins") {
+		t.Fatalf("short request: %+v %v", r, err)
+	}
+	if r, err := e.ask("carol", "payments-release", time.Hour); err != nil || r.State != store.RequestApproved {
+		t.Fatalf("no-approval rule: %+v %v", r, err)
+	}
+	for _, tc := range []struct {
+		user, group string
+		d           time.Duration
+	}{{"alice", "prod-db-admins", 5 * time.Hour}, {"dave", "prod-db-admins", time.Hour}, {"alice", "staff", time.Hour}} {
+		r, err := e.ask(tc.user, tc.group, tc.d)
+		if !errors.Is(err, ErrInvalid) || r.State != store.RequestDenied || r.Detail == "" {
+			t.Fatalf("%s on %s for %s: %+v %v; want refused with the reason", tc.user, tc.group, tc.d, r, err)
+		}
+		if got := e.actions(r.ID); !slices.Equal(got, []string{ActionRefused}) {
+			t.Fatalf("refusal audit: %v", got)
+		}
+	}
+	if _, err := e.mgr.Create(context.Background(), CreateRequest{Requester: "alice", Directory: "demo", Group: "prod-db-admins", Duration: time.Hour}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("no reason: %v", err)
+	}
+}
+
+func TestDenyCancelAndExpiry(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	denied, _ := e.ask("alice", "prod-db-admins", time.Hour)
+	if _, err := e.mgr.Deny(ctx, denied.ID, "bob", ""); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("deny without a reason: %v", err)
+	}
+	if r, err := e.mgr.Deny(ctx, denied.ID, "bob", "not during the freeze"); err != nil || r.State != store.RequestDenied {
+		t.Fatalf("deny: %+v %v", r, err)
+	}
+	cancelled, _ := e.ask("alice", "prod-db-admins", time.Hour)
+	if _, err := e.mgr.Cancel(ctx, cancelled.ID, "bob"); !errors.Is(err, ErrForbidden) {
+		t.Fatalf("cancel by someone else: %v", err)
+	}
+	if r, err := e.mgr.Cancel(ctx, cancelled.ID, "alice"); err != nil || r.State != store.RequestCancelled {
+		t.Fatalf("cancel: %+v %v", r, err)
+	}
+	stale, _ := e.ask("carol", "prod-db-admins", time.Hour)
+	e.clock.Advance(24*time.Hour - time.Second)
+	if n, _ := e.mgr.ExpireDue(ctx); n != 0 {
+		t.Fatal("expired early")
+	}
+	e.clock.Advance(time.Second)
+	if n, err := e.mgr.ExpireDue(ctx); n != 1 || err != nil {
+		t.Fatalf("ExpireDue = %d, %v", n, err)
+	}
+	for _, id := range []string{denied.ID, cancelled.ID, stale.ID} {
+		if _, err := e.mgr.Approve(ctx, id, "bob", ""); !errors.Is(err, ErrConflict) {
+			t.Fatalf("approving ended request %s: %v", id, err)
+		}
+	}
+	if e.member("alice", "prod-db-admins") || e.member("carol", "prod-db-admins") {
+		t.Fatal("an ended request made a membership")
+	}
+}
+
+// Run sleeps until the earliest pending request expires.
+func TestRunExpiresOnTime(t *testing.T) {
+	e := newEnv(t)
+	r, _ := e.ask("alice", "prod-db-admins", time.Hour)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.mgr.Run(ctx) }()
+	stop := make(chan struct{})
+	e.clock.WaitForTimers(1, stop) // asleep until the request's end
+	e.clock.Advance(24 * time.Hour)
+	// A new request wakes Run, which has expired the first by then and now
+	// sleeps until the new one's end.
+	e.ask("carol", "prod-db-admins", time.Hour)
+	e.clock.WaitForTimers(1, stop)
+	if got, _ := e.store.Request(context.Background(), r.ID); got.State != store.RequestExpired {
+		t.Fatalf("state %s after the TTL", got.State)
+	}
+	cancel()
+	<-done
+}

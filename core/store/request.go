@@ -1,0 +1,74 @@
+package store
+
+import (
+	"slices"
+	"time"
+)
+
+// RequestState is an access request's place in its lifecycle:
+// pending → approved (every step) → a grant; or denied, cancelled, expired
+// (nobody decided in time); failed when the approved grant could not be made.
+type RequestState string
+
+// Request states.
+const (
+	RequestPending   RequestState = "pending"
+	RequestApproved  RequestState = "approved"
+	RequestDenied    RequestState = "denied"
+	RequestCancelled RequestState = "cancelled"
+	RequestExpired   RequestState = "expired"
+	RequestFailed    RequestState = "failed"
+)
+
+// RequestStates lists every request state.
+var RequestStates = []RequestState{RequestPending, RequestApproved, RequestDenied, RequestCancelled, RequestExpired, RequestFailed}
+
+// Valid reports whether s is a known state.
+func (s RequestState) Valid() bool { return slices.Contains(RequestStates, s) }
+
+// ApprovalStep is one step of a request's chain, as policy decided it.
+type ApprovalStep struct {
+	Any    int      `json:"any"`
+	Users  []string `json:"users"`
+	Groups []string `json:"groups"`
+}
+
+// Request is an access request.
+type Request struct {
+	ID        string
+	Requester string // login in Directory
+	Directory string
+	Group     string
+	Duration  time.Duration
+	Reason    string
+	Ticket    string
+	State     RequestState
+	Rule      string         // the policy rule that decided
+	Steps     []ApprovalStep // every step must pass, in order
+	Step      int            // the step awaiting decisions
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	ExpiresAt time.Time // a pending request expires then
+	DecidedAt time.Time
+	DecidedBy string
+	Detail    string // why it was denied, failed, ...
+	GrantID   string
+}
+
+// Approval is one person's decision on a request.
+type Approval struct {
+	RequestID string
+	Approver  string
+	Step      int
+	Decision  string // approve or deny
+	Comment   string
+	At        time.Time
+}
+
+// RequestFilter selects requests; zero fields match everything.
+type RequestFilter struct {
+	States    []RequestState
+	Requester string
+	Directory string
+	Limit     int
+}

@@ -1,0 +1,133 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/mattn/go-sqlite3"
+
+	"github.com/jitd/jitd/core/store"
+)
+
+const requestColumns = `id, requester, directory, group_name, duration_ns, reason, ticket, state, rule, steps, step,
+	created_at, updated_at, expires_at, decided_at, decided_by, detail, grant_id`
+
+func scanRequest(r scanner) (store.Request, error) {
+	var q store.Request
+	var state, steps string
+	var dur, created, updated, expires, decided int64
+	err := r.Scan(&q.ID, &q.Requester, &q.Directory, &q.Group, &dur, &q.Reason, &q.Ticket, &state, &q.Rule, &steps, &q.Step,
+		&created, &updated, &expires, &decided, &q.DecidedBy, &q.Detail, &q.GrantID)
+	if err != nil {
+		return q, err
+	}
+	q.State, q.Duration = store.RequestState(state), time.Duration(dur)
+	q.CreatedAt, q.UpdatedAt, q.ExpiresAt, q.DecidedAt = fromNanos(created), fromNanos(updated), fromNanos(expires), fromNanos(decided)
+	if err := json.Unmarshal([]byte(steps), &q.Steps); err != nil {
+		return q, fmt.Errorf("request %s: steps: %w", q.ID, err)
+	}
+	return q, nil
+}
+
+func getRequest(ctx context.Context, q querier, id string) (store.Request, error) {
+	r, err := scanRequest(q.QueryRowContext(ctx, `SELECT `+requestColumns+` FROM requests WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, fmt.Errorf("request %q: %w", id, store.ErrNotFound)
+	}
+	return r, err
+}
+
+func stepsJSON(steps []store.ApprovalStep) string {
+	if steps == nil {
+		steps = []store.ApprovalStep{}
+	}
+	b, _ := json.Marshal(steps)
+	return string(b)
+}
+
+// Request returns one request.
+func (s *Store) Request(ctx context.Context, id string) (store.Request, error) {
+	return getRequest(ctx, s.read, id)
+}
+
+// Requests lists requests, newest first.
+func (s *Store) Requests(ctx context.Context, f store.RequestFilter) ([]store.Request, error) {
+	var w where
+	in(&w, "state", f.States)
+	w.eq("requester", f.Requester)
+	w.eq("directory", f.Directory)
+	return queryAll(ctx, s.read, `SELECT `+requestColumns+` FROM requests `+w.newestFirst(f.Limit), scanRequest, w.args...)
+}
+
+func scanApproval(r scanner) (store.Approval, error) {
+	var a store.Approval
+	var at int64
+	err := r.Scan(&a.RequestID, &a.Approver, &a.Step, &a.Decision, &a.Comment, &at)
+	a.At = fromNanos(at)
+	return a, err
+}
+
+func approvals(ctx context.Context, q querier, id string) ([]store.Approval, error) {
+	return queryAll(ctx, q, `SELECT request_id, approver, step, decision, comment, at FROM approvals WHERE request_id = ? ORDER BY at, approver`, scanApproval, id)
+}
+
+// Approvals lists a request's decisions, oldest first.
+func (s *Store) Approvals(ctx context.Context, id string) ([]store.Approval, error) {
+	return approvals(ctx, s.read, id)
+}
+
+// NextRequestExpiry returns when the earliest pending request expires.
+func (s *Store) NextRequestExpiry(ctx context.Context) (time.Time, bool, error) {
+	var n sql.NullInt64
+	err := s.read.QueryRowContext(ctx, `SELECT min(expires_at) FROM requests WHERE state = 'pending'`).Scan(&n)
+	if err != nil || !n.Valid {
+		return time.Time{}, false, err
+	}
+	return fromNanos(n.Int64), true, nil
+}
+
+func (t *txn) Request(id string) (store.Request, error) { return getRequest(t.ctx, t, id) }
+
+func (t *txn) InsertRequest(r store.Request) error {
+	_, err := t.exec(`INSERT INTO requests (`+requestColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		r.ID, r.Requester, r.Directory, r.Group, int64(r.Duration), r.Reason, r.Ticket, string(r.State), r.Rule, stepsJSON(r.Steps), r.Step,
+		nanos(r.CreatedAt), nanos(r.UpdatedAt), nanos(r.ExpiresAt), nanos(r.DecidedAt), r.DecidedBy, r.Detail, r.GrantID)
+	var se sqlite3.Error
+	if errors.As(err, &se) && se.Code == sqlite3.ErrConstraint {
+		return fmt.Errorf("request %q: %w: %v", r.ID, store.ErrConflict, err)
+	}
+	return err
+}
+
+func (t *txn) UpdateRequest(r store.Request) error {
+	res, err := t.exec(`UPDATE requests SET state = ?, step = ?, updated_at = ?, decided_at = ?, decided_by = ?, detail = ?, grant_id = ? WHERE id = ?`,
+		string(r.State), r.Step, nanos(r.UpdatedAt), nanos(r.DecidedAt), r.DecidedBy, r.Detail, r.GrantID, r.ID)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("request %q: %w", r.ID, store.ErrNotFound)
+	}
+	return nil
+}
+
+func (t *txn) InsertApproval(a store.Approval) error {
+	_, err := t.exec(`INSERT INTO approvals (request_id, approver, step, decision, comment, at) VALUES (?,?,?,?,?,?)`,
+		a.RequestID, a.Approver, a.Step, a.Decision, a.Comment, nanos(a.At))
+	var se sqlite3.Error
+	if errors.As(err, &se) && se.Code == sqlite3.ErrConstraint {
+		return fmt.Errorf("%s already decided on request %s: %w", a.Approver, a.RequestID, store.ErrConflict)
+	}
+	return err
+}
+
+func (t *txn) Approvals(id string) ([]store.Approval, error) { return approvals(t.ctx, t, id) }
+
+func (t *txn) ExpiredRequests(now time.Time, limit int) ([]store.Request, error) {
+	return queryAll(t.ctx, t, `SELECT `+requestColumns+` FROM requests WHERE state = 'pending' AND expires_at <= ? ORDER BY expires_at, id LIMIT ?`,
+		scanRequest, now.UnixNano(), limit)
+}

@@ -1,0 +1,67 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/jitd/jitd/core/store"
+)
+
+func testRequests(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	r := store.Request{ID: "r-1", Requester: "alice", Directory: "corp", Group: "prod-db-admins", Duration: 4 * time.Hour, Reason: "deploy 2.3",
+		Ticket: "CHG-1042", State: store.RequestPending, Rule: "dba",
+		Steps:     []store.ApprovalStep{{Any: 1, Users: []string{"bob"}, Groups: []string{}}, {Any: 2, Users: []string{}, Groups: []string{"leads"}}},
+		CreatedAt: t0, UpdatedAt: t0, ExpiresAt: t0.Add(24 * time.Hour)}
+	other := r
+	other.ID, other.Requester, other.ExpiresAt, other.CreatedAt = "r-2", "carol", t0.Add(time.Hour), t0.Add(time.Second)
+	err := s.Update(ctx, func(tx store.Tx) error {
+		if err := tx.InsertRequest(r); err != nil {
+			return err
+		}
+		return tx.InsertRequest(other)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Request(ctx, "r-1"); err != nil || !reflect.DeepEqual(got, r) {
+		t.Fatalf("Request = %+v, %v\nwant %+v", got, err, r)
+	}
+	if _, err := s.Request(ctx, "r-none"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("missing request: %v", err)
+	}
+	if next, ok, err := s.NextRequestExpiry(ctx); err != nil || !ok || !next.Equal(other.ExpiresAt) {
+		t.Fatalf("NextRequestExpiry = %v %v %v", next, ok, err)
+	}
+	// One decision per person per request.
+	a := store.Approval{RequestID: "r-1", Approver: "bob", Step: 0, Decision: "approve", Comment: "ok", At: t0.Add(time.Minute)}
+	if err := s.Update(ctx, func(tx store.Tx) error { return tx.InsertApproval(a) }); err != nil {
+		t.Fatal(err)
+	}
+	again := a
+	again.Step = 1
+	if err := s.Update(ctx, func(tx store.Tx) error { return tx.InsertApproval(again) }); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("second decision by the same person: %v, want ErrConflict", err)
+	}
+	if got, err := s.Approvals(ctx, "r-1"); err != nil || len(got) != 1 || !reflect.DeepEqual(got[0], a) {
+		t.Fatalf("Approvals = %+v, %v", got, err)
+	}
+	r.State, r.Step, r.DecidedAt, r.DecidedBy, r.GrantID, r.UpdatedAt = store.RequestApproved, 2, t0.Add(time.Hour), "dave", "g-1", t0.Add(time.Hour)
+	if err := s.Update(ctx, func(tx store.Tx) error { return tx.UpdateRequest(r) }); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Request(ctx, "r-1"); !reflect.DeepEqual(got, r) {
+		t.Fatalf("after update = %+v", got)
+	}
+	var expired []store.Request
+	s.Update(ctx, func(tx store.Tx) (err error) { expired, err = tx.ExpiredRequests(t0.Add(2*time.Hour), 10); return err })
+	if len(expired) != 1 || expired[0].ID != "r-2" {
+		t.Fatalf("ExpiredRequests = %+v", expired)
+	}
+	if got, _ := s.Requests(ctx, store.RequestFilter{Requester: "carol", States: []store.RequestState{store.RequestPending}}); len(got) != 1 || got[0].ID != "r-2" {
+		t.Fatalf("Requests(carol, pending) = %+v", got)
+	}
+}
