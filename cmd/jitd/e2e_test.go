@@ -435,3 +435,63 @@ directories:
 		t.Fatalf("members after expiry: %v", m)
 	}
 }
+
+// The request flow through the CLI: the admin makes tokens for alice and
+// bob; alice asks; she cannot approve her own request; bob approves; the
+// grant is made and alice is a member.
+func TestE2E_RequestApproveGrant(t *testing.T) {
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	p := writeConfig(t, dir, addr)
+	f, _ := os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0o600)
+	f.WriteString(`policy:
+  rules:
+    - name: dba
+      match: request.group == "prod-db-admins"
+      max_duration: 4h
+      approvals: [{users: [bob]}]
+`)
+	f.Close()
+	d := start(t, dir, addr)
+	token := func(login, role string) string {
+		out, err := d.jitd("token", "create", "--name", login, "--role", role, "-o", "json")
+		if err != nil {
+			t.Fatalf("token create: %v\n%s", err, out)
+		}
+		var v struct{ Token string }
+		json.Unmarshal([]byte(out), &v)
+		return v.Token
+	}
+	as := func(tok string, args ...string) (string, error) {
+		cmd := exec.Command(jitdBin, append([]string{"--addr", d.addr}, args...)...)
+		cmd.Env = append(os.Environ(), "JITD_TOKEN="+tok, "JITD_TOKEN_FILE=")
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	alice, bob := token("alice", "requester"), token("bob", "approver")
+	out, err := as(alice, "request", "create", "--group", "prod-db-admins", "--for", "2h", "--reason", "deploy 2.3", "--ticket", "CHG-1042", "-o", "json")
+	if err != nil {
+		t.Fatalf("request create: %v\n%s", err, out)
+	}
+	var r struct{ ID, State string }
+	json.Unmarshal([]byte(out), &r)
+	if r.State != "pending" {
+		t.Fatalf("request: %s", out)
+	}
+	if out, err := as(alice, "approve", r.ID); err == nil || !strings.Contains(out, "may not") {
+		t.Fatalf("alice approving her own request: %v\n%s", err, out)
+	}
+	if out, err := as(bob, "request", "list", "--pending-my-approval"); err != nil || !strings.Contains(out, r.ID) {
+		t.Fatalf("bob's queue: %v\n%s", err, out)
+	}
+	out, err = as(bob, "approve", r.ID, "--comment", "ok", "-o", "json")
+	if err != nil || !strings.Contains(out, `"approved"`) {
+		t.Fatalf("bob approving: %v\n%s", err, out)
+	}
+	if members(t, dir) != aliceID {
+		t.Fatalf("alice not a member after approval: %q", members(t, dir))
+	}
+	if out, err := as(alice, "request", "create", "--group", "prod-db-admins", "--for", "9h", "--reason", "x"); err == nil || !strings.Contains(out, "at most 4h") {
+		t.Fatalf("too long: %v\n%s", err, out)
+	}
+}

@@ -23,6 +23,7 @@ import (
 	"github.com/jitd/jitd/core/expiry"
 	"github.com/jitd/jitd/core/grant"
 	"github.com/jitd/jitd/core/policy"
+	"github.com/jitd/jitd/core/request"
 	"github.com/jitd/jitd/core/store/sqlite"
 	"github.com/jitd/jitd/sync/mirror"
 	"github.com/jitd/jitd/sync/reconcile"
@@ -64,8 +65,9 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	reqs := request.New(request.Config{}, st, pol, mgr, clk, log)
 	srv := httptest.NewServer(api.NewServer(api.Deps{Store: st, Grants: mgr, Accounts: accts, Mirror: mir, Reconcile: rec, Policy: pol,
-		Metrics: reg, Ready: ready, Clock: clk, Log: log}))
+		Requests: reqs, DefaultDirectory: "demo", Metrics: reg, Ready: ready, Clock: clk, Log: log}))
 	t.Cleanup(srv.Close)
 	e := &env{srv: srv, tokens: map[string]string{}, sched: sched, clock: clk}
 	for _, role := range []string{auth.RoleAdmin, auth.RoleAuditor} {
@@ -75,6 +77,15 @@ func newEnv(t *testing.T) *env {
 		}
 		e.tokens[role] = tok
 	}
+	// People: requester and approver tokens are named by login.
+	for login, role := range map[string]string{"alice": auth.RoleRequester, "bob": auth.RoleApprover, "carol": auth.RoleRequester} {
+		tok, err := auth.NewToken(ctx, st, login, role, clk.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.tokens[login] = tok
+	}
+
 	return e
 }
 
@@ -112,7 +123,18 @@ func TestAuthorization_Matrix(t *testing.T) {
 	}
 	extendable, disposable := newAccount("c-one"), newAccount("c-two")
 	forged := e.tokens[auth.RoleAdmin][:len(e.tokens[auth.RoleAdmin])-2] + "xx"
-	callers := map[string]string{"none": "", "garbage": "not-a-token", "forged": forged, "auditor": e.tokens[auth.RoleAuditor], "admin": e.tokens[auth.RoleAdmin]}
+	callers := map[string]string{"none": "", "garbage": "not-a-token", "forged": forged, "auditor": e.tokens[auth.RoleAuditor], "admin": e.tokens[auth.RoleAdmin],
+		"requester": e.tokens["alice"], "approver": e.tokens["bob"], "other requester": e.tokens["carol"]}
+	alice := e.client(e.tokens["alice"])
+	// aliceAsks makes a fresh pending request of alice's, which bob may approve.
+	aliceAsks := func() string {
+		r, err := alice.CreateRequest(ctx, api.CreateRequestRequest{Group: "prod-db-admins", For: "1h", Reason: "deploy"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.ID
+	}
+	shown := aliceAsks()
 	ops := map[string]func(c *api.Client) error{
 		"grant add": func(c *api.Client) error {
 			_, err := c.AddGrant(ctx, api.AddGrantRequest{User: "bob", Group: "prod-db-admins", For: "1h", Reason: "r"})
@@ -154,14 +176,37 @@ func TestAuthorization_Matrix(t *testing.T) {
 			_, err := c.TestPolicy(ctx, api.PolicyTestRequest{Directory: "demo", User: "carol", Group: "prod-db-admins", For: "1h"})
 			return err
 		},
+		"request create": func(c *api.Client) error {
+			_, err := c.CreateRequest(ctx, api.CreateRequestRequest{Group: "prod-db-admins", For: "1h", Reason: "r"})
+			return err
+		},
+		"request list":            func(c *api.Client) error { _, err := c.ListRequests(ctx, api.RequestFilter{}); return err },
+		"request show alice's":    func(c *api.Client) error { _, err := c.Request(ctx, shown); return err },
+		"request approve alice's": func(c *api.Client) error { _, err := c.Approve(ctx, aliceAsks(), ""); return err },
+		"request deny alice's":    func(c *api.Client) error { _, err := c.Deny(ctx, aliceAsks(), "no"); return err },
+		"request cancel alice's":  func(c *api.Client) error { _, err := c.CancelRequest(ctx, aliceAsks()); return err },
+		"token create": func(c *api.Client) error {
+			_, err := c.CreateToken(ctx, api.CreateTokenRequest{Name: fmt.Sprint("t-", time.Now().UnixNano()), Role: auth.RoleRequester})
+			return err
+		},
 	}
 	want := map[string]map[string]int{
 		"admin": {"grant add": 200, "grant list": 200, "grant show": 200, "grant extend": 200, "audit list": 200, "audit verify": 200, "grant revoke": 404,
 			"sync status": 200, "sync run": 200, "drift list": 200, "baseline show": 200, "baseline accept": 400,
-			"account create": 200, "account list": 200, "account show": 200, "account extend": 200, "account disable": 200, "account delete": 404, "policy test": 200},
+			"account create": 200, "account list": 200, "account show": 200, "account extend": 200, "account disable": 200, "account delete": 404, "policy test": 200,
+			// admin-user is nobody in the directory: it cannot request; nor is it an approver policy names.
+			"request create": 400, "request list": 200, "request show alice's": 200, "request approve alice's": 403, "request deny alice's": 403,
+			"request cancel alice's": 403, "token create": 200},
 		"auditor": {"grant add": 403, "grant list": 200, "grant show": 200, "grant extend": 403, "audit list": 200, "audit verify": 200, "grant revoke": 403,
 			"sync status": 200, "sync run": 403, "drift list": 200, "baseline show": 200, "baseline accept": 403,
-			"account create": 403, "account list": 200, "account show": 200, "account extend": 403, "account disable": 403, "account delete": 403, "policy test": 200},
+			"account create": 403, "account list": 200, "account show": 200, "account extend": 403, "account disable": 403, "account delete": 403, "policy test": 200,
+			"request create": 403, "request list": 200, "request show alice's": 200, "request approve alice's": 403, "request deny alice's": 403,
+			"request cancel alice's": 403, "token create": 403},
+		"requester": own(map[string]int{"request create": 200, "request list": 200, "request show alice's": 200, "request cancel alice's": 200}),
+		"approver": own(map[string]int{"request create": 200, "request list": 200, "request show alice's": 200,
+			"request approve alice's": 200, "request deny alice's": 200}),
+		// carol may ask, but policy refuses her; she sees no one else's request.
+		"other requester": own(map[string]int{"request create": 400, "request list": 200, "request show alice's": 404}),
 	}
 	for caller, tok := range callers {
 		for op, fn := range ops {
@@ -176,6 +221,21 @@ func TestAuthorization_Matrix(t *testing.T) {
 			})
 		}
 	}
+}
+
+// own fills in 403 for every operation a person's token may not do.
+func own(allowed map[string]int) map[string]int {
+	out := map[string]int{}
+	for _, op := range []string{"grant add", "grant list", "grant show", "grant extend", "audit list", "audit verify", "grant revoke", "sync status",
+		"sync run", "drift list", "baseline show", "baseline accept", "account create", "account list", "account show", "account extend",
+		"account disable", "account delete", "policy test", "request create", "request list", "request show alice's",
+		"request approve alice's", "request deny alice's", "request cancel alice's", "token create"} {
+		out[op] = http.StatusForbidden
+	}
+	for op, code := range allowed {
+		out[op] = code
+	}
+	return out
 }
 
 func TestAddGrant_BadInputIsA400WithAClearMessage(t *testing.T) {
@@ -243,7 +303,7 @@ func TestGrantLifecycleOverTheAPI(t *testing.T) {
 		t.Fatalf("audit: %s", got)
 	}
 	v, err := c.VerifyAudit(ctx)
-	if err != nil || !v.OK || v.Events != 7 {
+	if err != nil || !v.OK || v.Events != 10 { // five grant events, five token.created
 		t.Fatalf("verify: %+v %v", v, err)
 	}
 }

@@ -133,6 +133,22 @@ func TestOpenAPI_RequestsAndResponsesMatchTheDocument(t *testing.T) {
 	c.AuditEvents(ctx, g.ID, 50)
 	c.VerifyAudit(ctx)
 	c.SyncRun(ctx, api.SyncRunRequest{Directory: "demo"})
+	alice := api.NewClient(e.srv.URL, e.tokens["alice"], hc)
+	bob := api.NewClient(e.srv.URL, e.tokens["bob"], hc)
+	rq, err := alice.CreateRequest(ctx, api.CreateRequestRequest{Group: "prod-db-admins", For: "1h", Reason: "deploy", Ticket: "CHG-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice.ListRequests(ctx, api.RequestFilter{Mine: true, States: []string{"pending"}})
+	bob.ListRequests(ctx, api.RequestFilter{PendingMyApproval: true})
+	bob.Approve(ctx, rq.ID, "ok")
+	alice.Request(ctx, rq.ID)
+	rq2, _ := alice.CreateRequest(ctx, api.CreateRequestRequest{Group: "prod-db-admins", For: "1h", Reason: "again"})
+	bob.Deny(ctx, rq2.ID, "no")
+	rq3, _ := alice.CreateRequest(ctx, api.CreateRequestRequest{Group: "prod-db-admins", For: "1h", Reason: "third"})
+	alice.CancelRequest(ctx, rq3.ID)
+	alice.CreateRequest(ctx, api.CreateRequestRequest{Group: "prod-db-admins", For: "9h", Reason: "too long"})
+	c.CreateToken(ctx, api.CreateTokenRequest{Name: "dave", Role: "requester"})
 	c.SyncStatus(ctx)
 	c.Drift(ctx, "")
 	c.Baseline(ctx, "demo", "prod-db-admins")
@@ -173,7 +189,9 @@ func TestOpenAPI_RequestsAndResponsesMatchTheDocument(t *testing.T) {
 	for _, want := range []string{"POST /api/v1/grants 201", "POST /api/v1/grants 400", "GET /api/v1/grants/{id} 404",
 		"POST /api/v1/grants/{id}/revoke 409", "GET /api/v1/grants 401", "POST /api/v1/grants 403", "GET /api/v1/sync 200",
 		"POST /api/v1/accounts 201", "POST /api/v1/accounts 400", "GET /api/v1/accounts 200", "GET /api/v1/accounts/{id} 200", "GET /api/v1/accounts/{id} 404",
-		"POST /api/v1/accounts/{id}/extend 200", "POST /api/v1/accounts/{id}/extend 409", "POST /api/v1/accounts/{id}/disable 200", "POST /api/v1/accounts/{id}/delete 200", "POST /api/v1/policy/test 200", "POST /api/v1/policy/test 400"} {
+		"POST /api/v1/accounts/{id}/extend 200", "POST /api/v1/accounts/{id}/extend 409", "POST /api/v1/accounts/{id}/disable 200", "POST /api/v1/accounts/{id}/delete 200", "POST /api/v1/policy/test 200", "POST /api/v1/policy/test 400",
+		"POST /api/v1/requests 201", "POST /api/v1/requests 400", "GET /api/v1/requests 200", "GET /api/v1/requests/{id} 200",
+		"POST /api/v1/requests/{id}/approve 200", "POST /api/v1/requests/{id}/deny 200", "POST /api/v1/requests/{id}/cancel 200", "POST /api/v1/tokens 201"} {
 		if !v.seen[want] {
 			t.Errorf("not exercised: %s (seen %v)", want, keys(v.seen))
 		}

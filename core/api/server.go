@@ -22,6 +22,7 @@ import (
 	"github.com/jitd/jitd/core/config"
 	"github.com/jitd/jitd/core/grant"
 	"github.com/jitd/jitd/core/policy"
+	"github.com/jitd/jitd/core/request"
 	"github.com/jitd/jitd/core/store"
 	"github.com/jitd/jitd/sync/mirror"
 	"github.com/jitd/jitd/sync/reconcile"
@@ -39,11 +40,14 @@ type Server struct {
 	accounts  *account.Manager
 	policy    *policy.Policy
 	clock     clock.Clock
-	log       *slog.Logger
-	ready     Readiness
-	metrics   http.Handler
-	mux       *http.ServeMux
-	routes    []string // "METHOD /path" of every route, for the OpenAPI check
+	requests  *request.Manager
+
+	defaultDirectory string
+	log              *slog.Logger
+	ready            Readiness
+	metrics          http.Handler
+	mux              *http.ServeMux
+	routes           []string // "METHOD /path" of every route, for the OpenAPI check
 }
 
 // Deps are what the API serves from.
@@ -54,15 +58,19 @@ type Deps struct {
 	Mirror    *mirror.Mirror
 	Reconcile *reconcile.Reconciler
 	Policy    *policy.Policy
-	Metrics   *prometheus.Registry
-	Ready     Readiness
-	Clock     clock.Clock
-	Log       *slog.Logger
+	Requests  *request.Manager
+	// DefaultDirectory is used when a request names none (set when only
+	// one directory is configured).
+	DefaultDirectory string
+	Metrics          *prometheus.Registry
+	Ready            Readiness
+	Clock            clock.Clock
+	Log              *slog.Logger
 }
 
 // NewServer returns the API handler.
 func NewServer(d Deps) *Server {
-	s := &Server{store: d.Store, grants: d.Grants, accounts: d.Accounts, mirror: d.Mirror, reconcile: d.Reconcile, policy: d.Policy, clock: d.Clock,
+	s := &Server{store: d.Store, grants: d.Grants, accounts: d.Accounts, mirror: d.Mirror, reconcile: d.Reconcile, policy: d.Policy, clock: d.Clock, requests: d.Requests, defaultDirectory: d.DefaultDirectory,
 		log: d.Log, ready: d.Ready, mux: http.NewServeMux(), metrics: promhttp.HandlerFor(d.Metrics, promhttp.HandlerOpts{Registry: d.Metrics})}
 	s.route("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -82,6 +90,13 @@ func NewServer(d Deps) *Server {
 	s.handle("GET /api/v1/baseline", auth.SyncRead, s.showBaseline)
 	s.handle("POST /api/v1/baseline/accept", auth.SyncWrite, s.acceptBaseline)
 	s.handle("POST /api/v1/policy/test", auth.PolicyRead, s.testPolicy)
+	s.handle("POST /api/v1/requests", auth.RequestCreate, s.createRequest)
+	s.handle("GET /api/v1/requests", auth.RequestRead, s.listRequests)
+	s.handle("GET /api/v1/requests/{id}", auth.RequestRead, s.getRequest)
+	s.handle("POST /api/v1/requests/{id}/approve", auth.RequestDecide, s.decideRequest(true))
+	s.handle("POST /api/v1/requests/{id}/deny", auth.RequestDecide, s.decideRequest(false))
+	s.handle("POST /api/v1/requests/{id}/cancel", auth.RequestCreate, s.cancelRequest)
+	s.handle("POST /api/v1/tokens", auth.TokenWrite, s.createToken)
 	s.handle("POST /api/v1/accounts", auth.AccountWrite, s.createAccount)
 	s.handle("GET /api/v1/accounts", auth.AccountRead, s.listAccounts)
 	s.handle("GET /api/v1/accounts/{id}", auth.AccountRead, s.getAccount)

@@ -25,6 +25,10 @@ import (
 const (
 	RoleAdmin   = "admin"
 	RoleAuditor = "auditor"
+	// RoleRequester asks for access; the token's name is the login.
+	RoleRequester = "requester"
+	// RoleApprover also decides requests, where policy names them.
+	RoleApprover = "approver"
 )
 
 // Permission names an action on the API.
@@ -40,13 +44,20 @@ const (
 	AccountRead  Permission = "account.read"
 	AccountWrite Permission = "account.write"
 	PolicyRead   Permission = "policy.read"
+	// RequestRead is limited to one's own requests, and those one may
+	// decide, for requesters and approvers.
+	RequestRead   Permission = "request.read"
+	RequestCreate Permission = "request.create"
+	RequestDecide Permission = "request.decide"
+	TokenWrite    Permission = "token.write"
 )
 
-// roles maps each role to what it may do. Requester and approver roles come
-// with access requests.
+// roles maps each role to what it may do.
 var roles = map[string][]Permission{
-	RoleAdmin:   {GrantRead, GrantWrite, AuditRead, SyncRead, SyncWrite, AccountRead, AccountWrite, PolicyRead},
-	RoleAuditor: {GrantRead, AuditRead, SyncRead, AccountRead, PolicyRead},
+	RoleAdmin:     {GrantRead, GrantWrite, AuditRead, SyncRead, SyncWrite, AccountRead, AccountWrite, PolicyRead, RequestRead, RequestCreate, RequestDecide, TokenWrite},
+	RoleAuditor:   {GrantRead, AuditRead, SyncRead, AccountRead, PolicyRead, RequestRead},
+	RoleRequester: {RequestRead, RequestCreate},
+	RoleApprover:  {RequestRead, RequestCreate, RequestDecide},
 }
 
 // Allowed reports whether role may do p.
@@ -58,6 +69,9 @@ func Allowed(role string, p Permission) bool {
 	}
 	return false
 }
+
+// ErrUnknownRole: a token was asked for a role that does not exist.
+var ErrUnknownRole = errors.New("unknown role")
 
 // ErrUnauthenticated: no token, or not a valid one.
 var ErrUnauthenticated = errors.New("missing or invalid API token")
@@ -97,7 +111,7 @@ func hashSecret(secret string) string {
 // returns the token text, which is never stored.
 func NewToken(ctx context.Context, st store.Store, name, role string, now time.Time) (string, error) {
 	if _, ok := roles[role]; !ok {
-		return "", fmt.Errorf("auth: unknown role %q", role)
+		return "", fmt.Errorf("%w %q (one of admin, auditor, approver, requester)", ErrUnknownRole, role)
 	}
 	idb := make([]byte, 8)
 	secret := make([]byte, 32)
@@ -147,3 +161,7 @@ func EnsureAdminToken(ctx context.Context, st store.Store, path string, now time
 	}
 	return true, f.Sync()
 }
+
+// SeesAll reports whether a role reads every request, not only its own and
+// those it may decide.
+func SeesAll(role string) bool { return role == RoleAdmin || role == RoleAuditor }

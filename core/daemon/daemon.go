@@ -24,6 +24,7 @@ import (
 	"github.com/jitd/jitd/core/config"
 	"github.com/jitd/jitd/core/expiry"
 	"github.com/jitd/jitd/core/grant"
+	"github.com/jitd/jitd/core/request"
 	"github.com/jitd/jitd/core/store"
 	"github.com/jitd/jitd/core/store/sqlite"
 	"github.com/jitd/jitd/plugins"
@@ -53,6 +54,7 @@ type Daemon struct {
 	mirror    *mirror.Mirror
 	reconcile *reconcile.Reconciler
 	accounts  *account.Manager
+	requests  *request.Manager
 	reg       *prometheus.Registry
 }
 
@@ -145,6 +147,7 @@ func (d *Daemon) start(ctx context.Context) error {
 		log.Error("ALERT: disabling an account keeps failing", "account_id", a.ID, "directory", a.Directory, "user", a.Login, "err", err)
 	})
 	d.reconcile.Sponsors = d.accounts
+	d.requests = request.New(request.Config{}, st, d.cfg.Policy.Compiled(), d.grants, d.opts.Clock, log)
 	d.reconcile.OnDrift = func(dr store.Drift) {
 		// Notification channels hook in here.
 		log.Warn("ALERT: drift", "directory", dr.Directory, "group", dr.GroupName, "user", dr.UserName)
@@ -160,7 +163,7 @@ func (d *Daemon) serve(ctx context.Context) error {
 	log := d.opts.Log
 	srv := &http.Server{
 		Handler: api.NewServer(api.Deps{Store: d.store, Grants: d.grants, Accounts: d.accounts, Mirror: d.mirror, Reconcile: d.reconcile,
-			Policy: d.cfg.Policy.Compiled(), Metrics: d.reg, Ready: d.readiness, Clock: d.opts.Clock, Log: log}),
+			Policy: d.cfg.Policy.Compiled(), Requests: d.requests, DefaultDirectory: d.defaultDirectory(), Metrics: d.reg, Ready: d.readiness, Clock: d.opts.Clock, Log: log}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
@@ -170,8 +173,14 @@ func (d *Daemon) serve(ctx context.Context) error {
 	}
 	schedCtx, stopSched := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
-	errc := make(chan error, 3)
-	wg.Add(4)
+	errc := make(chan error, 4)
+	wg.Add(5)
+	go func() {
+		defer wg.Done()
+		if err := d.requests.Run(schedCtx); err != nil {
+			errc <- fmt.Errorf("requests: %w", err)
+		}
+	}()
 	go func() {
 		defer wg.Done()
 		d.mirror.Run(schedCtx)
@@ -221,6 +230,14 @@ func (d *Daemon) serve(ctx context.Context) error {
 	wg.Wait()
 	log.Info("stopped")
 	return runErr
+}
+
+// defaultDirectory is the only directory's name, or "".
+func (d *Daemon) defaultDirectory() string {
+	if len(d.cfg.Directories) == 1 {
+		return d.cfg.Directories[0].Name
+	}
+	return ""
 }
 
 func (d *Daemon) readiness(ctx context.Context) map[string]error {

@@ -1,0 +1,210 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/jitd/jitd/core/api"
+)
+
+func requestCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "request", Short: "Ask for access, and follow your requests"}
+	var req api.CreateRequestRequest
+	create := &cobra.Command{
+		Use:     "create --group NAME --for DURATION --reason TEXT [--ticket ID]",
+		Short:   "Ask for temporary membership of a group (as the person your token names)",
+		Example: `  jitd request create --group prod-db-admins --for 4h --reason "deploy 2.3" --ticket CHG-1042`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			r, err := c.CreateRequest(cmd.Context(), req)
+			if err != nil {
+				return err
+			}
+			return printRequest(cmd.OutOrStdout(), g, r)
+		},
+	}
+	f := create.Flags()
+	f.StringVar(&req.Directory, "directory", "", "directory (needed when several are configured)")
+	f.StringVar(&req.Group, "group", "", "group (required)")
+	f.StringVar(&req.For, "for", "", "how long, from approval: 90m, 4h, 2d (required)")
+	f.StringVar(&req.Reason, "reason", "", "why (required)")
+	f.StringVar(&req.Ticket, "ticket", "", "change or incident ticket")
+	for _, name := range []string{"group", "for", "reason"} {
+		create.MarkFlagRequired(name)
+	}
+	var filter api.RequestFilter
+	list := &cobra.Command{
+		Use:   "list [--mine | --pending-my-approval]",
+		Short: "List the requests you may see, newest first",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			rs, err := c.ListRequests(cmd.Context(), filter)
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			if g.json() {
+				return printJSON(w, rs)
+			}
+			t := table(w)
+			fmt.Fprintln(t, "ID\tREQUESTER\tGROUP\tFOR\tSTATE\tSTEP\tCREATED\tREASON")
+			for _, r := range rs {
+				fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%d/%d\t%s\t%s\n", r.ID, r.Requester, r.Group, r.Duration, r.State, r.Step, len(r.Steps), stamp(r.CreatedAt), r.Reason)
+			}
+			return t.Flush()
+		},
+	}
+	list.Flags().BoolVar(&filter.Mine, "mine", false, "only your own requests")
+	list.Flags().BoolVar(&filter.PendingMyApproval, "pending-my-approval", false, "only pending requests you may decide")
+	list.Flags().StringSliceVar(&filter.States, "state", nil, "only these states")
+	list.MarkFlagsMutuallyExclusive("mine", "pending-my-approval")
+	show := &cobra.Command{
+		Use:   "show REQUEST-ID",
+		Short: "Show one request and its decisions",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			r, err := c.Request(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return printRequest(cmd.OutOrStdout(), g, r)
+		},
+	}
+	cancel := &cobra.Command{
+		Use:   "cancel REQUEST-ID",
+		Short: "Withdraw your pending request",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			r, err := c.CancelRequest(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return printRequest(cmd.OutOrStdout(), g, r)
+		},
+	}
+	cmd.AddCommand(create, list, show, cancel)
+	return cmd
+}
+
+func decideCmd(g *globals, approve bool) *cobra.Command {
+	var comment string
+	use, short, flag := "approve REQUEST-ID [--comment TEXT]", "Approve the current step of a request", "comment"
+	if !approve {
+		use, short, flag = "deny REQUEST-ID --reason TEXT", "Deny a request", "reason"
+	}
+	cmd := &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			decide := c.Deny
+			if approve {
+				decide = c.Approve
+			}
+			r, err := decide(cmd.Context(), args[0], comment)
+			if err != nil {
+				return err
+			}
+			return printRequest(cmd.OutOrStdout(), g, r)
+		},
+	}
+	cmd.Flags().StringVar(&comment, flag, "", "recorded with the decision")
+	if !approve {
+		cmd.MarkFlagRequired("reason")
+	}
+	return cmd
+}
+
+func tokenCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "token", Short: "Manage API tokens"}
+	var req api.CreateTokenRequest
+	create := &cobra.Command{
+		Use:     "create --name NAME --role ROLE",
+		Short:   "Make an API token (shown once); requester and approver tokens are named by the person's login",
+		Example: `  jitd token create --name alice --role requester`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			t, err := c.CreateToken(cmd.Context(), req)
+			if err != nil {
+				return err
+			}
+			if g.json() {
+				return printJSON(cmd.OutOrStdout(), t)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Token for %s (%s), shown once; jitd keeps only its hash:\n%s\n", t.Name, t.Role, t.Token)
+			return nil
+		},
+	}
+	create.Flags().StringVar(&req.Name, "name", "", "who the token is for (required)")
+	create.Flags().StringVar(&req.Role, "role", "", "admin, auditor, approver or requester (required)")
+	create.MarkFlagRequired("name")
+	create.MarkFlagRequired("role")
+	cmd.AddCommand(create)
+	return cmd
+}
+
+func printRequest(w io.Writer, g *globals, r api.Request) error {
+	if g.json() {
+		return printJSON(w, r)
+	}
+	t := table(w)
+	rows := [][2]string{{"ID", r.ID}, {"Requester", r.Requester}, {"Group", r.Group}, {"Directory", r.Directory}, {"For", r.Duration},
+		{"State", r.State}, {"Reason", r.Reason}, {"Ticket", r.Ticket}, {"Rule", r.Rule}, {"Created", stamp(r.CreatedAt)}}
+	if r.State == "pending" {
+		rows = append(rows, [2]string{"Expires", fmt.Sprintf("%s (%s left)", stamp(r.ExpiresAt), left(time.Now(), r.ExpiresAt))})
+	}
+	for i, s := range r.Steps {
+		who := append(append([]string{}, s.Users...), prefixed("members of ", s.Groups)...)
+		mark := "waiting"
+		if i < r.Step {
+			mark = "done"
+		}
+		rows = append(rows, [2]string{fmt.Sprintf("Step %d", i+1), fmt.Sprintf("any %d of %s (%s)", s.Any, strings.Join(who, ", "), mark)})
+	}
+	for _, a := range r.Approvals {
+		rows = append(rows, [2]string{"Decision", fmt.Sprintf("%s %s step %d at %s %s", a.Approver, a.Decision, a.Step+1, stamp(a.At), a.Comment)})
+	}
+	if r.DecidedBy != "" {
+		rows = append(rows, [2]string{"Decided", r.DecidedBy + " at " + stamp(r.DecidedAt)})
+	}
+	if r.Detail != "" {
+		rows = append(rows, [2]string{"Detail", r.Detail})
+	}
+	if r.GrantID != "" {
+		rows = append(rows, [2]string{"Grant", r.GrantID})
+	}
+	for _, row := range rows {
+		if row[1] != "" {
+			fmt.Fprintf(t, "%s:\t%s\n", row[0], row[1])
+		}
+	}
+	return t.Flush()
+}

@@ -1,0 +1,305 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/jitd/jitd/core/auth"
+	"github.com/jitd/jitd/core/request"
+	"github.com/jitd/jitd/core/store"
+)
+
+// Request is an access request as the API shows it.
+type Request struct {
+	ID        string               `json:"id"`
+	Requester string               `json:"requester"`
+	Directory string               `json:"directory"`
+	Group     string               `json:"group"`
+	Duration  string               `json:"duration"`
+	Reason    string               `json:"reason"`
+	Ticket    string               `json:"ticket,omitempty"`
+	State     string               `json:"state"`
+	Rule      string               `json:"rule,omitempty"`
+	Steps     []store.ApprovalStep `json:"steps"`
+	Step      int                  `json:"step"` // steps done so far
+	CreatedAt time.Time            `json:"created_at"`
+	ExpiresAt time.Time            `json:"expires_at"`
+	DecidedAt time.Time            `json:"decided_at,omitzero"`
+	DecidedBy string               `json:"decided_by,omitempty"`
+	Detail    string               `json:"detail,omitempty"`
+	GrantID   string               `json:"grant_id,omitempty"`
+	Approvals []Approval           `json:"approvals"`
+}
+
+// Approval is one decision on a request.
+type Approval struct {
+	Approver string    `json:"approver"`
+	Step     int       `json:"step"`
+	Decision string    `json:"decision"`
+	Comment  string    `json:"comment,omitempty"`
+	At       time.Time `json:"at"`
+}
+
+func requestJSON(r store.Request, as []store.Approval) Request {
+	out := Request{ID: r.ID, Requester: r.Requester, Directory: r.Directory, Group: r.Group, Duration: r.Duration.String(), Reason: r.Reason,
+		Ticket: r.Ticket, State: string(r.State), Rule: r.Rule, Steps: r.Steps, Step: r.Step, CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt,
+		DecidedAt: r.DecidedAt, DecidedBy: r.DecidedBy, Detail: r.Detail, GrantID: r.GrantID, Approvals: []Approval{}}
+	if out.Steps == nil {
+		out.Steps = []store.ApprovalStep{}
+	}
+	for _, a := range as {
+		out.Approvals = append(out.Approvals, Approval{Approver: a.Approver, Step: a.Step, Decision: a.Decision, Comment: a.Comment, At: a.At})
+	}
+	return out
+}
+
+// CreateRequestRequest asks for access for the caller.
+type CreateRequestRequest struct {
+	Directory string `json:"directory,omitempty"`
+	Group     string `json:"group"`
+	For       string `json:"for"`
+	Reason    string `json:"reason"`
+	Ticket    string `json:"ticket,omitempty"`
+}
+
+// DecisionRequest approves (comment optional) or denies (reason required).
+type DecisionRequest struct {
+	Comment string `json:"comment,omitempty"`
+}
+
+// RequestList is a page of requests, newest first.
+type RequestList struct {
+	Requests []Request `json:"requests"`
+}
+
+func (s *Server) requestErr(err error) error {
+	cut := func(sentinel error) string { return strings.TrimPrefix(err.Error(), sentinel.Error()+": ") }
+	switch {
+	case errors.Is(err, request.ErrInvalid):
+		return &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: cut(request.ErrInvalid)}
+	case errors.Is(err, request.ErrNotFound):
+		return &Error{Status: http.StatusNotFound, Code: CodeNotFound, Message: "no such request"}
+	case errors.Is(err, request.ErrForbidden):
+		return &Error{Status: http.StatusForbidden, Code: CodeForbidden, Message: cut(request.ErrForbidden)}
+	case errors.Is(err, request.ErrConflict):
+		return &Error{Status: http.StatusConflict, Code: CodeConflict, Message: cut(request.ErrConflict)}
+	}
+	return err
+}
+
+func (s *Server) createRequest(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	var req CreateRequestRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	d, err := parseFor(req.For)
+	if err != nil {
+		return err
+	}
+	if req.Directory == "" {
+		req.Directory = s.defaultDirectory
+	}
+	q, err := s.requests.Create(r.Context(), request.CreateRequest{Requester: p.Name, Directory: req.Directory, Group: req.Group,
+		Duration: d, Reason: req.Reason, Ticket: req.Ticket})
+	if err != nil {
+		return s.requestErr(err)
+	}
+	writeJSON(w, http.StatusCreated, requestJSON(q, nil))
+	return nil
+}
+
+// visible reports whether p may read r: their own, or one they may decide,
+// unless their role reads everything.
+func (s *Server) visible(ctx context.Context, p auth.Principal, r store.Request) bool {
+	if auth.SeesAll(p.Role) || strings.EqualFold(r.Requester, p.Name) {
+		return true
+	}
+	return auth.Allowed(p.Role, auth.RequestDecide) && s.requests.CanDecide(ctx, r, p.Name) == nil
+}
+
+func (s *Server) listRequests(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	q := r.URL.Query()
+	f := store.RequestFilter{Directory: q.Get("directory"), Limit: 1000}
+	for _, st := range q["state"] {
+		for _, one := range strings.Split(st, ",") {
+			if !store.RequestState(one).Valid() {
+				return &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: fmt.Sprintf("unknown request state %q (one of %v)", one, store.RequestStates)}
+			}
+			f.States = append(f.States, store.RequestState(one))
+		}
+	}
+	mine, waiting := q.Get("mine") == "true", q.Get("pending_my_approval") == "true"
+	if mine {
+		f.Requester = p.Name
+	}
+	if waiting {
+		f.States = []store.RequestState{store.RequestPending}
+	}
+	rs, err := s.store.Requests(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	out := RequestList{Requests: []Request{}}
+	for _, q := range rs {
+		if waiting && s.requests.CanDecide(r.Context(), q, p.Name) != nil {
+			continue
+		}
+		if !s.visible(r.Context(), p, q) {
+			continue
+		}
+		out.Requests = append(out.Requests, requestJSON(q, nil))
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) getRequest(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	q, err := s.requests.Get(r.Context(), r.PathValue("id"))
+	if err == nil && !s.visible(r.Context(), p, q) {
+		err = request.ErrNotFound // another requester's request is not shown, nor said to exist
+	}
+	if err != nil {
+		return s.requestErr(err)
+	}
+	as, err := s.store.Approvals(r.Context(), q.ID)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, requestJSON(q, as))
+	return nil
+}
+
+func (s *Server) decideRequest(approve bool) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+		var req DecisionRequest
+		if err := decode(r, &req); err != nil {
+			return err
+		}
+		decide := s.requests.Deny
+		if approve {
+			decide = s.requests.Approve
+		}
+		q, err := decide(r.Context(), r.PathValue("id"), p.Name, req.Comment)
+		if err != nil {
+			return s.requestErr(err)
+		}
+		writeJSON(w, http.StatusOK, requestJSON(q, nil))
+		return nil
+	}
+}
+
+func (s *Server) cancelRequest(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	q, err := s.requests.Cancel(r.Context(), r.PathValue("id"), p.Name)
+	if err != nil {
+		return s.requestErr(err)
+	}
+	writeJSON(w, http.StatusOK, requestJSON(q, nil))
+	return nil
+}
+
+// CreateTokenRequest makes an API token; for requester and approver
+// tokens, name is the person's login.
+type CreateTokenRequest struct {
+	Name string `json:"name"`
+	Role string `json:"role"`
+}
+
+// CreatedToken is a new token, shown once.
+type CreatedToken struct {
+	Name  string `json:"name"`
+	Role  string `json:"role"`
+	Token string `json:"token"`
+}
+
+func (s *Server) createToken(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	var req CreateTokenRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	if strings.TrimSpace(req.Name) == "" {
+		return &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: "name is required (for requester and approver tokens, the person's login)"}
+	}
+	tok, err := auth.NewToken(r.Context(), s.store, req.Name, req.Role, s.clock.Now())
+	if errors.Is(err, auth.ErrUnknownRole) {
+		return &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: err.Error()}
+	}
+	if errors.Is(err, store.ErrConflict) {
+		return &Error{Status: http.StatusConflict, Code: CodeConflict, Message: fmt.Sprintf("a token named %q exists", req.Name)}
+	}
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusCreated, CreatedToken{Name: req.Name, Role: req.Role, Token: tok})
+	return nil
+}
+
+// CreateRequest asks for access as the caller.
+func (c *Client) CreateRequest(ctx context.Context, req CreateRequestRequest) (Request, error) {
+	var out Request
+	err := c.do(ctx, http.MethodPost, "/api/v1/requests", req, &out)
+	return out, err
+}
+
+// RequestFilter selects requests to list.
+type RequestFilter struct {
+	Mine, PendingMyApproval bool
+	States                  []string
+}
+
+// ListRequests lists the requests the caller may see.
+func (c *Client) ListRequests(ctx context.Context, f RequestFilter) ([]Request, error) {
+	q := url.Values{}
+	if f.Mine {
+		q.Set("mine", "true")
+	}
+	if f.PendingMyApproval {
+		q.Set("pending_my_approval", "true")
+	}
+	if len(f.States) > 0 {
+		q.Set("state", strings.Join(f.States, ","))
+	}
+	var out RequestList
+	err := c.do(ctx, http.MethodGet, "/api/v1/requests?"+q.Encode(), nil, &out)
+	return out.Requests, err
+}
+
+// Request returns one request with its decisions.
+func (c *Client) Request(ctx context.Context, id string) (Request, error) {
+	var out Request
+	err := c.do(ctx, http.MethodGet, "/api/v1/requests/"+url.PathEscape(id), nil, &out)
+	return out, err
+}
+
+// Approve approves the request's current step as the caller.
+func (c *Client) Approve(ctx context.Context, id, comment string) (Request, error) {
+	var out Request
+	err := c.do(ctx, http.MethodPost, "/api/v1/requests/"+url.PathEscape(id)+"/approve", DecisionRequest{Comment: comment}, &out)
+	return out, err
+}
+
+// Deny denies the request as the caller.
+func (c *Client) Deny(ctx context.Context, id, reason string) (Request, error) {
+	var out Request
+	err := c.do(ctx, http.MethodPost, "/api/v1/requests/"+url.PathEscape(id)+"/deny", DecisionRequest{Comment: reason}, &out)
+	return out, err
+}
+
+// CancelRequest withdraws the caller's pending request.
+func (c *Client) CancelRequest(ctx context.Context, id string) (Request, error) {
+	var out Request
+	err := c.do(ctx, http.MethodPost, "/api/v1/requests/"+url.PathEscape(id)+"/cancel", struct{}{}, &out)
+	return out, err
+}
+
+// CreateToken makes an API token (admins only).
+func (c *Client) CreateToken(ctx context.Context, req CreateTokenRequest) (CreatedToken, error) {
+	var out CreatedToken
+	err := c.do(ctx, http.MethodPost, "/api/v1/tokens", req, &out)
+	return out, err
+}
