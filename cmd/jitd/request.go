@@ -165,9 +165,51 @@ func tokenCmd(g *globals) *cobra.Command {
 	}
 	create.Flags().StringVar(&req.Name, "name", "", "who the token is for (required)")
 	create.Flags().StringVar(&req.Role, "role", "", "admin, auditor, approver or requester (required)")
+	create.Flags().StringVar(&req.Expires, "expires", "", "lifetime (90d, 12h); none: never")
 	create.MarkFlagRequired("name")
 	create.MarkFlagRequired("role")
-	cmd.AddCommand(create)
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List tokens (never their secrets)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			ts, err := c.Tokens(cmd.Context())
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			if g.json() {
+				return printJSON(w, ts)
+			}
+			t := table(w)
+			fmt.Fprintln(t, "ID\tNAME\tROLE\tCREATED\tEXPIRES\tREVOKED")
+			for _, tk := range ts {
+				fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%s\n", tk.ID, tk.Name, tk.Role, stamp(tk.CreatedAt), stamp(tk.ExpiresAt), stamp(tk.RevokedAt))
+			}
+			return t.Flush()
+		},
+	}
+	revoke := &cobra.Command{
+		Use:   "revoke TOKEN-ID",
+		Short: "Stop a token from working",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			if err := c.RevokeToken(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "revoked %s\n", args[0])
+			return nil
+		},
+	}
+	cmd.AddCommand(create, list, revoke)
 	return cmd
 }
 

@@ -189,6 +189,8 @@ func TestAuthorization_Matrix(t *testing.T) {
 			_, err := c.CreateToken(ctx, api.CreateTokenRequest{Name: fmt.Sprint("t-", time.Now().UnixNano()), Role: auth.RoleRequester})
 			return err
 		},
+		"token list":   func(c *api.Client) error { _, err := c.Tokens(ctx); return err },
+		"token revoke": func(c *api.Client) error { return c.RevokeToken(ctx, "t-none") },
 	}
 	want := map[string]map[string]int{
 		"admin": {"grant add": 200, "grant list": 200, "grant show": 200, "grant extend": 200, "audit list": 200, "audit verify": 200, "grant revoke": 404,
@@ -196,12 +198,12 @@ func TestAuthorization_Matrix(t *testing.T) {
 			"account create": 200, "account list": 200, "account show": 200, "account extend": 200, "account disable": 200, "account delete": 404, "policy test": 200,
 			// admin-user is nobody in the directory: it cannot request; nor is it an approver policy names.
 			"request create": 400, "request list": 200, "request show alice's": 200, "request approve alice's": 403, "request deny alice's": 403,
-			"request cancel alice's": 403, "token create": 200},
+			"request cancel alice's": 403, "token create": 200, "token list": 200, "token revoke": 404},
 		"auditor": {"grant add": 403, "grant list": 200, "grant show": 200, "grant extend": 403, "audit list": 200, "audit verify": 200, "grant revoke": 403,
 			"sync status": 200, "sync run": 403, "drift list": 200, "baseline show": 200, "baseline accept": 403,
 			"account create": 403, "account list": 200, "account show": 200, "account extend": 403, "account disable": 403, "account delete": 403, "policy test": 200,
 			"request create": 403, "request list": 200, "request show alice's": 200, "request approve alice's": 403, "request deny alice's": 403,
-			"request cancel alice's": 403, "token create": 403},
+			"request cancel alice's": 403, "token create": 403, "token list": 403, "token revoke": 403},
 		"requester": own(map[string]int{"request create": 200, "request list": 200, "request show alice's": 200, "request cancel alice's": 200}),
 		"approver": own(map[string]int{"request create": 200, "request list": 200, "request show alice's": 200,
 			"request approve alice's": 200, "request deny alice's": 200}),
@@ -229,7 +231,7 @@ func own(allowed map[string]int) map[string]int {
 	for _, op := range []string{"grant add", "grant list", "grant show", "grant extend", "audit list", "audit verify", "grant revoke", "sync status",
 		"sync run", "drift list", "baseline show", "baseline accept", "account create", "account list", "account show", "account extend",
 		"account disable", "account delete", "policy test", "request create", "request list", "request show alice's",
-		"request approve alice's", "request deny alice's", "request cancel alice's", "token create"} {
+		"request approve alice's", "request deny alice's", "request cancel alice's", "token create", "token list", "token revoke"} {
 		out[op] = http.StatusForbidden
 	}
 	for op, code := range allowed {
@@ -379,5 +381,38 @@ func TestPolicyTestExplainsTheDecision(t *testing.T) {
 	}
 	if _, err := c.TestPolicy(ctx, api.PolicyTestRequest{Directory: "demo", User: "alice", Group: "prod-db-admins"}); status(err) != 400 {
 		t.Fatalf("without a duration: %v", err)
+	}
+}
+
+// A token stops working when it expires or is revoked.
+func TestTokensExpireAndCanBeRevoked(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	admin := e.client(e.tokens[auth.RoleAdmin])
+	short, err := admin.CreateToken(ctx, api.CreateTokenRequest{Name: "temp", Role: auth.RoleAuditor, Expires: "1h"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	revoked, _ := admin.CreateToken(ctx, api.CreateTokenRequest{Name: "gone", Role: auth.RoleAuditor})
+	for _, tok := range []string{short.Token, revoked.Token} {
+		if _, err := e.client(tok).ListGrants(ctx, api.GrantFilter{}); err != nil {
+			t.Fatalf("fresh token: %v", err)
+		}
+	}
+	if err := admin.RevokeToken(ctx, revoked.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.client(revoked.Token).ListGrants(ctx, api.GrantFilter{}); status(err) != 401 {
+		t.Fatalf("revoked token: %v, want 401", err)
+	}
+	e.clock.Advance(time.Hour)
+	if _, err := e.client(short.Token).ListGrants(ctx, api.GrantFilter{}); status(err) != 401 {
+		t.Fatalf("expired token: %v, want 401", err)
+	}
+	list, _ := admin.Tokens(ctx)
+	for _, ti := range list {
+		if ti.ID == revoked.ID && ti.RevokedAt.IsZero() {
+			t.Fatal("the list does not show the revocation")
+		}
 	}
 }

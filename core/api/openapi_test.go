@@ -148,7 +148,11 @@ func TestOpenAPI_RequestsAndResponsesMatchTheDocument(t *testing.T) {
 	rq3, _ := alice.CreateRequest(ctx, api.CreateRequestRequest{Group: "prod-db-admins", For: "1h", Reason: "third"})
 	alice.CancelRequest(ctx, rq3.ID)
 	alice.CreateRequest(ctx, api.CreateRequestRequest{Group: "prod-db-admins", For: "9h", Reason: "too long"})
-	c.CreateToken(ctx, api.CreateTokenRequest{Name: "dave", Role: "requester"})
+	if tk, err := c.CreateToken(ctx, api.CreateTokenRequest{Name: "dave", Role: "requester", Expires: "90d"}); err == nil {
+		c.Tokens(ctx)
+		c.RevokeToken(ctx, tk.ID)
+	}
+	c.RevokeToken(ctx, "t-none")
 	c.SyncStatus(ctx)
 	c.Drift(ctx, "")
 	c.Baseline(ctx, "demo", "prod-db-admins")
@@ -191,7 +195,8 @@ func TestOpenAPI_RequestsAndResponsesMatchTheDocument(t *testing.T) {
 		"POST /api/v1/accounts 201", "POST /api/v1/accounts 400", "GET /api/v1/accounts 200", "GET /api/v1/accounts/{id} 200", "GET /api/v1/accounts/{id} 404",
 		"POST /api/v1/accounts/{id}/extend 200", "POST /api/v1/accounts/{id}/extend 409", "POST /api/v1/accounts/{id}/disable 200", "POST /api/v1/accounts/{id}/delete 200", "POST /api/v1/policy/test 200", "POST /api/v1/policy/test 400",
 		"POST /api/v1/requests 201", "POST /api/v1/requests 400", "GET /api/v1/requests 200", "GET /api/v1/requests/{id} 200",
-		"POST /api/v1/requests/{id}/approve 200", "POST /api/v1/requests/{id}/deny 200", "POST /api/v1/requests/{id}/cancel 200", "POST /api/v1/tokens 201"} {
+		"POST /api/v1/requests/{id}/approve 200", "POST /api/v1/requests/{id}/deny 200", "POST /api/v1/requests/{id}/cancel 200", "POST /api/v1/tokens 201", "GET /api/v1/tokens 200",
+		"POST /api/v1/tokens/{id}/revoke 200", "POST /api/v1/tokens/{id}/revoke 404"} {
 		if !v.seen[want] {
 			t.Errorf("not exercised: %s (seen %v)", want, keys(v.seen))
 		}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jitd/jitd/core/audit"
 	"github.com/jitd/jitd/core/auth"
 	"github.com/jitd/jitd/core/request"
 	"github.com/jitd/jitd/core/store"
@@ -203,17 +204,30 @@ func (s *Server) cancelRequest(w http.ResponseWriter, r *http.Request, p auth.Pr
 }
 
 // CreateTokenRequest makes an API token; for requester and approver
-// tokens, name is the person's login.
+// tokens, name is the person's login. Expires ("90d", "12h") is optional.
 type CreateTokenRequest struct {
-	Name string `json:"name"`
-	Role string `json:"role"`
+	Name    string `json:"name"`
+	Role    string `json:"role"`
+	Expires string `json:"expires,omitempty"`
 }
 
 // CreatedToken is a new token, shown once.
 type CreatedToken struct {
-	Name  string `json:"name"`
-	Role  string `json:"role"`
-	Token string `json:"token"`
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Role      string    `json:"role"`
+	Token     string    `json:"token"`
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
+}
+
+// TokenInfo describes a token, never its secret.
+type TokenInfo struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Role      string    `json:"role"`
+	CreatedAt time.Time `json:"created_at"`
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
+	RevokedAt time.Time `json:"revoked_at,omitzero"`
 }
 
 func (s *Server) createToken(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
@@ -224,7 +238,16 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request, p auth.Prin
 	if strings.TrimSpace(req.Name) == "" {
 		return &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: "name is required (for requester and approver tokens, the person's login)"}
 	}
-	tok, err := auth.NewToken(r.Context(), s.store, req.Name, req.Role, s.clock.Now())
+	now := s.clock.Now()
+	var expires time.Time
+	if req.Expires != "" {
+		d, err := parseFor(req.Expires)
+		if err != nil {
+			return err
+		}
+		expires = now.Add(d)
+	}
+	tok, id, err := auth.NewExpiringToken(r.Context(), s.store, req.Name, req.Role, now, expires)
 	if errors.Is(err, auth.ErrUnknownRole) {
 		return &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: err.Error()}
 	}
@@ -235,8 +258,52 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request, p auth.Prin
 		return err
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusCreated, CreatedToken{Name: req.Name, Role: req.Role, Token: tok})
+	writeJSON(w, http.StatusCreated, CreatedToken{ID: id, Name: req.Name, Role: req.Role, Token: tok, ExpiresAt: expires})
 	return nil
+}
+
+func (s *Server) listTokens(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
+	ts, err := s.store.Tokens(r.Context())
+	if err != nil {
+		return err
+	}
+	out := []TokenInfo{}
+	for _, t := range ts {
+		out = append(out, TokenInfo{ID: t.ID, Name: t.Name, Role: t.Role, CreatedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt, RevokedAt: t.RevokedAt})
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	id, now := r.PathValue("id"), s.clock.Now()
+	err := s.store.Update(r.Context(), func(tx store.Tx) error {
+		if err := tx.RevokeToken(id, now); err != nil {
+			return err
+		}
+		_, err := tx.AppendAudit(audit.Event{Time: now, Actor: p.Name, Action: audit.TokenRevoked, Detail: "token " + id})
+		return err
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return &Error{Status: http.StatusNotFound, Code: CodeNotFound, Message: fmt.Sprintf("no token %q", id)}
+	}
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"revoked": id})
+	return nil
+}
+
+// Tokens lists the tokens (never their secrets).
+func (c *Client) Tokens(ctx context.Context) ([]TokenInfo, error) {
+	var out []TokenInfo
+	err := c.do(ctx, http.MethodGet, "/api/v1/tokens", nil, &out)
+	return out, err
+}
+
+// RevokeToken stops a token from working.
+func (c *Client) RevokeToken(ctx context.Context, id string) error {
+	return c.do(ctx, http.MethodPost, "/api/v1/tokens/"+url.PathEscape(id)+"/revoke", struct{}{}, nil)
 }
 
 // CreateRequest asks for access as the caller.

@@ -70,6 +70,9 @@ type Deps struct {
 
 // NewServer returns the API handler.
 func NewServer(d Deps) *Server {
+	if d.Clock == nil {
+		d.Clock = clock.Real{}
+	}
 	s := &Server{store: d.Store, grants: d.Grants, accounts: d.Accounts, mirror: d.Mirror, reconcile: d.Reconcile, policy: d.Policy, clock: d.Clock, requests: d.Requests, defaultDirectory: d.DefaultDirectory,
 		log: d.Log, ready: d.Ready, mux: http.NewServeMux(), metrics: promhttp.HandlerFor(d.Metrics, promhttp.HandlerOpts{Registry: d.Metrics})}
 	s.route("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -97,6 +100,8 @@ func NewServer(d Deps) *Server {
 	s.handle("POST /api/v1/requests/{id}/deny", auth.RequestDecide, s.decideRequest(false))
 	s.handle("POST /api/v1/requests/{id}/cancel", auth.RequestCreate, s.cancelRequest)
 	s.handle("POST /api/v1/tokens", auth.TokenWrite, s.createToken)
+	s.handle("GET /api/v1/tokens", auth.TokenWrite, s.listTokens)
+	s.handle("POST /api/v1/tokens/{id}/revoke", auth.TokenWrite, s.revokeToken)
 	s.handle("POST /api/v1/accounts", auth.AccountWrite, s.createAccount)
 	s.handle("GET /api/v1/accounts", auth.AccountRead, s.listAccounts)
 	s.handle("GET /api/v1/accounts/{id}", auth.AccountRead, s.getAccount)
@@ -126,7 +131,7 @@ func (s *Server) handle(pattern string, perm auth.Permission, h handlerFunc) {
 			writeErr(w, &Error{Status: http.StatusUnauthorized, Code: CodeUnauthenticated, Message: "an API token is required: Authorization: Bearer <token> (set JITD_TOKEN for the CLI)"})
 			return
 		}
-		p, err := auth.Authenticate(r.Context(), s.store, strings.TrimSpace(token))
+		p, err := auth.Authenticate(r.Context(), s.store, strings.TrimSpace(token), s.clock.Now())
 		if err != nil {
 			if errors.Is(err, auth.ErrUnauthenticated) {
 				writeErr(w, &Error{Status: http.StatusUnauthorized, Code: CodeUnauthenticated, Message: "invalid API token"})

@@ -22,6 +22,7 @@ const (
 	GrantRevokeFailed = "grant.revoke_failed"       // removal failing past the attempt limit; still retried
 	GrantVanished     = "grant.membership_vanished" // removed outside jitd while the grant is active
 	TokenCreated      = "token.created"
+	TokenRevoked      = "token.revoked"
 	BaselineRecorded  = "baseline.recorded"
 	BaselineAccepted  = "baseline.accepted"
 	DriftDetected     = "drift.detected" // a member nobody granted

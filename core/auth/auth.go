@@ -82,8 +82,9 @@ type Principal struct {
 	Role string
 }
 
-// Authenticate checks a bearer token against the store.
-func Authenticate(ctx context.Context, st store.Store, token string) (Principal, error) {
+// Authenticate checks a bearer token against the store: known, not
+// revoked, not expired at now, and its secret matching.
+func Authenticate(ctx context.Context, st store.Store, token string, now time.Time) (Principal, error) {
 	rest, ok := strings.CutPrefix(token, "jitd_")
 	id, secret, ok2 := strings.Cut(rest, "_")
 	if !ok || !ok2 || id == "" || secret == "" {
@@ -99,6 +100,9 @@ func Authenticate(ctx context.Context, st store.Store, token string) (Principal,
 	if subtle.ConstantTimeCompare([]byte(hashSecret(secret)), []byte(t.SecretHash)) != 1 {
 		return Principal{}, ErrUnauthenticated
 	}
+	if !t.RevokedAt.IsZero() || (!t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt)) {
+		return Principal{}, ErrUnauthenticated
+	}
 	return Principal{Name: t.Name, Role: t.Role}, nil
 }
 
@@ -110,8 +114,15 @@ func hashSecret(secret string) string {
 // NewToken creates a token for name with role, stores its hash (audited) and
 // returns the token text, which is never stored.
 func NewToken(ctx context.Context, st store.Store, name, role string, now time.Time) (string, error) {
+	tok, _, err := NewExpiringToken(ctx, st, name, role, now, time.Time{})
+	return tok, err
+}
+
+// NewExpiringToken is NewToken for a token that stops working at expires
+// (zero: never); it also returns the token's id.
+func NewExpiringToken(ctx context.Context, st store.Store, name, role string, now, expires time.Time) (string, string, error) {
 	if _, ok := roles[role]; !ok {
-		return "", fmt.Errorf("%w %q (one of admin, auditor, approver, requester)", ErrUnknownRole, role)
+		return "", "", fmt.Errorf("%w %q (one of admin, auditor, approver, requester)", ErrUnknownRole, role)
 	}
 	idb := make([]byte, 8)
 	secret := make([]byte, 32)
@@ -120,16 +131,16 @@ func NewToken(ctx context.Context, st store.Store, name, role string, now time.T
 	id := hex.EncodeToString(idb)
 	sec := base64.RawURLEncoding.EncodeToString(secret)
 	err := st.Update(ctx, func(tx store.Tx) error {
-		if err := tx.InsertToken(store.Token{ID: id, Name: name, Role: role, SecretHash: hashSecret(sec), CreatedAt: now}); err != nil {
+		if err := tx.InsertToken(store.Token{ID: id, Name: name, Role: role, SecretHash: hashSecret(sec), CreatedAt: now, ExpiresAt: expires}); err != nil {
 			return err
 		}
 		_, err := tx.AppendAudit(audit.Event{Time: now, Actor: "jitd", Action: audit.TokenCreated, Detail: fmt.Sprintf("token %s for %s, role %s", id, name, role)})
 		return err
 	})
 	if err != nil {
-		return "", fmt.Errorf("auth: create token: %w", err)
+		return "", "", fmt.Errorf("auth: create token: %w", err)
 	}
-	return "jitd_" + id + "_" + sec, nil
+	return "jitd_" + id + "_" + sec, id, nil
 }
 
 // EnsureAdminToken creates the first admin token when the store has none and

@@ -95,6 +95,8 @@ type Token struct {
 	Role       string
 	SecretHash string
 	CreatedAt  time.Time
+	ExpiresAt  time.Time // zero: never
+	RevokedAt  time.Time // zero: not revoked
 }
 
 // SyncState is where one directory's mirror stands.
@@ -156,6 +158,8 @@ type Store interface {
 	NextRequestExpiry(ctx context.Context) (time.Time, bool, error)
 
 	Token(ctx context.Context, id string) (Token, error)
+	// Tokens lists every token (with its hash), oldest first.
+	Tokens(ctx context.Context) ([]Token, error)
 	CountTokens(ctx context.Context) (int, error)
 
 	// SyncState returns a directory's sync state (zero with ErrNotFound if never synced).
@@ -221,6 +225,8 @@ type Tx interface {
 	AppendAudit(e audit.Event) (audit.Event, error)
 
 	InsertToken(t Token) error
+	// RevokeToken marks a token revoked at at (idempotent; ErrNotFound if none).
+	RevokeToken(id string, at time.Time) error
 
 	// The mirror. Upserts stamp the row with gen.
 	UpsertMirrorUser(directory string, u connectors.User, gen int64) error

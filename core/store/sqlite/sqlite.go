@@ -380,8 +380,8 @@ func (t *txn) flushHead() error {
 }
 
 func (t *txn) InsertToken(tok store.Token) error {
-	_, err := t.tx.ExecContext(t.ctx, `INSERT INTO api_tokens (id, name, role, secret_hash, created_at) VALUES (?,?,?,?,?)`,
-		tok.ID, tok.Name, tok.Role, tok.SecretHash, nanos(tok.CreatedAt))
+	_, err := t.tx.ExecContext(t.ctx, `INSERT INTO api_tokens (id, name, role, secret_hash, created_at, expires_at, revoked_at) VALUES (?,?,?,?,?,?,?)`,
+		tok.ID, tok.Name, tok.Role, tok.SecretHash, nanos(tok.CreatedAt), nanos(tok.ExpiresAt), nanos(tok.RevokedAt))
 	var se sqlite3.Error
 	if errors.As(err, &se) && se.Code == sqlite3.ErrConstraint {
 		return fmt.Errorf("token %q: %w", tok.Name, store.ErrConflict)
@@ -522,17 +522,45 @@ func (s *Store) AuditHead(ctx context.Context) (int64, string, error) {
 	return seq, hash, err
 }
 
+const tokenColumns = `id, name, role, secret_hash, created_at, expires_at, revoked_at`
+
+func scanToken(r scanner) (store.Token, error) {
+	var t store.Token
+	var created, expires, revoked int64
+	err := r.Scan(&t.ID, &t.Name, &t.Role, &t.SecretHash, &created, &expires, &revoked)
+	t.CreatedAt, t.ExpiresAt, t.RevokedAt = fromNanos(created), fromNanos(expires), fromNanos(revoked)
+	return t, err
+}
+
 // Token returns an API token by id.
 func (s *Store) Token(ctx context.Context, id string) (store.Token, error) {
-	var t store.Token
-	var created int64
-	err := s.read.QueryRowContext(ctx, `SELECT id, name, role, secret_hash, created_at FROM api_tokens WHERE id = ?`, id).
-		Scan(&t.ID, &t.Name, &t.Role, &t.SecretHash, &created)
+	t, err := scanToken(s.read.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM api_tokens WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return t, fmt.Errorf("token: %w", store.ErrNotFound)
 	}
-	t.CreatedAt = fromNanos(created)
 	return t, err
+}
+
+// Tokens lists every token, oldest first.
+func (s *Store) Tokens(ctx context.Context) ([]store.Token, error) {
+	return queryAll(ctx, s.read, `SELECT `+tokenColumns+` FROM api_tokens ORDER BY created_at, id`, scanToken)
+}
+
+func (t *txn) RevokeToken(id string, at time.Time) error {
+	res, err := t.exec(`UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at = 0`, nanos(at), id)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		var exists int
+		if err := t.QueryRowContext(t.ctx, `SELECT count(*) FROM api_tokens WHERE id = ?`, id).Scan(&exists); err != nil {
+			return err
+		}
+		if exists == 0 {
+			return fmt.Errorf("token %q: %w", id, store.ErrNotFound)
+		}
+	}
+	return nil
 }
 
 // CountTokens counts API tokens.

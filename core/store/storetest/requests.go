@@ -65,3 +65,26 @@ func testRequests(t *testing.T, s store.Store) {
 		t.Fatalf("Requests(carol, pending) = %+v", got)
 	}
 }
+
+func testTokenLifetime(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	tok := store.Token{ID: "t1", Name: "alice", Role: "requester", SecretHash: "h", CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+	if err := s.Update(ctx, func(tx store.Tx) error { return tx.InsertToken(tok) }); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Token(ctx, "t1"); err != nil || !reflect.DeepEqual(got, tok) {
+		t.Fatalf("Token = %+v, %v", got, err)
+	}
+	for range 2 { // idempotent
+		if err := s.Update(ctx, func(tx store.Tx) error { return tx.RevokeToken("t1", t0.Add(time.Minute)) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Update(ctx, func(tx store.Tx) error { return tx.RevokeToken("t-none", t0) }); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("revoking an unknown token: %v", err)
+	}
+	ts, err := s.Tokens(ctx)
+	if err != nil || len(ts) != 1 || !ts[0].RevokedAt.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("Tokens = %+v, %v", ts, err)
+	}
+}

@@ -37,6 +37,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"AccountRoundTrip", testAccountRoundTrip},
 		{"DueAccounts", testDueAccounts},
 		{"RequestsAndApprovals", testRequests},
+		{"TokenLifetime", testTokenLifetime},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
