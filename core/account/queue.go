@@ -29,48 +29,15 @@ func (m *Manager) Wake() {
 
 // Run works the queue until ctx is cancelled.
 func (m *Manager) Run(ctx context.Context) error {
-	failures := 0
-	for {
-		if ctx.Err() != nil {
-			return nil
+	clock.Loop(ctx, m.clock, m.wake, func(ctx context.Context) (time.Time, bool, error) {
+		if _, err := m.RunOnce(ctx); err != nil {
+			return time.Time{}, false, err
 		}
-		wait := time.Duration(-1)
-		_, err := m.RunOnce(ctx)
-		if err == nil {
-			failures = 0
-			var next time.Time
-			var ok bool
-			next, ok, err = m.store.NextAccountDue(ctx)
-			if ok {
-				wait = max(next.Sub(m.clock.Now()), 0)
-			}
-		}
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			failures++
-			wait = m.backoff(failures)
-			m.log.Error("accounts: queue pass failed; retrying", "err", err, "retry_in", wait)
-		}
-		if wait == 0 {
-			continue
-		}
-		var timer clock.Timer
-		var timerC <-chan time.Time
-		if wait > 0 {
-			timer = m.clock.NewTimer(wait)
-			timerC = timer.C()
-		}
-		select {
-		case <-ctx.Done():
-		case <-m.wake:
-		case <-timerC:
-		}
-		if timer != nil {
-			timer.Stop()
-		}
-	}
+		return m.store.NextAccountDue(ctx)
+	}, m.backoff, func(err error, wait time.Duration) {
+		m.log.Error("accounts: queue pass failed; retrying", "err", err, "retry_in", wait)
+	})
+	return nil
 }
 
 // RunOnce does the work due now and returns how many accounts it stepped.

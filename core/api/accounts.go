@@ -84,21 +84,6 @@ type AccountFilter struct {
 	States                    []string
 }
 
-func (s *Server) accountErr(err error) error {
-	cut := func(sentinel error) string { return strings.TrimPrefix(err.Error(), sentinel.Error()+": ") }
-	switch {
-	case errors.Is(err, account.ErrInvalid):
-		return &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: cut(account.ErrInvalid)}
-	case errors.Is(err, account.ErrNotFound):
-		return &Error{Status: http.StatusNotFound, Code: CodeNotFound, Message: "no such account"}
-	case errors.Is(err, account.ErrConflict):
-		return &Error{Status: http.StatusConflict, Code: CodeConflict, Message: cut(account.ErrConflict)}
-	case errors.Is(err, account.ErrDirectory):
-		return &Error{Status: http.StatusBadGateway, Code: CodeDirectory, Message: cut(account.ErrDirectory)}
-	}
-	return err
-}
-
 func (s *Server) createAccount(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
 	var req CreateAccountRequest
 	if err := decode(r, &req); err != nil {
@@ -110,7 +95,7 @@ func (s *Server) createAccount(w http.ResponseWriter, r *http.Request, p auth.Pr
 		if c.Account.ID != "" && errors.Is(err, account.ErrDirectory) {
 			return &Error{Status: http.StatusBadGateway, Code: CodeDirectory, Message: fmt.Sprintf("account %s recorded; %s", c.Account.ID, strings.TrimPrefix(err.Error(), account.ErrDirectory.Error()+": "))}
 		}
-		return s.accountErr(err)
+		return err
 	}
 	w.Header().Set("Cache-Control", "no-store") // the initial password
 	writeJSON(w, http.StatusCreated, CreatedAccount{Account: accountJSON(c.Account), InitialPassword: c.Password})
@@ -143,7 +128,7 @@ func (s *Server) listAccounts(w http.ResponseWriter, r *http.Request, _ auth.Pri
 func (s *Server) getAccount(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
 	a, err := s.accounts.Get(r.Context(), r.PathValue("id"))
 	if err != nil {
-		return s.accountErr(err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, accountJSON(a))
 	return nil
@@ -156,7 +141,7 @@ func (s *Server) extendAccount(w http.ResponseWriter, r *http.Request, p auth.Pr
 	}
 	a, err := s.accounts.Extend(r.Context(), r.PathValue("id"), req.Until, p.Name, req.Reason)
 	if err != nil {
-		return s.accountErr(err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, accountJSON(a))
 	return nil
@@ -179,7 +164,7 @@ func (s *Server) endAccount(deleteNow bool) handlerFunc {
 			return nil
 		}
 		if err != nil {
-			return s.accountErr(err)
+			return err
 		}
 		writeJSON(w, http.StatusOK, accountJSON(a))
 		return nil

@@ -78,21 +78,6 @@ type RequestList struct {
 	Requests []Request `json:"requests"`
 }
 
-func (s *Server) requestErr(err error) error {
-	cut := func(sentinel error) string { return strings.TrimPrefix(err.Error(), sentinel.Error()+": ") }
-	switch {
-	case errors.Is(err, request.ErrInvalid):
-		return &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: cut(request.ErrInvalid)}
-	case errors.Is(err, request.ErrNotFound):
-		return &Error{Status: http.StatusNotFound, Code: CodeNotFound, Message: "no such request"}
-	case errors.Is(err, request.ErrForbidden):
-		return &Error{Status: http.StatusForbidden, Code: CodeForbidden, Message: cut(request.ErrForbidden)}
-	case errors.Is(err, request.ErrConflict):
-		return &Error{Status: http.StatusConflict, Code: CodeConflict, Message: cut(request.ErrConflict)}
-	}
-	return err
-}
-
 func (s *Server) createRequest(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
 	var req CreateRequestRequest
 	if err := decode(r, &req); err != nil {
@@ -108,7 +93,7 @@ func (s *Server) createRequest(w http.ResponseWriter, r *http.Request, p auth.Pr
 	q, err := s.requests.Create(r.Context(), request.CreateRequest{Requester: p.Name, Directory: req.Directory, Group: req.Group,
 		Duration: d, Reason: req.Reason, Ticket: req.Ticket})
 	if err != nil {
-		return s.requestErr(err)
+		return err
 	}
 	writeJSON(w, http.StatusCreated, requestJSON(q, nil))
 	return nil
@@ -165,7 +150,7 @@ func (s *Server) getRequest(w http.ResponseWriter, r *http.Request, p auth.Princ
 		err = request.ErrNotFound // another requester's request is not shown, nor said to exist
 	}
 	if err != nil {
-		return s.requestErr(err)
+		return err
 	}
 	as, err := s.store.Approvals(r.Context(), q.ID)
 	if err != nil {
@@ -187,7 +172,7 @@ func (s *Server) decideRequest(approve bool) handlerFunc {
 		}
 		q, err := decide(r.Context(), r.PathValue("id"), p.Name, req.Comment)
 		if err != nil {
-			return s.requestErr(err)
+			return err
 		}
 		writeJSON(w, http.StatusOK, requestJSON(q, nil))
 		return nil
@@ -197,7 +182,7 @@ func (s *Server) decideRequest(approve bool) handlerFunc {
 func (s *Server) cancelRequest(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
 	q, err := s.requests.Cancel(r.Context(), r.PathValue("id"), p.Name)
 	if err != nil {
-		return s.requestErr(err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, requestJSON(q, nil))
 	return nil

@@ -151,20 +151,44 @@ func (s *Server) handle(pattern string, perm auth.Permission, h handlerFunc) {
 	})
 }
 
+// sentinels maps the core packages' errors to responses. A fixed message
+// replaces the error's text (not-found answers never echo what was asked).
+var sentinels = []struct {
+	err     error
+	status  int
+	code    string
+	message string
+}{
+	{grant.ErrInvalid, http.StatusBadRequest, CodeInvalid, ""},
+	{grant.ErrNotFound, http.StatusNotFound, CodeNotFound, "no such grant"},
+	{grant.ErrConflict, http.StatusConflict, CodeConflict, ""},
+	{grant.ErrDirectory, http.StatusBadGateway, CodeDirectory, ""},
+	{account.ErrInvalid, http.StatusBadRequest, CodeInvalid, ""},
+	{account.ErrNotFound, http.StatusNotFound, CodeNotFound, "no such account"},
+	{account.ErrConflict, http.StatusConflict, CodeConflict, ""},
+	{account.ErrDirectory, http.StatusBadGateway, CodeDirectory, ""},
+	{request.ErrInvalid, http.StatusBadRequest, CodeInvalid, ""},
+	{request.ErrNotFound, http.StatusNotFound, CodeNotFound, "no such request"},
+	{request.ErrForbidden, http.StatusForbidden, CodeForbidden, ""},
+	{request.ErrConflict, http.StatusConflict, CodeConflict, ""},
+}
+
 // fail maps an error to a response; unexpected errors are logged, not shown.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var apiErr *Error
-	switch {
-	case errors.As(err, &apiErr):
-	case errors.Is(err, grant.ErrInvalid):
-		apiErr = &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: strings.TrimPrefix(err.Error(), grant.ErrInvalid.Error()+": ")}
-	case errors.Is(err, grant.ErrNotFound):
-		apiErr = &Error{Status: http.StatusNotFound, Code: CodeNotFound, Message: "no such grant"}
-	case errors.Is(err, grant.ErrConflict):
-		apiErr = &Error{Status: http.StatusConflict, Code: CodeConflict, Message: strings.TrimPrefix(err.Error(), grant.ErrConflict.Error()+": ")}
-	case errors.Is(err, grant.ErrDirectory):
-		apiErr = &Error{Status: http.StatusBadGateway, Code: CodeDirectory, Message: strings.TrimPrefix(err.Error(), grant.ErrDirectory.Error()+": ")}
-	default:
+	if !errors.As(err, &apiErr) {
+		for _, m := range sentinels {
+			if errors.Is(err, m.err) {
+				msg := m.message
+				if msg == "" {
+					msg = strings.TrimPrefix(err.Error(), m.err.Error()+": ")
+				}
+				apiErr = &Error{Status: m.status, Code: m.code, Message: msg}
+				break
+			}
+		}
+	}
+	if apiErr == nil {
 		s.log.Error("api: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		apiErr = &Error{Status: http.StatusInternalServerError, Code: CodeInternal, Message: "internal error; see the daemon's log"}
 	}

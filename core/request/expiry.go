@@ -50,35 +50,13 @@ func (m *Manager) ExpireDue(ctx context.Context) (int, error) {
 
 // Run expires requests on time until ctx is cancelled.
 func (m *Manager) Run(ctx context.Context) error {
-	for {
-		if ctx.Err() != nil {
-			return nil
-		}
-		wait := time.Duration(-1)
+	clock.Loop(ctx, m.clock, m.wake, func(ctx context.Context) (time.Time, bool, error) {
 		if _, err := m.ExpireDue(ctx); err != nil {
-			m.log.Error("requests: expiring failed; retrying", "err", err)
-			wait = time.Minute
-		} else if next, ok, err := m.store.NextRequestExpiry(ctx); err != nil {
-			wait = time.Minute
-		} else if ok {
-			wait = max(next.Sub(m.clock.Now()), 0)
+			return time.Time{}, false, err
 		}
-		if wait == 0 {
-			continue
-		}
-		var timer clock.Timer
-		var timerC <-chan time.Time
-		if wait > 0 {
-			timer = m.clock.NewTimer(wait)
-			timerC = timer.C()
-		}
-		select {
-		case <-ctx.Done():
-		case <-m.wake:
-		case <-timerC:
-		}
-		if timer != nil {
-			timer.Stop()
-		}
-	}
+		return m.store.NextRequestExpiry(ctx)
+	}, func(int) time.Duration { return time.Minute }, func(err error, wait time.Duration) {
+		m.log.Error("requests: expiring failed; retrying", "err", err, "retry_in", wait)
+	})
+	return nil
 }
