@@ -2,13 +2,11 @@ package api
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"net/http"
 
 	"github.com/jitd/jitd/core/auth"
 	"github.com/jitd/jitd/core/policy"
-	"github.com/jitd/jitd/core/store"
+	"github.com/jitd/jitd/core/request"
 )
 
 // PolicyTestRequest asks what the policy would decide for a request.
@@ -58,7 +56,7 @@ func (s *Server) testPolicy(w http.ResponseWriter, r *http.Request, _ auth.Princ
 	if req.Directory == "" || req.User == "" || req.Group == "" || d == 0 {
 		return &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: "directory, user, group and for are required"}
 	}
-	in, err := s.policyInput(r.Context(), req.Directory, req.User)
+	in, err := request.Input(r.Context(), s.store, s.clock.Now(), req.Directory, req.User)
 	if err != nil {
 		return err
 	}
@@ -87,32 +85,6 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return s
-}
-
-// policyInput reads what the policy knows of a requester: their groups in
-// the mirror, and what they hold now (those groups plus active grants).
-func (s *Server) policyInput(ctx context.Context, dir, login string) (policy.Input, error) {
-	u, err := s.store.MirrorUser(ctx, dir, login)
-	if errors.Is(err, store.ErrNotFound) {
-		return policy.Input{}, &Error{Status: http.StatusBadRequest, Code: CodeInvalid,
-			Message: fmt.Sprintf("no user %q in the mirror of directory %q (run jitd sync run if it was just created)", login, dir)}
-	}
-	if err != nil {
-		return policy.Input{}, err
-	}
-	groups, err := s.store.MirrorUserGroups(ctx, dir, u.ID)
-	if err != nil {
-		return policy.Input{}, err
-	}
-	held := append([]string{}, groups...)
-	live, err := s.store.Grants(ctx, store.GrantFilter{Directory: dir, UserID: u.ID, States: []store.State{store.StateApplying, store.StateActive}})
-	if err != nil {
-		return policy.Input{}, err
-	}
-	for _, g := range live {
-		held = append(held, g.GroupName)
-	}
-	return policy.Input{User: login, Directory: dir, Groups: nonNil(groups), Held: held, Time: s.clock.Now()}, nil
 }
 
 // TestPolicy asks what the policy would decide, and why.
