@@ -10,12 +10,10 @@ package entra
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -59,7 +57,6 @@ type Conn struct {
 	cfg     Config
 	graph   *msgraphsdk.GraphServiceClient
 	adapter *msgraphsdk.GraphRequestAdapter
-	http    *http.Client // the Graph pipeline's client, for JSON batches
 }
 
 var (
@@ -78,16 +75,9 @@ func New(cfg Config) (*Conn, error) {
 	cfg = cfg.WithDefaults()
 	base := http.DefaultTransport.(*http.Transport).Clone()
 	if cfg.CAFile != "" {
-		pem, err := os.ReadFile(cfg.CAFile)
+		pool, err := connectors.CAPool(cfg.CAFile, true)
 		if err != nil {
-			return nil, fmt.Errorf("entra: ca_file: %w: %v", connectors.ErrInvalid, err)
-		}
-		pool, err := x509.SystemCertPool()
-		if err != nil {
-			pool = x509.NewCertPool()
-		}
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("entra: ca_file %s holds no PEM certificate: %w", cfg.CAFile, connectors.ErrInvalid)
+			return nil, fmt.Errorf("entra: %w", err)
 		}
 		base.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
@@ -124,7 +114,7 @@ func New(cfg Config) (*Conn, error) {
 		return nil, fmt.Errorf("entra: %v", err)
 	}
 	adapter.SetBaseUrl(strings.TrimRight(cfg.GraphURL, "/") + "/v1.0")
-	return &Conn{cfg: cfg, graph: msgraphsdk.NewGraphServiceClient(adapter), adapter: adapter, http: hc}, nil
+	return &Conn{cfg: cfg, graph: msgraphsdk.NewGraphServiceClient(adapter), adapter: adapter}, nil
 }
 
 // retryAfter reads a Retry-After header (seconds or an HTTP date); def when absent.

@@ -9,12 +9,10 @@ package ldap
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
 	"net/url"
-	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -75,13 +73,9 @@ func New(cfg Config) (*Conn, error) {
 		tc.ServerName = u.Hostname()
 	}
 	if cfg.CAFile != "" {
-		pem, err := os.ReadFile(cfg.CAFile)
+		pool, err := connectors.CAPool(cfg.CAFile, false)
 		if err != nil {
-			return nil, fmt.Errorf("ldap: ca_file: %w: %v", connectors.ErrInvalid, err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("ldap: ca_file %s holds no PEM certificate: %w", cfg.CAFile, connectors.ErrInvalid)
+			return nil, fmt.Errorf("ldap: %w", err)
 		}
 		tc.RootCAs = pool
 	}

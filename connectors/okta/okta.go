@@ -13,14 +13,12 @@ package okta
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -74,16 +72,9 @@ func newConn(cfg Config, now func() time.Time, sleep func(time.Duration)) (*Conn
 	}
 	tc := &tls.Config{MinVersion: tls.VersionTLS12}
 	if cfg.CAFile != "" {
-		pem, err := os.ReadFile(cfg.CAFile)
+		pool, err := connectors.CAPool(cfg.CAFile, true)
 		if err != nil {
-			return nil, fmt.Errorf("okta: ca_file: %w: %v", connectors.ErrInvalid, err)
-		}
-		pool, err := x509.SystemCertPool()
-		if err != nil {
-			pool = x509.NewCertPool()
-		}
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("okta: ca_file %s holds no PEM certificate: %w", cfg.CAFile, connectors.ErrInvalid)
+			return nil, fmt.Errorf("okta: %w", err)
 		}
 		tc.RootCAs = pool
 	}

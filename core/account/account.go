@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jitd/jitd/connectors"
@@ -104,8 +103,7 @@ type Manager struct {
 	alert  Alerter
 	wake   chan struct{}
 
-	mu     sync.Mutex             // guards busy
-	busy   map[string]*sync.Mutex // one lock per account: callers and the queue take turns
+	locks  grant.Locks // one lock per account: callers and the queue take turns
 	delays *backoff.Backoff
 }
 
@@ -117,23 +115,13 @@ func New(cfg Config, st store.Store, dirs grant.Directories, grants *grant.Manag
 	}
 	return &Manager{
 		cfg: cfg.withDefaults(), store: st, dirs: dirs, grants: grants, clock: clk, log: log, alert: alert,
-		wake: make(chan struct{}, 1), busy: map[string]*sync.Mutex{},
+		wake:   make(chan struct{}, 1),
 		delays: backoff.New(cfg.withDefaults().MinBackoff, cfg.withDefaults().MaxBackoff, uint64(clk.Now().UnixNano())),
 	}
 }
 
 // lock serialises lifecycle work on one account.
-func (m *Manager) lock(id string) func() {
-	m.mu.Lock()
-	l := m.busy[id]
-	if l == nil {
-		l = &sync.Mutex{}
-		m.busy[id] = l
-	}
-	m.mu.Unlock()
-	l.Lock()
-	return l.Unlock
-}
+func (m *Manager) lock(id string) func() { return m.locks.Lock("account", id) }
 
 func invalid(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))

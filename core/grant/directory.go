@@ -25,10 +25,11 @@ type GroupPolicy struct {
 // Directories maps directory names to directories.
 type Directories map[string]*Directory
 
-// Locks serialises membership changes per (directory, group), so that a grant
-// being applied and another being revoked for the same user never interleave
-// their check and their directory call. The grant manager and the expiry queue
-// share one Locks.
+// Locks serialises work per key pair. Grants lock (directory, group), so that
+// a grant being applied and another being revoked for the same user never
+// interleave their check and their directory call (the grant manager and the
+// expiry queue share one Locks); the account lifecycle locks ("account", id).
+// A key's lock is dropped when nobody holds or waits for it.
 type Locks struct {
 	mu sync.Mutex
 	m  map[[2]string]*lockEntry
