@@ -99,13 +99,13 @@ func (s *Server) createRequest(w http.ResponseWriter, r *http.Request, p auth.Pr
 	return nil
 }
 
-// visible reports whether p may read r: their own, or one they may decide,
-// unless their role reads everything.
-func (s *Server) visible(ctx context.Context, p auth.Principal, r store.Request) bool {
+// visible reports whether p may read r: their own, or one they may decide
+// (decide is p's Decider), unless their role reads everything.
+func visible(ctx context.Context, p auth.Principal, r store.Request, decide func(context.Context, store.Request) error) bool {
 	if auth.SeesAll(p.Role) || strings.EqualFold(r.Requester, p.Name) {
 		return true
 	}
-	return auth.Allowed(p.Role, auth.RequestDecide) && s.requests.CanDecide(ctx, r, p.Name) == nil
+	return auth.Allowed(p.Role, auth.RequestDecide) && decide(ctx, r) == nil
 }
 
 func (s *Server) listRequests(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
@@ -131,11 +131,12 @@ func (s *Server) listRequests(w http.ResponseWriter, r *http.Request, p auth.Pri
 		return err
 	}
 	out := RequestList{Requests: []Request{}}
+	decide := s.requests.Decider(p.Name)
 	for _, q := range rs {
-		if waiting && s.requests.CanDecide(r.Context(), q, p.Name) != nil {
+		if waiting && decide(r.Context(), q) != nil {
 			continue
 		}
-		if !s.visible(r.Context(), p, q) {
+		if !visible(r.Context(), p, q, decide) {
 			continue
 		}
 		out.Requests = append(out.Requests, requestJSON(q, nil))
@@ -146,7 +147,7 @@ func (s *Server) listRequests(w http.ResponseWriter, r *http.Request, p auth.Pri
 
 func (s *Server) getRequest(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
 	q, err := s.requests.Get(r.Context(), r.PathValue("id"))
-	if err == nil && !s.visible(r.Context(), p, q) {
+	if err == nil && !visible(r.Context(), p, q, s.requests.Decider(p.Name)) {
 		err = request.ErrNotFound // another requester's request is not shown, nor said to exist
 	}
 	if err != nil {

@@ -232,6 +232,39 @@ func (m *Manager) Get(ctx context.Context, id string) (store.Request, error) {
 // never the requester, never someone who decided already, and only one of
 // the step's users or a member of one of its groups.
 func (m *Manager) CanDecide(ctx context.Context, r store.Request, approver string) error {
+	return m.canDecide(ctx, r, approver, m.groupsOf)
+}
+
+// Decider returns CanDecide for one approver over many requests, reading the
+// approver's groups once per directory.
+func (m *Manager) Decider(approver string) func(context.Context, store.Request) error {
+	cache := map[string][]string{}
+	groups := func(ctx context.Context, dir, login string) ([]string, error) {
+		if g, ok := cache[dir]; ok {
+			return g, nil
+		}
+		g, err := m.groupsOf(ctx, dir, login)
+		if err == nil {
+			cache[dir] = g
+		}
+		return g, err
+	}
+	return func(ctx context.Context, r store.Request) error { return m.canDecide(ctx, r, approver, groups) }
+}
+
+// groupsOf lists a login's groups in a directory's mirror (none if unknown).
+func (m *Manager) groupsOf(ctx context.Context, dir, login string) ([]string, error) {
+	u, err := m.store.MirrorUser(ctx, dir, login)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return m.store.MirrorUserGroups(ctx, dir, u.ID)
+}
+
+func (m *Manager) canDecide(ctx context.Context, r store.Request, approver string, groupsOf func(context.Context, string, string) ([]string, error)) error {
 	if r.State != store.RequestPending {
 		return fmt.Errorf("%w: request %s is %s", ErrConflict, r.ID, r.State)
 	}
@@ -250,14 +283,12 @@ func (m *Manager) CanDecide(ctx context.Context, r store.Request, approver strin
 		return nil
 	}
 	if len(step.Groups) > 0 {
-		if u, err := m.store.MirrorUser(ctx, r.Directory, approver); err == nil {
-			groups, err := m.store.MirrorUserGroups(ctx, r.Directory, u.ID)
-			if err != nil {
-				return err
-			}
-			if slices.ContainsFunc(step.Groups, func(g string) bool { return slices.Contains(groups, g) }) {
-				return nil
-			}
+		groups, err := groupsOf(ctx, r.Directory, approver)
+		if err != nil {
+			return err
+		}
+		if slices.ContainsFunc(step.Groups, func(g string) bool { return slices.Contains(groups, g) }) {
+			return nil
 		}
 	}
 	return fmt.Errorf("%w: %s is not an approver of step %d of request %s (%s)", ErrForbidden, approver, r.Step+1, r.ID, describe(step))
