@@ -3,6 +3,7 @@ package demo
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -31,13 +32,16 @@ func (c *Conn) CreateAccount(ctx context.Context, spec connectors.AccountSpec) (
 	rand.Read(b[:])
 	u := User{ID: "u-" + hex.EncodeToString(b[:]), Login: spec.Login, Email: spec.Email, Ephemeral: true, Disabled: !spec.Activate,
 		DisplayName: strings.TrimSpace(spec.GivenName + " " + spec.Surname), Expires: spec.Until.UTC()}
+	if spec.Password != "" {
+		sum := sha256.Sum256([]byte(spec.Password))
+		u.PasswordHash = hex.EncodeToString(sum[:])
+	}
 	c.data.Users = append(c.data.Users, u)
 	if err := c.saveLocked(); err != nil {
 		c.data.Users = c.data.Users[:len(c.data.Users)-1]
 		return connectors.Account{}, err
 	}
-	// The demo directory keeps no passwords.
-	return connectors.Account{ID: u.ID, Login: u.Login, Enabled: spec.Activate}, nil
+	return connectors.Account{ID: u.ID, Login: u.Login, Enabled: spec.Activate, PasswordSet: u.PasswordHash != ""}, nil
 }
 
 // ownLocked finds an account and refuses a user jitd did not create.

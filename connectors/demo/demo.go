@@ -54,6 +54,9 @@ type User struct {
 	Ephemeral bool      `json:"ephemeral,omitempty"`
 	Email     string    `json:"email,omitempty"`
 	Expires   time.Time `json:"expires,omitzero"`
+	// PasswordHash is the SHA-256 of an account's initial password: the
+	// demo directory, like a real one, never keeps the password itself.
+	PasswordHash string `json:"password_sha256,omitempty"`
 }
 
 // Group is a demo group and its member ids.

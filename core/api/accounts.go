@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -221,4 +222,16 @@ func (c *Client) DeleteAccount(ctx context.Context, id, reason string) (Account,
 	var a Account
 	err := c.do(ctx, http.MethodPost, "/api/v1/accounts/"+url.PathEscape(id)+"/delete", RevokeRequest{Reason: reason}, &a)
 	return a, err
+}
+
+// redactPassword drops the initial password from a stored create response:
+// it is shown once, to the call that created the account.
+func redactPassword(body []byte) []byte {
+	var c CreatedAccount
+	if json.Unmarshal(body, &c) != nil {
+		return nil
+	}
+	c.InitialPassword = ""
+	b, _ := json.Marshal(c)
+	return b
 }

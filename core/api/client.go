@@ -55,12 +55,12 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 400 {
-		var eb ErrorBody
-		if json.NewDecoder(resp.Body).Decode(&eb) != nil || eb.Error.Message == "" {
+		var e Error
+		if json.NewDecoder(resp.Body).Decode(&e) != nil || e.Message == "" {
 			return &Error{Status: resp.StatusCode, Code: CodeInternal, Message: resp.Status}
 		}
-		eb.Error.Status = resp.StatusCode
-		return &eb.Error
+		e.Status = resp.StatusCode
+		return &e
 	}
 	if out == nil {
 		return nil

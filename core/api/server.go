@@ -80,7 +80,7 @@ func NewServer(d Deps) *Server {
 	})
 	s.route("GET /readyz", s.readyz)
 	s.route("GET /metrics", s.metrics.ServeHTTP)
-	s.handle("POST /api/v1/grants", auth.GrantWrite, s.addGrant)
+	s.handle("POST /api/v1/grants", auth.GrantWrite, s.idempotent(s.addGrant, nil))
 	s.handle("GET /api/v1/grants", auth.GrantRead, s.listGrants)
 	s.handle("GET /api/v1/grants/{id}", auth.GrantRead, s.getGrant)
 	s.handle("POST /api/v1/grants/{id}/extend", auth.GrantWrite, s.extendGrant)
@@ -93,7 +93,7 @@ func NewServer(d Deps) *Server {
 	s.handle("GET /api/v1/baseline", auth.SyncRead, s.showBaseline)
 	s.handle("POST /api/v1/baseline/accept", auth.SyncWrite, s.acceptBaseline)
 	s.handle("POST /api/v1/policy/test", auth.PolicyRead, s.testPolicy)
-	s.handle("POST /api/v1/requests", auth.RequestCreate, s.createRequest)
+	s.handle("POST /api/v1/requests", auth.RequestCreate, s.idempotent(s.createRequest, nil))
 	s.handle("GET /api/v1/requests", auth.RequestRead, s.listRequests)
 	s.handle("GET /api/v1/requests/{id}", auth.RequestRead, s.getRequest)
 	s.handle("POST /api/v1/requests/{id}/approve", auth.RequestDecide, s.decideRequest(true))
@@ -102,7 +102,7 @@ func NewServer(d Deps) *Server {
 	s.handle("POST /api/v1/tokens", auth.TokenWrite, s.createToken)
 	s.handle("GET /api/v1/tokens", auth.TokenWrite, s.listTokens)
 	s.handle("POST /api/v1/tokens/{id}/revoke", auth.TokenWrite, s.revokeToken)
-	s.handle("POST /api/v1/accounts", auth.AccountWrite, s.createAccount)
+	s.handle("POST /api/v1/accounts", auth.AccountWrite, s.idempotent(s.createAccount, redactPassword))
 	s.handle("GET /api/v1/accounts", auth.AccountRead, s.listAccounts)
 	s.handle("GET /api/v1/accounts/{id}", auth.AccountRead, s.getAccount)
 	s.handle("POST /api/v1/accounts/{id}/extend", auth.AccountWrite, s.extendAccount)
@@ -144,12 +144,15 @@ func (s *Server) handle(pattern string, perm auth.Permission, h handlerFunc) {
 			writeErr(w, &Error{Status: http.StatusForbidden, Code: CodeForbidden, Message: fmt.Sprintf("role %s may not %s", p.Role, perm)})
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 		if err := h(w, r, p); err != nil {
 			s.fail(w, r, err)
 		}
 	})
 }
+
+// maxBody bounds every request body.
+const maxBody = 1 << 20
 
 // sentinels maps the core packages' errors to responses. A fixed message
 // replaces the error's text (not-found answers never echo what was asked).
@@ -201,13 +204,28 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
-func writeErr(w http.ResponseWriter, e *Error) { writeJSON(w, e.Status, ErrorBody{Error: *e}) }
+func writeErr(w http.ResponseWriter, e *Error) {
+	p := *e
+	p.Type, p.Title = "urn:jitd:problem:"+p.Code, problemTitles[p.Code]
+	if p.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(p.RetryAfter))
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(p.Status)
+	json.NewEncoder(w).Encode(p)
+}
 
 func decode(r *http.Request, v any) error {
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return &Error{Status: http.StatusRequestEntityTooLarge, Code: CodeTooLarge, Message: fmt.Sprintf("the request body is over %d bytes", maxBody)}
+		}
 		return &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: "invalid JSON body: " + err.Error()}
+	}
+	if dec.More() {
+		return &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: "invalid JSON body: more than one JSON value"}
 	}
 	return nil
 }

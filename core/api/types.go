@@ -1,6 +1,6 @@
 // Package api is jitd's HTTP API under /api/v1: the server, and the typed
-// client the CLI uses. Requests and responses are JSON; errors are
-// {"error": {"code": ..., "message": ...}} with a matching HTTP status.
+// client the CLI uses. Requests and responses are JSON; errors are RFC 9457
+// problem details with a stable "code" member.
 package api
 
 import (
@@ -82,19 +82,33 @@ type VerifyResult struct {
 	Problems []audit.Problem `json:"problems"`
 }
 
-// ErrorBody is the JSON body of every error response.
-type ErrorBody struct {
-	Error Error `json:"error"`
-}
-
-// Error is an API error. Code is stable for scripts.
+// Error is an API error, sent as an RFC 9457 problem detail
+// (application/problem+json): Type names the problem (urn:jitd:problem:CODE),
+// Title says it in words, Message is the "detail" for people, and Code, an
+// extension member, is stable for scripts.
 type Error struct {
-	Status  int    `json:"-"`
+	Type    string `json:"type"`
+	Title   string `json:"title"`
+	Status  int    `json:"status"`
+	Message string `json:"detail"`
 	Code    string `json:"code"`
-	Message string `json:"message"`
+	// RetryAfter, when set, is sent as the Retry-After header (seconds).
+	RetryAfter int `json:"-"`
 }
 
 func (e *Error) Error() string { return e.Message }
+
+// problemTitles are the short, fixed titles of each code.
+var problemTitles = map[string]string{
+	CodeInvalid:         "Invalid request",
+	CodeNotFound:        "Not found",
+	CodeConflict:        "Conflict",
+	CodeUnauthenticated: "Authentication required",
+	CodeForbidden:       "Forbidden",
+	CodeDirectory:       "Directory error",
+	CodeTooLarge:        "Request body too large",
+	CodeInternal:        "Internal error",
+}
 
 // Error codes.
 const (
@@ -104,6 +118,7 @@ const (
 	CodeUnauthenticated = "unauthenticated"
 	CodeForbidden       = "forbidden"
 	CodeDirectory       = "directory_error"
+	CodeTooLarge        = "too_large"
 	CodeInternal        = "internal"
 )
 

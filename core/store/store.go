@@ -225,6 +225,16 @@ type Tx interface {
 	AppendAudit(e audit.Event) (audit.Event, error)
 
 	InsertToken(t Token) error
+
+	// ClaimIdempotent records rec as started, unless the principal used the
+	// key already: then it returns that record and true. Records created
+	// before purgeBefore are removed first.
+	ClaimIdempotent(rec Idempotent, purgeBefore time.Time) (Idempotent, bool, error)
+	// FinishIdempotent stores the response of a claimed key.
+	FinishIdempotent(principal, key string, status int, contentType string, body []byte) error
+	// ReleaseIdempotent forgets a claimed key (the call failed in a way a
+	// retry may fix).
+	ReleaseIdempotent(principal, key string) error
 	// RevokeToken marks a token revoked at at (idempotent; ErrNotFound if none).
 	RevokeToken(id string, at time.Time) error
 

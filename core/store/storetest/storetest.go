@@ -38,6 +38,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"DueAccounts", testDueAccounts},
 		{"RequestsAndApprovals", testRequests},
 		{"TokenLifetime", testTokenLifetime},
+		{"Idempotency", testIdempotency},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
