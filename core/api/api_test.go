@@ -65,7 +65,7 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reqs := request.New(request.Config{}, st, pol, mgr, clk, log)
+	reqs := request.New(request.Config{BreakGlass: request.BreakGlassConfig{Users: []string{"carol"}, MaxDuration: 30 * time.Minute}}, st, pol, mgr, clk, log)
 	srv := httptest.NewServer(api.NewServer(api.Deps{Store: st, Grants: mgr, Accounts: accts, Mirror: mir, Reconcile: rec, Policy: pol,
 		Requests: reqs, DefaultDirectory: "demo", Metrics: reg, Ready: ready, Clock: clk, Log: log}))
 	t.Cleanup(srv.Close)
@@ -135,7 +135,34 @@ func TestAuthorization_Matrix(t *testing.T) {
 		return r.ID
 	}
 	shown := aliceAsks()
+	// aliceHolds makes a fresh grant of alice's.
+	aliceHolds := func() string {
+		g, err := admin.AddGrant(ctx, api.AddGrantRequest{User: "alice", Group: "prod-db-admins", For: "1h", Reason: "matrix"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g.ID
+	}
+	carol := e.client(e.tokens["carol"])
+	// carolBreaksGlass opens a fresh review of carol's.
+	carolBreaksGlass := func() string {
+		res, err := carol.BreakGlass(ctx, api.BreakGlassRequest{Group: "prod-db-admins", For: "10m", Reason: "SEV1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Review.ID
+	}
 	ops := map[string]func(c *api.Client) error{
+		"grant revoke alice's": func(c *api.Client) error { _, err := c.RevokeGrant(ctx, aliceHolds(), "done early"); return err },
+		"breakglass": func(c *api.Client) error {
+			_, err := c.BreakGlass(ctx, api.BreakGlassRequest{Group: "prod-db-admins", For: "10m", Reason: "SEV1"})
+			return err
+		},
+		"review list": func(c *api.Client) error { _, err := c.Reviews(ctx, "open"); return err },
+		"review close carol's": func(c *api.Client) error {
+			_, err := c.CloseReview(ctx, carolBreaksGlass(), api.CloseReviewRequest{Outcome: "justified", Comment: "ok"})
+			return err
+		},
 		"grant add": func(c *api.Client) error {
 			_, err := c.AddGrant(ctx, api.AddGrantRequest{User: "bob", Group: "prod-db-admins", For: "1h", Reason: "r"})
 			return err
@@ -198,17 +225,22 @@ func TestAuthorization_Matrix(t *testing.T) {
 			"account create": 200, "account list": 200, "account show": 200, "account extend": 200, "account disable": 200, "account delete": 404, "policy test": 200,
 			// admin-user is nobody in the directory: it cannot request; nor is it an approver policy names.
 			"request create": 400, "request list": 200, "request show alice's": 200, "request approve alice's": 403, "request deny alice's": 403,
-			"request cancel alice's": 403, "token create": 200, "token list": 200, "token revoke": 404},
+			"request cancel alice's": 403, "token create": 200, "token list": 200, "token revoke": 404,
+			"grant revoke alice's": 200, "breakglass": 400, "review list": 200, "review close carol's": 200},
 		"auditor": {"grant add": 403, "grant list": 200, "grant show": 200, "grant extend": 403, "audit list": 200, "audit verify": 200, "grant revoke": 403,
 			"sync status": 200, "sync run": 403, "drift list": 200, "baseline show": 200, "baseline accept": 403,
 			"account create": 403, "account list": 200, "account show": 200, "account extend": 403, "account disable": 403, "account delete": 403, "policy test": 200,
 			"request create": 403, "request list": 200, "request show alice's": 200, "request approve alice's": 403, "request deny alice's": 403,
-			"request cancel alice's": 403, "token create": 403, "token list": 403, "token revoke": 403},
-		"requester": own(map[string]int{"request create": 200, "request list": 200, "request show alice's": 200, "request cancel alice's": 200}),
+			"request cancel alice's": 403, "token create": 403, "token list": 403, "token revoke": 403,
+			"grant revoke alice's": 403, "breakglass": 403, "review list": 200, "review close carol's": 403},
+		// alice ends her own grant early, nobody else's; she may not break glass.
+		"requester": own(map[string]int{"request create": 200, "request list": 200, "request show alice's": 200, "request cancel alice's": 200,
+			"grant revoke alice's": 200, "breakglass": 403}),
 		"approver": own(map[string]int{"request create": 200, "request list": 200, "request show alice's": 200,
-			"request approve alice's": 200, "request deny alice's": 200}),
-		// carol may ask, but policy refuses her; she sees no one else's request.
-		"other requester": own(map[string]int{"request create": 400, "request list": 200, "request show alice's": 404}),
+			"request approve alice's": 200, "request deny alice's": 200, "breakglass": 403, "review list": 200, "review close carol's": 200}),
+		// carol may ask, but policy refuses her; she sees no one else's
+		// request; she may break glass, and not close her own review.
+		"other requester": own(map[string]int{"request create": 400, "request list": 200, "request show alice's": 404, "breakglass": 200}),
 	}
 	for caller, tok := range callers {
 		for op, fn := range ops {
@@ -231,7 +263,8 @@ func own(allowed map[string]int) map[string]int {
 	for _, op := range []string{"grant add", "grant list", "grant show", "grant extend", "audit list", "audit verify", "grant revoke", "sync status",
 		"sync run", "drift list", "baseline show", "baseline accept", "account create", "account list", "account show", "account extend",
 		"account disable", "account delete", "policy test", "request create", "request list", "request show alice's",
-		"request approve alice's", "request deny alice's", "request cancel alice's", "token create", "token list", "token revoke"} {
+		"request approve alice's", "request deny alice's", "request cancel alice's", "token create", "token list", "token revoke",
+		"grant revoke alice's", "breakglass", "review list", "review close carol's"} {
 		out[op] = http.StatusForbidden
 	}
 	for op, code := range allowed {

@@ -181,3 +181,24 @@ func (c *Client) AcceptBaseline(ctx context.Context, req AcceptRequest) (int, er
 	err := c.do(ctx, http.MethodPost, "/api/v1/baseline/accept", req, &out)
 	return out.Accepted, err
 }
+
+// BreakGlass grants the caller a group at once and opens a review.
+func (c *Client) BreakGlass(ctx context.Context, req BreakGlassRequest) (BreakGlassResult, error) {
+	var out BreakGlassResult
+	err := c.do(ctx, http.MethodPost, "/api/v1/breakglass", req, &out)
+	return out, err
+}
+
+// Reviews lists break-glass reviews in state ("open", "closed" or "" for all).
+func (c *Client) Reviews(ctx context.Context, state string) ([]Review, error) {
+	var out ReviewList
+	err := c.do(ctx, http.MethodGet, "/api/v1/reviews?state="+url.QueryEscape(state), nil, &out)
+	return out.Reviews, err
+}
+
+// CloseReview closes a break-glass review.
+func (c *Client) CloseReview(ctx context.Context, id string, req CloseReviewRequest) (Review, error) {
+	var out Review
+	err := c.do(ctx, http.MethodPost, "/api/v1/reviews/"+url.PathEscape(id)+"/close", req, &out)
+	return out, err
+}

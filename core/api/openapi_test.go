@@ -153,6 +153,18 @@ func TestOpenAPI_RequestsAndResponsesMatchTheDocument(t *testing.T) {
 		c.RevokeToken(ctx, tk.ID)
 	}
 	c.RevokeToken(ctx, "t-none")
+	carol := api.NewClient(e.srv.URL, e.tokens["carol"], hc)
+	bg, err := carol.BreakGlass(ctx, api.BreakGlassRequest{Group: "prod-db-admins", For: "10m", Reason: "SEV1 INC-9"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice.BreakGlass(ctx, api.BreakGlassRequest{Group: "prod-db-admins", For: "10m", Reason: "not allowed"})
+	c.Reviews(ctx, "open")
+	c.CloseReview(ctx, bg.Review.ID, api.CloseReviewRequest{Outcome: "justified", Comment: "postmortem done"})
+	approved, _ := alice.Request(ctx, rq.ID)
+	if ext, err := alice.CreateRequest(ctx, api.CreateRequestRequest{Extends: approved.GrantID, For: "30m", Reason: "more time"}); err != nil || ext.Extends != approved.GrantID || approved.GrantID == "" {
+		t.Fatalf("extension: %+v %v", ext, err)
+	}
 	c.SyncStatus(ctx)
 	c.Drift(ctx, "")
 	c.Baseline(ctx, "demo", "prod-db-admins")
@@ -196,7 +208,8 @@ func TestOpenAPI_RequestsAndResponsesMatchTheDocument(t *testing.T) {
 		"POST /api/v1/accounts/{id}/extend 200", "POST /api/v1/accounts/{id}/extend 409", "POST /api/v1/accounts/{id}/disable 200", "POST /api/v1/accounts/{id}/delete 200", "POST /api/v1/policy/test 200", "POST /api/v1/policy/test 400",
 		"POST /api/v1/requests 201", "POST /api/v1/requests 400", "GET /api/v1/requests 200", "GET /api/v1/requests/{id} 200",
 		"POST /api/v1/requests/{id}/approve 200", "POST /api/v1/requests/{id}/deny 200", "POST /api/v1/requests/{id}/cancel 200", "POST /api/v1/tokens 201", "GET /api/v1/tokens 200",
-		"POST /api/v1/tokens/{id}/revoke 200", "POST /api/v1/tokens/{id}/revoke 404"} {
+		"POST /api/v1/tokens/{id}/revoke 200", "POST /api/v1/tokens/{id}/revoke 404",
+		"POST /api/v1/breakglass 201", "POST /api/v1/breakglass 403", "GET /api/v1/reviews 200", "POST /api/v1/reviews/{id}/close 200"} {
 		if !v.seen[want] {
 			t.Errorf("not exercised: %s (seen %v)", want, keys(v.seen))
 		}

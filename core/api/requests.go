@@ -34,7 +34,11 @@ type Request struct {
 	DecidedBy string               `json:"decided_by,omitempty"`
 	Detail    string               `json:"detail,omitempty"`
 	GrantID   string               `json:"grant_id,omitempty"`
-	Approvals []Approval           `json:"approvals"`
+	// Extends is the grant an extension request moves; BreakGlass marks
+	// self-granted emergency access.
+	Extends    string     `json:"extends,omitempty"`
+	BreakGlass bool       `json:"breakglass,omitempty"`
+	Approvals  []Approval `json:"approvals"`
 }
 
 // Approval is one decision on a request.
@@ -49,7 +53,7 @@ type Approval struct {
 func requestJSON(r store.Request, as []store.Approval) Request {
 	out := Request{ID: r.ID, Requester: r.Requester, Directory: r.Directory, Group: r.Group, Duration: r.Duration.String(), Reason: r.Reason,
 		Ticket: r.Ticket, State: string(r.State), Rule: r.Rule, Steps: r.Steps, Step: r.Step, CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt,
-		DecidedAt: r.DecidedAt, DecidedBy: r.DecidedBy, Detail: r.Detail, GrantID: r.GrantID, Approvals: []Approval{}}
+		DecidedAt: r.DecidedAt, DecidedBy: r.DecidedBy, Detail: r.Detail, GrantID: r.GrantID, Extends: r.Extends, BreakGlass: r.BreakGlass, Approvals: []Approval{}}
 	if out.Steps == nil {
 		out.Steps = []store.ApprovalStep{}
 	}
@@ -59,13 +63,15 @@ func requestJSON(r store.Request, as []store.Approval) Request {
 	return out
 }
 
-// CreateRequestRequest asks for access for the caller.
+// CreateRequestRequest asks for access for the caller, or, with Extends, to
+// extend one of the caller's active grants by For (Group may then be empty).
 type CreateRequestRequest struct {
 	Directory string `json:"directory,omitempty"`
-	Group     string `json:"group"`
+	Group     string `json:"group,omitempty"`
 	For       string `json:"for"`
 	Reason    string `json:"reason"`
 	Ticket    string `json:"ticket,omitempty"`
+	Extends   string `json:"extends,omitempty"`
 }
 
 // DecisionRequest approves (comment optional) or denies (reason required).
@@ -87,11 +93,11 @@ func (s *Server) createRequest(w http.ResponseWriter, r *http.Request, p auth.Pr
 	if err != nil {
 		return err
 	}
-	if req.Directory == "" {
+	if req.Directory == "" && req.Extends == "" {
 		req.Directory = s.defaultDirectory
 	}
 	q, err := s.requests.Create(r.Context(), request.CreateRequest{Requester: p.Name, Directory: req.Directory, Group: req.Group,
-		Duration: d, Reason: req.Reason, Ticket: req.Ticket})
+		Duration: d, Reason: req.Reason, Ticket: req.Ticket, Extends: req.Extends})
 	if err != nil {
 		return err
 	}

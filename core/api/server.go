@@ -84,7 +84,7 @@ func NewServer(d Deps) *Server {
 	s.handle("GET /api/v1/grants", auth.GrantRead, s.listGrants)
 	s.handle("GET /api/v1/grants/{id}", auth.GrantRead, s.getGrant)
 	s.handle("POST /api/v1/grants/{id}/extend", auth.GrantWrite, s.extendGrant)
-	s.handle("POST /api/v1/grants/{id}/revoke", auth.GrantWrite, s.revokeGrant)
+	s.handle("POST /api/v1/grants/{id}/revoke", auth.RequestCreate, s.revokeGrant) // requesters: their own grants only
 	s.handle("GET /api/v1/audit", auth.AuditRead, s.listAudit)
 	s.handle("GET /api/v1/audit/verify", auth.AuditRead, s.verifyAudit)
 	s.handle("GET /api/v1/sync", auth.SyncRead, s.syncStatus)
@@ -99,6 +99,9 @@ func NewServer(d Deps) *Server {
 	s.handle("POST /api/v1/requests/{id}/approve", auth.RequestDecide, s.decideRequest(true))
 	s.handle("POST /api/v1/requests/{id}/deny", auth.RequestDecide, s.decideRequest(false))
 	s.handle("POST /api/v1/requests/{id}/cancel", auth.RequestCreate, s.cancelRequest)
+	s.handle("POST /api/v1/breakglass", auth.RequestCreate, s.idempotent(s.breakGlass, nil))
+	s.handle("GET /api/v1/reviews", auth.ReviewRead, s.listReviews)
+	s.handle("POST /api/v1/reviews/{id}/close", auth.ReviewClose, s.closeReview)
 	s.handle("POST /api/v1/tokens", auth.TokenWrite, s.createToken)
 	s.handle("GET /api/v1/tokens", auth.TokenWrite, s.listTokens)
 	s.handle("POST /api/v1/tokens/{id}/revoke", auth.TokenWrite, s.revokeToken)
@@ -332,6 +335,16 @@ func (s *Server) revokeGrant(w http.ResponseWriter, r *http.Request, p auth.Prin
 	var req RevokeRequest
 	if err := decode(r, &req); err != nil {
 		return err
+	}
+	if !auth.Allowed(p.Role, auth.GrantWrite) {
+		// People end their own access early; nobody else's.
+		g, err := s.store.Grant(r.Context(), r.PathValue("id"))
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		if err != nil || !strings.EqualFold(g.UserName, p.Name) {
+			return &Error{Status: http.StatusForbidden, Code: CodeForbidden, Message: "role " + p.Role + " may revoke only its own grants"}
+		}
 	}
 	g, err := s.grants.Revoke(r.Context(), r.PathValue("id"), p.Name, req.Reason)
 	if err != nil {

@@ -50,14 +50,18 @@ const (
 	RequestCreate Permission = "request.create"
 	RequestDecide Permission = "request.decide"
 	TokenWrite    Permission = "token.write"
+	// ReviewRead and ReviewClose concern break-glass reviews; nobody
+	// closes the review of their own use.
+	ReviewRead  Permission = "review.read"
+	ReviewClose Permission = "review.close"
 )
 
 // roles maps each role to what it may do.
 var roles = map[string][]Permission{
-	RoleAdmin:     {GrantRead, GrantWrite, AuditRead, SyncRead, SyncWrite, AccountRead, AccountWrite, PolicyRead, RequestRead, RequestCreate, RequestDecide, TokenWrite},
-	RoleAuditor:   {GrantRead, AuditRead, SyncRead, AccountRead, PolicyRead, RequestRead},
+	RoleAdmin:     {GrantRead, GrantWrite, AuditRead, SyncRead, SyncWrite, AccountRead, AccountWrite, PolicyRead, RequestRead, RequestCreate, RequestDecide, TokenWrite, ReviewRead, ReviewClose},
+	RoleAuditor:   {GrantRead, AuditRead, SyncRead, AccountRead, PolicyRead, RequestRead, ReviewRead},
 	RoleRequester: {RequestRead, RequestCreate},
-	RoleApprover:  {RequestRead, RequestCreate, RequestDecide},
+	RoleApprover:  {RequestRead, RequestCreate, RequestDecide, ReviewRead, ReviewClose},
 }
 
 // Allowed reports whether role may do p.

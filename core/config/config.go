@@ -20,20 +20,22 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/jitd/jitd/connectors/builtin"
+	"github.com/jitd/jitd/core/notify"
 	"github.com/jitd/jitd/core/policy"
 )
 
 // Config is the whole configuration file.
 type Config struct {
-	Server      Server      `yaml:"server"`
-	DataDir     string      `yaml:"data_dir"`
-	InstanceID  string      `yaml:"instance_id"`
-	Log         Log         `yaml:"log"`
-	Grants      Grants      `yaml:"grants"`
-	Expiry      Expiry      `yaml:"expiry"`
-	Accounts    Accounts    `yaml:"accounts"`
-	Policy      Policy      `yaml:"policy"`
-	Directories []Directory `yaml:"directories"`
+	Server      Server        `yaml:"server"`
+	DataDir     string        `yaml:"data_dir"`
+	InstanceID  string        `yaml:"instance_id"`
+	Log         Log           `yaml:"log"`
+	Grants      Grants        `yaml:"grants"`
+	Expiry      Expiry        `yaml:"expiry"`
+	Accounts    Accounts      `yaml:"accounts"`
+	Policy      Policy        `yaml:"policy"`
+	Notify      notify.Config `yaml:"notify"`
+	Directories []Directory   `yaml:"directories"`
 }
 
 // Server is the HTTP API listener.
@@ -85,6 +87,9 @@ type Accounts struct {
 type Policy struct {
 	Rules      []PolicyRule `yaml:"rules"`
 	Separation []Separation `yaml:"separation"`
+	BreakGlass BreakGlass   `yaml:"breakglass"`
+	// RequestTTL is how long a request waits for its decisions (default 24h).
+	RequestTTL Duration `yaml:"request_ttl"`
 
 	compiled *policy.Policy
 }
@@ -104,6 +109,17 @@ type ApprovalStep struct {
 	Any    int      `yaml:"any"`
 	Users  []string `yaml:"users"`
 	Groups []string `yaml:"groups"`
+}
+
+// BreakGlass names who may grant themselves access at once, without
+// approval: Users, and members of Groups in the directory. Targets limits
+// the groups it can grant (default: every JIT-managed group); MaxDuration
+// caps each use (default 1h).
+type BreakGlass struct {
+	Users       []string `yaml:"users"`
+	Groups      []string `yaml:"groups"`
+	Targets     []string `yaml:"targets"`
+	MaxDuration Duration `yaml:"max_duration"`
 }
 
 // Separation is a set of groups nobody may hold two of at once.
@@ -314,6 +330,12 @@ func (c *Config) validate() error {
 		add("accounts.sponsor_offboarding", "must be disable or reassign (got %q)", c.Accounts.SponsorOffboarding)
 	}
 	c.compilePolicy(add)
+	c.Notify.Defaults()
+	if err := c.Notify.Validate(); err != nil {
+		for _, line := range splitErr(err) {
+			p = append(p, "notify."+line)
+		}
+	}
 	if len(c.Directories) == 0 {
 		add("directories", "at least one directory is required")
 	}
@@ -343,6 +365,16 @@ func (c *Config) compilePolicy(add func(path, format string, args ...any)) {
 	var seps []policy.Separation
 	for _, s := range c.Policy.Separation {
 		seps = append(seps, policy.Separation{Name: s.Name, Groups: s.Groups})
+	}
+	bg := c.Policy.BreakGlass
+	if bg.MaxDuration < 0 || bg.MaxDuration > Duration(24*time.Hour) {
+		add("policy.breakglass.max_duration", "must be between 0 (default 1h) and 24h: break-glass is for emergencies")
+	}
+	if len(bg.Users)+len(bg.Groups) == 0 && (len(bg.Targets) > 0 || bg.MaxDuration != 0) {
+		add("policy.breakglass", "name users or groups who may use it")
+	}
+	if c.Policy.RequestTTL < 0 {
+		add("policy.request_ttl", "must not be negative")
 	}
 	compiled, err := policy.Compile(rules, seps)
 	if err == nil {

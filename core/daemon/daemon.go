@@ -24,6 +24,7 @@ import (
 	"github.com/jitd/jitd/core/config"
 	"github.com/jitd/jitd/core/expiry"
 	"github.com/jitd/jitd/core/grant"
+	"github.com/jitd/jitd/core/notify"
 	"github.com/jitd/jitd/core/request"
 	"github.com/jitd/jitd/core/store"
 	"github.com/jitd/jitd/core/store/sqlite"
@@ -55,6 +56,8 @@ type Daemon struct {
 	reconcile *reconcile.Reconciler
 	accounts  *account.Manager
 	requests  *request.Manager
+	notifier  *notify.Notifier
+	links     *notify.Links
 	reg       *prometheus.Registry
 }
 
@@ -116,8 +119,9 @@ func (d *Daemon) start(ctx context.Context) error {
 	locks := &grant.Locks{}
 	metrics := expiry.NewMetrics(d.reg)
 	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), &grantsCollector{store: st})
+	// Alerts are log lines here; the notifier reads the same transitions
+	// from the audit log and sends them to the configured channels.
 	alert := func(g store.Grant, err error) {
-		// Notification channels (Slack, email, webhook) hook in here.
 		log.Error("ALERT: revocation failing", "grant_id", g.ID, "directory", g.Directory, "group", g.GroupName, "user", g.UserName, "err", err)
 	}
 	ecfg := d.cfg.Expiry
@@ -143,19 +147,34 @@ func (d *Daemon) start(ctx context.Context) error {
 		SponsorOffboarding: acfg.SponsorOffboarding, ReassignTo: acfg.ReassignTo,
 		MaxAttempts: ecfg.MaxAttempts, CallTimeout: time.Duration(ecfg.CallTimeout),
 	}, st, d.dirs, d.grants, d.opts.Clock, log, func(a store.Account, err error) {
-		// Notification channels hook in here.
 		log.Error("ALERT: disabling an account keeps failing", "account_id", a.ID, "directory", a.Directory, "user", a.Login, "err", err)
 	})
 	d.reconcile.Sponsors = d.accounts
-	d.requests = request.New(request.Config{}, st, d.cfg.Policy.Compiled(), d.grants, d.opts.Clock, log)
+	bg := d.cfg.Policy.BreakGlass
+	d.requests = request.New(request.Config{TTL: time.Duration(d.cfg.Policy.RequestTTL),
+		BreakGlass: request.BreakGlassConfig{Users: bg.Users, Groups: bg.Groups, Targets: bg.Targets, MaxDuration: time.Duration(bg.MaxDuration)}}, st, d.cfg.Policy.Compiled(), d.grants, d.opts.Clock, log)
 	d.reconcile.OnDrift = func(dr store.Drift) {
-		// Notification channels hook in here.
 		log.Warn("ALERT: drift", "directory", dr.Directory, "group", dr.GroupName, "user", dr.UserName)
 	}
 	d.mirror.OnSynced = func(ctx context.Context, dir string, asOf time.Time) error {
 		_, err := d.reconcile.Reconcile(ctx, dir, asOf)
 		return err
 	}
+	keyFile := d.cfg.Notify.LinkKeyFile
+	if keyFile == "" {
+		keyFile = filepath.Join(d.cfg.DataDir, "link.key")
+	}
+	key, err := notify.LoadKey(keyFile)
+	if err != nil {
+		return err
+	}
+	if d.links, err = notify.NewLinks(key); err != nil {
+		return err
+	}
+	if d.notifier, err = notify.New(d.cfg.Notify, st, d.links, d.opts.Clock, log, d.reg, nil); err != nil {
+		return err
+	}
+	st.OnAudit(d.notifier.Wake)
 	return d.grants.Resume(ctx) // the scheduler takes back its own leases when it starts
 }
 
@@ -174,7 +193,11 @@ func (d *Daemon) serve(ctx context.Context) error {
 	schedCtx, stopSched := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	errc := make(chan error, 4)
-	wg.Add(5)
+	wg.Add(6)
+	go func() {
+		defer wg.Done()
+		d.notifier.Run(schedCtx)
+	}()
 	go func() {
 		defer wg.Done()
 		if err := d.requests.Run(schedCtx); err != nil {

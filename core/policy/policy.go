@@ -196,6 +196,24 @@ func Compile(rules []Rule, separation []Separation) (*Policy, error) {
 	return p, nil
 }
 
+// Separate checks the separation-of-duties sets alone (break-glass skips
+// the rules, never these). It explains each set that concerns the group and
+// reports whether one refuses the request; the refusal is the last line.
+func (p *Policy) Separate(in Input) (explain []string, refused bool) {
+	for _, s := range p.separation {
+		if !slices.Contains(s.Groups, in.Group) {
+			continue
+		}
+		for _, held := range in.Held {
+			if held != in.Group && slices.Contains(s.Groups, held) {
+				return append(explain, fmt.Sprintf("separation of duties (%s): %s already holds %s, which may not be held together with %s", s.Name, in.User, held, in.Group)), true
+			}
+		}
+		explain = append(explain, fmt.Sprintf("separation of duties (%s): holds none of the other groups", s.Name))
+	}
+	return explain, false
+}
+
 // Decision is the outcome for one request, with the reasons.
 type Decision struct {
 	Allowed     bool
@@ -229,18 +247,11 @@ func eval(p cel.Program, vars map[string]any) (bool, error) {
 // requester is eligible, and refuses otherwise.
 func (p *Policy) Decide(in Input) Decision {
 	var d Decision
-	for _, s := range p.separation {
-		if !slices.Contains(s.Groups, in.Group) {
-			continue
-		}
-		for _, held := range in.Held {
-			if held != in.Group && slices.Contains(s.Groups, held) {
-				d.Reason = fmt.Sprintf("separation of duties (%s): %s already holds %s, which may not be held together with %s", s.Name, in.User, held, in.Group)
-				d.Explain = append(d.Explain, d.Reason)
-				return d
-			}
-		}
-		d.Explain = append(d.Explain, fmt.Sprintf("separation of duties (%s): holds none of the other groups", s.Name))
+	var refused bool
+	d.Explain, refused = p.Separate(in)
+	if refused {
+		d.Reason = d.Explain[len(d.Explain)-1]
+		return d
 	}
 	vars := in.vars()
 	for _, r := range p.rules {

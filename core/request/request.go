@@ -51,6 +51,8 @@ const (
 type Config struct {
 	// TTL is how long a request may wait for its decisions (default 24h).
 	TTL time.Duration
+	// BreakGlass says who may grant themselves access without approval.
+	BreakGlass BreakGlassConfig
 }
 
 // Manager runs access requests.
@@ -113,11 +115,33 @@ type CreateRequest struct {
 	Ticket    string
 	MFA       bool
 	Risk      float64
+	// Extends, when set, is a live grant of the requester's to extend by
+	// Duration; Directory and Group come from it.
+	Extends string
 }
 
 // Create records a request as policy decides it: refused (ErrInvalid, the
 // refusal audited), approved at once (the grant made), or pending its steps.
 func (m *Manager) Create(ctx context.Context, req CreateRequest) (store.Request, error) {
+	if req.Extends != "" {
+		g, err := m.store.Grant(ctx, req.Extends)
+		if errors.Is(err, store.ErrNotFound) {
+			return store.Request{}, fmt.Errorf("%w: no grant %q to extend", ErrInvalid, req.Extends)
+		}
+		if err != nil {
+			return store.Request{}, err
+		}
+		if !strings.EqualFold(g.UserName, req.Requester) {
+			return store.Request{}, fmt.Errorf("%w: grant %s is not yours to extend", ErrForbidden, g.ID)
+		}
+		if g.State != store.StateActive {
+			return store.Request{}, fmt.Errorf("%w: grant %s is %s; only an active grant can be extended (ask for a new one)", ErrConflict, g.ID, g.State)
+		}
+		if (req.Directory != "" && req.Directory != g.Directory) || (req.Group != "" && req.Group != g.GroupName) {
+			return store.Request{}, fmt.Errorf("%w: grant %s is for %s in %s", ErrInvalid, g.ID, g.GroupName, g.Directory)
+		}
+		req.Directory, req.Group = g.Directory, g.GroupName
+	}
 	var problems []string
 	if req.Requester == "" || req.Directory == "" || req.Group == "" {
 		problems = append(problems, "requester, directory and group are required")
@@ -139,12 +163,15 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (store.Request,
 	in.Group, in.Duration, in.Reason, in.Ticket, in.MFA, in.Risk = req.Group, req.Duration, req.Reason, req.Ticket, req.MFA, req.Risk
 	dec := m.policy.Decide(in)
 	r := store.Request{ID: newID(), Requester: req.Requester, Directory: req.Directory, Group: req.Group, Duration: req.Duration,
-		Reason: req.Reason, Ticket: req.Ticket, State: store.RequestPending, Rule: dec.Rule,
+		Reason: req.Reason, Ticket: req.Ticket, State: store.RequestPending, Rule: dec.Rule, Extends: req.Extends,
 		CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(m.cfg.TTL)}
 	for _, s := range dec.Steps {
 		r.Steps = append(r.Steps, store.ApprovalStep{Any: max(s.Any, 1), Users: nonNil(s.Users), Groups: nonNil(s.Groups)})
 	}
 	detail := fmt.Sprintf("%s on %s for %s: %s", r.Requester, r.Group, r.Duration, r.Reason)
+	if r.Extends != "" {
+		detail = fmt.Sprintf("%s asks to extend grant %s (%s) by %s: %s", r.Requester, r.Extends, r.Group, r.Duration, r.Reason)
+	}
 	switch {
 	case !dec.Allowed:
 		r.State, r.DecidedAt, r.DecidedBy, r.Detail = store.RequestDenied, now, "policy", dec.Reason
@@ -192,7 +219,16 @@ func (m *Manager) approve(ctx context.Context, r store.Request, by string) (stor
 	if r.Ticket != "" {
 		reason += " (" + r.Ticket + ")"
 	}
-	g, gerr := m.grants.Add(ctx, grant.AddRequest{Directory: r.Directory, User: r.Requester, Group: r.Group, Duration: r.Duration, Reason: reason, Actor: "request:" + r.ID})
+	var g store.Grant
+	var gerr error
+	if r.Extends != "" {
+		// An extension that fails changes nothing: the request failed.
+		if g, gerr = m.grants.Extend(ctx, r.Extends, r.Duration, time.Time{}, "request:"+r.ID, reason); gerr != nil {
+			g.ID = ""
+		}
+	} else {
+		g, gerr = m.grants.Add(ctx, grant.AddRequest{Directory: r.Directory, User: r.Requester, Group: r.Group, Duration: r.Duration, Reason: reason, Actor: "request:" + r.ID})
+	}
 	now := m.clock.Now()
 	r.UpdatedAt, r.DecidedAt, r.DecidedBy = now, now, by
 	action, detail := ActionApproved, "approved; grant "+g.ID

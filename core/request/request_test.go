@@ -55,7 +55,9 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{t: t, clock: clk, store: st, dir: conn, mgr: New(Config{TTL: 24 * time.Hour}, st, pol, grants, clk, log)}
+	return &env{t: t, clock: clk, store: st, dir: conn, mgr: New(Config{TTL: 24 * time.Hour,
+		BreakGlass: BreakGlassConfig{Users: []string{"carol"}, Groups: []string{"oncall"}, Targets: []string{"prod-db-admins"}, MaxDuration: 30 * time.Minute}},
+		st, pol, grants, clk, log)}
 }
 
 func (e *env) ask(user, group string, d time.Duration) (store.Request, error) {

@@ -53,6 +53,11 @@ type Request struct {
 	DecidedBy string
 	Detail    string // why it was denied, failed, ...
 	GrantID   string
+	// Extends is the live grant this request asks to extend ("" for a new
+	// grant); BreakGlass marks a request granted at once by the
+	// requester's own authority.
+	Extends    string
+	BreakGlass bool
 }
 
 // Approval is one person's decision on a request.
@@ -71,4 +76,29 @@ type RequestFilter struct {
 	Requester string
 	Directory string
 	Limit     int
+}
+
+// ReviewState is where a break-glass review stands.
+type ReviewState string
+
+// Review states.
+const (
+	ReviewOpen   ReviewState = "open"
+	ReviewClosed ReviewState = "closed"
+)
+
+// Review is the after-the-fact review of one use of break-glass.
+type Review struct {
+	ID        string
+	RequestID string
+	Subject   string // who used break-glass
+	Directory string
+	Group     string
+	Reason    string
+	State     ReviewState
+	CreatedAt time.Time
+	ClosedAt  time.Time
+	ClosedBy  string
+	Outcome   string // justified or unjustified
+	Comment   string
 }

@@ -157,6 +157,16 @@ type Store interface {
 	// NextRequestExpiry returns when the earliest pending request expires.
 	NextRequestExpiry(ctx context.Context) (time.Time, bool, error)
 
+	// Reviews lists break-glass reviews in state ("" for all), newest first.
+	Reviews(ctx context.Context, state ReviewState) ([]Review, error)
+
+	// Notifications lists deliveries, newest first.
+	Notifications(ctx context.Context, f NotificationFilter) ([]Notification, error)
+	// NextNotificationDue returns when the earliest pending delivery is due.
+	NextNotificationDue(ctx context.Context) (time.Time, bool, error)
+	// AuditAfter lists up to limit audit events with Seq > seq, oldest first.
+	AuditAfter(ctx context.Context, seq int64, limit int) ([]audit.Event, error)
+
 	Token(ctx context.Context, id string) (Token, error)
 	// Tokens lists every token (with its hash), oldest first.
 	Tokens(ctx context.Context) ([]Token, error)
@@ -218,6 +228,11 @@ type Tx interface {
 	// the same request is ErrConflict.
 	InsertApproval(a Approval) error
 	Approvals(requestID string) ([]Approval, error)
+	Review(id string) (Review, error)
+	InsertReview(v Review) error
+	// UpdateReview stores a review's state, closing time, closer, outcome
+	// and comment.
+	UpdateReview(v Review) error
 	// ExpiredRequests returns pending requests whose expires_at has passed.
 	ExpiredRequests(now time.Time, limit int) ([]Request, error)
 
@@ -225,6 +240,17 @@ type Tx interface {
 	AppendAudit(e audit.Event) (audit.Event, error)
 
 	InsertToken(t Token) error
+
+	// NotifyCursor returns the last audit sequence routed to notifications
+	// (ok false: never set).
+	NotifyCursor() (int64, bool, error)
+	SetNotifyCursor(seq int64) error
+	InsertNotification(n Notification) error
+	// DueNotifications returns pending deliveries due at now, oldest first.
+	DueNotifications(now time.Time, limit int) ([]Notification, error)
+	// UpdateNotification stores a delivery's state, attempts, due time,
+	// sent time and last error.
+	UpdateNotification(n Notification) error
 
 	// ClaimIdempotent records rec as started, unless the principal used the
 	// key already: then it returns that record and true. Records created

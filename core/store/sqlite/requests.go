@@ -14,14 +14,14 @@ import (
 )
 
 const requestColumns = `id, requester, directory, group_name, duration_ns, reason, ticket, state, rule, steps, step,
-	created_at, updated_at, expires_at, decided_at, decided_by, detail, grant_id`
+	created_at, updated_at, expires_at, decided_at, decided_by, detail, grant_id, extends, breakglass`
 
 func scanRequest(r scanner) (store.Request, error) {
 	var q store.Request
 	var state, steps string
 	var dur, created, updated, expires, decided int64
 	err := r.Scan(&q.ID, &q.Requester, &q.Directory, &q.Group, &dur, &q.Reason, &q.Ticket, &state, &q.Rule, &steps, &q.Step,
-		&created, &updated, &expires, &decided, &q.DecidedBy, &q.Detail, &q.GrantID)
+		&created, &updated, &expires, &decided, &q.DecidedBy, &q.Detail, &q.GrantID, &q.Extends, &q.BreakGlass)
 	if err != nil {
 		return q, err
 	}
@@ -93,9 +93,9 @@ func (s *Store) NextRequestExpiry(ctx context.Context) (time.Time, bool, error) 
 func (t *txn) Request(id string) (store.Request, error) { return getRequest(t.ctx, t, id) }
 
 func (t *txn) InsertRequest(r store.Request) error {
-	_, err := t.exec(`INSERT INTO requests (`+requestColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+	_, err := t.exec(`INSERT INTO requests (`+requestColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		r.ID, r.Requester, r.Directory, r.Group, int64(r.Duration), r.Reason, r.Ticket, string(r.State), r.Rule, stepsJSON(r.Steps), r.Step,
-		nanos(r.CreatedAt), nanos(r.UpdatedAt), nanos(r.ExpiresAt), nanos(r.DecidedAt), r.DecidedBy, r.Detail, r.GrantID)
+		nanos(r.CreatedAt), nanos(r.UpdatedAt), nanos(r.ExpiresAt), nanos(r.DecidedAt), r.DecidedBy, r.Detail, r.GrantID, r.Extends, r.BreakGlass)
 	var se sqlite3.Error
 	if errors.As(err, &se) && se.Code == sqlite3.ErrConstraint {
 		return fmt.Errorf("request %q: %w: %v", r.ID, store.ErrConflict, err)
@@ -130,4 +130,42 @@ func (t *txn) Approvals(id string) ([]store.Approval, error) { return approvals(
 func (t *txn) ExpiredRequests(now time.Time, limit int) ([]store.Request, error) {
 	return queryAll(t.ctx, t, `SELECT `+requestColumns+` FROM requests WHERE state = 'pending' AND expires_at <= ? ORDER BY expires_at, id LIMIT ?`,
 		scanRequest, now.UnixNano(), limit)
+}
+
+const reviewColumns = `id, request_id, subject, directory, group_name, reason, state, created_at, closed_at, closed_by, outcome, comment`
+
+func scanReview(r scanner) (store.Review, error) {
+	var v store.Review
+	var state string
+	var created, closed int64
+	err := r.Scan(&v.ID, &v.RequestID, &v.Subject, &v.Directory, &v.Group, &v.Reason, &state, &created, &closed, &v.ClosedBy, &v.Outcome, &v.Comment)
+	v.State, v.CreatedAt, v.ClosedAt = store.ReviewState(state), fromNanos(created), fromNanos(closed)
+	return v, err
+}
+
+// Reviews lists break-glass reviews in a state ("" for all), newest first.
+func (s *Store) Reviews(ctx context.Context, state store.ReviewState) ([]store.Review, error) {
+	var w where
+	w.eq("state", string(state))
+	return queryAll(ctx, s.read, `SELECT `+reviewColumns+` FROM reviews `+w.newestFirst(0), scanReview, w.args...)
+}
+
+func (t *txn) Review(id string) (store.Review, error) {
+	v, err := scanReview(t.QueryRowContext(t.ctx, `SELECT `+reviewColumns+` FROM reviews WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return v, fmt.Errorf("review %q: %w", id, store.ErrNotFound)
+	}
+	return v, err
+}
+
+func (t *txn) InsertReview(v store.Review) error {
+	_, err := t.exec(`INSERT INTO reviews (`+reviewColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`,
+		v.ID, v.RequestID, v.Subject, v.Directory, v.Group, v.Reason, string(v.State), nanos(v.CreatedAt), nanos(v.ClosedAt), v.ClosedBy, v.Outcome, v.Comment)
+	return err
+}
+
+func (t *txn) UpdateReview(v store.Review) error {
+	_, err := t.exec(`UPDATE reviews SET state = ?, closed_at = ?, closed_by = ?, outcome = ?, comment = ? WHERE id = ?`,
+		string(v.State), nanos(v.ClosedAt), v.ClosedBy, v.Outcome, v.Comment, v.ID)
+	return err
 }

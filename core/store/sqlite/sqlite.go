@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/mattn/go-sqlite3"
@@ -25,8 +26,9 @@ import (
 // connection (SQLite has one writer); plain reads use a small pool of their
 // own, which WAL lets run beside the writer.
 type Store struct {
-	db   *sql.DB // the writer
-	read *sql.DB // reads outside transactions
+	db      *sql.DB // the writer
+	read    *sql.DB // reads outside transactions
+	onAudit atomic.Pointer[func()]
 }
 
 var _ store.Store = (*Store)(nil)
@@ -117,14 +119,26 @@ func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 
 // Update runs fn in one immediate (write-locked) transaction.
 func (s *Store) Update(ctx context.Context, fn func(store.Tx) error) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	audited := false
+	err := s.tx(ctx, func(tx *sql.Tx) error {
 		t := &txn{ctx: ctx, tx: tx, stmts: map[string]*sql.Stmt{}}
 		if err := fn(t); err != nil {
 			return err
 		}
+		audited = t.headDirty
 		return t.flushHead()
 	})
+	if err == nil && audited {
+		if f := s.onAudit.Load(); f != nil {
+			(*f)()
+		}
+	}
+	return err
 }
+
+// OnAudit sets fn to be called after every commit that appended to the audit
+// log (the notifier's wake-up). fn must not block.
+func (s *Store) OnAudit(fn func()) { s.onAudit.Store(&fn) }
 
 type querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)

@@ -1,0 +1,115 @@
+package notify
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Link actions.
+const (
+	ActApprove = "approve" // approve a request as Login
+	ActDeny    = "deny"    // deny a request as Login
+	ActExtend  = "extend"  // ask, as Login, to extend a grant (policy decides)
+)
+
+// Claims are what an action link lets its holder do: act as Login on
+// Subject, until Expires.
+type Claims struct {
+	Action  string    `json:"a"`
+	Subject string    `json:"s"`
+	Login   string    `json:"u"`
+	Expires time.Time `json:"x"`
+	// SlackUser, when set, is the only Slack user whose button press counts.
+	SlackUser string `json:"su,omitempty"`
+}
+
+// Links signs and checks action links with an HMAC-SHA256 key.
+type Links struct{ key []byte }
+
+// ErrBadLink: the link was altered, is for something else, or has expired.
+var ErrBadLink = errors.New("invalid or expired link")
+
+// NewLinks returns Links signing with key (at least 32 bytes).
+func NewLinks(key []byte) (*Links, error) {
+	if len(key) < 32 {
+		return nil, fmt.Errorf("notify: the link key must be at least 32 bytes (got %d)", len(key))
+	}
+	return &Links{key: key}, nil
+}
+
+// LoadKey reads the link key at path (hex), creating a random one with mode
+// 0600 if the file does not exist.
+func LoadKey(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		key := make([]byte, 32)
+		rand.Read(key)
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, fmt.Errorf("notify: link key: %w", err)
+		}
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("notify: link key: %w", err)
+		}
+		defer f.Close()
+		if _, err := f.WriteString(hex.EncodeToString(key) + "\n"); err != nil {
+			return nil, fmt.Errorf("notify: link key: %w", err)
+		}
+		return key, f.Sync()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("notify: link key: %w", err)
+	}
+	key, err := hex.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil {
+		return nil, fmt.Errorf("notify: link key %s: not hex: %w", path, err)
+	}
+	return key, nil
+}
+
+// Sign returns the link token for c.
+func (l *Links) Sign(c Claims) string {
+	body, _ := json.Marshal(c)
+	p := base64.RawURLEncoding.EncodeToString(body)
+	return p + "." + base64.RawURLEncoding.EncodeToString(l.mac(p))
+}
+
+func (l *Links) mac(payload string) []byte {
+	h := hmac.New(sha256.New, l.key)
+	h.Write([]byte("jitd-link-v1\n" + payload))
+	return h.Sum(nil)
+}
+
+// Verify checks a token's signature and expiry at now and returns its claims.
+func (l *Links) Verify(token string, now time.Time) (Claims, error) {
+	p, sig, ok := strings.Cut(token, ".")
+	if !ok {
+		return Claims{}, ErrBadLink
+	}
+	got, err := base64.RawURLEncoding.DecodeString(sig)
+	if err != nil || !hmac.Equal(got, l.mac(p)) {
+		return Claims{}, ErrBadLink
+	}
+	body, err := base64.RawURLEncoding.DecodeString(p)
+	if err != nil {
+		return Claims{}, ErrBadLink
+	}
+	var c Claims
+	if json.Unmarshal(body, &c) != nil || c.Login == "" || c.Subject == "" {
+		return Claims{}, ErrBadLink
+	}
+	if !now.Before(c.Expires) {
+		return Claims{}, fmt.Errorf("%w: it expired at %s", ErrBadLink, c.Expires.UTC().Format(time.RFC3339))
+	}
+	return c, nil
+}
