@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -493,5 +495,90 @@ func TestE2E_RequestApproveGrant(t *testing.T) {
 	}
 	if out, err := as(alice, "request", "create", "--group", "prod-db-admins", "--for", "9h", "--reason", "x"); err == nil || !strings.Contains(out, "at most 4h") {
 		t.Fatalf("too long: %v\n%s", err, out)
+	}
+}
+
+func TestE2E_BreakGlassIsGrantedAnnouncedAndReviewed(t *testing.T) {
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	type delivery struct {
+		event, sig string
+		body       []byte
+	}
+	got := make(chan delivery, 16)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got <- delivery{r.Header.Get("X-Jitd-Event"), r.Header.Get("X-Jitd-Signature"), b}
+	}))
+	t.Cleanup(hook.Close)
+	secret := filepath.Join(dir, "hook.secret")
+	os.WriteFile(secret, []byte("e2e-secret\n"), 0o600)
+	p := writeConfig(t, dir, addr)
+	f, _ := os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0o600)
+	fmt.Fprintf(f, `policy:
+  breakglass:
+    users: [carol]
+    max_duration: 30m
+notify:
+  base_url: https://jitd.example.com
+  channels:
+    - name: security
+      kind: webhook
+      url: %s
+      secret_file: %s
+      events: [breakglass.used, review.closed]
+`, hook.URL, secret)
+	f.Close()
+	d := start(t, dir, addr)
+	token := func(login, role string) string {
+		out, err := d.jitd("token", "create", "--name", login, "--role", role, "-o", "json")
+		if err != nil {
+			t.Fatalf("token create: %v\n%s", err, out)
+		}
+		var v struct{ Token string }
+		json.Unmarshal([]byte(out), &v)
+		return v.Token
+	}
+	as := func(tok string, args ...string) (string, error) {
+		cmd := exec.Command(jitdBin, append([]string{"--addr", d.addr}, args...)...)
+		cmd.Env = append(os.Environ(), "JITD_TOKEN="+tok, "JITD_TOKEN_FILE=")
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	if out, err := d.jitd("sync", "run"); err != nil {
+		t.Fatalf("sync: %v\n%s", err, out)
+	}
+	carol, bob := token("carol", "requester"), token("bob", "approver")
+	if out, err := as(carol, "breakglass", "--group", "prod-db-admins", "--for", "2h", "--reason", "SEV1 INC-9"); err == nil || !strings.Contains(out, "at most 30m") {
+		t.Fatalf("two hours of break-glass: %v\n%s", err, out)
+	}
+	out, err := as(carol, "breakglass", "--group", "prod-db-admins", "--for", "20m", "--reason", "SEV1 INC-9", "-o", "json")
+	if err != nil {
+		t.Fatalf("breakglass: %v\n%s", err, out)
+	}
+	var res struct {
+		Request struct{ State, GrantID string } `json:"request"`
+		Review  struct{ ID string }             `json:"review"`
+	}
+	json.Unmarshal([]byte(out), &res)
+	if res.Request.State != "approved" || !strings.Contains(members(t, dir), "6f1c2a4e-0003-4a1b-9c01-000000000003") {
+		t.Fatalf("break-glass did not grant at once: %s (members %q)", out, members(t, dir))
+	}
+	select {
+	case dl := <-got:
+		if dl.event != "breakglass.used" || !strings.Contains(string(dl.body), "SEV1 INC-9") || !strings.Contains(dl.sig, "v1=") {
+			t.Fatalf("announcement: %+v %s", dl, dl.body)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the security webhook heard nothing of the break-glass use")
+	}
+	if out, err := as(carol, "review", "close", res.Review.ID, "--outcome", "justified", "--comment", "me"); err == nil {
+		t.Fatalf("carol closed her own review:\n%s", out)
+	}
+	if out, err := as(bob, "review", "list"); err != nil || !strings.Contains(out, res.Review.ID) {
+		t.Fatalf("open reviews: %v\n%s", err, out)
+	}
+	if out, err := as(bob, "review", "close", res.Review.ID, "--outcome", "justified", "--comment", "postmortem PM-9"); err != nil {
+		t.Fatalf("bob closing: %v\n%s", err, out)
 	}
 }

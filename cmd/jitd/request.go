@@ -15,11 +15,15 @@ func requestCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "request", Short: "Ask for access, and follow your requests"}
 	var req api.CreateRequestRequest
 	create := &cobra.Command{
-		Use:     "create --group NAME --for DURATION --reason TEXT [--ticket ID]",
-		Short:   "Ask for temporary membership of a group (as the person your token names)",
-		Example: `  jitd request create --group prod-db-admins --for 4h --reason "deploy 2.3" --ticket CHG-1042`,
-		Args:    cobra.NoArgs,
+		Use:   "create (--group NAME | --extend GRANT-ID) --for DURATION --reason TEXT [--ticket ID]",
+		Short: "Ask for temporary membership of a group, or more time on one of your grants (as the person your token names)",
+		Example: `  jitd request create --group prod-db-admins --for 4h --reason "deploy 2.3" --ticket CHG-1042
+  jitd request create --extend g-4sd0x --for 1h --reason "migration still running"`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if (req.Group == "") == (req.Extends == "") {
+				return fmt.Errorf("give --group for a new grant, or --extend GRANT-ID for more time on one")
+			}
 			c, err := g.client()
 			if err != nil {
 				return err
@@ -33,11 +37,12 @@ func requestCmd(g *globals) *cobra.Command {
 	}
 	f := create.Flags()
 	f.StringVar(&req.Directory, "directory", "", "directory (needed when several are configured)")
-	f.StringVar(&req.Group, "group", "", "group (required)")
+	f.StringVar(&req.Group, "group", "", "group")
+	f.StringVar(&req.Extends, "extend", "", "one of your active grants, to extend by --for")
 	f.StringVar(&req.For, "for", "", "how long, from approval: 90m, 4h, 2d (required)")
 	f.StringVar(&req.Reason, "reason", "", "why (required)")
 	f.StringVar(&req.Ticket, "ticket", "", "change or incident ticket")
-	for _, name := range []string{"group", "for", "reason"} {
+	for _, name := range []string{"for", "reason"} {
 		create.MarkFlagRequired(name)
 	}
 	var filter api.RequestFilter

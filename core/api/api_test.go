@@ -22,6 +22,7 @@ import (
 	"github.com/jitd/jitd/core/clock"
 	"github.com/jitd/jitd/core/expiry"
 	"github.com/jitd/jitd/core/grant"
+	"github.com/jitd/jitd/core/notify"
 	"github.com/jitd/jitd/core/policy"
 	"github.com/jitd/jitd/core/request"
 	"github.com/jitd/jitd/core/store/sqlite"
@@ -30,6 +31,7 @@ import (
 )
 
 type env struct {
+	links  *notify.Links
 	srv    *httptest.Server
 	tokens map[string]string // role -> token
 	sched  *expiry.Scheduler
@@ -66,10 +68,14 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	reqs := request.New(request.Config{BreakGlass: request.BreakGlassConfig{Users: []string{"carol"}, MaxDuration: 30 * time.Minute}}, st, pol, mgr, clk, log)
+	links, err := notify.NewLinks([]byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv := httptest.NewServer(api.NewServer(api.Deps{Store: st, Grants: mgr, Accounts: accts, Mirror: mir, Reconcile: rec, Policy: pol,
-		Requests: reqs, DefaultDirectory: "demo", Metrics: reg, Ready: ready, Clock: clk, Log: log}))
+		Requests: reqs, Links: links, SlackSecrets: [][]byte{[]byte("slack-signing")}, DefaultDirectory: "demo", Metrics: reg, Ready: ready, Clock: clk, Log: log}))
 	t.Cleanup(srv.Close)
-	e := &env{srv: srv, tokens: map[string]string{}, sched: sched, clock: clk}
+	e := &env{srv: srv, tokens: map[string]string{}, sched: sched, clock: clk, links: links}
 	for _, role := range []string{auth.RoleAdmin, auth.RoleAuditor} {
 		tok, err := auth.NewToken(ctx, st, role+"-user", role, clk.Now())
 		if err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/jitd/jitd/core/clock"
 	"github.com/jitd/jitd/core/config"
 	"github.com/jitd/jitd/core/grant"
+	"github.com/jitd/jitd/core/notify"
 	"github.com/jitd/jitd/core/policy"
 	"github.com/jitd/jitd/core/request"
 	"github.com/jitd/jitd/core/store"
@@ -41,7 +42,10 @@ type Server struct {
 	policy    *policy.Policy
 	clock     clock.Clock
 	requests  *request.Manager
+	links     *notify.Links
 
+	slackSecrets     [][]byte
+	slackHTTP        *http.Client
 	defaultDirectory string
 	log              *slog.Logger
 	ready            Readiness
@@ -59,6 +63,12 @@ type Deps struct {
 	Reconcile *reconcile.Reconciler
 	Policy    *policy.Policy
 	Requests  *request.Manager
+	// Links verifies action links and Slack buttons (nil: not served);
+	// SlackSecrets verify Slack's callbacks, and SlackHTTP posts the
+	// outcome back to Slack.
+	Links        *notify.Links
+	SlackSecrets [][]byte
+	SlackHTTP    *http.Client
 	// DefaultDirectory is used when a request names none (set when only
 	// one directory is configured).
 	DefaultDirectory string
@@ -74,11 +84,19 @@ func NewServer(d Deps) *Server {
 		d.Clock = clock.Real{}
 	}
 	s := &Server{store: d.Store, grants: d.Grants, accounts: d.Accounts, mirror: d.Mirror, reconcile: d.Reconcile, policy: d.Policy, clock: d.Clock, requests: d.Requests, defaultDirectory: d.DefaultDirectory,
+		links: d.Links, slackSecrets: d.SlackSecrets, slackHTTP: d.SlackHTTP,
 		log: d.Log, ready: d.Ready, mux: http.NewServeMux(), metrics: promhttp.HandlerFor(d.Metrics, promhttp.HandlerOpts{Registry: d.Metrics})}
 	s.route("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	s.route("GET /readyz", s.readyz)
+	if d.Links != nil {
+		s.route("GET /act/{token}", s.showAction)
+		s.route("POST /act/{token}", s.doAction)
+		if len(d.SlackSecrets) > 0 {
+			s.route("POST /slack/actions", s.slackActions)
+		}
+	}
 	s.route("GET /metrics", s.metrics.ServeHTTP)
 	s.handle("POST /api/v1/grants", auth.GrantWrite, s.idempotent(s.addGrant, nil))
 	s.handle("GET /api/v1/grants", auth.GrantRead, s.listGrants)

@@ -61,8 +61,41 @@ func TestExamplePolicyBlockIsValid(t *testing.T) {
 	if err != nil {
 		t.Fatalf("uncommented policy example: %v", err)
 	}
-	if cfg.Policy.Compiled() == nil || len(cfg.Policy.Rules) != 2 {
+	if cfg.Policy.Compiled() == nil || len(cfg.Policy.Rules) != 2 || time.Duration(cfg.Policy.BreakGlass.MaxDuration) != time.Hour {
 		t.Fatalf("policy: %+v", cfg.Policy)
+	}
+}
+
+// TestExampleNotifyBlock uncomments the example's notifications: valid with
+// its secrets set, and every missing secret reported with its path.
+func TestExampleNotifyBlock(t *testing.T) {
+	t.Chdir("../..")
+	text := uncommentExample(t, "notify", nil)
+	_, err := Parse([]byte(text))
+	for _, want := range []string{"notify.channels[0].webhook_url_env: environment variable JITD_SLACK_SECURITY_WEBHOOK is not set",
+		"notify.channels[2].secret_env: environment variable JITD_WEBHOOK_SECRET is not set"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("without secrets: %v; want %q", err, want)
+		}
+	}
+	t.Setenv("JITD_SLACK_SECURITY_WEBHOOK", "https://hooks.slack.com/services/T/B/x")
+	t.Setenv("JITD_WEBHOOK_SECRET", "s")
+	cfg, err := Parse([]byte(text))
+	if err != nil {
+		t.Fatalf("uncommented notify example: %v", err)
+	}
+	if len(cfg.Notify.Channels) != 3 || len(cfg.Notify.ExpiringSoon) != 2 {
+		t.Fatalf("notify: %+v", cfg.Notify)
+	}
+	for yaml, want := range map[string]string{
+		"notify: {channels: [{name: a, kind: pager}]}": "notify.channels[0].kind: must be slack, slack_bot, email or webhook",
+		"notify: {base_url: https://j.example, channels: [{name: a, kind: webhook, url: http://x.example/h, secret_env: JITD_WEBHOOK_SECRET}]}": "notify.channels[0].url: must be an https URL",
+		"notify: {base_url: https://j.example, channels: [{name: a, kind: email, smtp: {host: m}, from: j@x, events: [grant.gone]}]}":           "notify.channels[0].events[0]: unknown event",
+	} {
+		_, err := Parse([]byte("directories: [{name: d, kind: demo, settings: {file: x.json}, groups: [{name: g}]}]\n" + yaml))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v; want %q", yaml, err, want)
+		}
 	}
 }
 

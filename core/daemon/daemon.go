@@ -182,7 +182,8 @@ func (d *Daemon) serve(ctx context.Context) error {
 	log := d.opts.Log
 	srv := &http.Server{
 		Handler: api.NewServer(api.Deps{Store: d.store, Grants: d.grants, Accounts: d.accounts, Mirror: d.mirror, Reconcile: d.reconcile,
-			Policy: d.cfg.Policy.Compiled(), Requests: d.requests, DefaultDirectory: d.defaultDirectory(), Metrics: d.reg, Ready: d.readiness, Clock: d.opts.Clock, Log: log}),
+			Policy: d.cfg.Policy.Compiled(), Requests: d.requests, Links: d.links, SlackSecrets: d.notifier.SlackSecrets(),
+			SlackHTTP: &http.Client{Timeout: 10 * time.Second}, DefaultDirectory: d.defaultDirectory(), Metrics: d.reg, Ready: d.readiness, Clock: d.opts.Clock, Log: log}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}

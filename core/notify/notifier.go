@@ -29,6 +29,8 @@ type Notifier struct {
 	backoff *backoff.Backoff
 	wake    chan struct{}
 	sent    *prometheus.CounterVec
+	// slackSecrets verify the Slack bot channels' button presses.
+	slackSecrets [][]byte
 }
 
 // sender delivers one message on one channel.
@@ -89,6 +91,13 @@ func New(cfg Config, st store.Store, links *Links, clk clock.Clock, log *slog.Lo
 			return nil, fmt.Errorf("notify: channels %s: %w", c.Name, err)
 		}
 		n.senders[c.Name] = s
+		if c.Kind == KindSlackBot {
+			sec, err := c.signingSecret().Read()
+			if err != nil {
+				return nil, fmt.Errorf("notify: channels %s: %w", c.Name, err)
+			}
+			n.slackSecrets = append(n.slackSecrets, []byte(sec))
+		}
 	}
 	return n, nil
 }
@@ -118,6 +127,10 @@ func newSender(c ChannelConfig, hc *http.Client, links *Links, clk clock.Clock) 
 	}
 	return nil, fmt.Errorf("unknown kind %q", c.Kind)
 }
+
+// SlackSecrets returns the signing secrets of the Slack bot channels, which
+// verify their button presses.
+func (n *Notifier) SlackSecrets() [][]byte { return n.slackSecrets }
 
 // Wake makes the notifier look for new events now (the store calls it after
 // a commit that wrote to the audit log).
