@@ -123,6 +123,26 @@ func (d *proc) jitd(args ...string) (string, error) {
 	return out.String(), nil
 }
 
+// token makes an API token for login with role (as the admin).
+func (d *proc) token(login, role string) string {
+	d.t.Helper()
+	out, err := d.jitd("token", "create", "--name", login, "--role", role, "-o", "json")
+	if err != nil {
+		d.t.Fatalf("token create: %v\n%s", err, out)
+	}
+	var v struct{ Token string }
+	json.Unmarshal([]byte(out), &v)
+	return v.Token
+}
+
+// as runs the CLI with tok.
+func (d *proc) as(tok string, args ...string) (string, error) {
+	cmd := exec.Command(jitdBin, append([]string{"--addr", d.addr}, args...)...)
+	cmd.Env = append(os.Environ(), "JITD_TOKEN="+tok, "JITD_TOKEN_FILE=")
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
 func (d *proc) grant(id string) map[string]any {
 	d.t.Helper()
 	out, err := d.jitd("grant", "show", id, "-o", "json")
@@ -455,21 +475,7 @@ func TestE2E_RequestApproveGrant(t *testing.T) {
 `)
 	f.Close()
 	d := start(t, dir, addr)
-	token := func(login, role string) string {
-		out, err := d.jitd("token", "create", "--name", login, "--role", role, "-o", "json")
-		if err != nil {
-			t.Fatalf("token create: %v\n%s", err, out)
-		}
-		var v struct{ Token string }
-		json.Unmarshal([]byte(out), &v)
-		return v.Token
-	}
-	as := func(tok string, args ...string) (string, error) {
-		cmd := exec.Command(jitdBin, append([]string{"--addr", d.addr}, args...)...)
-		cmd.Env = append(os.Environ(), "JITD_TOKEN="+tok, "JITD_TOKEN_FILE=")
-		out, err := cmd.CombinedOutput()
-		return string(out), err
-	}
+	token, as := d.token, d.as
 	alice, bob := token("alice", "requester"), token("bob", "approver")
 	out, err := as(alice, "request", "create", "--group", "prod-db-admins", "--for", "2h", "--reason", "deploy 2.3", "--ticket", "CHG-1042", "-o", "json")
 	if err != nil {
@@ -530,21 +536,7 @@ notify:
 `, hook.URL, secret)
 	f.Close()
 	d := start(t, dir, addr)
-	token := func(login, role string) string {
-		out, err := d.jitd("token", "create", "--name", login, "--role", role, "-o", "json")
-		if err != nil {
-			t.Fatalf("token create: %v\n%s", err, out)
-		}
-		var v struct{ Token string }
-		json.Unmarshal([]byte(out), &v)
-		return v.Token
-	}
-	as := func(tok string, args ...string) (string, error) {
-		cmd := exec.Command(jitdBin, append([]string{"--addr", d.addr}, args...)...)
-		cmd.Env = append(os.Environ(), "JITD_TOKEN="+tok, "JITD_TOKEN_FILE=")
-		out, err := cmd.CombinedOutput()
-		return string(out), err
-	}
+	token, as := d.token, d.as
 	if out, err := d.jitd("sync", "run"); err != nil {
 		t.Fatalf("sync: %v\n%s", err, out)
 	}
