@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/jitd/jitd/fixtures/graphfake"
+	"github.com/jitd/jitd/fixtures/oidcfake"
 	"github.com/jitd/jitd/fixtures/poll"
 )
 
@@ -572,5 +573,52 @@ notify:
 	}
 	if out, err := as(bob, "review", "close", res.Review.ID, "--outcome", "justified", "--comment", "postmortem PM-9"); err != nil {
 		t.Fatalf("bob closing: %v\n%s", err, out)
+	}
+}
+
+func TestE2E_OIDCTokensSignPeopleIn(t *testing.T) {
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	idp, err := oidcfake.Start("jitd", "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(idp.Close)
+	p := writeConfig(t, dir, addr)
+	f, _ := os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0o600)
+	fmt.Fprintf(f, `auth:
+  oidc:
+    issuer: %s
+    client_id: jitd
+    strip_domain: true
+    roles: {admin: [payments-release]}
+policy:
+  rules:
+    - name: dba
+      match: request.group == "prod-db-admins"
+      auto_approve: context.mfa
+      approvals: [{users: [bob]}]
+`, idp.URL)
+	f.Close()
+	d := start(t, dir, addr)
+	if out, err := d.jitd("sync", "run"); err != nil {
+		t.Fatalf("sync: %v\n%s", err, out)
+	}
+	alice := idp.Token(map[string]any{"preferred_username": "alice@example.com", "amr": []string{"pwd", "otp"}})
+	if out, err := d.as(alice, "whoami"); err != nil || !strings.Contains(out, "alice (requester), signed in by oidc with multi-factor") {
+		t.Fatalf("whoami: %v\n%s", err, out)
+	}
+	if out, err := d.as(idp.Token(map[string]any{"preferred_username": "bob"}), "whoami"); err != nil || !strings.Contains(out, "bob (admin)") {
+		t.Fatalf("bob: %v\n%s", err, out)
+	}
+	out, err := d.as(alice, "request", "create", "--group", "prod-db-admins", "--for", "1h", "--reason", "deploy", "-o", "json")
+	if err != nil || !strings.Contains(out, `"approved"`) {
+		t.Fatalf("alice's request with MFA: %v\n%s", err, out)
+	}
+	if out, err := d.as(idp.Token(map[string]any{"preferred_username": "dave"}), "whoami"); err == nil || !strings.Contains(out, "disabled") {
+		t.Fatalf("dave is disabled in the directory: %v\n%s", err, out)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "var", "session.key")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("session key: %v %v", fi, err)
 	}
 }

@@ -38,7 +38,9 @@ type env struct {
 	clock  *clock.Fake
 }
 
-func newEnv(t *testing.T) *env {
+// newEnv starts the API on a demo directory; opts may change its Deps
+// before it starts (base is the server's URL).
+func newEnv(t *testing.T, opts ...func(d *api.Deps, base string)) *env {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -63,7 +65,8 @@ func newEnv(t *testing.T) *env {
 	rec := reconcile.New(st, mgr, map[string]reconcile.Policy{"demo": {Groups: []string{"prod-db-admins"}}}, clk, log, nil)
 	accts := account.New(account.Config{}, st, dirs, mgr, clk, log, nil)
 	pol, err := policy.Compile([]policy.Rule{{Name: "dba", Match: `request.group == "prod-db-admins"`, Eligible: `requester.login != "carol"`,
-		MaxDuration: 4 * time.Hour, Approvals: []policy.Step{{Any: 1, Users: []string{"bob"}}}}}, nil)
+		MaxDuration: 4 * time.Hour, Approvals: []policy.Step{{Any: 1, Users: []string{"bob"}}},
+		AutoApprove: `context.mfa && request.duration <= duration("30m")`}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,8 +75,14 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(api.NewServer(api.Deps{Store: st, Grants: mgr, Accounts: accts, Mirror: mir, Reconcile: rec, Policy: pol,
-		Requests: reqs, Links: links, SlackSecrets: [][]byte{[]byte("slack-signing")}, DefaultDirectory: "demo", Metrics: reg, Ready: ready, Clock: clk, Log: log}))
+	deps := api.Deps{Store: st, Grants: mgr, Accounts: accts, Mirror: mir, Reconcile: rec, Policy: pol,
+		Requests: reqs, Links: links, SlackSecrets: [][]byte{[]byte("slack-signing")}, DefaultDirectory: "demo", Metrics: reg, Ready: ready, Clock: clk, Log: log}
+	srv := httptest.NewUnstartedServer(nil)
+	for _, o := range opts {
+		o(&deps, "http://"+srv.Listener.Addr().String())
+	}
+	srv.Config.Handler = api.NewServer(deps)
+	srv.Start()
 	t.Cleanup(srv.Close)
 	e := &env{srv: srv, tokens: map[string]string{}, sched: sched, clock: clk, links: links}
 	for _, role := range []string{auth.RoleAdmin, auth.RoleAuditor} {
@@ -224,6 +233,7 @@ func TestAuthorization_Matrix(t *testing.T) {
 		},
 		"token list":   func(c *api.Client) error { _, err := c.Tokens(ctx); return err },
 		"token revoke": func(c *api.Client) error { return c.RevokeToken(ctx, "t-none") },
+		"whoami":       func(c *api.Client) error { _, err := c.Whoami(ctx); return err },
 	}
 	want := map[string]map[string]int{
 		"admin": {"grant add": 200, "grant list": 200, "grant show": 200, "grant extend": 200, "audit list": 200, "audit verify": 200, "grant revoke": 404,
@@ -232,13 +242,13 @@ func TestAuthorization_Matrix(t *testing.T) {
 			// admin-user is nobody in the directory: it cannot request; nor is it an approver policy names.
 			"request create": 400, "request list": 200, "request show alice's": 200, "request approve alice's": 403, "request deny alice's": 403,
 			"request cancel alice's": 403, "token create": 200, "token list": 200, "token revoke": 404,
-			"grant revoke alice's": 200, "breakglass": 400, "review list": 200, "review close carol's": 200},
+			"grant revoke alice's": 200, "breakglass": 400, "review list": 200, "review close carol's": 200, "whoami": 200},
 		"auditor": {"grant add": 403, "grant list": 200, "grant show": 200, "grant extend": 403, "audit list": 200, "audit verify": 200, "grant revoke": 403,
 			"sync status": 200, "sync run": 403, "drift list": 200, "baseline show": 200, "baseline accept": 403,
 			"account create": 403, "account list": 200, "account show": 200, "account extend": 403, "account disable": 403, "account delete": 403, "policy test": 200,
 			"request create": 403, "request list": 200, "request show alice's": 200, "request approve alice's": 403, "request deny alice's": 403,
 			"request cancel alice's": 403, "token create": 403, "token list": 403, "token revoke": 403,
-			"grant revoke alice's": 403, "breakglass": 403, "review list": 200, "review close carol's": 403},
+			"grant revoke alice's": 403, "breakglass": 403, "review list": 200, "review close carol's": 403, "whoami": 200},
 		// alice ends her own grant early, nobody else's; she may not break glass.
 		"requester": own(map[string]int{"request create": 200, "request list": 200, "request show alice's": 200, "request cancel alice's": 200,
 			"grant revoke alice's": 200, "breakglass": 403}),
@@ -273,6 +283,7 @@ func own(allowed map[string]int) map[string]int {
 		"grant revoke alice's", "breakglass", "review list", "review close carol's"} {
 		out[op] = http.StatusForbidden
 	}
+	out["whoami"] = http.StatusOK // anyone signed in
 	for op, code := range allowed {
 		out[op] = code
 	}

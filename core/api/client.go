@@ -202,3 +202,10 @@ func (c *Client) CloseReview(ctx context.Context, id string, req CloseReviewRequ
 	err := c.do(ctx, http.MethodPost, "/api/v1/reviews/"+url.PathEscape(id)+"/close", req, &out)
 	return out, err
 }
+
+// Whoami returns the caller as jitd sees them.
+func (c *Client) Whoami(ctx context.Context) (Whoami, error) {
+	var w Whoami
+	err := c.do(ctx, http.MethodGet, "/api/v1/whoami", nil, &w)
+	return w, err
+}

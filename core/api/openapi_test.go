@@ -35,7 +35,7 @@ func loadDoc(t *testing.T) *openapi3.T {
 
 func TestOpenAPI_DocumentsEveryRoute(t *testing.T) {
 	doc := loadDoc(t)
-	e := newEnv(t)
+	e, _ := withOIDC(t) // with browser sign-in, every route is served
 	srv := e.srv.Config.Handler.(*api.Server)
 	for _, r := range srv.Routes() {
 		method, path, _ := strings.Cut(r, " ")
@@ -132,6 +132,7 @@ func TestOpenAPI_RequestsAndResponsesMatchTheDocument(t *testing.T) {
 	e.sched.RunOnce(ctx)
 	c.AuditEvents(ctx, g.ID, 50)
 	c.VerifyAudit(ctx)
+	c.Whoami(ctx)
 	c.SyncRun(ctx, api.SyncRunRequest{Directory: "demo"})
 	alice := api.NewClient(e.srv.URL, e.tokens["alice"], hc)
 	bob := api.NewClient(e.srv.URL, e.tokens["bob"], hc)

@@ -97,7 +97,7 @@ func (s *Server) createRequest(w http.ResponseWriter, r *http.Request, p auth.Pr
 		req.Directory = s.defaultDirectory
 	}
 	q, err := s.requests.Create(r.Context(), request.CreateRequest{Requester: p.Name, Directory: req.Directory, Group: req.Group,
-		Duration: d, Reason: req.Reason, Ticket: req.Ticket, Extends: req.Extends})
+		Duration: d, Reason: req.Reason, Ticket: req.Ticket, Extends: req.Extends, MFA: p.MFA})
 	if err != nil {
 		return err
 	}

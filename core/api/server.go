@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -43,6 +44,7 @@ type Server struct {
 	clock     clock.Clock
 	requests  *request.Manager
 	links     *notify.Links
+	oidc      *auth.OIDC
 
 	slackSecrets     [][]byte
 	slackHTTP        *http.Client
@@ -66,6 +68,8 @@ type Deps struct {
 	// Links verifies action links and Slack buttons (nil: not served);
 	// SlackSecrets verify Slack's callbacks, and SlackHTTP posts the
 	// outcome back to Slack.
+	// OIDC, when set, accepts ID tokens and browser sessions.
+	OIDC         *auth.OIDC
 	Links        *notify.Links
 	SlackSecrets [][]byte
 	SlackHTTP    *http.Client
@@ -84,12 +88,18 @@ func NewServer(d Deps) *Server {
 		d.Clock = clock.Real{}
 	}
 	s := &Server{store: d.Store, grants: d.Grants, accounts: d.Accounts, mirror: d.Mirror, reconcile: d.Reconcile, policy: d.Policy, clock: d.Clock, requests: d.Requests, defaultDirectory: d.DefaultDirectory,
-		links: d.Links, slackSecrets: d.SlackSecrets, slackHTTP: d.SlackHTTP,
+		links: d.Links, oidc: d.OIDC, slackSecrets: d.SlackSecrets, slackHTTP: d.SlackHTTP,
 		log: d.Log, ready: d.Ready, mux: http.NewServeMux(), metrics: promhttp.HandlerFor(d.Metrics, promhttp.HandlerOpts{Registry: d.Metrics})}
 	s.route("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	s.route("GET /readyz", s.readyz)
+	if d.OIDC != nil && d.OIDC.BrowserLogin() {
+		s.route("GET /auth/login", d.OIDC.Login)
+		s.route("GET /auth/callback", s.authCallback)
+		s.route("POST /auth/logout", s.logout)
+	}
+	s.handle("GET /api/v1/whoami", "", s.whoami)
 	if d.Links != nil {
 		s.route("GET /act/{token}", s.showAction)
 		s.route("POST /act/{token}", s.doAction)
@@ -147,21 +157,20 @@ func (s *Server) Routes() []string { return slices.Clone(s.routes) }
 // handle registers a route that requires a token whose role has perm.
 func (s *Server) handle(pattern string, perm auth.Permission, h handlerFunc) {
 	s.route(pattern, func(w http.ResponseWriter, r *http.Request) {
-		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok {
-			writeErr(w, &Error{Status: http.StatusUnauthorized, Code: CodeUnauthenticated, Message: "an API token is required: Authorization: Bearer <token> (set JITD_TOKEN for the CLI)"})
-			return
-		}
-		p, err := auth.Authenticate(r.Context(), s.store, strings.TrimSpace(token), s.clock.Now())
+		p, err := s.authenticate(r)
 		if err != nil {
-			if errors.Is(err, auth.ErrUnauthenticated) {
-				writeErr(w, &Error{Status: http.StatusUnauthorized, Code: CodeUnauthenticated, Message: "invalid API token"})
-			} else {
-				s.fail(w, r, err)
+			var apiErr *Error
+			if !errors.As(err, &apiErr) && errors.Is(err, auth.ErrUnauthenticated) {
+				apiErr = &Error{Status: http.StatusUnauthorized, Code: CodeUnauthenticated, Message: strings.TrimPrefix(err.Error(), auth.ErrUnauthenticated.Error()+": ")}
 			}
+			if apiErr == nil {
+				s.fail(w, r, err)
+				return
+			}
+			writeErr(w, apiErr)
 			return
 		}
-		if !auth.Allowed(p.Role, perm) {
+		if perm != "" && !auth.Allowed(p.Role, perm) {
 			writeErr(w, &Error{Status: http.StatusForbidden, Code: CodeForbidden, Message: fmt.Sprintf("role %s may not %s", p.Role, perm)})
 			return
 		}
@@ -170,6 +179,45 @@ func (s *Server) handle(pattern string, perm auth.Permission, h handlerFunc) {
 			s.fail(w, r, err)
 		}
 	})
+}
+
+// authenticate finds the caller: an API token (jitd_...) or, with OIDC, an
+// ID token as the bearer or a browser session cookie. A cookie never
+// authorises a cross-site write: unsafe methods must come from this origin.
+func (s *Server) authenticate(r *http.Request) (auth.Principal, error) {
+	now := s.clock.Now()
+	if bearer, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+		bearer = strings.TrimSpace(bearer)
+		if strings.HasPrefix(bearer, "jitd_") || s.oidc == nil {
+			p, err := auth.Authenticate(r.Context(), s.store, bearer, now)
+			if errors.Is(err, auth.ErrUnauthenticated) {
+				return p, fmt.Errorf("%w: invalid API token", auth.ErrUnauthenticated)
+			}
+			return p, err
+		}
+		return s.oidc.Authenticate(r.Context(), bearer)
+	}
+	if c, err := r.Cookie(auth.SessionCookie); err == nil && s.oidc != nil {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead && !sameOrigin(r) {
+			return auth.Principal{}, &Error{Status: http.StatusForbidden, Code: CodeForbidden, Message: "a browser session cannot write from another site (Origin does not match)"}
+		}
+		return s.oidc.Session(r.Context(), c.Value)
+	}
+	msg := "an API token is required: Authorization: Bearer <token> (set JITD_TOKEN for the CLI)"
+	if s.oidc != nil {
+		msg = "sign in: Authorization: Bearer <API token or ID token>, or a browser session from /auth/login"
+	}
+	return auth.Principal{}, fmt.Errorf("%w: %s", auth.ErrUnauthenticated, msg)
+}
+
+// sameOrigin reports whether a browser request comes from this server's own
+// pages (Sec-Fetch-Site, or else Origin naming this host).
+func sameOrigin(r *http.Request) bool {
+	if site := r.Header.Get("Sec-Fetch-Site"); site != "" {
+		return site == "same-origin"
+	}
+	o, err := url.Parse(r.Header.Get("Origin"))
+	return err == nil && o.Host != "" && o.Host == r.Host
 }
 
 // maxBody bounds every request body.

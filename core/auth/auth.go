@@ -84,6 +84,11 @@ var ErrUnauthenticated = errors.New("missing or invalid API token")
 type Principal struct {
 	Name string
 	Role string
+	// MFA says the sign-in used more than one factor (OIDC amr); API
+	// tokens never do.
+	MFA bool
+	// Via is how the caller signed in: token, oidc (bearer) or session.
+	Via string
 }
 
 // Authenticate checks a bearer token against the store: known, not
@@ -107,7 +112,7 @@ func Authenticate(ctx context.Context, st store.Store, token string, now time.Ti
 	if !t.RevokedAt.IsZero() || (!t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt)) {
 		return Principal{}, ErrUnauthenticated
 	}
-	return Principal{Name: t.Name, Role: t.Role}, nil
+	return Principal{Name: t.Name, Role: t.Role, Via: "token"}, nil
 }
 
 func hashSecret(secret string) string {

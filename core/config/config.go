@@ -20,6 +20,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/jitd/jitd/connectors/builtin"
+	"github.com/jitd/jitd/core/auth"
 	"github.com/jitd/jitd/core/notify"
 	"github.com/jitd/jitd/core/policy"
 )
@@ -35,7 +36,18 @@ type Config struct {
 	Accounts    Accounts      `yaml:"accounts"`
 	Policy      Policy        `yaml:"policy"`
 	Notify      notify.Config `yaml:"notify"`
+	Auth        Auth          `yaml:"auth"`
 	Directories []Directory   `yaml:"directories"`
+}
+
+// Auth configures how people sign in besides API tokens.
+type Auth struct {
+	// OIDC accepts ID tokens from an OpenID Connect provider as bearer
+	// tokens and, with redirect_url, browser sign-in.
+	OIDC *auth.OIDCConfig `yaml:"oidc"`
+	// SessionKeyFile signs browser sessions (created, mode 0600, on first
+	// start; default data_dir/session.key). Replacing it signs everyone out.
+	SessionKeyFile string `yaml:"session_key_file"`
 }
 
 // Server is the HTTP API listener.
@@ -343,10 +355,33 @@ func (c *Config) validate() error {
 	for i := range c.Directories {
 		c.validateDirectory(i, names, add)
 	}
+	c.validateAuth(names, add)
 	if len(p) > 0 {
 		return p
 	}
 	return nil
+}
+
+func (c *Config) validateAuth(dirs map[string]bool, add func(path, format string, args ...any)) {
+	o := c.Auth.OIDC
+	if o == nil {
+		if c.Auth.SessionKeyFile != "" {
+			add("auth.session_key_file", "only used with auth.oidc")
+		}
+		return
+	}
+	for _, line := range splitErr(o.Validate()) {
+		path, msg, _ := strings.Cut(line, ": ")
+		add("auth.oidc."+path, "%s", msg)
+	}
+	switch {
+	case o.Directory == "" && len(c.Directories) == 1:
+		o.Directory = c.Directories[0].Name
+	case o.Directory == "":
+		add("auth.oidc.directory", "required with more than one directory: the directory whose users sign in")
+	case !dirs[o.Directory]:
+		add("auth.oidc.directory", "no directory is named %q", o.Directory)
+	}
 }
 
 func (c *Config) compilePolicy(add func(path, format string, args ...any)) {

@@ -99,6 +99,37 @@ func TestExampleNotifyBlock(t *testing.T) {
 	}
 }
 
+func TestExampleAuthBlock(t *testing.T) {
+	t.Chdir("../..")
+	secret := filepath.Join(t.TempDir(), "secret")
+	os.WriteFile(secret, []byte("s"), 0o600)
+	cfg, err := Parse([]byte(uncommentExample(t, "auth", func(line string) string {
+		return strings.Replace(line, "/etc/jitd/oidc-secret", secret, 1)
+	})))
+	if err != nil {
+		t.Fatalf("uncommented auth example: %v", err)
+	}
+	if o := cfg.Auth.OIDC; o == nil || o.Directory != "demo" || len(o.Roles.Admin) != 1 || o.SessionTTL != 8*time.Hour {
+		t.Fatalf("auth.oidc = %+v", o)
+	}
+	const two = "directories: [{name: d, kind: demo, settings: {file: x.json}, groups: [{name: g}]}, {name: e, kind: demo, settings: {file: y.json}, groups: [{name: g}]}]\n"
+	for yaml, want := range map[string][]string{
+		"auth: {oidc: {issuer: http://idp.example, client_id: j}}": {"auth.oidc.issuer: must be the provider's https URL",
+			"auth.oidc.directory: required with more than one directory"},
+		"auth: {oidc: {issuer: https://idp.example, directory: f, redirect_url: https://j.example/auth/callback}}": {"auth.oidc.client_id: required",
+			"auth.oidc.directory: no directory is named \"f\"", "auth.oidc.client_secret_file: the OIDC client secret is required"},
+		"auth: {oidc: {issuer: https://idp.example, client_id: j, directory: d, session_ttl: 720h}}": {"auth.oidc.session_ttl: must be between"},
+		"auth: {session_key_file: k}": {"auth.session_key_file: only used with auth.oidc"},
+	} {
+		_, err := Parse([]byte(two + yaml))
+		for _, w := range want {
+			if err == nil || !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: %v; want %q", yaml, err, w)
+			}
+		}
+	}
+}
+
 // TestExampleEntraBlockIsValid uncomments the example's Entra ID block.
 func TestExampleEntraBlockIsValid(t *testing.T) {
 	t.Chdir("../..")

@@ -58,6 +58,7 @@ type Daemon struct {
 	requests  *request.Manager
 	notifier  *notify.Notifier
 	links     *notify.Links
+	oidc      *auth.OIDC
 	reg       *prometheus.Registry
 }
 
@@ -175,6 +176,19 @@ func (d *Daemon) start(ctx context.Context) error {
 		return err
 	}
 	st.OnAudit(d.notifier.Wake)
+	if o := d.cfg.Auth.OIDC; o != nil {
+		keyFile := d.cfg.Auth.SessionKeyFile
+		if keyFile == "" {
+			keyFile = filepath.Join(d.cfg.DataDir, "session.key")
+		}
+		key, err := notify.LoadKey(keyFile)
+		if err != nil {
+			return err
+		}
+		if d.oidc, err = auth.NewOIDC(*o, st, key, d.opts.Clock.Now, nil, log); err != nil {
+			return err
+		}
+	}
 	return d.grants.Resume(ctx) // the scheduler takes back its own leases when it starts
 }
 
@@ -182,7 +196,7 @@ func (d *Daemon) serve(ctx context.Context) error {
 	log := d.opts.Log
 	srv := &http.Server{
 		Handler: api.NewServer(api.Deps{Store: d.store, Grants: d.grants, Accounts: d.accounts, Mirror: d.mirror, Reconcile: d.reconcile,
-			Policy: d.cfg.Policy.Compiled(), Requests: d.requests, Links: d.links, SlackSecrets: d.notifier.SlackSecrets(),
+			Policy: d.cfg.Policy.Compiled(), Requests: d.requests, Links: d.links, OIDC: d.oidc, SlackSecrets: d.notifier.SlackSecrets(),
 			SlackHTTP: &http.Client{Timeout: 10 * time.Second}, DefaultDirectory: d.defaultDirectory(), Metrics: d.reg, Ready: d.readiness, Clock: d.opts.Clock, Log: log}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
