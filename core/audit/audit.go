@@ -40,6 +40,11 @@ const (
 	AccountDeleting       = "account.deleting"        // retention over, or deleted early
 	AccountDeleted        = "account.deleted"         // gone from the directory
 	AccountSponsorChanged = "account.sponsor_changed" // the sponsor left; reassigned
+
+	InviteCreated = "invite.created"  // a sponsor invited a contractor
+	InviteUsed    = "invite.used"     // the contractor submitted; an onboarding request exists
+	InviteRevoked = "invite.revoked"  // withdrawn before use
+	InviteFetched = "invite.password" // the contractor fetched their initial password
 )
 
 // Event is one row of the audit log.

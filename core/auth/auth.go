@@ -54,14 +54,19 @@ const (
 	// closes the review of their own use.
 	ReviewRead  Permission = "review.read"
 	ReviewClose Permission = "review.close"
+	// InviteRead and InviteWrite concern contractor invites; approvers
+	// sponsor (and see) only their own.
+	InviteRead  Permission = "invite.read"
+	InviteWrite Permission = "invite.write"
 )
 
 // roles maps each role to what it may do.
 var roles = map[string][]Permission{
-	RoleAdmin:     {GrantRead, GrantWrite, AuditRead, SyncRead, SyncWrite, AccountRead, AccountWrite, PolicyRead, RequestRead, RequestCreate, RequestDecide, TokenWrite, ReviewRead, ReviewClose},
-	RoleAuditor:   {GrantRead, AuditRead, SyncRead, AccountRead, PolicyRead, RequestRead, ReviewRead},
+	RoleAdmin: {GrantRead, GrantWrite, AuditRead, SyncRead, SyncWrite, AccountRead, AccountWrite, PolicyRead, RequestRead, RequestCreate, RequestDecide,
+		TokenWrite, ReviewRead, ReviewClose, InviteRead, InviteWrite},
+	RoleAuditor:   {GrantRead, AuditRead, SyncRead, AccountRead, PolicyRead, RequestRead, ReviewRead, InviteRead},
 	RoleRequester: {RequestRead, RequestCreate},
-	RoleApprover:  {RequestRead, RequestCreate, RequestDecide, ReviewRead, ReviewClose},
+	RoleApprover:  {RequestRead, RequestCreate, RequestDecide, ReviewRead, ReviewClose, InviteRead, InviteWrite},
 }
 
 // Allowed reports whether role may do p.

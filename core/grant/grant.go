@@ -108,6 +108,19 @@ func (m *Manager) dirNames() string {
 	return strings.Join(names, ", ")
 }
 
+// MaxFor returns the longest grant allowed on a group of a directory (0: no
+// limit), as Add enforces it.
+func (m *Manager) MaxFor(directory, group string) time.Duration {
+	maxDur := time.Duration(0)
+	if d, ok := m.dirs[directory]; ok {
+		maxDur = d.Groups[group].MaxDuration
+	}
+	if maxDur == 0 || (m.cfg.MaxDuration > 0 && m.cfg.MaxDuration < maxDur) {
+		maxDur = m.cfg.MaxDuration
+	}
+	return maxDur
+}
+
 // window checks a requested end time and returns it.
 func (m *Manager) window(now time.Time, d time.Duration, until time.Time, maxDur time.Duration) (time.Time, error) {
 	switch {

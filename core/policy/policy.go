@@ -63,6 +63,7 @@ var Variables = map[string]*cel.Type{
 	"context.risk":         cel.DoubleType,
 	"context.mfa":          cel.BoolType,
 	"context.breakglass":   cel.BoolType,
+	"context.onboarding":   cel.BoolType,
 }
 
 // Input is what a decision is made on.
@@ -79,6 +80,9 @@ type Input struct {
 	Risk       float64
 	MFA        bool
 	BreakGlass bool
+	// Onboarding: a contractor, not yet in the directory, asks through an
+	// invite for an account with this group.
+	Onboarding bool
 }
 
 func (in Input) vars() map[string]any {
@@ -96,6 +100,7 @@ func (in Input) vars() map[string]any {
 		"requester.login": in.User, "requester.groups": groups, "requester.attributes": attrs,
 		"context.time": in.Time.UTC(), "context.hour": int64(in.Time.UTC().Hour()), "context.weekday": in.Time.UTC().Weekday().String(),
 		"context.risk": in.Risk, "context.mfa": in.MFA, "context.breakglass": in.BreakGlass,
+		"context.onboarding": in.Onboarding,
 	}
 }
 

@@ -64,6 +64,8 @@ type Manager struct {
 	clock  clock.Clock
 	log    *slog.Logger
 	wake   chan struct{}
+	// Onboarder makes accounts for approved onboarding requests.
+	Onboarder Onboarder
 }
 
 // New returns a Manager. A nil policy refuses every request.
@@ -215,6 +217,9 @@ func appendEvent(tx store.Tx, r store.Request, at time.Time, actor, action, deta
 
 // approve marks the request approved and makes its grant, which runs from now.
 func (m *Manager) approve(ctx context.Context, r store.Request, by string) (store.Request, error) {
+	if r.Onboarding != nil {
+		return m.approveOnboarding(ctx, r, by)
+	}
 	reason := "request " + r.ID + ": " + r.Reason
 	if r.Ticket != "" {
 		reason += " (" + r.Ticket + ")"

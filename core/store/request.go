@@ -58,6 +58,11 @@ type Request struct {
 	// requester's own authority.
 	Extends    string
 	BreakGlass bool
+	// Onboarding, when set, makes this a contractor's request for an
+	// account (and its groups) instead of a group; AccountID is the
+	// account made when it was approved.
+	Onboarding *Onboarding
+	AccountID  string
 }
 
 // Approval is one person's decision on a request.

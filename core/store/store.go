@@ -160,6 +160,10 @@ type Store interface {
 	// Reviews lists break-glass reviews in state ("" for all), newest first.
 	Reviews(ctx context.Context, state ReviewState) ([]Review, error)
 
+	Invite(ctx context.Context, id string) (Invite, error)
+	// Invites lists invites, newest first; sponsor "" lists all.
+	Invites(ctx context.Context, sponsor string) ([]Invite, error)
+
 	// Notifications lists deliveries, newest first.
 	Notifications(ctx context.Context, f NotificationFilter) ([]Notification, error)
 	// NextNotificationDue returns when the earliest pending delivery is due.
@@ -235,6 +239,12 @@ type Tx interface {
 	UpdateReview(v Review) error
 	// ExpiredRequests returns pending requests whose expires_at has passed.
 	ExpiredRequests(now time.Time, limit int) ([]Request, error)
+
+	Invite(id string) (Invite, error)
+	InsertInvite(v Invite) error
+	// UpdateInvite stores an invite's state, use, request, sealed password
+	// and revoker.
+	UpdateInvite(v Invite) error
 
 	// AppendAudit chains e to the log (setting Seq, PrevHash, Hash) and returns it.
 	AppendAudit(e audit.Event) (audit.Event, error)

@@ -14,16 +14,22 @@ import (
 )
 
 const requestColumns = `id, requester, directory, group_name, duration_ns, reason, ticket, state, rule, steps, step,
-	created_at, updated_at, expires_at, decided_at, decided_by, detail, grant_id, extends, breakglass`
+	created_at, updated_at, expires_at, decided_at, decided_by, detail, grant_id, extends, breakglass, onboarding, account_id`
 
 func scanRequest(r scanner) (store.Request, error) {
 	var q store.Request
-	var state, steps string
+	var state, steps, onboarding string
 	var dur, created, updated, expires, decided int64
 	err := r.Scan(&q.ID, &q.Requester, &q.Directory, &q.Group, &dur, &q.Reason, &q.Ticket, &state, &q.Rule, &steps, &q.Step,
-		&created, &updated, &expires, &decided, &q.DecidedBy, &q.Detail, &q.GrantID, &q.Extends, &q.BreakGlass)
+		&created, &updated, &expires, &decided, &q.DecidedBy, &q.Detail, &q.GrantID, &q.Extends, &q.BreakGlass, &onboarding, &q.AccountID)
 	if err != nil {
 		return q, err
+	}
+	if onboarding != "" {
+		q.Onboarding = new(store.Onboarding)
+		if err := json.Unmarshal([]byte(onboarding), q.Onboarding); err != nil {
+			return q, fmt.Errorf("request %s: onboarding: %w", q.ID, err)
+		}
 	}
 	q.State, q.Duration = store.RequestState(state), time.Duration(dur)
 	q.CreatedAt, q.UpdatedAt, q.ExpiresAt, q.DecidedAt = fromNanos(created), fromNanos(updated), fromNanos(expires), fromNanos(decided)
@@ -93,9 +99,18 @@ func (s *Store) NextRequestExpiry(ctx context.Context) (time.Time, bool, error) 
 func (t *txn) Request(id string) (store.Request, error) { return getRequest(t.ctx, t, id) }
 
 func (t *txn) InsertRequest(r store.Request) error {
-	_, err := t.exec(`INSERT INTO requests (`+requestColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+	onboarding := ""
+	if r.Onboarding != nil {
+		b, err := json.Marshal(r.Onboarding)
+		if err != nil {
+			return err
+		}
+		onboarding = string(b)
+	}
+	_, err := t.exec(`INSERT INTO requests (`+requestColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		r.ID, r.Requester, r.Directory, r.Group, int64(r.Duration), r.Reason, r.Ticket, string(r.State), r.Rule, stepsJSON(r.Steps), r.Step,
-		nanos(r.CreatedAt), nanos(r.UpdatedAt), nanos(r.ExpiresAt), nanos(r.DecidedAt), r.DecidedBy, r.Detail, r.GrantID, r.Extends, r.BreakGlass)
+		nanos(r.CreatedAt), nanos(r.UpdatedAt), nanos(r.ExpiresAt), nanos(r.DecidedAt), r.DecidedBy, r.Detail, r.GrantID, r.Extends, r.BreakGlass,
+		onboarding, r.AccountID)
 	var se sqlite3.Error
 	if errors.As(err, &se) && se.Code == sqlite3.ErrConstraint {
 		return fmt.Errorf("request %q: %w: %v", r.ID, store.ErrConflict, err)
@@ -104,8 +119,8 @@ func (t *txn) InsertRequest(r store.Request) error {
 }
 
 func (t *txn) UpdateRequest(r store.Request) error {
-	res, err := t.exec(`UPDATE requests SET state = ?, step = ?, updated_at = ?, decided_at = ?, decided_by = ?, detail = ?, grant_id = ? WHERE id = ?`,
-		string(r.State), r.Step, nanos(r.UpdatedAt), nanos(r.DecidedAt), r.DecidedBy, r.Detail, r.GrantID, r.ID)
+	res, err := t.exec(`UPDATE requests SET state = ?, step = ?, updated_at = ?, decided_at = ?, decided_by = ?, detail = ?, grant_id = ?, account_id = ? WHERE id = ?`,
+		string(r.State), r.Step, nanos(r.UpdatedAt), nanos(r.DecidedAt), r.DecidedBy, r.Detail, r.GrantID, r.AccountID, r.ID)
 	if err != nil {
 		return err
 	}

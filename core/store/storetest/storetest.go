@@ -39,6 +39,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"RequestsAndApprovals", testRequests},
 		{"TokenLifetime", testTokenLifetime},
 		{"Idempotency", testIdempotency},
+		{"InvitesAndOnboardingRequests", testInvites},
+		{"Reviews", testReviews},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
