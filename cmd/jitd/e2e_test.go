@@ -622,3 +622,64 @@ policy:
 		t.Fatalf("session key: %v %v", fi, err)
 	}
 }
+
+func TestE2E_ContractorOnboardingThroughAnInvite(t *testing.T) {
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	writeConfig(t, dir, addr)
+	d := start(t, dir, addr)
+	if out, err := d.jitd("sync", "run"); err != nil {
+		t.Fatalf("sync: %v\n%s", err, out)
+	}
+	bob := d.token("bob", "approver")
+	end := time.Now().UTC().AddDate(0, 1, 0).Format(time.DateOnly)
+	out, err := d.as(bob, "invite", "create", "--until", end, "--note", "DB vendor", "-o", "json")
+	if err != nil {
+		t.Fatalf("invite create: %v\n%s", err, out)
+	}
+	var inv struct {
+		Token string
+		Path  string
+	}
+	json.Unmarshal([]byte(out), &inv)
+	// The contractor has no token: the link is enough. The whole link works too.
+	contractor := func(args ...string) (string, error) { return d.as("", args...) }
+	if out, err := contractor("invite", "show", "http://"+addr+inv.Path); err != nil || !strings.Contains(out, "invite from bob") || !strings.Contains(out, "DB vendor") {
+		t.Fatalf("invite show: %v\n%s", err, out)
+	}
+	out, err = contractor("invite", "accept", inv.Token, "--given-name", "Ann", "--surname", "Lee", "--email", "ann@vendor.example",
+		"--company", "Vendor Ltd", "--until", time.Now().UTC().AddDate(0, 0, 14).Format(time.DateOnly), "-o", "json")
+	if err != nil {
+		t.Fatalf("invite accept: %v\n%s", err, out)
+	}
+	var sub struct {
+		Request struct{ ID, State, Login string }
+	}
+	json.Unmarshal([]byte(out), &sub)
+	if sub.Request.State != "pending" || sub.Request.Login != "c-ann.lee" {
+		t.Fatalf("submitted: %s", out)
+	}
+	if out, err := contractor("invite", "accept", inv.Token, "--given-name", "Eve", "--surname", "X", "--email", "eve@x.example",
+		"--company", "X", "--until", end); err == nil || !strings.Contains(out, "ask bob for a new one") {
+		t.Fatalf("second use of the invite: %v\n%s", err, out)
+	}
+	if out, err := d.as(bob, "request", "list", "--pending-my-approval"); err != nil || !strings.Contains(out, "account c-ann.lee") {
+		t.Fatalf("bob's queue: %v\n%s", err, out)
+	}
+	if out, err := d.as(bob, "approve", sub.Request.ID, "--comment", "known vendor"); err != nil {
+		t.Fatalf("approve: %v\n%s", err, out)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "var", "demo.json")); !strings.Contains(string(b), `"c-ann.lee"`) {
+		t.Fatalf("no account in the directory: %s", b)
+	}
+	out, err = contractor("invite", "password", inv.Token)
+	if err != nil || !strings.Contains(out, "login: c-ann.lee") || !strings.Contains(out, "initial password: ") {
+		t.Fatalf("password: %v\n%s", err, out)
+	}
+	if out, err := contractor("invite", "password", inv.Token); err == nil {
+		t.Fatalf("the password was handed out twice:\n%s", out)
+	}
+	if out, err := d.jitd("account", "list", "--sponsor", "bob"); err != nil || !strings.Contains(out, "c-ann.lee") {
+		t.Fatalf("account list: %v\n%s", err, out)
+	}
+}

@@ -66,7 +66,7 @@ func requestCmd(g *globals) *cobra.Command {
 			t := table(w)
 			fmt.Fprintln(t, "ID\tREQUESTER\tGROUP\tFOR\tSTATE\tSTEP\tCREATED\tREASON")
 			for _, r := range rs {
-				fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%d/%d\t%s\t%s\n", r.ID, r.Requester, r.Group, r.Duration, r.State, r.Step, len(r.Steps), stamp(r.CreatedAt), r.Reason)
+				fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%d/%d\t%s\t%s\n", r.ID, r.Requester, target(r), r.Duration, r.State, r.Step, len(r.Steps), stamp(r.CreatedAt), r.Reason)
 			}
 			return t.Flush()
 		},
@@ -218,13 +218,29 @@ func tokenCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
+// target is what a request asks for: a group, or an onboarding's account.
+func target(r api.Request) string {
+	if o := r.Onboarding; o != nil {
+		groups := ""
+		if len(o.Groups) > 0 {
+			groups = " +" + strings.Join(o.Groups, ",")
+		}
+		return "account " + o.Login + groups
+	}
+	return r.Group
+}
+
 func printRequest(w io.Writer, g *globals, r api.Request) error {
 	if g.json() {
 		return printJSON(w, r)
 	}
 	t := table(w)
-	rows := [][2]string{{"ID", r.ID}, {"Requester", r.Requester}, {"Group", r.Group}, {"Directory", r.Directory}, {"For", r.Duration},
+	rows := [][2]string{{"ID", r.ID}, {"Requester", r.Requester}, {"Group", target(r)}, {"Directory", r.Directory}, {"For", r.Duration},
 		{"State", r.State}, {"Reason", r.Reason}, {"Ticket", r.Ticket}, {"Rule", r.Rule}, {"Created", stamp(r.CreatedAt)}}
+	if o := r.Onboarding; o != nil {
+		rows = append(rows, [2]string{"Contractor", fmt.Sprintf("%s %s <%s>, %s; sponsor %s; until %s", o.GivenName, o.Surname, o.Email, o.Company, o.Sponsor, stamp(o.Until))},
+			[2]string{"Account", r.AccountID})
+	}
 	if r.State == "pending" {
 		rows = append(rows, [2]string{"Expires", fmt.Sprintf("%s (%s left)", stamp(r.ExpiresAt), left(time.Now(), r.ExpiresAt))})
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/jitd/jitd/core/clock"
 	"github.com/jitd/jitd/core/expiry"
 	"github.com/jitd/jitd/core/grant"
+	"github.com/jitd/jitd/core/invite"
 	"github.com/jitd/jitd/core/notify"
 	"github.com/jitd/jitd/core/policy"
 	"github.com/jitd/jitd/core/request"
@@ -75,8 +76,9 @@ func newEnv(t *testing.T, opts ...func(d *api.Deps, base string)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	invites := invite.New(st, reqs, accts, mgr, dirs, 365*24*time.Hour, clk, log)
 	deps := api.Deps{Store: st, Grants: mgr, Accounts: accts, Mirror: mir, Reconcile: rec, Policy: pol,
-		Requests: reqs, Links: links, SlackSecrets: [][]byte{[]byte("slack-signing")}, DefaultDirectory: "demo", Metrics: reg, Ready: ready, Clock: clk, Log: log}
+		Requests: reqs, Invites: invites, Links: links, SlackSecrets: [][]byte{[]byte("slack-signing")}, DefaultDirectory: "demo", Metrics: reg, Ready: ready, Clock: clk, Log: log}
 	srv := httptest.NewUnstartedServer(nil)
 	for _, o := range opts {
 		o(&deps, "http://"+srv.Listener.Addr().String())
@@ -167,6 +169,14 @@ func TestAuthorization_Matrix(t *testing.T) {
 		}
 		return res.Review.ID
 	}
+	// bobInvites makes a fresh invite that bob sponsors.
+	bobInvites := func() string {
+		c, err := admin.CreateInvite(ctx, api.CreateInviteRequest{Sponsor: "bob", Until: e.clock.Now().Add(30 * 24 * time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.Invite.ID
+	}
 	ops := map[string]func(c *api.Client) error{
 		"grant revoke alice's": func(c *api.Client) error { _, err := c.RevokeGrant(ctx, aliceHolds(), "done early"); return err },
 		"breakglass": func(c *api.Client) error {
@@ -234,6 +244,15 @@ func TestAuthorization_Matrix(t *testing.T) {
 		"token list":   func(c *api.Client) error { _, err := c.Tokens(ctx); return err },
 		"token revoke": func(c *api.Client) error { return c.RevokeToken(ctx, "t-none") },
 		"whoami":       func(c *api.Client) error { _, err := c.Whoami(ctx); return err },
+		"invite create for bob": func(c *api.Client) error {
+			_, err := c.CreateInvite(ctx, api.CreateInviteRequest{Sponsor: "bob", Until: e.clock.Now().Add(30 * 24 * time.Hour)})
+			return err
+		},
+		"invite list": func(c *api.Client) error { _, err := c.Invites(ctx, ""); return err },
+		"invite revoke bob's": func(c *api.Client) error {
+			_, err := c.RevokeInvite(ctx, bobInvites(), "not needed")
+			return err
+		},
 	}
 	want := map[string]map[string]int{
 		"admin": {"grant add": 200, "grant list": 200, "grant show": 200, "grant extend": 200, "audit list": 200, "audit verify": 200, "grant revoke": 404,
@@ -242,18 +261,21 @@ func TestAuthorization_Matrix(t *testing.T) {
 			// admin-user is nobody in the directory: it cannot request; nor is it an approver policy names.
 			"request create": 400, "request list": 200, "request show alice's": 200, "request approve alice's": 403, "request deny alice's": 403,
 			"request cancel alice's": 403, "token create": 200, "token list": 200, "token revoke": 404,
-			"grant revoke alice's": 200, "breakglass": 400, "review list": 200, "review close carol's": 200, "whoami": 200},
+			"grant revoke alice's": 200, "breakglass": 400, "review list": 200, "review close carol's": 200, "whoami": 200,
+			"invite create for bob": 200, "invite list": 200, "invite revoke bob's": 200},
 		"auditor": {"grant add": 403, "grant list": 200, "grant show": 200, "grant extend": 403, "audit list": 200, "audit verify": 200, "grant revoke": 403,
 			"sync status": 200, "sync run": 403, "drift list": 200, "baseline show": 200, "baseline accept": 403,
 			"account create": 403, "account list": 200, "account show": 200, "account extend": 403, "account disable": 403, "account delete": 403, "policy test": 200,
 			"request create": 403, "request list": 200, "request show alice's": 200, "request approve alice's": 403, "request deny alice's": 403,
 			"request cancel alice's": 403, "token create": 403, "token list": 403, "token revoke": 403,
-			"grant revoke alice's": 403, "breakglass": 403, "review list": 200, "review close carol's": 403, "whoami": 200},
+			"grant revoke alice's": 403, "breakglass": 403, "review list": 200, "review close carol's": 403, "whoami": 200,
+			"invite create for bob": 403, "invite list": 200, "invite revoke bob's": 403},
 		// alice ends her own grant early, nobody else's; she may not break glass.
 		"requester": own(map[string]int{"request create": 200, "request list": 200, "request show alice's": 200, "request cancel alice's": 200,
 			"grant revoke alice's": 200, "breakglass": 403}),
 		"approver": own(map[string]int{"request create": 200, "request list": 200, "request show alice's": 200,
-			"request approve alice's": 200, "request deny alice's": 200, "breakglass": 403, "review list": 200, "review close carol's": 200}),
+			"request approve alice's": 200, "request deny alice's": 200, "breakglass": 403, "review list": 200, "review close carol's": 200,
+			"invite create for bob": 200, "invite list": 200, "invite revoke bob's": 200}),
 		// carol may ask, but policy refuses her; she sees no one else's
 		// request; she may break glass, and not close her own review.
 		"other requester": own(map[string]int{"request create": 400, "request list": 200, "request show alice's": 404, "breakglass": 200}),
@@ -280,7 +302,7 @@ func own(allowed map[string]int) map[string]int {
 		"sync run", "drift list", "baseline show", "baseline accept", "account create", "account list", "account show", "account extend",
 		"account disable", "account delete", "policy test", "request create", "request list", "request show alice's",
 		"request approve alice's", "request deny alice's", "request cancel alice's", "token create", "token list", "token revoke",
-		"grant revoke alice's", "breakglass", "review list", "review close carol's"} {
+		"grant revoke alice's", "breakglass", "review list", "review close carol's", "invite create for bob", "invite list", "invite revoke bob's"} {
 		out[op] = http.StatusForbidden
 	}
 	out["whoami"] = http.StatusOK // anyone signed in

@@ -209,3 +209,50 @@ func (c *Client) Whoami(ctx context.Context) (Whoami, error) {
 	err := c.do(ctx, http.MethodGet, "/api/v1/whoami", nil, &w)
 	return w, err
 }
+
+// CreateInvite makes a contractor invite; the token in the answer is shown once.
+func (c *Client) CreateInvite(ctx context.Context, req CreateInviteRequest) (CreatedInvite, error) {
+	var out CreatedInvite
+	err := c.do(ctx, http.MethodPost, "/api/v1/invites", req, &out)
+	return out, err
+}
+
+// Invites lists invites (an approver's own; everyone's for admins and
+// auditors, or one sponsor's).
+func (c *Client) Invites(ctx context.Context, sponsor string) ([]Invite, error) {
+	var out []Invite
+	path := "/api/v1/invites"
+	if sponsor != "" {
+		path += "?sponsor=" + url.QueryEscape(sponsor)
+	}
+	err := c.do(ctx, http.MethodGet, path, nil, &out)
+	return out, err
+}
+
+// RevokeInvite withdraws an open invite.
+func (c *Client) RevokeInvite(ctx context.Context, id, reason string) (Invite, error) {
+	var out Invite
+	err := c.do(ctx, http.MethodPost, "/api/v1/invites/"+url.PathEscape(id)+"/revoke", RevokeRequest{Reason: reason}, &out)
+	return out, err
+}
+
+// Onboarding shows what an invite link offers and where its request stands.
+func (c *Client) Onboarding(ctx context.Context, token string) (Onboarding, error) {
+	var out Onboarding
+	err := c.do(ctx, http.MethodGet, "/api/v1/onboarding/"+url.PathEscape(token), nil, &out)
+	return out, err
+}
+
+// SubmitOnboarding uses an invite link: the contractor's form.
+func (c *Client) SubmitOnboarding(ctx context.Context, token string, req SubmitOnboardingRequest) (Onboarding, error) {
+	var out Onboarding
+	err := c.do(ctx, http.MethodPost, "/api/v1/onboarding/"+url.PathEscape(token), req, &out)
+	return out, err
+}
+
+// OnboardingPassword fetches the approved account's initial password, once.
+func (c *Client) OnboardingPassword(ctx context.Context, token string) (InitialPassword, error) {
+	var out InitialPassword
+	err := c.do(ctx, http.MethodPost, "/api/v1/onboarding/"+url.PathEscape(token)+"/password", nil, &out)
+	return out, err
+}

@@ -107,15 +107,37 @@ func (v *validating) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
-func TestOpenAPI_RequestsAndResponsesMatchTheDocument(t *testing.T) {
-	doc := loadDoc(t)
-	router, err := gorillamux.NewRouter(doc)
+// validated returns an HTTP client whose every request and response is
+// checked against the document; the test fails at its end for each mismatch.
+func validated(t *testing.T) (*validating, *http.Client) {
+	t.Helper()
+	router, err := gorillamux.NewRouter(loadDoc(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := newEnv(t)
 	v := &validating{t: t, router: router, seen: map[string]bool{}}
-	hc := &http.Client{Transport: v}
+	t.Cleanup(func() {
+		for _, msg := range v.errs {
+			t.Error(msg)
+		}
+	})
+	return v, &http.Client{Transport: v}
+}
+
+// exercised fails the test for each "METHOD path status" not seen.
+func (v *validating) exercised(want ...string) {
+	v.t.Helper()
+	for _, w := range want {
+		if !v.seen[w] {
+			v.t.Errorf("not exercised: %s (seen %v)", w, keys(v.seen))
+		}
+	}
+}
+
+func TestOpenAPI_RequestsAndResponsesMatchTheDocument(t *testing.T) {
+	e := newEnv(t)
+	v, hc := validated(t)
+	var err error
 	c := api.NewClient(e.srv.URL, e.tokens[auth.RoleAdmin], hc)
 	ctx := context.Background()
 
@@ -200,21 +222,14 @@ func TestOpenAPI_RequestsAndResponsesMatchTheDocument(t *testing.T) {
 		}
 	}
 
-	for _, msg := range v.errs {
-		t.Error(msg)
-	}
-	for _, want := range []string{"POST /api/v1/grants 201", "POST /api/v1/grants 400", "GET /api/v1/grants/{id} 404",
+	v.exercised("POST /api/v1/grants 201", "POST /api/v1/grants 400", "GET /api/v1/grants/{id} 404",
 		"POST /api/v1/grants/{id}/revoke 409", "GET /api/v1/grants 401", "POST /api/v1/grants 403", "GET /api/v1/sync 200",
 		"POST /api/v1/accounts 201", "POST /api/v1/accounts 400", "GET /api/v1/accounts 200", "GET /api/v1/accounts/{id} 200", "GET /api/v1/accounts/{id} 404",
 		"POST /api/v1/accounts/{id}/extend 200", "POST /api/v1/accounts/{id}/extend 409", "POST /api/v1/accounts/{id}/disable 200", "POST /api/v1/accounts/{id}/delete 200", "POST /api/v1/policy/test 200", "POST /api/v1/policy/test 400",
 		"POST /api/v1/requests 201", "POST /api/v1/requests 400", "GET /api/v1/requests 200", "GET /api/v1/requests/{id} 200",
 		"POST /api/v1/requests/{id}/approve 200", "POST /api/v1/requests/{id}/deny 200", "POST /api/v1/requests/{id}/cancel 200", "POST /api/v1/tokens 201", "GET /api/v1/tokens 200",
 		"POST /api/v1/tokens/{id}/revoke 200", "POST /api/v1/tokens/{id}/revoke 404",
-		"POST /api/v1/breakglass 201", "POST /api/v1/breakglass 403", "GET /api/v1/reviews 200", "POST /api/v1/reviews/{id}/close 200"} {
-		if !v.seen[want] {
-			t.Errorf("not exercised: %s (seen %v)", want, keys(v.seen))
-		}
-	}
+		"POST /api/v1/breakglass 201", "POST /api/v1/breakglass 403", "GET /api/v1/reviews 200", "POST /api/v1/reviews/{id}/close 200")
 }
 
 func keys(m map[string]bool) []string {

@@ -36,9 +36,13 @@ type Request struct {
 	GrantID   string               `json:"grant_id,omitempty"`
 	// Extends is the grant an extension request moves; BreakGlass marks
 	// self-granted emergency access.
-	Extends    string     `json:"extends,omitempty"`
-	BreakGlass bool       `json:"breakglass,omitempty"`
-	Approvals  []Approval `json:"approvals"`
+	Extends    string `json:"extends,omitempty"`
+	BreakGlass bool   `json:"breakglass,omitempty"`
+	// Onboarding is a contractor's request for an account (through an
+	// invite) instead of a group; AccountID is the account it made.
+	Onboarding *store.Onboarding `json:"onboarding,omitempty"`
+	AccountID  string            `json:"account_id,omitempty"`
+	Approvals  []Approval        `json:"approvals"`
 }
 
 // Approval is one decision on a request.
@@ -53,7 +57,8 @@ type Approval struct {
 func requestJSON(r store.Request, as []store.Approval) Request {
 	out := Request{ID: r.ID, Requester: r.Requester, Directory: r.Directory, Group: r.Group, Duration: r.Duration.String(), Reason: r.Reason,
 		Ticket: r.Ticket, State: string(r.State), Rule: r.Rule, Steps: r.Steps, Step: r.Step, CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt,
-		DecidedAt: r.DecidedAt, DecidedBy: r.DecidedBy, Detail: r.Detail, GrantID: r.GrantID, Extends: r.Extends, BreakGlass: r.BreakGlass, Approvals: []Approval{}}
+		DecidedAt: r.DecidedAt, DecidedBy: r.DecidedBy, Detail: r.Detail, GrantID: r.GrantID, Extends: r.Extends, BreakGlass: r.BreakGlass,
+		Onboarding: r.Onboarding, AccountID: r.AccountID, Approvals: []Approval{}}
 	if out.Steps == nil {
 		out.Steps = []store.ApprovalStep{}
 	}
@@ -110,6 +115,9 @@ func (s *Server) createRequest(w http.ResponseWriter, r *http.Request, p auth.Pr
 func visible(ctx context.Context, p auth.Principal, r store.Request, decide func(context.Context, store.Request) error) bool {
 	if auth.SeesAll(p.Role) || strings.EqualFold(r.Requester, p.Name) {
 		return true
+	}
+	if r.Onboarding != nil && strings.EqualFold(r.Onboarding.Sponsor, p.Name) {
+		return true // a sponsor follows their contractor's request
 	}
 	return auth.Allowed(p.Role, auth.RequestDecide) && decide(ctx, r) == nil
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/jitd/jitd/core/clock"
 	"github.com/jitd/jitd/core/config"
 	"github.com/jitd/jitd/core/grant"
+	"github.com/jitd/jitd/core/invite"
 	"github.com/jitd/jitd/core/notify"
 	"github.com/jitd/jitd/core/policy"
 	"github.com/jitd/jitd/core/request"
@@ -43,6 +44,7 @@ type Server struct {
 	policy    *policy.Policy
 	clock     clock.Clock
 	requests  *request.Manager
+	invites   *invite.Manager
 	links     *notify.Links
 	oidc      *auth.OIDC
 
@@ -65,6 +67,8 @@ type Deps struct {
 	Reconcile *reconcile.Reconciler
 	Policy    *policy.Policy
 	Requests  *request.Manager
+	// Invites, when set, serves contractor invites and onboarding.
+	Invites *invite.Manager
 	// Links verifies action links and Slack buttons (nil: not served);
 	// SlackSecrets verify Slack's callbacks, and SlackHTTP posts the
 	// outcome back to Slack.
@@ -87,7 +91,7 @@ func NewServer(d Deps) *Server {
 	if d.Clock == nil {
 		d.Clock = clock.Real{}
 	}
-	s := &Server{store: d.Store, grants: d.Grants, accounts: d.Accounts, mirror: d.Mirror, reconcile: d.Reconcile, policy: d.Policy, clock: d.Clock, requests: d.Requests, defaultDirectory: d.DefaultDirectory,
+	s := &Server{store: d.Store, grants: d.Grants, accounts: d.Accounts, mirror: d.Mirror, reconcile: d.Reconcile, policy: d.Policy, clock: d.Clock, requests: d.Requests, invites: d.Invites, defaultDirectory: d.DefaultDirectory,
 		links: d.Links, oidc: d.OIDC, slackSecrets: d.SlackSecrets, slackHTTP: d.SlackHTTP,
 		log: d.Log, ready: d.Ready, mux: http.NewServeMux(), metrics: promhttp.HandlerFor(d.Metrics, promhttp.HandlerOpts{Registry: d.Metrics})}
 	s.route("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -130,6 +134,14 @@ func NewServer(d Deps) *Server {
 	s.handle("POST /api/v1/breakglass", auth.RequestCreate, s.idempotent(s.breakGlass, nil))
 	s.handle("GET /api/v1/reviews", auth.ReviewRead, s.listReviews)
 	s.handle("POST /api/v1/reviews/{id}/close", auth.ReviewClose, s.closeReview)
+	if d.Invites != nil {
+		s.handle("POST /api/v1/invites", auth.InviteWrite, s.idempotent(s.createInvite, redactToken))
+		s.handle("GET /api/v1/invites", auth.InviteRead, s.listInvites)
+		s.handle("POST /api/v1/invites/{id}/revoke", auth.InviteWrite, s.revokeInvite)
+		s.route("GET /api/v1/onboarding/{token}", s.showOnboarding)
+		s.route("POST /api/v1/onboarding/{token}", s.submitOnboarding)
+		s.route("POST /api/v1/onboarding/{token}/password", s.onboardingPassword)
+	}
 	s.handle("POST /api/v1/tokens", auth.TokenWrite, s.createToken)
 	s.handle("GET /api/v1/tokens", auth.TokenWrite, s.listTokens)
 	s.handle("POST /api/v1/tokens/{id}/revoke", auth.TokenWrite, s.revokeToken)
@@ -243,6 +255,10 @@ var sentinels = []struct {
 	{request.ErrNotFound, http.StatusNotFound, CodeNotFound, "no such request"},
 	{request.ErrForbidden, http.StatusForbidden, CodeForbidden, ""},
 	{request.ErrConflict, http.StatusConflict, CodeConflict, ""},
+	{invite.ErrInvalid, http.StatusBadRequest, CodeInvalid, ""},
+	{invite.ErrNotFound, http.StatusNotFound, CodeNotFound, ""},
+	{invite.ErrGone, http.StatusGone, CodeGone, ""},
+	{invite.ErrForbidden, http.StatusForbidden, CodeForbidden, ""},
 }
 
 // fail maps an error to a response; unexpected errors are logged, not shown.

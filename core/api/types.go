@@ -107,6 +107,7 @@ var problemTitles = map[string]string{
 	CodeForbidden:       "Forbidden",
 	CodeDirectory:       "Directory error",
 	CodeTooLarge:        "Request body too large",
+	CodeGone:            "No longer available",
 	CodeInternal:        "Internal error",
 }
 
@@ -119,6 +120,7 @@ const (
 	CodeForbidden       = "forbidden"
 	CodeDirectory       = "directory_error"
 	CodeTooLarge        = "too_large"
+	CodeGone            = "gone"
 	CodeInternal        = "internal"
 )
 

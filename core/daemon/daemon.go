@@ -24,6 +24,7 @@ import (
 	"github.com/jitd/jitd/core/config"
 	"github.com/jitd/jitd/core/expiry"
 	"github.com/jitd/jitd/core/grant"
+	"github.com/jitd/jitd/core/invite"
 	"github.com/jitd/jitd/core/notify"
 	"github.com/jitd/jitd/core/request"
 	"github.com/jitd/jitd/core/store"
@@ -56,6 +57,7 @@ type Daemon struct {
 	reconcile *reconcile.Reconciler
 	accounts  *account.Manager
 	requests  *request.Manager
+	invites   *invite.Manager
 	notifier  *notify.Notifier
 	links     *notify.Links
 	oidc      *auth.OIDC
@@ -154,6 +156,7 @@ func (d *Daemon) start(ctx context.Context) error {
 	bg := d.cfg.Policy.BreakGlass
 	d.requests = request.New(request.Config{TTL: time.Duration(d.cfg.Policy.RequestTTL),
 		BreakGlass: request.BreakGlassConfig{Users: bg.Users, Groups: bg.Groups, Targets: bg.Targets, MaxDuration: time.Duration(bg.MaxDuration)}}, st, d.cfg.Policy.Compiled(), d.grants, d.opts.Clock, log)
+	d.invites = invite.New(st, d.requests, d.accounts, d.grants, d.dirs, time.Duration(d.cfg.Accounts.MaxDuration), d.opts.Clock, log)
 	d.reconcile.OnDrift = func(dr store.Drift) {
 		log.Warn("ALERT: drift", "directory", dr.Directory, "group", dr.GroupName, "user", dr.UserName)
 	}
@@ -196,7 +199,7 @@ func (d *Daemon) serve(ctx context.Context) error {
 	log := d.opts.Log
 	srv := &http.Server{
 		Handler: api.NewServer(api.Deps{Store: d.store, Grants: d.grants, Accounts: d.accounts, Mirror: d.mirror, Reconcile: d.reconcile,
-			Policy: d.cfg.Policy.Compiled(), Requests: d.requests, Links: d.links, OIDC: d.oidc, SlackSecrets: d.notifier.SlackSecrets(),
+			Policy: d.cfg.Policy.Compiled(), Requests: d.requests, Invites: d.invites, Links: d.links, OIDC: d.oidc, SlackSecrets: d.notifier.SlackSecrets(),
 			SlackHTTP: &http.Client{Timeout: 10 * time.Second}, DefaultDirectory: d.defaultDirectory(), Metrics: d.reg, Ready: d.readiness, Clock: d.opts.Clock, Log: log}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),

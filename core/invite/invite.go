@@ -367,7 +367,7 @@ func (m *Manager) Submit(ctx context.Context, token string, s Submission) (store
 		return record(tx, cur, now, "invite:"+v.ID, audit.InviteUsed, fmt.Sprintf("%s %s (%s) submitted request %s as %s", s.GivenName, s.Surname, s.Email, r.ID, login))
 	})
 	if errors.Is(err, request.ErrInvalid) {
-		return r, fmt.Errorf("%w: %w", ErrInvalid, err)
+		return r, invalid("%s", strings.TrimPrefix(err.Error(), request.ErrInvalid.Error()+": "))
 	}
 	return r, err
 }

@@ -483,3 +483,29 @@ func notifyHMAC(key []byte, msg string) string {
 	h.Write([]byte(msg))
 	return hex.EncodeToString(h.Sum(nil))
 }
+
+func TestNotify_OnboardingIsToldToTheSponsorNotTheUnknownContractor(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	ob := store.Onboarding{InviteID: "i-1", Login: "c-ann.lee", GivenName: "Ann", Surname: "Lee", Email: "ann@vendor.example", Company: "Vendor",
+		Sponsor: "bob", Until: e.p.Clock.Now().Add(14 * 24 * time.Hour), Groups: []string{}}
+	r, err := e.reqs.CreateOnboarding(ctx, ob, "demo", "contract C-7", func(store.Tx, store.Request) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.run(t)
+	bob := e.mailTo("bob@corp.example")
+	if len(bob) != 2 || !strings.Contains(bob[0].Data+bob[1].Data, "c-ann.lee asks for an account") || len(linkRE.FindAllString(bob[0].Data+bob[1].Data, -1)) != 2 {
+		t.Fatalf("bob got %d mails; want the request and an approval with links", len(bob))
+	}
+	if _, err := e.reqs.Deny(ctx, r.ID, "bob", "wrong vendor"); err != nil {
+		t.Fatal(err)
+	}
+	e.run(t)
+	if bob = e.mailTo("bob@corp.example"); len(bob) != 3 || !strings.Contains(bob[2].Data, "denied by bob") {
+		t.Fatalf("bob got %d mails after the denial", len(bob))
+	}
+	if n := len(e.mailTo("c-ann.lee@corp.example")); n != 0 {
+		t.Fatalf("%d mails to a login that has no mailbox yet", n)
+	}
+}

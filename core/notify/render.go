@@ -25,7 +25,14 @@ func (n *Notifier) render(ctx context.Context, d store.Notification, dt data) (m
 			return m, false, err
 		}
 		m.Link = base + "/api/v1/requests/" + r.ID
-		what := fmt.Sprintf("%s asks for %s in %s for %s: %s", r.Requester, r.Group, r.Directory, r.Duration, r.Reason)
+		target, outcome := r.Group, "grant "+r.GrantID
+		if o := r.Onboarding; o != nil {
+			target, outcome = "an account", "account "+r.AccountID
+			if len(o.Groups) > 0 {
+				target += " with " + strings.Join(o.Groups, ", ")
+			}
+		}
+		what := fmt.Sprintf("%s asks for %s in %s for %s: %s", r.Requester, target, r.Directory, r.Duration, r.Reason)
 		if r.Ticket != "" {
 			what += " (" + r.Ticket + ")"
 		}
@@ -38,7 +45,7 @@ func (n *Notifier) render(ctx context.Context, d store.Notification, dt data) (m
 			if r.State != store.RequestPending || r.Step != dt.Step {
 				return m, true, nil
 			}
-			m.Title = fmt.Sprintf("Approval needed: %s for %s", r.Group, r.Requester)
+			m.Title = fmt.Sprintf("Approval needed: %s for %s", target, r.Requester)
 			m.Text = fmt.Sprintf("%s. Step %d of %d. The request expires at %s.", what, r.Step+1, len(r.Steps), r.ExpiresAt.UTC().Format(time.RFC1123))
 			if d.Recipient != "" && n.links != nil {
 				for _, k := range []string{ActApprove, ActDeny} {
@@ -47,11 +54,11 @@ func (n *Notifier) render(ctx context.Context, d store.Notification, dt data) (m
 				}
 			}
 		case RequestApproved:
-			m.Title, m.Text = "Request approved: "+r.Group, fmt.Sprintf("Your request %s for %s was approved by %s; grant %s.", r.ID, r.Group, ev.Actor, r.GrantID)
+			m.Title, m.Text = "Request approved: "+target, fmt.Sprintf("Request %s of %s for %s was approved by %s; %s.", r.ID, r.Requester, target, ev.Actor, outcome)
 		case RequestDenied:
-			m.Title, m.Text = "Request denied: "+r.Group, fmt.Sprintf("Your request %s for %s was denied by %s: %s", r.ID, r.Group, ev.Actor, ev.Detail)
+			m.Title, m.Text = "Request denied: "+target, fmt.Sprintf("Request %s of %s for %s was denied by %s: %s", r.ID, r.Requester, target, ev.Actor, ev.Detail)
 		case RequestExpired:
-			m.Title, m.Text = "Request expired: "+r.Group, fmt.Sprintf("Nobody decided on your request %s for %s in time.", r.ID, r.Group)
+			m.Title, m.Text = "Request expired: "+target, fmt.Sprintf("Nobody decided on request %s of %s for %s in time.", r.ID, r.Requester, target)
 		}
 		return m, false, nil
 	case GrantActive, GrantExpiring, GrantRevoked, RevokeFailed:

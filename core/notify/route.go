@@ -169,7 +169,14 @@ func (n *Notifier) deliveries(ctx context.Context, ev audit.Event) ([]store.Noti
 // only (security events).
 func (n *Notifier) people(ctx context.Context, e Event, ev audit.Event) ([]string, error) {
 	switch e {
-	case RequestCreated, RequestApproved, RequestDenied, RequestExpired, GrantActive, GrantExpiring, GrantRevoked:
+	case RequestCreated, RequestApproved, RequestDenied, RequestExpired:
+		// A contractor's onboarding is told to their sponsor: the
+		// contractor follows it through their invite link.
+		if r, err := n.store.Request(ctx, ev.GrantID); err == nil && r.Onboarding != nil {
+			return []string{r.Onboarding.Sponsor}, nil
+		}
+		fallthrough
+	case GrantActive, GrantExpiring, GrantRevoked:
 		if ev.User == "" {
 			return nil, nil
 		}
