@@ -47,6 +47,12 @@ type User struct {
 	// Ref is how groups name this user among their members in a ChangeFeed:
 	// the normalised DN in LDAP, the id where groups list ids.
 	Ref string
+	// Manager names the user's manager as a Ref or an ID ("" for none):
+	// policy's reporting line.
+	Manager string
+	// Attributes are what policy may read of the person (department,
+	// title, ...), as the directory's configuration maps them.
+	Attributes map[string]string
 }
 
 // Group is a directory group. ID is stable across renames and moves.

@@ -95,7 +95,7 @@ func capability[T any](s *server, as func(connectors.Connector) (T, bool), name 
 }
 
 func userPB(u connectors.User) *connectorpb.User {
-	return &connectorpb.User{Id: u.ID, Login: u.Login, DisplayName: u.DisplayName, Dn: u.DN, Enabled: u.Enabled, Ref: u.Ref}
+	return &connectorpb.User{Id: u.ID, Login: u.Login, DisplayName: u.DisplayName, Dn: u.DN, Enabled: u.Enabled, Ref: u.Ref, Manager: u.Manager, Attributes: u.Attributes}
 }
 
 func groupPB(g connectors.Group) *connectorpb.Group {
@@ -298,7 +298,7 @@ func membersFromPB(resp *connectorpb.MembersResponse, err error) ([]connectors.M
 }
 
 func userFromPB(u *connectorpb.User) connectors.User {
-	return connectors.User{ID: u.Id, Login: u.Login, DisplayName: u.DisplayName, DN: u.Dn, Enabled: u.Enabled, Ref: u.Ref}
+	return connectors.User{ID: u.Id, Login: u.Login, DisplayName: u.DisplayName, DN: u.Dn, Enabled: u.Enabled, Ref: u.Ref, Manager: u.Manager, Attributes: u.Attributes}
 }
 
 func groupFromPB(g *connectorpb.Group) connectors.Group {

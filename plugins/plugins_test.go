@@ -116,6 +116,17 @@ func TestConformance_DemoThroughPlugin(t *testing.T) {
 	})
 }
 
+func TestPlugin_ManagerAndAttributesCrossTheBoundary(t *testing.T) {
+	conn := launch(t, demoSpec(t), clock.Real{})
+	carol, err := conn.LookupUser(context.Background(), "carol")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if carol.Manager != "6f1c2a4e-0001-4a1b-9c01-000000000001" || carol.Attributes["department"] != "payments" || carol.Attributes["title"] != "Engineer" {
+		t.Fatalf("carol through the plugin: %+v", carol)
+	}
+}
+
 // errorConn answers LookupUser(name) with the sentinel whose text is name.
 type errorConn struct{}
 

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -57,6 +58,10 @@ type User struct {
 	// PasswordHash is the SHA-256 of an account's initial password: the
 	// demo directory, like a real one, never keeps the password itself.
 	PasswordHash string `json:"password_sha256,omitempty"`
+	// Manager is the id of the user's manager; Attributes are what
+	// policy reads (department, title).
+	Manager    string            `json:"manager,omitempty"`
+	Attributes map[string]string `json:"attributes,omitempty"`
 }
 
 // Group is a demo group and its member ids.
@@ -157,7 +162,7 @@ func (c *Conn) userLocked(id string) (*User, bool) {
 }
 
 func (u User) public() connectors.User {
-	return connectors.User{ID: u.ID, Login: u.Login, DisplayName: u.DisplayName, Enabled: !u.Disabled}
+	return connectors.User{ID: u.ID, Login: u.Login, DisplayName: u.DisplayName, Enabled: !u.Disabled, Manager: u.Manager, Attributes: maps.Clone(u.Attributes)}
 }
 
 func (g Group) public() connectors.Group { return connectors.Group{ID: g.ID, Name: g.Name} }

@@ -1,6 +1,7 @@
 package ldap
 
 import (
+	"regexp"
 	"errors"
 	"fmt"
 	"net/url"
@@ -64,6 +65,12 @@ type Config struct {
 	// EmptyMember is a placeholder DN added when removing the last member of
 	// a group whose schema requires one (groupOfNames). Never reported as a member.
 	EmptyMember string `yaml:"empty_member" json:"empty_member,omitempty"`
+	// ManagerAttr holds a user's manager's DN (default manager); Attributes
+	// maps the names policy reads (requester.attributes) to LDAP attributes
+	// (default department: departmentNumber on OpenLDAP, department on AD;
+	// title: title).
+	ManagerAttr string            `yaml:"manager_attr" json:"manager_attr,omitempty"`
+	Attributes  map[string]string `yaml:"attributes" json:"attributes,omitempty"`
 
 	// PollFullEvery: on servers without syncrepl, changes are polled by
 	// modifyTimestamp, which cannot see deletions; a full sync at least this
@@ -115,6 +122,13 @@ func (c Config) withDefaults() Config {
 			*s = v
 		}
 	}
+	if c.Attributes == nil {
+		c.Attributes = map[string]string{"department": "departmentNumber", "title": "title"}
+		if c.ad() {
+			c.Attributes["department"] = "department"
+		}
+	}
+	def(&c.ManagerAttr, "manager")
 	if c.ad() {
 		def(&c.UserFilter, "(&(objectCategory=person)(objectClass=user))")
 		def(&c.LoginAttr, "sAMAccountName")
@@ -150,6 +164,8 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+var attrName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]*$`)
+
 // Validate reports every problem with the configuration.
 func (c Config) Validate() error {
 	var errs []error
@@ -169,6 +185,14 @@ func (c Config) Validate() error {
 		}
 	default:
 		bad("ad_feed", "must be auto, dirsync or usn (got %q)", c.ADFeed)
+	}
+	for name, attr := range c.Attributes {
+		if !attrName.MatchString(attr) {
+			bad("attributes."+name, "must be an LDAP attribute name (got %q)", attr)
+		}
+	}
+	if c.ManagerAttr != "" && !attrName.MatchString(c.ManagerAttr) {
+		bad("manager_attr", "must be an LDAP attribute name (got %q)", c.ManagerAttr)
 	}
 	if c.NativeTTL && !c.ad() {
 		bad("native_ttl", "only for flavor: ad (Active Directory's time-bound membership)")

@@ -279,7 +279,10 @@ func and(classFilter, attr, value string) string {
 }
 
 func (c *Conn) userAttrs() []string {
-	attrs := []string{c.cfg.IDAttr, c.cfg.LoginAttr, "cn", "displayName"}
+	attrs := []string{c.cfg.IDAttr, c.cfg.LoginAttr, "cn", "displayName", c.cfg.ManagerAttr}
+	for _, a := range c.cfg.Attributes {
+		attrs = append(attrs, a)
+	}
 	if c.cfg.DisabledAttr != "" {
 		attrs = append(attrs, c.cfg.DisabledAttr)
 	}
@@ -315,7 +318,19 @@ func (c *Conn) toUser(e *goldap.Entry) connectors.User {
 	if name == "" {
 		name = e.GetAttributeValue("cn")
 	}
-	return connectors.User{ID: c.entryID(e), Login: e.GetAttributeValue(c.cfg.LoginAttr), DisplayName: name, DN: e.DN, Enabled: c.enabled(e), Ref: normDN(e.DN)}
+	u := connectors.User{ID: c.entryID(e), Login: e.GetAttributeValue(c.cfg.LoginAttr), DisplayName: name, DN: e.DN, Enabled: c.enabled(e), Ref: normDN(e.DN)}
+	if m := e.GetAttributeValue(c.cfg.ManagerAttr); m != "" {
+		u.Manager = normDN(m)
+	}
+	for name, attr := range c.cfg.Attributes {
+		if v := e.GetAttributeValue(attr); v != "" {
+			if u.Attributes == nil {
+				u.Attributes = map[string]string{}
+			}
+			u.Attributes[name] = v
+		}
+	}
+	return u
 }
 
 func (c *Conn) toGroup(e *goldap.Entry) connectors.Group {

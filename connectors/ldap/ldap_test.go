@@ -103,6 +103,35 @@ func TestGroupNameWithFilterAndDNSpecials(t *testing.T) {
 	}
 }
 
+func TestUsersCarryTheirManagerAndMappedAttributes(t *testing.T) {
+	f := fixture(t, config(t))
+	res, _ := connectors.AsResolver(f.Conn)
+	ctx := context.Background()
+	alice, err := res.LookupUser(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob, _ := res.LookupUser(ctx, "bob")
+	carol, _ := res.LookupUser(ctx, "carol")
+	if alice.Manager != bob.Ref || carol.Manager != alice.Ref || bob.Manager != "" {
+		t.Fatalf("managers: alice %q (bob is %q), carol %q, bob %q", alice.Manager, bob.Ref, carol.Manager, bob.Manager)
+	}
+	if alice.Attributes["department"] != "payments" || alice.Attributes["title"] != "Engineer" || len(carol.Attributes) != 0 {
+		t.Fatalf("attributes: alice %v, carol %v", alice.Attributes, carol.Attributes)
+	}
+	// The same through a full listing, which is what the mirror stores.
+	lister, _ := connectors.AsLister(f.Conn)
+	err = lister.ListUsers(ctx, func(u connectors.User) error {
+		if u.Login == "carol" && u.Manager != alice.Ref {
+			t.Errorf("listed carol's manager %q", u.Manager)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestTLSIsRequiredUnlessInsecure(t *testing.T) {
 	cfg := config(t)
 	cfg.URL = srv.LDAPURL

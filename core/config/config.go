@@ -102,6 +102,10 @@ type Policy struct {
 	BreakGlass BreakGlass   `yaml:"breakglass"`
 	// RequestTTL is how long a request waits for its decisions (default 24h).
 	RequestTTL Duration `yaml:"request_ttl"`
+	// ReportingLineDepth keeps people who report to the requester (1:
+	// directly, 2: also their reports, ...) from approving the request, by
+	// the managers in the mirror. 0 turns it off.
+	ReportingLineDepth int `yaml:"reporting_line_depth"`
 
 	compiled *policy.Policy
 }
@@ -407,6 +411,9 @@ func (c *Config) compilePolicy(add func(path, format string, args ...any)) {
 	}
 	if len(bg.Users)+len(bg.Groups) == 0 && (len(bg.Targets) > 0 || bg.MaxDuration != 0) {
 		add("policy.breakglass", "name users or groups who may use it")
+	}
+	if c.Policy.ReportingLineDepth < 0 || c.Policy.ReportingLineDepth > 10 {
+		add("policy.reporting_line_depth", "must be between 0 (off) and 10")
 	}
 	if c.Policy.RequestTTL < 0 {
 		add("policy.request_ttl", "must not be negative")

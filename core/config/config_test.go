@@ -61,7 +61,7 @@ func TestExamplePolicyBlockIsValid(t *testing.T) {
 	if err != nil {
 		t.Fatalf("uncommented policy example: %v", err)
 	}
-	if cfg.Policy.Compiled() == nil || len(cfg.Policy.Rules) != 2 || time.Duration(cfg.Policy.BreakGlass.MaxDuration) != time.Hour {
+	if cfg.Policy.Compiled() == nil || len(cfg.Policy.Rules) != 4 || time.Duration(cfg.Policy.BreakGlass.MaxDuration) != time.Hour || cfg.Policy.ReportingLineDepth != 2 {
 		t.Fatalf("policy: %+v", cfg.Policy)
 	}
 }

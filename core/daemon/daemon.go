@@ -154,7 +154,7 @@ func (d *Daemon) start(ctx context.Context) error {
 	})
 	d.reconcile.Sponsors = d.accounts
 	bg := d.cfg.Policy.BreakGlass
-	d.requests = request.New(request.Config{TTL: time.Duration(d.cfg.Policy.RequestTTL),
+	d.requests = request.New(request.Config{TTL: time.Duration(d.cfg.Policy.RequestTTL), ReportingLineDepth: d.cfg.Policy.ReportingLineDepth,
 		BreakGlass: request.BreakGlassConfig{Users: bg.Users, Groups: bg.Groups, Targets: bg.Targets, MaxDuration: time.Duration(bg.MaxDuration)}}, st, d.cfg.Policy.Compiled(), d.grants, d.opts.Clock, log)
 	d.invites = invite.New(st, d.requests, d.accounts, d.grants, d.dirs, time.Duration(d.cfg.Accounts.MaxDuration), d.opts.Clock, log)
 	d.reconcile.OnDrift = func(dr store.Drift) {

@@ -57,6 +57,7 @@ var Variables = map[string]*cel.Type{
 	"requester.login":      cel.StringType,
 	"requester.groups":     cel.ListType(cel.StringType),
 	"requester.attributes": cel.MapType(cel.StringType, cel.StringType),
+	"requester.manager":    cel.StringType,
 	"context.time":         cel.TimestampType,
 	"context.hour":         cel.IntType,
 	"context.weekday":      cel.StringType,
@@ -76,6 +77,7 @@ type Input struct {
 	Groups     []string
 	Held       []string
 	Attributes map[string]string
+	Manager    string // the manager's login, "" if none is known
 	Time       time.Time
 	Risk       float64
 	MFA        bool
@@ -98,6 +100,7 @@ func (in Input) vars() map[string]any {
 		"request.user": in.User, "request.directory": in.Directory, "request.group": in.Group,
 		"request.duration": in.Duration, "request.reason": in.Reason, "request.ticket": in.Ticket,
 		"requester.login": in.User, "requester.groups": groups, "requester.attributes": attrs,
+		"requester.manager": in.Manager,
 		"context.time": in.Time.UTC(), "context.hour": int64(in.Time.UTC().Hour()), "context.weekday": in.Time.UTC().Weekday().String(),
 		"context.risk": in.Risk, "context.mfa": in.MFA, "context.breakglass": in.BreakGlass,
 		"context.onboarding": in.Onboarding,

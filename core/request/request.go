@@ -53,6 +53,9 @@ type Config struct {
 	TTL time.Duration
 	// BreakGlass says who may grant themselves access without approval.
 	BreakGlass BreakGlassConfig
+	// ReportingLineDepth (0: off) keeps the requester's reports, down to
+	// this many levels (1: direct reports), from approving their request.
+	ReportingLineDepth int
 }
 
 // Manager runs access requests.
@@ -104,7 +107,13 @@ func Input(ctx context.Context, st store.Store, now time.Time, dir, login string
 	for _, g := range live {
 		held = append(held, g.GroupName)
 	}
-	return policy.Input{User: login, Directory: dir, Groups: groups, Held: held, Time: now}, nil
+	in := policy.Input{User: login, Directory: dir, Groups: groups, Held: held, Attributes: u.Attributes, Time: now}
+	if m, err := st.MirrorManager(ctx, dir, u); err == nil {
+		in.Manager = m.Login
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return policy.Input{}, err
+	}
+	return in, nil
 }
 
 // CreateRequest is what a requester asks for.
@@ -319,6 +328,9 @@ func (m *Manager) canDecide(ctx context.Context, r store.Request, approver strin
 	if slices.ContainsFunc(decided, func(a store.Approval) bool { return strings.EqualFold(a.Approver, approver) }) {
 		return fmt.Errorf("%w: %s already decided on request %s (one person, one step)", ErrConflict, approver, r.ID)
 	}
+	if err := m.reportsTo(ctx, r.Directory, approver, r.Requester); err != nil {
+		return err
+	}
 	step := r.Steps[r.Step]
 	if slices.ContainsFunc(step.Users, func(u string) bool { return strings.EqualFold(u, approver) }) {
 		return nil
@@ -333,6 +345,36 @@ func (m *Manager) canDecide(ctx context.Context, r store.Request, approver strin
 		}
 	}
 	return fmt.Errorf("%w: %s is not an approver of step %d of request %s (%s)", ErrForbidden, approver, r.Step+1, r.ID, describe(step))
+}
+
+// reportsTo refuses an approver who reports to the requester within
+// ReportingLineDepth levels, by the managers in the mirror.
+func (m *Manager) reportsTo(ctx context.Context, dir, approver, requester string) error {
+	if m.cfg.ReportingLineDepth <= 0 {
+		return nil
+	}
+	u, err := m.store.MirrorUser(ctx, dir, approver)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for level := 1; level <= m.cfg.ReportingLineDepth; level++ {
+		mgr, err := m.store.MirrorManager(ctx, dir, u)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if strings.EqualFold(mgr.Login, requester) {
+			return fmt.Errorf("%w: %s reports to %s (%d level(s) down; policy.reporting_line_depth is %d): nobody approves a request of someone they report to",
+				ErrForbidden, approver, requester, level, m.cfg.ReportingLineDepth)
+		}
+		u = mgr
+	}
+	return nil
 }
 
 func describe(s store.ApprovalStep) string {

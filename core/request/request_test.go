@@ -204,3 +204,43 @@ func TestRunExpiresOnTime(t *testing.T) {
 	cancel()
 	<-done
 }
+
+func TestReportingLine_ReportsNeverApproveTheirManagersRequest(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	// In the demo directory alice reports to bob, and carol to alice; all
+	// three are in staff and in payments; dave is in sales.
+	pol, err := policy.Compile([]policy.Rule{{Name: "pay", Match: `request.group == "payments-release"`,
+		Eligible:    `requester.attributes["department"] == "payments"`,
+		Approvals:   []policy.Step{{Any: 1, Groups: []string{"staff"}}},
+		AutoApprove: `requester.manager == "bob" && request.duration <= duration("15m")`}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, depth := range []int{0, 1, 2} {
+		m := New(Config{ReportingLineDepth: depth}, e.store, pol, e.mgr.grants, e.clock, e.mgr.log)
+		r, err := m.Create(ctx, CreateRequest{Requester: "bob", Directory: "demo", Group: "payments-release", Duration: time.Hour, Reason: "release 2.3"})
+		if err != nil || r.State != store.RequestPending {
+			t.Fatalf("depth %d: bob asks: %+v %v", depth, r, err)
+		}
+		for approver, level := range map[string]int{"alice": 1, "carol": 2} {
+			err := m.CanDecide(ctx, r, approver)
+			if refused := level <= depth; refused != errors.Is(err, ErrForbidden) {
+				t.Errorf("depth %d: %s (%d level(s) below bob) may decide: %v", depth, approver, level, err)
+			}
+		}
+	}
+	m := New(Config{ReportingLineDepth: 2}, e.store, pol, e.mgr.grants, e.clock, e.mgr.log)
+	r, _ := m.Create(ctx, CreateRequest{Requester: "bob", Directory: "demo", Group: "payments-release", Duration: time.Hour, Reason: "release 2.4"})
+	if _, err := m.Approve(ctx, r.ID, "alice", ""); !errors.Is(err, ErrForbidden) {
+		t.Fatalf("alice approving her manager's request: %v", err)
+	}
+	// Attributes and the manager come from the mirror: alice's manager is
+	// bob, so her short request is automatic; dave works in sales.
+	if r, err := m.Create(ctx, CreateRequest{Requester: "alice", Directory: "demo", Group: "payments-release", Duration: 10 * time.Minute, Reason: "hotfix"}); err != nil || r.State != store.RequestApproved {
+		t.Fatalf("alice, 10m: %+v %v", r, err)
+	}
+	if r, err := m.Create(ctx, CreateRequest{Requester: "carol", Directory: "demo", Group: "payments-release", Duration: 10 * time.Minute, Reason: "hotfix"}); err != nil || r.State != store.RequestPending {
+		t.Fatalf("carol, 10m (her manager is alice): %+v %v", r, err)
+	}
+}

@@ -190,6 +190,8 @@ type Store interface {
 	MirrorUserGroups(ctx context.Context, directory, userID string) ([]string, error)
 	// MirrorUserByID finds a user by id in the mirror.
 	MirrorUserByID(ctx context.Context, directory, id string) (connectors.User, error)
+	// MirrorManager finds u's manager (by u.Manager, a ref or an id).
+	MirrorManager(ctx context.Context, directory string, u connectors.User) (connectors.User, error)
 
 	// Baseline returns the baseline members of a group, and whether one was recorded.
 	Baseline(ctx context.Context, directory, groupID string) ([]string, bool, error)

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -14,10 +15,18 @@ import (
 )
 
 func (t *txn) UpsertMirrorUser(dir string, u connectors.User, gen int64) error {
-	_, err := t.exec(`INSERT INTO mirror_users (directory, id, login, display_name, dn, ref, enabled, gen) VALUES (?,?,?,?,?,?,?,?)
+	attrs := ""
+	if len(u.Attributes) > 0 {
+		b, err := json.Marshal(u.Attributes)
+		if err != nil {
+			return err
+		}
+		attrs = string(b)
+	}
+	_, err := t.exec(`INSERT INTO mirror_users (directory, id, login, display_name, dn, ref, enabled, gen, manager, attributes) VALUES (?,?,?,?,?,?,?,?,?,?)
 		ON CONFLICT (directory, id) DO UPDATE SET login = excluded.login, display_name = excluded.display_name, dn = excluded.dn,
-		ref = excluded.ref, enabled = excluded.enabled, gen = excluded.gen`,
-		dir, u.ID, u.Login, u.DisplayName, u.DN, u.Ref, u.Enabled, gen)
+		ref = excluded.ref, enabled = excluded.enabled, gen = excluded.gen, manager = excluded.manager, attributes = excluded.attributes`,
+		dir, u.ID, u.Login, u.DisplayName, u.DN, u.Ref, u.Enabled, gen, u.Manager, attrs)
 	return err
 }
 
@@ -135,12 +144,34 @@ func (s *Store) MirrorCounts(ctx context.Context, dir string) (store.MirrorCount
 	return c, err
 }
 
-const mirrorUserColumns = `id, login, display_name, dn, ref, enabled`
+const mirrorUserColumns = `id, login, display_name, dn, ref, enabled, manager, attributes`
 
 func scanMirrorUser(r scanner) (connectors.User, error) {
 	var u connectors.User
-	err := r.Scan(&u.ID, &u.Login, &u.DisplayName, &u.DN, &u.Ref, &u.Enabled)
-	return u, err
+	var attrs string
+	if err := r.Scan(&u.ID, &u.Login, &u.DisplayName, &u.DN, &u.Ref, &u.Enabled, &u.Manager, &attrs); err != nil {
+		return u, err
+	}
+	if attrs != "" {
+		if err := json.Unmarshal([]byte(attrs), &u.Attributes); err != nil {
+			return u, fmt.Errorf("mirror user %s: attributes: %w", u.ID, err)
+		}
+	}
+	return u, nil
+}
+
+// MirrorManager returns the mirrored manager of u (ErrNotFound when u has
+// none, or it is not mirrored).
+func (s *Store) MirrorManager(ctx context.Context, dir string, u connectors.User) (connectors.User, error) {
+	if u.Manager == "" {
+		return connectors.User{}, fmt.Errorf("manager of %s in %s: %w", u.Login, dir, store.ErrNotFound)
+	}
+	m, err := scanMirrorUser(s.read.QueryRowContext(ctx, `SELECT `+mirrorUserColumns+` FROM mirror_users
+		WHERE directory = ?1 AND (ref = ?2 OR id = ?2) ORDER BY ref = ?2 DESC LIMIT 1`, dir, u.Manager))
+	if errors.Is(err, sql.ErrNoRows) {
+		return m, fmt.Errorf("manager %q of %s in %s: %w", u.Manager, u.Login, dir, store.ErrNotFound)
+	}
+	return m, err
 }
 
 // MirrorUser finds a mirrored user by login.

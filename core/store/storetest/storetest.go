@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"testing"
 	"time"
 
@@ -330,7 +331,8 @@ func testMirror(t *testing.T, s store.Store) {
 			t.Fatal(err)
 		}
 	}
-	alice := connectors.User{ID: "u1", Login: "alice", DN: "uid=alice,o=x", Ref: "uid=alice,o=x", Enabled: true}
+	alice := connectors.User{ID: "u1", Login: "alice", DN: "uid=alice,o=x", Ref: "uid=alice,o=x", Enabled: true,
+		Manager: "uid=bob,o=x", Attributes: map[string]string{"department": "payments", "title": "Engineer"}}
 	bob := connectors.User{ID: "u2", Login: "bob", Ref: "uid=bob,o=x", Enabled: true}
 	update(func(tx store.Tx) error {
 		tx.UpsertMirrorUser("d", alice, 1)
@@ -363,8 +365,14 @@ func testMirror(t *testing.T, s store.Store) {
 	if got := members(); got != "[bob]" {
 		t.Fatalf("members replaced by id = %s", got)
 	}
-	if u, err := s.MirrorUser(ctx, "d", "alice"); err != nil || u != alice {
+	if u, err := s.MirrorUser(ctx, "d", "alice"); err != nil || !reflect.DeepEqual(u, alice) {
 		t.Fatalf("MirrorUser = %+v, %v", u, err)
+	}
+	if m, err := s.MirrorManager(ctx, "d", alice); err != nil || m.Login != "bob" {
+		t.Fatalf("MirrorManager(alice) = %+v, %v", m, err)
+	}
+	if _, err := s.MirrorManager(ctx, "d", bob); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("MirrorManager(bob, who has none) = %v", err)
 	}
 	// Rename keeps identity: same id, new login.
 	bob.Login = "robert"

@@ -389,7 +389,9 @@ type User struct {
 	DisplayName   string                 `protobuf:"bytes,3,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
 	Dn            string                 `protobuf:"bytes,4,opt,name=dn,proto3" json:"dn,omitempty"`
 	Enabled       bool                   `protobuf:"varint,5,opt,name=enabled,proto3" json:"enabled,omitempty"`
-	Ref           string                 `protobuf:"bytes,6,opt,name=ref,proto3" json:"ref,omitempty"` // how groups name this user among their members
+	Ref           string                 `protobuf:"bytes,6,opt,name=ref,proto3" json:"ref,omitempty"`         // how groups name this user among their members
+	Manager       string                 `protobuf:"bytes,7,opt,name=manager,proto3" json:"manager,omitempty"` // the manager's ref or id
+	Attributes    map[string]string      `protobuf:"bytes,8,rep,name=attributes,proto3" json:"attributes,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -464,6 +466,20 @@ func (x *User) GetRef() string {
 		return x.Ref
 	}
 	return ""
+}
+
+func (x *User) GetManager() string {
+	if x != nil {
+		return x.Manager
+	}
+	return ""
+}
+
+func (x *User) GetAttributes() map[string]string {
+	if x != nil {
+		return x.Attributes
+	}
+	return nil
 }
 
 type Group struct {
@@ -1428,14 +1444,21 @@ const file_connector_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"\r\n" +
 	"\vListRequest\"/\n" +
 	"\x12ListMembersRequest\x12\x19\n" +
-	"\bgroup_id\x18\x01 \x01(\tR\agroupId\"\x8b\x01\n" +
+	"\bgroup_id\x18\x01 \x01(\tR\agroupId\"\xad\x02\n" +
 	"\x04User\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05login\x18\x02 \x01(\tR\x05login\x12!\n" +
 	"\fdisplay_name\x18\x03 \x01(\tR\vdisplayName\x12\x0e\n" +
 	"\x02dn\x18\x04 \x01(\tR\x02dn\x12\x18\n" +
 	"\aenabled\x18\x05 \x01(\bR\aenabled\x12\x10\n" +
-	"\x03ref\x18\x06 \x01(\tR\x03ref\";\n" +
+	"\x03ref\x18\x06 \x01(\tR\x03ref\x12\x18\n" +
+	"\amanager\x18\a \x01(\tR\amanager\x12G\n" +
+	"\n" +
+	"attributes\x18\b \x03(\v2'.jitd.connector.v1.User.AttributesEntryR\n" +
+	"attributes\x1a=\n" +
+	"\x0fAttributesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\";\n" +
 	"\x05Group\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x0e\n" +
@@ -1539,7 +1562,7 @@ func file_connector_proto_rawDescGZIP() []byte {
 }
 
 var file_connector_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_connector_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_connector_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_connector_proto_goTypes = []any{
 	(ChangeMessage_Op)(0),            // 0: jitd.connector.v1.ChangeMessage.Op
 	(*ConfigureRequest)(nil),         // 1: jitd.connector.v1.ConfigureRequest
@@ -1567,50 +1590,52 @@ var file_connector_proto_goTypes = []any{
 	(*DeleteAccountRequest)(nil),     // 23: jitd.connector.v1.DeleteAccountRequest
 	(*SetAccountExpiryRequest)(nil),  // 24: jitd.connector.v1.SetAccountExpiryRequest
 	(*AccountResponse)(nil),          // 25: jitd.connector.v1.AccountResponse
+	nil,                              // 26: jitd.connector.v1.User.AttributesEntry
 }
 var file_connector_proto_depIdxs = []int32{
-	13, // 0: jitd.connector.v1.MemberResult.error:type_name -> jitd.connector.v1.Error
-	14, // 1: jitd.connector.v1.MembersResponse.results:type_name -> jitd.connector.v1.MemberResult
-	0,  // 2: jitd.connector.v1.ChangeMessage.op:type_name -> jitd.connector.v1.ChangeMessage.Op
-	8,  // 3: jitd.connector.v1.ChangeMessage.user:type_name -> jitd.connector.v1.User
-	9,  // 4: jitd.connector.v1.ChangeMessage.group:type_name -> jitd.connector.v1.Group
-	1,  // 5: jitd.connector.v1.Connector.Configure:input_type -> jitd.connector.v1.ConfigureRequest
-	3,  // 6: jitd.connector.v1.Connector.Check:input_type -> jitd.connector.v1.CheckRequest
-	5,  // 7: jitd.connector.v1.Connector.LookupUser:input_type -> jitd.connector.v1.LookupRequest
-	5,  // 8: jitd.connector.v1.Connector.LookupGroup:input_type -> jitd.connector.v1.LookupRequest
-	6,  // 9: jitd.connector.v1.Connector.ListUsers:input_type -> jitd.connector.v1.ListRequest
-	6,  // 10: jitd.connector.v1.Connector.ListGroups:input_type -> jitd.connector.v1.ListRequest
-	7,  // 11: jitd.connector.v1.Connector.ListMembers:input_type -> jitd.connector.v1.ListMembersRequest
-	11, // 12: jitd.connector.v1.Connector.AddMembers:input_type -> jitd.connector.v1.MembersRequest
-	11, // 13: jitd.connector.v1.Connector.RemoveMembers:input_type -> jitd.connector.v1.MembersRequest
-	12, // 14: jitd.connector.v1.Connector.AddMembersUntil:input_type -> jitd.connector.v1.MembersUntilRequest
-	16, // 15: jitd.connector.v1.Connector.IsMember:input_type -> jitd.connector.v1.IsMemberRequest
-	18, // 16: jitd.connector.v1.Connector.Changes:input_type -> jitd.connector.v1.ChangesRequest
-	20, // 17: jitd.connector.v1.Connector.CreateAccount:input_type -> jitd.connector.v1.CreateAccountRequest
-	22, // 18: jitd.connector.v1.Connector.SetAccountEnabled:input_type -> jitd.connector.v1.SetAccountEnabledRequest
-	23, // 19: jitd.connector.v1.Connector.DeleteAccount:input_type -> jitd.connector.v1.DeleteAccountRequest
-	24, // 20: jitd.connector.v1.Connector.SetAccountExpiry:input_type -> jitd.connector.v1.SetAccountExpiryRequest
-	2,  // 21: jitd.connector.v1.Connector.Configure:output_type -> jitd.connector.v1.ConfigureResponse
-	4,  // 22: jitd.connector.v1.Connector.Check:output_type -> jitd.connector.v1.CheckResponse
-	8,  // 23: jitd.connector.v1.Connector.LookupUser:output_type -> jitd.connector.v1.User
-	9,  // 24: jitd.connector.v1.Connector.LookupGroup:output_type -> jitd.connector.v1.Group
-	8,  // 25: jitd.connector.v1.Connector.ListUsers:output_type -> jitd.connector.v1.User
-	9,  // 26: jitd.connector.v1.Connector.ListGroups:output_type -> jitd.connector.v1.Group
-	10, // 27: jitd.connector.v1.Connector.ListMembers:output_type -> jitd.connector.v1.Member
-	15, // 28: jitd.connector.v1.Connector.AddMembers:output_type -> jitd.connector.v1.MembersResponse
-	15, // 29: jitd.connector.v1.Connector.RemoveMembers:output_type -> jitd.connector.v1.MembersResponse
-	15, // 30: jitd.connector.v1.Connector.AddMembersUntil:output_type -> jitd.connector.v1.MembersResponse
-	17, // 31: jitd.connector.v1.Connector.IsMember:output_type -> jitd.connector.v1.IsMemberResponse
-	19, // 32: jitd.connector.v1.Connector.Changes:output_type -> jitd.connector.v1.ChangeMessage
-	21, // 33: jitd.connector.v1.Connector.CreateAccount:output_type -> jitd.connector.v1.Account
-	25, // 34: jitd.connector.v1.Connector.SetAccountEnabled:output_type -> jitd.connector.v1.AccountResponse
-	25, // 35: jitd.connector.v1.Connector.DeleteAccount:output_type -> jitd.connector.v1.AccountResponse
-	25, // 36: jitd.connector.v1.Connector.SetAccountExpiry:output_type -> jitd.connector.v1.AccountResponse
-	21, // [21:37] is the sub-list for method output_type
-	5,  // [5:21] is the sub-list for method input_type
-	5,  // [5:5] is the sub-list for extension type_name
-	5,  // [5:5] is the sub-list for extension extendee
-	0,  // [0:5] is the sub-list for field type_name
+	26, // 0: jitd.connector.v1.User.attributes:type_name -> jitd.connector.v1.User.AttributesEntry
+	13, // 1: jitd.connector.v1.MemberResult.error:type_name -> jitd.connector.v1.Error
+	14, // 2: jitd.connector.v1.MembersResponse.results:type_name -> jitd.connector.v1.MemberResult
+	0,  // 3: jitd.connector.v1.ChangeMessage.op:type_name -> jitd.connector.v1.ChangeMessage.Op
+	8,  // 4: jitd.connector.v1.ChangeMessage.user:type_name -> jitd.connector.v1.User
+	9,  // 5: jitd.connector.v1.ChangeMessage.group:type_name -> jitd.connector.v1.Group
+	1,  // 6: jitd.connector.v1.Connector.Configure:input_type -> jitd.connector.v1.ConfigureRequest
+	3,  // 7: jitd.connector.v1.Connector.Check:input_type -> jitd.connector.v1.CheckRequest
+	5,  // 8: jitd.connector.v1.Connector.LookupUser:input_type -> jitd.connector.v1.LookupRequest
+	5,  // 9: jitd.connector.v1.Connector.LookupGroup:input_type -> jitd.connector.v1.LookupRequest
+	6,  // 10: jitd.connector.v1.Connector.ListUsers:input_type -> jitd.connector.v1.ListRequest
+	6,  // 11: jitd.connector.v1.Connector.ListGroups:input_type -> jitd.connector.v1.ListRequest
+	7,  // 12: jitd.connector.v1.Connector.ListMembers:input_type -> jitd.connector.v1.ListMembersRequest
+	11, // 13: jitd.connector.v1.Connector.AddMembers:input_type -> jitd.connector.v1.MembersRequest
+	11, // 14: jitd.connector.v1.Connector.RemoveMembers:input_type -> jitd.connector.v1.MembersRequest
+	12, // 15: jitd.connector.v1.Connector.AddMembersUntil:input_type -> jitd.connector.v1.MembersUntilRequest
+	16, // 16: jitd.connector.v1.Connector.IsMember:input_type -> jitd.connector.v1.IsMemberRequest
+	18, // 17: jitd.connector.v1.Connector.Changes:input_type -> jitd.connector.v1.ChangesRequest
+	20, // 18: jitd.connector.v1.Connector.CreateAccount:input_type -> jitd.connector.v1.CreateAccountRequest
+	22, // 19: jitd.connector.v1.Connector.SetAccountEnabled:input_type -> jitd.connector.v1.SetAccountEnabledRequest
+	23, // 20: jitd.connector.v1.Connector.DeleteAccount:input_type -> jitd.connector.v1.DeleteAccountRequest
+	24, // 21: jitd.connector.v1.Connector.SetAccountExpiry:input_type -> jitd.connector.v1.SetAccountExpiryRequest
+	2,  // 22: jitd.connector.v1.Connector.Configure:output_type -> jitd.connector.v1.ConfigureResponse
+	4,  // 23: jitd.connector.v1.Connector.Check:output_type -> jitd.connector.v1.CheckResponse
+	8,  // 24: jitd.connector.v1.Connector.LookupUser:output_type -> jitd.connector.v1.User
+	9,  // 25: jitd.connector.v1.Connector.LookupGroup:output_type -> jitd.connector.v1.Group
+	8,  // 26: jitd.connector.v1.Connector.ListUsers:output_type -> jitd.connector.v1.User
+	9,  // 27: jitd.connector.v1.Connector.ListGroups:output_type -> jitd.connector.v1.Group
+	10, // 28: jitd.connector.v1.Connector.ListMembers:output_type -> jitd.connector.v1.Member
+	15, // 29: jitd.connector.v1.Connector.AddMembers:output_type -> jitd.connector.v1.MembersResponse
+	15, // 30: jitd.connector.v1.Connector.RemoveMembers:output_type -> jitd.connector.v1.MembersResponse
+	15, // 31: jitd.connector.v1.Connector.AddMembersUntil:output_type -> jitd.connector.v1.MembersResponse
+	17, // 32: jitd.connector.v1.Connector.IsMember:output_type -> jitd.connector.v1.IsMemberResponse
+	19, // 33: jitd.connector.v1.Connector.Changes:output_type -> jitd.connector.v1.ChangeMessage
+	21, // 34: jitd.connector.v1.Connector.CreateAccount:output_type -> jitd.connector.v1.Account
+	25, // 35: jitd.connector.v1.Connector.SetAccountEnabled:output_type -> jitd.connector.v1.AccountResponse
+	25, // 36: jitd.connector.v1.Connector.DeleteAccount:output_type -> jitd.connector.v1.AccountResponse
+	25, // 37: jitd.connector.v1.Connector.SetAccountExpiry:output_type -> jitd.connector.v1.AccountResponse
+	22, // [22:38] is the sub-list for method output_type
+	6,  // [6:22] is the sub-list for method input_type
+	6,  // [6:6] is the sub-list for extension type_name
+	6,  // [6:6] is the sub-list for extension extendee
+	0,  // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_connector_proto_init() }
@@ -1624,7 +1649,7 @@ func file_connector_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_connector_proto_rawDesc), len(file_connector_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   25,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
