@@ -1,11 +1,11 @@
 package ldap
 
 import (
-	"regexp"
 	"errors"
 	"fmt"
 	"net/url"
 	"os"
+	"regexp"
 	"time"
 
 	goldap "github.com/go-ldap/ldap/v3"

@@ -101,7 +101,7 @@ func (in Input) vars() map[string]any {
 		"request.duration": in.Duration, "request.reason": in.Reason, "request.ticket": in.Ticket,
 		"requester.login": in.User, "requester.groups": groups, "requester.attributes": attrs,
 		"requester.manager": in.Manager,
-		"context.time": in.Time.UTC(), "context.hour": int64(in.Time.UTC().Hour()), "context.weekday": in.Time.UTC().Weekday().String(),
+		"context.time":      in.Time.UTC(), "context.hour": int64(in.Time.UTC().Hour()), "context.weekday": in.Time.UTC().Weekday().String(),
 		"context.risk": in.Risk, "context.mfa": in.MFA, "context.breakglass": in.BreakGlass,
 		"context.onboarding": in.Onboarding,
 	}
