@@ -106,6 +106,8 @@ type Policy struct {
 	// directly, 2: also their reports, ...) from approving the request, by
 	// the managers in the mirror. 0 turns it off.
 	ReportingLineDepth int `yaml:"reporting_line_depth"`
+	// Risk is where context.risk comes from (0 without it).
+	Risk *policy.RiskConfig `yaml:"risk"`
 
 	compiled *policy.Policy
 }
@@ -411,6 +413,12 @@ func (c *Config) compilePolicy(add func(path, format string, args ...any)) {
 	}
 	if len(bg.Users)+len(bg.Groups) == 0 && (len(bg.Targets) > 0 || bg.MaxDuration != 0) {
 		add("policy.breakglass", "name users or groups who may use it")
+	}
+	if c.Policy.Risk != nil {
+		for _, line := range splitErr(c.Policy.Risk.Validate()) {
+			path, msg, _ := strings.Cut(line, ": ")
+			add("policy.risk."+path, "%s", msg)
+		}
 	}
 	if c.Policy.ReportingLineDepth < 0 || c.Policy.ReportingLineDepth > 10 {
 		add("policy.reporting_line_depth", "must be between 0 (off) and 10")

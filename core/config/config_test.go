@@ -57,11 +57,16 @@ func TestExampleADBlockIsValid(t *testing.T) {
 // TestExamplePolicyBlockIsValid uncomments the example's policy and compiles it.
 func TestExamplePolicyBlockIsValid(t *testing.T) {
 	t.Chdir("../..")
-	cfg, err := Parse([]byte(uncommentExample(t, "policy", nil)))
+	text := uncommentExample(t, "policy", nil)
+	if _, err := Parse([]byte(text)); err == nil || !strings.Contains(err.Error(), "policy.risk.token_env: environment variable JITD_RISK_TOKEN is not set") {
+		t.Fatalf("without the risk token: %v", err)
+	}
+	t.Setenv("JITD_RISK_TOKEN", "t")
+	cfg, err := Parse([]byte(text))
 	if err != nil {
 		t.Fatalf("uncommented policy example: %v", err)
 	}
-	if cfg.Policy.Compiled() == nil || len(cfg.Policy.Rules) != 4 || time.Duration(cfg.Policy.BreakGlass.MaxDuration) != time.Hour || cfg.Policy.ReportingLineDepth != 2 {
+	if cfg.Policy.Compiled() == nil || len(cfg.Policy.Rules) != 4 || time.Duration(cfg.Policy.BreakGlass.MaxDuration) != time.Hour || cfg.Policy.ReportingLineDepth != 2 || cfg.Policy.Risk == nil {
 		t.Fatalf("policy: %+v", cfg.Policy)
 	}
 }

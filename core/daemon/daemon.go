@@ -26,6 +26,7 @@ import (
 	"github.com/jitd/jitd/core/grant"
 	"github.com/jitd/jitd/core/invite"
 	"github.com/jitd/jitd/core/notify"
+	"github.com/jitd/jitd/core/policy"
 	"github.com/jitd/jitd/core/request"
 	"github.com/jitd/jitd/core/store"
 	"github.com/jitd/jitd/core/store/sqlite"
@@ -156,6 +157,11 @@ func (d *Daemon) start(ctx context.Context) error {
 	bg := d.cfg.Policy.BreakGlass
 	d.requests = request.New(request.Config{TTL: time.Duration(d.cfg.Policy.RequestTTL), ReportingLineDepth: d.cfg.Policy.ReportingLineDepth,
 		BreakGlass: request.BreakGlassConfig{Users: bg.Users, Groups: bg.Groups, Targets: bg.Targets, MaxDuration: time.Duration(bg.MaxDuration)}}, st, d.cfg.Policy.Compiled(), d.grants, d.opts.Clock, log)
+	if rc := d.cfg.Policy.Risk; rc != nil {
+		if d.requests.Risk, err = policy.NewHTTPRisk(*rc, nil); err != nil {
+			return err
+		}
+	}
 	d.invites = invite.New(st, d.requests, d.accounts, d.grants, d.dirs, time.Duration(d.cfg.Accounts.MaxDuration), d.opts.Clock, log)
 	d.reconcile.OnDrift = func(dr store.Drift) {
 		log.Warn("ALERT: drift", "directory", dr.Directory, "group", dr.GroupName, "user", dr.UserName)

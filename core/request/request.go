@@ -69,6 +69,14 @@ type Manager struct {
 	wake   chan struct{}
 	// Onboarder makes accounts for approved onboarding requests.
 	Onboarder Onboarder
+	// Risk, when set, scores each requester for policy's context.risk.
+	Risk RiskSource
+}
+
+// RiskSource scores a requester's risk in [0, 1]. On failure it returns the
+// score to use anyway (its fallback) with the error.
+type RiskSource interface {
+	Score(ctx context.Context, directory, login string) (float64, error)
 }
 
 // New returns a Manager. A nil policy refuses every request.
@@ -172,6 +180,17 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (store.Request,
 		return store.Request{}, err
 	}
 	in.Group, in.Duration, in.Reason, in.Ticket, in.MFA, in.Risk = req.Group, req.Duration, req.Reason, req.Ticket, req.MFA, req.Risk
+	riskNote := ""
+	if m.Risk != nil {
+		score, err := m.Risk.Score(ctx, req.Directory, req.Requester)
+		if err != nil {
+			m.log.Warn("request: risk source failed", "user", req.Requester, "directory", req.Directory, "err", err)
+			riskNote = fmt.Sprintf("; risk %.2f (the source failed: %v)", score, err)
+		} else {
+			riskNote = fmt.Sprintf("; risk %.2f", score)
+		}
+		in.Risk = score
+	}
 	dec := m.policy.Decide(in)
 	r := store.Request{ID: newID(), Requester: req.Requester, Directory: req.Directory, Group: req.Group, Duration: req.Duration,
 		Reason: req.Reason, Ticket: req.Ticket, State: store.RequestPending, Rule: dec.Rule, Extends: req.Extends,
@@ -183,6 +202,7 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (store.Request,
 	if r.Extends != "" {
 		detail = fmt.Sprintf("%s asks to extend grant %s (%s) by %s: %s", r.Requester, r.Extends, r.Group, r.Duration, r.Reason)
 	}
+	detail += riskNote
 	switch {
 	case !dec.Allowed:
 		r.State, r.DecidedAt, r.DecidedBy, r.Detail = store.RequestDenied, now, "policy", dec.Reason

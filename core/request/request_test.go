@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -242,5 +243,44 @@ func TestReportingLine_ReportsNeverApproveTheirManagersRequest(t *testing.T) {
 	}
 	if r, err := m.Create(ctx, CreateRequest{Requester: "carol", Directory: "demo", Group: "payments-release", Duration: 10 * time.Minute, Reason: "hotfix"}); err != nil || r.State != store.RequestPending {
 		t.Fatalf("carol, 10m (her manager is alice): %+v %v", r, err)
+	}
+}
+
+type riskFunc func(dir, login string) (float64, error)
+
+func (f riskFunc) Score(_ context.Context, dir, login string) (float64, error) { return f(dir, login) }
+
+func TestRisk_SourceFeedsContextRiskAndAFailureNeverAutoApproves(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	pol, err := policy.Compile([]policy.Rule{{Name: "pay", Match: `request.group == "payments-release"`,
+		Approvals: []policy.Step{{Any: 1, Users: []string{"bob"}}}, AutoApprove: `context.risk < 0.3`}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := New(Config{}, e.store, pol, e.mgr.grants, e.clock, e.mgr.log)
+	m.Risk = riskFunc(func(dir, login string) (float64, error) {
+		switch login {
+		case "alice":
+			return 0.1, nil
+		case "carol":
+			return 1, errors.New("risk service down")
+		}
+		return 0.8, nil
+	})
+	// alice is low risk, bob high, and carol's score cannot be had.
+	for login, want := range map[string]store.RequestState{"alice": store.RequestApproved, "bob": store.RequestPending, "carol": store.RequestPending} {
+		r, err := m.Create(ctx, CreateRequest{Requester: login, Directory: "demo", Group: "payments-release", Duration: time.Hour, Reason: "release"})
+		if err != nil || r.State != want {
+			t.Fatalf("%s: %+v %v; want %s", login, r, err, want)
+		}
+		evs, _ := e.store.AuditEvents(ctx, store.AuditFilter{GrantID: r.ID})
+		created := evs[len(evs)-1].Detail
+		if login == "carol" && !strings.Contains(created, "risk 1.00 (the source failed: risk service down)") {
+			t.Errorf("carol's request does not record the failed score: %q", created)
+		}
+		if login == "alice" && !strings.Contains(created, "risk 0.10") {
+			t.Errorf("alice's request does not record her score: %q", created)
+		}
 	}
 }
