@@ -58,6 +58,7 @@ type Manager struct {
 	log   *slog.Logger
 	// Changed is called after a commit that may move the next expiry (wakes the scheduler).
 	changed func()
+	queues  queues // grants waiting to be applied, per (directory, group)
 }
 
 // New returns a Manager. changed may be nil.
@@ -77,6 +78,10 @@ type AddRequest struct {
 	Until     time.Time
 	Reason    string
 	Actor     string
+	// Within, when set, runs in the transaction that records the grant's
+	// intent, before its audit event: what made the grant (a request)
+	// is recorded with it, or neither is. An error aborts the grant.
+	Within func(tx store.Tx, g store.Grant) error
 }
 
 func invalid(format string, args ...any) error {
@@ -194,80 +199,106 @@ func (m *Manager) Add(ctx context.Context, req AddRequest) (store.Grant, error) 
 		return store.Grant{}, lookupErr("group", req.Group, dir.Name, err)
 	}
 
-	unlock := m.locks.Lock(dir.Name, group.ID)
-	defer unlock()
-
-	pre, err := m.preexisting(ctx, mm, dir.Name, group.ID, user.ID)
-	if err != nil {
-		return store.Grant{}, err
-	}
-	now = m.clock.Now()
-	g := store.Grant{
-		ID: NewID(), Directory: dir.Name, GroupID: group.ID, GroupName: group.Name, UserID: user.ID, UserName: user.Login,
-		State: store.StateApplying, Reason: req.Reason, CreatedBy: req.Actor, Preexisting: pre,
-		StartsAt: now, ExpiresAt: expires, CreatedAt: now, UpdatedAt: now,
-	}
-	detail := fmt.Sprintf("expires %s; reason: %s", expires.UTC().Format(time.RFC3339), req.Reason)
-	if pre {
-		detail += "; user was already a member, membership will be left in place"
-	}
-	if err := m.store.Update(ctx, func(tx store.Tx) error {
-		if err := tx.InsertGrant(g); err != nil {
-			return err
-		}
-		return AppendEvent(tx, g, now, req.Actor, audit.GrantRequested, detail)
-	}); err != nil {
-		return store.Grant{}, fmt.Errorf("grant: record intent: %w", err)
-	}
-	return m.apply(ctx, mm, g)
+	return m.enqueue(&pending{ctx: ctx, req: req, dir: dir, mm: mm, user: user, group: group, expires: expires})
 }
 
 // apply makes the directory call for a grant in state applying and records the outcome.
 func (m *Manager) apply(ctx context.Context, mm connectors.MembershipManager, g store.Grant) (store.Grant, error) {
-	var callErr error
-	if !g.Preexisting {
-		callErr = m.add(ctx, mm, g, g.ExpiresAt)
+	gs, errs := m.applyAll(ctx, mm, []store.Grant{g})
+	return gs[0], errs[0]
+}
+
+// applyAll makes the directory calls for grants of one (directory, group), all
+// in state applying, and records their outcomes in one transaction. Without
+// native TTL the members are added in one batched call.
+func (m *Manager) applyAll(ctx context.Context, mm connectors.MembershipManager, gs []store.Grant) ([]store.Grant, []error) {
+	callErrs := make([]error, len(gs))
+	native := false
+	if dir, ok := m.dirs[gs[0].Directory]; ok {
+		_, native = connectors.AsExpiringMembershipManager(dir.Conn)
+	}
+	var users []string
+	for i, g := range gs {
+		switch {
+		case g.Preexisting:
+		case native || len(gs) == 1:
+			callErrs[i] = m.add(ctx, mm, g, g.ExpiresAt)
+		case !slices.Contains(users, g.UserID):
+			users = append(users, g.UserID)
+		}
+	}
+	if len(users) > 0 {
+		results, err := mm.AddMembers(ctx, gs[0].GroupID, users)
+		byUser := map[string]error{}
+		for _, r := range results {
+			byUser[r.UserID] = r.Err
+		}
+		for i, g := range gs {
+			if !g.Preexisting {
+				if err != nil {
+					callErrs[i] = err
+				} else if e, ok := byUser[g.UserID]; ok {
+					callErrs[i] = e
+				} else {
+					callErrs[i] = fmt.Errorf("the directory gave no result for %s", g.UserName)
+				}
+			}
+		}
 	}
 	now := m.clock.Now()
-	action, detail := audit.GrantActive, "member added"
-	if g.Preexisting {
-		detail = "already a member"
-	}
-	if callErr != nil {
-		action, detail = audit.GrantApplyFailed, callErr.Error()
-	}
-	// The outcome is committed even if the caller went away. The row is read
-	// again: a revoke or extension may have landed during the call, and wins.
-	if err := m.store.Update(context.WithoutCancel(ctx), func(tx store.Tx) error {
-		cur, err := tx.Grant(g.ID)
-		if err != nil {
-			return err
-		}
-		if cur.State == store.StateApplying {
-			cur.State, cur.LastError = store.StateActive, ""
-			if callErr != nil {
-				cur.State, cur.LastError = store.StateApplyFailed, callErr.Error()
+	// The outcomes are committed even if the caller went away. Each row is
+	// read again: a revoke or extension may have landed during the call, and wins.
+	out := slices.Clone(gs)
+	err := m.store.Update(context.WithoutCancel(ctx), func(tx store.Tx) error {
+		for i, g := range gs {
+			action, detail := audit.GrantActive, "member added"
+			if g.Preexisting {
+				detail = "already a member"
 			}
-			cur.UpdatedAt = now
-			if err := tx.UpdateGrant(cur); err != nil {
+			if callErrs[i] != nil {
+				action, detail = audit.GrantApplyFailed, callErrs[i].Error()
+			}
+			cur, err := tx.Grant(g.ID)
+			if err != nil {
 				return err
 			}
-		} else {
-			detail += fmt.Sprintf(" (grant is already %s)", cur.State)
+			if cur.State == store.StateApplying {
+				cur.State, cur.LastError = store.StateActive, ""
+				if callErrs[i] != nil {
+					cur.State, cur.LastError = store.StateApplyFailed, callErrs[i].Error()
+				}
+				cur.UpdatedAt = now
+				if err := tx.UpdateGrant(cur); err != nil {
+					return err
+				}
+			} else {
+				detail += fmt.Sprintf(" (grant is already %s)", cur.State)
+			}
+			out[i] = cur
+			if err := AppendEvent(tx, cur, now, "jitd", action, detail); err != nil {
+				return err
+			}
 		}
-		g = cur
-		return AppendEvent(tx, cur, now, "jitd", action, detail)
-	}); err != nil {
-		return g, fmt.Errorf("grant %s: record outcome: %w", g.ID, err)
+		return nil
+	})
+	errs := make([]error, len(gs))
+	if err != nil {
+		for i, g := range gs {
+			errs[i] = fmt.Errorf("grant %s: record outcome: %w", g.ID, err)
+		}
+		return gs, errs
 	}
-	// Only now is the grant (active or apply_failed) visible to the queue.
+	// Only now are the grants (active or apply_failed) visible to the queue.
 	m.changed()
-	if callErr != nil {
-		m.log.Warn("grant apply failed", "grant_id", g.ID, "directory", g.Directory, "group", g.GroupName, "user", g.UserName, "err", callErr)
-		return g, fmt.Errorf("%w: add %s to %s in %s: %w", ErrDirectory, g.UserName, g.GroupName, g.Directory, callErr)
+	for i, g := range out {
+		if callErrs[i] != nil {
+			m.log.Warn("grant apply failed", "grant_id", g.ID, "directory", g.Directory, "group", g.GroupName, "user", g.UserName, "err", callErrs[i])
+			errs[i] = fmt.Errorf("%w: add %s to %s in %s: %w", ErrDirectory, g.UserName, g.GroupName, g.Directory, callErrs[i])
+			continue
+		}
+		m.log.Info("grant active", "grant_id", g.ID, "directory", g.Directory, "group", g.GroupName, "user", g.UserName, "expires_at", g.ExpiresAt)
 	}
-	m.log.Info("grant active", "grant_id", g.ID, "directory", g.Directory, "group", g.GroupName, "user", g.UserName, "expires_at", g.ExpiresAt)
-	return g, nil
+	return out, errs
 }
 
 // add puts the grant's user in its group. Where the directory can expire a

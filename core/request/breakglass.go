@@ -92,7 +92,7 @@ func (m *Manager) BreakGlass(ctx context.Context, req CreateRequest) (store.Requ
 		CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(m.cfg.TTL)}
 	v := store.Review{ID: "v" + strings.TrimPrefix(newID(), "r"), RequestID: r.ID, Subject: r.Requester, Directory: r.Directory, Group: r.Group,
 		Reason: r.Reason, State: store.ReviewOpen, CreatedAt: now}
-	err = m.store.Update(ctx, func(tx store.Tx) error {
+	r, err = m.approve(ctx, r, r.Requester+" (break-glass)", func(tx store.Tx) error {
 		if err := tx.InsertRequest(r); err != nil {
 			return err
 		}
@@ -105,10 +105,6 @@ func (m *Manager) BreakGlass(ctx context.Context, req CreateRequest) (store.Requ
 		}
 		return appendEvent(tx, r, now, r.Requester, ActionBreakGlass, detail+"; review "+v.ID+" opened")
 	})
-	if err != nil {
-		return r, v, err
-	}
-	r, err = m.approve(ctx, r, r.Requester+" (break-glass)")
 	return r, v, err
 }
 

@@ -211,10 +211,12 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (store.Request,
 		}
 		return r, fmt.Errorf("%w: %s", ErrInvalid, dec.Reason)
 	case dec.Auto:
-		if err := m.insert(ctx, r, ActionCreated, detail+"; auto-approved by rule "+dec.Rule); err != nil {
-			return r, err
-		}
-		return m.approve(ctx, r, "policy")
+		return m.approve(ctx, r, "policy", func(tx store.Tx) error {
+			if err := tx.InsertRequest(r); err != nil {
+				return err
+			}
+			return appendEvent(tx, r, r.CreatedAt, r.Requester, ActionCreated, detail+"; auto-approved by rule "+dec.Rule)
+		})
 	}
 	if err := m.insert(ctx, r, ActionCreated, fmt.Sprintf("%s; %d approval step(s) by rule %s", detail, len(r.Steps), dec.Rule)); err != nil {
 		return r, err
@@ -244,8 +246,12 @@ func appendEvent(tx store.Tx, r store.Request, at time.Time, actor, action, deta
 	return err
 }
 
-// approve marks the request approved and makes its grant, which runs from now.
-func (m *Manager) approve(ctx context.Context, r store.Request, by string) (store.Request, error) {
+// approve marks the request approved and makes its grant, which runs from
+// now. The approval is recorded in the transaction that records the grant's
+// intent, so neither exists without the other. record, when set, records the
+// request's creation too, in that same transaction (a request approved as it
+// is made costs no commit of its own).
+func (m *Manager) approve(ctx context.Context, r store.Request, by string, record func(store.Tx) error) (store.Request, error) {
 	if r.Onboarding != nil {
 		return m.approveOnboarding(ctx, r, by)
 	}
@@ -253,40 +259,65 @@ func (m *Manager) approve(ctx context.Context, r store.Request, by string) (stor
 	if r.Ticket != "" {
 		reason += " (" + r.Ticket + ")"
 	}
+	now := m.clock.Now()
+	approved := r
+	approved.State, approved.UpdatedAt, approved.DecidedAt, approved.DecidedBy = store.RequestApproved, now, now, by
+	recordApproval := func(tx store.Tx, grantID string) error {
+		if record != nil {
+			if err := record(tx); err != nil {
+				return err
+			}
+		}
+		approved.GrantID = grantID
+		if err := tx.UpdateRequest(approved); err != nil {
+			return err
+		}
+		return appendEvent(tx, approved, now, by, ActionApproved, "approved; grant "+grantID)
+	}
 	var g store.Grant
 	var gerr error
 	if r.Extends != "" {
 		// An extension that fails changes nothing: the request failed.
-		if g, gerr = m.grants.Extend(ctx, r.Extends, r.Duration, time.Time{}, "request:"+r.ID, reason); gerr != nil {
-			g.ID = ""
+		if record != nil {
+			if err := m.store.Update(ctx, record); err != nil {
+				return r, err
+			}
+			record = nil
+		}
+		if g, gerr = m.grants.Extend(ctx, r.Extends, r.Duration, time.Time{}, "request:"+r.ID, reason); gerr == nil {
+			if err := m.store.Update(context.WithoutCancel(ctx), func(tx store.Tx) error { return recordApproval(tx, g.ID) }); err != nil {
+				return r, err
+			}
+			return approved, nil
 		}
 	} else {
-		g, gerr = m.grants.Add(ctx, grant.AddRequest{Directory: r.Directory, User: r.Requester, Group: r.Group, Duration: r.Duration, Reason: reason, Actor: "request:" + r.ID})
+		g, gerr = m.grants.Add(ctx, grant.AddRequest{Directory: r.Directory, User: r.Requester, Group: r.Group, Duration: r.Duration, Reason: reason,
+			Actor: "request:" + r.ID, Within: func(tx store.Tx, g store.Grant) error { return recordApproval(tx, g.ID) }})
+		if g.ID != "" {
+			// A grant recorded as apply_failed is still the grant: expiry
+			// cleans up, and the caller sees it on the grant.
+			return approved, nil
+		}
 	}
-	now := m.clock.Now()
-	r.UpdatedAt, r.DecidedAt, r.DecidedBy = now, now, by
-	action, detail := ActionApproved, "approved; grant "+g.ID
-	r.State, r.GrantID = store.RequestApproved, g.ID
-	if gerr != nil && g.ID == "" {
-		// Refused before a grant was recorded (a group no longer managed,
-		// a disabled user): the request failed.
-		r.State, r.Detail, action, detail = store.RequestFailed, gerr.Error(), ActionFailed, "approved, but no grant: "+gerr.Error()
-	}
+	// Refused before a grant was recorded (a group no longer managed, a
+	// disabled user): the request failed.
+	failed := r
+	failed.State, failed.UpdatedAt, failed.DecidedAt, failed.DecidedBy, failed.Detail = store.RequestFailed, now, now, by, gerr.Error()
 	err := m.store.Update(context.WithoutCancel(ctx), func(tx store.Tx) error {
-		if err := tx.UpdateRequest(r); err != nil {
+		if record != nil {
+			if err := record(tx); err != nil {
+				return err
+			}
+		}
+		if err := tx.UpdateRequest(failed); err != nil {
 			return err
 		}
-		return appendEvent(tx, r, now, by, action, detail)
+		return appendEvent(tx, failed, now, by, ActionFailed, "approved, but no grant: "+gerr.Error())
 	})
 	if err != nil {
-		return r, err
+		return failed, err
 	}
-	if r.State == store.RequestFailed {
-		return r, fmt.Errorf("%w: approved, but the grant could not be made: %v", ErrInvalid, gerr)
-	}
-	// A grant recorded as apply_failed is still the grant: expiry cleans up,
-	// and the caller sees it on the grant.
-	return r, nil
+	return failed, fmt.Errorf("%w: approved, but the grant could not be made: %v", ErrInvalid, gerr)
 }
 
 // Get returns a request.
@@ -487,7 +518,7 @@ func (m *Manager) decide(ctx context.Context, id, approver, comment string, appr
 		return r, err
 	}
 	if done {
-		return m.approve(ctx, r, approver)
+		return m.approve(ctx, r, approver, nil)
 	}
 	return r, nil
 }
