@@ -157,6 +157,10 @@ func (d *Daemon) start(ctx context.Context) error {
 	bg := d.cfg.Policy.BreakGlass
 	d.requests = request.New(request.Config{TTL: time.Duration(d.cfg.Policy.RequestTTL), ReportingLineDepth: d.cfg.Policy.ReportingLineDepth,
 		BreakGlass: request.BreakGlassConfig{Users: bg.Users, Groups: bg.Groups, Targets: bg.Targets, MaxDuration: time.Duration(bg.MaxDuration)}}, st, d.cfg.Policy.Compiled(), d.grants, d.opts.Clock, log)
+	d.requests.FirstSync = func(ctx context.Context, dir string) error {
+		_, err := d.mirror.Sync(ctx, dir, true)
+		return err
+	}
 	if rc := d.cfg.Policy.Risk; rc != nil {
 		if d.requests.Risk, err = policy.NewHTTPRisk(*rc, nil); err != nil {
 			return err

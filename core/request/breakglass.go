@@ -74,7 +74,7 @@ func (m *Manager) BreakGlass(ctx context.Context, req CreateRequest) (store.Requ
 		return store.Request{}, store.Review{}, fmt.Errorf("%w: %s", ErrInvalid, strings.Join(problems, "; "))
 	}
 	now := m.clock.Now()
-	in, err := Input(ctx, m.store, now, req.Directory, req.Requester)
+	in, err := m.input(ctx, now, req.Directory, req.Requester)
 	if err != nil {
 		return store.Request{}, store.Review{}, err
 	}

@@ -71,6 +71,10 @@ type Manager struct {
 	Onboarder Onboarder
 	// Risk, when set, scores each requester for policy's context.risk.
 	Risk RiskSource
+	// FirstSync, when set, reads a directory into the mirror when a
+	// request names one that was never synced, so the first requests after
+	// jitd starts are decided on the directory's data, not refused.
+	FirstSync func(ctx context.Context, directory string) error
 }
 
 // RiskSource scores a requester's risk in [0, 1]. On failure it returns the
@@ -124,6 +128,21 @@ func Input(ctx context.Context, st store.Store, now time.Time, dir, login string
 	return in, nil
 }
 
+// input is Input, after a first sync of a directory the mirror has never seen.
+func (m *Manager) input(ctx context.Context, now time.Time, dir, login string) (policy.Input, error) {
+	in, err := Input(ctx, m.store, now, dir, login)
+	if !errors.Is(err, ErrInvalid) || m.FirstSync == nil {
+		return in, err
+	}
+	if _, serr := m.store.SyncState(ctx, dir); !errors.Is(serr, store.ErrNotFound) {
+		return in, err // synced: the user is not there
+	}
+	if serr := m.FirstSync(ctx, dir); serr != nil {
+		return in, fmt.Errorf("request: directory %q has not been read yet, and reading it failed: %w", dir, serr)
+	}
+	return Input(ctx, m.store, now, dir, login)
+}
+
 // CreateRequest is what a requester asks for.
 type CreateRequest struct {
 	Requester string // login in Directory
@@ -175,7 +194,7 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (store.Request,
 		return store.Request{}, fmt.Errorf("%w: %s", ErrInvalid, strings.Join(problems, "; "))
 	}
 	now := m.clock.Now()
-	in, err := Input(ctx, m.store, now, req.Directory, req.Requester)
+	in, err := m.input(ctx, now, req.Directory, req.Requester)
 	if err != nil {
 		return store.Request{}, err
 	}

@@ -284,3 +284,42 @@ func TestRisk_SourceFeedsContextRiskAndAFailureNeverAutoApproves(t *testing.T) {
 		}
 	}
 }
+
+func TestFirstRequestBeforeAnySyncReadsTheDirectory(t *testing.T) {
+	ctx := context.Background()
+	conn, err := demo.New(demo.Config{File: filepath.Join(t.TempDir(), "d.json"), Seed: "../../fixtures/demo/directory.json"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "jitd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	clk := clock.NewFake(time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC))
+	log := slog.New(slog.DiscardHandler)
+	dirs := grant.Directories{"demo": {Name: "demo", Conn: conn, Groups: map[string]grant.GroupPolicy{"prod-db-admins": {}}}}
+	grants := grant.New(grant.Config{MinDuration: time.Minute, MaxDuration: 24 * time.Hour}, st, dirs, &grant.Locks{}, clk, log, nil)
+	pol, _ := policy.Compile([]policy.Rule{{Name: "staff", Eligible: `"staff" in requester.groups`, Approvals: []policy.Step{{Any: 1, Users: []string{"bob"}}}}}, nil)
+	m := New(Config{}, st, pol, grants, clk, log)
+	ask := func() (store.Request, error) {
+		return m.Create(ctx, CreateRequest{Requester: "alice", Directory: "demo", Group: "prod-db-admins", Duration: time.Hour, Reason: "deploy"})
+	}
+	if _, err := ask(); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "jitd sync run") {
+		t.Fatalf("without a first sync: %v", err)
+	}
+	mir := mirror.New(mirror.Config{}, st, map[string]mirror.Source{"demo": {Conn: conn}}, clk, log, nil)
+	syncs := 0
+	m.FirstSync = func(ctx context.Context, dir string) error {
+		syncs++
+		_, err := mir.Sync(ctx, dir, true)
+		return err
+	}
+	if r, err := ask(); err != nil || r.State != store.RequestPending {
+		t.Fatalf("with a first sync: %+v %v", r, err)
+	}
+	// Once the directory was read, an unknown person is just unknown.
+	if _, err := m.Create(ctx, CreateRequest{Requester: "mallory", Directory: "demo", Group: "prod-db-admins", Duration: time.Hour, Reason: "x"}); !errors.Is(err, ErrInvalid) || syncs != 1 {
+		t.Fatalf("mallory: %v after %d syncs", err, syncs)
+	}
+}
