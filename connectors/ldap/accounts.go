@@ -15,12 +15,15 @@ import (
 	"github.com/jitd/jitd/connectors"
 )
 
-// Ephemeral accounts on Active Directory. Each is a user created under
-// accounts.base carrying the marker value in accounts.marker_attr; jitd
-// changes and deletes only entries that are under the base and carry the
-// marker. The password (given or random) is set in the same add over the
-// encrypted connection, accountExpires carries the end date as the domain's
-// own backstop, and a staged account is created disabled.
+// Ephemeral accounts. Each is a user created under accounts.base carrying the
+// marker value in accounts.marker_attr; jitd changes and deletes only
+// entries that are under the base and carry the marker. The password (given
+// or random) is set in the same add over the encrypted connection, and a
+// staged account is created disabled. On Active Directory accountExpires
+// carries the end date as the domain's own backstop and userAccountControl
+// the disabled bit; on OpenLDAP the account is an inetOrgPerson whose
+// password is stored salted and hashed ({SSHA}), disabled by disabled_attr
+// (ppolicy's pwdAccountLockedTime: a permanent lock), with no native end date.
 
 var _ connectors.AccountManager = (*Conn)(nil)
 
@@ -39,6 +42,9 @@ func (c *Conn) CreateAccount(ctx context.Context, spec connectors.AccountSpec) (
 	a := c.cfg.Accounts
 	if a == nil {
 		return connectors.Account{}, fmt.Errorf("ldap: this directory has no accounts: configured: %w", connectors.ErrInvalid)
+	}
+	if !c.cfg.ad() {
+		return c.createPerson(ctx, spec)
 	}
 	sam, upn, err := adNames(spec.Login, a.UPNSuffix)
 	if err != nil {
@@ -143,6 +149,9 @@ func (c *Conn) ownAccount(ctx context.Context, id string) (*goldap.Entry, error)
 	}
 	var found *goldap.Entry
 	attrs := []string{c.cfg.IDAttr, a.MarkerAttr, "userAccountControl"}
+	if c.cfg.DisabledAttr != "" {
+		attrs = append(attrs, c.cfg.DisabledAttr)
+	}
 	err := c.byIDs(ctx, c.cfg.UserBase, c.cfg.UserFilter, []string{id}, attrs, func(e *goldap.Entry) error {
 		found = e
 		return nil
@@ -160,11 +169,15 @@ func (c *Conn) ownAccount(ctx context.Context, id string) (*goldap.Entry, error)
 	return found, nil
 }
 
-// SetAccountEnabled flips the disabled bit of userAccountControl.
+// SetAccountEnabled flips the disabled bit of userAccountControl (AD), or
+// sets or clears disabled_attr (OpenLDAP).
 func (c *Conn) SetAccountEnabled(ctx context.Context, id string, enabled bool) error {
 	e, err := c.ownAccount(ctx, id)
 	if err != nil {
 		return err
+	}
+	if !c.cfg.ad() {
+		return c.setPersonEnabled(ctx, e, enabled)
 	}
 	uac, err := strconv.Atoi(e.GetAttributeValue("userAccountControl"))
 	if err != nil {
@@ -185,11 +198,15 @@ func (c *Conn) SetAccountEnabled(ctx context.Context, id string, enabled bool) e
 	return nil
 }
 
-// SetAccountExpiry rewrites accountExpires (zero: never).
+// SetAccountExpiry rewrites accountExpires (zero: never). OpenLDAP holds no
+// end date: jitd's own queue is the only lock there.
 func (c *Conn) SetAccountExpiry(ctx context.Context, id string, until time.Time) error {
 	e, err := c.ownAccount(ctx, id)
 	if err != nil {
 		return err
+	}
+	if !c.cfg.ad() {
+		return nil
 	}
 	v := "0"
 	if !until.IsZero() {

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"strings"
 	"time"
 
 	goldap "github.com/go-ldap/ldap/v3"
@@ -202,7 +203,17 @@ func (c Config) Validate() error {
 			bad("accounts.base", "required: the DN of the container (OU) accounts are created in")
 		}
 		if !c.ad() {
-			bad("accounts", "ephemeral accounts need flavor: ad on LDAP directories")
+			switch {
+			case c.DisabledAttr == "":
+				bad("disabled_attr", "required with accounts on OpenLDAP: how a disabled account is marked (pwdAccountLockedTime with the ppolicy overlay)")
+			case strings.EqualFold(c.DisabledAttr, c.Accounts.MarkerAttr) || (c.Accounts.MarkerAttr == "" && strings.EqualFold(c.DisabledAttr, "employeeType")):
+				bad("disabled_attr", "must differ from accounts.marker_attr")
+			case c.DisabledValue == "" && !strings.EqualFold(c.DisabledAttr, "pwdAccountLockedTime"):
+				bad("disabled_value", "required with accounts on OpenLDAP unless disabled_attr is pwdAccountLockedTime: the value that marks an account disabled")
+			}
+			if c.Accounts.UPNSuffix != "" {
+				bad("accounts.upn_suffix", "only for flavor: ad")
+			}
 		}
 	}
 	u, err := url.Parse(c.URL)
