@@ -129,4 +129,3 @@ func bind(t *testing.T, dn, password string) error {
 	defer c.Close()
 	return c.Check(context.Background())
 }
-
