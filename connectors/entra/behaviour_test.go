@@ -294,3 +294,17 @@ func TestOffboardingWithinOneSync(t *testing.T) {
 		t.Fatalf("members after offboarding: %v", m)
 	}
 }
+
+func TestPeopleCarryDepartmentAndTitle(t *testing.T) {
+	tn := newTenant(t)
+	c := open(t, tn.cfg)
+	tn.fake.SetPerson(tn.users["alice@contoso.example"], "payments", "Engineer")
+	alice, err := c.LookupUser(context.Background(), "alice@contoso.example")
+	if err != nil || alice.Attributes["department"] != "payments" || alice.Attributes["title"] != "Engineer" {
+		t.Fatalf("alice: %+v %v", alice, err)
+	}
+	snap, err := runFeed(t, c, "")
+	if err != nil || snap.Users[alice.ID].Attributes["department"] != "payments" {
+		t.Fatalf("alice in the feed: %+v %v", snap.Users[alice.ID], err)
+	}
+}

@@ -16,7 +16,7 @@ import (
 
 // The fields jitd reads; Graph returns only what is selected.
 var (
-	userFields  = []string{"id", "userPrincipalName", "displayName", "accountEnabled", "userType", "onPremisesSyncEnabled", "employeeType"}
+	userFields  = []string{"id", "userPrincipalName", "displayName", "accountEnabled", "userType", "onPremisesSyncEnabled", "employeeType", "department", "jobTitle"}
 	groupFields = []string{"id", "displayName", "securityEnabled", "mailEnabled", "groupTypes", "membershipRule", "onPremisesSyncEnabled", "isAssignableToRole"}
 )
 
@@ -36,7 +36,16 @@ func str(p *string) string {
 func toUser(u models.Userable) connectors.User {
 	enabled := u.GetAccountEnabled() != nil && *u.GetAccountEnabled()
 	id := str(u.GetId())
-	return connectors.User{ID: id, Login: str(u.GetUserPrincipalName()), DisplayName: str(u.GetDisplayName()), Enabled: enabled, Ref: id}
+	out := connectors.User{ID: id, Login: str(u.GetUserPrincipalName()), DisplayName: str(u.GetDisplayName()), Enabled: enabled, Ref: id}
+	for name, v := range map[string]*string{"department": u.GetDepartment(), "title": u.GetJobTitle()} {
+		if v != nil && *v != "" {
+			if out.Attributes == nil {
+				out.Attributes = map[string]string{}
+			}
+			out.Attributes[name] = *v
+		}
+	}
+	return out
 }
 
 func toGroup(g models.Groupable) connectors.Group {

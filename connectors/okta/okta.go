@@ -180,6 +180,15 @@ func toUser(u *oktasdk.User) connectors.User {
 		first, _ := p["firstName"].(string)
 		last, _ := p["lastName"].(string)
 		out.DisplayName = strings.TrimSpace(first + " " + last)
+		out.Manager, _ = p["managerId"].(string)
+		for name, key := range map[string]string{"department": "department", "title": "title"} {
+			if v, _ := p[key].(string); v != "" {
+				if out.Attributes == nil {
+					out.Attributes = map[string]string{}
+				}
+				out.Attributes[name] = v
+			}
+		}
 	}
 	return out
 }

@@ -215,3 +215,19 @@ func TestOAuthWrongKeyIsRefused(t *testing.T) {
 		t.Fatalf("an assertion signed with the wrong key: %v; want a permission error that says what to check", err)
 	}
 }
+
+func TestPeopleCarryDepartmentTitleAndManager(t *testing.T) {
+	f, cfg := org(t)
+	c := open(t, cfg)
+	ctx := context.Background()
+	alice, _ := c.LookupUser(ctx, "alice@example.com")
+	bob, _ := c.LookupUser(ctx, "bob@example.com")
+	f.SetPerson(alice.ID, "payments", "Engineer", bob.ID)
+	alice, err := c.LookupUser(ctx, "alice@example.com")
+	if err != nil || alice.Manager != bob.ID || alice.Attributes["department"] != "payments" || alice.Attributes["title"] != "Engineer" {
+		t.Fatalf("alice: %+v %v", alice, err)
+	}
+	if bob.Manager != "" || bob.Attributes != nil {
+		t.Fatalf("bob: %+v", bob)
+	}
+}
