@@ -27,7 +27,11 @@ type env struct {
 	mgr   *Manager
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newEnvSynced(t, true) }
+
+// newEnvSynced makes the env; without synced the mirror has never read the
+// directory.
+func newEnvSynced(t *testing.T, synced bool) *env {
 	t.Helper()
 	ctx := context.Background()
 	conn, err := demo.New(demo.Config{File: filepath.Join(t.TempDir(), "d.json"), Seed: "../../fixtures/demo/directory.json"})
@@ -43,9 +47,11 @@ func newEnv(t *testing.T) *env {
 	log := slog.New(slog.DiscardHandler)
 	dirs := grant.Directories{"demo": {Name: "demo", Conn: conn, Groups: map[string]grant.GroupPolicy{"prod-db-admins": {}, "payments-release": {}}}}
 	grants := grant.New(grant.Config{MinDuration: time.Minute, MaxDuration: 24 * time.Hour}, st, dirs, &grant.Locks{}, clk, log, nil)
-	mir := mirror.New(mirror.Config{}, st, map[string]mirror.Source{"demo": {Conn: conn}}, clk, log, nil)
-	if _, err := mir.Sync(ctx, "demo", true); err != nil {
-		t.Fatal(err)
+	if synced {
+		mir := mirror.New(mirror.Config{}, st, map[string]mirror.Source{"demo": {Conn: conn}}, clk, log, nil)
+		if _, err := mir.Sync(ctx, "demo", true); err != nil {
+			t.Fatal(err)
+		}
 	}
 	pol, err := policy.Compile([]policy.Rule{
 		{Name: "prod", Match: `request.group == "prod-db-admins"`, Eligible: `"staff" in requester.groups`, MaxDuration: 4 * time.Hour,
@@ -287,28 +293,16 @@ func TestRisk_SourceFeedsContextRiskAndAFailureNeverAutoApproves(t *testing.T) {
 
 func TestFirstRequestBeforeAnySyncReadsTheDirectory(t *testing.T) {
 	ctx := context.Background()
-	conn, err := demo.New(demo.Config{File: filepath.Join(t.TempDir(), "d.json"), Seed: "../../fixtures/demo/directory.json"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "jitd.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	clk := clock.NewFake(time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC))
-	log := slog.New(slog.DiscardHandler)
-	dirs := grant.Directories{"demo": {Name: "demo", Conn: conn, Groups: map[string]grant.GroupPolicy{"prod-db-admins": {}}}}
-	grants := grant.New(grant.Config{MinDuration: time.Minute, MaxDuration: 24 * time.Hour}, st, dirs, &grant.Locks{}, clk, log, nil)
+	e := newEnvSynced(t, false)
 	pol, _ := policy.Compile([]policy.Rule{{Name: "staff", Eligible: `"staff" in requester.groups`, Approvals: []policy.Step{{Any: 1, Users: []string{"bob"}}}}}, nil)
-	m := New(Config{}, st, pol, grants, clk, log)
+	m := New(Config{}, e.store, pol, e.mgr.grants, e.clock, e.mgr.log)
 	ask := func() (store.Request, error) {
 		return m.Create(ctx, CreateRequest{Requester: "alice", Directory: "demo", Group: "prod-db-admins", Duration: time.Hour, Reason: "deploy"})
 	}
 	if _, err := ask(); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "jitd sync run") {
 		t.Fatalf("without a first sync: %v", err)
 	}
-	mir := mirror.New(mirror.Config{}, st, map[string]mirror.Source{"demo": {Conn: conn}}, clk, log, nil)
+	mir := mirror.New(mirror.Config{}, e.store, map[string]mirror.Source{"demo": {Conn: e.dir}}, e.clock, e.mgr.log, nil)
 	syncs := 0
 	m.FirstSync = func(ctx context.Context, dir string) error {
 		syncs++
