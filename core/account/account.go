@@ -135,9 +135,19 @@ func (m *Manager) accounts(name string) (connectors.AccountManager, *grant.Direc
 	}
 	am, ok := connectors.AsAccountManager(d.Conn)
 	if !ok {
-		return nil, nil, invalid("directory %q does not manage accounts (for LDAP, configure accounts: with flavor: ad)", name)
+		return nil, nil, invalid("directory %q does not manage accounts (for LDAP, configure accounts:)", name)
 	}
 	return am, d, nil
+}
+
+// Directory names the directory accounts go to: name itself when it manages
+// accounts, or, for "", the only directory that does.
+func (m *Manager) Directory(name string) (string, error) {
+	if name == "" {
+		return m.defaultDirectory()
+	}
+	_, _, err := m.accounts(name)
+	return name, err
 }
 
 // CreateRequest asks for an ephemeral account.

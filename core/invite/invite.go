@@ -23,7 +23,6 @@ import (
 
 	"golang.org/x/text/unicode/norm"
 
-	"github.com/jitd/jitd/connectors"
 	"github.com/jitd/jitd/core/account"
 	"github.com/jitd/jitd/core/audit"
 	"github.com/jitd/jitd/core/clock"
@@ -97,36 +96,17 @@ type Created struct {
 	Token  string
 }
 
-func (m *Manager) directory(name string) (string, *grant.Directory, error) {
-	if name == "" {
-		var names []string
-		for n, d := range m.dirs {
-			if _, ok := connectors.AsAccountManager(d.Conn); ok {
-				names = append(names, n)
-			}
-		}
-		if len(names) != 1 {
-			return "", nil, invalid("name the directory (one of the %d that manage accounts)", len(names))
-		}
-		name = names[0]
-	}
-	d, ok := m.dirs[name]
-	if !ok {
-		return "", nil, invalid("no directory %q", name)
-	}
-	if _, ok := connectors.AsAccountManager(d.Conn); !ok {
-		return "", nil, invalid("directory %q does not manage accounts", name)
-	}
-	return name, d, nil
-}
-
 // Create makes an invite. The token (id.secret) is returned once; only a
 // hash of the secret is kept.
 func (m *Manager) Create(ctx context.Context, req CreateRequest) (Created, error) {
-	dir, d, err := m.directory(req.Directory)
+	dir, err := m.accounts.Directory(req.Directory)
+	if errors.Is(err, account.ErrInvalid) {
+		return Created{}, invalid("%s", strings.TrimPrefix(err.Error(), account.ErrInvalid.Error()+": "))
+	}
 	if err != nil {
 		return Created{}, err
 	}
+	d := m.dirs[dir]
 	now := m.clock.Now()
 	var problems []string
 	req.Sponsor = strings.TrimSpace(req.Sponsor)
