@@ -188,6 +188,7 @@ func (d *Daemon) start(ctx context.Context) error {
 	if d.notifier, err = notify.New(d.cfg.Notify, st, d.links, d.opts.Clock, log, d.reg, nil); err != nil {
 		return err
 	}
+	d.notifier.CanDecide = d.requests.ReportingLine
 	st.OnAudit(d.notifier.Wake)
 	if o := d.cfg.Auth.OIDC; o != nil {
 		keyFile := d.cfg.Auth.SessionKeyFile

@@ -31,6 +31,10 @@ type Notifier struct {
 	sent    *prometheus.CounterVec
 	// slackSecrets verify the Slack bot channels' button presses.
 	slackSecrets [][]byte
+	// CanDecide, when set, drops people the step names whom the requests'
+	// own rules keep from deciding (the reporting line); nil asks everyone
+	// the step names.
+	CanDecide func(ctx context.Context, r store.Request, approver string) error
 }
 
 // sender delivers one message on one channel.

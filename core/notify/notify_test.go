@@ -509,3 +509,26 @@ func TestNotify_OnboardingIsToldToTheSponsorNotTheUnknownContractor(t *testing.T
 		t.Fatalf("%d mails to a login that has no mailbox yet", n)
 	}
 }
+
+func TestNotify_PeopleWhoReportToTheRequesterAreNotAsked(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	// In the demo directory alice reports to bob; the rule asks alice or carol.
+	pol, err := policy.Compile([]policy.Rule{{Name: "dba", Match: `request.group == "prod-db-admins"`,
+		Approvals: []policy.Step{{Any: 1, Users: []string{"alice", "carol"}}}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reqs := request.New(request.Config{ReportingLineDepth: 1}, e.p.Store, pol, e.p.Grants, e.p.Clock, slog.New(slog.DiscardHandler))
+	e.n.CanDecide = reqs.ReportingLine
+	if _, err := reqs.Create(ctx, request.CreateRequest{Requester: "bob", Directory: "demo", Group: "prod-db-admins", Duration: time.Hour, Reason: "deploy"}); err != nil {
+		t.Fatal(err)
+	}
+	e.run(t)
+	if n := len(e.mailTo("alice@corp.example")); n != 0 {
+		t.Fatalf("alice, who reports to bob, got %d mails", n)
+	}
+	if n := len(e.mailTo("carol@corp.example")); n != 1 {
+		t.Fatalf("carol got %d mails, want the approval request", n)
+	}
+}

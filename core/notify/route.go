@@ -224,6 +224,9 @@ func (n *Notifier) approvers(ctx context.Context, id string) ([]string, error) {
 	for _, w := range who {
 		skip := strings.EqualFold(w, r.Requester) || slices.ContainsFunc(out, func(o string) bool { return strings.EqualFold(o, w) }) ||
 			slices.ContainsFunc(decided, func(a store.Approval) bool { return strings.EqualFold(a.Approver, w) })
+		if !skip && n.CanDecide != nil {
+			skip = n.CanDecide(ctx, r, w) != nil
+		}
 		if !skip {
 			out = append(out, w)
 		}

@@ -417,6 +417,12 @@ func (m *Manager) canDecide(ctx context.Context, r store.Request, approver strin
 	return fmt.Errorf("%w: %s is not an approver of step %d of request %s (%s)", ErrForbidden, approver, r.Step+1, r.ID, describe(step))
 }
 
+// ReportingLine refuses an approver who reports to r's requester within
+// ReportingLineDepth levels; it costs nothing when the rule is off.
+func (m *Manager) ReportingLine(ctx context.Context, r store.Request, approver string) error {
+	return m.reportsTo(ctx, r.Directory, approver, r.Requester)
+}
+
 // reportsTo refuses an approver who reports to the requester within
 // ReportingLineDepth levels, by the managers in the mirror.
 func (m *Manager) reportsTo(ctx context.Context, dir, approver, requester string) error {
