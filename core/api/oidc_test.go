@@ -171,19 +171,46 @@ func TestOIDC_BrowserLoginSessionWritesOnlyFromThisOrigin(t *testing.T) {
 	if code, body := call("POST", "/api/v1/requests", e.srv.URL, ask); code != http.StatusCreated || !strings.Contains(body, `"approved"`) {
 		t.Fatalf("same-origin write: %d %s; want 201, auto-approved (the sign-in used a hardware key)", code, body)
 	}
-	// The session ends after its TTL, and at logout.
-	e.clock.Advance(8*time.Hour + time.Second)
-	if code, _ := call("GET", "/api/v1/whoami", "", ""); code != http.StatusUnauthorized {
-		t.Fatalf("expired session: %d; want 401", code)
+	// Signing out voids the session everywhere: a copy of the cookie made
+	// before is refused too.
+	u, _ := url.Parse(e.srv.URL)
+	var copied string
+	for _, c := range jar.Cookies(u) {
+		if c.Name == auth.SessionCookie {
+			copied = c.Value
+		}
 	}
+	e.clock.Advance(time.Minute)
 	if code, _ := call("POST", "/auth/logout", "", ""); code != 200 {
 		t.Fatalf("logout: %d", code)
 	}
-	u, _ := url.Parse(e.srv.URL)
 	for _, c := range jar.Cookies(u) {
 		if c.Name == auth.SessionCookie {
 			t.Fatalf("session cookie still set after logout")
 		}
+	}
+	replay, _ := http.NewRequest("GET", e.srv.URL+"/api/v1/whoami", nil)
+	replay.AddCookie(&http.Cookie{Name: auth.SessionCookie, Value: copied})
+	resp, err = http.DefaultClient.Do(replay)
+	if err != nil {
+		t.Fatal(err)
+	}
+	replayed, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(string(replayed), "signed out") {
+		t.Fatalf("copied cookie after logout: %d %s", resp.StatusCode, replayed)
+	}
+	// A new sign-in works, and its session ends after its TTL.
+	e.clock.Advance(time.Second)
+	if resp, err := browser.Get(e.srv.URL + "/auth/login"); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("signing in again: %v %v", resp, err)
+	}
+	if code, body := call("GET", "/api/v1/whoami", "", ""); code != 200 {
+		t.Fatalf("new session: %d %s", code, body)
+	}
+	e.clock.Advance(8*time.Hour + time.Second)
+	if code, _ := call("GET", "/api/v1/whoami", "", ""); code != http.StatusUnauthorized {
+		t.Fatalf("expired session: %d; want 401", code)
 	}
 }
 

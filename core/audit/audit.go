@@ -45,6 +45,7 @@ const (
 	InviteUsed    = "invite.used"     // the contractor submitted; an onboarding request exists
 	InviteRevoked = "invite.revoked"  // withdrawn before use
 	InviteFetched = "invite.password" // the contractor fetched their initial password
+	SignedOut     = "auth.signed_out" // a person ended their browser sessions
 )
 
 // Event is one row of the audit log.

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/jitd/jitd/connectors"
+	"github.com/jitd/jitd/core/audit"
 	"github.com/jitd/jitd/core/store"
 )
 
@@ -260,6 +261,7 @@ type loginState struct {
 type session struct {
 	Login   string    `json:"u"`
 	MFA     bool      `json:"m"`
+	Issued  time.Time `json:"i"`
 	Expires time.Time `json:"x"`
 }
 
@@ -339,18 +341,44 @@ func (o *OIDC) Callback(w http.ResponseWriter, r *http.Request) (Principal, erro
 	if err != nil {
 		return p, err
 	}
-	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: o.seal("session", session{Login: p.Name, MFA: p.MFA, Expires: o.now().Add(o.cfg.SessionTTL)}),
+	now := o.now()
+	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: o.seal("session", session{Login: p.Name, MFA: p.MFA, Issued: now, Expires: now.Add(o.cfg.SessionTTL)}),
 		Path: "/", HttpOnly: true, Secure: o.secure(), SameSite: http.SameSiteStrictMode, MaxAge: int(o.cfg.SessionTTL.Seconds())})
 	return p, nil
 }
 
-// Session authenticates a session cookie.
+// Session authenticates a session cookie: sealed by this jitd, not expired,
+// and issued after its holder last signed out.
 func (o *OIDC) Session(ctx context.Context, value string) (Principal, error) {
 	var s session
 	if !o.open("session", value, &s) || !o.now().Before(s.Expires) {
 		return Principal{}, fmt.Errorf("%w: the session expired; sign in again at /auth/login", ErrUnauthenticated)
 	}
+	ended, err := o.store.SessionsEndedAt(ctx, s.Login)
+	if err != nil {
+		return Principal{}, fmt.Errorf("auth: %w", err)
+	}
+	if !s.Issued.After(ended) {
+		return Principal{}, fmt.Errorf("%w: this session was signed out; sign in again at /auth/login", ErrUnauthenticated)
+	}
 	p, err := o.Person(ctx, s.Login, s.MFA)
 	p.Via = "session"
 	return p, err
+}
+
+// Logout ends every browser session of the cookie's holder, on every
+// device: a copied cookie stops working too. An invalid cookie is ignored.
+func (o *OIDC) Logout(ctx context.Context, value string) error {
+	var s session
+	if !o.open("session", value, &s) {
+		return nil
+	}
+	now := o.now()
+	return o.store.Update(ctx, func(tx store.Tx) error {
+		if err := tx.EndSessions(s.Login, now); err != nil {
+			return err
+		}
+		_, err := tx.AppendAudit(audit.Event{Time: now, Actor: s.Login, Action: audit.SignedOut, User: s.Login, Detail: "browser sessions ended"})
+		return err
+	})
 }

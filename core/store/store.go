@@ -160,6 +160,10 @@ type Store interface {
 	// Reviews lists break-glass reviews in state ("" for all), newest first.
 	Reviews(ctx context.Context, state ReviewState) ([]Review, error)
 
+	// SessionsEndedAt returns when login last signed out (zero: never):
+	// their browser sessions issued before then are void.
+	SessionsEndedAt(ctx context.Context, login string) (time.Time, error)
+
 	Invite(ctx context.Context, id string) (Invite, error)
 	// Invites lists invites, newest first; sponsor "" lists all.
 	Invites(ctx context.Context, sponsor string) ([]Invite, error)
@@ -241,6 +245,9 @@ type Tx interface {
 	UpdateReview(v Review) error
 	// ExpiredRequests returns pending requests whose expires_at has passed.
 	ExpiredRequests(now time.Time, limit int) ([]Request, error)
+
+	// EndSessions voids login's browser sessions issued up to at.
+	EndSessions(login string, at time.Time) error
 
 	Invite(id string) (Invite, error)
 	InsertInvite(v Invite) error

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/mattn/go-sqlite3"
 
@@ -79,4 +80,19 @@ func (t *txn) UpdateInvite(v store.Invite) error {
 		return fmt.Errorf("invite %q: %w", v.ID, store.ErrNotFound)
 	}
 	return nil
+}
+
+// SessionsEndedAt returns when login last signed out (zero: never).
+func (s *Store) SessionsEndedAt(ctx context.Context, login string) (time.Time, error) {
+	var at int64
+	err := s.read.QueryRowContext(ctx, `SELECT at FROM session_logouts WHERE login = ?`, login).Scan(&at)
+	if errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, nil
+	}
+	return fromNanos(at), err
+}
+
+func (t *txn) EndSessions(login string, at time.Time) error {
+	_, err := t.exec(`INSERT INTO session_logouts (login, at) VALUES (?, ?) ON CONFLICT (login) DO UPDATE SET at = max(at, excluded.at)`, login, nanos(at))
+	return err
 }

@@ -114,3 +114,21 @@ func testReviews(t *testing.T, s store.Store) {
 		t.Fatalf("all reviews = %+v, want newest first", all)
 	}
 }
+
+func testSessionLogouts(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	if at, err := s.SessionsEndedAt(ctx, "alice"); err != nil || !at.IsZero() {
+		t.Fatalf("never signed out: %v %v", at, err)
+	}
+	for _, at := range []time.Time{t0.Add(time.Hour), t0} { // an older logout never moves it back
+		if err := s.Update(ctx, func(tx store.Tx) error { return tx.EndSessions("alice", at) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if at, err := s.SessionsEndedAt(ctx, "alice"); err != nil || !at.Equal(t0.Add(time.Hour)) {
+		t.Fatalf("SessionsEndedAt = %v %v", at, err)
+	}
+	if at, _ := s.SessionsEndedAt(ctx, "bob"); !at.IsZero() {
+		t.Fatalf("bob: %v", at)
+	}
+}
