@@ -14,6 +14,7 @@ import (
 
 	"github.com/jitd/jitd/core/notify"
 	"github.com/jitd/jitd/core/request"
+	"github.com/jitd/jitd/core/store"
 )
 
 // Action links (in email) and Slack buttons act as the person they were sent
@@ -161,8 +162,21 @@ func (s *Server) act(ctx context.Context, c notify.Claims, reason string, d time
 		if strings.TrimSpace(reason) == "" {
 			reason = "extension asked from a " + via
 		}
+		// An extend link works once: its holder asks for more time, not for
+		// as much as the link's lifetime allows.
+		key := c.Key()
+		var fresh bool
+		if err := s.store.Update(ctx, func(tx store.Tx) (err error) { fresh, err = tx.UseLink(key, c.Expires, s.clock.Now()); return err }); err != nil {
+			return "", err
+		}
+		if !fresh {
+			return "", &Error{Status: http.StatusConflict, Code: CodeConflict, Message: "this extend link was used already; ask with jitd request create --extend"}
+		}
 		q, err := s.requests.Create(ctx, request.CreateRequest{Requester: c.Login, Extends: c.Subject, Duration: d, Reason: reason})
 		if err != nil {
+			if ferr := s.store.Update(context.WithoutCancel(ctx), func(tx store.Tx) error { return tx.ForgetLink(key) }); ferr != nil {
+				s.log.Error("api: could not make an extend link usable again", "err", ferr)
+			}
 			return "", err
 		}
 		if q.State == "approved" {

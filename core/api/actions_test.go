@@ -6,11 +6,14 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -83,6 +86,15 @@ func TestActionLinks_ShowWithoutActingThenActAsTheirHolderOnly(t *testing.T) {
 	}
 	// The extend link asks policy for more time on alice's new grant.
 	ext := e.srv.URL + "/act/" + e.links.Sign(notify.Claims{Action: notify.ActExtend, Subject: r.GrantID, Login: "alice", Expires: e.clock.Now().Add(time.Hour)})
+	// A refused ask leaves the link usable.
+	resp, err = http.PostForm(ext, url.Values{"for": {"10h"}, "reason": {"all week"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("extend link beyond policy: %d, want 400", resp.StatusCode)
+	}
 	resp, err = http.PostForm(ext, url.Values{"for": {"30m"}, "reason": {"not done yet"}})
 	if err != nil {
 		t.Fatal(err)
@@ -91,12 +103,23 @@ func TestActionLinks_ShowWithoutActingThenActAsTheirHolderOnly(t *testing.T) {
 	mine, _ := alice.ListRequests(ctx, api.RequestFilter{Mine: true})
 	var extension *api.Request
 	for i := range mine {
-		if mine[i].Extends == r.GrantID {
+		if mine[i].Extends == r.GrantID && mine[i].State != "denied" {
 			extension = &mine[i]
 		}
 	}
-	if resp.StatusCode != 200 || len(mine) != 2 || extension == nil || extension.State != "pending" || extension.Duration != "30m0s" {
+	// Alice's first request, the refused ask (recorded as refused) and this one.
+	if resp.StatusCode != 200 || len(mine) != 3 || extension == nil || extension.State != "pending" || extension.Duration != "30m0s" {
 		t.Fatalf("extend link: %d %+v", resp.StatusCode, mine)
+	}
+	// It works once.
+	resp, err = http.PostForm(ext, url.Values{"for": {"30m"}, "reason": {"and again"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if mine, _ = alice.ListRequests(ctx, api.RequestFilter{Mine: true}); resp.StatusCode != http.StatusConflict || len(mine) != 3 || !strings.Contains(string(page), "used already") {
+		t.Fatalf("second use of the extend link: %d, %d requests", resp.StatusCode, len(mine))
 	}
 }
 
@@ -111,7 +134,18 @@ func slackSign(secret string, ts int64, body string) http.Header {
 }
 
 func TestSlackActions_OnlySignedPressesByTheRightUserCount(t *testing.T) {
-	e := newEnv(t)
+	// Slack's response_url: the outcome replaces the buttons there.
+	var mu sync.Mutex
+	var updates []map[string]any
+	slack := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var m map[string]any
+		json.NewDecoder(r.Body).Decode(&m)
+		mu.Lock()
+		updates = append(updates, m)
+		mu.Unlock()
+	}))
+	defer slack.Close()
+	e := newEnv(t, func(d *api.Deps, _ string) { d.SlackHTTP = slack.Client() })
 	ctx := context.Background()
 	admin := e.client(e.tokens[auth.RoleAdmin])
 	admin.SyncRun(ctx, api.SyncRunRequest{})
@@ -121,7 +155,7 @@ func TestSlackActions_OnlySignedPressesByTheRightUserCount(t *testing.T) {
 	}
 	value := e.links.Sign(notify.Claims{Action: notify.ActApprove, Subject: q.ID, Login: "bob", Expires: q.ExpiresAt, SlackUser: "U-bob"})
 	press := func(user, secret string, ts int64) int {
-		payload, _ := json.Marshal(map[string]any{"type": "block_actions", "user": map[string]string{"id": user},
+		payload, _ := json.Marshal(map[string]any{"type": "block_actions", "user": map[string]string{"id": user}, "response_url": slack.URL + "/actions/T1/B1",
 			"actions": []map[string]string{{"action_id": "jitd_approve", "value": value}}})
 		body := url.Values{"payload": {string(payload)}}.Encode()
 		req, _ := http.NewRequest("POST", e.srv.URL+"/slack/actions", strings.NewReader(body))
@@ -151,5 +185,12 @@ func TestSlackActions_OnlySignedPressesByTheRightUserCount(t *testing.T) {
 	}
 	if r, _ := admin.Request(ctx, q.ID); r.State != "approved" {
 		t.Fatalf("after bob's press: %s", r.State)
+	}
+	// Refused presses post nothing back; bob's approval replaces the
+	// message, so nobody presses twice.
+	mu.Lock()
+	defer mu.Unlock()
+	if len(updates) != 1 || updates[0]["replace_original"] != true || !strings.Contains(fmt.Sprint(updates[0]["text"]), "is approved") {
+		t.Fatalf("response_url got %v", updates)
 	}
 }

@@ -33,6 +33,13 @@ type Claims struct {
 	SlackUser string `json:"su,omitempty"`
 }
 
+// Key identifies what the claims say, for links that work once.
+func (c Claims) Key() string {
+	b, _ := json.Marshal(c)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
 // Links signs and checks action links with an HMAC-SHA256 key.
 type Links struct{ key []byte }
 

@@ -248,6 +248,11 @@ type Tx interface {
 
 	// EndSessions voids login's browser sessions issued up to at.
 	EndSessions(login string, at time.Time) error
+	// UseLink records a single-use link's key until expires, forgetting
+	// links expired by now; false means it was used already.
+	UseLink(key string, expires, now time.Time) (bool, error)
+	// ForgetLink makes a link usable again (its use failed).
+	ForgetLink(key string) error
 
 	Invite(id string) (Invite, error)
 	InsertInvite(v Invite) error

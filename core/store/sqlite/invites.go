@@ -96,3 +96,20 @@ func (t *txn) EndSessions(login string, at time.Time) error {
 	_, err := t.exec(`INSERT INTO session_logouts (login, at) VALUES (?, ?) ON CONFLICT (login) DO UPDATE SET at = max(at, excluded.at)`, login, nanos(at))
 	return err
 }
+
+func (t *txn) UseLink(key string, expires, now time.Time) (bool, error) {
+	if _, err := t.exec(`DELETE FROM used_links WHERE expires_at <= ?`, nanos(now)); err != nil {
+		return false, err
+	}
+	res, err := t.exec(`INSERT INTO used_links (key, expires_at) VALUES (?, ?) ON CONFLICT (key) DO NOTHING`, key, nanos(expires))
+	if err != nil {
+		return false, err
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
+func (t *txn) ForgetLink(key string) error {
+	_, err := t.exec(`DELETE FROM used_links WHERE key = ?`, key)
+	return err
+}

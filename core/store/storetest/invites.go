@@ -132,3 +132,28 @@ func testSessionLogouts(t *testing.T, s store.Store) {
 		t.Fatalf("bob: %v", at)
 	}
 }
+
+func testUsedLinks(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	use := func(key string, now time.Time) bool {
+		t.Helper()
+		var fresh bool
+		if err := s.Update(ctx, func(tx store.Tx) (err error) { fresh, err = tx.UseLink(key, t0.Add(time.Hour), now); return err }); err != nil {
+			t.Fatal(err)
+		}
+		return fresh
+	}
+	if !use("k1", t0) || use("k1", t0.Add(time.Minute)) {
+		t.Fatal("a link must be usable once")
+	}
+	if err := s.Update(ctx, func(tx store.Tx) error { return tx.ForgetLink("k1") }); err != nil {
+		t.Fatal(err)
+	}
+	if !use("k1", t0.Add(2*time.Minute)) {
+		t.Fatal("a forgotten link is usable again")
+	}
+	// Past its expiry the record is dropped; the link itself no longer verifies then.
+	if !use("k1", t0.Add(time.Hour)) {
+		t.Fatal("an expired record was kept")
+	}
+}

@@ -43,6 +43,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"InvitesAndOnboardingRequests", testInvites},
 		{"Reviews", testReviews},
 		{"SessionLogouts", testSessionLogouts},
+		{"UsedLinks", testUsedLinks},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
