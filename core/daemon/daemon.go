@@ -203,7 +203,10 @@ func (d *Daemon) start(ctx context.Context) error {
 			return err
 		}
 	}
-	return d.grants.Resume(ctx) // the scheduler takes back its own leases when it starts
+	if err := d.grants.Resume(ctx); err != nil { // the scheduler takes back its own leases when it starts
+		return err
+	}
+	return d.requests.Resume(ctx)
 }
 
 func (d *Daemon) serve(ctx context.Context) error {

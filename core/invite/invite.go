@@ -403,8 +403,27 @@ func slug(s string) string {
 // the account's end, so they all end together.
 func (m *Manager) Onboard(ctx context.Context, r store.Request) (string, error) {
 	ob := r.Onboarding
-	created, err := m.accounts.Create(ctx, account.CreateRequest{Directory: r.Directory, Login: ob.Login, Email: ob.Email, GivenName: ob.GivenName,
-		Surname: ob.Surname, Sponsor: ob.Sponsor, Until: ob.Until, Reason: r.Reason, Actor: "request:" + r.ID})
+	actor := "request:" + r.ID
+	// After a restart the account (and some grants) may exist already:
+	// finish what is missing, never make a second account.
+	var created account.Created
+	var err error
+	var errs []error
+	live, lerr := m.store.Accounts(ctx, store.AccountFilter{Directory: r.Directory, Login: ob.Login, States: liveAccount})
+	if lerr != nil {
+		return "", lerr
+	}
+	for _, a := range live {
+		if a.CreatedBy == actor {
+			created.Account = a
+		}
+	}
+	if created.Account.ID == "" {
+		created, err = m.accounts.Create(ctx, account.CreateRequest{Directory: r.Directory, Login: ob.Login, Email: ob.Email, GivenName: ob.GivenName,
+			Surname: ob.Surname, Sponsor: ob.Sponsor, Until: ob.Until, Reason: r.Reason, Actor: actor})
+	} else if v, verr := m.store.Invite(ctx, ob.InviteID); verr == nil && len(v.SealedPassword) == 0 {
+		errs = append(errs, errors.New("the initial password was lost when jitd stopped during onboarding: the sponsor must reset it"))
+	}
 	a := created.Account
 	if a.ID == "" {
 		return "", err
@@ -412,15 +431,21 @@ func (m *Manager) Onboard(ctx context.Context, r store.Request) (string, error) 
 	if a.State != store.AccountActive {
 		return a.ID, fmt.Errorf("the account is %s (retried from the queue); its groups were not granted: %v", a.State, err)
 	}
-	var errs []error
 	if created.Password != "" {
 		if err := m.keepPassword(ctx, ob.InviteID, created.Password); err != nil {
 			errs = append(errs, fmt.Errorf("keep the initial password: %w (the sponsor must reset it)", err))
 		}
 	}
+	held, err := m.store.Grants(ctx, store.GrantFilter{Directory: r.Directory, UserName: a.Login, States: grant.LiveStates})
+	if err != nil {
+		return a.ID, err
+	}
 	for _, g := range ob.Groups {
+		if slices.ContainsFunc(held, func(h store.Grant) bool { return h.GroupName == g && h.CreatedBy == actor }) {
+			continue
+		}
 		if _, err := m.grants.Add(ctx, grant.AddRequest{Directory: r.Directory, User: a.Login, Group: g, Until: a.EndsAt,
-			Reason: r.Reason, Actor: "request:" + r.ID}); err != nil {
+			Reason: r.Reason, Actor: actor}); err != nil {
 			errs = append(errs, fmt.Errorf("group %s: %w", g, err))
 		}
 	}

@@ -309,3 +309,48 @@ func TestInvite_LoginsAreUniqueAndPlain(t *testing.T) {
 		t.Fatalf("logins %q", logins)
 	}
 }
+
+// jitd stopped during an approved onboarding, after the account was made and
+// before its groups and the request's outcome were recorded: on start the
+// same account gets its groups; no second account is made.
+func TestInvite_OnboardingInterruptedAfterTheAccountIsFinishedOnStart(t *testing.T) {
+	e := newEnv(t)
+	inv := e.invite("prod-db-admins", "staff")
+	r, err := e.invites.Submit(e.ctx, inv.Token, zoe("prod-db-admins", "staff"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Both steps recorded, then the account made as Onboard makes it, then the stop.
+	err = e.store.Update(e.ctx, func(tx store.Tx) error {
+		for i, who := range []string{"bob", "carol"} {
+			if err := tx.InsertApproval(store.Approval{RequestID: r.ID, Approver: who, Step: i, Decision: "approve", At: start}); err != nil {
+				return err
+			}
+		}
+		r.Step = 2
+		return tx.UpdateRequest(r)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.accounts.Create(e.ctx, account.CreateRequest{Login: r.Requester, Email: "zoe@vendor.example", Sponsor: "bob",
+		Until: r.Onboarding.Until, Reason: r.Reason, Actor: "request:" + r.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.requests.Resume(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := e.store.Request(e.ctx, r.ID)
+	accts, _ := e.store.Accounts(e.ctx, store.AccountFilter{})
+	if got.State != store.RequestApproved || len(accts) != 1 || got.AccountID != accts[0].ID {
+		t.Fatalf("after resume: %+v, accounts %d", got, len(accts))
+	}
+	if !strings.Contains(got.Detail, "password was lost") {
+		t.Errorf("detail %q does not say the password must be reset", got.Detail)
+	}
+	for _, g := range []string{"prod-db-admins", "staff"} {
+		if !e.member(g, r.Requester) {
+			t.Errorf("not a member of %s after resume", g)
+		}
+	}
+}

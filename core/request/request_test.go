@@ -317,3 +317,41 @@ func TestFirstRequestBeforeAnySyncReadsTheDirectory(t *testing.T) {
 		t.Fatalf("mallory: %v after %d syncs", err, syncs)
 	}
 }
+
+// jitd stopped after the last approval was recorded and before the grant
+// was: on start the request is finished, by its last approver.
+func TestResume_ApprovedRequestWithoutItsGrantIsFinishedOnStart(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	r, err := e.ask("alice", "prod-db-admins", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What decide commits before it makes the grant, for both steps.
+	err = e.store.Update(ctx, func(tx store.Tx) error {
+		for i, who := range []string{"bob", "carol"} {
+			if err := tx.InsertApproval(store.Approval{RequestID: r.ID, Approver: who, Step: i, Decision: "approve", At: e.clock.Now()}); err != nil {
+				return err
+			}
+		}
+		r.Step = 2
+		return tx.UpdateRequest(r)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.mgr.Resume(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := e.store.Request(ctx, r.ID)
+	if got.State != store.RequestApproved || got.GrantID == "" || got.DecidedBy != "carol" || !e.member("alice", "prod-db-admins") {
+		t.Fatalf("after resume: %+v, member %v", got, e.member("alice", "prod-db-admins"))
+	}
+	// A second start changes nothing.
+	if err := e.mgr.Resume(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if gs, _ := e.store.Grants(ctx, store.GrantFilter{UserName: "alice", States: grant.LiveStates}); len(gs) != 1 {
+		t.Fatalf("%d live grants after two starts", len(gs))
+	}
+}
