@@ -168,10 +168,7 @@ func EnsureAdminToken(ctx context.Context, st store.Store, path string, now time
 	if n > 0 {
 		return false, nil
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return false, fmt.Errorf("auth: %w", err)
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := createSecretFile(path)
 	if err != nil {
 		return false, fmt.Errorf("auth: write the first admin token: %w (remove the stale file if the database is new)", err)
 	}
@@ -185,6 +182,43 @@ func EnsureAdminToken(ctx context.Context, st store.Store, path string, now time
 		return false, fmt.Errorf("auth: %w", err)
 	}
 	return true, f.Sync()
+}
+
+// createSecretFile creates a file only its owner can read, in a directory
+// only its owner can enter; it fails if the file exists.
+func createSecretFile(path string) (*os.File, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, err
+	}
+	return os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+}
+
+// LoadKey reads a 32-byte signing key (hex) at path, creating a random one
+// with mode 0600 if there is none. Replacing the file voids what the old key
+// signed.
+func LoadKey(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		key := make([]byte, 32)
+		rand.Read(key)
+		f, err := createSecretFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("auth: key %s: %w", path, err)
+		}
+		defer f.Close()
+		if _, err := f.WriteString(hex.EncodeToString(key) + "\n"); err != nil {
+			return nil, fmt.Errorf("auth: key %s: %w", path, err)
+		}
+		return key, f.Sync()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("auth: key %s: %w", path, err)
+	}
+	key, err := hex.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil {
+		return nil, fmt.Errorf("auth: key %s: not hex: %w", path, err)
+	}
+	return key, nil
 }
 
 // SeesAll reports whether a role reads every request, not only its own and

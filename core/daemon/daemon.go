@@ -178,7 +178,7 @@ func (d *Daemon) start(ctx context.Context) error {
 	if keyFile == "" {
 		keyFile = filepath.Join(d.cfg.DataDir, "link.key")
 	}
-	key, err := notify.LoadKey(keyFile)
+	key, err := auth.LoadKey(keyFile)
 	if err != nil {
 		return err
 	}
@@ -195,7 +195,7 @@ func (d *Daemon) start(ctx context.Context) error {
 		if keyFile == "" {
 			keyFile = filepath.Join(d.cfg.DataDir, "session.key")
 		}
-		key, err := notify.LoadKey(keyFile)
+		key, err := auth.LoadKey(keyFile)
 		if err != nil {
 			return err
 		}

@@ -2,15 +2,12 @@ package notify
 
 import (
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 )
@@ -52,36 +49,6 @@ func NewLinks(key []byte) (*Links, error) {
 		return nil, fmt.Errorf("notify: the link key must be at least 32 bytes (got %d)", len(key))
 	}
 	return &Links{key: key}, nil
-}
-
-// LoadKey reads the link key at path (hex), creating a random one with mode
-// 0600 if the file does not exist.
-func LoadKey(path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		key := make([]byte, 32)
-		rand.Read(key)
-		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-			return nil, fmt.Errorf("notify: link key: %w", err)
-		}
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if err != nil {
-			return nil, fmt.Errorf("notify: link key: %w", err)
-		}
-		defer f.Close()
-		if _, err := f.WriteString(hex.EncodeToString(key) + "\n"); err != nil {
-			return nil, fmt.Errorf("notify: link key: %w", err)
-		}
-		return key, f.Sync()
-	}
-	if err != nil {
-		return nil, fmt.Errorf("notify: link key: %w", err)
-	}
-	key, err := hex.DecodeString(strings.TrimSpace(string(b)))
-	if err != nil {
-		return nil, fmt.Errorf("notify: link key %s: not hex: %w", path, err)
-	}
-	return key, nil
 }
 
 // Sign returns the link token for c.
