@@ -2,25 +2,15 @@ package invite_test
 
 import (
 	"context"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/jitd/jitd/connectors/ldap"
-	"github.com/jitd/jitd/core/account"
-	"github.com/jitd/jitd/core/clock"
-	"github.com/jitd/jitd/core/expiry"
-	"github.com/jitd/jitd/core/grant"
-	"github.com/jitd/jitd/core/invite"
 	"github.com/jitd/jitd/core/policy"
-	"github.com/jitd/jitd/core/request"
-	"github.com/jitd/jitd/core/store"
-	"github.com/jitd/jitd/core/store/sqlite"
 	"github.com/jitd/jitd/fixtures/need"
+	"github.com/jitd/jitd/fixtures/pipeline"
 	"github.com/jitd/jitd/fixtures/slapd"
-	"github.com/jitd/jitd/sync/mirror"
 )
 
 var (
@@ -54,44 +44,12 @@ func TestInvite_OnboardingIntoOpenLDAP(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "jitd.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	clk := clock.NewFake(time.Now().UTC().Truncate(time.Second))
-	log := slog.New(slog.DiscardHandler)
-	dirs := grant.Directories{"corp": {Name: "corp", Conn: conn, Groups: map[string]grant.GroupPolicy{"prod-db-admins": {}}}}
-	locks := &grant.Locks{}
-	sched := expiry.New(expiry.Config{}, st, dirs, locks, clk, log, nil, nil)
-	grants := grant.New(grant.Config{MinDuration: time.Minute, MaxDuration: 30 * 24 * time.Hour}, st, dirs, locks, clk, log, sched.Wake)
-	accts := account.New(account.Config{}, st, dirs, grants, clk, log, nil)
 	pol, err := policy.Compile([]policy.Rule{{Name: "contractors", Match: `context.onboarding`}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	reqs := request.New(request.Config{}, st, pol, grants, clk, log)
-	inv := invite.New(st, reqs, accts, grants, dirs, 90*24*time.Hour, clk, log)
-	if _, err := mirror.New(mirror.Config{}, st, map[string]mirror.Source{"corp": {Conn: conn}}, clk, log, nil).Sync(ctx, "corp", true); err != nil {
-		t.Fatal(err)
-	}
-
-	c, err := inv.Create(ctx, invite.CreateRequest{Sponsor: "bob", Until: clk.Now().Add(30 * 24 * time.Hour), Groups: []string{"prod-db-admins"}, Actor: "bob"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := inv.Submit(ctx, c.Token, invite.Submission{GivenName: "Ann", Surname: "Lee", Email: "ann@vendor.example", Company: "Vendor",
-		Until: clk.Now().Add(14 * 24 * time.Hour), Groups: []string{"prod-db-admins"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r, err = reqs.Approve(ctx, r.ID, "bob", "known vendor"); err != nil || r.State != store.RequestApproved || r.Detail != "" {
-		t.Fatalf("approve: %+v %v", r, err)
-	}
-	login, pw, err := inv.Password(ctx, c.Token)
-	if err != nil {
-		t.Fatal(err)
-	}
+	o := pipeline.New(t, "corp", conn, "prod-db-admins").Onboarding(pol)
+	r, login, pw := o.Contractor("bob", "Ann", "Lee", "prod-db-admins")
 	dn := "uid=" + login + "," + slapd.ContractorBase
 	if err := bind(t, dn, pw); err != nil {
 		t.Fatalf("the contractor cannot sign in: %v", err)
@@ -101,14 +59,7 @@ func TestInvite_OnboardingIntoOpenLDAP(t *testing.T) {
 	if in, err := conn.IsMember(ctx, g.ID, u.ID); err != nil || !in {
 		t.Fatalf("not in prod-db-admins: %v %v", in, err)
 	}
-	a, _ := st.Account(ctx, r.AccountID)
-	clk.Set(a.EndsAt)
-	if _, err := accts.RunOnce(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := sched.RunOnce(ctx); err != nil {
-		t.Fatal(err)
-	}
+	o.End(r)
 	if err := bind(t, dn, pw); err == nil {
 		t.Fatal("the account still signs in after the contract's end")
 	}
