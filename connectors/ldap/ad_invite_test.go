@@ -2,9 +2,6 @@ package ldap_test
 
 import (
 	"context"
-	"log/slog"
-	"os"
-	"os/exec"
 	"testing"
 
 	goldap "github.com/go-ldap/ldap/v3"
@@ -13,7 +10,6 @@ import (
 	"github.com/jitd/jitd/core/policy"
 	"github.com/jitd/jitd/fixtures/pipeline"
 	"github.com/jitd/jitd/fixtures/samba"
-	"github.com/jitd/jitd/plugins"
 )
 
 // A contractor onboards into Samba AD through an invite, with the directory
@@ -24,15 +20,7 @@ func TestAD_ContractorOnboardingThroughAnInvite(t *testing.T) {
 	cfg := adConfig(t)
 	resetDC(t)
 	ctx := context.Background()
-	conn, err := plugins.Launch(ctx, plugins.Spec{Directory: "corp-ad", Settings: cfg, Command: func() *exec.Cmd {
-		cmd := exec.Command(os.Args[0])
-		cmd.Env = append(os.Environ(), "JITD_TEST_PLUGIN=ldap")
-		return cmd
-	}}, slog.New(slog.DiscardHandler), clock.Real{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := throughPlugin(t, "corp-ad", cfg, clock.Real{})
 	pol, err := policy.Compile([]policy.Rule{{Name: "contractors", Match: `context.onboarding`}}, nil)
 	if err != nil {
 		t.Fatal(err)

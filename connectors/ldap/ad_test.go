@@ -74,17 +74,7 @@ func TestConformance_AD_ThroughPlugin(t *testing.T) {
 	connectortest.Run(t, func(t *testing.T) connectortest.Fixture {
 		cfg := adConfig(t)
 		resetDC(t)
-		spec := plugins.Spec{Directory: "corp-ad", Settings: cfg, Command: func() *exec.Cmd {
-			cmd := exec.Command(os.Args[0])
-			cmd.Env = append(os.Environ(), "JITD_TEST_PLUGIN=ldap")
-			return cmd
-		}}
-		c, err := plugins.Launch(context.Background(), spec, slog.New(slog.DiscardHandler), clock.Real{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		return adFixture(t, c)
+		return adFixture(t, throughPlugin(t, "corp-ad", cfg, clock.Real{}))
 	})
 }
 
@@ -345,15 +335,7 @@ func TestAD_AccountLifecycleEndToEnd(t *testing.T) {
 	cfg := adConfig(t)
 	resetDC(t)
 	ctx := context.Background()
-	conn, err := plugins.Launch(ctx, plugins.Spec{Directory: "corp-ad", Settings: cfg, Command: func() *exec.Cmd {
-		cmd := exec.Command(os.Args[0])
-		cmd.Env = append(os.Environ(), "JITD_TEST_PLUGIN=ldap")
-		return cmd
-	}}, slog.New(slog.DiscardHandler), clock.Real{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := throughPlugin(t, "corp-ad", cfg, clock.Real{})
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "jitd.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -456,15 +438,7 @@ func TestAD_NativeTTLIsRefusedWhereTheDCDoesNotOfferIt(t *testing.T) {
 		t.Fatal("a member was added without its time to live")
 	}
 	// The same through the plugin: described, and refused with the reason.
-	pc, err := plugins.Launch(ctx, plugins.Spec{Directory: "corp-ad", Settings: cfg, Command: func() *exec.Cmd {
-		cmd := exec.Command(os.Args[0])
-		cmd.Env = append(os.Environ(), "JITD_TEST_PLUGIN=ldap")
-		return cmd
-	}}, slog.New(slog.DiscardHandler), clock.Real{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
+	pc := throughPlugin(t, "corp-ad", cfg, clock.Real{})
 	em, ok := connectors.AsExpiringMembershipManager(pc)
 	if !ok {
 		t.Fatal("the plugin does not carry native_ttl")
@@ -472,4 +446,20 @@ func TestAD_NativeTTLIsRefusedWhereTheDCDoesNotOfferIt(t *testing.T) {
 	if _, err := em.AddMembersUntil(ctx, g.ID, []string{u.ID}, time.Now().Add(time.Hour)); !errors.Is(err, connectors.ErrInvalid) || !strings.Contains(err.Error(), "native_ttl") {
 		t.Fatalf("AddMembersUntil through the plugin: %v", err)
 	}
+}
+
+// throughPlugin starts this test binary as the LDAP plugin child for cfg, as
+// the daemon starts its connectors, and stops it at the end of the test.
+func throughPlugin(tb testing.TB, directory string, cfg ldap.Config, clk clock.Clock) *plugins.Conn {
+	tb.Helper()
+	c, err := plugins.Launch(context.Background(), plugins.Spec{Directory: directory, Settings: cfg, Command: func() *exec.Cmd {
+		cmd := exec.Command(os.Args[0])
+		cmd.Env = append(os.Environ(), "JITD_TEST_PLUGIN=ldap")
+		return cmd
+	}}, slog.New(slog.DiscardHandler), clk)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { c.Close() })
+	return c
 }

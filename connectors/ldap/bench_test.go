@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -20,7 +18,6 @@ import (
 	"github.com/jitd/jitd/core/store"
 	"github.com/jitd/jitd/core/store/sqlite"
 	"github.com/jitd/jitd/fixtures/samba"
-	"github.com/jitd/jitd/plugins"
 )
 
 // BenchmarkRevoke1kSambaAD: 1,000 grants on 20 groups of a real Samba AD DC
@@ -78,15 +75,7 @@ func BenchmarkRevoke1kSambaAD(b *testing.B) {
 	quiet := slog.New(slog.DiscardHandler)
 	cfg := ldap.Config{Flavor: ldap.FlavorAD, URL: dc.LDAPSURL, CAFile: dc.CAFile, BindDN: samba.ServiceDN,
 		BindPasswordFile: filepath.Join(dc.PasswordDir, "service"), UserBase: samba.BulkOU, GroupBase: samba.GroupsOU, Connections: 4}
-	conn, err := plugins.Launch(ctx, plugins.Spec{Directory: "bench", Settings: cfg, Command: func() *exec.Cmd {
-		cmd := exec.Command(os.Args[0])
-		cmd.Env = append(os.Environ(), "JITD_TEST_PLUGIN=ldap")
-		return cmd
-	}}, quiet, clk)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer conn.Close()
+	conn := throughPlugin(b, "bench", cfg, clk)
 	userIDs := map[string]string{}
 	conn.ListUsers(ctx, func(u connectors.User) error { userIDs[u.Login] = u.ID; return nil })
 	groupIDs := map[string]string{}
