@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/jitd/jitd/core/policy"
 	"github.com/jitd/jitd/core/store"
@@ -29,7 +30,7 @@ func (m *Manager) CreateOnboarding(ctx context.Context, ob store.Onboarding, dir
 	if !ob.Until.After(now) {
 		return store.Request{}, fmt.Errorf("%w: the end date must be in the future", ErrInvalid)
 	}
-	r := store.Request{ID: newID(), Requester: ob.Login, Directory: directory, Duration: ob.Until.Sub(now), Reason: reason,
+	r := store.Request{ID: newID(), Requester: ob.Login, Directory: directory, Duration: ob.Until.Sub(now).Round(time.Second), Reason: reason,
 		State: store.RequestPending, Onboarding: &ob, CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(m.cfg.TTL),
 		Steps: []store.ApprovalStep{{Any: 1, Users: []string{ob.Sponsor}, Groups: []string{}}}}
 	var rules, refused []string
