@@ -98,3 +98,26 @@ func TestOnboarding_InviteSubmitApproveAndCollectOverTheAPI(t *testing.T) {
 		"POST /api/v1/onboarding/{token} 201", "POST /api/v1/onboarding/{token} 400", "POST /api/v1/onboarding/{token} 410",
 		"POST /api/v1/onboarding/{token}/password 200", "POST /api/v1/onboarding/{token}/password 410")
 }
+
+func TestOnboarding_OneAddressCannotHammerTheOpenRoutes(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	anon := api.NewClient(e.srv.URL, "", nil)
+	for i := range 20 {
+		if _, err := anon.Onboarding(ctx, "i0000000000000000.guess"); status(err) != http.StatusNotFound {
+			t.Fatalf("call %d: %v; want 404 within the burst", i, err)
+		}
+	}
+	resp, err := http.Get(e.srv.URL + "/api/v1/onboarding/i0000000000000000.guess")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "1" {
+		t.Fatalf("21st call: %d, Retry-After %q; want 429 and 1", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	e.clock.Advance(2 * time.Second) // the bucket refills with time
+	if _, err := anon.Onboarding(ctx, "i0000000000000000.guess"); status(err) != http.StatusNotFound {
+		t.Fatalf("after waiting: %v", err)
+	}
+}

@@ -138,9 +138,11 @@ func NewServer(d Deps) *Server {
 		s.handle("POST /api/v1/invites", auth.InviteWrite, s.idempotent(s.createInvite, redactToken))
 		s.handle("GET /api/v1/invites", auth.InviteRead, s.listInvites)
 		s.handle("POST /api/v1/invites/{id}/revoke", auth.InviteWrite, s.revokeInvite)
-		s.route("GET /api/v1/onboarding/{token}", s.showOnboarding)
-		s.route("POST /api/v1/onboarding/{token}", s.submitOnboarding)
-		s.route("POST /api/v1/onboarding/{token}/password", s.onboardingPassword)
+		// No sign-in here: each client address gets 1 call a second, 20 at once.
+		lim := newLimiter(1, 20, s.clock.Now)
+		s.route("GET /api/v1/onboarding/{token}", lim.limited(s.showOnboarding))
+		s.route("POST /api/v1/onboarding/{token}", lim.limited(s.submitOnboarding))
+		s.route("POST /api/v1/onboarding/{token}/password", lim.limited(s.onboardingPassword))
 	}
 	s.handle("POST /api/v1/tokens", auth.TokenWrite, s.createToken)
 	s.handle("GET /api/v1/tokens", auth.TokenWrite, s.listTokens)

@@ -108,6 +108,7 @@ var problemTitles = map[string]string{
 	CodeDirectory:       "Directory error",
 	CodeTooLarge:        "Request body too large",
 	CodeGone:            "No longer available",
+	CodeTooMany:         "Too many requests",
 	CodeInternal:        "Internal error",
 }
 
@@ -121,6 +122,7 @@ const (
 	CodeDirectory       = "directory_error"
 	CodeTooLarge        = "too_large"
 	CodeGone            = "gone"
+	CodeTooMany         = "too_many_requests"
 	CodeInternal        = "internal"
 )
 
