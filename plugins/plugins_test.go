@@ -21,6 +21,7 @@ import (
 	"github.com/jitd/jitd/connectors/demo"
 	"github.com/jitd/jitd/connectors/ldap"
 	"github.com/jitd/jitd/connectors/okta"
+	"github.com/jitd/jitd/connectors/scim"
 	"github.com/jitd/jitd/core/clock"
 	"github.com/jitd/jitd/core/expiry"
 	"github.com/jitd/jitd/core/grant"
@@ -28,6 +29,7 @@ import (
 	"github.com/jitd/jitd/core/store/sqlite"
 	"github.com/jitd/jitd/fixtures/oktafake"
 	"github.com/jitd/jitd/fixtures/poll"
+	"github.com/jitd/jitd/fixtures/scimfake"
 	"github.com/jitd/jitd/fixtures/slapd"
 )
 
@@ -106,6 +108,23 @@ func TestConformance_OktaThroughPlugin(t *testing.T) {
 		os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.Certificate().Raw}), 0o600)
 		os.WriteFile(tok, []byte(f.Token), 0o600)
 		spec := Spec{Directory: "okta", Command: selfCommand("okta"), Settings: okta.Config{OrgURL: f.URL, APITokenFile: tok, CAFile: ca}}
+		return connectortest.Fixture{Conn: launch(t, spec, clock.Real{}), Users: []string{"alice@example.com", "bob@example.com", "carol@example.com"}, Group: "prod-db-admins"}
+	})
+}
+
+func TestConformance_SCIMThroughPlugin(t *testing.T) {
+	connectortest.Run(t, func(t *testing.T) connectortest.Fixture {
+		f := scimfake.New()
+		t.Cleanup(f.Close)
+		for _, p := range [][3]string{{"alice@example.com", "Alice", "Ng"}, {"bob@example.com", "Bob", "Silva"}, {"carol@example.com", "Carol", "Dube"}} {
+			f.AddUser(p[0], p[1], p[2])
+		}
+		f.AddGroup("prod-db-admins")
+		dir := t.TempDir()
+		ca, tok := filepath.Join(dir, "ca.pem"), filepath.Join(dir, "token")
+		os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.Certificate().Raw}), 0o600)
+		os.WriteFile(tok, []byte(f.Token), 0o600)
+		spec := Spec{Directory: "app", Command: selfCommand("scim"), Settings: scim.Config{URL: f.URL, TokenFile: tok, CAFile: ca, Accounts: true}}
 		return connectortest.Fixture{Conn: launch(t, spec, clock.Real{}), Users: []string{"alice@example.com", "bob@example.com", "carol@example.com"}, Group: "prod-db-admins"}
 	})
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/jitd/jitd/connectors/entra/entraconfig"
 	"github.com/jitd/jitd/connectors/ldap"
 	"github.com/jitd/jitd/connectors/okta"
+	"github.com/jitd/jitd/connectors/scim"
 )
 
 // Kind is one built-in connector kind.
@@ -65,6 +66,7 @@ var kinds = map[string]Kind{
 	"demo":  KindOf(func(_ string, c demo.Config) (connectors.Connector, error) { return demo.New(c) }),
 	"ldap":  KindOf(func(_ string, c ldap.Config) (connectors.Connector, error) { return ldap.New(c) }),
 	"okta":  KindOf(func(_ string, c okta.Config) (connectors.Connector, error) { return okta.New(c) }),
+	"scim":  KindOf(func(_ string, c scim.Config) (connectors.Connector, error) { return scim.New(c) }),
 	"entra": KindOf[entraconfig.Config](nil),
 }
 

@@ -35,6 +35,24 @@ func TestExampleOktaBlockIsValid(t *testing.T) {
 	}
 }
 
+func TestExampleSCIMBlockIsValid(t *testing.T) {
+	t.Chdir("../..")
+	t.Setenv("JITD_WIKI_SCIM_TOKEN", "t")
+	cfg, err := Parse([]byte(uncommentExample(t, "scim", nil)))
+	if err != nil {
+		t.Fatalf("uncommented SCIM example: %v", err)
+	}
+	if len(cfg.Directories) != 2 || cfg.Directories[1].Kind != "scim" {
+		t.Fatalf("directories: %+v", cfg.Directories)
+	}
+	_, err = Parse([]byte("directories: [{name: d, kind: scim, settings: {url: http://x.example/scim/v2}, groups: [{name: g}]}]"))
+	for _, want := range []string{"directories[0].settings.url: must be an https:// URL", "directories[0].settings.token_file: the application's SCIM bearer token is required"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%v; want %q", err, want)
+		}
+	}
+}
+
 // TestExampleADBlockIsValid uncomments the example's Active Directory block.
 func TestExampleADBlockIsValid(t *testing.T) {
 	t.Chdir("../..")
