@@ -124,7 +124,7 @@ func TestConformance_SCIMThroughPlugin(t *testing.T) {
 		ca, tok := filepath.Join(dir, "ca.pem"), filepath.Join(dir, "token")
 		os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.Certificate().Raw}), 0o600)
 		os.WriteFile(tok, []byte(f.Token), 0o600)
-		spec := Spec{Directory: "app", Command: selfCommand("scim"), Settings: scim.Config{URL: f.URL, TokenFile: tok, CAFile: ca, Accounts: true}}
+		spec := Spec{Directory: "app", Command: selfCommand("scim"), Settings: scim.Config{URL: f.URL, TokenFile: tok, CAFile: ca, Accounts: true, ChangeFeed: true}}
 		return connectortest.Fixture{Conn: launch(t, spec, clock.Real{}), Users: []string{"alice@example.com", "bob@example.com", "carol@example.com"}, Group: "prod-db-admins"}
 	})
 }

@@ -30,6 +30,11 @@ type Config struct {
 	// the mark.
 	Accounts   bool   `yaml:"accounts" json:"accounts,omitempty"`
 	MarkerType string `yaml:"marker_type" json:"marker_type,omitempty"`
+	// ChangeFeed: the application filters on meta.lastModified, so a sync
+	// reads only what changed; deletions are seen by a full read at least
+	// every full_sync_every (default 1h). Without it every sync reads all.
+	ChangeFeed    bool          `yaml:"change_feed" json:"change_feed,omitempty"`
+	FullSyncEvery time.Duration `yaml:"full_sync_every" json:"full_sync_every,omitempty"`
 }
 
 func (c Config) withDefaults() Config {
@@ -41,6 +46,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MarkerType == "" {
 		c.MarkerType = "jitd-ephemeral"
+	}
+	if c.FullSyncEvery <= 0 {
+		c.FullSyncEvery = time.Hour
 	}
 	return c
 }
@@ -71,6 +79,9 @@ func (c Config) Validate() error {
 		if _, err := os.Stat(c.CAFile); err != nil {
 			bad("ca_file", "%v", err)
 		}
+	}
+	if c.FullSyncEvery != 0 && !c.ChangeFeed {
+		bad("full_sync_every", "only with change_feed: true")
 	}
 	if c.Timeout < 0 || c.PageSize < 0 || c.PageSize > 1000 {
 		bad("page_size", "timeout must not be negative and page_size must be between 0 (default 100) and 1000")

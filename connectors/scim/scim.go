@@ -41,6 +41,7 @@ var (
 	_ connectors.Lister            = (*Conn)(nil)
 	_ connectors.MembershipManager = (*Conn)(nil)
 	_ connectors.AccountManager    = (*Conn)(nil)
+	_ connectors.ChangeFeed        = (*Conn)(nil)
 )
 
 // New returns a connector for a validated configuration.
@@ -68,6 +69,9 @@ func (c *Conn) Capabilities() []connectors.Capability {
 	caps := []connectors.Capability{connectors.CapList, connectors.CapLookup, connectors.CapMembership}
 	if c.cfg.Accounts {
 		caps = append(caps, connectors.CapAccounts)
+	}
+	if c.cfg.ChangeFeed {
+		caps = append(caps, connectors.CapChangeFeed)
 	}
 	return caps
 }
@@ -174,6 +178,7 @@ type user struct {
 	Active      *bool  `json:"active"`
 	UserType    string `json:"userType"`
 	Title       string `json:"title"`
+	Meta        meta   `json:"meta"`
 	Enterprise  struct {
 		Department string `json:"department"`
 		Manager    struct {
@@ -196,9 +201,14 @@ func (u user) public() connectors.User {
 	return out
 }
 
+type meta struct {
+	LastModified time.Time `json:"lastModified"`
+}
+
 type group struct {
 	ID          string `json:"id"`
 	DisplayName string `json:"displayName"`
+	Meta        meta   `json:"meta"`
 	Members     []struct {
 		Value string `json:"value"`
 	} `json:"members"`
@@ -211,10 +221,7 @@ type listResponse[T any] struct {
 
 // eq is a SCIM filter attr eq "value", the value quoted as a JSON string so
 // nothing in it can end the literal.
-func eq(attr, value string) string {
-	b, _ := json.Marshal(value)
-	return attr + " eq " + string(b)
-}
+func eq(attr, value string) string { return attr + " eq " + jsonString(value) }
 
 // list pages through path (startIndex is 1-based), calling fn for each
 // resource; a page shorter than asked moves on by what it held.
@@ -363,8 +370,7 @@ func (c *Conn) RemoveMembers(ctx context.Context, groupID string, userIDs []stri
 }
 
 func removeOp(id string) patchOp {
-	b, _ := json.Marshal(id)
-	return patchOp{Op: "remove", Path: "members[value eq " + string(b) + "]"}
+	return patchOp{Op: "remove", Path: "members[" + eq("value", id) + "]"}
 }
 
 // settle turns a batch's outcome into per-user results: success for all, or,

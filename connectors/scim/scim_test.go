@@ -31,7 +31,7 @@ func app(t *testing.T) (*scimfake.Server, scim.Config) {
 	os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.Certificate().Raw}), 0o600)
 	tok := filepath.Join(dir, "token")
 	os.WriteFile(tok, []byte(f.Token+"\n"), 0o600)
-	return f, scim.Config{URL: f.URL, TokenFile: tok, CAFile: ca, Accounts: true}
+	return f, scim.Config{URL: f.URL, TokenFile: tok, CAFile: ca, Accounts: true, ChangeFeed: true}
 }
 
 func open(t *testing.T, cfg scim.Config) *scim.Conn {
@@ -131,5 +131,23 @@ func TestAccountsAreMarkedAndDisabledByActive(t *testing.T) {
 	}
 	if u, _ := f.User(a.ID); u.Active {
 		t.Fatal("still active")
+	}
+}
+
+func TestChangeFeedNeedsTheApplicationToFilterOnLastModified(t *testing.T) {
+	f, cfg := app(t)
+	c := open(t, cfg)
+	ctx := context.Background()
+	cur, err := c.Changes(ctx, "", func(connectors.Change) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.CannotFilterOnModified()
+	if _, err := c.Changes(ctx, cur, func(connectors.Change) error { return nil }); !errors.Is(err, connectors.ErrInvalid) || !strings.Contains(err.Error(), "change_feed: true") {
+		t.Fatalf("an application that cannot filter on meta.lastModified: %v", err)
+	}
+	cfg.ChangeFeed = false
+	if connectors.Has(open(t, cfg), connectors.CapChangeFeed) {
+		t.Fatal("change feed offered without change_feed: true")
 	}
 }
