@@ -15,9 +15,16 @@ import (
 type Config struct {
 	// URL is the application's SCIM base, e.g. https://app.example.com/scim/v2.
 	URL string `yaml:"url" json:"url"`
-	// The bearer token, from a file or an environment variable.
+	// The bearer token, from a file or an environment variable...
 	TokenFile string `yaml:"token_file" json:"token_file,omitempty"`
 	TokenEnv  string `yaml:"token_env" json:"token_env,omitempty"`
+	// ...or OAuth 2.0 client credentials (RFC 6749 §4.4): jitd gets its
+	// tokens from TokenURL and renews them before they expire.
+	TokenURL         string   `yaml:"token_url" json:"token_url,omitempty"`
+	ClientID         string   `yaml:"client_id" json:"client_id,omitempty"`
+	ClientSecretFile string   `yaml:"client_secret_file" json:"client_secret_file,omitempty"`
+	ClientSecretEnv  string   `yaml:"client_secret_env" json:"client_secret_env,omitempty"`
+	Scopes           []string `yaml:"scopes" json:"scopes,omitempty"`
 	// CAFile trusts a private CA besides the system roots.
 	CAFile string `yaml:"ca_file" json:"ca_file,omitempty"`
 	// Timeout bounds one request (default 30s).
@@ -54,8 +61,15 @@ func (c Config) withDefaults() Config {
 }
 
 func (c Config) token() connectors.Secret {
-	return connectors.Secret{Key: "token", File: c.TokenFile, Env: c.TokenEnv, What: "the application's SCIM bearer token"}
+	return connectors.Secret{Key: "token", File: c.TokenFile, Env: c.TokenEnv, What: "the application's SCIM bearer token",
+		Hint: " (or token_url, client_id and client_secret_file for OAuth client credentials)"}
 }
+
+func (c Config) clientSecret() connectors.Secret {
+	return connectors.Secret{Key: "client_secret", File: c.ClientSecretFile, Env: c.ClientSecretEnv, What: "the OAuth client secret"}
+}
+
+func (c Config) oauth() bool { return c.TokenURL != "" || c.ClientID != "" || c.clientSecret().Set() }
 
 // Validate reports every problem with the configuration.
 func (c Config) Validate() error {
@@ -72,8 +86,23 @@ func (c Config) Validate() error {
 	case u.Scheme != "https" || u.Host == "":
 		bad("url", "must be an https:// URL (got %q)", c.URL)
 	}
-	if err := c.token().Check(); err != nil {
-		errs = append(errs, err)
+	switch {
+	case c.oauth() && c.token().Set():
+		bad("token_url", "use a bearer token or OAuth client credentials (token_url, client_id, client_secret_file), not both")
+	case c.oauth():
+		if u, err := url.Parse(c.TokenURL); err != nil || u.Scheme != "https" || u.Host == "" {
+			bad("token_url", "must be the authorization server's https:// token endpoint (got %q)", c.TokenURL)
+		}
+		if c.ClientID == "" {
+			bad("client_id", "required with token_url")
+		}
+		if err := c.clientSecret().Check(); err != nil {
+			errs = append(errs, err)
+		}
+	default:
+		if err := c.token().Check(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if c.CAFile != "" {
 		if _, err := os.Stat(c.CAFile); err != nil {

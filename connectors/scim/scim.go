@@ -20,6 +20,9 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+
 	"github.com/jitd/jitd/connectors"
 )
 
@@ -34,6 +37,8 @@ type Conn struct {
 	cfg  Config
 	base string
 	http *http.Client
+	// tokens gives OAuth access tokens (nil with a static token).
+	tokens oauth2.TokenSource
 }
 
 var (
@@ -58,7 +63,36 @@ func New(cfg Config) (*Conn, error) {
 		}
 		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
-	return &Conn{cfg: cfg, base: strings.TrimRight(cfg.URL, "/"), http: &http.Client{Transport: tr, Timeout: cfg.Timeout}}, nil
+	c := &Conn{cfg: cfg, base: strings.TrimRight(cfg.URL, "/"), http: &http.Client{Transport: tr, Timeout: cfg.Timeout}}
+	if cfg.oauth() {
+		secret, err := cfg.clientSecret().Read()
+		if err != nil {
+			return nil, fmt.Errorf("scim: %w", err)
+		}
+		cc := clientcredentials.Config{ClientID: cfg.ClientID, ClientSecret: secret, TokenURL: cfg.TokenURL, Scopes: cfg.Scopes}
+		c.tokens = cc.TokenSource(context.WithValue(context.Background(), oauth2.HTTPClient, c.http))
+	}
+	return c, nil
+}
+
+// bearer returns the token for the next request.
+func (c *Conn) bearer() (string, error) {
+	if c.tokens == nil {
+		t, err := c.cfg.token().Read()
+		if err != nil {
+			return "", fmt.Errorf("scim: %w", err)
+		}
+		return t, nil
+	}
+	t, err := c.tokens.Token()
+	if err != nil {
+		var re *oauth2.RetrieveError
+		if errors.As(err, &re) && re.Response != nil && re.Response.StatusCode < 500 {
+			return "", fmt.Errorf("scim: OAuth token from %s: %w: %v (check client_id and client_secret)", c.cfg.TokenURL, connectors.ErrPermission, err)
+		}
+		return "", fmt.Errorf("scim: OAuth token from %s: %w: %v", c.cfg.TokenURL, connectors.ErrUnavailable, err)
+	}
+	return t.AccessToken, nil
 }
 
 // Describe reports the kind.
@@ -119,9 +153,9 @@ func (c *Conn) do(ctx context.Context, method, path string, body, out any) error
 	if err != nil {
 		return fmt.Errorf("scim: %w: %v", connectors.ErrInvalid, err)
 	}
-	token, err := c.cfg.token().Read()
+	token, err := c.bearer()
 	if err != nil {
-		return fmt.Errorf("scim: %w", err)
+		return err
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Accept", "application/scim+json, application/json")
@@ -152,7 +186,7 @@ func (c *Conn) do(ctx context.Context, method, path string, body, out any) error
 			}
 			return fmt.Errorf("%s: %w", what, &connectors.RateLimitError{Wait: wait, Msg: "scim: the application asked to slow down"})
 		case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
-			return fmt.Errorf("%s: %w: %v (check the token in token_file/token_env)", what, connectors.ErrPermission, e)
+			return fmt.Errorf("%s: %w: %v (check the token, or the OAuth client's grants)", what, connectors.ErrPermission, e)
 		case resp.StatusCode == http.StatusNotFound:
 			return fmt.Errorf("%s: %w: %v", what, connectors.ErrNotFound, e)
 		case resp.StatusCode >= 500:

@@ -102,7 +102,7 @@ func TestWrongTokenAndBadConfigSayWhatToDo(t *testing.T) {
 	bad := filepath.Join(t.TempDir(), "token")
 	os.WriteFile(bad, []byte("nope"), 0o600)
 	cfg.TokenFile = bad
-	if err := open(t, cfg).Check(context.Background()); !errors.Is(err, connectors.ErrPermission) || !strings.Contains(err.Error(), "token_file") {
+	if err := open(t, cfg).Check(context.Background()); !errors.Is(err, connectors.ErrPermission) || !strings.Contains(err.Error(), "check the token") {
 		t.Fatalf("wrong token: %v", err)
 	}
 	err := scim.Config{URL: "http://app.example/scim/v2", TokenEnv: "JITD_NO_SUCH_VAR", PageSize: 5000}.Validate()
@@ -149,5 +149,35 @@ func TestChangeFeedNeedsTheApplicationToFilterOnLastModified(t *testing.T) {
 	cfg.ChangeFeed = false
 	if connectors.Has(open(t, cfg), connectors.CapChangeFeed) {
 		t.Fatal("change feed offered without change_feed: true")
+	}
+}
+
+func TestOAuthClientCredentials(t *testing.T) {
+	f, cfg := app(t)
+	secret := filepath.Join(t.TempDir(), "secret")
+	os.WriteFile(secret, []byte(f.ClientSecret), 0o600)
+	cfg.TokenFile, cfg.TokenURL, cfg.ClientID, cfg.ClientSecretFile = "", f.URL+"/oauth/token", f.ClientID, secret
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	c := open(t, cfg)
+	ctx := context.Background()
+	for range 3 {
+		if _, err := c.LookupUser(ctx, "alice@example.com"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := f.Calls("POST", "/oauth/token"); n != 1 {
+		t.Fatalf("%d token requests for three calls; want one, reused while valid", n)
+	}
+	os.WriteFile(secret, []byte("wrong"), 0o600)
+	cfg.ClientSecretFile = secret
+	if err := open(t, cfg).Check(ctx); !errors.Is(err, connectors.ErrPermission) || !strings.Contains(err.Error(), "client_secret") {
+		t.Fatalf("a wrong client secret: %v", err)
+	}
+	both := cfg
+	both.TokenFile = secret
+	if err := both.Validate(); err == nil || !strings.Contains(err.Error(), "not both") {
+		t.Fatalf("token and client credentials together: %v", err)
 	}
 }
