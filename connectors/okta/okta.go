@@ -13,8 +13,6 @@ package okta
 import (
 	"context"
 	"crypto/tls"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -394,26 +392,15 @@ func (c *Conn) IsMember(ctx context.Context, groupID, userID string) (bool, erro
 
 // cursor is the feed's position: the time to search from (Okta's clock, less
 // an overlap) and when the next full sync is due.
-type cursor struct {
-	Since time.Time `json:"t"`
-	Full  time.Time `json:"f"`
-}
-
 // Changes reports users and groups changed since cur (see the package comment).
 func (c *Conn) Changes(ctx context.Context, cur string, fn func(connectors.Change) error) (string, error) {
 	start := time.Now()
-	var in cursor
+	var in connectors.PollCursor
 	snapshot := cur == ""
 	if !snapshot {
-		b, err := base64.RawURLEncoding.DecodeString(cur)
-		if err == nil {
-			err = json.Unmarshal(b, &in)
-		}
-		if err != nil || in.Since.IsZero() {
-			return "", fmt.Errorf("okta: unreadable cursor: %w", connectors.ErrCursorExpired)
-		}
-		if !start.Before(in.Full) {
-			return "", fmt.Errorf("okta: time for the periodic full sync that detects deletions: %w", connectors.ErrCursorExpired)
+		var err error
+		if in, err = connectors.ParsePollCursor("okta", cur, start); err != nil {
+			return "", err
 		}
 	}
 	var newest time.Time
@@ -460,14 +447,5 @@ func (c *Conn) Changes(ctx context.Context, cur string, fn func(connectors.Chang
 			return "", err
 		}
 	}
-	out := in
-	if snapshot {
-		out.Full = start.Add(c.cfg.FullSyncEvery)
-		out.Since = start.Add(-time.Minute)
-	}
-	if !newest.IsZero() {
-		out.Since = newest.Add(-time.Since(start) - 2*time.Second)
-	}
-	b, _ := json.Marshal(out)
-	return base64.RawURLEncoding.EncodeToString(b), nil
+	return in.Next(snapshot, start, newest, c.cfg.FullSyncEvery, time.Since(start)+2*time.Second).String(), nil
 }

@@ -2,7 +2,6 @@ package scim
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -16,26 +15,15 @@ import (
 // application cannot say what it deleted: the cursor expires every
 // full_sync_every, and the full read that follows catches deletions.
 
-type cursor struct {
-	Since time.Time `json:"t"`
-	Full  time.Time `json:"f"`
-}
-
 // Changes reports users and groups changed since cur.
 func (c *Conn) Changes(ctx context.Context, cur string, fn func(connectors.Change) error) (string, error) {
 	start := time.Now()
-	var in cursor
+	var in connectors.PollCursor
 	snapshot := cur == ""
 	if !snapshot {
-		b, err := base64.RawURLEncoding.DecodeString(cur)
-		if err == nil {
-			err = json.Unmarshal(b, &in)
-		}
-		if err != nil || in.Since.IsZero() {
-			return "", fmt.Errorf("scim: unreadable cursor: %w", connectors.ErrCursorExpired)
-		}
-		if !start.Before(in.Full) {
-			return "", fmt.Errorf("scim: time for the periodic full read that sees deletions: %w", connectors.ErrCursorExpired)
+		var err error
+		if in, err = connectors.ParsePollCursor("scim", cur, start); err != nil {
+			return "", err
 		}
 	}
 	var newest time.Time
@@ -68,16 +56,7 @@ func (c *Conn) Changes(ctx context.Context, cur string, fn func(connectors.Chang
 	if err != nil {
 		return "", err
 	}
-	out := in
-	if snapshot {
-		out.Full = start.Add(c.cfg.FullSyncEvery)
-		out.Since = start.Add(-time.Minute)
-	}
-	if !newest.IsZero() {
-		out.Since = newest.Add(-2 * time.Second)
-	}
-	b, _ := json.Marshal(out)
-	return base64.RawURLEncoding.EncodeToString(b), nil
+	return in.Next(snapshot, start, newest, c.cfg.FullSyncEvery, time.Since(start)+2*time.Second).String(), nil
 }
 
 func jsonString(s string) string {
