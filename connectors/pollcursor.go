@@ -15,11 +15,14 @@ type PollCursor struct {
 	Full  time.Time `json:"f"`
 }
 
-// ParsePollCursor reads a cursor made by PollCursor.String. An unreadable
-// one, or one whose full read is due at now, is ErrCursorExpired (name
-// prefixes the error).
+// ParsePollCursor reads a cursor made by PollCursor.String; the empty
+// cursor (a snapshot) is the zero PollCursor. An unreadable one, or one whose
+// full read is due at now, is ErrCursorExpired (name prefixes the error).
 func ParsePollCursor(name, cur string, now time.Time) (PollCursor, error) {
 	var c PollCursor
+	if cur == "" {
+		return c, nil
+	}
 	b, err := base64.RawURLEncoding.DecodeString(cur)
 	if err == nil {
 		err = json.Unmarshal(b, &c)

@@ -390,18 +390,13 @@ func (c *Conn) IsMember(ctx context.Context, groupID, userID string) (bool, erro
 	return false, nil
 }
 
-// cursor is the feed's position: the time to search from (Okta's clock, less
-// an overlap) and when the next full sync is due.
 // Changes reports users and groups changed since cur (see the package comment).
 func (c *Conn) Changes(ctx context.Context, cur string, fn func(connectors.Change) error) (string, error) {
 	start := time.Now()
-	var in connectors.PollCursor
 	snapshot := cur == ""
-	if !snapshot {
-		var err error
-		if in, err = connectors.ParsePollCursor("okta", cur, start); err != nil {
-			return "", err
-		}
+	in, err := connectors.ParsePollCursor("okta", cur, start)
+	if err != nil {
+		return "", err
 	}
 	var newest time.Time
 	seen := func(ts ...*time.Time) {
@@ -418,7 +413,7 @@ func (c *Conn) Changes(ctx context.Context, cur string, fn func(connectors.Chang
 		uq = query.NewQueryParams(query.WithLimit(200), query.WithSearch(`lastUpdated gt "`+since+`"`))
 		gq = query.NewQueryParams(query.WithLimit(200), query.WithSearch(`lastUpdated gt "`+since+`" or lastMembershipUpdated gt "`+since+`"`))
 	}
-	err := c.eachUser(ctx, uq, func(u *oktasdk.User) error {
+	err = c.eachUser(ctx, uq, func(u *oktasdk.User) error {
 		seen(u.LastUpdated)
 		cu := toUser(u)
 		return fn(connectors.Change{Op: connectors.Upsert, User: &cu})

@@ -18,13 +18,10 @@ import (
 // Changes reports users and groups changed since cur.
 func (c *Conn) Changes(ctx context.Context, cur string, fn func(connectors.Change) error) (string, error) {
 	start := time.Now()
-	var in connectors.PollCursor
 	snapshot := cur == ""
-	if !snapshot {
-		var err error
-		if in, err = connectors.ParsePollCursor("scim", cur, start); err != nil {
-			return "", err
-		}
+	in, err := connectors.ParsePollCursor("scim", cur, start)
+	if err != nil {
+		return "", err
 	}
 	var newest time.Time
 	q := func() url.Values {
@@ -33,7 +30,7 @@ func (c *Conn) Changes(ctx context.Context, cur string, fn func(connectors.Chang
 		}
 		return url.Values{"filter": {"meta.lastModified gt " + jsonString(in.Since.UTC().Format(time.RFC3339))}}
 	}
-	err := list(ctx, c, "/Users", q(), func(u user) error {
+	err = list(ctx, c, "/Users", q(), func(u user) error {
 		if u.Meta.LastModified.After(newest) {
 			newest = u.Meta.LastModified
 		}

@@ -260,7 +260,6 @@ var sentinels = []struct {
 	{invite.ErrInvalid, http.StatusBadRequest, CodeInvalid, ""},
 	{invite.ErrNotFound, http.StatusNotFound, CodeNotFound, ""},
 	{invite.ErrGone, http.StatusGone, CodeGone, ""},
-	{invite.ErrForbidden, http.StatusForbidden, CodeForbidden, ""},
 }
 
 // fail maps an error to a response; unexpected errors are logged, not shown.

@@ -40,8 +40,6 @@ var (
 	ErrNotFound = errors.New("no such invite")
 	// ErrGone: the invite was used, revoked or has expired.
 	ErrGone = errors.New("invite no longer works")
-	// ErrForbidden: the caller may not do this to the invite.
-	ErrForbidden = errors.New("not allowed")
 )
 
 // Limits.

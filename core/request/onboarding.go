@@ -85,8 +85,9 @@ func sameStep(a, b store.ApprovalStep) bool {
 }
 
 // approveOnboarding makes the account and its memberships through the
-// Onboarder and records the outcome.
-func (m *Manager) approveOnboarding(ctx context.Context, r store.Request, by string) (store.Request, error) {
+// Onboarder and records the outcome (with the request's creation, when
+// record is set, as approve does).
+func (m *Manager) approveOnboarding(ctx context.Context, r store.Request, by string, record func(store.Tx) error) (store.Request, error) {
 	var id string
 	err := errors.New("contractor onboarding is not set up on this server")
 	if m.Onboarder != nil {
@@ -104,6 +105,11 @@ func (m *Manager) approveOnboarding(ctx context.Context, r store.Request, by str
 		detail += "; but " + err.Error()
 	}
 	if uerr := m.store.Update(context.WithoutCancel(ctx), func(tx store.Tx) error {
+		if record != nil {
+			if err := record(tx); err != nil {
+				return err
+			}
+		}
 		if err := tx.UpdateRequest(r); err != nil {
 			return err
 		}

@@ -272,7 +272,7 @@ func appendEvent(tx store.Tx, r store.Request, at time.Time, actor, action, deta
 // is made costs no commit of its own).
 func (m *Manager) approve(ctx context.Context, r store.Request, by string, record func(store.Tx) error) (store.Request, error) {
 	if r.Onboarding != nil {
-		return m.approveOnboarding(ctx, r, by)
+		return m.approveOnboarding(ctx, r, by, record)
 	}
 	reason := "request " + r.ID + ": " + r.Reason
 	if r.Ticket != "" {
