@@ -162,6 +162,9 @@ func Capabilities(c Connector) []Capability {
 	if _, ok := c.(AccountManager); ok {
 		caps = append(caps, CapAccounts)
 	}
+	if _, ok := c.(Provisioner); ok {
+		caps = append(caps, CapProvision)
+	}
 	slices.Sort(caps)
 	return caps
 }

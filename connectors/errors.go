@@ -21,10 +21,12 @@ var (
 	ErrInvalid = errors.New("invalid request")
 	// ErrCursorExpired: a change cursor is no longer accepted; run a full sync.
 	ErrCursorExpired = errors.New("cursor expired")
+	// ErrConflict: an object with that name already exists. Do not retry.
+	ErrConflict = errors.New("already exists")
 )
 
 // Sentinels lists every sentinel error, for tables that must cover them all.
-var Sentinels = []error{ErrNotFound, ErrUnavailable, ErrRateLimited, ErrPermission, ErrInvalid, ErrCursorExpired}
+var Sentinels = []error{ErrNotFound, ErrUnavailable, ErrRateLimited, ErrPermission, ErrInvalid, ErrCursorExpired, ErrConflict}
 
 // RateLimitError is an ErrRateLimited that says how long to wait.
 type RateLimitError struct {
@@ -57,7 +59,7 @@ func Retryable(err error) bool {
 	switch {
 	case err == nil:
 		return false
-	case errors.Is(err, ErrNotFound), errors.Is(err, ErrInvalid), errors.Is(err, ErrPermission):
+	case errors.Is(err, ErrNotFound), errors.Is(err, ErrInvalid), errors.Is(err, ErrPermission), errors.Is(err, ErrConflict):
 		return false
 	}
 	return true

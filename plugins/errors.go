@@ -25,6 +25,7 @@ var errorCodes = []struct {
 	{connectors.ErrPermission, codes.PermissionDenied},
 	{connectors.ErrInvalid, codes.InvalidArgument},
 	{connectors.ErrCursorExpired, codes.FailedPrecondition},
+	{connectors.ErrConflict, codes.AlreadyExists},
 }
 
 func codeOf(err error) codes.Code {

@@ -41,6 +41,7 @@ func Run(t *testing.T, newFixture func(t *testing.T) Fixture) {
 		{"ListsWhatItManages", testList},
 		{"FeedReportsChangesSinceItsCursor", testFeed},
 		{"AccountLifecycleTouchesOnlyItsOwn", testAccounts},
+		{"ProvisioningStaysInItsArea", testProvisioning},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -423,5 +424,113 @@ func testAccounts(t *testing.T, f fixture) {
 	}
 	if err := am.DeleteAccount(f.ctx, acct.ID); err != nil {
 		t.Fatalf("deleting it again: %v, want success", err)
+	}
+}
+
+func readEntries(t *testing.T, f fixture, p connectors.Provisioner, q connectors.EntryQuery) []connectors.Entry {
+	t.Helper()
+	var out []connectors.Entry
+	if err := p.ReadEntries(f.ctx, q, func(e connectors.Entry) error { out = append(out, e); return nil }); err != nil {
+		t.Fatalf("ReadEntries(%+v): %v", q, err)
+	}
+	return out
+}
+
+func testProvisioning(t *testing.T, f fixture) {
+	p, ok := connectors.AsProvisioner(f.Conn)
+	if !ok {
+		t.Skip("connector does not provision")
+	}
+	attrs := []string{"givenName", "sn", "mail", "title"}
+	spec := connectors.EntrySpec{Kind: connectors.UserEntry, Name: "pat.kim", Enabled: true, Password: connectors.RandomPassword(),
+		Attrs: map[string][]string{"givenName": {"Pat"}, "sn": {"Kim"}, "mail": {"pat.kim@example.org"}}}
+	u, err := p.CreateEntry(f.ctx, spec)
+	if err != nil {
+		t.Fatalf("CreateEntry(user): %v", err)
+	}
+	if u.ID == "" || u.Name != "pat.kim" || !u.Enabled || u.Created.IsZero() {
+		t.Fatalf("created user = %+v; want an id, the login, enabled, a creation time", u)
+	}
+	if _, err := p.CreateEntry(f.ctx, spec); !errors.Is(err, connectors.ErrConflict) {
+		t.Fatalf("creating an existing login: %v, want ErrConflict", err)
+	}
+	if got := readEntries(t, f, p, connectors.EntryQuery{Kind: connectors.UserEntry, Attr: "mail", Value: "PAT.KIM@example.org", Attrs: attrs}); len(got) != 1 || got[0].ID != u.ID || got[0].Attrs["mail"][0] != "pat.kim@example.org" {
+		t.Fatalf("read by mail = %+v; want the one user with its mail", got)
+	}
+	if got := readEntries(t, f, p, connectors.EntryQuery{Kind: connectors.UserEntry, Attr: "mail", Value: "*"}); len(got) != 0 {
+		t.Fatalf("a value of * matched %d entries; values must be escaped", len(got))
+	}
+	if lu, err := f.res.LookupUser(f.ctx, "pat.kim"); err != nil || lu.ID != u.ID || !lu.Enabled {
+		t.Fatalf("LookupUser(pat.kim) = %+v, %v; the provisioned user must be an ordinary directory user", lu, err)
+	}
+	for _, want := range []bool{false, false, true, true, false} {
+		if err := p.ModifyEntry(f.ctx, connectors.UserEntry, u.ID, connectors.EntryChange{Enabled: &want}); err != nil {
+			t.Fatalf("ModifyEntry(enabled=%v): %v", want, err)
+		}
+		if lu, err := f.res.LookupUser(f.ctx, "pat.kim"); err != nil || lu.Enabled != want {
+			t.Fatalf("after enabled=%v: %+v, %v", want, lu, err)
+		}
+	}
+	if err := p.ModifyEntry(f.ctx, connectors.UserEntry, u.ID, connectors.EntryChange{Attrs: map[string][]string{"title": {"Engineer"}, "mail": {}}}); err != nil {
+		t.Fatalf("ModifyEntry(attrs): %v", err)
+	}
+	got := readEntries(t, f, p, connectors.EntryQuery{Kind: connectors.UserEntry, ID: u.ID, Attrs: attrs})
+	if len(got) != 1 || got[0].Attrs["title"][0] != "Engineer" || len(got[0].Attrs["mail"]) != 0 || got[0].Attrs["givenName"][0] != "Pat" {
+		t.Fatalf("after replacing title and removing mail: %+v", got)
+	}
+	for _, a := range []string{"objectClass", "userPassword", "member", "unicodePwd"} {
+		err := p.ModifyEntry(f.ctx, connectors.UserEntry, u.ID, connectors.EntryChange{Attrs: map[string][]string{a: {"x"}}})
+		if !errors.Is(err, connectors.ErrPermission) {
+			t.Fatalf("writing %s: %v, want ErrPermission", a, err)
+		}
+	}
+	// Outside its area provisioning sees and changes nothing.
+	other := f.users[0]
+	disable := false
+	if err := p.ModifyEntry(f.ctx, connectors.UserEntry, other.ID, connectors.EntryChange{Enabled: &disable}); !errors.Is(err, connectors.ErrNotFound) {
+		t.Fatalf("disabling a user outside the provisioning area: %v, want ErrNotFound", err)
+	}
+	if err := p.DeleteEntry(f.ctx, connectors.UserEntry, other.ID); !errors.Is(err, connectors.ErrNotFound) {
+		t.Fatalf("deleting a user outside the provisioning area: %v, want ErrNotFound", err)
+	}
+	if err := p.DeleteEntry(f.ctx, connectors.GroupEntry, f.group.ID); !errors.Is(err, connectors.ErrNotFound) {
+		t.Fatalf("deleting a group outside the provisioning area: %v, want ErrNotFound", err)
+	}
+	if lu, err := f.res.LookupUser(f.ctx, other.Login); err != nil || !lu.Enabled {
+		t.Fatalf("the other user changed: %+v %v", lu, err)
+	}
+
+	g, err := p.CreateEntry(f.ctx, connectors.EntrySpec{Kind: connectors.GroupEntry, Name: "scim-team"})
+	if err != nil {
+		t.Fatalf("CreateEntry(group): %v", err)
+	}
+	rs, err := f.mm.AddMembers(f.ctx, g.ID, []string{u.ID})
+	mustAllOK(t, "AddMembers", []string{u.ID}, rs, err)
+	if ok, err := f.mm.IsMember(f.ctx, g.ID, u.ID); err != nil || !ok {
+		t.Fatalf("IsMember after add = %v, %v", ok, err)
+	}
+	if err := p.ModifyEntry(f.ctx, connectors.GroupEntry, g.ID, connectors.EntryChange{Name: "scim-team-2"}); err != nil {
+		t.Fatalf("renaming the group: %v", err)
+	}
+	if lg, err := f.res.LookupGroup(f.ctx, "scim-team-2"); err != nil || lg.ID != g.ID {
+		t.Fatalf("LookupGroup(new name) = %+v, %v; want the same group", lg, err)
+	}
+	if ok, err := f.mm.IsMember(f.ctx, g.ID, u.ID); err != nil || !ok {
+		t.Fatalf("a rename lost the member: %v, %v", ok, err)
+	}
+	if err := p.DeleteEntry(f.ctx, connectors.GroupEntry, g.ID); err != nil {
+		t.Fatalf("DeleteEntry(group): %v", err)
+	}
+	if _, err := f.res.LookupGroup(f.ctx, "scim-team-2"); !errors.Is(err, connectors.ErrNotFound) {
+		t.Fatalf("deleted group still found: %v", err)
+	}
+	if err := p.DeleteEntry(f.ctx, connectors.UserEntry, u.ID); err != nil {
+		t.Fatalf("DeleteEntry(user): %v", err)
+	}
+	if got := readEntries(t, f, p, connectors.EntryQuery{Kind: connectors.UserEntry, ID: u.ID}); len(got) != 0 {
+		t.Fatalf("deleted user still read: %+v", got)
+	}
+	if err := p.DeleteEntry(f.ctx, connectors.UserEntry, u.ID); !errors.Is(err, connectors.ErrNotFound) {
+		t.Fatalf("deleting it again: %v, want ErrNotFound", err)
 	}
 }

@@ -34,6 +34,9 @@ func (c *Conn) Capabilities() []connectors.Capability {
 	if c.cfg.Accounts != nil {
 		caps = append(caps, connectors.CapAccounts)
 	}
+	if c.cfg.Provisioning != nil {
+		caps = append(caps, connectors.CapProvision)
+	}
 	return caps
 }
 

@@ -112,6 +112,7 @@ func TestOpenLDAPAccounts_CreatedLockedUnlockedAndDeleted(t *testing.T) {
 
 func TestOpenLDAPAccounts_ConfigNamesHowToDisable(t *testing.T) {
 	cfg := config(t)
+	cfg.DisabledAttr, cfg.Provisioning = "", nil
 	cfg.Accounts = &ldap.AccountsConfig{Base: slapd.ContractorBase, UPNSuffix: "x.example"}
 	err := cfg.Validate()
 	for _, want := range []string{"disabled_attr: required with accounts on OpenLDAP", "accounts.upn_suffix: only for flavor: ad"} {

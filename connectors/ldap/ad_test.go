@@ -37,7 +37,8 @@ func adConfig(t *testing.T) ldap.Config {
 		Flavor: ldap.FlavorAD, URL: dc.LDAPSURL, CAFile: dc.CAFile,
 		BindDN: samba.ServiceDN, BindPasswordFile: filepath.Join(dc.PasswordDir, "service"),
 		UserBase: samba.PeopleOU, GroupBase: samba.GroupsOU,
-		Accounts: &ldap.AccountsConfig{Base: samba.ContractorsOU, UPNSuffix: "jitd.test"},
+		Accounts:     &ldap.AccountsConfig{Base: samba.ContractorsOU, UPNSuffix: "jitd.test"},
+		Provisioning: &ldap.ProvisioningConfig{UserBase: samba.ProvisionedPeopleOU, GroupBase: samba.ProvisionedGroupsOU, UPNSuffix: "jitd.test"},
 	}
 }
 
@@ -121,7 +122,7 @@ func TestAD_IdsAreObjectGUIDs(t *testing.T) {
 
 func TestAD_RangedMembersOfALargeGroup(t *testing.T) {
 	cfg := adConfig(t)
-	cfg.UserBase = samba.BulkOU
+	cfg.UserBase, cfg.Provisioning = samba.BulkOU, nil
 	c := open(t, cfg)
 	ctx := context.Background()
 	g, err := c.LookupGroup(ctx, samba.BigGroup)
@@ -462,4 +463,39 @@ func throughPlugin(tb testing.TB, directory string, cfg ldap.Config, clk clock.C
 	}
 	tb.Cleanup(func() { c.Close() })
 	return c
+}
+
+// A provisioning area that takes in built-in objects still cannot reach
+// them: the domain's protected accounts and groups are refused.
+func TestAD_ProvisioningNeverTouchesProtectedObjects(t *testing.T) {
+	cfg := adConfig(t)
+	cfg.UserBase, cfg.GroupBase = samba.BaseDN, samba.BaseDN
+	cfg.Provisioning = &ldap.ProvisioningConfig{UserBase: "CN=Users," + samba.BaseDN, GroupBase: "CN=Users," + samba.BaseDN}
+	c := open(t, cfg)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		kind connectors.EntryKind
+		name string
+	}{{connectors.UserEntry, "Administrator"}, {connectors.GroupEntry, "Domain Admins"}} {
+		var id string
+		err := c.ReadEntries(ctx, connectors.EntryQuery{Kind: tc.kind, Attr: "sAMAccountName", Value: tc.name}, func(e connectors.Entry) error {
+			id = e.ID
+			return nil
+		})
+		if err != nil || id == "" {
+			t.Fatalf("reading %s: %q, %v", tc.name, id, err)
+		}
+		if err := c.ModifyEntry(ctx, tc.kind, id, connectors.EntryChange{Attrs: map[string][]string{"description": {"owned"}}}); !errors.Is(err, connectors.ErrPermission) {
+			t.Errorf("changing %s: %v, want ErrPermission", tc.name, err)
+		}
+		if err := c.DeleteEntry(ctx, tc.kind, id); !errors.Is(err, connectors.ErrPermission) {
+			t.Errorf("deleting %s: %v, want ErrPermission", tc.name, err)
+		}
+	}
+	off := false
+	var admin string
+	c.ReadEntries(ctx, connectors.EntryQuery{Kind: connectors.UserEntry, Attr: "sAMAccountName", Value: "Administrator"}, func(e connectors.Entry) error { admin = e.ID; return nil })
+	if err := c.ModifyEntry(ctx, connectors.UserEntry, admin, connectors.EntryChange{Enabled: &off, Password: "x-Y-1-zzzzzzzz"}); !errors.Is(err, connectors.ErrPermission) {
+		t.Errorf("disabling Administrator or setting its password: %v, want ErrPermission", err)
+	}
 }

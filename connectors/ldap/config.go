@@ -94,6 +94,11 @@ type Config struct {
 	// directory does not offer them.
 	Accounts *AccountsConfig `yaml:"accounts" json:"accounts,omitempty"`
 
+	// Provisioning lets a provisioning client (jitd's SCIM server) create,
+	// change and delete users and groups in two containers; without it the
+	// directory offers no provisioning.
+	Provisioning *ProvisioningConfig `yaml:"provisioning" json:"provisioning,omitempty"`
+
 	PageSize    int           `yaml:"page_size" json:"page_size,omitempty"`     // default 500
 	Timeout     time.Duration `yaml:"timeout" json:"timeout,omitempty"`         // default 30s per operation
 	Connections int           `yaml:"connections" json:"connections,omitempty"` // default 4
@@ -107,6 +112,23 @@ type AccountsConfig struct {
 	// MarkerAttr holds the value "jitd-ephemeral" on every account jitd
 	// creates (default employeeType).
 	MarkerAttr string `yaml:"marker_attr" json:"marker_attr,omitempty"`
+	// UPNSuffix (AD) makes userPrincipalName login@suffix when the login
+	// has no "@" of its own.
+	UPNSuffix string `yaml:"upn_suffix" json:"upn_suffix,omitempty"`
+}
+
+// ProvisioningConfig says where provisioning may write and what.
+type ProvisioningConfig struct {
+	// UserBase and GroupBase are the containers (OUs) provisioned users and
+	// groups live in; nothing outside them is read, changed or deleted. They
+	// must lie within user_base and group_base.
+	UserBase  string `yaml:"user_base" json:"user_base"`
+	GroupBase string `yaml:"group_base" json:"group_base"`
+	// UserAttrs and GroupAttrs are the attributes provisioning may write
+	// (defaults: the usual person and group attributes of the flavour).
+	// Attributes that decide security on their own can never be listed.
+	UserAttrs  []string `yaml:"user_attrs" json:"user_attrs,omitempty"`
+	GroupAttrs []string `yaml:"group_attrs" json:"group_attrs,omitempty"`
 	// UPNSuffix (AD) makes userPrincipalName login@suffix when the login
 	// has no "@" of its own.
 	UPNSuffix string `yaml:"upn_suffix" json:"upn_suffix,omitempty"`
@@ -137,6 +159,16 @@ func (c Config) withDefaults() Config {
 		def(&c.GroupAttr, "sAMAccountName")
 		def(&c.IDAttr, "objectGUID")
 		def(&c.DNAttr, "distinguishedName")
+	}
+	if c.Provisioning != nil {
+		p := *c.Provisioning
+		if p.UserAttrs == nil {
+			p.UserAttrs = defaultUserAttrs(c.Flavor)
+		}
+		if p.GroupAttrs == nil {
+			p.GroupAttrs = defaultGroupAttrs(c.Flavor)
+		}
+		c.Provisioning = &p
 	}
 	if c.Accounts != nil {
 		a := *c.Accounts
@@ -215,6 +247,9 @@ func (c Config) Validate() error {
 				bad("accounts.upn_suffix", "only for flavor: ad")
 			}
 		}
+	}
+	if p := c.Provisioning; p != nil {
+		errs = append(errs, c.validateProvisioning(*p)...)
 	}
 	u, err := url.Parse(c.URL)
 	switch {

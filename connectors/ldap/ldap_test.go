@@ -51,6 +51,8 @@ func config(t *testing.T) ldap.Config {
 		URL: srv.LDAPSURL, CAFile: srv.CAFile,
 		BindDN: slapd.ServiceDN, BindPasswordFile: filepath.Join(srv.PasswordDir, "service"),
 		UserBase: slapd.PeopleBase, GroupBase: slapd.GroupBase, EmptyMember: slapd.EmptyMember,
+		DisabledAttr: "pwdAccountLockedTime",
+		Provisioning: &ldap.ProvisioningConfig{UserBase: slapd.ProvisionedPeople, GroupBase: slapd.ProvisionedGroups},
 	}
 }
 

@@ -1425,6 +1425,476 @@ func (*AccountResponse) Descriptor() ([]byte, []int) {
 	return file_connector_proto_rawDescGZIP(), []int{24}
 }
 
+// Values are an attribute's values; an empty list in a change removes it.
+type Values struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Values        []string               `protobuf:"bytes,1,rep,name=values,proto3" json:"values,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Values) Reset() {
+	*x = Values{}
+	mi := &file_connector_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Values) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Values) ProtoMessage() {}
+
+func (x *Values) ProtoReflect() protoreflect.Message {
+	mi := &file_connector_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Values.ProtoReflect.Descriptor instead.
+func (*Values) Descriptor() ([]byte, []int) {
+	return file_connector_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *Values) GetValues() []string {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
+// Entry kinds are connectors.EntryKind: 1 user, 2 group.
+type Entry struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Kind           int32                  `protobuf:"varint,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	Id             string                 `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	Dn             string                 `protobuf:"bytes,3,opt,name=dn,proto3" json:"dn,omitempty"`
+	Name           string                 `protobuf:"bytes,4,opt,name=name,proto3" json:"name,omitempty"`
+	Enabled        bool                   `protobuf:"varint,5,opt,name=enabled,proto3" json:"enabled,omitempty"`
+	CreatedUnixMs  int64                  `protobuf:"varint,6,opt,name=created_unix_ms,json=createdUnixMs,proto3" json:"created_unix_ms,omitempty"`    // 0: unknown
+	ModifiedUnixMs int64                  `protobuf:"varint,7,opt,name=modified_unix_ms,json=modifiedUnixMs,proto3" json:"modified_unix_ms,omitempty"` // 0: unknown
+	Attrs          map[string]*Values     `protobuf:"bytes,8,rep,name=attrs,proto3" json:"attrs,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *Entry) Reset() {
+	*x = Entry{}
+	mi := &file_connector_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Entry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Entry) ProtoMessage() {}
+
+func (x *Entry) ProtoReflect() protoreflect.Message {
+	mi := &file_connector_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Entry.ProtoReflect.Descriptor instead.
+func (*Entry) Descriptor() ([]byte, []int) {
+	return file_connector_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *Entry) GetKind() int32 {
+	if x != nil {
+		return x.Kind
+	}
+	return 0
+}
+
+func (x *Entry) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Entry) GetDn() string {
+	if x != nil {
+		return x.Dn
+	}
+	return ""
+}
+
+func (x *Entry) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Entry) GetEnabled() bool {
+	if x != nil {
+		return x.Enabled
+	}
+	return false
+}
+
+func (x *Entry) GetCreatedUnixMs() int64 {
+	if x != nil {
+		return x.CreatedUnixMs
+	}
+	return 0
+}
+
+func (x *Entry) GetModifiedUnixMs() int64 {
+	if x != nil {
+		return x.ModifiedUnixMs
+	}
+	return 0
+}
+
+func (x *Entry) GetAttrs() map[string]*Values {
+	if x != nil {
+		return x.Attrs
+	}
+	return nil
+}
+
+type EntryQuery struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kind          int32                  `protobuf:"varint,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	Id            string                 `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	Attr          string                 `protobuf:"bytes,3,opt,name=attr,proto3" json:"attr,omitempty"`
+	Value         string                 `protobuf:"bytes,4,opt,name=value,proto3" json:"value,omitempty"`
+	Attrs         []string               `protobuf:"bytes,5,rep,name=attrs,proto3" json:"attrs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EntryQuery) Reset() {
+	*x = EntryQuery{}
+	mi := &file_connector_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EntryQuery) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EntryQuery) ProtoMessage() {}
+
+func (x *EntryQuery) ProtoReflect() protoreflect.Message {
+	mi := &file_connector_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EntryQuery.ProtoReflect.Descriptor instead.
+func (*EntryQuery) Descriptor() ([]byte, []int) {
+	return file_connector_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *EntryQuery) GetKind() int32 {
+	if x != nil {
+		return x.Kind
+	}
+	return 0
+}
+
+func (x *EntryQuery) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *EntryQuery) GetAttr() string {
+	if x != nil {
+		return x.Attr
+	}
+	return ""
+}
+
+func (x *EntryQuery) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
+func (x *EntryQuery) GetAttrs() []string {
+	if x != nil {
+		return x.Attrs
+	}
+	return nil
+}
+
+type EntrySpec struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kind          int32                  `protobuf:"varint,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Enabled       bool                   `protobuf:"varint,3,opt,name=enabled,proto3" json:"enabled,omitempty"`
+	Password      string                 `protobuf:"bytes,4,opt,name=password,proto3" json:"password,omitempty"`
+	Attrs         map[string]*Values     `protobuf:"bytes,5,rep,name=attrs,proto3" json:"attrs,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EntrySpec) Reset() {
+	*x = EntrySpec{}
+	mi := &file_connector_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EntrySpec) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EntrySpec) ProtoMessage() {}
+
+func (x *EntrySpec) ProtoReflect() protoreflect.Message {
+	mi := &file_connector_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EntrySpec.ProtoReflect.Descriptor instead.
+func (*EntrySpec) Descriptor() ([]byte, []int) {
+	return file_connector_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *EntrySpec) GetKind() int32 {
+	if x != nil {
+		return x.Kind
+	}
+	return 0
+}
+
+func (x *EntrySpec) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *EntrySpec) GetEnabled() bool {
+	if x != nil {
+		return x.Enabled
+	}
+	return false
+}
+
+func (x *EntrySpec) GetPassword() string {
+	if x != nil {
+		return x.Password
+	}
+	return ""
+}
+
+func (x *EntrySpec) GetAttrs() map[string]*Values {
+	if x != nil {
+		return x.Attrs
+	}
+	return nil
+}
+
+type ModifyEntryRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kind          int32                  `protobuf:"varint,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	Id            string                 `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	Name          string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	Attrs         map[string]*Values     `protobuf:"bytes,4,rep,name=attrs,proto3" json:"attrs,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Enabled       *bool                  `protobuf:"varint,5,opt,name=enabled,proto3,oneof" json:"enabled,omitempty"`
+	Password      string                 `protobuf:"bytes,6,opt,name=password,proto3" json:"password,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ModifyEntryRequest) Reset() {
+	*x = ModifyEntryRequest{}
+	mi := &file_connector_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ModifyEntryRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ModifyEntryRequest) ProtoMessage() {}
+
+func (x *ModifyEntryRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_connector_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ModifyEntryRequest.ProtoReflect.Descriptor instead.
+func (*ModifyEntryRequest) Descriptor() ([]byte, []int) {
+	return file_connector_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *ModifyEntryRequest) GetKind() int32 {
+	if x != nil {
+		return x.Kind
+	}
+	return 0
+}
+
+func (x *ModifyEntryRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ModifyEntryRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ModifyEntryRequest) GetAttrs() map[string]*Values {
+	if x != nil {
+		return x.Attrs
+	}
+	return nil
+}
+
+func (x *ModifyEntryRequest) GetEnabled() bool {
+	if x != nil && x.Enabled != nil {
+		return *x.Enabled
+	}
+	return false
+}
+
+func (x *ModifyEntryRequest) GetPassword() string {
+	if x != nil {
+		return x.Password
+	}
+	return ""
+}
+
+type DeleteEntryRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kind          int32                  `protobuf:"varint,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	Id            string                 `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteEntryRequest) Reset() {
+	*x = DeleteEntryRequest{}
+	mi := &file_connector_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteEntryRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteEntryRequest) ProtoMessage() {}
+
+func (x *DeleteEntryRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_connector_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteEntryRequest.ProtoReflect.Descriptor instead.
+func (*DeleteEntryRequest) Descriptor() ([]byte, []int) {
+	return file_connector_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *DeleteEntryRequest) GetKind() int32 {
+	if x != nil {
+		return x.Kind
+	}
+	return 0
+}
+
+func (x *DeleteEntryRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type EntryResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EntryResponse) Reset() {
+	*x = EntryResponse{}
+	mi := &file_connector_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EntryResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EntryResponse) ProtoMessage() {}
+
+func (x *EntryResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_connector_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EntryResponse.ProtoReflect.Descriptor instead.
+func (*EntryResponse) Descriptor() ([]byte, []int) {
+	return file_connector_proto_rawDescGZIP(), []int{31}
+}
+
 var File_connector_proto protoreflect.FileDescriptor
 
 const file_connector_proto_rawDesc = "" +
@@ -1526,8 +1996,56 @@ const file_connector_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
 	"until_unix\x18\x02 \x01(\x03R\tuntilUnix\"\x11\n" +
-	"\x0fAccountResponse2\xd9\n" +
+	"\x0fAccountResponse\" \n" +
+	"\x06Values\x12\x16\n" +
+	"\x06values\x18\x01 \x03(\tR\x06values\"\xcb\x02\n" +
+	"\x05Entry\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\x05R\x04kind\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\x12\x0e\n" +
+	"\x02dn\x18\x03 \x01(\tR\x02dn\x12\x12\n" +
+	"\x04name\x18\x04 \x01(\tR\x04name\x12\x18\n" +
+	"\aenabled\x18\x05 \x01(\bR\aenabled\x12&\n" +
+	"\x0fcreated_unix_ms\x18\x06 \x01(\x03R\rcreatedUnixMs\x12(\n" +
+	"\x10modified_unix_ms\x18\a \x01(\x03R\x0emodifiedUnixMs\x129\n" +
+	"\x05attrs\x18\b \x03(\v2#.jitd.connector.v1.Entry.AttrsEntryR\x05attrs\x1aS\n" +
 	"\n" +
+	"AttrsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12/\n" +
+	"\x05value\x18\x02 \x01(\v2\x19.jitd.connector.v1.ValuesR\x05value:\x028\x01\"p\n" +
+	"\n" +
+	"EntryQuery\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\x05R\x04kind\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\x12\x12\n" +
+	"\x04attr\x18\x03 \x01(\tR\x04attr\x12\x14\n" +
+	"\x05value\x18\x04 \x01(\tR\x05value\x12\x14\n" +
+	"\x05attrs\x18\x05 \x03(\tR\x05attrs\"\xfd\x01\n" +
+	"\tEntrySpec\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\x05R\x04kind\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +
+	"\aenabled\x18\x03 \x01(\bR\aenabled\x12\x1a\n" +
+	"\bpassword\x18\x04 \x01(\tR\bpassword\x12=\n" +
+	"\x05attrs\x18\x05 \x03(\v2'.jitd.connector.v1.EntrySpec.AttrsEntryR\x05attrs\x1aS\n" +
+	"\n" +
+	"AttrsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12/\n" +
+	"\x05value\x18\x02 \x01(\v2\x19.jitd.connector.v1.ValuesR\x05value:\x028\x01\"\xb0\x02\n" +
+	"\x12ModifyEntryRequest\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\x05R\x04kind\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12F\n" +
+	"\x05attrs\x18\x04 \x03(\v20.jitd.connector.v1.ModifyEntryRequest.AttrsEntryR\x05attrs\x12\x1d\n" +
+	"\aenabled\x18\x05 \x01(\bH\x00R\aenabled\x88\x01\x01\x12\x1a\n" +
+	"\bpassword\x18\x06 \x01(\tR\bpassword\x1aS\n" +
+	"\n" +
+	"AttrsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12/\n" +
+	"\x05value\x18\x02 \x01(\v2\x19.jitd.connector.v1.ValuesR\x05value:\x028\x01B\n" +
+	"\n" +
+	"\b_enabled\"8\n" +
+	"\x12DeleteEntryRequest\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\x05R\x04kind\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\"\x0f\n" +
+	"\rEntryResponse2\x9a\r\n" +
 	"\tConnector\x12V\n" +
 	"\tConfigure\x12#.jitd.connector.v1.ConfigureRequest\x1a$.jitd.connector.v1.ConfigureResponse\x12J\n" +
 	"\x05Check\x12\x1f.jitd.connector.v1.CheckRequest\x1a .jitd.connector.v1.CheckResponse\x12G\n" +
@@ -1547,7 +2065,11 @@ const file_connector_proto_rawDesc = "" +
 	"\rCreateAccount\x12'.jitd.connector.v1.CreateAccountRequest\x1a\x1a.jitd.connector.v1.Account\x12d\n" +
 	"\x11SetAccountEnabled\x12+.jitd.connector.v1.SetAccountEnabledRequest\x1a\".jitd.connector.v1.AccountResponse\x12\\\n" +
 	"\rDeleteAccount\x12'.jitd.connector.v1.DeleteAccountRequest\x1a\".jitd.connector.v1.AccountResponse\x12b\n" +
-	"\x10SetAccountExpiry\x12*.jitd.connector.v1.SetAccountExpiryRequest\x1a\".jitd.connector.v1.AccountResponseB/Z-github.com/jitd/jitd/schema/proto/connectorpbb\x06proto3"
+	"\x10SetAccountExpiry\x12*.jitd.connector.v1.SetAccountExpiryRequest\x1a\".jitd.connector.v1.AccountResponse\x12H\n" +
+	"\vReadEntries\x12\x1d.jitd.connector.v1.EntryQuery\x1a\x18.jitd.connector.v1.Entry0\x01\x12E\n" +
+	"\vCreateEntry\x12\x1c.jitd.connector.v1.EntrySpec\x1a\x18.jitd.connector.v1.Entry\x12V\n" +
+	"\vModifyEntry\x12%.jitd.connector.v1.ModifyEntryRequest\x1a .jitd.connector.v1.EntryResponse\x12V\n" +
+	"\vDeleteEntry\x12%.jitd.connector.v1.DeleteEntryRequest\x1a .jitd.connector.v1.EntryResponseB/Z-github.com/jitd/jitd/schema/proto/connectorpbb\x06proto3"
 
 var (
 	file_connector_proto_rawDescOnce sync.Once
@@ -1562,7 +2084,7 @@ func file_connector_proto_rawDescGZIP() []byte {
 }
 
 var file_connector_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_connector_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_connector_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
 var file_connector_proto_goTypes = []any{
 	(ChangeMessage_Op)(0),            // 0: jitd.connector.v1.ChangeMessage.Op
 	(*ConfigureRequest)(nil),         // 1: jitd.connector.v1.ConfigureRequest
@@ -1590,52 +2112,76 @@ var file_connector_proto_goTypes = []any{
 	(*DeleteAccountRequest)(nil),     // 23: jitd.connector.v1.DeleteAccountRequest
 	(*SetAccountExpiryRequest)(nil),  // 24: jitd.connector.v1.SetAccountExpiryRequest
 	(*AccountResponse)(nil),          // 25: jitd.connector.v1.AccountResponse
-	nil,                              // 26: jitd.connector.v1.User.AttributesEntry
+	(*Values)(nil),                   // 26: jitd.connector.v1.Values
+	(*Entry)(nil),                    // 27: jitd.connector.v1.Entry
+	(*EntryQuery)(nil),               // 28: jitd.connector.v1.EntryQuery
+	(*EntrySpec)(nil),                // 29: jitd.connector.v1.EntrySpec
+	(*ModifyEntryRequest)(nil),       // 30: jitd.connector.v1.ModifyEntryRequest
+	(*DeleteEntryRequest)(nil),       // 31: jitd.connector.v1.DeleteEntryRequest
+	(*EntryResponse)(nil),            // 32: jitd.connector.v1.EntryResponse
+	nil,                              // 33: jitd.connector.v1.User.AttributesEntry
+	nil,                              // 34: jitd.connector.v1.Entry.AttrsEntry
+	nil,                              // 35: jitd.connector.v1.EntrySpec.AttrsEntry
+	nil,                              // 36: jitd.connector.v1.ModifyEntryRequest.AttrsEntry
 }
 var file_connector_proto_depIdxs = []int32{
-	26, // 0: jitd.connector.v1.User.attributes:type_name -> jitd.connector.v1.User.AttributesEntry
+	33, // 0: jitd.connector.v1.User.attributes:type_name -> jitd.connector.v1.User.AttributesEntry
 	13, // 1: jitd.connector.v1.MemberResult.error:type_name -> jitd.connector.v1.Error
 	14, // 2: jitd.connector.v1.MembersResponse.results:type_name -> jitd.connector.v1.MemberResult
 	0,  // 3: jitd.connector.v1.ChangeMessage.op:type_name -> jitd.connector.v1.ChangeMessage.Op
 	8,  // 4: jitd.connector.v1.ChangeMessage.user:type_name -> jitd.connector.v1.User
 	9,  // 5: jitd.connector.v1.ChangeMessage.group:type_name -> jitd.connector.v1.Group
-	1,  // 6: jitd.connector.v1.Connector.Configure:input_type -> jitd.connector.v1.ConfigureRequest
-	3,  // 7: jitd.connector.v1.Connector.Check:input_type -> jitd.connector.v1.CheckRequest
-	5,  // 8: jitd.connector.v1.Connector.LookupUser:input_type -> jitd.connector.v1.LookupRequest
-	5,  // 9: jitd.connector.v1.Connector.LookupGroup:input_type -> jitd.connector.v1.LookupRequest
-	6,  // 10: jitd.connector.v1.Connector.ListUsers:input_type -> jitd.connector.v1.ListRequest
-	6,  // 11: jitd.connector.v1.Connector.ListGroups:input_type -> jitd.connector.v1.ListRequest
-	7,  // 12: jitd.connector.v1.Connector.ListMembers:input_type -> jitd.connector.v1.ListMembersRequest
-	11, // 13: jitd.connector.v1.Connector.AddMembers:input_type -> jitd.connector.v1.MembersRequest
-	11, // 14: jitd.connector.v1.Connector.RemoveMembers:input_type -> jitd.connector.v1.MembersRequest
-	12, // 15: jitd.connector.v1.Connector.AddMembersUntil:input_type -> jitd.connector.v1.MembersUntilRequest
-	16, // 16: jitd.connector.v1.Connector.IsMember:input_type -> jitd.connector.v1.IsMemberRequest
-	18, // 17: jitd.connector.v1.Connector.Changes:input_type -> jitd.connector.v1.ChangesRequest
-	20, // 18: jitd.connector.v1.Connector.CreateAccount:input_type -> jitd.connector.v1.CreateAccountRequest
-	22, // 19: jitd.connector.v1.Connector.SetAccountEnabled:input_type -> jitd.connector.v1.SetAccountEnabledRequest
-	23, // 20: jitd.connector.v1.Connector.DeleteAccount:input_type -> jitd.connector.v1.DeleteAccountRequest
-	24, // 21: jitd.connector.v1.Connector.SetAccountExpiry:input_type -> jitd.connector.v1.SetAccountExpiryRequest
-	2,  // 22: jitd.connector.v1.Connector.Configure:output_type -> jitd.connector.v1.ConfigureResponse
-	4,  // 23: jitd.connector.v1.Connector.Check:output_type -> jitd.connector.v1.CheckResponse
-	8,  // 24: jitd.connector.v1.Connector.LookupUser:output_type -> jitd.connector.v1.User
-	9,  // 25: jitd.connector.v1.Connector.LookupGroup:output_type -> jitd.connector.v1.Group
-	8,  // 26: jitd.connector.v1.Connector.ListUsers:output_type -> jitd.connector.v1.User
-	9,  // 27: jitd.connector.v1.Connector.ListGroups:output_type -> jitd.connector.v1.Group
-	10, // 28: jitd.connector.v1.Connector.ListMembers:output_type -> jitd.connector.v1.Member
-	15, // 29: jitd.connector.v1.Connector.AddMembers:output_type -> jitd.connector.v1.MembersResponse
-	15, // 30: jitd.connector.v1.Connector.RemoveMembers:output_type -> jitd.connector.v1.MembersResponse
-	15, // 31: jitd.connector.v1.Connector.AddMembersUntil:output_type -> jitd.connector.v1.MembersResponse
-	17, // 32: jitd.connector.v1.Connector.IsMember:output_type -> jitd.connector.v1.IsMemberResponse
-	19, // 33: jitd.connector.v1.Connector.Changes:output_type -> jitd.connector.v1.ChangeMessage
-	21, // 34: jitd.connector.v1.Connector.CreateAccount:output_type -> jitd.connector.v1.Account
-	25, // 35: jitd.connector.v1.Connector.SetAccountEnabled:output_type -> jitd.connector.v1.AccountResponse
-	25, // 36: jitd.connector.v1.Connector.DeleteAccount:output_type -> jitd.connector.v1.AccountResponse
-	25, // 37: jitd.connector.v1.Connector.SetAccountExpiry:output_type -> jitd.connector.v1.AccountResponse
-	22, // [22:38] is the sub-list for method output_type
-	6,  // [6:22] is the sub-list for method input_type
-	6,  // [6:6] is the sub-list for extension type_name
-	6,  // [6:6] is the sub-list for extension extendee
-	0,  // [0:6] is the sub-list for field type_name
+	34, // 6: jitd.connector.v1.Entry.attrs:type_name -> jitd.connector.v1.Entry.AttrsEntry
+	35, // 7: jitd.connector.v1.EntrySpec.attrs:type_name -> jitd.connector.v1.EntrySpec.AttrsEntry
+	36, // 8: jitd.connector.v1.ModifyEntryRequest.attrs:type_name -> jitd.connector.v1.ModifyEntryRequest.AttrsEntry
+	26, // 9: jitd.connector.v1.Entry.AttrsEntry.value:type_name -> jitd.connector.v1.Values
+	26, // 10: jitd.connector.v1.EntrySpec.AttrsEntry.value:type_name -> jitd.connector.v1.Values
+	26, // 11: jitd.connector.v1.ModifyEntryRequest.AttrsEntry.value:type_name -> jitd.connector.v1.Values
+	1,  // 12: jitd.connector.v1.Connector.Configure:input_type -> jitd.connector.v1.ConfigureRequest
+	3,  // 13: jitd.connector.v1.Connector.Check:input_type -> jitd.connector.v1.CheckRequest
+	5,  // 14: jitd.connector.v1.Connector.LookupUser:input_type -> jitd.connector.v1.LookupRequest
+	5,  // 15: jitd.connector.v1.Connector.LookupGroup:input_type -> jitd.connector.v1.LookupRequest
+	6,  // 16: jitd.connector.v1.Connector.ListUsers:input_type -> jitd.connector.v1.ListRequest
+	6,  // 17: jitd.connector.v1.Connector.ListGroups:input_type -> jitd.connector.v1.ListRequest
+	7,  // 18: jitd.connector.v1.Connector.ListMembers:input_type -> jitd.connector.v1.ListMembersRequest
+	11, // 19: jitd.connector.v1.Connector.AddMembers:input_type -> jitd.connector.v1.MembersRequest
+	11, // 20: jitd.connector.v1.Connector.RemoveMembers:input_type -> jitd.connector.v1.MembersRequest
+	12, // 21: jitd.connector.v1.Connector.AddMembersUntil:input_type -> jitd.connector.v1.MembersUntilRequest
+	16, // 22: jitd.connector.v1.Connector.IsMember:input_type -> jitd.connector.v1.IsMemberRequest
+	18, // 23: jitd.connector.v1.Connector.Changes:input_type -> jitd.connector.v1.ChangesRequest
+	20, // 24: jitd.connector.v1.Connector.CreateAccount:input_type -> jitd.connector.v1.CreateAccountRequest
+	22, // 25: jitd.connector.v1.Connector.SetAccountEnabled:input_type -> jitd.connector.v1.SetAccountEnabledRequest
+	23, // 26: jitd.connector.v1.Connector.DeleteAccount:input_type -> jitd.connector.v1.DeleteAccountRequest
+	24, // 27: jitd.connector.v1.Connector.SetAccountExpiry:input_type -> jitd.connector.v1.SetAccountExpiryRequest
+	28, // 28: jitd.connector.v1.Connector.ReadEntries:input_type -> jitd.connector.v1.EntryQuery
+	29, // 29: jitd.connector.v1.Connector.CreateEntry:input_type -> jitd.connector.v1.EntrySpec
+	30, // 30: jitd.connector.v1.Connector.ModifyEntry:input_type -> jitd.connector.v1.ModifyEntryRequest
+	31, // 31: jitd.connector.v1.Connector.DeleteEntry:input_type -> jitd.connector.v1.DeleteEntryRequest
+	2,  // 32: jitd.connector.v1.Connector.Configure:output_type -> jitd.connector.v1.ConfigureResponse
+	4,  // 33: jitd.connector.v1.Connector.Check:output_type -> jitd.connector.v1.CheckResponse
+	8,  // 34: jitd.connector.v1.Connector.LookupUser:output_type -> jitd.connector.v1.User
+	9,  // 35: jitd.connector.v1.Connector.LookupGroup:output_type -> jitd.connector.v1.Group
+	8,  // 36: jitd.connector.v1.Connector.ListUsers:output_type -> jitd.connector.v1.User
+	9,  // 37: jitd.connector.v1.Connector.ListGroups:output_type -> jitd.connector.v1.Group
+	10, // 38: jitd.connector.v1.Connector.ListMembers:output_type -> jitd.connector.v1.Member
+	15, // 39: jitd.connector.v1.Connector.AddMembers:output_type -> jitd.connector.v1.MembersResponse
+	15, // 40: jitd.connector.v1.Connector.RemoveMembers:output_type -> jitd.connector.v1.MembersResponse
+	15, // 41: jitd.connector.v1.Connector.AddMembersUntil:output_type -> jitd.connector.v1.MembersResponse
+	17, // 42: jitd.connector.v1.Connector.IsMember:output_type -> jitd.connector.v1.IsMemberResponse
+	19, // 43: jitd.connector.v1.Connector.Changes:output_type -> jitd.connector.v1.ChangeMessage
+	21, // 44: jitd.connector.v1.Connector.CreateAccount:output_type -> jitd.connector.v1.Account
+	25, // 45: jitd.connector.v1.Connector.SetAccountEnabled:output_type -> jitd.connector.v1.AccountResponse
+	25, // 46: jitd.connector.v1.Connector.DeleteAccount:output_type -> jitd.connector.v1.AccountResponse
+	25, // 47: jitd.connector.v1.Connector.SetAccountExpiry:output_type -> jitd.connector.v1.AccountResponse
+	27, // 48: jitd.connector.v1.Connector.ReadEntries:output_type -> jitd.connector.v1.Entry
+	27, // 49: jitd.connector.v1.Connector.CreateEntry:output_type -> jitd.connector.v1.Entry
+	32, // 50: jitd.connector.v1.Connector.ModifyEntry:output_type -> jitd.connector.v1.EntryResponse
+	32, // 51: jitd.connector.v1.Connector.DeleteEntry:output_type -> jitd.connector.v1.EntryResponse
+	32, // [32:52] is the sub-list for method output_type
+	12, // [12:32] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_connector_proto_init() }
@@ -1643,13 +2189,14 @@ func file_connector_proto_init() {
 	if File_connector_proto != nil {
 		return
 	}
+	file_connector_proto_msgTypes[29].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_connector_proto_rawDesc), len(file_connector_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   26,
+			NumMessages:   36,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -39,6 +39,10 @@ const (
 	Connector_SetAccountEnabled_FullMethodName = "/jitd.connector.v1.Connector/SetAccountEnabled"
 	Connector_DeleteAccount_FullMethodName     = "/jitd.connector.v1.Connector/DeleteAccount"
 	Connector_SetAccountExpiry_FullMethodName  = "/jitd.connector.v1.Connector/SetAccountExpiry"
+	Connector_ReadEntries_FullMethodName       = "/jitd.connector.v1.Connector/ReadEntries"
+	Connector_CreateEntry_FullMethodName       = "/jitd.connector.v1.Connector/CreateEntry"
+	Connector_ModifyEntry_FullMethodName       = "/jitd.connector.v1.Connector/ModifyEntry"
+	Connector_DeleteEntry_FullMethodName       = "/jitd.connector.v1.Connector/DeleteEntry"
 )
 
 // ConnectorClient is the client API for Connector service.
@@ -65,6 +69,11 @@ type ConnectorClient interface {
 	SetAccountEnabled(ctx context.Context, in *SetAccountEnabledRequest, opts ...grpc.CallOption) (*AccountResponse, error)
 	DeleteAccount(ctx context.Context, in *DeleteAccountRequest, opts ...grpc.CallOption) (*AccountResponse, error)
 	SetAccountExpiry(ctx context.Context, in *SetAccountExpiryRequest, opts ...grpc.CallOption) (*AccountResponse, error)
+	// Provisioning: users and groups a provisioning client manages.
+	ReadEntries(ctx context.Context, in *EntryQuery, opts ...grpc.CallOption) (Connector_ReadEntriesClient, error)
+	CreateEntry(ctx context.Context, in *EntrySpec, opts ...grpc.CallOption) (*Entry, error)
+	ModifyEntry(ctx context.Context, in *ModifyEntryRequest, opts ...grpc.CallOption) (*EntryResponse, error)
+	DeleteEntry(ctx context.Context, in *DeleteEntryRequest, opts ...grpc.CallOption) (*EntryResponse, error)
 }
 
 type connectorClient struct {
@@ -311,6 +320,65 @@ func (c *connectorClient) SetAccountExpiry(ctx context.Context, in *SetAccountEx
 	return out, nil
 }
 
+func (c *connectorClient) ReadEntries(ctx context.Context, in *EntryQuery, opts ...grpc.CallOption) (Connector_ReadEntriesClient, error) {
+	stream, err := c.cc.NewStream(ctx, &Connector_ServiceDesc.Streams[4], Connector_ReadEntries_FullMethodName, opts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &connectorReadEntriesClient{stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+type Connector_ReadEntriesClient interface {
+	Recv() (*Entry, error)
+	grpc.ClientStream
+}
+
+type connectorReadEntriesClient struct {
+	grpc.ClientStream
+}
+
+func (x *connectorReadEntriesClient) Recv() (*Entry, error) {
+	m := new(Entry)
+	if err := x.ClientStream.RecvMsg(m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func (c *connectorClient) CreateEntry(ctx context.Context, in *EntrySpec, opts ...grpc.CallOption) (*Entry, error) {
+	out := new(Entry)
+	err := c.cc.Invoke(ctx, Connector_CreateEntry_FullMethodName, in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *connectorClient) ModifyEntry(ctx context.Context, in *ModifyEntryRequest, opts ...grpc.CallOption) (*EntryResponse, error) {
+	out := new(EntryResponse)
+	err := c.cc.Invoke(ctx, Connector_ModifyEntry_FullMethodName, in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *connectorClient) DeleteEntry(ctx context.Context, in *DeleteEntryRequest, opts ...grpc.CallOption) (*EntryResponse, error) {
+	out := new(EntryResponse)
+	err := c.cc.Invoke(ctx, Connector_DeleteEntry_FullMethodName, in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ConnectorServer is the server API for Connector service.
 // All implementations must embed UnimplementedConnectorServer
 // for forward compatibility
@@ -335,6 +403,11 @@ type ConnectorServer interface {
 	SetAccountEnabled(context.Context, *SetAccountEnabledRequest) (*AccountResponse, error)
 	DeleteAccount(context.Context, *DeleteAccountRequest) (*AccountResponse, error)
 	SetAccountExpiry(context.Context, *SetAccountExpiryRequest) (*AccountResponse, error)
+	// Provisioning: users and groups a provisioning client manages.
+	ReadEntries(*EntryQuery, Connector_ReadEntriesServer) error
+	CreateEntry(context.Context, *EntrySpec) (*Entry, error)
+	ModifyEntry(context.Context, *ModifyEntryRequest) (*EntryResponse, error)
+	DeleteEntry(context.Context, *DeleteEntryRequest) (*EntryResponse, error)
 	mustEmbedUnimplementedConnectorServer()
 }
 
@@ -389,6 +462,18 @@ func (UnimplementedConnectorServer) DeleteAccount(context.Context, *DeleteAccoun
 }
 func (UnimplementedConnectorServer) SetAccountExpiry(context.Context, *SetAccountExpiryRequest) (*AccountResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method SetAccountExpiry not implemented")
+}
+func (UnimplementedConnectorServer) ReadEntries(*EntryQuery, Connector_ReadEntriesServer) error {
+	return status.Errorf(codes.Unimplemented, "method ReadEntries not implemented")
+}
+func (UnimplementedConnectorServer) CreateEntry(context.Context, *EntrySpec) (*Entry, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method CreateEntry not implemented")
+}
+func (UnimplementedConnectorServer) ModifyEntry(context.Context, *ModifyEntryRequest) (*EntryResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ModifyEntry not implemented")
+}
+func (UnimplementedConnectorServer) DeleteEntry(context.Context, *DeleteEntryRequest) (*EntryResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method DeleteEntry not implemented")
 }
 func (UnimplementedConnectorServer) mustEmbedUnimplementedConnectorServer() {}
 
@@ -703,6 +788,81 @@ func _Connector_SetAccountExpiry_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Connector_ReadEntries_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(EntryQuery)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(ConnectorServer).ReadEntries(m, &connectorReadEntriesServer{stream})
+}
+
+type Connector_ReadEntriesServer interface {
+	Send(*Entry) error
+	grpc.ServerStream
+}
+
+type connectorReadEntriesServer struct {
+	grpc.ServerStream
+}
+
+func (x *connectorReadEntriesServer) Send(m *Entry) error {
+	return x.ServerStream.SendMsg(m)
+}
+
+func _Connector_CreateEntry_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(EntrySpec)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ConnectorServer).CreateEntry(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Connector_CreateEntry_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ConnectorServer).CreateEntry(ctx, req.(*EntrySpec))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Connector_ModifyEntry_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ModifyEntryRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ConnectorServer).ModifyEntry(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Connector_ModifyEntry_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ConnectorServer).ModifyEntry(ctx, req.(*ModifyEntryRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Connector_DeleteEntry_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteEntryRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ConnectorServer).DeleteEntry(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Connector_DeleteEntry_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ConnectorServer).DeleteEntry(ctx, req.(*DeleteEntryRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Connector_ServiceDesc is the grpc.ServiceDesc for Connector service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -758,6 +918,18 @@ var Connector_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "SetAccountExpiry",
 			Handler:    _Connector_SetAccountExpiry_Handler,
 		},
+		{
+			MethodName: "CreateEntry",
+			Handler:    _Connector_CreateEntry_Handler,
+		},
+		{
+			MethodName: "ModifyEntry",
+			Handler:    _Connector_ModifyEntry_Handler,
+		},
+		{
+			MethodName: "DeleteEntry",
+			Handler:    _Connector_DeleteEntry_Handler,
+		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
@@ -778,6 +950,11 @@ var Connector_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "Changes",
 			Handler:       _Connector_Changes_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "ReadEntries",
+			Handler:       _Connector_ReadEntries_Handler,
 			ServerStreams: true,
 		},
 	},

@@ -1,0 +1,102 @@
+package connectors
+
+import (
+	"context"
+	"time"
+)
+
+// CapProvision is the capability of Provisioner.
+const CapProvision Capability = "provision"
+
+// EntryKind says whether an Entry is a user or a group.
+type EntryKind int
+
+// Entry kinds.
+const (
+	UserEntry EntryKind = iota + 1
+	GroupEntry
+)
+
+func (k EntryKind) String() string {
+	switch k {
+	case UserEntry:
+		return "user"
+	case GroupEntry:
+		return "group"
+	}
+	return "unknown"
+}
+
+// Entry is a user or group as provisioning sees it: its identity and the
+// directory attributes that were asked for, by the directory's own names.
+type Entry struct {
+	Kind EntryKind
+	ID   string
+	DN   string
+	// Name is the user's login or the group's name.
+	Name string
+	// Enabled is meaningful for users only.
+	Enabled bool
+	// Created and Modified are the directory's own timestamps (zero when
+	// it keeps none).
+	Created  time.Time
+	Modified time.Time
+	Attrs    map[string][]string
+}
+
+// EntryQuery selects entries. With ID set it names one entry; with Attr
+// set, those whose Attr equals Value under the directory's matching rule
+// (which is case-insensitive for names in LDAP); with neither, all of them.
+type EntryQuery struct {
+	Kind  EntryKind
+	ID    string
+	Attr  string
+	Value string
+	// Attrs are the attributes to return in Entry.Attrs.
+	Attrs []string
+}
+
+// EntrySpec describes a user or group to create.
+type EntrySpec struct {
+	Kind EntryKind
+	// Name is the user's login or the group's name.
+	Name string
+	// Enabled creates a user enabled (groups ignore it).
+	Enabled bool
+	// Password is a user's initial password; never stored or logged.
+	// Empty: a random one nobody knows.
+	Password string
+	Attrs    map[string][]string
+}
+
+// EntryChange changes an entry. Zero fields change nothing.
+type EntryChange struct {
+	// Name renames a group, or changes a user's login.
+	Name string
+	// Attrs replace the named attributes; an empty slice removes one.
+	Attrs    map[string][]string
+	Enabled  *bool
+	Password string
+}
+
+// Provisioner creates, changes and deletes users and groups — what a SCIM
+// client asks of jitd. It works only inside the area configured for it
+// (a base DN, for LDAP), refuses (ErrPermission) anything outside it or
+// any attribute that decides security on its own (object classes,
+// memberships, passwords other than through Password, jitd's marker),
+// and never touches a directory's built-in or protected objects.
+// Memberships are changed with MembershipManager.
+type Provisioner interface {
+	ReadEntries(ctx context.Context, q EntryQuery, fn func(Entry) error) error
+	CreateEntry(ctx context.Context, spec EntrySpec) (Entry, error)
+	ModifyEntry(ctx context.Context, kind EntryKind, id string, change EntryChange) error
+	// DeleteEntry deletes the entry; deleting a missing one fails with
+	// ErrNotFound (SCIM answers 404).
+	DeleteEntry(ctx context.Context, kind EntryKind, id string) error
+}
+
+// AsProvisioner returns c as a Provisioner when it has that capability.
+func AsProvisioner(c Connector) (Provisioner, bool) {
+	p, ok := c.(Provisioner)
+	return p, ok && Has(c, CapProvision)
+}
