@@ -44,12 +44,14 @@ type Entry struct {
 	Attrs    map[string][]string
 }
 
-// EntryQuery selects entries. With ID set it names one entry; with Attr
-// set, those whose Attr equals Value under the directory's matching rule
-// (which is case-insensitive for names in LDAP); with neither, all of them.
+// EntryQuery selects entries. With ID set it names one entry; with Name,
+// the entry of that login or group name; with Attr, those whose Attr equals
+// Value under the directory's matching rule (case-insensitive for names in
+// LDAP); with none of them, all.
 type EntryQuery struct {
 	Kind  EntryKind
 	ID    string
+	Name  string
 	Attr  string
 	Value string
 	// Attrs are the attributes to return in Entry.Attrs.

@@ -457,6 +457,9 @@ func testProvisioning(t *testing.T, f fixture) {
 	if got := readEntries(t, f, p, connectors.EntryQuery{Kind: connectors.UserEntry, Attr: "mail", Value: "PAT.KIM@example.org", Attrs: attrs}); len(got) != 1 || got[0].ID != u.ID || got[0].Attrs["mail"][0] != "pat.kim@example.org" {
 		t.Fatalf("read by mail = %+v; want the one user with its mail", got)
 	}
+	if got := readEntries(t, f, p, connectors.EntryQuery{Kind: connectors.UserEntry, Name: "PAT.kim"}); len(got) != 1 || got[0].ID != u.ID {
+		t.Fatalf("read by login = %+v; want the one user", got)
+	}
 	if got := readEntries(t, f, p, connectors.EntryQuery{Kind: connectors.UserEntry, Attr: "mail", Value: "*"}); len(got) != 0 {
 		t.Fatalf("a value of * matched %d entries; values must be escaped", len(got))
 	}

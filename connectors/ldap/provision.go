@@ -194,6 +194,10 @@ func (c *Conn) ReadEntries(ctx context.Context, q connectors.EntryQuery, fn func
 			return nil // cannot be an id of this directory: nothing matches
 		}
 		filter = "(&" + class + item + ")"
+	case q.Name != "" && q.Kind == connectors.UserEntry:
+		filter = and(class, c.cfg.LoginAttr, q.Name)
+	case q.Name != "":
+		filter = and(class, c.cfg.GroupAttr, q.Name)
 	case q.Attr != "":
 		if !attrName.MatchString(q.Attr) {
 			return fmt.Errorf("ldap: %q is not an attribute name: %w", q.Attr, connectors.ErrInvalid)

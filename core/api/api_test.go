@@ -95,7 +95,7 @@ func newEnv(t *testing.T, opts ...func(d *api.Deps, base string)) *env {
 		e.tokens[role] = tok
 	}
 	// People: requester and approver tokens are named by login.
-	for login, role := range map[string]string{"alice": auth.RoleRequester, "bob": auth.RoleApprover, "carol": auth.RoleRequester} {
+	for login, role := range map[string]string{"alice": auth.RoleRequester, "bob": auth.RoleApprover, "carol": auth.RoleRequester, "okta": auth.RoleSCIM} {
 		tok, err := auth.NewToken(ctx, st, login, role, clk.Now())
 		if err != nil {
 			t.Fatal(err)
@@ -141,7 +141,7 @@ func TestAuthorization_Matrix(t *testing.T) {
 	extendable, disposable := newAccount("c-one"), newAccount("c-two")
 	forged := e.tokens[auth.RoleAdmin][:len(e.tokens[auth.RoleAdmin])-2] + "xx"
 	callers := map[string]string{"none": "", "garbage": "not-a-token", "forged": forged, "auditor": e.tokens[auth.RoleAuditor], "admin": e.tokens[auth.RoleAdmin],
-		"requester": e.tokens["alice"], "approver": e.tokens["bob"], "other requester": e.tokens["carol"]}
+		"requester": e.tokens["alice"], "approver": e.tokens["bob"], "other requester": e.tokens["carol"], "scim client": e.tokens["okta"]}
 	alice := e.client(e.tokens["alice"])
 	// aliceAsks makes a fresh pending request of alice's, which bob may approve.
 	aliceAsks := func() string {
@@ -279,6 +279,8 @@ func TestAuthorization_Matrix(t *testing.T) {
 		// carol may ask, but policy refuses her; she sees no one else's
 		// request; she may break glass, and not close her own review.
 		"other requester": own(map[string]int{"request create": 400, "request list": 200, "request show alice's": 404, "breakglass": 200}),
+		// A provisioning client's token serves SCIM and nothing else.
+		"scim client": own(map[string]int{}),
 	}
 	for caller, tok := range callers {
 		for op, fn := range ops {
@@ -377,7 +379,7 @@ func TestGrantLifecycleOverTheAPI(t *testing.T) {
 		t.Fatalf("audit: %s", got)
 	}
 	v, err := c.VerifyAudit(ctx)
-	if err != nil || !v.OK || v.Events != 10 { // five grant events, five token.created
+	if err != nil || !v.OK || v.Events != 11 { // five grant events, six token.created
 		t.Fatalf("verify: %+v %v", v, err)
 	}
 }

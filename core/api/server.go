@@ -26,6 +26,7 @@ import (
 	"github.com/jitd/jitd/core/notify"
 	"github.com/jitd/jitd/core/policy"
 	"github.com/jitd/jitd/core/request"
+	"github.com/jitd/jitd/core/scim"
 	"github.com/jitd/jitd/core/store"
 	"github.com/jitd/jitd/sync/mirror"
 	"github.com/jitd/jitd/sync/reconcile"
@@ -80,10 +81,12 @@ type Deps struct {
 	// DefaultDirectory is used when a request names none (set when only
 	// one directory is configured).
 	DefaultDirectory string
-	Metrics          *prometheus.Registry
-	Ready            Readiness
-	Clock            clock.Clock
-	Log              *slog.Logger
+	// SCIM, when set, is served under /scim/v2 to tokens of the scim role.
+	SCIM    *scim.Server
+	Metrics *prometheus.Registry
+	Ready   Readiness
+	Clock   clock.Clock
+	Log     *slog.Logger
 }
 
 // NewServer returns the API handler.
@@ -153,6 +156,9 @@ func NewServer(d Deps) *Server {
 	s.handle("POST /api/v1/accounts/{id}/extend", auth.AccountWrite, s.extendAccount)
 	s.handle("POST /api/v1/accounts/{id}/disable", auth.AccountWrite, s.endAccount(false))
 	s.handle("POST /api/v1/accounts/{id}/delete", auth.AccountWrite, s.endAccount(true))
+	if d.SCIM != nil {
+		s.mountSCIM(d.SCIM)
+	}
 	return s
 }
 

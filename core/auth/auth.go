@@ -29,6 +29,9 @@ const (
 	RoleRequester = "requester"
 	// RoleApprover also decides requests, where policy names them.
 	RoleApprover = "approver"
+	// RoleSCIM is a provisioning client (Okta, Entra ID) using /scim/v2,
+	// and nothing else; the token's name is the client's.
+	RoleSCIM = "scim"
 )
 
 // Permission names an action on the API.
@@ -58,6 +61,8 @@ const (
 	// sponsor (and see) only their own.
 	InviteRead  Permission = "invite.read"
 	InviteWrite Permission = "invite.write"
+	// SCIMProvision is the use of /scim/v2.
+	SCIMProvision Permission = "scim.provision"
 )
 
 // roles maps each role to what it may do.
@@ -67,6 +72,7 @@ var roles = map[string][]Permission{
 	RoleAuditor:   {GrantRead, AuditRead, SyncRead, AccountRead, PolicyRead, RequestRead, ReviewRead, InviteRead},
 	RoleRequester: {RequestRead, RequestCreate},
 	RoleApprover:  {RequestRead, RequestCreate, RequestDecide, ReviewRead, ReviewClose, InviteRead, InviteWrite},
+	RoleSCIM:      {SCIMProvision},
 }
 
 // Allowed reports whether role may do p.
@@ -136,7 +142,7 @@ func NewToken(ctx context.Context, st store.Store, name, role string, now time.T
 // (zero: never); it also returns the token's id.
 func NewExpiringToken(ctx context.Context, st store.Store, name, role string, now, expires time.Time) (string, string, error) {
 	if _, ok := roles[role]; !ok {
-		return "", "", fmt.Errorf("%w %q (one of admin, auditor, approver, requester)", ErrUnknownRole, role)
+		return "", "", fmt.Errorf("%w %q (one of admin, auditor, approver, requester, scim)", ErrUnknownRole, role)
 	}
 	idb := make([]byte, 8)
 	secret := make([]byte, 32)

@@ -23,6 +23,7 @@ import (
 	"github.com/jitd/jitd/core/auth"
 	"github.com/jitd/jitd/core/notify"
 	"github.com/jitd/jitd/core/policy"
+	"github.com/jitd/jitd/core/scim"
 )
 
 // Config is the whole configuration file.
@@ -38,6 +39,9 @@ type Config struct {
 	Notify      notify.Config `yaml:"notify"`
 	Auth        Auth          `yaml:"auth"`
 	Directories []Directory   `yaml:"directories"`
+	// SCIM serves /scim/v2 so that Okta or Entra ID can provision users and
+	// groups into one directory (which needs a provisioning block).
+	SCIM *scim.Config `yaml:"scim"`
 }
 
 // Auth configures how people sign in besides API tokens.
@@ -362,6 +366,18 @@ func (c *Config) validate() error {
 		c.validateDirectory(i, names, add)
 	}
 	c.validateAuth(names, add)
+	if c.SCIM != nil {
+		for _, line := range splitErr(c.SCIM.Validate()) {
+			path, msg, _ := strings.Cut(line, ": ")
+			add("scim."+path, "%s", msg)
+		}
+		switch {
+		case c.SCIM.Directory == "" && len(c.Directories) == 1:
+			c.SCIM.Directory = c.Directories[0].Name
+		case c.SCIM.Directory != "" && !names[c.SCIM.Directory]:
+			add("scim.directory", "no directory is named %q", c.SCIM.Directory)
+		}
+	}
 	if len(p) > 0 {
 		return p
 	}

@@ -70,6 +70,20 @@ func TestExampleADBlockIsValid(t *testing.T) {
 	if len(cfg.Directories) != 2 || cfg.Directories[1].Name != "corp-ad" {
 		t.Fatalf("directories: %+v", cfg.Directories)
 	}
+	// The SCIM server block provisions into it.
+	text := uncommentExample(t, "ad", func(line string) string {
+		line = strings.Replace(line, "/etc/jitd/ad-ca.pem", ca, 1)
+		return strings.Replace(line, "/etc/jitd/ad-password", pw, 1)
+	})
+	cfg, err = Parse([]byte(uncommentExampleText(t, text, "scim-server", nil)))
+	if err != nil || cfg.SCIM == nil || cfg.SCIM.Directory != "corp-ad" || cfg.SCIM.UserAttributes["enterprise.costCenter"] != "extensionAttribute1" {
+		t.Fatalf("uncommented SCIM server example: %+v, %v", cfg.SCIM, err)
+	}
+	bad := strings.Replace(uncommentExampleText(t, text, "scim-server", nil), "directory: corp-ad", "directory: nowhere", 1)
+	bad = strings.Replace(bad, "jit_groups: refuse", "jit_groups: sometimes", 1)
+	if _, err := Parse([]byte(bad)); err == nil || !strings.Contains(err.Error(), `scim.directory: no directory is named "nowhere"`) || !strings.Contains(err.Error(), "scim.jit_groups: must be refuse or baseline") {
+		t.Fatalf("a bad scim block: %v", err)
+	}
 }
 
 // TestExamplePolicyBlockIsValid uncomments the example's policy and compiles it.
@@ -205,6 +219,13 @@ func uncommentExample(t *testing.T, name string, edit func(string) string) strin
 	if err != nil {
 		t.Fatal(err)
 	}
+	return uncommentExampleText(t, string(b), name, edit)
+}
+
+// uncommentExampleText is uncommentExample on a text already read.
+func uncommentExampleText(t *testing.T, text, name string, edit func(string) string) string {
+	t.Helper()
+	b := []byte(text)
 	var out []string
 	in := false
 	for _, line := range strings.Split(string(b), "\n") {

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/jitd/jitd/connectors/ldap"
 	"github.com/jitd/jitd/core/account"
 	"github.com/jitd/jitd/core/api"
 	"github.com/jitd/jitd/core/auth"
@@ -28,6 +29,7 @@ import (
 	"github.com/jitd/jitd/core/notify"
 	"github.com/jitd/jitd/core/policy"
 	"github.com/jitd/jitd/core/request"
+	"github.com/jitd/jitd/core/scim"
 	"github.com/jitd/jitd/core/store"
 	"github.com/jitd/jitd/core/store/sqlite"
 	"github.com/jitd/jitd/plugins"
@@ -62,6 +64,7 @@ type Daemon struct {
 	notifier  *notify.Notifier
 	links     *notify.Links
 	oidc      *auth.OIDC
+	scim      *scim.Server
 	reg       *prometheus.Registry
 }
 
@@ -203,6 +206,9 @@ func (d *Daemon) start(ctx context.Context) error {
 			return err
 		}
 	}
+	if err := d.openSCIM(log); err != nil {
+		return err
+	}
 	if err := d.grants.Resume(ctx); err != nil { // the scheduler takes back its own leases when it starts
 		return err
 	}
@@ -214,7 +220,7 @@ func (d *Daemon) serve(ctx context.Context) error {
 	srv := &http.Server{
 		Handler: api.NewServer(api.Deps{Store: d.store, Grants: d.grants, Accounts: d.accounts, Mirror: d.mirror, Reconcile: d.reconcile,
 			Policy: d.cfg.Policy.Compiled(), Requests: d.requests, Invites: d.invites, Links: d.links, OIDC: d.oidc, SlackSecrets: d.notifier.SlackSecrets(),
-			SlackHTTP: &http.Client{Timeout: 10 * time.Second}, DefaultDirectory: d.defaultDirectory(), Metrics: d.reg, Ready: d.readiness, Clock: d.opts.Clock, Log: log}),
+			SlackHTTP: &http.Client{Timeout: 10 * time.Second}, DefaultDirectory: d.defaultDirectory(), SCIM: d.scim, Metrics: d.reg, Ready: d.readiness, Clock: d.opts.Clock, Log: log}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
@@ -336,4 +342,36 @@ func (c *grantsCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, s := range store.States {
 		ch <- prometheus.MustNewConstMetric(grantsDesc, prometheus.GaugeValue, float64(counts[s]), string(s))
 	}
+}
+
+// openSCIM builds the SCIM server over its directory's connector.
+func (d *Daemon) openSCIM(log *slog.Logger) error {
+	sc := d.cfg.SCIM
+	if sc == nil {
+		return nil
+	}
+	dir, ok := d.dirs[sc.Directory]
+	if !ok {
+		return fmt.Errorf("scim: no directory %q", sc.Directory)
+	}
+	var flavor string
+	var jit []string
+	for _, dc := range d.cfg.Directories {
+		if dc.Name != sc.Directory {
+			continue
+		}
+		if lc, ok := dc.SettingsValue().(ldap.Config); ok {
+			flavor = lc.Flavor
+		}
+		for _, g := range dc.Groups {
+			jit = append(jit, g.Name)
+		}
+	}
+	s, err := scim.New(scim.Deps{Config: *sc, Conn: dir.Conn, Flavor: flavor, JITGroups: jit, Store: d.store, Clock: d.opts.Clock, Log: log,
+		DocumentationURL: "https://github.com/jitd/jitd#provisioning-through-scim"})
+	if err != nil {
+		return err
+	}
+	d.scim = s
+	return nil
 }

@@ -202,6 +202,10 @@ type Store interface {
 	// Drift lists open drift, by directory ("" for all).
 	Drift(ctx context.Context, directory string) ([]Drift, error)
 
+	// SCIMExternalIDs returns the externalId of each of ids that has one.
+	SCIMExternalIDs(ctx context.Context, directory, kind string, ids []string) (map[string]string, error)
+	// SCIMByExternalID returns the ids whose externalId is externalID.
+	SCIMByExternalID(ctx context.Context, directory, kind, externalID string) ([]string, error)
 	Close() error
 }
 
@@ -309,4 +313,8 @@ type Tx interface {
 	OpenDrift(d Drift) (bool, error)
 	// CloseDrift removes a drift row; it reports whether there was one.
 	CloseDrift(directory, groupID, userID string) (bool, error)
+
+	// SetSCIMExternalID records a resource's externalId; an empty one
+	// forgets the resource.
+	SetSCIMExternalID(e SCIMExternal) error
 }

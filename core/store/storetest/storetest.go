@@ -44,6 +44,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Reviews", testReviews},
 		{"SessionLogouts", testSessionLogouts},
 		{"UsedLinks", testUsedLinks},
+		{"SCIMExternalIDs", testSCIMExternalIDs},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

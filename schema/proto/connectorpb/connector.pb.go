@@ -1578,6 +1578,7 @@ type EntryQuery struct {
 	Attr          string                 `protobuf:"bytes,3,opt,name=attr,proto3" json:"attr,omitempty"`
 	Value         string                 `protobuf:"bytes,4,opt,name=value,proto3" json:"value,omitempty"`
 	Attrs         []string               `protobuf:"bytes,5,rep,name=attrs,proto3" json:"attrs,omitempty"`
+	Name          string                 `protobuf:"bytes,6,opt,name=name,proto3" json:"name,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1645,6 +1646,13 @@ func (x *EntryQuery) GetAttrs() []string {
 		return x.Attrs
 	}
 	return nil
+}
+
+func (x *EntryQuery) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
 }
 
 type EntrySpec struct {
@@ -2011,14 +2019,15 @@ const file_connector_proto_rawDesc = "" +
 	"\n" +
 	"AttrsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12/\n" +
-	"\x05value\x18\x02 \x01(\v2\x19.jitd.connector.v1.ValuesR\x05value:\x028\x01\"p\n" +
+	"\x05value\x18\x02 \x01(\v2\x19.jitd.connector.v1.ValuesR\x05value:\x028\x01\"\x84\x01\n" +
 	"\n" +
 	"EntryQuery\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\x05R\x04kind\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12\x12\n" +
 	"\x04attr\x18\x03 \x01(\tR\x04attr\x12\x14\n" +
 	"\x05value\x18\x04 \x01(\tR\x05value\x12\x14\n" +
-	"\x05attrs\x18\x05 \x03(\tR\x05attrs\"\xfd\x01\n" +
+	"\x05attrs\x18\x05 \x03(\tR\x05attrs\x12\x12\n" +
+	"\x04name\x18\x06 \x01(\tR\x04name\"\xfd\x01\n" +
 	"\tEntrySpec\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\x05R\x04kind\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +

@@ -1,0 +1,77 @@
+package api_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"path/filepath"
+	"testing"
+
+	"github.com/jitd/jitd/connectors"
+	"github.com/jitd/jitd/connectors/demo"
+	"github.com/jitd/jitd/core/api"
+	"github.com/jitd/jitd/core/scim"
+)
+
+// provisioningDemo lends the demo directory the provisioning capability
+// so SCIM can be mounted; these tests are about who gets in, and read
+// nothing from it.
+type provisioningDemo struct{ *demo.Conn }
+
+func (p provisioningDemo) Capabilities() []connectors.Capability {
+	return append(connectors.Capabilities(p.Conn), connectors.CapProvision)
+}
+func (provisioningDemo) ReadEntries(context.Context, connectors.EntryQuery, func(connectors.Entry) error) error {
+	return nil
+}
+func (provisioningDemo) CreateEntry(context.Context, connectors.EntrySpec) (connectors.Entry, error) {
+	return connectors.Entry{}, connectors.ErrInvalid
+}
+func (provisioningDemo) ModifyEntry(context.Context, connectors.EntryKind, string, connectors.EntryChange) error {
+	return connectors.ErrInvalid
+}
+func (provisioningDemo) DeleteEntry(context.Context, connectors.EntryKind, string) error {
+	return connectors.ErrInvalid
+}
+
+func TestSCIM_OnlyTheSCIMRoleGetsIn(t *testing.T) {
+	e := newEnv(t, func(d *api.Deps, _ string) {
+		conn, err := demo.New(demo.Config{File: filepath.Join(t.TempDir(), "d.json"), Seed: "../../fixtures/demo/directory.json"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := scim.New(scim.Deps{Config: scim.Config{Directory: "demo"}, Conn: provisioningDemo{conn}, Store: d.Store, Clock: d.Clock})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.SCIM = s
+	})
+	want := map[string]int{"": 401, "not-a-token": 401, e.tokens["admin"]: 403, e.tokens["auditor"]: 403, e.tokens["alice"]: 403, e.tokens["bob"]: 403, e.tokens["okta"]: 200}
+	for tok, code := range want {
+		for _, path := range []string{"/scim/v2/ServiceProviderConfig", "/scim/v2/Users", "/scim/v2"} {
+			if path == "/scim/v2" && code == 200 {
+				code = 404 // the root itself is no endpoint
+			}
+			req, _ := http.NewRequest("GET", e.srv.URL+path, nil)
+			if tok != "" {
+				req.Header.Set("Authorization", "Bearer "+tok)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var body map[string]any
+			json.NewDecoder(resp.Body).Decode(&body)
+			resp.Body.Close()
+			if resp.StatusCode != code {
+				t.Errorf("%s with token %.12q: %d, want %d (%v)", path, tok, resp.StatusCode, code, body)
+			}
+			if ct := resp.Header.Get("Content-Type"); ct != "application/scim+json" {
+				t.Errorf("%s: Content-Type %q", path, ct)
+			}
+			if code == 401 && resp.Header.Get("WWW-Authenticate") == "" {
+				t.Errorf("%s: a 401 without WWW-Authenticate", path)
+			}
+		}
+	}
+}

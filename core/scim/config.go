@@ -1,0 +1,106 @@
+package scim
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"slices"
+	"sort"
+)
+
+// Config is the `scim:` block: which directory SCIM clients provision into
+// and how.
+type Config struct {
+	// Directory names the directory (one with a provisioning block) that
+	// /scim/v2 is backed by.
+	Directory string `yaml:"directory"`
+	// BaseURL is the public URL of the SCIM root (https://jitd.example/scim/v2),
+	// used in Location headers and meta.location. Default: the URL the
+	// request came to.
+	BaseURL string `yaml:"base_url"`
+	// JITGroups says what a SCIM write to a JIT-managed group does: refuse
+	// (default; 403) or baseline (members SCIM adds are recorded as the
+	// group's standing baseline, audited). Renaming or deleting a
+	// JIT-managed group is always refused.
+	JITGroups string `yaml:"jit_groups"`
+	// UserAttributes maps SCIM user attributes to directory attributes,
+	// over the defaults of the directory's flavour; "" unmaps one. Keys:
+	// see UserAttributeKeys.
+	UserAttributes map[string]string `yaml:"user_attributes"`
+	// RequestsPerSecond and Burst bound SCIM traffic as a whole (default 50
+	// and 100); MaxInFlight bounds requests served at once (default 8).
+	// Past either, SCIM answers 429 with Retry-After.
+	RequestsPerSecond float64 `yaml:"requests_per_second"`
+	Burst             int     `yaml:"burst"`
+	MaxInFlight       int     `yaml:"max_in_flight"`
+	// MaxResults bounds one page of a listing (default 200).
+	MaxResults int `yaml:"max_results"`
+}
+
+// JIT-managed group modes.
+const (
+	JITRefuse   = "refuse"
+	JITBaseline = "baseline"
+)
+
+var attrName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]*$`)
+
+// WithDefaults fills in what the configuration leaves out.
+func (c Config) WithDefaults() Config {
+	if c.JITGroups == "" {
+		c.JITGroups = JITRefuse
+	}
+	if c.RequestsPerSecond <= 0 {
+		c.RequestsPerSecond = 50
+	}
+	if c.Burst <= 0 {
+		c.Burst = 100
+	}
+	if c.MaxInFlight <= 0 {
+		c.MaxInFlight = 8
+	}
+	if c.MaxResults <= 0 {
+		c.MaxResults = 200
+	}
+	return c
+}
+
+// Validate reports every problem, each with its key.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
+	}
+	if c.Directory == "" {
+		bad("directory", "required: the directory SCIM clients provision into")
+	}
+	switch c.JITGroups {
+	case "", JITRefuse, JITBaseline:
+	default:
+		bad("jit_groups", "must be refuse or baseline (got %q)", c.JITGroups)
+	}
+	if c.BaseURL != "" {
+		u, err := url.Parse(c.BaseURL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			bad("base_url", "must be an absolute http(s) URL such as https://jitd.example/scim/v2 (got %q)", c.BaseURL)
+		}
+	}
+	keys := make([]string, 0, len(c.UserAttributes))
+	for k := range c.UserAttributes {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		v := c.UserAttributes[k]
+		if !slices.Contains(UserAttributeKeys(), k) {
+			bad("user_attributes."+k, "not a mapped SCIM attribute; one of %v", UserAttributeKeys())
+		} else if v != "" && !attrName.MatchString(v) {
+			bad("user_attributes."+k, "must be a directory attribute name (got %q)", v)
+		}
+	}
+	if c.RequestsPerSecond < 0 || c.Burst < 0 || c.MaxInFlight < 0 || c.MaxResults < 0 {
+		bad("requests_per_second", "requests_per_second, burst, max_in_flight and max_results must not be negative")
+	}
+	return errors.Join(errs...)
+}

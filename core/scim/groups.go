@@ -1,0 +1,385 @@
+package scim
+
+import (
+	"context"
+	stderrors "errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/elimity-com/scim/errors"
+	filter "github.com/scim2/filter-parser/v2"
+
+	"github.com/jitd/jitd/connectors"
+	"github.com/jitd/jitd/core/audit"
+	"github.com/jitd/jitd/core/store"
+)
+
+// Groups. Members are changed with batched AddMembers/RemoveMembers calls,
+// one per operation however many members it names, so a PATCH of
+// thousands of members costs a few directory calls. JIT-managed groups are
+// guarded: SCIM may not rename or delete them, and may change their
+// members only with jit_groups: baseline, which records every member it
+// adds as standing baseline access.
+
+// refuse audits and answers a write to a JIT-managed group.
+func (s *Server) refuse(ctx context.Context, group, what string) error {
+	detail := fmt.Sprintf("%s is JIT-managed: jitd grants its members for a limited time, so SCIM may not %s", group, what)
+	if err := s.audit(ctx, WriteRefused, "", group, detail); err != nil {
+		return err
+	}
+	return scimErr(errForbidden, "%s; ask for access through jitd instead", detail)
+}
+
+// memberIDs reads the values of a members list.
+func memberIDs(v any) ([]string, error) {
+	var ids []string
+	for _, el := range asList(v) {
+		id := elementValue(el)
+		if id == "" {
+			return nil, scimErr(errInvalidValue, "every member needs a value (the user's id)")
+		}
+		ids = append(ids, id)
+	}
+	return ids, nil
+}
+
+// changeMembers adds or removes users in one batched call. Any user the
+// directory refuses fails the request with their ids; those it accepted
+// stay changed (adding and removing are idempotent, so a retry is safe).
+func (s *Server) changeMembers(ctx context.Context, g connectors.Entry, add bool, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	if s.isJIT(g.Name) && (!add || s.cfg.JITGroups != JITBaseline) {
+		return s.refuse(ctx, g.Name, "change its members")
+	}
+	call, verb := s.members.RemoveMembers, "removed"
+	if add {
+		call, verb = s.members.AddMembers, "added"
+	}
+	results, err := call(ctx, g.ID, ids)
+	if err != nil {
+		return err
+	}
+	var done, failed []string
+	var firstErr error
+	for _, res := range results {
+		if res.Err != nil {
+			failed = append(failed, res.UserID)
+			if firstErr == nil {
+				firstErr = res.Err
+			}
+			continue
+		}
+		done = append(done, res.UserID)
+	}
+	if len(done) > 0 {
+		err := s.store.Update(ctx, func(tx store.Tx) error {
+			if add && s.isJIT(g.Name) {
+				if err := tx.RecordBaseline(s.dir, g.ID, done, s.clock.Now(), "scim:"+clientOf(ctx)); err != nil {
+					return err
+				}
+				verb = "added as baseline (standing access)"
+				_, err := tx.AppendAudit(audit.Event{Time: s.clock.Now(), Actor: "scim:" + clientOf(ctx), Action: audit.BaselineRecorded, Directory: s.dir, Group: g.Name,
+					Detail: fmt.Sprintf("%d members added by SCIM recorded as baseline", len(done))})
+				if err != nil {
+					return err
+				}
+			}
+			_, err := tx.AppendAudit(audit.Event{Time: s.clock.Now(), Actor: "scim:" + clientOf(ctx), Action: MembersChanged, Directory: s.dir, Group: g.Name,
+				Detail: fmt.Sprintf("%s %d members of %s (id %s): %s", verb, len(done), g.Name, g.ID, summarize(done))})
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if len(failed) > 0 {
+		if stderrors.Is(firstErr, connectors.ErrNotFound) {
+			return scimErr(errInvalidValue, "no such users: %s", summarize(failed))
+		}
+		return fmt.Errorf("scim: %d of %d members of %s not changed (%s): %w", len(failed), len(ids), g.Name, summarize(failed), firstErr)
+	}
+	return nil
+}
+
+// summarize lists ids, at most ten.
+func summarize(ids []string) string {
+	if len(ids) <= 10 {
+		return strings.Join(ids, ", ")
+	}
+	return strings.Join(ids[:10], ", ") + fmt.Sprintf(" and %d more", len(ids)-10)
+}
+
+func (s *Server) createGroup(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	var body map[string]any
+	if err := readJSON(r, &body); err != nil {
+		return err
+	}
+	doc, err := groupSchema.validate(body)
+	if err != nil {
+		return err
+	}
+	name, _ := doc["displayName"].(string)
+	ids, err := memberIDs(doc["members"])
+	if err != nil {
+		return err
+	}
+	if s.isJIT(name) {
+		return s.refuse(ctx, name, "create it")
+	}
+	if err := s.unique(ctx, connectors.GroupEntry, name, ""); err != nil {
+		return err
+	}
+	g, err := s.prov.CreateEntry(ctx, connectors.EntrySpec{Kind: connectors.GroupEntry, Name: name})
+	if err != nil {
+		return err
+	}
+	if err := s.audit(ctx, GroupCreated, "", name, fmt.Sprintf("created %s (id %s)", name, g.ID)); err != nil {
+		return err
+	}
+	if err := s.changeMembers(ctx, g, true, ids); err != nil {
+		// A group whose members could not all be added is not what was
+		// asked for: take it away again, so the client's retry starts clean.
+		if derr := s.prov.DeleteEntry(ctx, connectors.GroupEntry, g.ID); derr == nil {
+			s.audit(ctx, GroupDeleted, "", name, fmt.Sprintf("deleted %s (id %s) again: its members could not be added", name, g.ID))
+		}
+		return err
+	}
+	ext, _ := doc["externalId"].(string)
+	if err := s.setExternalID(ctx, connectors.GroupEntry, g.ID, ext); err != nil {
+		return err
+	}
+	out, err := s.toDoc(r, g, ext, true)
+	if err != nil {
+		return err
+	}
+	s.respond(w, r, http.StatusCreated, out)
+	return nil
+}
+
+// currentMembers lists a group's members.
+func (s *Server) currentMembers(ctx context.Context, id string) ([]string, error) {
+	var ids []string
+	err := s.lister.ListMembers(ctx, id, func(u string) error { ids = append(ids, u); return nil })
+	return ids, err
+}
+
+// setMembers makes the members exactly ids.
+func (s *Server) setMembers(ctx context.Context, g connectors.Entry, ids []string) error {
+	have, err := s.currentMembers(ctx, g.ID)
+	if err != nil {
+		return err
+	}
+	want := map[string]bool{}
+	for _, id := range ids {
+		want[id] = true
+	}
+	had := map[string]bool{}
+	var remove []string
+	for _, id := range have {
+		had[id] = true
+		if !want[id] {
+			remove = append(remove, id)
+		}
+	}
+	var add []string
+	for _, id := range ids {
+		if !had[id] {
+			add = append(add, id)
+			had[id] = true
+		}
+	}
+	if err := s.changeMembers(ctx, g, false, remove); err != nil {
+		return err
+	}
+	return s.changeMembers(ctx, g, true, add)
+}
+
+func (s *Server) rename(ctx context.Context, g *connectors.Entry, name string) error {
+	if name == "" || name == g.Name {
+		return nil
+	}
+	if s.isJIT(g.Name) || s.isJIT(name) {
+		return s.refuse(ctx, g.Name, "rename it to "+name)
+	}
+	if err := s.unique(ctx, connectors.GroupEntry, name, g.ID); err != nil {
+		return err
+	}
+	if err := s.prov.ModifyEntry(ctx, connectors.GroupEntry, g.ID, connectors.EntryChange{Name: name}); err != nil {
+		return err
+	}
+	if err := s.audit(ctx, GroupUpdated, "", name, fmt.Sprintf("renamed %s to %s (id %s)", g.Name, name, g.ID)); err != nil {
+		return err
+	}
+	g.Name = name
+	return nil
+}
+
+func (s *Server) replaceGroup(w http.ResponseWriter, r *http.Request, id string) error {
+	ctx := r.Context()
+	var body map[string]any
+	if err := readJSON(r, &body); err != nil {
+		return err
+	}
+	doc, err := groupSchema.validate(body)
+	if err != nil {
+		return err
+	}
+	ids, err := memberIDs(doc["members"])
+	if err != nil {
+		return err
+	}
+	g, old, err := s.current(r, connectors.GroupEntry, id)
+	if err != nil {
+		return err
+	}
+	name, _ := doc["displayName"].(string)
+	if err := s.rename(ctx, &g, name); err != nil {
+		return err
+	}
+	if err := s.setMembers(ctx, g, ids); err != nil {
+		return err
+	}
+	if ext, _ := doc["externalId"].(string); ext != old["externalId"] {
+		if err := s.setExternalID(ctx, connectors.GroupEntry, id, ext); err != nil {
+			return err
+		}
+	}
+	_, out, err := s.current(r, connectors.GroupEntry, id)
+	if err != nil {
+		return err
+	}
+	members, err := s.currentMembers(ctx, id)
+	if err != nil {
+		return err
+	}
+	list := make([]any, len(members))
+	for i, m := range members {
+		list[i] = map[string]any{"value": m, "type": "User", "$ref": s.location(r, connectors.UserEntry, m)}
+	}
+	out["members"] = list
+	s.respond(w, r, http.StatusOK, out)
+	return nil
+}
+
+// patchGroup applies a group PATCH: members operations become batched
+// membership changes, displayName a rename, externalId a record in jitd.
+// Success is 204, as Okta and Entra expect.
+func (s *Server) patchGroup(w http.ResponseWriter, r *http.Request, id string, ops []patchOp) error {
+	ctx := r.Context()
+	g, old, err := s.current(r, connectors.GroupEntry, id)
+	if err != nil {
+		return err
+	}
+	ext, _ := old["externalId"].(string)
+	newExt := ext
+	for _, op := range ops {
+		kind := strings.ToLower(op.Op)
+		if kind != "add" && kind != "replace" && kind != "remove" {
+			return scimErr(errors.ScimErrorInvalidSyntax, "op must be add, replace or remove (got %q)", op.Op)
+		}
+		if op.Path == "" {
+			obj, ok := op.Value.(map[string]any)
+			if !ok || kind == "remove" {
+				return scimErr(errors.ScimErrorNoTarget, "an op without a path needs add or replace and an object value")
+			}
+			for k, v := range obj {
+				if strings.EqualFold(k, "schemas") {
+					continue
+				}
+				if err := s.groupOp(ctx, &g, kind, k, v, &newExt); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		if err := s.groupOp(ctx, &g, kind, op.Path, op.Value, &newExt); err != nil {
+			return err
+		}
+	}
+	if newExt != ext {
+		if err := s.setExternalID(ctx, connectors.GroupEntry, id, newExt); err != nil {
+			return err
+		}
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) groupOp(ctx context.Context, g *connectors.Entry, kind, path string, value any, ext *string) error {
+	t, err := parsePath(path, nil)
+	if err != nil {
+		return err
+	}
+	switch {
+	case strings.EqualFold(t.attr, "displayName") && t.where == nil && t.sub == "":
+		name, ok := value.(string)
+		if kind == "remove" || !ok || name == "" {
+			return scimErr(errInvalidValue, "displayName must be a non-empty string")
+		}
+		return s.rename(ctx, g, name)
+	case strings.EqualFold(t.attr, "externalId") && t.where == nil && t.sub == "":
+		v, _ := value.(string)
+		if kind == "remove" {
+			v = ""
+		}
+		*ext = v
+		return nil
+	case !strings.EqualFold(t.attr, "members"):
+		return scimErr(errors.ScimErrorInvalidPath, "jitd's groups have displayName, externalId and members; %q is none of them", path)
+	}
+	if t.where != nil {
+		if kind != "remove" || t.sub != "" {
+			return scimErr(errors.ScimErrorInvalidPath, "a members filter is only for remove")
+		}
+		ids, err := s.filterMembers(ctx, g.ID, t.where)
+		if err != nil {
+			return err
+		}
+		return s.changeMembers(ctx, *g, false, ids)
+	}
+	if t.sub != "" {
+		return scimErr(errors.ScimErrorInvalidPath, "members have no sub-attribute to change")
+	}
+	ids, err := memberIDs(value)
+	if err != nil {
+		return err
+	}
+	switch {
+	case kind == "add":
+		return s.changeMembers(ctx, *g, true, ids)
+	case kind == "replace":
+		return s.setMembers(ctx, *g, ids)
+	case value == nil: // remove every member
+		all, err := s.currentMembers(ctx, g.ID)
+		if err != nil {
+			return err
+		}
+		return s.changeMembers(ctx, *g, false, all)
+	}
+	return s.changeMembers(ctx, *g, false, ids)
+}
+
+// filterMembers returns the members that pass a value filter. The usual
+// `value eq "id"` is answered without reading the group.
+func (s *Server) filterMembers(ctx context.Context, groupID string, where filter.Expression) ([]string, error) {
+	if eq, ok := where.(*filter.AttributeExpression); ok && eq.Operator == filter.EQ && strings.EqualFold(eq.AttributePath.AttributeName, "value") && eq.AttributePath.SubAttribute == nil {
+		if v, ok := eq.CompareValue.(string); ok {
+			return []string{v}, nil
+		}
+	}
+	all, err := s.currentMembers(ctx, groupID)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, id := range all {
+		if matches(where, map[string]any{"value": id, "type": "User"}) {
+			out = append(out, id)
+		}
+	}
+	return out, nil
+}

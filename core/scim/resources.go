@@ -1,0 +1,372 @@
+package scim
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/elimity-com/scim/errors"
+	filter "github.com/scim2/filter-parser/v2"
+
+	"github.com/jitd/jitd/connectors"
+)
+
+// listQuery is a listing's parameters, from the URL or a .search body.
+type listQuery struct {
+	filter     filter.Expression
+	startIndex int
+	count      int
+	attributes []string
+	excluded   []string
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, a := range strings.Split(s, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func (s *Server) queryFromURL(v url.Values) (listQuery, error) {
+	q := listQuery{startIndex: 1, count: s.cfg.MaxResults, attributes: splitList(v.Get("attributes")), excluded: splitList(v.Get("excludedAttributes"))}
+	for name, dst := range map[string]*int{"startIndex": &q.startIndex, "count": &q.count} {
+		if raw := v.Get(name); raw != "" {
+			n, err := strconv.Atoi(raw)
+			if err != nil {
+				return q, scimErr(errInvalidValue, "%s must be an integer (got %q)", name, raw)
+			}
+			*dst = n
+		}
+	}
+	if f := v.Get("filter"); strings.TrimSpace(f) != "" {
+		e, err := parseFilter(f)
+		if err != nil {
+			return q, scimErr(errors.ScimErrorInvalidFilter, "%v", err)
+		}
+		q.filter = e
+	}
+	q.startIndex = max(q.startIndex, 1)
+	q.count = min(max(q.count, 0), s.cfg.MaxResults)
+	return q, nil
+}
+
+// search serves POST .search: the query in the body (RFC 7644 §3.4.3).
+// With no kind (the root), users and groups are searched together.
+func (s *Server) search(w http.ResponseWriter, r *http.Request, kind connectors.EntryKind) {
+	var body struct {
+		Filter             string   `json:"filter"`
+		StartIndex         int      `json:"startIndex"`
+		Count              *int     `json:"count"`
+		Attributes         []string `json:"attributes"`
+		ExcludedAttributes []string `json:"excludedAttributes"`
+	}
+	if err := readJSON(r, &body); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	v := url.Values{"filter": {body.Filter}, "attributes": {strings.Join(body.Attributes, ",")}, "excludedAttributes": {strings.Join(body.ExcludedAttributes, ",")}}
+	if body.StartIndex > 0 {
+		v.Set("startIndex", strconv.Itoa(body.StartIndex))
+	}
+	if body.Count != nil {
+		v.Set("count", strconv.Itoa(*body.Count))
+	}
+	q, err := s.queryFromURL(v)
+	if err == nil {
+		err = s.list(w, r, kind, q)
+	}
+	if err != nil {
+		s.fail(w, r, err)
+	}
+}
+
+// list answers a query: candidates from the directory (narrowed by the
+// filter's equality terms where it can), the whole filter applied here,
+// then the page.
+func (s *Server) list(w http.ResponseWriter, r *http.Request, kind connectors.EntryKind, q listQuery) error {
+	kinds := []connectors.EntryKind{kind}
+	if kind == 0 {
+		kinds = []connectors.EntryKind{connectors.UserEntry, connectors.GroupEntry}
+	}
+	var docs []map[string]any
+	for _, k := range kinds {
+		withMembers := k == connectors.GroupEntry && wanted("members", q)
+		entries, err := s.candidates(r.Context(), k, q.filter)
+		if err != nil {
+			return err
+		}
+		slices.SortFunc(entries, func(a, b connectors.Entry) int { return strings.Compare(a.ID, b.ID) })
+		ext, err := s.externalIDs(r.Context(), k, entries)
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			doc, err := s.toDoc(r, e, ext[e.ID], withMembers)
+			if err != nil {
+				return err
+			}
+			if q.filter == nil || matches(q.filter, doc) {
+				docs = append(docs, doc)
+			}
+		}
+	}
+	start := min(q.startIndex-1, len(docs))
+	end := min(start+q.count, len(docs))
+	page := make([]map[string]any, 0, end-start)
+	for _, d := range docs[start:end] {
+		page = append(page, project(d, q))
+	}
+	s.write(w, http.StatusOK, map[string]any{"schemas": []string{listSchema}, "totalResults": len(docs), "startIndex": q.startIndex, "itemsPerPage": len(page), "Resources": page})
+	return nil
+}
+
+// candidates reads the entries a filter can match: by id, externalId,
+// name or a mapped attribute when the filter requires one, else all.
+func (s *Server) candidates(ctx context.Context, kind connectors.EntryKind, f filter.Expression) ([]connectors.Entry, error) {
+	attrs := s.readAttrs(kind)
+	for _, t := range eqTerms(f) {
+		v := t.CompareValue.(string)
+		p := t.AttributePath
+		container := ""
+		if uri := p.URI(); uri != "" && !strings.EqualFold(uri, UserSchema) && !strings.EqualFold(uri, GroupSchema) {
+			container = uri
+		}
+		name, sub := p.AttributeName, p.SubAttributeName()
+		var queries []connectors.EntryQuery
+		switch {
+		case container == "" && sub == "" && strings.EqualFold(name, "id"):
+			queries = []connectors.EntryQuery{{ID: v}}
+		case container == "" && sub == "" && strings.EqualFold(name, "externalId"):
+			ids, err := s.store.SCIMByExternalID(ctx, s.dir, kind.String(), v)
+			if err != nil {
+				return nil, err
+			}
+			if len(ids) == 0 {
+				return nil, nil
+			}
+			for _, id := range ids {
+				queries = append(queries, connectors.EntryQuery{ID: id})
+			}
+		case container == "" && sub == "" && kind == connectors.UserEntry && strings.EqualFold(name, "userName"),
+			container == "" && sub == "" && kind == connectors.GroupEntry && strings.EqualFold(name, "displayName"):
+			queries = []connectors.EntryQuery{{Name: v}}
+		case kind == connectors.UserEntry:
+			if a, ok := s.mapping.attrFor(container, name, sub); ok {
+				queries = []connectors.EntryQuery{{Attr: a, Value: v}}
+			}
+		}
+		if queries == nil {
+			continue
+		}
+		var out []connectors.Entry
+		for _, q := range queries {
+			q.Kind, q.Attrs = kind, attrs
+			if err := s.prov.ReadEntries(ctx, q, func(e connectors.Entry) error { out = append(out, e); return nil }); err != nil {
+				return nil, err
+			}
+		}
+		return out, nil
+	}
+	var out []connectors.Entry
+	err := s.prov.ReadEntries(ctx, connectors.EntryQuery{Kind: kind, Attrs: attrs}, func(e connectors.Entry) error {
+		out = append(out, e)
+		return nil
+	})
+	return out, err
+}
+
+func (s *Server) readAttrs(kind connectors.EntryKind) []string {
+	if kind == connectors.UserEntry {
+		return s.mapping.directoryAttrs()
+	}
+	return nil
+}
+
+func (s *Server) externalIDs(ctx context.Context, kind connectors.EntryKind, entries []connectors.Entry) (map[string]string, error) {
+	ids := make([]string, len(entries))
+	for i, e := range entries {
+		ids[i] = e.ID
+	}
+	return s.store.SCIMExternalIDs(ctx, s.dir, kind.String(), ids)
+}
+
+// read returns one entry, or a 404.
+func (s *Server) read(ctx context.Context, kind connectors.EntryKind, id string) (connectors.Entry, error) {
+	var found []connectors.Entry
+	err := s.prov.ReadEntries(ctx, connectors.EntryQuery{Kind: kind, ID: id, Attrs: s.readAttrs(kind)}, func(e connectors.Entry) error {
+		found = append(found, e)
+		return nil
+	})
+	if err != nil {
+		return connectors.Entry{}, err
+	}
+	if len(found) != 1 {
+		return connectors.Entry{}, scimErr(errNotFound, "no %s %s", kind, id)
+	}
+	return found[0], nil
+}
+
+// toDoc renders an entry as a SCIM resource.
+func (s *Server) toDoc(r *http.Request, e connectors.Entry, externalID string, withMembers bool) (map[string]any, error) {
+	meta := map[string]any{"resourceType": "User", "location": s.location(r, e.Kind, e.ID)}
+	if !e.Created.IsZero() {
+		meta["created"] = e.Created.UTC().Format(time.RFC3339)
+	}
+	if !e.Modified.IsZero() {
+		meta["lastModified"] = e.Modified.UTC().Format(time.RFC3339)
+	}
+	doc := map[string]any{"id": e.ID, "meta": meta}
+	if externalID != "" {
+		doc["externalId"] = externalID
+	}
+	if e.Kind == connectors.GroupEntry {
+		meta["resourceType"] = "Group"
+		doc["schemas"] = []string{GroupSchema}
+		doc["displayName"] = e.Name
+		if withMembers {
+			members := []any{}
+			err := s.lister.ListMembers(r.Context(), e.ID, func(id string) error {
+				members = append(members, map[string]any{"value": id, "type": "User", "$ref": s.location(r, connectors.UserEntry, id)})
+				return nil
+			})
+			if err != nil {
+				return nil, err
+			}
+			doc["members"] = members
+		}
+		return doc, nil
+	}
+	doc["schemas"] = []string{UserSchema, EnterpriseSchema}
+	doc["userName"] = e.Name
+	doc["active"] = e.Enabled
+	s.mapping.fromDirectory(doc, e.Attrs)
+	return doc, nil
+}
+
+// wanted reports whether a listing returns an attribute (members are
+// costly to read, so they are read only when asked for).
+func wanted(attr string, q listQuery) bool {
+	if len(q.attributes) > 0 {
+		return slices.ContainsFunc(q.attributes, func(a string) bool { return topName(a) == strings.ToLower(attr) })
+	}
+	return !slices.ContainsFunc(q.excluded, func(a string) bool { return topName(a) == strings.ToLower(attr) })
+}
+
+// topName is the lower-case top-level attribute of a path, with any core
+// schema URN removed ("urn:...:core:2.0:User:name.givenName" → "name");
+// an extension attribute keeps its URN.
+func topName(path string) string {
+	p := strings.ToLower(path)
+	for _, urn := range []string{UserSchema, GroupSchema} {
+		p = strings.TrimPrefix(p, strings.ToLower(urn)+":")
+	}
+	if strings.HasPrefix(p, "urn:") {
+		return p
+	}
+	name, _, _ := strings.Cut(p, ".")
+	return name
+}
+
+// project applies attributes/excludedAttributes (RFC 7644 §3.9): id and
+// schemas are always returned, password never is (it never enters a
+// resource in the first place).
+func project(doc map[string]any, q listQuery) map[string]any {
+	if len(q.attributes) == 0 && len(q.excluded) == 0 {
+		return doc
+	}
+	keep := func(key string, list []string) (bool, []string) {
+		var subs []string
+		hit := false
+		for _, a := range list {
+			la := strings.ToLower(a)
+			for _, urn := range []string{UserSchema, GroupSchema} {
+				la = strings.TrimPrefix(la, strings.ToLower(urn)+":")
+			}
+			lk := strings.ToLower(key)
+			switch {
+			case la == lk:
+				hit = true
+			case strings.HasPrefix(la, lk+".") || (strings.HasPrefix(lk, "urn:") && strings.HasPrefix(la, lk+":")):
+				hit = true
+				subs = append(subs, la[len(lk)+1:])
+			}
+		}
+		return hit, subs
+	}
+	out := map[string]any{}
+	for k, v := range doc {
+		if k == "id" || k == "schemas" {
+			out[k] = v
+			continue
+		}
+		if len(q.attributes) > 0 {
+			hit, subs := keep(k, q.attributes)
+			if !hit {
+				continue
+			}
+			if m, ok := v.(map[string]any); ok && len(subs) > 0 {
+				part := map[string]any{}
+				for sk, sv := range m {
+					if slices.Contains(subs, strings.ToLower(sk)) {
+						part[sk] = sv
+					}
+				}
+				v = part
+			}
+			out[k] = v
+			continue
+		}
+		hit, subs := keep(k, q.excluded)
+		if hit && len(subs) == 0 {
+			continue
+		}
+		if m, ok := v.(map[string]any); ok && len(subs) > 0 {
+			part := map[string]any{}
+			for sk, sv := range m {
+				if !slices.Contains(subs, strings.ToLower(sk)) {
+					part[sk] = sv
+				}
+			}
+			v = part
+		}
+		out[k] = v
+	}
+	return out
+}
+
+// respond writes one resource, projected as the URL asks.
+func (s *Server) respond(w http.ResponseWriter, r *http.Request, status int, doc map[string]any) {
+	if status == http.StatusCreated {
+		meta, _ := doc["meta"].(map[string]any)
+		if loc, ok := meta["location"].(string); ok {
+			w.Header().Set("Location", loc)
+		}
+	}
+	q := listQuery{attributes: splitList(r.URL.Query().Get("attributes")), excluded: splitList(r.URL.Query().Get("excludedAttributes"))}
+	s.write(w, status, project(doc, q))
+}
+
+func (s *Server) get(w http.ResponseWriter, r *http.Request, kind connectors.EntryKind, id string) error {
+	e, err := s.read(r.Context(), kind, id)
+	if err != nil {
+		return err
+	}
+	ext, err := s.store.SCIMExternalIDs(r.Context(), s.dir, kind.String(), []string{id})
+	if err != nil {
+		return err
+	}
+	q := listQuery{attributes: splitList(r.URL.Query().Get("attributes")), excluded: splitList(r.URL.Query().Get("excludedAttributes"))}
+	doc, err := s.toDoc(r, e, ext[id], kind == connectors.GroupEntry && wanted("members", q))
+	if err != nil {
+		return err
+	}
+	s.respond(w, r, http.StatusOK, doc)
+	return nil
+}

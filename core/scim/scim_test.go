@@ -1,0 +1,351 @@
+package scim_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jitd/jitd/connectors"
+	"github.com/jitd/jitd/connectors/ldap"
+	"github.com/jitd/jitd/core/clock"
+	"github.com/jitd/jitd/core/scim"
+	"github.com/jitd/jitd/core/store"
+	"github.com/jitd/jitd/core/store/sqlite"
+	"github.com/jitd/jitd/fixtures/need"
+	"github.com/jitd/jitd/fixtures/slapd"
+)
+
+var (
+	srv      *slapd.Server
+	startErr error
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(need.Run(m, need.Fixture{Name: "slapd", Err: &startErr,
+		Start: func() (err error) { srv, err = slapd.Start(slapd.Options{}); return err }, Stop: func() { srv.Stop() }}))
+}
+
+// env is a SCIM server over the test slapd, as a client sees it.
+type env struct {
+	t     *testing.T
+	url   string
+	store store.Store
+	conn  *ldap.Conn
+	clock *clock.Fake
+}
+
+func newEnv(t *testing.T, cfg scim.Config) *env {
+	t.Helper()
+	slapd.Need(t, srv, startErr)
+	ctx := context.Background()
+	if err := srv.Reset(ctx); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := ldap.New(ldap.Config{URL: srv.LDAPSURL, CAFile: srv.CAFile, BindDN: slapd.ServiceDN, BindPasswordFile: filepath.Join(srv.PasswordDir, "service"),
+		UserBase: slapd.PeopleBase, GroupBase: slapd.GroupBase, EmptyMember: slapd.EmptyMember, DisabledAttr: "pwdAccountLockedTime",
+		Provisioning: &ldap.ProvisioningConfig{UserBase: slapd.ProvisionedPeople, GroupBase: slapd.ProvisionedGroups}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "jitd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	clk := clock.NewFake(time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC))
+	cfg.Directory = "corp"
+	s, err := scim.New(scim.Deps{Config: cfg, Conn: conn, Flavor: "openldap", JITGroups: []string{"pay-admins"}, Store: st, Clock: clk, DocumentationURL: "https://jitd.example/docs/scim"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r = r.WithContext(scim.WithPrefix(scim.WithClient(r.Context(), "okta"), "/scim/v2"))
+		http.StripPrefix("/scim/v2", s).ServeHTTP(w, r)
+	}))
+	t.Cleanup(hs.Close)
+	return &env{t: t, url: hs.URL + "/scim/v2", store: st, conn: conn, clock: clk}
+}
+
+type reply struct {
+	status int
+	header http.Header
+	body   map[string]any
+	raw    string
+}
+
+func (e *env) do(method, path string, body any) reply {
+	e.t.Helper()
+	var rd io.Reader
+	if s, ok := body.(string); ok {
+		rd = strings.NewReader(s)
+	} else if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, e.url+path, rd)
+	req.Header.Set("Content-Type", "application/scim+json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	out := reply{status: resp.StatusCode, header: resp.Header, raw: string(raw)}
+	json.Unmarshal(raw, &out.body)
+	return out
+}
+
+func (e *env) must(status int, r reply) reply {
+	e.t.Helper()
+	if r.status != status {
+		e.t.Fatalf("status %d, want %d: %s", r.status, status, r.raw)
+	}
+	return r
+}
+
+func (e *env) audit(action string) []string {
+	e.t.Helper()
+	evs, err := e.store.AuditEvents(context.Background(), store.AuditFilter{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var out []string
+	for _, ev := range evs {
+		if ev.Action == action {
+			out = append(out, ev.Actor+" "+ev.Detail)
+		}
+	}
+	return out
+}
+
+func str(v any) string { s, _ := v.(string); return s }
+
+func TestUsers_CreateReadFilterAndConflict(t *testing.T) {
+	e := newEnv(t, scim.Config{})
+	r := e.must(201, e.do("POST", "/Users", map[string]any{
+		"schemas": []string{scim.UserSchema, scim.EnterpriseSchema}, "userName": "pat.kim", "externalId": "00u1",
+		"name": map[string]any{"givenName": "Pat", "familyName": "Kim"}, "password": "Sekrit-Pa55!",
+		"emails":              []any{map[string]any{"value": "pat.kim@example.org", "type": "work", "primary": true}},
+		scim.EnterpriseSchema: map[string]any{"department": "Payments", "employeeNumber": "4711"},
+	}))
+	id := str(r.body["id"])
+	loc := r.header.Get("Location")
+	if id == "" || loc != e.url+"/Users/"+id {
+		t.Fatalf("Location = %q for id %q; want the absolute URL of the user", loc, id)
+	}
+	if meta, _ := r.body["meta"].(map[string]any); str(meta["location"]) != loc || str(meta["created"]) == "" {
+		t.Fatalf("meta = %v; want the absolute location and a creation time", meta)
+	}
+	if strings.Contains(r.raw, "password") || strings.Contains(r.raw, "Sekrit") {
+		t.Fatalf("the password came back: %s", r.raw)
+	}
+	if r.body["active"] != true || str(r.body["externalId"]) != "00u1" {
+		t.Fatalf("created = %s", r.raw)
+	}
+	u, err := e.conn.LookupUser(context.Background(), "pat.kim")
+	if err != nil || !u.Enabled || u.DN != "uid=pat.kim,"+slapd.ProvisionedPeople {
+		t.Fatalf("in the directory: %+v, %v", u, err)
+	}
+
+	get := e.must(200, e.do("GET", "/users/"+id+"/", nil)) // any case, trailing slash
+	if ent, _ := get.body[scim.EnterpriseSchema].(map[string]any); str(ent["department"]) != "Payments" || str(ent["employeeNumber"]) != "4711" {
+		t.Fatalf("enterprise attributes = %s", get.raw)
+	}
+	for _, f := range []string{`userName eq "PAT.KIM"`, `externalId eq "00u1"`, `id eq "` + id + `"`, `emails.value eq "pat.kim@example.org"`,
+		`emails[type eq "work" and value co "@example.org"]`, `name.familyName sw "K" and active eq true`, `meta.created gt "2000-01-01T00:00:00Z"`,
+		`urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department eq "payments"`, `not (userName eq "nobody") and userName pr`} {
+		l := e.must(200, e.do("GET", "/Users?filter="+urlQuery(f), nil))
+		if l.body["totalResults"] != 1.0 {
+			t.Errorf("filter %s: %s", f, l.raw)
+		}
+	}
+	for _, f := range []string{`userName eq "pat"`, `externalId eq "00U1"`, `active eq false`, `userName eq "*"`} {
+		if l := e.must(200, e.do("GET", "/Users?filter="+urlQuery(f), nil)); l.body["totalResults"] != 0.0 {
+			t.Errorf("filter %s matched: %s", f, l.raw)
+		}
+	}
+	e.must(400, e.do("GET", "/Users?filter="+urlQuery(`userName eq`), nil))
+
+	dup := e.must(409, e.do("POST", "/Users", map[string]any{"schemas": []string{scim.UserSchema}, "userName": "Pat.Kim"}))
+	if str(dup.body["scimType"]) != "uniqueness" {
+		t.Fatalf("duplicate: %s", dup.raw)
+	}
+	if got := e.audit(scim.UserCreated); len(got) != 1 || !strings.HasPrefix(got[0], "scim:okta created pat.kim") || strings.Contains(got[0], "Sekrit") {
+		t.Fatalf("audit = %q", got)
+	}
+}
+
+func urlQuery(s string) string {
+	return strings.NewReplacer(" ", "%20", `"`, "%22", "[", "%5B", "]", "%5D", "&", "%26").Replace(s)
+}
+
+func TestUsers_EntraPatchAndOktaReplace(t *testing.T) {
+	e := newEnv(t, scim.Config{})
+	id := str(e.must(201, e.do("POST", "/Users", map[string]any{"schemas": []string{scim.UserSchema}, "userName": "sam.roe", "active": "True",
+		"name": map[string]any{"givenName": "Sam", "familyName": "Roe"}})).body["id"])
+	// Entra: capitalised ops, string booleans, a filtered path that creates
+	// the work email, a URN path, a path-less op.
+	e.must(200, e.do("PATCH", "/Users/"+id, map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"}, "Operations": []any{
+		map[string]any{"op": "Replace", "path": `emails[type eq "work"].value`, "value": "sam.roe@example.org"},
+		map[string]any{"op": "Add", "path": scim.EnterpriseSchema + ":department", "value": "Ops"},
+		map[string]any{"op": "Replace", "value": map[string]any{"title": "SRE", "name.givenName": "Samuel"}},
+		map[string]any{"op": "Replace", "path": "active", "value": "False"},
+	}}))
+	u, _ := e.conn.LookupUser(context.Background(), "sam.roe")
+	if u.Enabled {
+		t.Fatal(`"active": "False" did not disable the user`)
+	}
+	got := e.must(200, e.do("GET", "/Users/"+id, nil))
+	name, _ := got.body["name"].(map[string]any)
+	if str(name["givenName"]) != "Samuel" || str(got.body["title"]) != "SRE" || !strings.Contains(got.raw, "sam.roe@example.org") || !strings.Contains(got.raw, `"department":"Ops"`) {
+		t.Fatalf("after the PATCH: %s", got.raw)
+	}
+	// Okta: PUT with the whole user; what it leaves out is cleared.
+	e.must(200, e.do("PUT", "/Users/"+id, map[string]any{"schemas": []string{scim.UserSchema}, "userName": "sam.roe", "active": true,
+		"name": map[string]any{"givenName": "Sam", "familyName": "Roe"}}))
+	got = e.must(200, e.do("GET", "/Users/"+id, nil))
+	if got.body["active"] != true || strings.Contains(got.raw, "SRE") || strings.Contains(got.raw, "example.org") {
+		t.Fatalf("after the PUT: %s", got.raw)
+	}
+	e.must(400, e.do("PATCH", "/Users/"+id, map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"}, "Operations": []any{
+		map[string]any{"op": "replace", "path": "id", "value": "x"}}}))
+	e.must(400, e.do("PATCH", "/Users/"+id, map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"}, "Operations": []any{
+		map[string]any{"op": "replace", "path": "nonsense[", "value": "x"}}}))
+	e.must(204, e.do("DELETE", "/Users/"+id, nil))
+	e.must(404, e.do("GET", "/Users/"+id, nil))
+	e.must(404, e.do("DELETE", "/Users/"+id, nil))
+	if len(e.audit(scim.UserUpdated)) != 2 || len(e.audit(scim.UserDeleted)) != 1 {
+		t.Fatalf("audit: updated %q, deleted %q", e.audit(scim.UserUpdated), e.audit(scim.UserDeleted))
+	}
+}
+
+func TestGroups_MembersInBatchesAndTheJITGuard(t *testing.T) {
+	e := newEnv(t, scim.Config{})
+	var ids []any
+	for _, n := range []string{"a.one", "b.two", "c.three"} {
+		ids = append(ids, map[string]any{"value": str(e.must(201, e.do("POST", "/Users", map[string]any{"schemas": []string{scim.UserSchema}, "userName": n})).body["id"])})
+	}
+	g := e.must(201, e.do("POST", "/Groups", map[string]any{"schemas": []string{scim.GroupSchema}, "displayName": "Team One", "members": ids[:2]}))
+	gid := str(g.body["id"])
+	if members, _ := g.body["members"].([]any); len(members) != 2 {
+		t.Fatalf("created group: %s", g.raw)
+	}
+	patch := func(ops ...any) reply {
+		return e.do("PATCH", "/Groups/"+gid, map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"}, "Operations": ops})
+	}
+	e.must(204, patch(map[string]any{"op": "Add", "path": "members", "value": ids[2:]}))
+	e.must(204, patch(map[string]any{"op": "Remove", "path": `members[value eq "` + elementID(ids[0]) + `"]`}))
+	e.must(204, patch(map[string]any{"op": "remove", "path": "members", "value": ids[1:2]}))
+	e.must(204, patch(map[string]any{"op": "replace", "value": map[string]any{"displayName": "Team Uno"}}))
+	got := e.must(200, e.do("GET", "/Groups/"+gid, nil))
+	if members, _ := got.body["members"].([]any); len(members) != 1 || elementID(members[0]) != elementID(ids[2]) || str(got.body["displayName"]) != "Team Uno" {
+		t.Fatalf("after the PATCHes: %s", got.raw)
+	}
+	if lean := e.must(200, e.do("GET", "/Groups?excludedAttributes=members&filter="+urlQuery(`displayName eq "team uno"`), nil)); strings.Contains(lean.raw, "members") || lean.body["totalResults"] != 1.0 {
+		t.Fatalf("excludedAttributes=members: %s", lean.raw)
+	}
+	e.must(400, patch(map[string]any{"op": "add", "path": "members", "value": []any{map[string]any{"value": "00000000-0000-0000-0000-000000000000"}}}))
+
+	// A JIT-managed group in the provisioning area: SCIM may not touch it.
+	jit, err := e.conn.CreateEntry(context.Background(), connectors.EntrySpec{Kind: connectors.GroupEntry, Name: "pay-admins"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := e.must(403, e.do("PATCH", "/Groups/"+jit.ID, map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
+		"Operations": []any{map[string]any{"op": "add", "path": "members", "value": ids[:1]}}}))
+	if !strings.Contains(str(refused.body["detail"]), "JIT-managed") {
+		t.Fatalf("refusal: %s", refused.raw)
+	}
+	e.must(403, e.do("DELETE", "/Groups/"+jit.ID, nil))
+	e.must(403, e.do("POST", "/Groups", map[string]any{"schemas": []string{scim.GroupSchema}, "displayName": "PAY-ADMINS"}))
+	if in, _ := e.conn.IsMember(context.Background(), jit.ID, elementID(ids[0])); in {
+		t.Fatal("a refused add still added the member")
+	}
+	if got := e.audit(scim.WriteRefused); len(got) != 3 || !strings.HasPrefix(got[2], "scim:okta pay-admins is JIT-managed: jitd grants its members for a limited time, so SCIM may not change its members") {
+		t.Fatalf("refusals audited: %q", got)
+	}
+	e.must(204, e.do("DELETE", "/Groups/"+gid, nil))
+}
+
+func TestGroups_JITBaselineRecordsWhatSCIMAdds(t *testing.T) {
+	e := newEnv(t, scim.Config{JITGroups: scim.JITBaseline})
+	uid := str(e.must(201, e.do("POST", "/Users", map[string]any{"schemas": []string{scim.UserSchema}, "userName": "d.four"})).body["id"])
+	jit, err := e.conn.CreateEntry(context.Background(), connectors.EntrySpec{Kind: connectors.GroupEntry, Name: "pay-admins"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.must(204, e.do("PATCH", "/Groups/"+jit.ID, map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
+		"Operations": []any{map[string]any{"op": "add", "path": "members", "value": []any{map[string]any{"value": uid}}}}}))
+	base, recorded, err := e.store.Baseline(context.Background(), "corp", jit.ID)
+	if err != nil || !recorded || len(base) != 1 || base[0] != uid {
+		t.Fatalf("baseline = %v %v %v; want the member SCIM added", base, recorded, err)
+	}
+	// Removing members and deleting stay refused.
+	e.must(403, e.do("PATCH", "/Groups/"+jit.ID, map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
+		"Operations": []any{map[string]any{"op": "remove", "path": `members[value eq "` + uid + `"]`}}}))
+	e.must(403, e.do("DELETE", "/Groups/"+jit.ID, nil))
+}
+
+func elementID(v any) string { m, _ := v.(map[string]any); return str(m["value"]) }
+
+func TestProtocol_DiscoverySearchProjectionAndErrors(t *testing.T) {
+	e := newEnv(t, scim.Config{RequestsPerSecond: 1000, Burst: 1000})
+	spc := e.must(200, e.do("GET", "/serviceproviderconfig", nil))
+	if str(spc.body["documentationUri"]) != "https://jitd.example/docs/scim" || !strings.Contains(spc.raw, `"patch":{"supported":true}`) {
+		t.Fatalf("ServiceProviderConfig: %s", spc.raw)
+	}
+	if s := e.must(200, e.do("GET", "/Schemas/"+scim.EnterpriseSchema, nil)); str(s.body["id"]) != scim.EnterpriseSchema {
+		t.Fatalf("schema: %s", s.raw)
+	}
+	if rt := e.must(200, e.do("GET", "/ResourceTypes", nil)); rt.body["totalResults"] != 2.0 {
+		t.Fatalf("resource types: %s", rt.raw)
+	}
+	for _, n := range []string{"e.five", "f.six"} {
+		e.must(201, e.do("POST", "/Users", map[string]any{"schemas": []string{scim.UserSchema}, "userName": n, "title": "Eng",
+			"name": map[string]any{"givenName": "G", "familyName": "F"}}))
+	}
+	s := e.must(200, e.do("POST", "/Users/.search", map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:SearchRequest"},
+		"filter": `title eq "eng"`, "attributes": []string{"userName", "name.givenName"}, "count": 1, "startIndex": 2}))
+	res, _ := s.body["Resources"].([]any)
+	if s.body["totalResults"] != 2.0 || len(res) != 1 {
+		t.Fatalf(".search page: %s", s.raw)
+	}
+	one, _ := res[0].(map[string]any)
+	name, _ := one["name"].(map[string]any)
+	if _, ok := one["title"]; ok || one["id"] == nil || name["familyName"] != nil || str(name["givenName"]) != "G" {
+		t.Fatalf("attributes=userName,name.givenName gave %v", one)
+	}
+	ex := e.must(200, e.do("GET", "/Users?excludedAttributes=name,meta&count=5", nil))
+	if strings.Contains(ex.raw, `"name"`) || strings.Contains(ex.raw, `"meta"`) || !strings.Contains(ex.raw, `"userName"`) {
+		t.Fatalf("excludedAttributes: %s", ex.raw)
+	}
+	if r := e.must(404, e.do("GET", "/Nothing", nil)); !strings.Contains(r.raw, "urn:ietf:params:scim:api:messages:2.0:Error") {
+		t.Fatalf("404 is not a SCIM error: %s", r.raw)
+	}
+	e.must(400, e.do("POST", "/Users", "{not json"))
+	if r := e.must(400, e.do("POST", "/Users", map[string]any{"schemas": []string{scim.UserSchema}})); str(r.body["scimType"]) == "" {
+		t.Fatalf("missing userName: %s", r.raw)
+	}
+	e.must(501, e.do("POST", "/Bulk", map[string]any{}))
+}
+
+func TestProtocol_OverloadIsA429WithRetryAfter(t *testing.T) {
+	e := newEnv(t, scim.Config{RequestsPerSecond: 1, Burst: 2})
+	e.must(200, e.do("GET", "/ServiceProviderConfig", nil))
+	e.must(200, e.do("GET", "/ServiceProviderConfig", nil))
+	r := e.must(429, e.do("GET", "/ServiceProviderConfig", nil))
+	if r.header.Get("Retry-After") != "1" {
+		t.Fatalf("Retry-After = %q", r.header.Get("Retry-After"))
+	}
+	e.clock.Advance(time.Second)
+	e.must(200, e.do("GET", "/ServiceProviderConfig", nil))
+}

@@ -1,0 +1,366 @@
+// Package scim serves SCIM 2.0 (RFC 7643/7644) so that Okta, Entra ID or
+// any provisioning client can create, change and delete users and groups in
+// an on-prem directory through jitd. Reads go to the directory itself;
+// writes go through the directory's Provisioner and MembershipManager, are
+// audited with the client's name, and never reach a JIT-managed group
+// unless configured to, and then only as recorded baseline.
+package scim
+
+import (
+	"context"
+	"encoding/json"
+	stderrors "errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	elimity "github.com/elimity-com/scim"
+	"github.com/elimity-com/scim/errors"
+	"github.com/elimity-com/scim/schema"
+
+	"github.com/jitd/jitd/connectors"
+	"github.com/jitd/jitd/core/audit"
+	"github.com/jitd/jitd/core/clock"
+	"github.com/jitd/jitd/core/store"
+)
+
+// Audit actions of SCIM writes.
+const (
+	UserCreated    = "scim.user.created"
+	UserUpdated    = "scim.user.updated"
+	UserDeleted    = "scim.user.deleted"
+	GroupCreated   = "scim.group.created"
+	GroupUpdated   = "scim.group.updated"
+	GroupDeleted   = "scim.group.deleted"
+	MembersChanged = "scim.group.members"
+	WriteRefused   = "scim.refused"
+)
+
+// maxBody bounds a request: a group PATCH of several thousand members fits.
+const maxBody = 8 << 20
+
+var (
+	errInvalidValue = errors.ScimErrorInvalidValue
+	errNotFound     = errors.ScimError{Status: http.StatusNotFound}
+	errForbidden    = errors.ScimError{Status: http.StatusForbidden}
+	errUnavailable  = errors.ScimError{Status: http.StatusServiceUnavailable}
+)
+
+// Deps are what the server works with.
+type Deps struct {
+	Config Config
+	// Directory is the name of the directory and Conn its connector, which
+	// must provision and manage memberships.
+	Conn   connectors.Connector
+	Flavor string
+	// JITGroups are the names of the directory's JIT-managed groups.
+	JITGroups []string
+	Store     store.Store
+	Clock     clock.Clock
+	Log       *slog.Logger
+	// DocumentationURL is advertised in ServiceProviderConfig.
+	DocumentationURL string
+}
+
+// Server is the /scim/v2 handler. Callers authenticate the client first
+// and pass its name with WithClient.
+type Server struct {
+	cfg       Config
+	dir       string
+	prov      connectors.Provisioner
+	members   connectors.MembershipManager
+	lister    connectors.Lister
+	mapping   mapping
+	jit       []string
+	store     store.Store
+	clock     clock.Clock
+	log       *slog.Logger
+	discovery elimity.Server
+
+	limit    *limiter
+	inFlight chan struct{}
+}
+
+// New checks that the directory can be provisioned and returns the server.
+func New(d Deps) (*Server, error) {
+	cfg := d.Config.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("scim: %w", err)
+	}
+	prov, ok := connectors.AsProvisioner(d.Conn)
+	if !ok {
+		return nil, fmt.Errorf("scim: directory %q cannot be provisioned; give it a provisioning block (user_base, group_base)", cfg.Directory)
+	}
+	mm, ok := connectors.AsMembershipManager(d.Conn)
+	if !ok {
+		return nil, fmt.Errorf("scim: directory %q cannot change group members", cfg.Directory)
+	}
+	lister, ok := connectors.AsLister(d.Conn)
+	if !ok {
+		return nil, fmt.Errorf("scim: directory %q cannot list group members", cfg.Directory)
+	}
+	// Entra sends booleans as strings ("True"); the library's switch is
+	// global, and jitd is its only user in the process.
+	schema.SetAllowStringValues(true)
+	disc, err := discovery(d.DocumentationURL, cfg.MaxResults)
+	if err != nil {
+		return nil, fmt.Errorf("scim: %w", err)
+	}
+	if d.Clock == nil {
+		d.Clock = clock.Real{}
+	}
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Server{cfg: cfg, dir: cfg.Directory, prov: prov, members: mm, lister: lister, mapping: newMapping(d.Flavor, cfg.UserAttributes),
+		jit: d.JITGroups, store: d.Store, clock: d.Clock, log: d.Log, discovery: disc,
+		limit: &limiter{rate: cfg.RequestsPerSecond, burst: float64(cfg.Burst), now: d.Clock.Now}, inFlight: make(chan struct{}, cfg.MaxInFlight)}, nil
+}
+
+type clientKey struct{}
+
+// WithClient names the authenticated SCIM client of a request.
+func WithClient(ctx context.Context, name string) context.Context {
+	return context.WithValue(ctx, clientKey{}, name)
+}
+
+func clientOf(ctx context.Context) string {
+	name, _ := ctx.Value(clientKey{}).(string)
+	return name
+}
+
+// ServeHTTP serves a request whose path is relative to the SCIM root
+// ("/Users/123"); resource paths are matched without regard to case and a
+// trailing slash is ignored.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if ok, wait := s.limit.allow(); !ok {
+		s.tooMany(w, wait)
+		return
+	}
+	select {
+	case s.inFlight <- struct{}{}:
+		defer func() { <-s.inFlight }()
+	default:
+		s.tooMany(w, time.Second)
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+	segs := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
+	first := strings.ToLower(segs[0])
+	id := ""
+	if len(segs) > 1 {
+		id = segs[1]
+	}
+	if len(segs) > 2 {
+		s.fail(w, r, scimErr(errNotFound, "no such endpoint"))
+		return
+	}
+	switch first {
+	case "serviceproviderconfig", "schemas", "resourcetypes":
+		s.discover(w, r, segs)
+		return
+	case "me", "bulk":
+		s.fail(w, r, errors.ScimError{Status: http.StatusNotImplemented, Detail: "jitd does not offer /" + segs[0]})
+		return
+	case ".search":
+		if r.Method == http.MethodPost && id == "" {
+			s.search(w, r, 0)
+			return
+		}
+	case "users", "groups":
+		kind := connectors.UserEntry
+		if first == "groups" {
+			kind = connectors.GroupEntry
+		}
+		s.resource(w, r, kind, id)
+		return
+	}
+	s.fail(w, r, scimErr(errNotFound, "no such endpoint: %s", r.URL.Path))
+}
+
+func (s *Server) resource(w http.ResponseWriter, r *http.Request, kind connectors.EntryKind, id string) {
+	var err error
+	switch {
+	case id == ".search" && r.Method == http.MethodPost:
+		s.search(w, r, kind)
+		return
+	case id == "" && r.Method == http.MethodGet:
+		var q listQuery
+		if q, err = s.queryFromURL(r.URL.Query()); err == nil {
+			err = s.list(w, r, kind, q)
+		}
+	case id == "" && r.Method == http.MethodPost:
+		err = s.create(w, r, kind)
+	case id != "" && r.Method == http.MethodGet:
+		err = s.get(w, r, kind, id)
+	case id != "" && r.Method == http.MethodPut:
+		err = s.replace(w, r, kind, id)
+	case id != "" && r.Method == http.MethodPatch:
+		err = s.patch(w, r, kind, id)
+	case id != "" && r.Method == http.MethodDelete:
+		err = s.delete(w, r, kind, id)
+	default:
+		err = errors.ScimError{Status: http.StatusMethodNotAllowed, Detail: r.Method + " is not allowed here"}
+	}
+	if err != nil {
+		s.fail(w, r, err)
+	}
+}
+
+// discover hands the discovery endpoints to the library, with the path in
+// the case it expects.
+func (s *Server) discover(w http.ResponseWriter, r *http.Request, segs []string) {
+	if r.Method != http.MethodGet {
+		s.fail(w, r, errors.ScimError{Status: http.StatusMethodNotAllowed, Detail: "discovery endpoints are read-only"})
+		return
+	}
+	canonical := map[string]string{"serviceproviderconfig": "ServiceProviderConfig", "schemas": "Schemas", "resourcetypes": "ResourceTypes"}
+	segs[0] = canonical[strings.ToLower(segs[0])]
+	r2 := r.Clone(r.Context())
+	r2.URL.Path = "/" + strings.Join(segs, "/")
+	r2.URL.RawPath = ""
+	s.discovery.ServeHTTP(w, r2)
+}
+
+// base is the absolute URL of the SCIM root.
+func (s *Server) base(r *http.Request) string {
+	if s.cfg.BaseURL != "" {
+		return strings.TrimSuffix(s.cfg.BaseURL, "/")
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	prefix, _ := r.Context().Value(prefixKey{}).(string)
+	return scheme + "://" + r.Host + prefix
+}
+
+type prefixKey struct{}
+
+// WithPrefix records where the server is mounted ("/scim/v2"), for the
+// URLs it hands out when no base_url is configured.
+func WithPrefix(ctx context.Context, prefix string) context.Context {
+	return context.WithValue(ctx, prefixKey{}, prefix)
+}
+
+func endpoint(kind connectors.EntryKind) string {
+	if kind == connectors.GroupEntry {
+		return "Groups"
+	}
+	return "Users"
+}
+
+func (s *Server) write(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/scim+json")
+	w.WriteHeader(status)
+	if err := json.NewEncoder(w).Encode(v); err != nil {
+		s.log.Debug("scim: writing the response", "err", err)
+	}
+}
+
+func (s *Server) tooMany(w http.ResponseWriter, wait time.Duration) {
+	secs := max(1, int((wait+time.Second-1)/time.Second))
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	s.write(w, http.StatusTooManyRequests, errors.ScimError{Status: http.StatusTooManyRequests, Detail: fmt.Sprintf("too many requests; retry after %d s", secs)})
+}
+
+// fail answers with a SCIM error. Connector errors become the matching
+// status; anything unexpected is logged and answered 500 without detail.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var se errors.ScimError
+	var mbe *http.MaxBytesError
+	switch {
+	case stderrors.As(err, &se):
+	case stderrors.As(err, &mbe):
+		se = errors.ScimError{Status: http.StatusRequestEntityTooLarge, Detail: fmt.Sprintf("the body is larger than %d bytes", maxBody)}
+	case stderrors.Is(err, connectors.ErrNotFound):
+		se = scimErr(errNotFound, "%s", err)
+	case stderrors.Is(err, connectors.ErrConflict):
+		se = scimErr(errors.ScimErrorUniqueness, "%s", err)
+	case stderrors.Is(err, connectors.ErrInvalid):
+		se = scimErr(errInvalidValue, "%s", err)
+	case stderrors.Is(err, connectors.ErrPermission):
+		se = scimErr(errForbidden, "%s", err)
+	case stderrors.Is(err, connectors.ErrRateLimited):
+		wait, _ := connectors.RetryAfter(err)
+		s.tooMany(w, wait)
+		return
+	case stderrors.Is(err, connectors.ErrUnavailable):
+		w.Header().Set("Retry-After", "5")
+		se = scimErr(errUnavailable, "the directory is unavailable; retry later")
+		s.log.Warn("scim: directory unavailable", "directory", s.dir, "err", err)
+	default:
+		s.log.Error("scim: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		se = errors.ScimErrorInternal
+	}
+	s.write(w, se.Status, se)
+}
+
+// readJSON decodes a request body into v, keeping numbers exact.
+func readJSON(r *http.Request, v any) error {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return err
+	}
+	d := json.NewDecoder(strings.NewReader(string(body)))
+	d.UseNumber()
+	if err := d.Decode(v); err != nil {
+		return scimErr(errors.ScimErrorInvalidSyntax, "the body is not valid JSON: %v", err)
+	}
+	return nil
+}
+
+// audit records a write with the client's name.
+func (s *Server) audit(ctx context.Context, action, user, group, detail string) error {
+	return s.store.Update(ctx, func(tx store.Tx) error {
+		_, err := tx.AppendAudit(audit.Event{Time: s.clock.Now(), Actor: "scim:" + clientOf(ctx), Action: action, Directory: s.dir, User: user, Group: group, Detail: detail})
+		return err
+	})
+}
+
+// isJIT reports whether a group name is JIT-managed.
+func (s *Server) isJIT(name string) bool {
+	for _, g := range s.jit {
+		if strings.EqualFold(g, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// limiter is one token bucket for all SCIM traffic.
+type limiter struct {
+	rate, burst float64
+	now         func() time.Time
+
+	mu     sync.Mutex
+	tokens float64
+	at     time.Time
+}
+
+func (l *limiter) allow() (bool, time.Duration) {
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.at.IsZero() {
+		l.tokens, l.at = l.burst, now
+	}
+	l.tokens = min(l.burst, l.tokens+now.Sub(l.at).Seconds()*l.rate)
+	l.at = now
+	if l.tokens < 1 {
+		return false, time.Duration((1 - l.tokens) / l.rate * float64(time.Second))
+	}
+	l.tokens--
+	return true, 0
+}
+
+// location is a resource's absolute URL.
+func (s *Server) location(r *http.Request, kind connectors.EntryKind, id string) string {
+	return s.base(r) + "/" + endpoint(kind) + "/" + url.PathEscape(id)
+}

@@ -1,0 +1,273 @@
+package scim
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/elimity-com/scim/errors"
+
+	"github.com/jitd/jitd/connectors"
+	"github.com/jitd/jitd/core/store"
+)
+
+func (s *Server) create(w http.ResponseWriter, r *http.Request, kind connectors.EntryKind) error {
+	if kind == connectors.GroupEntry {
+		return s.createGroup(w, r)
+	}
+	var body map[string]any
+	if err := readJSON(r, &body); err != nil {
+		return err
+	}
+	doc, err := userSchema.validate(body)
+	if err != nil {
+		return err
+	}
+	login, _ := doc["userName"].(string)
+	if err := s.unique(r.Context(), kind, login, ""); err != nil {
+		return err
+	}
+	enabled := true
+	if a, ok := doc["active"].(bool); ok {
+		enabled = a
+	}
+	password, _ := doc["password"].(string)
+	attrs := s.mapping.toDirectory(doc)
+	maps.DeleteFunc(attrs, func(_ string, v []string) bool { return len(v) == 0 })
+	e, err := s.prov.CreateEntry(r.Context(), connectors.EntrySpec{Kind: kind, Name: login, Enabled: enabled, Password: password, Attrs: attrs})
+	if err != nil {
+		return err
+	}
+	ext, _ := doc["externalId"].(string)
+	if err := s.setExternalID(r.Context(), kind, e.ID, ext); err != nil {
+		return err
+	}
+	if err := s.audit(r.Context(), UserCreated, login, "", fmt.Sprintf("created %s (id %s, active %v) with %s", login, e.ID, enabled, attrNames(attrs, password != ""))); err != nil {
+		return err
+	}
+	out, err := s.toDoc(r, e, ext, false)
+	if err != nil {
+		return err
+	}
+	s.respond(w, r, http.StatusCreated, out)
+	return nil
+}
+
+// unique refuses a name another entry already has (409 uniqueness), so a
+// client retrying a create learns the user exists.
+func (s *Server) unique(ctx context.Context, kind connectors.EntryKind, name, self string) error {
+	var clash string
+	err := s.prov.ReadEntries(ctx, connectors.EntryQuery{Kind: kind, Name: name}, func(e connectors.Entry) error {
+		if e.ID != self {
+			clash = e.ID
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if clash != "" {
+		return scimErr(errors.ScimErrorUniqueness, "a %s named %q exists (id %s)", kind, name, clash)
+	}
+	return nil
+}
+
+func (s *Server) setExternalID(ctx context.Context, kind connectors.EntryKind, id, ext string) error {
+	return s.store.Update(ctx, func(tx store.Tx) error {
+		return tx.SetSCIMExternalID(store.SCIMExternal{Directory: s.dir, Kind: kind.String(), ID: id, ExternalID: ext})
+	})
+}
+
+// attrNames describes what a write set, naming attributes but no values.
+func attrNames(attrs map[string][]string, password bool) string {
+	names := slices.Sorted(maps.Keys(attrs))
+	if password {
+		names = append(names, "password")
+	}
+	if len(names) == 0 {
+		return "no attributes"
+	}
+	return strings.Join(names, ", ")
+}
+
+// current reads a resource as a client would GET it.
+func (s *Server) current(r *http.Request, kind connectors.EntryKind, id string) (connectors.Entry, map[string]any, error) {
+	e, err := s.read(r.Context(), kind, id)
+	if err != nil {
+		return e, nil, err
+	}
+	ext, err := s.store.SCIMExternalIDs(r.Context(), s.dir, kind.String(), []string{id})
+	if err != nil {
+		return e, nil, err
+	}
+	doc, err := s.toDoc(r, e, ext[id], false)
+	return e, doc, err
+}
+
+func (s *Server) replace(w http.ResponseWriter, r *http.Request, kind connectors.EntryKind, id string) error {
+	if kind == connectors.GroupEntry {
+		return s.replaceGroup(w, r, id)
+	}
+	var body map[string]any
+	if err := readJSON(r, &body); err != nil {
+		return err
+	}
+	doc, err := userSchema.validate(body)
+	if err != nil {
+		return err
+	}
+	e, old, err := s.current(r, kind, id)
+	if err != nil {
+		return err
+	}
+	if _, ok := doc["active"]; !ok { // PUT without active keeps it
+		doc["active"] = e.Enabled
+	}
+	return s.updateUser(w, r, e, old, doc)
+}
+
+func (s *Server) patch(w http.ResponseWriter, r *http.Request, kind connectors.EntryKind, id string) error {
+	var req patchRequest
+	if err := readJSON(r, &req); err != nil {
+		return err
+	}
+	if !slices.ContainsFunc(req.Schemas, func(x string) bool { return strings.EqualFold(x, patchSchema) }) {
+		return scimErr(errInvalidValue, "schemas must hold %s", patchSchema)
+	}
+	if len(req.Operations) == 0 {
+		return scimErr(errInvalidValue, "Operations is empty")
+	}
+	if kind == connectors.GroupEntry {
+		return s.patchGroup(w, r, id, req.Operations)
+	}
+	e, old, err := s.current(r, kind, id)
+	if err != nil {
+		return err
+	}
+	doc := deepCopy(old)
+	for _, op := range req.Operations {
+		if err := applyPatch(doc, op, userSchema); err != nil {
+			return err
+		}
+	}
+	delete(doc, "meta")
+	delete(doc, "id")
+	valid, err := userSchema.validate(doc)
+	if err != nil {
+		return err
+	}
+	return s.updateUser(w, r, e, old, valid)
+}
+
+// updateUser writes the difference between a user's old and new resource.
+func (s *Server) updateUser(w http.ResponseWriter, r *http.Request, e connectors.Entry, old, doc map[string]any) error {
+	ctx := r.Context()
+	var change connectors.EntryChange
+	before, after := s.mapping.toDirectory(old), s.mapping.toDirectory(doc)
+	for a, v := range after {
+		if !slices.Equal(before[a], v) {
+			if change.Attrs == nil {
+				change.Attrs = map[string][]string{}
+			}
+			change.Attrs[a] = v
+		}
+	}
+	login, _ := doc["userName"].(string)
+	if login != "" && login != e.Name {
+		if err := s.unique(ctx, connectors.UserEntry, login, e.ID); err != nil {
+			return err
+		}
+		change.Name = login
+	}
+	if a, ok := doc["active"].(bool); ok && a != e.Enabled {
+		change.Enabled = &a
+	}
+	change.Password, _ = doc["password"].(string)
+	var what []string
+	if change.Attrs != nil || change.Password != "" {
+		what = append(what, "set "+attrNames(change.Attrs, change.Password != ""))
+	}
+	if change.Name != "" {
+		what = append(what, "renamed to "+change.Name)
+	}
+	if change.Enabled != nil {
+		what = append(what, fmt.Sprintf("active %v", *change.Enabled))
+	}
+	if len(what) > 0 {
+		if err := s.prov.ModifyEntry(ctx, connectors.UserEntry, e.ID, change); err != nil {
+			return err
+		}
+	}
+	oldExt, _ := old["externalId"].(string)
+	newExt, _ := doc["externalId"].(string)
+	if oldExt != newExt {
+		if err := s.setExternalID(ctx, connectors.UserEntry, e.ID, newExt); err != nil {
+			return err
+		}
+		what = append(what, "externalId")
+	}
+	if len(what) > 0 {
+		if err := s.audit(ctx, UserUpdated, e.Name, "", fmt.Sprintf("%s (id %s): %s", e.Name, e.ID, strings.Join(what, "; "))); err != nil {
+			return err
+		}
+	}
+	_, out, err := s.current(r, connectors.UserEntry, e.ID)
+	if err != nil {
+		return err
+	}
+	s.respond(w, r, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) delete(w http.ResponseWriter, r *http.Request, kind connectors.EntryKind, id string) error {
+	e, err := s.read(r.Context(), kind, id)
+	if err != nil {
+		return err
+	}
+	if kind == connectors.GroupEntry && s.isJIT(e.Name) {
+		return s.refuse(r.Context(), e.Name, "delete it")
+	}
+	if err := s.prov.DeleteEntry(r.Context(), kind, id); err != nil {
+		return err
+	}
+	if err := s.setExternalID(r.Context(), kind, id, ""); err != nil {
+		return err
+	}
+	action, user, group := UserDeleted, e.Name, ""
+	if kind == connectors.GroupEntry {
+		action, user, group = GroupDeleted, "", e.Name
+	}
+	if err := s.audit(r.Context(), action, user, group, fmt.Sprintf("deleted %s (id %s)", e.Name, id)); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// deepCopy copies a JSON value.
+func deepCopy(doc map[string]any) map[string]any {
+	out := make(map[string]any, len(doc))
+	for k, v := range doc {
+		out[k] = copyValue(v)
+	}
+	return out
+}
+
+func copyValue(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		return deepCopy(v)
+	case []any:
+		out := make([]any, len(v))
+		for i, x := range v {
+			out[i] = copyValue(x)
+		}
+		return out
+	case []string:
+		return slices.Clone(v)
+	}
+	return v
+}
