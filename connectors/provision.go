@@ -87,7 +87,9 @@ type EntryChange struct {
 // any attribute that decides security on its own (object classes,
 // memberships, passwords other than through Password, jitd's marker),
 // and never touches a directory's built-in or protected objects.
-// Memberships are changed with MembershipManager.
+// Memberships are changed with MembershipManager. An attribute that names
+// another user (the manager) carries that user's ID, in both directions;
+// the connector translates it to the directory's own reference (a DN).
 type Provisioner interface {
 	ReadEntries(ctx context.Context, q EntryQuery, fn func(Entry) error) error
 	CreateEntry(ctx context.Context, spec EntrySpec) (Entry, error)

@@ -441,12 +441,22 @@ func testProvisioning(t *testing.T, f fixture) {
 	if !ok {
 		t.Skip("connector does not provision")
 	}
-	attrs := []string{"givenName", "sn", "mail", "title"}
+	attrs := []string{"givenName", "sn", "mail", "title", "manager"}
+	boss := f.users[1]
 	spec := connectors.EntrySpec{Kind: connectors.UserEntry, Name: "pat.kim", Enabled: true, Password: connectors.RandomPassword(),
-		Attrs: map[string][]string{"givenName": {"Pat"}, "sn": {"Kim"}, "mail": {"pat.kim@example.org"}}}
+		Attrs: map[string][]string{"givenName": {"Pat"}, "sn": {"Kim"}, "mail": {"pat.kim@example.org"}, "manager": {boss.ID}}}
 	u, err := p.CreateEntry(f.ctx, spec)
 	if err != nil {
 		t.Fatalf("CreateEntry(user): %v", err)
+	}
+	if got := u.Attrs["manager"]; len(got) != 1 || got[0] != boss.ID {
+		t.Fatalf("manager = %v; want %s's id %s (references are ids both ways)", got, boss.Login, boss.ID)
+	}
+	if lu, err := f.res.LookupUser(f.ctx, "pat.kim"); err != nil || lu.Manager != boss.Ref && lu.Manager != boss.ID {
+		t.Fatalf("the directory's manager of pat.kim = %q; want %s", lu.Manager, boss.Login)
+	}
+	if err := p.ModifyEntry(f.ctx, connectors.UserEntry, u.ID, connectors.EntryChange{Attrs: map[string][]string{"manager": {"00000000-0000-0000-0000-00000000beef"}}}); !errors.Is(err, connectors.ErrInvalid) {
+		t.Fatalf("a manager who is nobody: %v, want ErrInvalid", err)
 	}
 	if u.ID == "" || u.Name != "pat.kim" || !u.Enabled || u.Created.IsZero() {
 		t.Fatalf("created user = %+v; want an id, the login, enabled, a creation time", u)

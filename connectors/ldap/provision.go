@@ -2,6 +2,7 @@ package ldap
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -209,9 +210,77 @@ func (c *Conn) ReadEntries(ctx context.Context, q connectors.EntryQuery, fn func
 			return fmt.Errorf("ldap: %q is not an attribute name: %w", a, connectors.ErrInvalid)
 		}
 	}
+	managers := map[string]string{} // DN → id, for this call
 	return c.page(ctx, base, filter, c.entryAttrs(q.Kind, q.Attrs), func(e *goldap.Entry) error {
-		return fn(c.toEntry(q.Kind, e, q.Attrs))
+		out := c.toEntry(q.Kind, e, q.Attrs)
+		if err := c.managerIDs(ctx, out.Attrs, managers); err != nil {
+			return err
+		}
+		return fn(out)
 	})
+}
+
+// isManager reports whether attr is the one naming a user's manager.
+func (c *Conn) isManager(attr string) bool { return strings.EqualFold(attr, c.cfg.ManagerAttr) }
+
+// managerIDs replaces manager DNs by the managers' ids; a DN that names
+// no user (someone outside user_base) is dropped.
+func (c *Conn) managerIDs(ctx context.Context, attrs map[string][]string, cache map[string]string) error {
+	for a, dns := range attrs {
+		if !c.isManager(a) {
+			continue
+		}
+		var ids []string
+		for _, dn := range dns {
+			id, ok := cache[normDN(dn)]
+			if !ok {
+				e, err := c.readEntry(ctx, dn, []string{c.cfg.IDAttr})
+				switch {
+				case errors.Is(err, connectors.ErrNotFound):
+				case err != nil:
+					return err
+				default:
+					id = c.entryID(e)
+				}
+				cache[normDN(dn)] = id
+			}
+			if id != "" {
+				ids = append(ids, id)
+			}
+		}
+		if len(ids) == 0 {
+			delete(attrs, a)
+		} else {
+			attrs[a] = ids
+		}
+	}
+	return nil
+}
+
+// managerDNs replaces manager ids by DNs; an id that names no user is
+// ErrInvalid.
+func (c *Conn) managerDNs(ctx context.Context, attrs map[string][]string) (map[string][]string, error) {
+	out := make(map[string][]string, len(attrs))
+	for a, v := range attrs {
+		out[a] = v
+		if !c.isManager(a) || len(v) == 0 {
+			continue
+		}
+		dns, err := c.dns(ctx, c.cfg.UserBase, c.cfg.UserFilter, v)
+		if err != nil {
+			return nil, err
+		}
+		var list []string
+		for _, id := range v {
+			dn, ok := dns[id]
+			if !ok {
+				return nil, fmt.Errorf("ldap: manager %q is no user of this directory: %w", id, connectors.ErrInvalid)
+			}
+			list = append(list, dn)
+		}
+		out[a] = list
+	}
+	return out, nil
 }
 
 // checkAttrs refuses attributes provisioning may not write.
@@ -243,6 +312,9 @@ func (c *Conn) CreateEntry(ctx context.Context, spec connectors.EntrySpec) (conn
 	if err := checkAttrs(spec.Kind, spec.Attrs, writable); err != nil {
 		return connectors.Entry{}, err
 	}
+	if spec.Attrs, err = c.managerDNs(ctx, spec.Attrs); err != nil {
+		return connectors.Entry{}, err
+	}
 	var req *goldap.AddRequest
 	if spec.Kind == connectors.UserEntry {
 		req, err = c.userAdd(base, spec)
@@ -268,7 +340,8 @@ func (c *Conn) CreateEntry(ctx context.Context, spec connectors.EntrySpec) (conn
 	if err != nil {
 		return connectors.Entry{}, err
 	}
-	return c.toEntry(spec.Kind, e, writable), nil
+	out := c.toEntry(spec.Kind, e, writable)
+	return out, c.managerIDs(ctx, out.Attrs, map[string]string{})
 }
 
 func (c *Conn) userAdd(base string, spec connectors.EntrySpec) (*goldap.AddRequest, error) {
@@ -391,6 +464,9 @@ func (c *Conn) ModifyEntry(ctx context.Context, kind connectors.EntryKind, id st
 	}
 	if change.Password != "" && kind != connectors.UserEntry {
 		return fmt.Errorf("ldap: groups have no password: %w", connectors.ErrInvalid)
+	}
+	if change.Attrs, err = c.managerDNs(ctx, change.Attrs); err != nil {
+		return err
 	}
 	e, err := c.provisioned(ctx, kind, id)
 	if err != nil {

@@ -43,6 +43,9 @@ var userFields = []field{
 	{key: "enterprise.organization", container: EnterpriseSchema, attr: "organization"},
 	{key: "enterprise.division", container: EnterpriseSchema, attr: "division"},
 	{key: "enterprise.costCenter", container: EnterpriseSchema, attr: "costCenter"},
+	// The manager's SCIM id; the directory holds a reference (a DN) that
+	// its connector translates.
+	{key: "enterprise.manager", container: EnterpriseSchema, attr: "manager", sub: "value"},
 }
 
 // UserAttributeKeys lists the keys of scim.user_attributes.
@@ -62,7 +65,7 @@ func defaultMapping(flavor string) map[string]string {
 		"name.givenName": "givenName", "name.familyName": "sn", "displayName": "displayName",
 		"title": "title", "preferredLanguage": "preferredLanguage", "emails.work": "mail",
 		"phoneNumbers.work": "telephoneNumber", "phoneNumbers.mobile": "mobile",
-		"enterprise.employeeNumber": "employeeNumber",
+		"enterprise.employeeNumber": "employeeNumber", "enterprise.manager": "manager",
 	}
 	if flavor == "ad" {
 		m["enterprise.department"] = "department"
@@ -120,7 +123,7 @@ func (m mapping) attrFor(container, attr, sub string) (string, bool) {
 			}
 		}
 	}
-	if len(found) != 1 {
+	if len(found) != 1 || found[0].key == "enterprise.manager" { // ids here, references there
 		return "", false
 	}
 	return m.attrs[found[0].key], true
@@ -199,6 +202,9 @@ func (f field) get(doc map[string]any) string {
 	}
 	if f.typ != "" {
 		return pickTyped(v, f.typ)
+	}
+	if s, ok := v.(string); ok && f.sub != "" {
+		return s // Entra sends the manager as a bare id
 	}
 	if f.sub != "" {
 		sub, _ := v.(map[string]any)

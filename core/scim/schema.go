@@ -67,6 +67,9 @@ func (s resourceSchema) validate(doc map[string]any) (map[string]any, error) {
 		if !ok || v == nil {
 			continue
 		}
+		if m, ok := v.(map[string]any); ok {
+			wrapBareValues(m, sch)
+		}
 		attrs, serr := sch.Validate(v)
 		if serr != nil {
 			return nil, *serr
@@ -99,4 +102,23 @@ func discovery(docURL string, maxResults int) (elimity.Server, error) {
 				Schema: groupSchema.core},
 		},
 	})
+}
+
+// wrapBareValues turns a string given for a single-valued complex attribute
+// that has a value sub-attribute into {"value": ...}: Entra sends the
+// enterprise manager as a bare id.
+func wrapBareValues(m map[string]any, sch schema.Schema) {
+	for k, v := range m {
+		str, ok := v.(string)
+		if !ok {
+			continue
+		}
+		a, ok := sch.Attributes.ContainsAttribute(k)
+		if !ok || !a.HasSubAttributes() || a.MultiValued() {
+			continue
+		}
+		if _, ok := a.SubAttributes().ContainsAttribute("value"); ok {
+			m[k] = map[string]any{"value": str}
+		}
+	}
 }

@@ -209,11 +209,26 @@ func TestUsers_EntraPatchAndOktaReplace(t *testing.T) {
 	if str(name["givenName"]) != "Samuel" || str(got.body["title"]) != "SRE" || !strings.Contains(got.raw, "sam.roe@example.org") || !strings.Contains(got.raw, `"department":"Ops"`) {
 		t.Fatalf("after the PATCH: %s", got.raw)
 	}
+	// The manager: a user's id, also as Entra's bare string.
+	boss := str(e.must(201, e.do("POST", "/Users", map[string]any{"schemas": []string{scim.UserSchema}, "userName": "boss.one"})).body["id"])
+	boss2 := str(e.must(201, e.do("POST", "/Users", map[string]any{"schemas": []string{scim.UserSchema}, "userName": "boss.two"})).body["id"])
+	e.must(200, e.do("PATCH", "/Users/"+id, map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"}, "Operations": []any{
+		map[string]any{"op": "Add", "path": scim.EnterpriseSchema + ":manager", "value": boss}}}))
+	if u, _ := e.conn.LookupUser(context.Background(), "sam.roe"); u.Manager != "uid=boss.one,"+slapd.ProvisionedPeople {
+		t.Fatalf("manager in the directory = %q: %s", u.Manager, e.do("GET", "/Users/"+id, nil).raw)
+	}
+	e.must(200, e.do("PATCH", "/Users/"+id, map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"}, "Operations": []any{
+		map[string]any{"op": "replace", "path": scim.EnterpriseSchema + ":manager.value", "value": boss2}}}))
+	if l := e.must(200, e.do("GET", "/Users?filter="+urlQuery(scim.EnterpriseSchema+`:manager.value eq "`+boss2+`"`), nil)); l.body["totalResults"] != 1.0 {
+		t.Fatalf("filter on the manager: %s", l.raw)
+	}
+	e.must(400, e.do("PATCH", "/Users/"+id, map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"}, "Operations": []any{
+		map[string]any{"op": "replace", "path": scim.EnterpriseSchema + ":manager", "value": map[string]any{"value": "00000000-0000-0000-0000-000000000000"}}}}))
 	// Okta: PUT with the whole user; what it leaves out is cleared.
 	e.must(200, e.do("PUT", "/Users/"+id, map[string]any{"schemas": []string{scim.UserSchema}, "userName": "sam.roe", "active": true,
 		"name": map[string]any{"givenName": "Sam", "familyName": "Roe"}}))
 	got = e.must(200, e.do("GET", "/Users/"+id, nil))
-	if got.body["active"] != true || strings.Contains(got.raw, "SRE") || strings.Contains(got.raw, "example.org") {
+	if got.body["active"] != true || strings.Contains(got.raw, "SRE") || strings.Contains(got.raw, "example.org") || strings.Contains(got.raw, boss2) {
 		t.Fatalf("after the PUT: %s", got.raw)
 	}
 	e.must(400, e.do("PATCH", "/Users/"+id, map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"}, "Operations": []any{
@@ -223,7 +238,7 @@ func TestUsers_EntraPatchAndOktaReplace(t *testing.T) {
 	e.must(204, e.do("DELETE", "/Users/"+id, nil))
 	e.must(404, e.do("GET", "/Users/"+id, nil))
 	e.must(404, e.do("DELETE", "/Users/"+id, nil))
-	if len(e.audit(scim.UserUpdated)) != 2 || len(e.audit(scim.UserDeleted)) != 1 {
+	if len(e.audit(scim.UserUpdated)) != 4 || len(e.audit(scim.UserDeleted)) != 1 {
 		t.Fatalf("audit: updated %q, deleted %q", e.audit(scim.UserUpdated), e.audit(scim.UserDeleted))
 	}
 }
