@@ -13,7 +13,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 OKTA_SPEC := fixtures/oktafake/spec/package/dist/spec.json
 GRAPH_TYPES := fixtures/graphfake/types/package/microsoft-graph.d.ts
 
-.PHONY: all build run test test-deps okta-spec graph-types vet generate check-generated bench lint clean
+.PHONY: all build run test test-deps okta-spec graph-types vet generate check-generated bench fuzz lint clean
 
 all: build
 
@@ -33,6 +33,15 @@ test: test-deps okta-spec graph-types vet check-generated
 	$(GO) test -vet=off -count=1 -timeout 30m ./...
 	@# The queue, plugin host, store and mirror are concurrent: run them again under the race detector.
 	$(GO) test -vet=off -count=1 -race -timeout 30m ./core/... ./plugins/ ./sync/...
+
+# Fuzzes the parsers people feed jitd, each for FUZZTIME (the seed corpora
+# already run in make test).
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test -vet=off -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./core/config/
+	$(GO) test -vet=off -run '^$$' -fuzz '^FuzzCompile$$' -fuzztime $(FUZZTIME) ./core/policy/
+	$(GO) test -vet=off -run '^$$' -fuzz '^FuzzFilter$$' -fuzztime $(FUZZTIME) ./core/scim/
+	$(GO) test -vet=off -run '^$$' -fuzz '^FuzzPatch$$' -fuzztime $(FUZZTIME) ./core/scim/
 
 test-deps:
 	@missing=""; \
