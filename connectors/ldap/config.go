@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -164,6 +165,13 @@ func (c Config) withDefaults() Config {
 		p := *c.Provisioning
 		if p.UserAttrs == nil {
 			p.UserAttrs = defaultUserAttrs(c.Flavor)
+			if c.Accounts != nil { // the accounts marker is never provisioned
+				marker := c.Accounts.MarkerAttr
+				if marker == "" {
+					marker = "employeeType"
+				}
+				p.UserAttrs = slices.DeleteFunc(p.UserAttrs, func(a string) bool { return strings.EqualFold(a, marker) })
+			}
 		}
 		if p.GroupAttrs == nil {
 			p.GroupAttrs = defaultGroupAttrs(c.Flavor)

@@ -42,11 +42,11 @@ var neverWritable = []string{
 
 func defaultUserAttrs(flavor string) []string {
 	if flavor == FlavorAD {
-		return []string{"givenName", "sn", "displayName", "mail", "title", "department", "company",
+		return []string{"givenName", "sn", "displayName", "mail", "title", "department", "company", "employeeType",
 			"employeeNumber", "employeeID", "telephoneNumber", "mobile", "manager", "initials",
 			"description", "physicalDeliveryOfficeName", "l", "st", "c", "preferredLanguage"}
 	}
-	return []string{"givenName", "sn", "displayName", "mail", "title", "departmentNumber", "o",
+	return []string{"givenName", "sn", "displayName", "mail", "title", "departmentNumber", "o", "employeeType",
 		"employeeNumber", "telephoneNumber", "mobile", "manager", "initials", "description",
 		"physicalDeliveryOfficeName", "l", "st", "preferredLanguage"}
 }

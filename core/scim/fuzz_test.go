@@ -10,9 +10,9 @@ func sampleUser() map[string]any {
 	return map[string]any{
 		"schemas": []any{UserSchema, EnterpriseSchema}, "id": "2819c223-7f76-453a-919d-413861904646", "externalId": "00u1",
 		"userName": "pat.kim", "active": true, "title": "Engineer",
-		"name":   map[string]any{"givenName": "Pat", "familyName": "Kim"},
-		"emails": []any{map[string]any{"value": "pat@example.org", "type": "work", "primary": true}},
-		"meta":   map[string]any{"resourceType": "User", "created": "2026-11-23T09:00:00Z", "lastModified": "2026-11-23T10:00:00Z"},
+		"name":           map[string]any{"givenName": "Pat", "familyName": "Kim"},
+		"emails":         []any{map[string]any{"value": "pat@example.org", "type": "work", "primary": true}},
+		"meta":           map[string]any{"resourceType": "User", "created": "2026-11-23T09:00:00Z", "lastModified": "2026-11-23T10:00:00Z"},
 		EnterpriseSchema: map[string]any{"department": "Payments", "manager": map[string]any{"value": "m1"}},
 	}
 }

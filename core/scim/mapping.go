@@ -35,6 +35,7 @@ var userFields = []field{
 	{key: "nickName", attr: "nickName"},
 	{key: "title", attr: "title"},
 	{key: "preferredLanguage", attr: "preferredLanguage"},
+	{key: "userType", attr: "userType"},
 	{key: "emails.work", attr: "emails", typ: "work"},
 	{key: "phoneNumbers.work", attr: "phoneNumbers", typ: "work"},
 	{key: "phoneNumbers.mobile", attr: "phoneNumbers", typ: "mobile"},
@@ -63,7 +64,7 @@ func UserAttributeKeys() []string {
 func defaultMapping(flavor string) map[string]string {
 	m := map[string]string{
 		"name.givenName": "givenName", "name.familyName": "sn", "displayName": "displayName",
-		"title": "title", "preferredLanguage": "preferredLanguage", "emails.work": "mail",
+		"title": "title", "preferredLanguage": "preferredLanguage", "emails.work": "mail", "userType": "employeeType",
 		"phoneNumbers.work": "telephoneNumber", "phoneNumbers.mobile": "mobile",
 		"enterprise.employeeNumber": "employeeNumber", "enterprise.manager": "manager",
 	}

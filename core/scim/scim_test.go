@@ -35,11 +35,12 @@ func TestMain(m *testing.M) {
 
 // env is a SCIM server over the test slapd, as a client sees it.
 type env struct {
-	t     *testing.T
-	url   string
-	store store.Store
-	conn  *ldap.Conn
-	clock *clock.Fake
+	t       *testing.T
+	url     string
+	handler http.Handler // the server as mounted, for other listeners
+	store   store.Store
+	conn    *ldap.Conn
+	clock   *clock.Fake
 }
 
 func newEnv(t *testing.T, cfg scim.Config) *env {
@@ -67,12 +68,13 @@ func newEnv(t *testing.T, cfg scim.Config) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r = r.WithContext(scim.WithPrefix(scim.WithClient(r.Context(), "okta"), "/scim/v2"))
 		http.StripPrefix("/scim/v2", s).ServeHTTP(w, r)
-	}))
+	})
+	hs := httptest.NewServer(h)
 	t.Cleanup(hs.Close)
-	return &env{t: t, url: hs.URL + "/scim/v2", store: st, conn: conn, clock: clk}
+	return &env{t: t, url: hs.URL + "/scim/v2", handler: h, store: st, conn: conn, clock: clk}
 }
 
 type reply struct {
