@@ -2,6 +2,8 @@ package ldap
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -42,7 +44,7 @@ var neverWritable = []string{
 
 func defaultUserAttrs(flavor string) []string {
 	if flavor == FlavorAD {
-		return []string{"givenName", "sn", "displayName", "mail", "title", "department", "company", "employeeType",
+		return []string{"givenName", "sn", "middleName", "displayName", "mail", "title", "department", "company", "employeeType",
 			"employeeNumber", "employeeID", "telephoneNumber", "mobile", "manager", "initials",
 			"description", "physicalDeliveryOfficeName", "l", "st", "c", "preferredLanguage"}
 	}
@@ -330,6 +332,9 @@ func (c *Conn) CreateEntry(ctx context.Context, spec connectors.EntrySpec) (conn
 		}
 	}
 	err = c.with(ctx, func(l *goldap.Conn) error { return l.Add(req) })
+	if refusedPassword(err) {
+		return connectors.Entry{}, fmt.Errorf("ldap: create %s: the directory refused the password (its password policy: length, complexity, history): %w", req.DN, connectors.ErrInvalid)
+	}
 	if goldap.IsErrorAnyOf(err, goldap.LDAPResultEntryAlreadyExists, goldap.LDAPResultConstraintViolation, goldap.LDAPResultAttributeOrValueExists) {
 		return connectors.Entry{}, fmt.Errorf("ldap: create %s %s: one with this name exists: %w: %v", spec.Kind, req.DN, connectors.ErrConflict, err)
 	}
@@ -350,7 +355,7 @@ func (c *Conn) userAdd(base string, spec connectors.EntrySpec) (*goldap.AddReque
 		password = connectors.RandomPassword()
 	}
 	if c.cfg.ad() {
-		sam, upn, err := adNames(spec.Name, c.cfg.Provisioning.UPNSuffix)
+		sam, upn, err := c.provisionedNames(spec.Name)
 		if err != nil {
 			return nil, err
 		}
@@ -389,6 +394,34 @@ func (c *Conn) userAdd(base string, spec connectors.EntrySpec) (*goldap.AddReque
 	return req, nil
 }
 
+// provisionedNames derives an AD user's sAMAccountName and
+// userPrincipalName from the login a provisioning client gives, which must
+// read back unchanged from the login attribute: with sAMAccountName that
+// is at most 20 characters and no "@"; with userPrincipalName it is
+// user@domain, and sAMAccountName is made from the user part (shortened
+// with a hash of the whole name when longer than 20).
+func (c *Conn) provisionedNames(login string) (sam, upn string, err error) {
+	local, _, hasAt := strings.Cut(login, "@")
+	switch {
+	case strings.EqualFold(c.cfg.LoginAttr, "userPrincipalName"):
+		if !hasAt {
+			return "", "", fmt.Errorf("ldap: %q is not a user principal name (user@domain), which this directory's login_attr requires: %w", login, connectors.ErrInvalid)
+		}
+		if _, _, err := adNames(local, ""); err != nil {
+			return "", "", err
+		}
+		sam = local
+		if len(sam) > maxSAMNameBytes {
+			sum := sha256.Sum256([]byte(login))
+			sam = sam[:maxSAMNameBytes-6] + "-" + hex.EncodeToString(sum[:])[:5]
+		}
+		return sam, login, nil
+	case hasAt || len(login) > maxSAMNameBytes:
+		return "", "", fmt.Errorf("ldap: %q cannot be a sAMAccountName (at most %d characters, no \"@\"); set login_attr: userPrincipalName to provision user@domain names: %w", login, maxSAMNameBytes, connectors.ErrInvalid)
+	}
+	return adNames(login, c.cfg.Provisioning.UPNSuffix)
+}
+
 func (c *Conn) groupAdd(base string, spec connectors.EntrySpec) *goldap.AddRequest {
 	name := strings.TrimSpace(spec.Name)
 	if c.cfg.ad() {
@@ -421,6 +454,19 @@ func firstOf(attrs map[string][]string, name string) string {
 		}
 	}
 	return ""
+}
+
+// refusedPassword reports a password the directory's policy refused: AD
+// answers constraintViolation with its error 0000052D
+// (ERROR_PASSWORD_RESTRICTION), Samba with a message about the password,
+// slapd's ppolicy with a constraint violation naming it. The diagnostic is
+// the only way to tell this from a name clash.
+func refusedPassword(err error) bool {
+	if !goldap.IsErrorAnyOf(err, goldap.LDAPResultConstraintViolation, goldap.LDAPResultUnwillingToPerform) {
+		return false
+	}
+	msg := strings.ToLower(err.Error())
+	return strings.Contains(msg, "0000052d") || strings.Contains(msg, "password")
 }
 
 // provisioned finds an entry by id inside its provisioning container and
@@ -474,9 +520,17 @@ func (c *Conn) ModifyEntry(ctx context.Context, kind connectors.EntryKind, id st
 	}
 	dn := e.DN
 	if change.Name != "" && kind == connectors.GroupEntry && change.Name != e.GetEqualFoldAttributeValue(c.cfg.GroupAttr) {
-		if dn, err = c.renameGroup(ctx, e.DN, change.Name); err != nil {
+		if dn, err = c.rename(ctx, e.DN, c.cfg.GroupAttr, change.Name); err != nil {
 			return err
 		}
+	}
+	if change.Name != "" && kind == connectors.UserEntry && !c.cfg.ad() && change.Name != e.GetEqualFoldAttributeValue(c.cfg.LoginAttr) && rdnIs(e.DN, c.cfg.LoginAttr) {
+		if dn, err = c.rename(ctx, e.DN, c.cfg.LoginAttr, change.Name); err != nil {
+			return err
+		}
+		e.DN = dn
+		e.Attributes = append(e.Attributes, &goldap.EntryAttribute{Name: c.cfg.LoginAttr, Values: []string{change.Name}})
+		change.Name = "" // the new RDN carries it
 	}
 	req := goldap.NewModifyRequest(dn, nil)
 	for a, v := range change.Attrs {
@@ -503,6 +557,9 @@ func (c *Conn) ModifyEntry(ctx context.Context, kind connectors.EntryKind, id st
 		return nil
 	}
 	err = c.with(ctx, func(l *goldap.Conn) error { return l.Modify(req) })
+	if change.Password != "" && refusedPassword(err) {
+		return fmt.Errorf("ldap: change %s: the directory refused the password (its password policy: length, complexity, history): %w", dn, connectors.ErrInvalid)
+	}
 	if goldap.IsErrorAnyOf(err, goldap.LDAPResultConstraintViolation, goldap.LDAPResultAttributeOrValueExists, goldap.LDAPResultEntryAlreadyExists) {
 		return fmt.Errorf("ldap: change %s: %w: %v", dn, connectors.ErrConflict, err)
 	}
@@ -520,7 +577,7 @@ func (c *Conn) userRename(req *goldap.ModifyRequest, login string) error {
 		req.Replace(c.cfg.LoginAttr, []string{login})
 		return nil
 	}
-	sam, upn, err := adNames(login, c.cfg.Provisioning.UPNSuffix)
+	sam, upn, err := c.provisionedNames(login)
 	if err != nil {
 		return err
 	}
@@ -553,9 +610,16 @@ func (c *Conn) enabledChange(req *goldap.ModifyRequest, e *goldap.Entry, enabled
 	return nil
 }
 
-// renameGroup moves a group to its new name's RDN and, on AD, its
-// sAMAccountName with it; it returns the new DN.
-func (c *Conn) renameGroup(ctx context.Context, dn, name string) (string, error) {
+// rdnIs reports whether attr names an entry's RDN.
+func rdnIs(dn, attr string) bool {
+	parsed, err := goldap.ParseDN(dn)
+	return err == nil && len(parsed.RDNs) > 0 && len(parsed.RDNs[0].Attributes) == 1 && strings.EqualFold(parsed.RDNs[0].Attributes[0].Type, attr)
+}
+
+// rename moves an entry to its new name's RDN and, where the name is held
+// in another attribute too (AD's sAMAccountName), that attribute with it;
+// it returns the new DN.
+func (c *Conn) rename(ctx context.Context, dn, nameAttr, name string) (string, error) {
 	parsed, err := goldap.ParseDN(dn)
 	if err != nil || len(parsed.RDNs) < 2 {
 		return "", fmt.Errorf("ldap: rename %s: unreadable DN: %w", dn, connectors.ErrInvalid)
@@ -567,15 +631,15 @@ func (c *Conn) renameGroup(ctx context.Context, dn, name string) (string, error)
 		return l.ModifyDN(goldap.NewModifyDNRequest(dn, rdn, true, ""))
 	})
 	if goldap.IsErrorAnyOf(err, goldap.LDAPResultEntryAlreadyExists) {
-		return "", fmt.Errorf("ldap: rename %s to %s: a group with this name exists: %w", dn, name, connectors.ErrConflict)
+		return "", fmt.Errorf("ldap: rename %s to %s: one with this name exists: %w", dn, name, connectors.ErrConflict)
 	}
 	if err != nil {
 		return "", mapErr("rename "+dn, err)
 	}
 	newDN := rdn + "," + parent
-	if c.cfg.ad() || !strings.EqualFold(rdnAttr, c.cfg.GroupAttr) {
+	if !strings.EqualFold(rdnAttr, nameAttr) {
 		req := goldap.NewModifyRequest(newDN, nil)
-		req.Replace(c.cfg.GroupAttr, []string{name})
+		req.Replace(nameAttr, []string{name})
 		if err := c.with(ctx, func(l *goldap.Conn) error { return l.Modify(req) }); err != nil {
 			return "", mapErr("rename "+newDN, err)
 		}

@@ -3,6 +3,7 @@ package scim
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -23,9 +24,117 @@ func parseFilter(s string) (filter.Expression, error) {
 	}
 	e, err := filter.ParseFilter([]byte(s))
 	if err != nil {
+		// Entra asks for emails[type eq "work"].value eq "x", which RFC
+		// 7644's grammar lacks; it means emails[type eq "work" and value eq "x"].
+		if alt := foldSubAttributeTests(s); alt != s {
+			if e, err := filter.ParseFilter([]byte(alt)); err == nil {
+				return e, nil
+			}
+		}
 		return nil, fmt.Errorf("cannot parse the filter %q", s)
 	}
 	return e, nil
+}
+
+var compareOps = []string{"eq", "ne", "co", "sw", "ew", "gt", "lt", "ge", "le", "pr"}
+
+// foldSubAttributeTests rewrites attr[filter].sub op value into
+// attr[filter and sub op value], outside quoted strings.
+func foldSubAttributeTests(s string) string {
+	var b strings.Builder
+	inString, escaped := false, false
+	open := -1 // index in b of the '[' being read
+	for i := 0; i < len(s); i++ {
+		ch := s[i]
+		switch {
+		case inString:
+			b.WriteByte(ch)
+			if escaped {
+				escaped = false
+			} else if ch == '\\' {
+				escaped = true
+			} else if ch == '"' {
+				inString = false
+			}
+			continue
+		case ch == '"':
+			inString = true
+		case ch == '[':
+			open = b.Len()
+		case ch == ']' && open >= 0 && i+1 < len(s) && s[i+1] == '.':
+			sub, op, value, n, ok := subTest(s[i+2:])
+			if ok {
+				inner := b.String()[open+1:]
+				head := b.String()[:open+1]
+				b.Reset()
+				if strings.Contains(strings.ToLower(inner), " or ") {
+					inner = "(" + inner + ")" // the parser's grammar may refuse it, and the filter then fails
+				}
+				b.WriteString(head + inner + " and " + sub + " " + op)
+				if value != "" {
+					b.WriteString(" " + value)
+				}
+				b.WriteByte(']')
+				i += 1 + n
+				open = -1
+				continue
+			}
+		}
+		b.WriteByte(ch)
+	}
+	return b.String()
+}
+
+// subTest reads "sub op value" at the start of s, returning how many bytes
+// it took.
+func subTest(s string) (sub, op, value string, n int, ok bool) {
+	j := 0
+	for j < len(s) && (s[j] == '_' || s[j] == '-' || s[j] == '$' || ('a' <= s[j]|0x20 && s[j]|0x20 <= 'z') || ('0' <= s[j] && s[j] <= '9')) {
+		j++
+	}
+	if j == 0 || j >= len(s) || s[j] != ' ' {
+		return "", "", "", 0, false
+	}
+	sub = s[:j]
+	rest := strings.TrimLeft(s[j:], " ")
+	skipped := len(s[j:]) - len(rest)
+	if len(rest) < 2 {
+		return "", "", "", 0, false
+	}
+	op = strings.ToLower(rest[:2])
+	if !slices.Contains(compareOps, op) || (len(rest) > 2 && rest[2] != ' ' && rest[2] != ')') {
+		return "", "", "", 0, false
+	}
+	n = j + skipped + 2
+	if op == "pr" {
+		return sub, op, "", n, true
+	}
+	v := strings.TrimLeft(rest[2:], " ")
+	n += len(rest[2:]) - len(v)
+	if strings.HasPrefix(v, `"`) {
+		k, esc := 1, false
+		for ; k < len(v); k++ {
+			if esc {
+				esc = false
+			} else if v[k] == '\\' {
+				esc = true
+			} else if v[k] == '"' {
+				break
+			}
+		}
+		if k >= len(v) {
+			return "", "", "", 0, false
+		}
+		return sub, op, v[:k+1], n + k + 1, true
+	}
+	k := 0
+	for k < len(v) && v[k] != ' ' && v[k] != ')' {
+		k++
+	}
+	if k == 0 {
+		return "", "", "", 0, false
+	}
+	return sub, op, v[:k], n + k, true
 }
 
 // matches reports whether a resource passes the filter.
@@ -245,6 +354,16 @@ func eqTerms(e filter.Expression) []*filter.AttributeExpression {
 		if e.Operator == filter.AND {
 			return append(eqTerms(e.Left), eqTerms(e.Right)...)
 		}
+	case *filter.ValuePath: // emails[type eq "work" and value eq "x"] needs emails.value eq "x"
+		var out []*filter.AttributeExpression
+		for _, t := range eqTerms(e.ValueFilter) {
+			if strings.EqualFold(t.AttributePath.AttributeName, "value") && t.AttributePath.SubAttribute == nil {
+				sub := "value"
+				out = append(out, &filter.AttributeExpression{Operator: filter.EQ, CompareValue: t.CompareValue,
+					AttributePath: filter.AttributePath{URIPrefix: e.AttributePath.URIPrefix, AttributeName: e.AttributePath.AttributeName, SubAttribute: &sub}})
+			}
+		}
+		return out
 	}
 	return nil
 }

@@ -27,6 +27,7 @@ func FuzzFilter(f *testing.F) {
 		`title pr or externalId ne "x"`, `name.givenName ew "t"`, `id eq "2819c223-7f76-453a-919d-413861904646"`,
 		`((userName eq "a") or (userName eq "b")) and emails pr`, `x eq 1.5e3`, `active eq null`, `emails[value eq "a"].type`,
 		`members[value eq "x"]`, `userName eq "\"quoted\" \\ back"`, `not(not(title pr))`,
+		`emails[type eq "work"].value eq "pat@example.org"`, `emails[type eq "w\"]."].value pr and userName sw "p"`,
 	} {
 		f.Add(seed)
 	}

@@ -65,6 +65,9 @@ func (s *Server) changeMembers(ctx context.Context, g connectors.Entry, add bool
 	var done, failed []string
 	var firstErr error
 	for _, res := range results {
+		if res.Err != nil && !add && stderrors.Is(res.Err, connectors.ErrNotFound) {
+			continue // a user who does not exist is not a member either
+		}
 		if res.Err != nil {
 			failed = append(failed, res.UserID)
 			if firstErr == nil {
@@ -288,6 +291,12 @@ func (s *Server) patchGroup(w http.ResponseWriter, r *http.Request, id string, o
 			}
 			for k, v := range obj {
 				if strings.EqualFold(k, "schemas") {
+					continue
+				}
+				if strings.EqualFold(k, "id") { // Okta repeats the id when it renames
+					if v != g.ID {
+						return scimErr(errors.ScimErrorMutability, "id is read-only")
+					}
 					continue
 				}
 				if err := s.groupOp(ctx, &g, kind, k, v, &newExt); err != nil {

@@ -20,17 +20,22 @@ import (
 	"github.com/jitd/jitd/core/store"
 	"github.com/jitd/jitd/core/store/sqlite"
 	"github.com/jitd/jitd/fixtures/need"
+	"github.com/jitd/jitd/fixtures/samba"
 	"github.com/jitd/jitd/fixtures/slapd"
 )
 
 var (
 	srv      *slapd.Server
 	startErr error
+	dc       *samba.Server
+	dcErr    error
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(need.Run(m, need.Fixture{Name: "slapd", Err: &startErr,
-		Start: func() (err error) { srv, err = slapd.Start(slapd.Options{}); return err }, Stop: func() { srv.Stop() }}))
+	os.Exit(need.Run(m,
+		need.Fixture{Name: "slapd", Err: &startErr, Start: func() (err error) { srv, err = slapd.Start(slapd.Options{}); return err }, Stop: func() { srv.Stop() }},
+		need.Fixture{Name: "samba", Err: &dcErr, Start: func() (err error) { dc, err = samba.Start(samba.Options{}); return err }, Stop: func() { dc.Stop() }},
+	))
 }
 
 // env is a SCIM server over the test slapd, as a client sees it.
@@ -46,13 +51,32 @@ type env struct {
 func newEnv(t *testing.T, cfg scim.Config) *env {
 	t.Helper()
 	slapd.Need(t, srv, startErr)
-	ctx := context.Background()
-	if err := srv.Reset(ctx); err != nil {
+	if err := srv.Reset(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	conn, err := ldap.New(ldap.Config{URL: srv.LDAPSURL, CAFile: srv.CAFile, BindDN: slapd.ServiceDN, BindPasswordFile: filepath.Join(srv.PasswordDir, "service"),
+	return newEnvOn(t, cfg, ldap.Config{URL: srv.LDAPSURL, CAFile: srv.CAFile, BindDN: slapd.ServiceDN, BindPasswordFile: filepath.Join(srv.PasswordDir, "service"),
 		UserBase: slapd.PeopleBase, GroupBase: slapd.GroupBase, EmptyMember: slapd.EmptyMember, DisabledAttr: "pwdAccountLockedTime",
 		Provisioning: &ldap.ProvisioningConfig{UserBase: slapd.ProvisionedPeople, GroupBase: slapd.ProvisionedGroups}})
+}
+
+// newADEnv is a SCIM server over the test Samba AD DC, bound as the
+// delegated service account; userName is the userPrincipalName.
+func newADEnv(t *testing.T, cfg scim.Config) *env {
+	t.Helper()
+	samba.Need(t, dc, dcErr)
+	if err := dc.Reset(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return newEnvOn(t, cfg, ldap.Config{Flavor: ldap.FlavorAD, URL: dc.LDAPSURL, CAFile: dc.CAFile,
+		BindDN: samba.ServiceDN, BindPasswordFile: filepath.Join(dc.PasswordDir, "service"),
+		UserBase: samba.PeopleOU, GroupBase: samba.GroupsOU, LoginAttr: "userPrincipalName",
+		Provisioning: &ldap.ProvisioningConfig{UserBase: samba.ProvisionedPeopleOU, GroupBase: samba.ProvisionedGroupsOU, UPNSuffix: "jitd.test"}})
+}
+
+func newEnvOn(t *testing.T, cfg scim.Config, lc ldap.Config) *env {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := ldap.New(lc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +88,7 @@ func newEnv(t *testing.T, cfg scim.Config) *env {
 	t.Cleanup(func() { st.Close() })
 	clk := clock.NewFake(time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC))
 	cfg.Directory = "corp"
-	s, err := scim.New(scim.Deps{Config: cfg, Conn: conn, Flavor: "openldap", JITGroups: []string{"pay-admins"}, Store: st, Clock: clk, DocumentationURL: "https://jitd.example/docs/scim"})
+	s, err := scim.New(scim.Deps{Config: cfg, Conn: conn, Flavor: lc.Flavor, JITGroups: []string{"pay-admins"}, Store: st, Clock: clk, DocumentationURL: "https://jitd.example/docs/scim"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +187,7 @@ func TestUsers_CreateReadFilterAndConflict(t *testing.T) {
 		t.Fatalf("enterprise attributes = %s", get.raw)
 	}
 	for _, f := range []string{`userName eq "PAT.KIM"`, `externalId eq "00u1"`, `id eq "` + id + `"`, `emails.value eq "pat.kim@example.org"`,
-		`emails[type eq "work" and value co "@example.org"]`, `name.familyName sw "K" and active eq true`, `meta.created gt "2000-01-01T00:00:00Z"`,
+		`emails[type eq "work" and value co "@example.org"]`, `emails[type eq "work"].value eq "Pat.Kim@example.org"`, `name.familyName sw "K" and active eq true`, `meta.created gt "2000-01-01T00:00:00Z"`,
 		`urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department eq "payments"`, `not (userName eq "nobody") and userName pr`} {
 		l := e.must(200, e.do("GET", "/Users?filter="+urlQuery(f), nil))
 		if l.body["totalResults"] != 1.0 {
