@@ -279,6 +279,7 @@ func (s *Server) patchGroup(w http.ResponseWriter, r *http.Request, id string, o
 	}
 	ext, _ := old["externalId"].(string)
 	newExt := ext
+	batch := &memberBatch{s: s, g: &g}
 	for _, op := range ops {
 		kind := strings.ToLower(op.Op)
 		if kind != "add" && kind != "replace" && kind != "remove" {
@@ -299,15 +300,18 @@ func (s *Server) patchGroup(w http.ResponseWriter, r *http.Request, id string, o
 					}
 					continue
 				}
-				if err := s.groupOp(ctx, &g, kind, k, v, &newExt); err != nil {
+				if err := s.groupOp(ctx, batch, kind, k, v, &newExt); err != nil {
 					return err
 				}
 			}
 			continue
 		}
-		if err := s.groupOp(ctx, &g, kind, op.Path, op.Value, &newExt); err != nil {
+		if err := s.groupOp(ctx, batch, kind, op.Path, op.Value, &newExt); err != nil {
 			return err
 		}
+	}
+	if err := batch.flush(ctx); err != nil {
+		return err
 	}
 	if newExt != ext {
 		if err := s.setExternalID(ctx, connectors.GroupEntry, id, newExt); err != nil {
@@ -318,7 +322,43 @@ func (s *Server) patchGroup(w http.ResponseWriter, r *http.Request, id string, o
 	return nil
 }
 
-func (s *Server) groupOp(ctx context.Context, g *connectors.Entry, kind, path string, value any, ext *string) error {
+// memberBatch gathers a PATCH's consecutive member changes of one
+// direction, so that a thousand members[value eq "…"] removals are one
+// directory call. Anything that reads the group or renames it flushes
+// first, so it sees the changes before it.
+type memberBatch struct {
+	s   *Server
+	g   *connectors.Entry
+	add bool
+	ids []string
+}
+
+func (b *memberBatch) change(ctx context.Context, add bool, ids []string) error {
+	if len(b.ids) > 0 && b.add != add {
+		if err := b.flush(ctx); err != nil {
+			return err
+		}
+	}
+	b.add = add
+	b.ids = append(b.ids, ids...)
+	return nil
+}
+
+func (b *memberBatch) flush(ctx context.Context) error {
+	seen := map[string]bool{}
+	var ids []string
+	for _, id := range b.ids {
+		if !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	b.ids = nil
+	return b.s.changeMembers(ctx, *b.g, b.add, ids)
+}
+
+func (s *Server) groupOp(ctx context.Context, batch *memberBatch, kind, path string, value any, ext *string) error {
+	g := batch.g
 	t, err := parsePath(path, nil)
 	if err != nil {
 		return err
@@ -328,6 +368,9 @@ func (s *Server) groupOp(ctx context.Context, g *connectors.Entry, kind, path st
 		name, ok := value.(string)
 		if kind == "remove" || !ok || name == "" {
 			return scimErr(errInvalidValue, "displayName must be a non-empty string")
+		}
+		if err := batch.flush(ctx); err != nil {
+			return err
 		}
 		return s.rename(ctx, g, name)
 	case strings.EqualFold(t.attr, "externalId") && t.where == nil && t.sub == "":
@@ -344,11 +387,11 @@ func (s *Server) groupOp(ctx context.Context, g *connectors.Entry, kind, path st
 		if kind != "remove" || t.sub != "" {
 			return scimErr(errors.ScimErrorInvalidPath, "a members filter is only for remove")
 		}
-		ids, err := s.filterMembers(ctx, g.ID, t.where)
+		ids, err := s.filterMembers(ctx, batch, t.where)
 		if err != nil {
 			return err
 		}
-		return s.changeMembers(ctx, *g, false, ids)
+		return batch.change(ctx, false, ids)
 	}
 	if t.sub != "" {
 		return scimErr(errors.ScimErrorInvalidPath, "members have no sub-attribute to change")
@@ -359,26 +402,36 @@ func (s *Server) groupOp(ctx context.Context, g *connectors.Entry, kind, path st
 	}
 	switch {
 	case kind == "add":
-		return s.changeMembers(ctx, *g, true, ids)
+		return batch.change(ctx, true, ids)
 	case kind == "replace":
+		if err := batch.flush(ctx); err != nil {
+			return err
+		}
 		return s.setMembers(ctx, *g, ids)
 	case value == nil: // remove every member
+		if err := batch.flush(ctx); err != nil {
+			return err
+		}
 		all, err := s.currentMembers(ctx, g.ID)
 		if err != nil {
 			return err
 		}
-		return s.changeMembers(ctx, *g, false, all)
+		return batch.change(ctx, false, all)
 	}
-	return s.changeMembers(ctx, *g, false, ids)
+	return batch.change(ctx, false, ids)
 }
 
 // filterMembers returns the members that pass a value filter. The usual
 // `value eq "id"` is answered without reading the group.
-func (s *Server) filterMembers(ctx context.Context, groupID string, where filter.Expression) ([]string, error) {
+func (s *Server) filterMembers(ctx context.Context, batch *memberBatch, where filter.Expression) ([]string, error) {
+	groupID := batch.g.ID
 	if eq, ok := where.(*filter.AttributeExpression); ok && eq.Operator == filter.EQ && strings.EqualFold(eq.AttributePath.AttributeName, "value") && eq.AttributePath.SubAttribute == nil {
 		if v, ok := eq.CompareValue.(string); ok {
 			return []string{v}, nil
 		}
+	}
+	if err := batch.flush(ctx); err != nil {
+		return nil, err
 	}
 	all, err := s.currentMembers(ctx, groupID)
 	if err != nil {

@@ -295,6 +295,15 @@ func TestGroups_MembersInBatchesAndTheJITGuard(t *testing.T) {
 		t.Fatalf("excludedAttributes=members: %s", lean.raw)
 	}
 	e.must(400, patch(map[string]any{"op": "add", "path": "members", "value": []any{map[string]any{"value": "00000000-0000-0000-0000-000000000000"}}}))
+	// Operations in a row are one directory call: two adds, then three removals.
+	e.must(204, patch(map[string]any{"op": "add", "path": "members", "value": ids[:1]}, map[string]any{"op": "add", "path": "members", "value": ids[1:2]},
+		map[string]any{"op": "remove", "path": `members[value eq "` + elementID(ids[0]) + `"]`},
+		map[string]any{"op": "remove", "path": `members[value eq "` + elementID(ids[1]) + `"]`},
+		map[string]any{"op": "remove", "path": `members[value eq "` + elementID(ids[2]) + `"]`}))
+	if got := e.audit(scim.MembersChanged); len(got) < 2 || !strings.Contains(got[0], "removed 3 members") || !strings.Contains(got[1], "added 2 members") {
+		t.Fatalf("member changes audited: %q", got)
+	}
+	e.must(204, patch(map[string]any{"op": "add", "path": "members", "value": ids[2:]}))
 
 	// A JIT-managed group in the provisioning area: SCIM may not touch it.
 	jit, err := e.conn.CreateEntry(context.Background(), connectors.EntrySpec{Kind: connectors.GroupEntry, Name: "pay-admins"})
