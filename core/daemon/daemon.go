@@ -368,7 +368,7 @@ func (d *Daemon) openSCIM(log *slog.Logger) error {
 		}
 	}
 	s, err := scim.New(scim.Deps{Config: *sc, Conn: dir.Conn, Flavor: flavor, JITGroups: jit, Store: d.store, Clock: d.opts.Clock, Log: log,
-		DocumentationURL: "https://github.com/jitd/jitd#provisioning-through-scim"})
+		DocumentationURL: "https://github.com/jitd/jitd#provisioning-through-scim", Changed: func() { d.mirror.Wake(sc.Directory) }})
 	if err != nil {
 		return err
 	}

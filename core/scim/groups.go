@@ -78,6 +78,7 @@ func (s *Server) changeMembers(ctx context.Context, g connectors.Entry, add bool
 		done = append(done, res.UserID)
 	}
 	if len(done) > 0 {
+		s.changed()
 		err := s.store.Update(ctx, func(tx store.Tx) error {
 			if add && s.isJIT(g.Name) {
 				if err := tx.RecordBaseline(s.dir, g.ID, done, s.clock.Now(), "scim:"+clientOf(ctx)); err != nil {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -46,6 +47,8 @@ type env struct {
 	store   store.Store
 	conn    *ldap.Conn
 	clock   *clock.Fake
+	// changes counts the writes the server reported (the mirror's wakes).
+	changes *atomic.Int32
 }
 
 func newEnv(t *testing.T, cfg scim.Config) *env {
@@ -88,7 +91,9 @@ func newEnvOn(t *testing.T, cfg scim.Config, lc ldap.Config) *env {
 	t.Cleanup(func() { st.Close() })
 	clk := clock.NewFake(time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC))
 	cfg.Directory = "corp"
-	s, err := scim.New(scim.Deps{Config: cfg, Conn: conn, Flavor: lc.Flavor, JITGroups: []string{"pay-admins"}, Store: st, Clock: clk, DocumentationURL: "https://jitd.example/docs/scim"})
+	changes := &atomic.Int32{}
+	s, err := scim.New(scim.Deps{Config: cfg, Conn: conn, Flavor: lc.Flavor, JITGroups: []string{"pay-admins"}, Store: st, Clock: clk, DocumentationURL: "https://jitd.example/docs/scim",
+		Changed: func() { changes.Add(1) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +103,7 @@ func newEnvOn(t *testing.T, cfg scim.Config, lc ldap.Config) *env {
 	})
 	hs := httptest.NewServer(h)
 	t.Cleanup(hs.Close)
-	return &env{t: t, url: hs.URL + "/scim/v2", handler: h, store: st, conn: conn, clock: clk}
+	return &env{t: t, url: hs.URL + "/scim/v2", handler: h, store: st, conn: conn, clock: clk, changes: changes}
 }
 
 type reply struct {
@@ -310,6 +315,7 @@ func TestGroups_MembersInBatchesAndTheJITGuard(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	before := e.changes.Load()
 	refused := e.must(403, e.do("PATCH", "/Groups/"+jit.ID, map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
 		"Operations": []any{map[string]any{"op": "add", "path": "members", "value": ids[:1]}}}))
 	if !strings.Contains(str(refused.body["detail"]), "JIT-managed") {
@@ -319,6 +325,9 @@ func TestGroups_MembersInBatchesAndTheJITGuard(t *testing.T) {
 	e.must(403, e.do("POST", "/Groups", map[string]any{"schemas": []string{scim.GroupSchema}, "displayName": "PAY-ADMINS"}))
 	if in, _ := e.conn.IsMember(context.Background(), jit.ID, elementID(ids[0])); in {
 		t.Fatal("a refused add still added the member")
+	}
+	if before == 0 || e.changes.Load() != before {
+		t.Fatalf("writes reported %d, then %d after refusals; want some, then none", before, e.changes.Load())
 	}
 	if got := e.audit(scim.WriteRefused); len(got) != 3 || !strings.HasPrefix(got[2], "scim:okta pay-admins is JIT-managed: jitd grants its members for a limited time, so SCIM may not change its members") {
 		t.Fatalf("refusals audited: %q", got)

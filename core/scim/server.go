@@ -66,6 +66,9 @@ type Deps struct {
 	Log       *slog.Logger
 	// DocumentationURL is advertised in ServiceProviderConfig.
 	DocumentationURL string
+	// Changed, when set, is told after every write that changed the
+	// directory, so the mirror syncs it at once.
+	Changed func()
 }
 
 // Server is the /scim/v2 handler. Callers authenticate the client first
@@ -85,6 +88,7 @@ type Server struct {
 
 	limit    *limiter
 	inFlight chan struct{}
+	changed  func()
 }
 
 // New checks that the directory can be provisioned and returns the server.
@@ -118,9 +122,13 @@ func New(d Deps) (*Server, error) {
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
+	if d.Changed == nil {
+		d.Changed = func() {}
+	}
 	return &Server{cfg: cfg, dir: cfg.Directory, prov: prov, members: mm, lister: lister, mapping: newMapping(d.Flavor, cfg.UserAttributes),
 		jit: d.JITGroups, store: d.Store, clock: d.Clock, log: d.Log, discovery: disc,
-		limit: &limiter{rate: cfg.RequestsPerSecond, burst: float64(cfg.Burst), now: d.Clock.Now}, inFlight: make(chan struct{}, cfg.MaxInFlight)}, nil
+		limit: &limiter{rate: cfg.RequestsPerSecond, burst: float64(cfg.Burst), now: d.Clock.Now}, inFlight: make(chan struct{}, cfg.MaxInFlight),
+		changed: d.Changed}, nil
 }
 
 type clientKey struct{}
@@ -316,8 +324,12 @@ func readJSON(r *http.Request, v any) error {
 	return nil
 }
 
-// audit records a write with the client's name.
+// audit records a write with the client's name; every write but a refusal
+// changed the directory.
 func (s *Server) audit(ctx context.Context, action, user, group, detail string) error {
+	if action != WriteRefused {
+		s.changed()
+	}
 	return s.store.Update(ctx, func(tx store.Tx) error {
 		_, err := tx.AppendAudit(audit.Event{Time: s.clock.Now(), Actor: "scim:" + clientOf(ctx), Action: action, Directory: s.dir, User: user, Group: group, Detail: detail})
 		return err

@@ -64,6 +64,7 @@ type Mirror struct {
 
 	mu    sync.Mutex
 	locks map[string]*sync.Mutex // one sync per directory at a time
+	wakes map[string]chan struct{}
 
 	// OnSynced, when set, runs after each successful sync, still holding the
 	// directory's sync lock, with the time the sync started reading
@@ -73,7 +74,22 @@ type Mirror struct {
 
 // New returns a mirror of the given directories. metrics may be nil.
 func New(cfg Config, st store.Store, sources map[string]Source, clk clock.Clock, log *slog.Logger, metrics *Metrics) *Mirror {
-	return &Mirror{cfg: cfg.withDefaults(), store: st, sources: sources, clock: clk, log: log, metrics: metrics, locks: map[string]*sync.Mutex{}}
+	wakes := map[string]chan struct{}{}
+	for dir := range sources {
+		wakes[dir] = make(chan struct{}, 1)
+	}
+	return &Mirror{cfg: cfg.withDefaults(), store: st, sources: sources, clock: clk, log: log, metrics: metrics, locks: map[string]*sync.Mutex{}, wakes: wakes}
+}
+
+// Wake makes Run sync a directory now rather than at its next interval:
+// jitd itself changed it (a SCIM client created or disabled someone), and
+// the mirror, offboarding and requests should know at once. Wakes that
+// arrive while a sync runs fold into one more sync.
+func (m *Mirror) Wake(dir string) {
+	select {
+	case m.wakes[dir] <- struct{}{}:
+	default:
+	}
 }
 
 // Directories lists the mirrored directories, sorted.
@@ -369,6 +385,8 @@ func (m *Mirror) Run(ctx context.Context) {
 					t.Stop()
 					return
 				case <-t.C():
+				case <-m.wakes[dir]:
+					t.Stop()
 				}
 			}
 		}()

@@ -304,6 +304,39 @@ func TestMirror_RunSyncsAtStartAndEveryInterval(t *testing.T) {
 	<-done
 }
 
+// A wake (jitd changed the directory itself) syncs at once, without
+// waiting for the interval; wakes during a sync fold into one.
+func TestMirror_WakeSyncsAtOnce(t *testing.T) {
+	c, err := demo.New(demo.Config{File: filepath.Join(t.TempDir(), "d.json"), Seed: "../../fixtures/demo/directory.json"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "jitd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	clk := clock.NewFake(time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC))
+	m := mirror.New(mirror.Config{}, st, map[string]mirror.Source{"demo": {Conn: c, Interval: time.Hour}}, clk, quiet, nil)
+	synced := make(chan struct{}, 10)
+	m.OnSynced = func(context.Context, string, time.Time) error { synced <- struct{}{}; return nil }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { m.Run(ctx); close(done) }()
+	<-synced // at start
+	m.Wake("demo")
+	<-synced // woken, with no time passing
+	if clk.Now() != time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC) {
+		t.Fatal("the clock moved")
+	}
+	m.Wake("elsewhere") // an unknown directory is ignored
+	cancel()
+	<-done
+	if len(synced) != 0 {
+		t.Fatalf("%d syncs more than asked for", len(synced))
+	}
+}
+
 func TestMirror_PollingServerSyncsIncrementally(t *testing.T) {
 	slapd.Need(t, srv, startErr)
 	plain, err := slapd.Start(slapd.Options{NoSyncrepl: true, Users: 3})
