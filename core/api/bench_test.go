@@ -9,8 +9,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,6 +23,7 @@ import (
 	"github.com/jitd/jitd/core/policy"
 	"github.com/jitd/jitd/core/request"
 	"github.com/jitd/jitd/core/store/sqlite"
+	"github.com/jitd/jitd/fixtures/load"
 	"github.com/jitd/jitd/sync/mirror"
 )
 
@@ -89,47 +88,19 @@ func BenchmarkAutoApprovedRequest(b *testing.B) {
 	const workers, total = 32, 4000
 	b.ResetTimer()
 	for range b.N {
-		lat := make([]time.Duration, total)
-		var next sync.Mutex
-		i := 0
-		var wg sync.WaitGroup
-		errs := make(chan error, workers)
-		start := time.Now()
-		for w := range workers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					next.Lock()
-					n := i
-					i++
-					next.Unlock()
-					if n >= total {
-						return
-					}
-					c := clients[(n/2+w)%len(clients)]
-					t0 := time.Now()
-					r, err := c.CreateRequest(ctx, api.CreateRequestRequest{Group: groups[n%2], For: "1h", Reason: "bench"})
-					lat[n] = time.Since(t0)
-					if err == nil && (r.State != "approved" || r.GrantID == "") {
-						err = &api.Error{Message: "not auto-approved: " + r.State}
-					}
-					if err != nil {
-						errs <- err
-						return
-					}
-				}
-			}()
-		}
-		wg.Wait()
-		elapsed := time.Since(start)
-		close(errs)
-		for err := range errs {
+		lat, elapsed, err := load.Run(workers, total, func(w, n int) error {
+			c := clients[(n/2+w)%len(clients)]
+			r, err := c.CreateRequest(ctx, api.CreateRequestRequest{Group: groups[n%2], For: "1h", Reason: "bench"})
+			if err == nil && (r.State != "approved" || r.GrantID == "") {
+				err = &api.Error{Message: "not auto-approved: " + r.State}
+			}
+			return err
+		})
+		if err != nil {
 			b.Fatal(err)
 		}
-		slices.Sort(lat)
-		b.ReportMetric(float64(lat[total/2].Microseconds())/1000, "p50-ms")
-		b.ReportMetric(float64(lat[total*99/100].Microseconds())/1000, "p99-ms")
+		b.ReportMetric(load.Millis(lat, 0.5), "p50-ms")
+		b.ReportMetric(load.Millis(lat, 0.99), "p99-ms")
 		b.ReportMetric(float64(total)/elapsed.Seconds(), "req/s")
 	}
 }

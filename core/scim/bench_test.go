@@ -11,7 +11,6 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +21,7 @@ import (
 	"github.com/jitd/jitd/core/clock"
 	"github.com/jitd/jitd/core/scim"
 	"github.com/jitd/jitd/core/store/sqlite"
+	"github.com/jitd/jitd/fixtures/load"
 	"github.com/jitd/jitd/fixtures/slapd"
 )
 
@@ -81,44 +81,13 @@ func newBench(b *testing.B) *benchSetup {
 	return out
 }
 
-// run sends total requests from workers clients and returns the sorted
-// latencies and the elapsed time.
+// run is load.Run that fails the benchmark on an error.
 func run(b *testing.B, workers, total int, do func(n int) error) ([]time.Duration, time.Duration) {
 	b.Helper()
-	lat := make([]time.Duration, total)
-	var mu sync.Mutex
-	next := 0
-	var wg sync.WaitGroup
-	errs := make(chan error, workers)
-	start := time.Now()
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				mu.Lock()
-				n := next
-				next++
-				mu.Unlock()
-				if n >= total {
-					return
-				}
-				t0 := time.Now()
-				if err := do(n); err != nil {
-					errs <- err
-					return
-				}
-				lat[n] = time.Since(t0)
-			}
-		}()
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	close(errs)
-	for err := range errs {
+	lat, elapsed, err := load.Run(workers, total, func(_, n int) error { return do(n) })
+	if err != nil {
 		b.Fatal(err)
 	}
-	slices.Sort(lat)
 	return lat, elapsed
 }
 
@@ -182,8 +151,8 @@ func BenchmarkSCIMUserByUserName(b *testing.B) {
 			}
 			return err
 		})
-		b.ReportMetric(float64(lat[total/2].Microseconds())/1000, "p50-ms")
-		b.ReportMetric(float64(lat[total*99/100].Microseconds())/1000, "p99-ms")
+		b.ReportMetric(load.Millis(lat, 0.5), "p50-ms")
+		b.ReportMetric(load.Millis(lat, 0.99), "p99-ms")
 		b.ReportMetric(float64(total)/elapsed.Seconds(), "req/s")
 		b.ReportMetric(float64(total)/rawElapsed.Seconds(), "raw-ldap-req/s")
 		b.ReportMetric(elapsed.Seconds()/rawElapsed.Seconds(), "x-raw")
@@ -260,8 +229,8 @@ func BenchmarkSCIMGroupPatch1000(b *testing.B) {
 		rawElapsed := time.Since(rawStart)
 		c.Close()
 		slices.Sort(lat)
-		b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
-		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+		b.ReportMetric(load.Millis(lat, 0.5), "p50-ms")
+		b.ReportMetric(load.Millis(lat, 0.99), "p99-ms")
 		b.ReportMetric(float64(2*rounds*benchUsers)/elapsed.Seconds(), "members/s")
 		b.ReportMetric(float64(2*rounds*benchUsers)/rawElapsed.Seconds(), "raw-ldap-members/s")
 		b.ReportMetric(elapsed.Seconds()/rawElapsed.Seconds(), "x-raw")

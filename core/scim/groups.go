@@ -118,11 +118,7 @@ func summarize(ids []string) string {
 
 func (s *Server) createGroup(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	var body map[string]any
-	if err := readJSON(r, &body); err != nil {
-		return err
-	}
-	doc, err := groupSchema.validate(body)
+	doc, err := readResource(r, groupSchema)
 	if err != nil {
 		return err
 	}
@@ -224,11 +220,7 @@ func (s *Server) rename(ctx context.Context, g *connectors.Entry, name string) e
 
 func (s *Server) replaceGroup(w http.ResponseWriter, r *http.Request, id string) error {
 	ctx := r.Context()
-	var body map[string]any
-	if err := readJSON(r, &body); err != nil {
-		return err
-	}
-	doc, err := groupSchema.validate(body)
+	doc, err := readResource(r, groupSchema)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package scim
 
 import (
+	"net/http"
 	"strings"
 
 	elimity "github.com/elimity-com/scim"
@@ -79,6 +80,15 @@ func (s resourceSchema) validate(doc map[string]any) (map[string]any, error) {
 		}
 	}
 	return out, nil
+}
+
+// readResource reads a request's resource and validates it.
+func readResource(r *http.Request, sch resourceSchema) (map[string]any, error) {
+	var body map[string]any
+	if err := readJSON(r, &body); err != nil {
+		return nil, err
+	}
+	return sch.validate(body)
 }
 
 // discovery serves ServiceProviderConfig, Schemas and ResourceTypes through

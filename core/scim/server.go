@@ -17,7 +17,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	elimity "github.com/elimity-com/scim"
@@ -27,6 +26,7 @@ import (
 	"github.com/jitd/jitd/connectors"
 	"github.com/jitd/jitd/core/audit"
 	"github.com/jitd/jitd/core/clock"
+	"github.com/jitd/jitd/core/ratelimit"
 	"github.com/jitd/jitd/core/store"
 )
 
@@ -86,7 +86,7 @@ type Server struct {
 	log       *slog.Logger
 	discovery elimity.Server
 
-	limit    *limiter
+	limit    *ratelimit.Bucket
 	inFlight chan struct{}
 	changed  func()
 }
@@ -127,7 +127,7 @@ func New(d Deps) (*Server, error) {
 	}
 	return &Server{cfg: cfg, dir: cfg.Directory, prov: prov, members: mm, lister: lister, mapping: newMapping(d.Flavor, cfg.UserAttributes),
 		jit: d.JITGroups, store: d.Store, clock: d.Clock, log: d.Log, discovery: disc,
-		limit: &limiter{rate: cfg.RequestsPerSecond, burst: float64(cfg.Burst), now: d.Clock.Now}, inFlight: make(chan struct{}, cfg.MaxInFlight),
+		limit: ratelimit.NewBucket(cfg.RequestsPerSecond, float64(cfg.Burst), d.Clock.Now), inFlight: make(chan struct{}, cfg.MaxInFlight),
 		changed: d.Changed}, nil
 }
 
@@ -147,7 +147,7 @@ func clientOf(ctx context.Context) string {
 // ("/Users/123"); resource paths are matched without regard to case and a
 // trailing slash is ignored.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if ok, wait := s.limit.allow(); !ok {
+	if ok, wait := s.limit.Allow(); !ok {
 		s.tooMany(w, wait)
 		return
 	}
@@ -344,32 +344,6 @@ func (s *Server) isJIT(name string) bool {
 		}
 	}
 	return false
-}
-
-// limiter is one token bucket for all SCIM traffic.
-type limiter struct {
-	rate, burst float64
-	now         func() time.Time
-
-	mu     sync.Mutex
-	tokens float64
-	at     time.Time
-}
-
-func (l *limiter) allow() (bool, time.Duration) {
-	now := l.now()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.at.IsZero() {
-		l.tokens, l.at = l.burst, now
-	}
-	l.tokens = min(l.burst, l.tokens+now.Sub(l.at).Seconds()*l.rate)
-	l.at = now
-	if l.tokens < 1 {
-		return false, time.Duration((1 - l.tokens) / l.rate * float64(time.Second))
-	}
-	l.tokens--
-	return true, 0
 }
 
 // location is a resource's absolute URL.

@@ -18,11 +18,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, kind connectors.
 	if kind == connectors.GroupEntry {
 		return s.createGroup(w, r)
 	}
-	var body map[string]any
-	if err := readJSON(r, &body); err != nil {
-		return err
-	}
-	doc, err := userSchema.validate(body)
+	doc, err := readResource(r, userSchema)
 	if err != nil {
 		return err
 	}
@@ -111,11 +107,7 @@ func (s *Server) replace(w http.ResponseWriter, r *http.Request, kind connectors
 	if kind == connectors.GroupEntry {
 		return s.replaceGroup(w, r, id)
 	}
-	var body map[string]any
-	if err := readJSON(r, &body); err != nil {
-		return err
-	}
-	doc, err := userSchema.validate(body)
+	doc, err := readResource(r, userSchema)
 	if err != nil {
 		return err
 	}

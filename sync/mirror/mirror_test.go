@@ -268,7 +268,9 @@ func TestMirror_FailureIsRecordedAndUnknownDirectoryRefused(t *testing.T) {
 	}
 }
 
-func TestMirror_RunSyncsAtStartAndEveryInterval(t *testing.T) {
+// demoMirror mirrors the demo directory every interval on a fake clock.
+func demoMirror(t *testing.T, interval time.Duration) (*mirror.Mirror, store.Store, *clock.Fake) {
+	t.Helper()
 	c, err := demo.New(demo.Config{File: filepath.Join(t.TempDir(), "d.json"), Seed: "../../fixtures/demo/directory.json"})
 	if err != nil {
 		t.Fatal(err)
@@ -277,9 +279,13 @@ func TestMirror_RunSyncsAtStartAndEveryInterval(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
+	t.Cleanup(func() { st.Close() })
 	clk := clock.NewFake(time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC))
-	m := mirror.New(mirror.Config{}, st, map[string]mirror.Source{"demo": {Conn: c, Interval: 10 * time.Minute}}, clk, quiet, nil)
+	return mirror.New(mirror.Config{}, st, map[string]mirror.Source{"demo": {Conn: c, Interval: interval}}, clk, quiet, nil), st, clk
+}
+
+func TestMirror_RunSyncsAtStartAndEveryInterval(t *testing.T) {
+	m, st, clk := demoMirror(t, 10*time.Minute)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { m.Run(ctx); close(done) }()
@@ -307,17 +313,7 @@ func TestMirror_RunSyncsAtStartAndEveryInterval(t *testing.T) {
 // A wake (jitd changed the directory itself) syncs at once, without
 // waiting for the interval; wakes during a sync fold into one.
 func TestMirror_WakeSyncsAtOnce(t *testing.T) {
-	c, err := demo.New(demo.Config{File: filepath.Join(t.TempDir(), "d.json"), Seed: "../../fixtures/demo/directory.json"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "jitd.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	clk := clock.NewFake(time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC))
-	m := mirror.New(mirror.Config{}, st, map[string]mirror.Source{"demo": {Conn: c, Interval: time.Hour}}, clk, quiet, nil)
+	m, _, clk := demoMirror(t, time.Hour)
 	synced := make(chan struct{}, 10)
 	m.OnSynced = func(context.Context, string, time.Time) error { synced <- struct{}{}; return nil }
 	ctx, cancel := context.WithCancel(context.Background())
