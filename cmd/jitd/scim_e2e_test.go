@@ -21,7 +21,8 @@ import (
 // that) opens /scim/v2; the user it creates lands in slapd through the
 // connector's plugin child, is audited with the client's name, reaches the
 // mirror without waiting for the sync interval, and can then be granted
-// access; a SCIM write to the JIT-managed group is refused.
+// access; deactivated by Okta, she loses that grant at once. SCIM cannot
+// see the JIT-managed group outside its OU.
 func TestE2E_SCIMProvisioningIntoOpenLDAP(t *testing.T) {
 	srv, err := slapd.Start(slapd.Options{})
 	if err != nil {
@@ -103,9 +104,17 @@ scim:
 		t.Fatalf("audit: %v\n%s", err, out)
 	}
 	out, err := d.jitd("grant", "add", "--user", "nina.okta", "--group", "prod-db-admins", "--for", "1h", "--reason", "INC-9", "-o", "json")
-	if err != nil || !strings.Contains(out, `"active"`) {
+	var g struct{ ID, State string }
+	json.Unmarshal([]byte(out), &g)
+	if err != nil || g.State != "active" {
 		t.Fatalf("granting the provisioned user: %v\n%s", err, out)
 	}
+	// Okta deactivates her: her grant ends now, not at the next sync interval (1h).
+	if code, out := call(okta, "PATCH", "/Users/"+u["id"].(string), map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
+		"Operations": []any{map[string]any{"op": "replace", "value": map[string]any{"active": false}}}}); code != 200 {
+		t.Fatalf("deactivate: %d %v", code, out)
+	}
+	d.waitState(g.ID, "revoked", 15*time.Second)
 	// prod-db-admins lives outside the provisioning OU: SCIM cannot see it.
 	if code, out := call(okta, "GET", `/Groups?filter=displayName%20eq%20%22prod-db-admins%22`, nil); code != 200 || out["totalResults"] != 0.0 {
 		t.Fatalf("SCIM sees the JIT-managed group: %d %v", code, out)
