@@ -248,15 +248,9 @@ func (s *Server) replaceGroup(w http.ResponseWriter, r *http.Request, id string)
 	if err != nil {
 		return err
 	}
-	members, err := s.currentMembers(ctx, id)
-	if err != nil {
+	if err := s.fillMembers(r, out); err != nil {
 		return err
 	}
-	list := make([]any, len(members))
-	for i, m := range members {
-		list[i] = map[string]any{"value": m, "type": "User", "$ref": s.location(r, connectors.UserEntry, m)}
-	}
-	out["members"] = list
 	s.respond(w, r, http.StatusOK, out)
 	return nil
 }

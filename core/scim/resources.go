@@ -2,6 +2,7 @@ package scim
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -95,9 +96,11 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, kind connectors.En
 	if kind == 0 {
 		kinds = []connectors.EntryKind{connectors.UserEntry, connectors.GroupEntry}
 	}
+	// Members are read for the page only, unless the filter asks about them.
+	filterOnMembers := q.filter != nil && strings.Contains(strings.ToLower(fmt.Sprint(q.filter)), "members")
 	var docs []map[string]any
 	for _, k := range kinds {
-		withMembers := k == connectors.GroupEntry && wanted("members", q)
+		withMembers := k == connectors.GroupEntry && wanted("members", q) && filterOnMembers
 		entries, err := s.candidates(r.Context(), k, q.filter)
 		if err != nil {
 			return err
@@ -121,6 +124,11 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, kind connectors.En
 	end := min(start+q.count, len(docs))
 	page := make([]map[string]any, 0, end-start)
 	for _, d := range docs[start:end] {
+		if meta, _ := d["meta"].(map[string]any); meta["resourceType"] == "Group" && !filterOnMembers && wanted("members", q) {
+			if err := s.fillMembers(r, d); err != nil {
+				return err
+			}
+		}
 		page = append(page, project(d, q))
 	}
 	s.write(w, http.StatusOK, map[string]any{"schemas": []string{listSchema}, "totalResults": len(docs), "startIndex": q.startIndex, "itemsPerPage": len(page), "Resources": page})
@@ -231,15 +239,9 @@ func (s *Server) toDoc(r *http.Request, e connectors.Entry, externalID string, w
 		doc["schemas"] = []string{GroupSchema}
 		doc["displayName"] = e.Name
 		if withMembers {
-			members := []any{}
-			err := s.lister.ListMembers(r.Context(), e.ID, func(id string) error {
-				members = append(members, map[string]any{"value": id, "type": "User", "$ref": s.location(r, connectors.UserEntry, id)})
-				return nil
-			})
-			if err != nil {
+			if err := s.fillMembers(r, doc); err != nil {
 				return nil, err
 			}
-			doc["members"] = members
 		}
 		return doc, nil
 	}
@@ -248,6 +250,21 @@ func (s *Server) toDoc(r *http.Request, e connectors.Entry, externalID string, w
 	doc["active"] = e.Enabled
 	s.mapping.fromDirectory(doc, e.Attrs)
 	return doc, nil
+}
+
+// fillMembers reads a group resource's members from the directory.
+func (s *Server) fillMembers(r *http.Request, doc map[string]any) error {
+	id, _ := doc["id"].(string)
+	members := []any{}
+	err := s.lister.ListMembers(r.Context(), id, func(uid string) error {
+		members = append(members, map[string]any{"value": uid, "type": "User", "$ref": s.location(r, connectors.UserEntry, uid)})
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	doc["members"] = members
+	return nil
 }
 
 // wanted reports whether a listing returns an attribute (members are

@@ -206,6 +206,12 @@ func TestUsers_CreateReadFilterAndConflict(t *testing.T) {
 	}
 	e.must(400, e.do("GET", "/Users?filter="+urlQuery(`userName eq`), nil))
 
+	// alice lives outside the provisioning OU: a second one would make her
+	// login ambiguous for jitd.
+	if r := e.must(409, e.do("POST", "/Users", map[string]any{"schemas": []string{scim.UserSchema}, "userName": "alice"})); str(r.body["scimType"]) != "uniqueness" {
+		t.Fatalf("a login that exists elsewhere in the directory: %s", r.raw)
+	}
+	e.must(409, e.do("POST", "/Groups", map[string]any{"schemas": []string{scim.GroupSchema}, "displayName": "scratch"}))
 	dup := e.must(409, e.do("POST", "/Users", map[string]any{"schemas": []string{scim.UserSchema}, "userName": "Pat.Kim"}))
 	if str(dup.body["scimType"]) != "uniqueness" {
 		t.Fatalf("duplicate: %s", dup.raw)
@@ -295,6 +301,12 @@ func TestGroups_MembersInBatchesAndTheJITGuard(t *testing.T) {
 	got := e.must(200, e.do("GET", "/Groups/"+gid, nil))
 	if members, _ := got.body["members"].([]any); len(members) != 1 || elementID(members[0]) != elementID(ids[2]) || str(got.body["displayName"]) != "Team Uno" {
 		t.Fatalf("after the PATCHes: %s", got.raw)
+	}
+	if by := e.must(200, e.do("GET", "/Groups?filter="+urlQuery(`members[value eq "`+elementID(ids[2])+`"]`), nil)); by.body["totalResults"] != 1.0 || !strings.Contains(by.raw, elementID(ids[2])) {
+		t.Fatalf("groups by member: %s", by.raw)
+	}
+	if all := e.must(200, e.do("GET", "/Groups?startIndex=1&count=100", nil)); !strings.Contains(all.raw, `"members":[{`) {
+		t.Fatalf("a plain listing lost the members: %s", all.raw)
 	}
 	if lean := e.must(200, e.do("GET", "/Groups?excludedAttributes=members&filter="+urlQuery(`displayName eq "team uno"`), nil)); strings.Contains(lean.raw, "members") || lean.body["totalResults"] != 1.0 {
 		t.Fatalf("excludedAttributes=members: %s", lean.raw)

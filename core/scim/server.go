@@ -79,6 +79,7 @@ type Server struct {
 	prov      connectors.Provisioner
 	members   connectors.MembershipManager
 	lister    connectors.Lister
+	resolver  connectors.Resolver // nil: names are checked in the provisioning area only
 	mapping   mapping
 	jit       []string
 	store     store.Store
@@ -109,6 +110,7 @@ func New(d Deps) (*Server, error) {
 	if !ok {
 		return nil, fmt.Errorf("scim: directory %q cannot list group members", cfg.Directory)
 	}
+	resolver, _ := connectors.AsResolver(d.Conn)
 	// Entra sends booleans as strings ("True"); the library's switch is
 	// global, and jitd is its only user in the process.
 	schema.SetAllowStringValues(true)
@@ -125,7 +127,7 @@ func New(d Deps) (*Server, error) {
 	if d.Changed == nil {
 		d.Changed = func() {}
 	}
-	return &Server{cfg: cfg, dir: cfg.Directory, prov: prov, members: mm, lister: lister, mapping: newMapping(d.Flavor, cfg.UserAttributes),
+	return &Server{cfg: cfg, dir: cfg.Directory, prov: prov, members: mm, lister: lister, resolver: resolver, mapping: newMapping(d.Flavor, cfg.UserAttributes),
 		jit: d.JITGroups, store: d.Store, clock: d.Clock, log: d.Log, discovery: disc,
 		limit: ratelimit.NewBucket(cfg.RequestsPerSecond, float64(cfg.Burst), d.Clock.Now), inFlight: make(chan struct{}, cfg.MaxInFlight),
 		changed: d.Changed}, nil

@@ -2,6 +2,7 @@ package scim
 
 import (
 	"context"
+	stderrors "errors"
 	"fmt"
 	"maps"
 	"net/http"
@@ -53,19 +54,37 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, kind connectors.
 }
 
 // unique refuses a name another entry already has (409 uniqueness), so a
-// client retrying a create learns the user exists.
+// client retrying a create learns the user exists. It asks the whole
+// directory, not only the provisioning area: a second "alice" elsewhere
+// would make the name ambiguous for every lookup jitd makes.
 func (s *Server) unique(ctx context.Context, kind connectors.EntryKind, name, self string) error {
 	var clash string
-	err := s.prov.ReadEntries(ctx, connectors.EntryQuery{Kind: kind, Name: name}, func(e connectors.Entry) error {
-		if e.ID != self {
-			clash = e.ID
-		}
-		return nil
-	})
-	if err != nil {
-		return err
+	var err error
+	switch {
+	case s.resolver != nil && kind == connectors.UserEntry:
+		var u connectors.User
+		u, err = s.resolver.LookupUser(ctx, name)
+		clash = u.ID
+	case s.resolver != nil:
+		var g connectors.Group
+		g, err = s.resolver.LookupGroup(ctx, name)
+		clash = g.ID
+	default:
+		err = s.prov.ReadEntries(ctx, connectors.EntryQuery{Kind: kind, Name: name}, func(e connectors.Entry) error {
+			if e.ID != self {
+				clash = e.ID
+			}
+			return nil
+		})
 	}
-	if clash != "" {
+	switch {
+	case stderrors.Is(err, connectors.ErrNotFound):
+		return nil
+	case stderrors.Is(err, connectors.ErrInvalid): // already more than one
+		return scimErr(errors.ScimErrorUniqueness, "more than one %s is named %q in the directory", kind, name)
+	case err != nil:
+		return err
+	case clash != "" && clash != self:
 		return scimErr(errors.ScimErrorUniqueness, "a %s named %q exists (id %s)", kind, name, clash)
 	}
 	return nil
