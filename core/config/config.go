@@ -20,6 +20,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/jitd/jitd/connectors/builtin"
+	"github.com/jitd/jitd/connectors/ldap"
 	"github.com/jitd/jitd/core/auth"
 	"github.com/jitd/jitd/core/notify"
 	"github.com/jitd/jitd/core/policy"
@@ -376,6 +377,16 @@ func (c *Config) validate() error {
 			c.SCIM.Directory = c.Directories[0].Name
 		case c.SCIM.Directory != "" && !names[c.SCIM.Directory]:
 			add("scim.directory", "no directory is named %q", c.SCIM.Directory)
+		}
+		for _, d := range c.Directories {
+			if d.Name != c.SCIM.Directory || d.Plugin != nil || d.SettingsValue() == nil {
+				continue // a plugin's settings are its own; bad settings are reported already
+			}
+			if lc, ok := d.SettingsValue().(ldap.Config); !ok {
+				add("scim.directory", "%s is a %s directory; SCIM provisions into LDAP and Active Directory directories", d.Name, d.Kind)
+			} else if lc.Provisioning == nil {
+				add("scim.directory", "%s has no provisioning block: give its settings provisioning.user_base and provisioning.group_base, the OUs SCIM may work in", d.Name)
+			}
 		}
 	}
 	if len(p) > 0 {

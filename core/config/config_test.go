@@ -79,6 +79,10 @@ func TestExampleADBlockIsValid(t *testing.T) {
 	if err != nil || cfg.SCIM == nil || cfg.SCIM.Directory != "corp-ad" || cfg.SCIM.UserAttributes["enterprise.costCenter"] != "extensionAttribute1" {
 		t.Fatalf("uncommented SCIM server example: %+v, %v", cfg.SCIM, err)
 	}
+	noProv := uncommentExampleText(t, withoutBlock(text, "provisioning:"), "scim-server", nil)
+	if _, err := Parse([]byte(noProv)); err == nil || !strings.Contains(err.Error(), "scim.directory: corp-ad has no provisioning block") {
+		t.Fatalf("SCIM into a directory without provisioning: %v", err)
+	}
 	bad := strings.Replace(uncommentExampleText(t, text, "scim-server", nil), "directory: corp-ad", "directory: nowhere", 1)
 	bad = strings.Replace(bad, "jit_groups: refuse", "jit_groups: sometimes", 1)
 	if _, err := Parse([]byte(bad)); err == nil || !strings.Contains(err.Error(), `scim.directory: no directory is named "nowhere"`) || !strings.Contains(err.Error(), "scim.jit_groups: must be refuse or baseline") {
@@ -409,4 +413,25 @@ func TestPolicyIsCompiledWithPaths(t *testing.T) {
 			t.Errorf("bad policy: %v; want %q", err, want)
 		}
 	}
+}
+
+// withoutBlock drops the YAML key starting with key and everything indented
+// under it.
+func withoutBlock(text, key string) string {
+	var out []string
+	indent := -1
+	for _, line := range strings.Split(text, "\n") {
+		trimmed := strings.TrimLeft(line, " ")
+		depth := len(line) - len(trimmed)
+		switch {
+		case indent < 0 && strings.HasPrefix(trimmed, key):
+			indent = depth
+			continue
+		case indent >= 0 && depth > indent && trimmed != "":
+			continue
+		}
+		indent = -1
+		out = append(out, line)
+	}
+	return strings.Join(out, "\n")
 }
