@@ -71,7 +71,8 @@ func TestConformance_LDAPThroughPlugin(t *testing.T) {
 		}
 		spec := Spec{Directory: "corp-ldap", Command: selfCommand("ldap"), Settings: ldap.Config{
 			URL: srv.LDAPSURL, CAFile: srv.CAFile, BindDN: slapd.ServiceDN, BindPasswordFile: filepath.Join(srv.PasswordDir, "service"),
-			UserBase: slapd.PeopleBase, GroupBase: slapd.GroupBase, EmptyMember: slapd.EmptyMember,
+			UserBase: slapd.PeopleBase, GroupBase: slapd.GroupBase, EmptyMember: slapd.EmptyMember, DisabledAttr: "pwdAccountLockedTime",
+			Provisioning: &ldap.ProvisioningConfig{UserBase: slapd.ProvisionedPeople, GroupBase: slapd.ProvisionedGroups},
 		}}
 		return connectortest.Fixture{Conn: launch(t, spec, clock.Real{}), Users: []string{"alice", "ann", "bob"}, Group: "prod-db-admins"}
 	})
