@@ -46,7 +46,16 @@ func TestSCIM_OnlyTheSCIMRoleGetsIn(t *testing.T) {
 		}
 		d.SCIM = s
 	})
-	want := map[string]int{"": 401, "not-a-token": 401, e.tokens["admin"]: 403, e.tokens["auditor"]: 403, e.tokens["alice"]: 403, e.tokens["bob"]: 403, e.tokens["okta"]: 200}
+	// Each client has its own token; a revoked one stops working at once.
+	admin := e.client(e.tokens["admin"])
+	entra, err := admin.CreateToken(context.Background(), api.CreateTokenRequest{Name: "entra", Role: "scim"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.RevokeToken(context.Background(), entra.ID); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{"": 401, entra.Token: 401, "not-a-token": 401, e.tokens["admin"]: 403, e.tokens["auditor"]: 403, e.tokens["alice"]: 403, e.tokens["bob"]: 403, e.tokens["okta"]: 200}
 	for tok, code := range want {
 		for _, path := range []string{"/scim/v2/ServiceProviderConfig", "/scim/v2/Users", "/scim/v2"} {
 			if path == "/scim/v2" && code == 200 {
