@@ -62,6 +62,11 @@ type User struct {
 	// policy reads (department, title).
 	Manager    string            `json:"manager,omitempty"`
 	Attributes map[string]string `json:"attributes,omitempty"`
+	// Provisioned marks a user a provisioning client (SCIM) created: only
+	// those can be changed or deleted through provisioning.
+	Provisioned bool      `json:"provisioned,omitempty"`
+	Created     time.Time `json:"created,omitzero"`
+	Modified    time.Time `json:"modified,omitzero"`
 }
 
 // Group is a demo group and its member ids.
@@ -69,6 +74,10 @@ type Group struct {
 	ID      string   `json:"id"`
 	Name    string   `json:"name"`
 	Members []string `json:"members"`
+	// Provisioned marks a group a provisioning client created.
+	Provisioned bool      `json:"provisioned,omitempty"`
+	Created     time.Time `json:"created,omitzero"`
+	Modified    time.Time `json:"modified,omitzero"`
 }
 
 // Conn is a demo directory.

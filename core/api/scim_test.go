@@ -7,32 +7,10 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/jitd/jitd/connectors"
 	"github.com/jitd/jitd/connectors/demo"
 	"github.com/jitd/jitd/core/api"
 	"github.com/jitd/jitd/core/scim"
 )
-
-// provisioningDemo lends the demo directory the provisioning capability
-// so SCIM can be mounted; these tests are about who gets in, and read
-// nothing from it.
-type provisioningDemo struct{ *demo.Conn }
-
-func (p provisioningDemo) Capabilities() []connectors.Capability {
-	return append(connectors.Capabilities(p.Conn), connectors.CapProvision)
-}
-func (provisioningDemo) ReadEntries(context.Context, connectors.EntryQuery, func(connectors.Entry) error) error {
-	return nil
-}
-func (provisioningDemo) CreateEntry(context.Context, connectors.EntrySpec) (connectors.Entry, error) {
-	return connectors.Entry{}, connectors.ErrInvalid
-}
-func (provisioningDemo) ModifyEntry(context.Context, connectors.EntryKind, string, connectors.EntryChange) error {
-	return connectors.ErrInvalid
-}
-func (provisioningDemo) DeleteEntry(context.Context, connectors.EntryKind, string) error {
-	return connectors.ErrInvalid
-}
 
 func TestSCIM_OnlyTheSCIMRoleGetsIn(t *testing.T) {
 	e := newEnv(t, func(d *api.Deps, _ string) {
@@ -40,7 +18,7 @@ func TestSCIM_OnlyTheSCIMRoleGetsIn(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s, err := scim.New(scim.Deps{Config: scim.Config{Directory: "demo"}, Conn: provisioningDemo{conn}, Store: d.Store, Clock: d.Clock})
+		s, err := scim.New(scim.Deps{Config: scim.Config{Directory: "demo"}, Conn: conn, Store: d.Store, Clock: d.Clock})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -382,9 +382,11 @@ func (c *Config) validate() error {
 			if d.Name != c.SCIM.Directory || d.Plugin != nil || d.SettingsValue() == nil {
 				continue // a plugin's settings are its own; bad settings are reported already
 			}
-			if lc, ok := d.SettingsValue().(ldap.Config); !ok {
-				add("scim.directory", "%s is a %s directory; SCIM provisions into LDAP and Active Directory directories", d.Name, d.Kind)
-			} else if lc.Provisioning == nil {
+			switch lc, ok := d.SettingsValue().(ldap.Config); {
+			case d.Kind == "demo":
+			case !ok:
+				add("scim.directory", "%s is a %s directory; SCIM provisions into LDAP and Active Directory directories (and the demo one)", d.Name, d.Kind)
+			case lc.Provisioning == nil:
 				add("scim.directory", "%s has no provisioning block: give its settings provisioning.user_base and provisioning.group_base, the OUs SCIM may work in", d.Name)
 			}
 		}
