@@ -20,7 +20,10 @@ import (
 // understands, through a real directory.
 func TestOutboundConnectorConformsAgainstThisServer(t *testing.T) {
 	connectortest.Run(t, func(t *testing.T) connectortest.Fixture {
-		e := newEnv(t, scim.Config{RequestsPerSecond: 10000, Burst: 10000, MaxInFlight: 64})
+		// userType carries the SCIM connector's mark on its accounts; it is
+		// not mapped by default (on AD employeeType is often jitd's own
+		// accounts marker, which provisioning may never write).
+		e := newEnv(t, scim.Config{RequestsPerSecond: 10000, Burst: 10000, MaxInFlight: 64, UserAttributes: map[string]string{"userType": "employeeType"}})
 		ctx := context.Background()
 		for _, login := range []string{"alice", "ann", "bob"} {
 			if _, err := e.conn.CreateEntry(ctx, connectors.EntrySpec{Kind: connectors.UserEntry, Name: login, Enabled: true,

@@ -64,7 +64,7 @@ func UserAttributeKeys() []string {
 func defaultMapping(flavor string) map[string]string {
 	m := map[string]string{
 		"name.givenName": "givenName", "name.familyName": "sn", "displayName": "displayName",
-		"title": "title", "preferredLanguage": "preferredLanguage", "emails.work": "mail", "userType": "employeeType",
+		"title": "title", "preferredLanguage": "preferredLanguage", "emails.work": "mail",
 		"phoneNumbers.work": "telephoneNumber", "phoneNumbers.mobile": "mobile",
 		"enterprise.employeeNumber": "employeeNumber", "enterprise.manager": "manager",
 	}
