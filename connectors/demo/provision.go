@@ -91,6 +91,22 @@ func (c *Conn) ReadEntries(ctx context.Context, q connectors.EntryQuery, fn func
 	return nil
 }
 
+// editLocked runs fn on a copy of the directory's lists and saves the
+// result; on any error the directory is as it was. fn must copy a user's
+// attribute map or a group's member list before changing it.
+func (c *Conn) editLocked(fn func() error) error {
+	before := c.data
+	c.data.Users, c.data.Groups = slices.Clone(c.data.Users), slices.Clone(c.data.Groups)
+	err := fn()
+	if err == nil {
+		err = c.saveLocked()
+	}
+	if err != nil {
+		c.data = before
+	}
+	return err
+}
+
 func newID(prefix string) string {
 	var b [8]byte
 	rand.Read(b[:])
@@ -144,41 +160,38 @@ func (c *Conn) CreateEntry(ctx context.Context, spec connectors.EntrySpec) (conn
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	before := c.data
-	c.data.Users, c.data.Groups = slices.Clone(c.data.Users), slices.Clone(c.data.Groups)
 	t := now()
 	var out connectors.Entry
-	switch spec.Kind {
-	case connectors.UserEntry:
-		if slices.ContainsFunc(c.data.Users, func(u User) bool { return strings.EqualFold(u.Login, spec.Name) }) {
-			return connectors.Entry{}, fmt.Errorf("demo: a user %q exists: %w", spec.Name, connectors.ErrConflict)
+	err := c.editLocked(func() error {
+		switch spec.Kind {
+		case connectors.UserEntry:
+			if slices.ContainsFunc(c.data.Users, func(u User) bool { return strings.EqualFold(u.Login, spec.Name) }) {
+				return fmt.Errorf("demo: a user %q exists: %w", spec.Name, connectors.ErrConflict)
+			}
+			password := spec.Password
+			if password == "" {
+				password = connectors.RandomPassword()
+			}
+			u := User{ID: newID("u-"), Login: spec.Name, DisplayName: spec.Name, Disabled: !spec.Enabled, PasswordHash: hashPassword(password),
+				Provisioned: true, Created: t, Modified: t}
+			if err := c.setAttrsLocked(&u, spec.Attrs); err != nil {
+				return err
+			}
+			c.data.Users = append(c.data.Users, u)
+			out = u.entry(slices.Collect(maps.Keys(spec.Attrs)))
+		case connectors.GroupEntry:
+			if slices.ContainsFunc(c.data.Groups, func(g Group) bool { return strings.EqualFold(g.Name, spec.Name) }) {
+				return fmt.Errorf("demo: a group %q exists: %w", spec.Name, connectors.ErrConflict)
+			}
+			g := Group{ID: newID("g-"), Name: spec.Name, Members: []string{}, Provisioned: true, Created: t, Modified: t}
+			c.data.Groups = append(c.data.Groups, g)
+			out = g.entry()
+		default:
+			return fmt.Errorf("demo: unknown entry kind %d: %w", spec.Kind, connectors.ErrInvalid)
 		}
-		password := spec.Password
-		if password == "" {
-			password = connectors.RandomPassword()
-		}
-		u := User{ID: newID("u-"), Login: spec.Name, DisplayName: spec.Name, Disabled: !spec.Enabled, PasswordHash: hashPassword(password),
-			Provisioned: true, Created: t, Modified: t}
-		if err := c.setAttrsLocked(&u, spec.Attrs); err != nil {
-			return connectors.Entry{}, err
-		}
-		c.data.Users = append(c.data.Users, u)
-		out = u.entry(slices.Collect(maps.Keys(spec.Attrs)))
-	case connectors.GroupEntry:
-		if slices.ContainsFunc(c.data.Groups, func(g Group) bool { return strings.EqualFold(g.Name, spec.Name) }) {
-			return connectors.Entry{}, fmt.Errorf("demo: a group %q exists: %w", spec.Name, connectors.ErrConflict)
-		}
-		g := Group{ID: newID("g-"), Name: spec.Name, Members: []string{}, Provisioned: true, Created: t, Modified: t}
-		c.data.Groups = append(c.data.Groups, g)
-		out = g.entry()
-	default:
-		return connectors.Entry{}, fmt.Errorf("demo: unknown entry kind %d: %w", spec.Kind, connectors.ErrInvalid)
-	}
-	if err := c.saveLocked(); err != nil {
-		c.data = before
-		return connectors.Entry{}, err
-	}
-	return out, nil
+		return nil
+	})
+	return out, err
 }
 
 // ModifyEntry renames, changes attributes, enables or disables, or sets
@@ -189,87 +202,74 @@ func (c *Conn) ModifyEntry(ctx context.Context, kind connectors.EntryKind, id st
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	before := c.data
-	c.data.Users, c.data.Groups = slices.Clone(c.data.Users), slices.Clone(c.data.Groups)
-	restore := func(err error) error { c.data = before; return err }
-	switch kind {
-	case connectors.UserEntry:
-		u, ok := c.userLocked(id)
-		if !ok || !u.Provisioned {
-			return restore(fmt.Errorf("demo: no provisioned user %s: %w", id, connectors.ErrNotFound))
-		}
-		u.Attributes = maps.Clone(u.Attributes) // restore keeps the old map
-		if change.Name != "" && !strings.EqualFold(change.Name, u.Login) {
-			if slices.ContainsFunc(c.data.Users, func(o User) bool { return strings.EqualFold(o.Login, change.Name) }) {
-				return restore(fmt.Errorf("demo: a user %q exists: %w", change.Name, connectors.ErrConflict))
+	return c.editLocked(func() error {
+		switch kind {
+		case connectors.UserEntry:
+			u, ok := c.userLocked(id)
+			if !ok || !u.Provisioned {
+				return fmt.Errorf("demo: no provisioned user %s: %w", id, connectors.ErrNotFound)
 			}
-			u.Login = change.Name
-		}
-		if err := c.setAttrsLocked(u, change.Attrs); err != nil {
-			return restore(err)
-		}
-		if change.Enabled != nil {
-			u.Disabled = !*change.Enabled
-		}
-		if change.Password != "" {
-			u.PasswordHash = hashPassword(change.Password)
-		}
-		u.Modified = now()
-	case connectors.GroupEntry:
-		g, err := c.groupLocked(id)
-		if err != nil || !g.Provisioned {
-			return restore(fmt.Errorf("demo: no provisioned group %s: %w", id, connectors.ErrNotFound))
-		}
-		if len(change.Attrs) > 0 || change.Password != "" {
-			return restore(fmt.Errorf("demo: groups hold only a name: %w", connectors.ErrInvalid))
-		}
-		if change.Name != "" && !strings.EqualFold(change.Name, g.Name) {
-			if slices.ContainsFunc(c.data.Groups, func(o Group) bool { return strings.EqualFold(o.Name, change.Name) }) {
-				return restore(fmt.Errorf("demo: a group %q exists: %w", change.Name, connectors.ErrConflict))
+			u.Attributes = maps.Clone(u.Attributes)
+			if change.Name != "" && !strings.EqualFold(change.Name, u.Login) {
+				if slices.ContainsFunc(c.data.Users, func(o User) bool { return strings.EqualFold(o.Login, change.Name) }) {
+					return fmt.Errorf("demo: a user %q exists: %w", change.Name, connectors.ErrConflict)
+				}
+				u.Login = change.Name
 			}
-			g.Name = change.Name
+			if err := c.setAttrsLocked(u, change.Attrs); err != nil {
+				return err
+			}
+			if change.Enabled != nil {
+				u.Disabled = !*change.Enabled
+			}
+			if change.Password != "" {
+				u.PasswordHash = hashPassword(change.Password)
+			}
+			u.Modified = now()
+		case connectors.GroupEntry:
+			g, err := c.groupLocked(id)
+			if err != nil || !g.Provisioned {
+				return fmt.Errorf("demo: no provisioned group %s: %w", id, connectors.ErrNotFound)
+			}
+			if len(change.Attrs) > 0 || change.Password != "" {
+				return fmt.Errorf("demo: groups hold only a name: %w", connectors.ErrInvalid)
+			}
+			if change.Name != "" && !strings.EqualFold(change.Name, g.Name) {
+				if slices.ContainsFunc(c.data.Groups, func(o Group) bool { return strings.EqualFold(o.Name, change.Name) }) {
+					return fmt.Errorf("demo: a group %q exists: %w", change.Name, connectors.ErrConflict)
+				}
+				g.Name = change.Name
+			}
+			g.Modified = now()
+		default:
+			return fmt.Errorf("demo: unknown entry kind %d: %w", kind, connectors.ErrInvalid)
 		}
-		g.Modified = now()
-	default:
-		return restore(fmt.Errorf("demo: unknown entry kind %d: %w", kind, connectors.ErrInvalid))
-	}
-	if err := c.saveLocked(); err != nil {
-		return restore(err)
-	}
-	return nil
+		return nil
+	})
 }
 
 // DeleteEntry deletes a provisioned user (and its memberships) or group.
 func (c *Conn) DeleteEntry(ctx context.Context, kind connectors.EntryKind, id string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	before := c.data
-	c.data.Users, c.data.Groups = slices.Clone(c.data.Users), slices.Clone(c.data.Groups)
-	switch kind {
-	case connectors.UserEntry:
-		u, ok := c.userLocked(id)
-		if !ok || !u.Provisioned {
-			c.data = before
-			return fmt.Errorf("demo: no provisioned user %s: %w", id, connectors.ErrNotFound)
+	return c.editLocked(func() error {
+		switch kind {
+		case connectors.UserEntry:
+			if u, ok := c.userLocked(id); !ok || !u.Provisioned {
+				return fmt.Errorf("demo: no provisioned user %s: %w", id, connectors.ErrNotFound)
+			}
+			c.data.Users = slices.DeleteFunc(c.data.Users, func(u User) bool { return u.ID == id })
+			for i := range c.data.Groups {
+				c.data.Groups[i].Members = slices.DeleteFunc(slices.Clone(c.data.Groups[i].Members), func(m string) bool { return m == id })
+			}
+		case connectors.GroupEntry:
+			if g, err := c.groupLocked(id); err != nil || !g.Provisioned {
+				return fmt.Errorf("demo: no provisioned group %s: %w", id, connectors.ErrNotFound)
+			}
+			c.data.Groups = slices.DeleteFunc(c.data.Groups, func(g Group) bool { return g.ID == id })
+		default:
+			return fmt.Errorf("demo: unknown entry kind %d: %w", kind, connectors.ErrInvalid)
 		}
-		c.data.Users = slices.DeleteFunc(c.data.Users, func(u User) bool { return u.ID == id })
-		for i := range c.data.Groups {
-			c.data.Groups[i].Members = slices.DeleteFunc(slices.Clone(c.data.Groups[i].Members), func(m string) bool { return m == id })
-		}
-	case connectors.GroupEntry:
-		g, err := c.groupLocked(id)
-		if err != nil || !g.Provisioned {
-			c.data = before
-			return fmt.Errorf("demo: no provisioned group %s: %w", id, connectors.ErrNotFound)
-		}
-		c.data.Groups = slices.DeleteFunc(c.data.Groups, func(g Group) bool { return g.ID == id })
-	default:
-		c.data = before
-		return fmt.Errorf("demo: unknown entry kind %d: %w", kind, connectors.ErrInvalid)
-	}
-	if err := c.saveLocked(); err != nil {
-		c.data = before
-		return err
-	}
-	return nil
+		return nil
+	})
 }

@@ -30,8 +30,8 @@ func (c *Conn) disabledValue() string {
 func (c *Conn) createPerson(ctx context.Context, spec connectors.AccountSpec) (connectors.Account, error) {
 	a := c.cfg.Accounts
 	login := strings.TrimSpace(spec.Login)
-	if login == "" || strings.ContainsFunc(login, func(r rune) bool { return r < ' ' || r == 0x7f }) {
-		return connectors.Account{}, fmt.Errorf("ldap: account login %q: empty or holds control characters: %w", spec.Login, connectors.ErrInvalid)
+	if err := validName(connectors.UserEntry, login); err != nil {
+		return connectors.Account{}, err
 	}
 	password := spec.Password
 	if password == "" {

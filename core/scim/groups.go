@@ -228,7 +228,7 @@ func (s *Server) replaceGroup(w http.ResponseWriter, r *http.Request, id string)
 	if err != nil {
 		return err
 	}
-	g, old, err := s.current(r, connectors.GroupEntry, id)
+	g, old, err := s.current(r, connectors.GroupEntry, id, false)
 	if err != nil {
 		return err
 	}
@@ -244,11 +244,8 @@ func (s *Server) replaceGroup(w http.ResponseWriter, r *http.Request, id string)
 			return err
 		}
 	}
-	_, out, err := s.current(r, connectors.GroupEntry, id)
+	_, out, err := s.current(r, connectors.GroupEntry, id, true)
 	if err != nil {
-		return err
-	}
-	if err := s.fillMembers(r, out); err != nil {
 		return err
 	}
 	s.respond(w, r, http.StatusOK, out)
@@ -260,7 +257,7 @@ func (s *Server) replaceGroup(w http.ResponseWriter, r *http.Request, id string)
 // Success is 204, as Okta and Entra expect.
 func (s *Server) patchGroup(w http.ResponseWriter, r *http.Request, id string, ops []patchOp) error {
 	ctx := r.Context()
-	g, old, err := s.current(r, connectors.GroupEntry, id)
+	g, old, err := s.current(r, connectors.GroupEntry, id, false)
 	if err != nil {
 		return err
 	}

@@ -366,21 +366,16 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, status int, doc
 			w.Header().Set("Location", loc)
 		}
 	}
-	q := listQuery{attributes: splitList(r.URL.Query().Get("attributes")), excluded: splitList(r.URL.Query().Get("excludedAttributes"))}
-	s.write(w, status, project(doc, q))
+	s.write(w, status, project(doc, projection(r)))
+}
+
+// projection is what a request's attributes and excludedAttributes ask for.
+func projection(r *http.Request) listQuery {
+	return listQuery{attributes: splitList(r.URL.Query().Get("attributes")), excluded: splitList(r.URL.Query().Get("excludedAttributes"))}
 }
 
 func (s *Server) get(w http.ResponseWriter, r *http.Request, kind connectors.EntryKind, id string) error {
-	e, err := s.read(r.Context(), kind, id)
-	if err != nil {
-		return err
-	}
-	ext, err := s.store.SCIMExternalIDs(r.Context(), s.dir, kind.String(), []string{id})
-	if err != nil {
-		return err
-	}
-	q := listQuery{attributes: splitList(r.URL.Query().Get("attributes")), excluded: splitList(r.URL.Query().Get("excludedAttributes"))}
-	doc, err := s.toDoc(r, e, ext[id], kind == connectors.GroupEntry && wanted("members", q))
+	_, doc, err := s.current(r, kind, id, kind == connectors.GroupEntry && wanted("members", projection(r)))
 	if err != nil {
 		return err
 	}

@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	stderrors "errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -314,13 +313,14 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 
 // readJSON decodes a request body into v, keeping numbers exact.
 func readJSON(r *http.Request, v any) error {
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		return err
-	}
-	d := json.NewDecoder(strings.NewReader(string(body)))
+	d := json.NewDecoder(r.Body)
 	d.UseNumber()
-	if err := d.Decode(v); err != nil {
+	err := d.Decode(v)
+	var mbe *http.MaxBytesError
+	switch {
+	case stderrors.As(err, &mbe):
+		return err
+	case err != nil:
 		return scimErr(errors.ScimErrorInvalidSyntax, "the body is not valid JSON: %v", err)
 	}
 	return nil

@@ -108,8 +108,9 @@ func attrNames(attrs map[string][]string, password bool) string {
 	return strings.Join(names, ", ")
 }
 
-// current reads a resource as a client would GET it.
-func (s *Server) current(r *http.Request, kind connectors.EntryKind, id string) (connectors.Entry, map[string]any, error) {
+// current reads a resource as a client would GET it (a group's members
+// only when asked for).
+func (s *Server) current(r *http.Request, kind connectors.EntryKind, id string, withMembers bool) (connectors.Entry, map[string]any, error) {
 	e, err := s.read(r.Context(), kind, id)
 	if err != nil {
 		return e, nil, err
@@ -118,7 +119,7 @@ func (s *Server) current(r *http.Request, kind connectors.EntryKind, id string) 
 	if err != nil {
 		return e, nil, err
 	}
-	doc, err := s.toDoc(r, e, ext[id], false)
+	doc, err := s.toDoc(r, e, ext[id], withMembers)
 	return e, doc, err
 }
 
@@ -130,7 +131,7 @@ func (s *Server) replace(w http.ResponseWriter, r *http.Request, kind connectors
 	if err != nil {
 		return err
 	}
-	e, old, err := s.current(r, kind, id)
+	e, old, err := s.current(r, kind, id, false)
 	if err != nil {
 		return err
 	}
@@ -154,7 +155,7 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, kind connectors.E
 	if kind == connectors.GroupEntry {
 		return s.patchGroup(w, r, id, req.Operations)
 	}
-	e, old, err := s.current(r, kind, id)
+	e, old, err := s.current(r, kind, id, false)
 	if err != nil {
 		return err
 	}
@@ -225,7 +226,7 @@ func (s *Server) updateUser(w http.ResponseWriter, r *http.Request, e connectors
 			return err
 		}
 	}
-	_, out, err := s.current(r, connectors.UserEntry, e.ID)
+	_, out, err := s.current(r, connectors.UserEntry, e.ID, false)
 	if err != nil {
 		return err
 	}
