@@ -193,7 +193,8 @@ func TestUsers_CreateReadFilterAndConflict(t *testing.T) {
 	}
 	for _, f := range []string{`userName eq "PAT.KIM"`, `externalId eq "00u1"`, `id eq "` + id + `"`, `emails.value eq "pat.kim@example.org"`,
 		`emails[type eq "work" and value co "@example.org"]`, `emails[type eq "work"].value eq "Pat.Kim@example.org"`, `name.familyName sw "K" and active eq true`, `meta.created gt "2000-01-01T00:00:00Z"`,
-		`urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department eq "payments"`, `not (userName eq "nobody") and userName pr`} {
+		`urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department eq "payments"`, `not (userName eq "nobody") and userName pr`,
+		`USERNAME eq "pat.kim"`, `userName eq "nobody" or name.givenName ew "AT"`, `meta.lastModified ge "2000-01-01T00:00:00Z"`} {
 		l := e.must(200, e.do("GET", "/Users?filter="+urlQuery(f), nil))
 		if l.body["totalResults"] != 1.0 {
 			t.Errorf("filter %s: %s", f, l.raw)
@@ -236,6 +237,7 @@ func TestUsers_EntraPatchAndOktaReplace(t *testing.T) {
 		map[string]any{"op": "Add", "path": scim.EnterpriseSchema + ":department", "value": "Ops"},
 		map[string]any{"op": "Replace", "value": map[string]any{"title": "SRE", "name.givenName": "Samuel"}},
 		map[string]any{"op": "Replace", "path": "active", "value": "False"},
+		map[string]any{"op": "add", "path": scim.EnterpriseSchema, "value": map[string]any{"employeeNumber": "77"}}, // a bare extension URN
 	}}))
 	u, _ := e.conn.LookupUser(context.Background(), "sam.roe")
 	if u.Enabled {
@@ -243,7 +245,7 @@ func TestUsers_EntraPatchAndOktaReplace(t *testing.T) {
 	}
 	got := e.must(200, e.do("GET", "/Users/"+id, nil))
 	name, _ := got.body["name"].(map[string]any)
-	if str(name["givenName"]) != "Samuel" || str(got.body["title"]) != "SRE" || !strings.Contains(got.raw, "sam.roe@example.org") || !strings.Contains(got.raw, `"department":"Ops"`) {
+	if str(name["givenName"]) != "Samuel" || str(got.body["title"]) != "SRE" || !strings.Contains(got.raw, "sam.roe@example.org") || !strings.Contains(got.raw, `"department":"Ops"`) || !strings.Contains(got.raw, `"employeeNumber":"77"`) {
 		t.Fatalf("after the PATCH: %s", got.raw)
 	}
 	// The manager: a user's id, also as Entra's bare string.
@@ -394,6 +396,11 @@ func TestProtocol_DiscoverySearchProjectionAndErrors(t *testing.T) {
 	name, _ := one["name"].(map[string]any)
 	if _, ok := one["title"]; ok || one["id"] == nil || name["familyName"] != nil || str(name["givenName"]) != "G" {
 		t.Fatalf("attributes=userName,name.givenName gave %v", one)
+	}
+	// .search at the root looks through users and groups.
+	if root := e.must(200, e.do("POST", "/.search", map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:SearchRequest"},
+		"filter": `userName eq "e.five"`})); root.body["totalResults"] != 1.0 {
+		t.Fatalf("root .search: %s", root.raw)
 	}
 	ex := e.must(200, e.do("GET", "/Users?excludedAttributes=name,meta&count=5", nil))
 	if strings.Contains(ex.raw, `"name"`) || strings.Contains(ex.raw, `"meta"`) || !strings.Contains(ex.raw, `"userName"`) {
