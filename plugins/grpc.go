@@ -21,11 +21,11 @@ type Opener func(directory string, settings []byte) (connectors.Connector, error
 // connectorPlugin is the go-plugin adapter pair for the connector service.
 type connectorPlugin struct {
 	plugin.NetRPCUnsupportedPlugin
-	open Opener // plugin side only
+	srv *server // plugin side only
 }
 
 func (p *connectorPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
-	connectorpb.RegisterConnectorServer(s, &server{open: p.open})
+	connectorpb.RegisterConnectorServer(s, p.srv)
 	return nil
 }
 
@@ -43,6 +43,17 @@ type server struct {
 }
 
 var errNotConfigured = errors.New("plugin: Configure was not called")
+
+// close closes the configured connector (its directory connections).
+func (s *server) close() {
+	s.mu.Lock()
+	c := s.conn
+	s.conn = nil
+	s.mu.Unlock()
+	if c != nil {
+		c.Close()
+	}
+}
 
 func (s *server) connector() (connectors.Connector, error) {
 	s.mu.RLock()
@@ -271,7 +282,7 @@ func (s *server) DeleteAccount(ctx context.Context, req *connectorpb.DeleteAccou
 }
 
 // recvAll drains a server stream into fn.
-func recvAll[T any](recv func() (T, error), fn func(T) error) error {
+func recvAll[T any](k *call, recv func() (T, error), fn func(T) error) error {
 	for {
 		m, err := recv()
 		if errors.Is(err, io.EOF) {
@@ -280,6 +291,7 @@ func recvAll[T any](recv func() (T, error), fn func(T) error) error {
 		if err != nil {
 			return fromStatus(err)
 		}
+		k.touch()
 		if err := fn(m); err != nil {
 			return err
 		}

@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -32,6 +31,11 @@ type Spec struct {
 	SHA256 string
 	// Settings are passed to the child's Configure call.
 	Settings any
+	// CallTimeout bounds every call (default DefaultCallTimeout); a stream
+	// fails when no message arrives for that long.
+	CallTimeout time.Duration
+	// Observer, when set, is told of every call and its outcome.
+	Observer Observer
 }
 
 // BuiltinCommand re-executes binary as `connector serve <kind>`.
@@ -89,9 +93,7 @@ func Launch(ctx context.Context, spec Spec, log *slog.Logger, clk clock.Clock) (
 
 func (c *Conn) startLocked(ctx context.Context) error {
 	cmd := c.spec.Command()
-	// Own process group: a Ctrl-C meant for the daemon does not kill the
-	// child mid-call; the daemon stops its children itself.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	setProcAttr(cmd)
 	cfg := &plugin.ClientConfig{
 		HandshakeConfig:  Handshake,
 		Plugins:          plugin.PluginSet{pluginName: &connectorPlugin{}},
@@ -216,86 +218,87 @@ func (c *Conn) Close() error {
 }
 
 func (c *Conn) Check(ctx context.Context) error {
-	rpc, err := c.current(ctx)
+	k, err := c.begin(ctx)
 	if err != nil {
 		return err
 	}
-	_, err = rpc.Check(ctx, &connectorpb.CheckRequest{})
-	return fromStatus(err)
+	_, err = k.rpc.Check(k.ctx, &connectorpb.CheckRequest{})
+	return k.end(fromStatus(err))
 }
 
 func (c *Conn) LookupUser(ctx context.Context, login string) (connectors.User, error) {
-	rpc, err := c.current(ctx)
+	k, err := c.begin(ctx)
 	if err != nil {
 		return connectors.User{}, err
 	}
-	u, err := rpc.LookupUser(ctx, &connectorpb.LookupRequest{Name: login})
-	if err != nil {
-		return connectors.User{}, fromStatus(err)
+	u, err := k.rpc.LookupUser(k.ctx, &connectorpb.LookupRequest{Name: login})
+	if err = k.end(fromStatus(err)); err != nil {
+		return connectors.User{}, err
 	}
 	return userFromPB(u), nil
 }
 
 func (c *Conn) LookupGroup(ctx context.Context, name string) (connectors.Group, error) {
-	rpc, err := c.current(ctx)
+	k, err := c.begin(ctx)
 	if err != nil {
 		return connectors.Group{}, err
 	}
-	g, err := rpc.LookupGroup(ctx, &connectorpb.LookupRequest{Name: name})
-	if err != nil {
-		return connectors.Group{}, fromStatus(err)
+	g, err := k.rpc.LookupGroup(k.ctx, &connectorpb.LookupRequest{Name: name})
+	if err = k.end(fromStatus(err)); err != nil {
+		return connectors.Group{}, err
 	}
 	return groupFromPB(g), nil
 }
 
 func (c *Conn) ListUsers(ctx context.Context, fn func(connectors.User) error) error {
-	rpc, err := c.current(ctx)
+	k, err := c.beginStream(ctx)
 	if err != nil {
 		return err
 	}
-	stream, err := rpc.ListUsers(ctx, &connectorpb.ListRequest{})
+	stream, err := k.rpc.ListUsers(k.ctx, &connectorpb.ListRequest{})
 	if err != nil {
-		return fromStatus(err)
+		return k.end(fromStatus(err))
 	}
-	return recvAll(stream.Recv, func(u *connectorpb.User) error { return fn(userFromPB(u)) })
+	return k.end(recvAll(k, stream.Recv, func(u *connectorpb.User) error { return fn(userFromPB(u)) }))
 }
 
 func (c *Conn) ListGroups(ctx context.Context, fn func(connectors.Group) error) error {
-	rpc, err := c.current(ctx)
+	k, err := c.beginStream(ctx)
 	if err != nil {
 		return err
 	}
-	stream, err := rpc.ListGroups(ctx, &connectorpb.ListRequest{})
+	stream, err := k.rpc.ListGroups(k.ctx, &connectorpb.ListRequest{})
 	if err != nil {
-		return fromStatus(err)
+		return k.end(fromStatus(err))
 	}
-	return recvAll(stream.Recv, func(g *connectorpb.Group) error { return fn(groupFromPB(g)) })
+	return k.end(recvAll(k, stream.Recv, func(g *connectorpb.Group) error { return fn(groupFromPB(g)) }))
 }
 
 func (c *Conn) ListMembers(ctx context.Context, groupID string, fn func(string) error) error {
-	rpc, err := c.current(ctx)
+	k, err := c.beginStream(ctx)
 	if err != nil {
 		return err
 	}
-	stream, err := rpc.ListMembers(ctx, &connectorpb.ListMembersRequest{GroupId: groupID})
+	stream, err := k.rpc.ListMembers(k.ctx, &connectorpb.ListMembersRequest{GroupId: groupID})
 	if err != nil {
-		return fromStatus(err)
+		return k.end(fromStatus(err))
 	}
-	return recvAll(stream.Recv, func(m *connectorpb.Member) error { return fn(m.UserId) })
+	return k.end(recvAll(k, stream.Recv, func(m *connectorpb.Member) error { return fn(m.UserId) }))
 }
 
 func (c *Conn) AddMembers(ctx context.Context, groupID string, userIDs []string) ([]connectors.MemberResult, error) {
-	rpc, err := c.current(ctx)
+	k, err := c.begin(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return membersFromPB(rpc.AddMembers(ctx, &connectorpb.MembersRequest{GroupId: groupID, UserIds: userIDs}))
+	res, err := membersFromPB(k.rpc.AddMembers(k.ctx, &connectorpb.MembersRequest{GroupId: groupID, UserIds: userIDs}))
+	return res, k.end(err)
 }
 
 // AddMembersUntil adds members the directory itself removes at until
 // (rounded up to the second).
 func (c *Conn) AddMembersUntil(ctx context.Context, groupID string, userIDs []string, until time.Time) ([]connectors.MemberResult, error) {
-	rpc, err := c.current(ctx)
+	k, err := c.begin(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -303,42 +306,42 @@ func (c *Conn) AddMembersUntil(ctx context.Context, groupID string, userIDs []st
 	if until.After(time.Unix(unix, 0)) {
 		unix++
 	}
-	return membersFromPB(rpc.AddMembersUntil(ctx, &connectorpb.MembersUntilRequest{GroupId: groupID, UserIds: userIDs, UntilUnix: unix}))
+	res, err := membersFromPB(k.rpc.AddMembersUntil(k.ctx, &connectorpb.MembersUntilRequest{GroupId: groupID, UserIds: userIDs, UntilUnix: unix}))
+	return res, k.end(err)
 }
 
 func (c *Conn) RemoveMembers(ctx context.Context, groupID string, userIDs []string) ([]connectors.MemberResult, error) {
-	rpc, err := c.current(ctx)
+	k, err := c.begin(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return membersFromPB(rpc.RemoveMembers(ctx, &connectorpb.MembersRequest{GroupId: groupID, UserIds: userIDs}))
+	res, err := membersFromPB(k.rpc.RemoveMembers(k.ctx, &connectorpb.MembersRequest{GroupId: groupID, UserIds: userIDs}))
+	return res, k.end(err)
 }
 
 func (c *Conn) IsMember(ctx context.Context, groupID, userID string) (bool, error) {
-	rpc, err := c.current(ctx)
+	k, err := c.begin(ctx)
 	if err != nil {
 		return false, err
 	}
-	resp, err := rpc.IsMember(ctx, &connectorpb.IsMemberRequest{GroupId: groupID, UserId: userID})
-	if err != nil {
-		return false, fromStatus(err)
+	resp, err := k.rpc.IsMember(k.ctx, &connectorpb.IsMemberRequest{GroupId: groupID, UserId: userID})
+	if err = k.end(fromStatus(err)); err != nil {
+		return false, err
 	}
 	return resp.Member, nil
 }
 
 func (c *Conn) Changes(ctx context.Context, cursor string, fn func(connectors.Change) error) (string, error) {
-	rpc, err := c.current(ctx)
+	k, err := c.beginStream(ctx)
 	if err != nil {
 		return "", err
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stream, err := rpc.Changes(ctx, &connectorpb.ChangesRequest{Cursor: cursor})
+	stream, err := k.rpc.Changes(k.ctx, &connectorpb.ChangesRequest{Cursor: cursor})
 	if err != nil {
-		return "", fromStatus(err)
+		return "", k.end(fromStatus(err))
 	}
 	next, done := "", false
-	err = recvAll(stream.Recv, func(m *connectorpb.ChangeMessage) error {
+	err = recvAll(k, stream.Recv, func(m *connectorpb.ChangeMessage) error {
 		if m.Done {
 			next, done = m.NextCursor, true
 			return nil
@@ -362,17 +365,17 @@ func (c *Conn) Changes(ctx context.Context, cursor string, fn func(connectors.Ch
 		}
 		return fn(ch)
 	})
-	if err != nil {
-		return "", err
+	if err == nil && !done {
+		err = fmt.Errorf("plugins: %s: change stream ended early: %w", c.spec.Directory, connectors.ErrUnavailable)
 	}
-	if !done {
-		return "", fmt.Errorf("plugins: %s: change stream ended early: %w", c.spec.Directory, connectors.ErrUnavailable)
+	if err = k.end(err); err != nil {
+		return "", err
 	}
 	return next, nil
 }
 
 func (c *Conn) CreateAccount(ctx context.Context, spec connectors.AccountSpec) (connectors.Account, error) {
-	rpc, err := c.current(ctx)
+	k, err := c.begin(ctx)
 	if err != nil {
 		return connectors.Account{}, err
 	}
@@ -380,24 +383,24 @@ func (c *Conn) CreateAccount(ctx context.Context, spec connectors.AccountSpec) (
 	if !spec.Until.IsZero() {
 		req.UntilUnix = spec.Until.Unix()
 	}
-	a, err := rpc.CreateAccount(ctx, req)
-	if err != nil {
-		return connectors.Account{}, fromStatus(err)
+	a, err := k.rpc.CreateAccount(k.ctx, req)
+	if err = k.end(fromStatus(err)); err != nil {
+		return connectors.Account{}, err
 	}
 	return connectors.Account{ID: a.Id, Login: a.Login, Enabled: a.Enabled, PasswordSet: a.PasswordSet}, nil
 }
 
 func (c *Conn) SetAccountEnabled(ctx context.Context, id string, enabled bool) error {
-	rpc, err := c.current(ctx)
+	k, err := c.begin(ctx)
 	if err != nil {
 		return err
 	}
-	_, err = rpc.SetAccountEnabled(ctx, &connectorpb.SetAccountEnabledRequest{Id: id, Enabled: enabled})
-	return fromStatus(err)
+	_, err = k.rpc.SetAccountEnabled(k.ctx, &connectorpb.SetAccountEnabledRequest{Id: id, Enabled: enabled})
+	return k.end(fromStatus(err))
 }
 
 func (c *Conn) SetAccountExpiry(ctx context.Context, id string, until time.Time) error {
-	rpc, err := c.current(ctx)
+	k, err := c.begin(ctx)
 	if err != nil {
 		return err
 	}
@@ -405,17 +408,17 @@ func (c *Conn) SetAccountExpiry(ctx context.Context, id string, until time.Time)
 	if !until.IsZero() {
 		req.UntilUnix = until.Unix()
 	}
-	_, err = rpc.SetAccountExpiry(ctx, req)
-	return fromStatus(err)
+	_, err = k.rpc.SetAccountExpiry(k.ctx, req)
+	return k.end(fromStatus(err))
 }
 
 func (c *Conn) DeleteAccount(ctx context.Context, id string) error {
-	rpc, err := c.current(ctx)
+	k, err := c.begin(ctx)
 	if err != nil {
 		return err
 	}
-	_, err = rpc.DeleteAccount(ctx, &connectorpb.DeleteAccountRequest{Id: id})
-	return fromStatus(err)
+	_, err = k.rpc.DeleteAccount(k.ctx, &connectorpb.DeleteAccountRequest{Id: id})
+	return k.end(fromStatus(err))
 }
 
 // hclogBridge sends go-plugin's hclog output (and the child's, which go-plugin

@@ -110,43 +110,43 @@ func (s *server) DeleteEntry(ctx context.Context, req *connectorpb.DeleteEntryRe
 // Host side.
 
 func (c *Conn) ReadEntries(ctx context.Context, q connectors.EntryQuery, fn func(connectors.Entry) error) error {
-	rpc, err := c.current(ctx)
+	k, err := c.beginStream(ctx)
 	if err != nil {
 		return err
 	}
-	stream, err := rpc.ReadEntries(ctx, &connectorpb.EntryQuery{Kind: int32(q.Kind), Id: q.ID, Name: q.Name, Attr: q.Attr, Value: q.Value, Attrs: q.Attrs})
+	stream, err := k.rpc.ReadEntries(k.ctx, &connectorpb.EntryQuery{Kind: int32(q.Kind), Id: q.ID, Name: q.Name, Attr: q.Attr, Value: q.Value, Attrs: q.Attrs})
 	if err != nil {
-		return fromStatus(err)
+		return k.end(fromStatus(err))
 	}
-	return recvAll(stream.Recv, func(e *connectorpb.Entry) error { return fn(entryFromPB(e)) })
+	return k.end(recvAll(k, stream.Recv, func(e *connectorpb.Entry) error { return fn(entryFromPB(e)) }))
 }
 
 func (c *Conn) CreateEntry(ctx context.Context, spec connectors.EntrySpec) (connectors.Entry, error) {
-	rpc, err := c.current(ctx)
+	k, err := c.begin(ctx)
 	if err != nil {
 		return connectors.Entry{}, err
 	}
-	e, err := rpc.CreateEntry(ctx, &connectorpb.EntrySpec{Kind: int32(spec.Kind), Name: spec.Name, Enabled: spec.Enabled, Password: spec.Password, Attrs: valuesPB(spec.Attrs)})
-	if err != nil {
-		return connectors.Entry{}, fromStatus(err)
+	e, err := k.rpc.CreateEntry(k.ctx, &connectorpb.EntrySpec{Kind: int32(spec.Kind), Name: spec.Name, Enabled: spec.Enabled, Password: spec.Password, Attrs: valuesPB(spec.Attrs)})
+	if err = k.end(fromStatus(err)); err != nil {
+		return connectors.Entry{}, err
 	}
 	return entryFromPB(e), nil
 }
 
 func (c *Conn) ModifyEntry(ctx context.Context, kind connectors.EntryKind, id string, change connectors.EntryChange) error {
-	rpc, err := c.current(ctx)
+	k, err := c.begin(ctx)
 	if err != nil {
 		return err
 	}
-	_, err = rpc.ModifyEntry(ctx, &connectorpb.ModifyEntryRequest{Kind: int32(kind), Id: id, Name: change.Name, Attrs: valuesPB(change.Attrs), Enabled: change.Enabled, Password: change.Password})
-	return fromStatus(err)
+	_, err = k.rpc.ModifyEntry(k.ctx, &connectorpb.ModifyEntryRequest{Kind: int32(kind), Id: id, Name: change.Name, Attrs: valuesPB(change.Attrs), Enabled: change.Enabled, Password: change.Password})
+	return k.end(fromStatus(err))
 }
 
 func (c *Conn) DeleteEntry(ctx context.Context, kind connectors.EntryKind, id string) error {
-	rpc, err := c.current(ctx)
+	k, err := c.begin(ctx)
 	if err != nil {
 		return err
 	}
-	_, err = rpc.DeleteEntry(ctx, &connectorpb.DeleteEntryRequest{Kind: int32(kind), Id: id})
-	return fromStatus(err)
+	_, err = k.rpc.DeleteEntry(k.ctx, &connectorpb.DeleteEntryRequest{Kind: int32(kind), Id: id})
+	return k.end(fromStatus(err))
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/jitd/jitd/fixtures/graphfake"
 	"github.com/jitd/jitd/fixtures/oidcfake"
+	"github.com/jitd/jitd/fixtures/orphans"
 	"github.com/jitd/jitd/fixtures/poll"
 )
 
@@ -36,6 +37,12 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	// Every daemon the tests started is gone; its connector children must
+	// be too, however the daemon ended.
+	if err := orphans.Check(jitdBin, 5*time.Second); err != nil {
+		fmt.Fprintln(os.Stderr, "FAIL: the tests left jitd processes running:", err)
+		code = 1
+	}
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -308,6 +315,44 @@ func TestE2E_CrashedDaemonRevokesOverdueGrantsOnRestart(t *testing.T) {
 	d2.waitState(id, "revoked", 15*time.Second)
 	if members(t, dir) != "" {
 		t.Fatalf("alice still a member after restart: %q", members(t, dir))
+	}
+}
+
+// connectorChild returns the daemon's connector child.
+func (d *proc) connectorChild() orphans.Proc {
+	d.t.Helper()
+	for _, c := range orphans.Children(d.cmd.Process.Pid) {
+		if strings.Contains(c.Cmdline, "connector serve") {
+			return c
+		}
+	}
+	d.t.Fatalf("the daemon (pid %d) has no connector child", d.cmd.Process.Pid)
+	return orphans.Proc{}
+}
+
+// However the daemon dies, its connector child goes with it: within 2s of a
+// SIGKILL, and at once on a SIGTERM of its own.
+func TestE2E_ConnectorChildDiesWithTheDaemon(t *testing.T) {
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	writeConfig(t, dir, addr)
+	d := start(t, dir, addr)
+	child := d.connectorChild()
+	d.cmd.Process.Kill()
+	<-d.done
+	d.done <- nil
+	killed := time.Now()
+	poll.Until(t, 2*time.Second, "the connector child to exit after its daemon was killed", func() bool { return !orphans.Alive(child.PID) })
+	t.Logf("connector child gone %s after SIGKILL of the daemon", time.Since(killed).Round(time.Millisecond))
+
+	// A child told to stop stops (the daemon starts a new one).
+	d = start(t, dir, addr)
+	child = d.connectorChild()
+	syscall.Kill(child.PID, syscall.SIGTERM)
+	poll.Until(t, 2*time.Second, "the connector child to exit on SIGTERM", func() bool { return !orphans.Alive(child.PID) })
+	id := addGrant(t, d, "1h") // the daemon restarts its child on the next call
+	if id == "" || members(t, dir) != aliceID {
+		t.Fatal("no grant through the restarted child")
 	}
 }
 

@@ -102,47 +102,80 @@ func (c *Conn) Close() error {
 	}
 }
 
-// Check connects, binds and reads the root DSE.
+// Check connects and binds, and reads the root DSE: a round trip to the
+// server, so that a pooled connection to a server that stopped answering
+// does not pass for a working one.
 func (c *Conn) Check(ctx context.Context) error {
-	if err := c.with(ctx, func(l *goldap.Conn) error { return nil }); err != nil {
+	err := c.with(ctx, func(l *goldap.Conn) error {
+		_, err := l.Search(goldap.NewSearchRequest("", goldap.ScopeBaseObject, goldap.NeverDerefAliases, 1, 0, false,
+			"(objectClass=*)", []string{"1.1"}, nil))
+		if err != nil {
+			return mapErr("read root DSE", err)
+		}
+		return nil
+	})
+	if err != nil {
 		return err
 	}
 	return c.checkLinkTTL()
 }
 
-func (c *Conn) dial() (*goldap.Conn, error) {
+func (c *Conn) dial(ctx context.Context) (l *goldap.Conn, err error) {
 	u, _ := url.Parse(c.cfg.URL)
-	var l *goldap.Conn
-	var err error
+	d := &net.Dialer{Timeout: c.cfg.Timeout}
+	d.Deadline, _ = ctx.Deadline() // bounds the TLS handshake too
 	if u.Scheme == "ldaps" {
-		l, err = goldap.DialURL(c.cfg.URL, goldap.DialWithTLSConfig(c.tls), goldap.DialWithDialer(&net.Dialer{Timeout: c.cfg.Timeout}))
+		l, err = goldap.DialURL(c.cfg.URL, goldap.DialWithTLSConfig(c.tls), goldap.DialWithDialer(d))
 	} else {
-		l, err = goldap.DialURL(c.cfg.URL, goldap.DialWithDialer(&net.Dialer{Timeout: c.cfg.Timeout}))
+		l, err = goldap.DialURL(c.cfg.URL, goldap.DialWithDialer(d))
 	}
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("ldap: connect to %s: %w: %w", c.cfg.URL, connectors.ErrUnavailable, ctx.Err())
+		}
 		return nil, mapErr("connect to "+c.cfg.URL, err)
 	}
+	defer func() {
+		if err != nil {
+			l.Close()
+		}
+	}()
 	l.SetTimeout(c.cfg.Timeout)
+	err = guard(ctx, l, func() error { return c.setUp(l) })
+	return l, err
+}
+
+// guard runs fn, an exchange on l, and closes l if ctx ends first: go-ldap
+// takes no context, and closing the connection is what ends a request to a
+// server that stopped answering. The error then says the caller's deadline
+// cut the call.
+func guard(ctx context.Context, l *goldap.Conn, fn func() error) error {
+	stop := context.AfterFunc(ctx, func() { l.Close() })
+	err := fn()
+	if !stop() {
+		return fmt.Errorf("ldap: %w: the server did not answer in time: %w", connectors.ErrUnavailable, ctx.Err())
+	}
+	return err
+}
+
+// setUp secures and binds a new connection, and learns the server's
+// controls on the first one.
+func (c *Conn) setUp(l *goldap.Conn) error {
 	if c.cfg.StartTLS {
 		if err := l.StartTLS(c.tls); err != nil {
-			l.Close()
-			return nil, mapErr("starttls", err)
+			return mapErr("starttls", err)
 		}
 	}
 	if err := l.Bind(c.cfg.BindDN, c.password); err != nil {
-		l.Close()
-		return nil, mapErr("bind as "+c.cfg.BindDN, err)
+		return mapErr("bind as "+c.cfg.BindDN, err)
 	}
 	c.mu.Lock()
 	probed := c.probed
 	c.mu.Unlock()
 	if !probed {
-		if err := c.probe(l); err != nil {
-			l.Close()
-			return nil, err
-		}
+		return c.probe(l)
 	}
-	return l, nil
+	return nil
 }
 
 // probe reads the root DSE once to learn which controls the server offers.
@@ -165,26 +198,34 @@ func (c *Conn) probe(l *goldap.Conn) error {
 	return nil
 }
 
-// with runs fn on a pooled, bound connection. A connection that saw a
-// network error is discarded.
+// with runs fn on a pooled, bound connection, within ctx. A connection that
+// saw a network error, or that ctx cut, is discarded; so is an idle one that
+// the server closed meanwhile (it restarted), before it is used.
 func (c *Conn) with(ctx context.Context, fn func(*goldap.Conn) error) error {
 	var l *goldap.Conn
-	select {
-	case l = <-c.idle:
-	default:
+	for l == nil {
 		select {
-		case c.sem <- struct{}{}:
-			var err error
-			if l, err = c.dial(); err != nil {
-				<-c.sem
-				return err
-			}
 		case l = <-c.idle:
-		case <-ctx.Done():
-			return fmt.Errorf("ldap: %w: %w", connectors.ErrUnavailable, ctx.Err())
+		default:
+			select {
+			case c.sem <- struct{}{}:
+				var err error
+				if l, err = c.dial(ctx); err != nil {
+					<-c.sem
+					return err
+				}
+			case l = <-c.idle:
+			case <-ctx.Done():
+				return fmt.Errorf("ldap: %w: %w", connectors.ErrUnavailable, ctx.Err())
+			}
+		}
+		if l.IsClosing() {
+			l.Close()
+			<-c.sem
+			l = nil
 		}
 	}
-	err := fn(l)
+	err := guard(ctx, l, func() error { return fn(l) })
 	if l.IsClosing() || goldap.IsErrorAnyOf(err, goldap.ErrorNetwork, goldap.LDAPResultServerDown, goldap.LDAPResultTimeout) || errors.Is(err, connectors.ErrUnavailable) {
 		l.Close()
 		<-c.sem

@@ -62,6 +62,10 @@ type Config struct {
 	MinBackoff, MaxBackoff time.Duration
 	// CallTimeout bounds one directory call (1m).
 	CallTimeout time.Duration
+	// AlertAfter: a disable that has failed and is this far past the
+	// account's end makes it disable_failed (alerted, still retried)
+	// whatever its number of attempts (default 20s).
+	AlertAfter time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -85,6 +89,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.CallTimeout <= 0 {
 		c.CallTimeout = time.Minute
+	}
+	if c.AlertAfter <= 0 {
+		c.AlertAfter = 20 * time.Second
 	}
 	return c
 }

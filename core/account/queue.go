@@ -27,6 +27,21 @@ func (m *Manager) Wake() {
 	}
 }
 
+// RetryNow makes a directory's account steps that wait out a backoff due
+// now and wakes the queue: the directory answers again.
+func (m *Manager) RetryNow(ctx context.Context, directory string) (int, error) {
+	var n int
+	err := m.store.Update(ctx, func(tx store.Tx) (err error) {
+		n, err = tx.RetryAccountsNow(directory, m.clock.Now())
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("accounts: retry %s now: %w", directory, err)
+	}
+	m.Wake()
+	return n, nil
+}
+
 // Run works the queue until ctx is cancelled.
 func (m *Manager) Run(ctx context.Context) error {
 	clock.Loop(ctx, m.clock, m.wake, func(ctx context.Context) (time.Time, bool, error) {
@@ -121,7 +136,9 @@ func (m *Manager) disable(ctx context.Context, am connectors.AccountManager, a s
 	if err != nil {
 		m.retryLater(&a, now, err)
 		action, detail := "", ""
-		if a.State == store.AccountDisabling && (a.Attempts >= m.cfg.MaxAttempts || !connectors.Retryable(err)) {
+		_, limited := connectors.RetryAfter(err)
+		overdue := !limited && now.Sub(a.EndsAt) >= m.cfg.AlertAfter
+		if a.State == store.AccountDisabling && (a.Attempts >= m.cfg.MaxAttempts || !connectors.Retryable(err) || overdue) {
 			a.State, action, detail = store.AccountDisableFailed, audit.AccountDisableFailed, err.Error()
 			m.log.Error("accounts: disabling keeps failing; still retried", "account_id", a.ID, "directory", a.Directory, "user", a.Login, "attempts", a.Attempts, "err", err)
 			m.alert(a, err)

@@ -28,6 +28,10 @@ const (
 	DriftDetected     = "drift.detected" // a member nobody granted
 	DriftResolved     = "drift.resolved" // that member is gone
 	Offboarded        = "user.offboarded"
+	// A directory stopped answering jitd's calls and probes for longer than
+	// expiry.alert_after, and answers again; Directory names it.
+	DirectoryUnreachable = "directory.unreachable"
+	DirectoryAnswering   = "directory.answering"
 
 	// Ephemeral accounts; GrantID holds the account id.
 	AccountCreating       = "account.creating"        // intent committed, directory call next

@@ -83,7 +83,12 @@ type Expiry struct {
 	BatchSize   int      `yaml:"batch_size"`
 	Concurrency int      `yaml:"concurrency"`
 	Lease       Duration `yaml:"lease"`
+	// CallTimeout bounds every directory call, on every path (a listing or
+	// change feed: the wait for its next page).
 	CallTimeout Duration `yaml:"call_timeout"`
+	// AlertAfter is how long a directory may go without answering, or a
+	// failing removal stay overdue, before jitd alerts.
+	AlertAfter Duration `yaml:"alert_after"`
 }
 
 // Accounts configures the ephemeral (contractor) account lifecycle.
@@ -240,7 +245,7 @@ func Defaults() Config {
 		DataDir: "./var",
 		Log:     Log{Level: "info", Format: "text"},
 		Grants:  Grants{MinDuration: Duration(time.Minute), MaxDuration: Duration(30 * 24 * time.Hour)},
-		Expiry:  Expiry{MaxAttempts: 6, BatchSize: 500, Concurrency: 4, Lease: Duration(2 * time.Minute), CallTimeout: Duration(time.Minute)},
+		Expiry:  Expiry{MaxAttempts: 6, BatchSize: 500, Concurrency: 4, Lease: Duration(2 * time.Minute), CallTimeout: Duration(30 * time.Second), AlertAfter: Duration(20 * time.Second)},
 		Accounts: Accounts{Retention: Duration(30 * 24 * time.Hour), MaxDuration: Duration(365 * 24 * time.Hour),
 			SponsorOffboarding: "disable"},
 	}
@@ -333,6 +338,9 @@ func (c *Config) validate() error {
 	}
 	if c.Expiry.CallTimeout <= 0 || c.Expiry.CallTimeout >= c.Expiry.Lease {
 		add("expiry.call_timeout", "must be positive and shorter than expiry.lease (%s)", time.Duration(c.Expiry.Lease))
+	}
+	if c.Expiry.AlertAfter < Duration(time.Second) {
+		add("expiry.alert_after", "must be at least 1s")
 	}
 	if c.Accounts.Retention < 0 {
 		add("accounts.retention", "must not be negative")

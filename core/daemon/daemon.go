@@ -20,11 +20,13 @@ import (
 	"github.com/jitd/jitd/connectors/ldap"
 	"github.com/jitd/jitd/core/account"
 	"github.com/jitd/jitd/core/api"
+	"github.com/jitd/jitd/core/audit"
 	"github.com/jitd/jitd/core/auth"
 	"github.com/jitd/jitd/core/clock"
 	"github.com/jitd/jitd/core/config"
 	"github.com/jitd/jitd/core/expiry"
 	"github.com/jitd/jitd/core/grant"
+	"github.com/jitd/jitd/core/health"
 	"github.com/jitd/jitd/core/invite"
 	"github.com/jitd/jitd/core/notify"
 	"github.com/jitd/jitd/core/policy"
@@ -54,6 +56,7 @@ type Daemon struct {
 	store     *sqlite.Store
 	conns     []*plugins.Conn
 	dirs      grant.Directories
+	health    *health.Watch
 	sched     *expiry.Scheduler
 	grants    *grant.Manager
 	mirror    *mirror.Mirror
@@ -100,8 +103,11 @@ func (d *Daemon) start(ctx context.Context) error {
 
 	d.dirs = grant.Directories{}
 	sources := map[string]mirror.Source{}
+	d.health = health.New(health.Config{AlertAfter: time.Duration(d.cfg.Expiry.AlertAfter)}, d.opts.Clock, log, d.reg,
+		health.Hooks{Down: d.directoryDown, Back: d.directoryBack})
 	for _, dc := range d.cfg.Directories {
-		spec := plugins.Spec{Directory: dc.Name, Settings: dc.SettingsValue(), Command: plugins.BuiltinCommand(d.opts.Binary, dc.Kind)}
+		spec := plugins.Spec{Directory: dc.Name, Settings: dc.SettingsValue(), Command: plugins.BuiltinCommand(d.opts.Binary, dc.Kind),
+			CallTimeout: time.Duration(d.cfg.Expiry.CallTimeout), Observer: d.health.Observer(dc.Name)}
 		if dc.Plugin != nil {
 			spec.Command = plugins.ExternalCommand(dc.Plugin.Path)
 			spec.SHA256 = dc.Plugin.SHA256
@@ -111,6 +117,7 @@ func (d *Daemon) start(ctx context.Context) error {
 			return fmt.Errorf("directory %s: %w", dc.Name, err)
 		}
 		d.conns = append(d.conns, conn)
+		d.health.Add(dc.Name, conn)
 		groups := map[string]grant.GroupPolicy{}
 		for _, g := range dc.Groups {
 			groups[g.Name] = grant.GroupPolicy{MaxDuration: time.Duration(g.MaxDuration)}
@@ -134,8 +141,9 @@ func (d *Daemon) start(ctx context.Context) error {
 	ecfg := d.cfg.Expiry
 	d.sched = expiry.New(expiry.Config{
 		Owner: d.cfg.InstanceID, Lease: time.Duration(ecfg.Lease), BatchSize: ecfg.BatchSize, Concurrency: ecfg.Concurrency,
-		MaxAttempts: ecfg.MaxAttempts, CallTimeout: time.Duration(ecfg.CallTimeout),
+		MaxAttempts: ecfg.MaxAttempts, CallTimeout: time.Duration(ecfg.CallTimeout), AlertAfter: time.Duration(ecfg.AlertAfter),
 	}, st, d.dirs, locks, d.opts.Clock, log, metrics, alert)
+	d.sched.Health = d.health
 	d.mirror = mirror.New(mirror.Config{}, st, sources, d.opts.Clock, log, mirror.NewMetrics(d.reg))
 	policies := map[string]reconcile.Policy{}
 	for _, dc := range d.cfg.Directories {
@@ -145,14 +153,15 @@ func (d *Daemon) start(ctx context.Context) error {
 		}
 		policies[dc.Name] = p
 	}
-	d.grants = grant.New(grant.Config{MinDuration: time.Duration(d.cfg.Grants.MinDuration), MaxDuration: time.Duration(d.cfg.Grants.MaxDuration)},
+	d.grants = grant.New(grant.Config{MinDuration: time.Duration(d.cfg.Grants.MinDuration), MaxDuration: time.Duration(d.cfg.Grants.MaxDuration),
+		CallTimeout: time.Duration(ecfg.CallTimeout)},
 		st, d.dirs, locks, d.opts.Clock, log, d.sched.Wake)
 	d.reconcile = reconcile.New(st, d.grants, policies, d.opts.Clock, log, reconcile.NewMetrics(d.reg))
 	acfg := d.cfg.Accounts
 	d.accounts = account.New(account.Config{
 		Retention: time.Duration(acfg.Retention), MaxDuration: time.Duration(acfg.MaxDuration),
 		SponsorOffboarding: acfg.SponsorOffboarding, ReassignTo: acfg.ReassignTo,
-		MaxAttempts: ecfg.MaxAttempts, CallTimeout: time.Duration(ecfg.CallTimeout),
+		MaxAttempts: ecfg.MaxAttempts, CallTimeout: time.Duration(ecfg.CallTimeout), AlertAfter: time.Duration(ecfg.AlertAfter),
 	}, st, d.dirs, d.grants, d.opts.Clock, log, func(a store.Account, err error) {
 		log.Error("ALERT: disabling an account keeps failing", "account_id", a.ID, "directory", a.Directory, "user", a.Login, "err", err)
 	})
@@ -231,10 +240,14 @@ func (d *Daemon) serve(ctx context.Context) error {
 	schedCtx, stopSched := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	errc := make(chan error, 4)
-	wg.Add(6)
+	wg.Add(7)
 	go func() {
 		defer wg.Done()
 		d.notifier.Run(schedCtx)
+	}()
+	go func() {
+		defer wg.Done()
+		d.health.Run(schedCtx)
 	}()
 	go func() {
 		defer wg.Done()
@@ -291,6 +304,47 @@ func (d *Daemon) serve(ctx context.Context) error {
 	wg.Wait()
 	log.Info("stopped")
 	return runErr
+}
+
+// directoryDown is the watch's alert: a directory has not answered for
+// expiry.alert_after. It is audited, so the notifier sends it to the
+// channels like any alert.
+func (d *Daemon) directoryDown(dir string, since time.Time, err error) {
+	detail := fmt.Sprintf("no answer since %s", since.UTC().Format(time.RFC3339))
+	if err != nil {
+		detail += ": " + err.Error()
+	}
+	d.auditDirectory(audit.DirectoryUnreachable, dir, detail)
+}
+
+// directoryBack wakes every piece of work that waits for a directory that
+// answers again: removals and account steps in backoff are due now, and the
+// mirror syncs.
+func (d *Daemon) directoryBack(dir string, downFor time.Duration, alerted bool) {
+	ctx := context.Background()
+	grants, err := d.sched.RetryNow(ctx, dir)
+	if err != nil {
+		d.opts.Log.Error("directory answers again, but its removals could not be woken; they keep their backoff", "directory", dir, "err", err)
+	}
+	accounts, err := d.accounts.RetryNow(ctx, dir)
+	if err != nil {
+		d.opts.Log.Error("directory answers again, but its account steps could not be woken; they keep their backoff", "directory", dir, "err", err)
+	}
+	d.mirror.Wake(dir)
+	if alerted {
+		d.auditDirectory(audit.DirectoryAnswering, dir, fmt.Sprintf("after %s; %d removals and %d account steps retried now", downFor.Round(time.Second), grants, accounts))
+	}
+}
+
+func (d *Daemon) auditDirectory(action, dir, detail string) {
+	now := d.opts.Clock.Now()
+	err := d.store.Update(context.Background(), func(tx store.Tx) error {
+		_, err := tx.AppendAudit(audit.Event{Time: now, Actor: "jitd", Action: action, Directory: dir, Detail: detail})
+		return err
+	})
+	if err != nil {
+		d.opts.Log.Error("audit "+action, "directory", dir, "err", err)
+	}
 }
 
 // defaultDirectory is the only directory's name, or "".

@@ -144,10 +144,14 @@ func (s *Scheduler) removeBatch(ctx context.Context, k groupKey, batch []store.G
 	}
 	var results []connectors.MemberResult
 	var callErr error
+	began := s.clock.Now()
 	if len(toRemove) > 0 {
 		results, callErr = s.remove(ctx, k, toRemove)
 	}
-	if err := s.record(ctx, kept, toRemove, results, callErr); err != nil {
+	// A failure in a call begun before the directory came back is news
+	// from the outage: retry it at once.
+	stale := callErr != nil && s.Health != nil && s.Health.BackSince(k.directory, began)
+	if err := s.record(ctx, kept, toRemove, results, callErr, stale); err != nil {
 		// The membership is gone (or not) in the directory but we could not say
 		// so; the lease runs out, the removal is retried, and it is idempotent.
 		s.log.Error("expiry: record outcome", "directory", k.directory, "group_id", k.groupID, "err", err)
@@ -226,7 +230,7 @@ func (s *Scheduler) remove(ctx context.Context, k groupKey, gs []store.Grant) ([
 
 // record commits, in one transaction, the end of the kept grants and the
 // outcome of the removal call for each removed one.
-func (s *Scheduler) record(ctx context.Context, kept []keptGrant, gs []store.Grant, results []connectors.MemberResult, callErr error) error {
+func (s *Scheduler) record(ctx context.Context, kept []keptGrant, gs []store.Grant, results []connectors.MemberResult, callErr error, stale bool) error {
 	byUser := map[string]error{}
 	for _, r := range results {
 		byUser[r.UserID] = r.Err
@@ -266,12 +270,16 @@ func (s *Scheduler) record(ctx context.Context, kept []keptGrant, gs []store.Gra
 			if !limited {
 				g.Attempts++
 				wait = s.backoff(g.Attempts)
+				if stale {
+					wait = 0
+				}
 			}
 			g.NextAttempt = now.Add(wait)
 			s.metrics.observeFailure()
+			overdue := now.Sub(g.ExpiresAt)
 			escalate := g.State != store.StateRevokeFailed &&
 				(g.Attempts >= s.cfg.MaxAttempts || !connectors.Retryable(err) ||
-					(limited && now.Sub(g.ExpiresAt) > s.cfg.MaxThrottle))
+					(limited && overdue > s.cfg.MaxThrottle) || (!limited && overdue >= s.cfg.AlertAfter))
 			if escalate {
 				g.State = store.StateRevokeFailed
 				alerts = append(alerts, g)
@@ -280,7 +288,7 @@ func (s *Scheduler) record(ctx context.Context, kept []keptGrant, gs []store.Gra
 				return err
 			}
 			if escalate {
-				detail := fmt.Sprintf("removal failed %d times, still retrying: %v", g.Attempts, err)
+				detail := fmt.Sprintf("removal failed %d times and is %s overdue, still retrying: %v", g.Attempts, overdue.Round(time.Second), err)
 				if limited {
 					detail = fmt.Sprintf("removal held back by the directory's rate limit for %s, still retrying: %v", now.Sub(g.ExpiresAt).Round(time.Second), err)
 				}

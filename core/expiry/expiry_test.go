@@ -756,3 +756,100 @@ func TestExpiry_RateLimitIsNotFailureUntilItHoldsTooLong(t *testing.T) {
 		t.Fatalf("after the limit lifts: %s", s.State)
 	}
 }
+
+// When the directory answers again, every removal waiting out its backoff
+// goes at once, in batches: after an outage of any length nothing overdue
+// waits for its next attempt.
+func TestExpiry_RetryNowEndsTheBackoffWhenTheDirectoryIsBack(t *testing.T) {
+	e := newEnv(t, 3, 20)
+	var gs []store.Grant
+	for i := range 20 {
+		gs = append(gs, e.add(fmt.Sprint("u", i), fmt.Sprint("grp", i%3), time.Duration(5+i)*time.Minute))
+	}
+	e.conn.setFail(fmt.Errorf("dial: %w", connectors.ErrUnavailable))
+	// A three-minute outage during which every grant falls due and fails,
+	// some several times: their backoffs reach minutes.
+	for end := e.clock.Now().Add(28 * time.Minute); e.clock.Now().Before(end); {
+		e.runOnce()
+		e.clock.Advance(10 * time.Second)
+	}
+	waiting := 0
+	for _, g := range gs {
+		if cur := e.state(g.ID); cur.NextAttempt.After(e.clock.Now().Add(30 * time.Second)) {
+			waiting++
+		}
+	}
+	if waiting == 0 {
+		t.Fatal("no removal is waiting out a long backoff; the test proves nothing")
+	}
+	e.conn.setFail(nil)
+	before := e.conn.removes.Load()
+	n, err := e.sched.RetryNow(context.Background(), "demo")
+	if err != nil || n < waiting {
+		t.Fatalf("RetryNow = %d, %v; want at least the %d removals waiting out a backoff woken", n, err, waiting)
+	}
+	e.runOnce() // no time passes
+	for _, g := range gs {
+		if cur := e.state(g.ID); cur.State != store.StateRevoked {
+			t.Fatalf("grant %s is %s after the directory came back: it waited for its backoff", g.ID, cur.State)
+		}
+	}
+	for i := range 20 {
+		if e.member(fmt.Sprint("u", i), fmt.Sprint("grp", i%3)) {
+			t.Fatalf("u%d still a member", i)
+		}
+	}
+	if calls := e.conn.removes.Load() - before; calls != 3 {
+		t.Fatalf("%d removal calls after the outage for 3 groups, want 3 batches", calls)
+	}
+	if n, _ := e.sched.RetryNow(context.Background(), "demo"); n != 0 {
+		t.Fatalf("RetryNow with nothing waiting = %d", n)
+	}
+}
+
+// backAt is a Health that says the directory came back at a moment.
+type backAt struct{ at time.Time }
+
+func (b backAt) BackSince(_ string, t time.Time) bool { return b.at.After(t) }
+
+// A removal whose call began before the directory came back failed on old
+// news: it is retried at once, not after its backoff. One whose call began
+// after is an ordinary failure.
+func TestExpiry_FailureFromBeforeTheRecoveryIsRetriedAtOnce(t *testing.T) {
+	e := newEnv(t, 1, 2)
+	g := e.add("u0", "grp0", 5*time.Minute)
+	e.clock.Advance(5 * time.Minute)
+	e.conn.setFail(fmt.Errorf("dial: %w", connectors.ErrUnavailable))
+	e.sched.Health = backAt{e.clock.Now().Add(time.Millisecond)} // came back during the call
+	e.runOnce()
+	if cur := e.state(g.ID); !cur.NextAttempt.Equal(e.clock.Now()) {
+		t.Fatalf("next attempt %s from now, want at once", cur.NextAttempt.Sub(e.clock.Now()))
+	}
+	e.sched.Health = backAt{e.clock.Now().Add(-time.Millisecond)} // came back before the call
+	e.runOnce()
+	if cur := e.state(g.ID); !cur.NextAttempt.After(e.clock.Now()) {
+		t.Fatal("a failure after the recovery was retried at once: a flapping directory would be hammered")
+	}
+}
+
+// A directory that hangs until the call timeout fails few attempts in a
+// long time; the removal is still alerted once it is alert_after overdue.
+func TestExpiry_SlowFailuresAreAlertedAfterAlertAfter(t *testing.T) {
+	e := newEnv(t, 1, 2)
+	e.cfg.AlertAfter = 20 * time.Second
+	e.open()
+	var alerts []string
+	e.sched.alert = func(g store.Grant, err error) { alerts = append(alerts, g.ID) }
+	g := e.add("u0", "grp0", 5*time.Minute)
+	e.clock.Advance(5 * time.Minute)
+	e.conn.setFail(fmt.Errorf("no answer within 30s: %w", connectors.ErrUnavailable))
+	e.runOnce()
+	if cur := e.state(g.ID); cur.State != store.StateRevoking || len(alerts) != 0 {
+		t.Fatalf("first failure, on time: %s, alerts %v", cur.State, alerts)
+	}
+	e.clock.Advance(31 * time.Second) // the next call hung for its timeout
+	e.runOnce()
+	if cur := e.state(g.ID); cur.State != store.StateRevokeFailed || cur.Attempts != 2 || len(alerts) != 1 {
+		t.Fatalf("second failure 31s overdue: %s after %d attempts, alerts %v; want revoke_failed and one alert", cur.State, cur.Attempts, alerts)
+	}
+}

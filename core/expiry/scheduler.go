@@ -40,6 +40,11 @@ type Config struct {
 	// MaxThrottle: a removal held back by rate limits for longer than this
 	// past its grant's end becomes revoke_failed (alerted; still retried).
 	MaxThrottle time.Duration
+	// AlertAfter: a removal that has failed and is this far past its grant's
+	// end becomes revoke_failed (alerted; still retried) whatever its number
+	// of attempts, so that calls which hang until their timeout are alerted
+	// as soon as calls which fail at once.
+	AlertAfter time.Duration
 }
 
 // Defaults returns the default configuration.
@@ -47,7 +52,7 @@ func Defaults() Config {
 	return Config{
 		Owner: "jitd", Lease: 2 * time.Minute, BatchSize: 500, Concurrency: 4, ClaimLimit: 10000,
 		MaxAttempts: 6, MinBackoff: time.Second, MaxBackoff: 5 * time.Minute, CallTimeout: time.Minute,
-		MaxThrottle: 15 * time.Minute,
+		MaxThrottle: 15 * time.Minute, AlertAfter: 20 * time.Second,
 	}
 }
 
@@ -83,11 +88,21 @@ func (c Config) withDefaults() Config {
 	if c.MaxThrottle <= 0 {
 		c.MaxThrottle = d.MaxThrottle
 	}
+	if c.AlertAfter <= 0 {
+		c.AlertAfter = d.AlertAfter
+	}
 	return c
 }
 
 // Alerter is told when a grant's removal keeps failing (revoke_failed).
 type Alerter func(g store.Grant, err error)
+
+// Health says whether a directory came back from an outage after a moment:
+// a removal that failed in a call begun before then is retried at once
+// instead of after its backoff.
+type Health interface {
+	BackSince(directory string, t time.Time) bool
+}
 
 // Scheduler runs the expiry queue.
 type Scheduler struct {
@@ -99,7 +114,10 @@ type Scheduler struct {
 	log     *slog.Logger
 	metrics *Metrics
 	alert   Alerter
-	wake    chan struct{}
+	// Health, when set before Run, tells whether a directory came back
+	// during a failed call.
+	Health Health
+	wake   chan struct{}
 	// afterPass and afterBatch, when set (tests), are called after every pass
 	// of Run and after every batch.
 	afterPass  func()
@@ -142,6 +160,23 @@ func (s *Scheduler) Wake() {
 	case s.wake <- struct{}{}:
 	default:
 	}
+}
+
+// RetryNow makes a directory's removals that wait out a backoff due now and
+// wakes the queue: the directory answers again, and nothing that was
+// overdue while it did not should wait any longer. They go through the same
+// batches, bounded by the same per-directory concurrency, as any removal.
+func (s *Scheduler) RetryNow(ctx context.Context, directory string) (int, error) {
+	var n int
+	err := s.store.Update(ctx, func(tx store.Tx) (err error) {
+		n, err = tx.RetryGrantsNow(directory, s.clock.Now())
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("expiry: retry %s now: %w", directory, err)
+	}
+	s.Wake()
+	return n, nil
 }
 
 // Recover takes back the leases this instance held before a restart, so

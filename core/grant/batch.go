@@ -21,13 +21,15 @@ import (
 const maxBatch = 256
 
 type pending struct {
-	ctx     context.Context
-	req     AddRequest
-	dir     *Directory
-	mm      connectors.MembershipManager
-	user    connectors.User
-	group   connectors.Group
-	expires time.Time
+	ctx   context.Context
+	req   AddRequest
+	dir   *Directory
+	mm    connectors.MembershipManager
+	user  connectors.User
+	group connectors.Group
+	// starts and expires come from one instant, so a grant for 30s lasts
+	// exactly 30s.
+	starts, expires time.Time
 
 	done   chan result   // the outcome, sent once
 	lead   chan struct{} // closed to make this caller apply the next batches
@@ -126,7 +128,7 @@ func (m *Manager) applyBatch(batch []*pending) {
 		g := store.Grant{
 			ID: NewID(), Directory: p.dir.Name, GroupID: p.group.ID, GroupName: p.group.Name, UserID: p.user.ID, UserName: p.user.Login,
 			State: store.StateApplying, Reason: p.req.Reason, CreatedBy: p.req.Actor, Preexisting: pre,
-			StartsAt: now, ExpiresAt: p.expires, CreatedAt: now, UpdatedAt: now,
+			StartsAt: p.starts, ExpiresAt: p.expires, CreatedAt: now, UpdatedAt: now,
 		}
 		live, gs = append(live, p), append(gs, g)
 	}

@@ -42,10 +42,25 @@ var LiveStates = []store.State{store.StateApplying, store.StateActive}
 // place and has not yet taken away.
 var OwningStates = []store.State{store.StateApplying, store.StateActive, store.StateApplyFailed, store.StateRevoking, store.StateRevokeFailed}
 
-// Config bounds grant durations.
+// Config bounds grant durations and directory calls.
 type Config struct {
 	MinDuration time.Duration
 	MaxDuration time.Duration
+	// CallTimeout bounds one directory call (default 30s): a hung directory
+	// must not hold a group's lock, which its removals need too.
+	CallTimeout time.Duration
+}
+
+// DefaultCallTimeout bounds a directory call when no timeout is configured.
+const DefaultCallTimeout = 30 * time.Second
+
+// call returns ctx bounded by the call timeout.
+func (m *Manager) call(ctx context.Context) (context.Context, context.CancelFunc) {
+	d := m.cfg.CallTimeout
+	if d <= 0 {
+		d = DefaultCallTimeout
+	}
+	return context.WithTimeout(ctx, d)
 }
 
 // Manager creates, extends and revokes grants.
@@ -187,19 +202,21 @@ func (m *Manager) Add(ctx context.Context, req AddRequest) (store.Grant, error) 
 	if !ok {
 		return store.Grant{}, invalid("directory %q cannot manage group membership", dir.Name)
 	}
-	user, err := res.LookupUser(ctx, req.User)
+	cctx, cancel := m.call(ctx)
+	defer cancel()
+	user, err := res.LookupUser(cctx, req.User)
 	if err != nil {
 		return store.Grant{}, lookupErr("user", req.User, dir.Name, err)
 	}
 	if !user.Enabled {
 		return store.Grant{}, invalid("user %q is disabled in directory %q", req.User, dir.Name)
 	}
-	group, err := res.LookupGroup(ctx, req.Group)
+	group, err := res.LookupGroup(cctx, req.Group)
 	if err != nil {
 		return store.Grant{}, lookupErr("group", req.Group, dir.Name, err)
 	}
 
-	return m.enqueue(&pending{ctx: ctx, req: req, dir: dir, mm: mm, user: user, group: group, expires: expires})
+	return m.enqueue(&pending{ctx: ctx, req: req, dir: dir, mm: mm, user: user, group: group, starts: now, expires: expires})
 }
 
 // apply makes the directory call for a grant in state applying and records the outcome.
@@ -228,7 +245,9 @@ func (m *Manager) applyAll(ctx context.Context, mm connectors.MembershipManager,
 		}
 	}
 	if len(users) > 0 {
-		results, err := mm.AddMembers(ctx, gs[0].GroupID, users)
+		cctx, cancel := m.call(ctx)
+		results, err := mm.AddMembers(cctx, gs[0].GroupID, users)
+		cancel()
 		byUser := map[string]error{}
 		for _, r := range results {
 			byUser[r.UserID] = r.Err
@@ -312,7 +331,9 @@ func (m *Manager) add(ctx context.Context, mm connectors.MembershipManager, g st
 		em, native = connectors.AsExpiringMembershipManager(dir.Conn)
 	}
 	if !native {
-		results, err := mm.AddMembers(ctx, g.GroupID, []string{g.UserID})
+		cctx, cancel := m.call(ctx)
+		defer cancel()
+		results, err := mm.AddMembers(cctx, g.GroupID, []string{g.UserID})
 		return firstErr(results, err)
 	}
 	live, err := m.store.Grants(ctx, store.GrantFilter{Directory: g.Directory, GroupID: g.GroupID, UserID: g.UserID, States: LiveStates})
@@ -324,7 +345,9 @@ func (m *Manager) add(ctx context.Context, mm connectors.MembershipManager, g st
 			end = o.ExpiresAt
 		}
 	}
-	results, err := em.AddMembersUntil(ctx, g.GroupID, []string{g.UserID}, end)
+	cctx, cancel := m.call(ctx)
+	defer cancel()
+	results, err := em.AddMembersUntil(cctx, g.GroupID, []string{g.UserID}, end)
 	return firstErr(results, err)
 }
 
@@ -343,7 +366,9 @@ func (m *Manager) preexisting(ctx context.Context, mm connectors.MembershipManag
 		}
 		return true, nil
 	}
-	member, err := mm.IsMember(ctx, groupID, userID)
+	cctx, cancel := m.call(ctx)
+	defer cancel()
+	member, err := mm.IsMember(cctx, groupID, userID)
 	if err != nil {
 		return false, fmt.Errorf("%w: check membership in %s: %w", ErrDirectory, dir, err)
 	}

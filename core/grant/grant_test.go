@@ -93,3 +93,74 @@ func TestNativeTTL_DirectoryHoldsTheLatestEndOfTheLiveGrants(t *testing.T) {
 		t.Fatalf("grant end moved to %v although the directory failed", g.ExpiresAt)
 	}
 }
+
+// slowLookup is the demo directory whose lookups take 10ms of the fake
+// clock and whose adds can hang until their deadline.
+type slowLookup struct {
+	*demo.Conn
+	clock *clock.Fake
+	hang  bool
+}
+
+func (s *slowLookup) LookupUser(ctx context.Context, login string) (connectors.User, error) {
+	s.clock.Advance(10 * time.Millisecond)
+	return s.Conn.LookupUser(ctx, login)
+}
+
+func (s *slowLookup) IsMember(ctx context.Context, group, user string) (bool, error) {
+	if s.hang {
+		<-ctx.Done()
+		return false, fmt.Errorf("no answer: %w: %w", connectors.ErrUnavailable, ctx.Err())
+	}
+	return s.Conn.IsMember(ctx, group, user)
+}
+
+func newSlow(t *testing.T, cfg Config) (*Manager, *slowLookup) {
+	t.Helper()
+	conn, err := demo.New(demo.Config{File: filepath.Join(t.TempDir(), "d.json"), Seed: "../../fixtures/demo/directory.json"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "jitd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	clk := clock.NewFake(time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC))
+	dir := &slowLookup{Conn: conn, clock: clk}
+	dirs := Directories{"d": {Name: "d", Conn: dir, Groups: map[string]GroupPolicy{"prod-db-admins": {}}}}
+	return New(cfg, st, dirs, &Locks{}, clk, slog.New(slog.DiscardHandler), nil), dir
+}
+
+// A grant asked for 30s lasts 30s: its start and end come from one instant,
+// however long the directory lookups took.
+func TestGrant_DurationIsExact(t *testing.T) {
+	m, _ := newSlow(t, Config{MinDuration: time.Second, MaxDuration: time.Hour})
+	g, err := m.Add(context.Background(), AddRequest{User: "alice", Group: "prod-db-admins", Duration: 30 * time.Second, Reason: "INC-1", Actor: "admin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := g.ExpiresAt.Sub(g.StartsAt); d != 30*time.Second {
+		t.Fatalf("expires_at - starts_at = %s, want exactly 30s", d)
+	}
+}
+
+// A directory that hangs cannot hold a grant (and its group's lock, which
+// removals need) past the call timeout.
+func TestGrant_HungDirectoryCallIsCutAtTheCallTimeout(t *testing.T) {
+	m, dir := newSlow(t, Config{MinDuration: time.Second, MaxDuration: time.Hour, CallTimeout: 50 * time.Millisecond})
+	dir.hang = true
+	done := make(chan error, 1)
+	go func() {
+		_, err := m.Add(context.Background(), AddRequest{User: "alice", Group: "prod-db-admins", Duration: time.Minute, Reason: "INC-1", Actor: "admin"})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrDirectory) || !errors.Is(err, connectors.ErrUnavailable) {
+			t.Fatalf("grant on a hung directory: %v, want a directory error", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the grant hung with its directory: the call timeout did not cut it")
+	}
+}

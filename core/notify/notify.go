@@ -37,11 +37,13 @@ const (
 	Drift                Event = "drift.found"
 	AccountDisableFailed Event = "account.disable_failed"
 	Offboarded           Event = "user.offboarded"
+	DirectoryDown        Event = "directory.unreachable"
+	DirectoryBack        Event = "directory.answering"
 )
 
 // Events lists every event, in the order people read about them.
 var Events = []Event{RequestCreated, NeedsApproval, RequestApproved, RequestDenied, RequestExpired, GrantActive, GrantExpiring,
-	GrantRevoked, RevokeFailed, BreakGlass, ReviewClosed, Drift, AccountDisableFailed, Offboarded}
+	GrantRevoked, RevokeFailed, BreakGlass, ReviewClosed, Drift, AccountDisableFailed, Offboarded, DirectoryDown, DirectoryBack}
 
 // Channel kinds.
 const (

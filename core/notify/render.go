@@ -105,6 +105,12 @@ func (n *Notifier) render(ctx context.Context, d store.Notification, dt data) (m
 		m.Link = base + "/api/v1/accounts/" + ev.GrantID
 	case Offboarded:
 		m.Title, m.Text = "Offboarded: "+ev.User, fmt.Sprintf("%s was disabled or removed in %s; jitd revoked their access. %s", ev.User, ev.Directory, ev.Detail)
+	case DirectoryDown:
+		m.Title = "DIRECTORY NOT ANSWERING: " + ev.Directory
+		m.Text = fmt.Sprintf("%s does not answer jitd. Removals and account disables that fall due wait for it and go the moment it answers. %s", ev.Directory, ev.Detail)
+		m.Link = base + "/readyz"
+	case DirectoryBack:
+		m.Title, m.Text = "Directory answers again: "+ev.Directory, fmt.Sprintf("%s answers again; jitd is retrying the work that waited for it. %s", ev.Directory, ev.Detail)
 	}
 	return m, false, nil
 }

@@ -29,6 +29,8 @@ var fromAudit = map[string][]Event{
 	audit.DriftDetected:        {Drift},
 	audit.AccountDisableFailed: {AccountDisableFailed},
 	audit.Offboarded:           {Offboarded},
+	audit.DirectoryUnreachable: {DirectoryDown},
+	audit.DirectoryAnswering:   {DirectoryBack},
 }
 
 // data is what a delivery carries for its renderer and its send-time checks.

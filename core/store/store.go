@@ -223,6 +223,10 @@ type Tx interface {
 	DueGrants(now time.Time, limit int) ([]Grant, error)
 	// ReleaseLeases clears the leases held by owner (used at start-up).
 	ReleaseLeases(owner string) (int, error)
+	// RetryGrantsNow makes the removals of a directory that wait out a
+	// backoff (revoking, revoke_failed, next attempt after now) due at now;
+	// leased ones are in flight and left alone. It returns how many.
+	RetryGrantsNow(directory string, now time.Time) (int, error)
 
 	Account(id string) (Account, error)
 	InsertAccount(a Account) error
@@ -233,6 +237,9 @@ type Tx interface {
 	// disabling, disable_failed or deleting whose next attempt is due, active
 	// past EndsAt, disabled past DeleteAt. Oldest due first.
 	DueAccounts(now time.Time, limit int) ([]Account, error)
+	// RetryAccountsNow makes a directory's account steps that wait out a
+	// backoff (creating, disabling, disable_failed, deleting) due at now.
+	RetryAccountsNow(directory string, now time.Time) (int, error)
 
 	Request(id string) (Request, error)
 	InsertRequest(r Request) error

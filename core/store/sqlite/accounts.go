@@ -108,6 +108,17 @@ func (t *txn) UpdateAccount(a store.Account) error {
 	return nil
 }
 
+func (t *txn) RetryAccountsNow(directory string, now time.Time) (int, error) {
+	n := now.UnixNano()
+	res, err := t.exec(`UPDATE accounts SET next_attempt_at = ?
+		WHERE directory = ? AND state IN ('creating','disabling','disable_failed','deleting') AND next_attempt_at > ?`, n, directory, n)
+	if err != nil {
+		return 0, err
+	}
+	c, err := res.RowsAffected()
+	return int(c), err
+}
+
 func (t *txn) DueAccounts(now time.Time, limit int) ([]store.Account, error) {
 	n := now.UnixNano()
 	return queryAccounts(t.ctx, t, `WHERE id IN (

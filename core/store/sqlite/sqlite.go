@@ -361,6 +361,17 @@ func (t *txn) ReleaseLeases(owner string) (int, error) {
 	return int(n), err
 }
 
+func (t *txn) RetryGrantsNow(directory string, now time.Time) (int, error) {
+	n := now.UnixNano()
+	res, err := t.tx.ExecContext(t.ctx, `UPDATE grants SET next_attempt_at = ?
+		WHERE directory = ? AND state IN ('revoking','revoke_failed') AND next_attempt_at > ? AND lease_until <= ?`, n, directory, n, n)
+	if err != nil {
+		return 0, err
+	}
+	c, err := res.RowsAffected()
+	return int(c), err
+}
+
 func (t *txn) AppendAudit(e audit.Event) (audit.Event, error) {
 	if !t.headRead {
 		err := t.tx.QueryRowContext(t.ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&t.headSeq, &t.headHash)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -103,5 +104,33 @@ func testDueAccounts(t *testing.T, s store.Store) {
 	next, ok, err := s.NextAccountDue(ctx)
 	if err != nil || !ok || !next.Equal(expired.DeleteAt) {
 		t.Fatalf("NextAccountDue = %v %v %v, want %v", next, ok, err, expired.DeleteAt)
+	}
+}
+
+// A directory that answers again makes its account steps waiting out a
+// backoff due at once, and only its own.
+func testRetryAccountsNow(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	waiting := NewAccount("a-waiting", "a1", t0.Add(-time.Hour))
+	waiting.State, waiting.NextAttempt = store.AccountDisabling, t0.Add(5*time.Minute)
+	failed := NewAccount("a-failed", "a2", t0.Add(-time.Hour))
+	failed.State, failed.NextAttempt = store.AccountDisableFailed, t0.Add(5*time.Minute)
+	other := NewAccount("a-other", "a3", t0.Add(-time.Hour))
+	other.State, other.NextAttempt, other.Directory = store.AccountDisabling, t0.Add(5*time.Minute), "elsewhere"
+	active := NewAccount("a-active", "a4", t0.Add(time.Hour))
+	insertAccounts(t, s, waiting, failed, other, active)
+	var n int
+	if err := s.Update(ctx, func(tx store.Tx) (err error) { n, err = tx.RetryAccountsNow("corp", t0); return err }); err != nil {
+		t.Fatal(err)
+	}
+	var due []store.Account
+	s.Update(ctx, func(tx store.Tx) (err error) { due, err = tx.DueAccounts(t0, 10); return err })
+	var got []string
+	for _, a := range due {
+		got = append(got, a.ID)
+	}
+	slices.Sort(got)
+	if n != 2 || fmt.Sprint(got) != "[a-failed a-waiting]" {
+		t.Fatalf("RetryAccountsNow = %d, due %v; want 2, [a-failed a-waiting]", n, got)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -28,6 +29,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"DueGrantsRespectsStateTimeAndLease", testDueGrants},
 		{"NextDue", testNextDue},
 		{"ReleaseLeases", testReleaseLeases},
+		{"RetryGrantsNow", testRetryGrantsNow},
+		{"RetryAccountsNow", testRetryAccountsNow},
 		{"FailedUpdateRollsBack", testRollback},
 		{"AuditChain", testAuditChain},
 		{"Tokens", testTokens},
@@ -233,6 +236,38 @@ func testReleaseLeases(t *testing.T, s store.Store) {
 	gb, _ := s.Grant(context.Background(), "b")
 	if n != 1 || ga.LeaseOwner != "" || !ga.LeaseUntil.IsZero() || gb.LeaseOwner != "them" {
 		t.Fatalf("ReleaseLeases(me) = %d; a=%q/%v b=%q", n, ga.LeaseOwner, ga.LeaseUntil, gb.LeaseOwner)
+	}
+}
+
+// A directory that answers again makes its removals waiting out a backoff
+// due at once: not those in flight (leased), not another directory's, not
+// live grants.
+func testRetryGrantsNow(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	waiting, failed, leased, other, active, soon := NewGrant("w", t0), NewGrant("f", t0), NewGrant("l", t0), NewGrant("o", t0), NewGrant("a", t0.Add(time.Hour)), NewGrant("s", t0)
+	waiting.State, waiting.NextAttempt = store.StateRevoking, t0.Add(4*time.Minute)
+	failed.State, failed.NextAttempt = store.StateRevokeFailed, t0.Add(5*time.Minute)
+	leased.State, leased.NextAttempt, leased.LeaseOwner, leased.LeaseUntil = store.StateRevoking, t0.Add(time.Minute), "me", t0.Add(2*time.Minute)
+	other.State, other.NextAttempt, other.Directory = store.StateRevoking, t0.Add(time.Minute), "other"
+	soon.State, soon.NextAttempt = store.StateRevoking, t0.Add(-time.Second)
+	insert(t, s, waiting, failed, leased, other, active, soon)
+	var n int
+	if err := s.Update(ctx, func(tx store.Tx) (err error) { n, err = tx.RetryGrantsNow("demo", t0); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if n != 2 {
+		t.Fatalf("RetryGrantsNow = %d, want 2 (the revoking and the revoke_failed grant in backoff)", n)
+	}
+	var due []store.Grant
+	s.Update(ctx, func(tx store.Tx) (err error) { due, err = tx.DueGrants(t0, 10); return err })
+	if got := ids(due); !slices.Equal(got, []string{"f", "s", "w"}) {
+		t.Fatalf("due after RetryGrantsNow: %v, want [f s w]", got)
+	}
+	if g, _ := s.Grant(ctx, "l"); !g.NextAttempt.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("a leased removal was moved: next attempt %v", g.NextAttempt)
+	}
+	if g, _ := s.Grant(ctx, "o"); !g.NextAttempt.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("another directory's removal was moved: next attempt %v", g.NextAttempt)
 	}
 }
 
