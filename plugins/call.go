@@ -75,10 +75,16 @@ func (c *Conn) beginStream(ctx context.Context) (*call, error) {
 	return k, nil
 }
 
-// touch restarts a stream's idle timer after a message.
+// touch restarts a stream's idle timer after a message. A message is an
+// answer: the observer hears of it, and times the wait for the next one as
+// a new call, so a long listing that keeps flowing never looks hung.
 func (k *call) touch() {
 	if k.idle != nil {
 		k.idle.Reset(k.c.timeout())
+	}
+	if k.c.spec.Observer != nil {
+		k.observe(nil)
+		k.observe = k.c.spec.Observer.Begin()
 	}
 }
 

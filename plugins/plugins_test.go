@@ -28,6 +28,7 @@ import (
 	"github.com/jitd/jitd/core/store"
 	"github.com/jitd/jitd/core/store/sqlite"
 	"github.com/jitd/jitd/fixtures/oktafake"
+	"github.com/jitd/jitd/fixtures/orphans"
 	"github.com/jitd/jitd/fixtures/poll"
 	"github.com/jitd/jitd/fixtures/scimfake"
 	"github.com/jitd/jitd/fixtures/slapd"
@@ -37,7 +38,7 @@ import (
 func TestMain(m *testing.M) {
 	switch os.Getenv("JITD_TEST_PLUGIN") {
 	case "":
-		os.Exit(slapd.Main(m, slapd.Options{}, &srv, &srvErr))
+		os.Exit(orphans.Verify(slapd.Main(m, slapd.Options{}, &srv, &srvErr), ""))
 	case "errors":
 		Serve(func(string, []byte) (connectors.Connector, error) { return errorConn{}, nil })
 	default:

@@ -39,10 +39,7 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	// Every daemon the tests started is gone; its connector children must
 	// be too, however the daemon ended.
-	if err := orphans.Check(jitdBin, 5*time.Second); err != nil {
-		fmt.Fprintln(os.Stderr, "FAIL: the tests left jitd processes running:", err)
-		code = 1
-	}
+	code = orphans.Verify(code, jitdBin)
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

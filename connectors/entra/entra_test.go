@@ -15,6 +15,7 @@ import (
 	"github.com/jitd/jitd/connectors/entra"
 	"github.com/jitd/jitd/core/clock"
 	"github.com/jitd/jitd/fixtures/graphfake"
+	"github.com/jitd/jitd/fixtures/orphans"
 	"github.com/jitd/jitd/plugins"
 )
 
@@ -26,7 +27,7 @@ func TestMain(m *testing.M) {
 		plugins.Serve(kind.Open)
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	os.Exit(orphans.Verify(m.Run(), ""))
 }
 
 // tenant is a fake tenant with three users and a security group, and a

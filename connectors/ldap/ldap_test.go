@@ -16,6 +16,7 @@ import (
 	"github.com/jitd/jitd/connectors/connectortest"
 	"github.com/jitd/jitd/connectors/ldap"
 	"github.com/jitd/jitd/fixtures/need"
+	"github.com/jitd/jitd/fixtures/orphans"
 	"github.com/jitd/jitd/fixtures/samba"
 	"github.com/jitd/jitd/fixtures/slapd"
 	"github.com/jitd/jitd/plugins"
@@ -37,10 +38,10 @@ func TestMain(m *testing.M) {
 		})
 		os.Exit(0)
 	}
-	os.Exit(need.Run(m,
+	os.Exit(orphans.Verify(need.Run(m,
 		need.Fixture{Name: "slapd", Err: &startErr, Start: func() (err error) { srv, err = slapd.Start(slapd.Options{}); return err }, Stop: func() { srv.Stop() }},
 		need.Fixture{Name: "samba", Err: &dcErr, Start: func() (err error) { dc, err = samba.Start(samba.Options{BigGroup: 3000}); return err }, Stop: func() { dc.Stop() }},
-	))
+	), ""))
 }
 
 // Config returns a working configuration against the test server.
