@@ -117,6 +117,8 @@ func (d *Daemon) start(ctx context.Context) error {
 			return fmt.Errorf("directory %s: %w", dc.Name, err)
 		}
 		d.conns = append(d.conns, conn)
+		// The watch probes it at once and says so if it does not answer: a
+		// directory that hangs must not hold up the start of the others.
 		d.health.Add(dc.Name, conn)
 		groups := map[string]grant.GroupPolicy{}
 		for _, g := range dc.Groups {
@@ -124,10 +126,6 @@ func (d *Daemon) start(ctx context.Context) error {
 		}
 		d.dirs[dc.Name] = &grant.Directory{Name: dc.Name, Conn: conn, Groups: groups}
 		sources[dc.Name] = mirror.Source{Conn: conn, Interval: time.Duration(dc.SyncInterval)}
-		if err := conn.Check(ctx); err != nil {
-			// Not fatal: revocations are retried until the directory answers.
-			log.Warn("directory check failed; jitd will keep retrying", "directory", dc.Name, "err", err)
-		}
 	}
 
 	locks := &grant.Locks{}
@@ -215,10 +213,15 @@ func (d *Daemon) start(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := d.openSCIM(log); err != nil {
-		return err
-	}
-	if err := d.grants.Resume(ctx); err != nil { // the scheduler takes back its own leases when it starts
+	return d.openSCIM(log)
+}
+
+// resume finishes what a crash interrupted: grants whose add had no
+// recorded outcome, requests approved but not yet granted. It runs beside
+// the queues (the scheduler takes back its own leases when it starts), so a
+// directory that hangs does not hold up the start.
+func (d *Daemon) resume(ctx context.Context) error {
+	if err := d.grants.Resume(ctx); err != nil {
 		return err
 	}
 	return d.requests.Resume(ctx)
@@ -239,8 +242,14 @@ func (d *Daemon) serve(ctx context.Context) error {
 	}
 	schedCtx, stopSched := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
-	errc := make(chan error, 4)
-	wg.Add(7)
+	errc := make(chan error, 8)
+	wg.Add(8)
+	go func() {
+		defer wg.Done()
+		if err := d.resume(schedCtx); err != nil && schedCtx.Err() == nil {
+			errc <- fmt.Errorf("resume interrupted work: %w", err)
+		}
+	}()
 	go func() {
 		defer wg.Done()
 		d.notifier.Run(schedCtx)

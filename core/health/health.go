@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -88,6 +89,7 @@ type directory struct {
 	since   time.Time // when it stopped answering; zero while up
 	lastErr error
 	alerted bool
+	warned  bool // the outage was logged
 	// calls in flight, by start time
 	calls  map[uint64]time.Time
 	nextID uint64
@@ -109,6 +111,8 @@ type Watch struct {
 	dirs  map[string]*directory
 	wake  chan struct{}
 	probe sync.WaitGroup
+	// pokes sent and taken: tests wait for the watch to have seen them all.
+	pokes, woken atomic.Int64
 	// events are hooks to run, queued under mu and run outside it, one at
 	// a time under hookMu.
 	events []func()
@@ -132,7 +136,9 @@ func New(cfg Config, clk clock.Clock, log *slog.Logger, reg prometheus.Registere
 // before it is added are not counted.
 func (w *Watch) Add(name string, p Prober) {
 	w.mu.Lock()
-	w.dirs[name] = &directory{name: name, probe: p, calls: map[uint64]time.Time{}, lastProbe: w.clock.Now()}
+	// Probed at once: a directory that does not answer at start is known
+	// before any work fails on it.
+	w.dirs[name] = &directory{name: name, probe: p, calls: map[uint64]time.Time{}, lastProbe: w.clock.Now().Add(-w.cfg.Heartbeat)}
 	w.mu.Unlock()
 	w.up.WithLabelValues(name).Set(1)
 	w.poke()
@@ -219,7 +225,7 @@ func (w *Watch) observe(d *directory, err error, probe bool) {
 				w.events = append(w.events, func() { w.hooks.Back(d.name, downFor, alerted) })
 			}
 		}
-		d.status, d.since, d.lastErr, d.alerted = up, time.Time{}, nil, false
+		d.status, d.since, d.lastErr, d.alerted, d.warned = up, time.Time{}, nil, false, false
 		w.up.WithLabelValues(d.name).Set(1)
 		return
 	}
@@ -232,6 +238,10 @@ func (w *Watch) observe(d *directory, err error, probe bool) {
 		}
 	case d.status == suspect && probe:
 		d.status = down
+	}
+	if d.status == down && !d.warned {
+		d.warned = true
+		w.log.Warn("directory does not answer; jitd probes it and retries its work the moment it answers", "directory", d.name, "err", err)
 	}
 	if d.status == down {
 		w.up.WithLabelValues(d.name).Set(0)
@@ -259,6 +269,7 @@ func (w *Watch) BackSince(name string, t time.Time) bool {
 func (w *Watch) poke() {
 	select {
 	case w.wake <- struct{}{}:
+		w.pokes.Add(1)
 	default:
 	}
 }
@@ -287,6 +298,9 @@ func (w *Watch) Run(ctx context.Context) {
 			t.Stop()
 			return
 		case <-w.wake:
+			t.Stop()
+			w.woken.Add(1)
+			continue
 		case <-t.C():
 		}
 		t.Stop()

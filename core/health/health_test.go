@@ -66,24 +66,33 @@ func newRig(t *testing.T) *rig {
 	done := make(chan struct{})
 	go func() { r.watch.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
+	if err := r.probed(); err != nil { // a new directory is probed at once
+		t.Fatalf("first probe: %v", err)
+	}
+	r.idle()
 	return r
 }
 
-// advance moves the clock once the watch is idle: asleep on the clock, with
-// no probe in flight.
+// advance moves the clock once the watch is idle.
 func (r *rig) advance(d time.Duration) {
 	r.t.Helper()
+	r.idle()
+	r.clock.Advance(d)
+}
+
+// idle waits until the watch is asleep on the clock, with no probe in
+// flight and no wake-up it has not taken yet.
+func (r *rig) idle() {
 	for {
 		r.clock.WaitForTimers(1, nil)
 		r.watch.mu.Lock()
 		probing := r.watch.dirs["dc"].probing
 		r.watch.mu.Unlock()
-		if !probing {
+		if !probing && r.watch.woken.Load() == r.watch.pokes.Load() {
 			break
 		}
 		runtime.Gosched()
 	}
-	r.clock.Advance(d)
 }
 
 // probed waits for the next probe and returns what it answered.
