@@ -55,6 +55,9 @@ directories:
     sync_interval: 1h
     groups:
       - name: prod-db-admins
+policy:
+  breakglass:
+    groups: [oncall-sre]
 scim:
   directory: corp
 `, addr, dir, srv.LDAPSURL, srv.CAFile, slapd.ServiceDN, filepath.Join(srv.PasswordDir, "service"), slapd.PeopleBase, slapd.GroupBase, slapd.EmptyMember,
@@ -115,6 +118,15 @@ scim:
 		t.Fatalf("deactivate: %d %v", code, out)
 	}
 	d.waitState(g.ID, "revoked", 15*time.Second)
+	// SCIM cannot make anyone a break-glass user: the group the
+	// configuration names cannot be created, in any case, with or without
+	// members.
+	for _, name := range []string{"oncall-sre", "OnCall-SRE"} {
+		if code, out := call(okta, "POST", "/Groups", map[string]any{"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:Group"},
+			"displayName": name, "members": []any{map[string]any{"value": u["id"]}}}); code != 403 {
+			t.Fatalf("SCIM creating the break-glass group %s: %d %v", name, code, out)
+		}
+	}
 	// prod-db-admins lives outside the provisioning OU: SCIM cannot see it.
 	if code, out := call(okta, "GET", `/Groups?filter=displayName%20eq%20%22prod-db-admins%22`, nil); code != 200 || out["totalResults"] != 0.0 {
 		t.Fatalf("SCIM sees the JIT-managed group: %d %v", code, out)

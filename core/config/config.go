@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -154,6 +155,66 @@ type BreakGlass struct {
 type Separation struct {
 	Name   string   `yaml:"name"`
 	Groups []string `yaml:"groups"`
+}
+
+// ProtectedGroups returns every group the configuration names for any
+// purpose: JIT-managed groups, the groups of each sign-in role, break-glass
+// groups and targets, approval steps, separation-of-duties sets and every
+// string a policy rule names. Membership of any of them is authority in
+// jitd, so nothing jitd offers to others (SCIM) may create, rename, delete
+// or fill them. A new setting that names groups must add them here (a test
+// fails when one is missed).
+func (c *Config) ProtectedGroups() []string {
+	var out []string
+	for _, d := range c.Directories {
+		for _, g := range d.Groups {
+			out = append(out, g.Name)
+		}
+	}
+	if o := c.Auth.OIDC; o != nil {
+		r := o.Roles
+		out = slices.Concat(out, r.Admin, r.Auditor, r.Approver, r.Requester)
+	}
+	bg := c.Policy.BreakGlass
+	out = slices.Concat(out, bg.Groups, bg.Targets)
+	for _, r := range c.Policy.Rules {
+		for _, s := range r.Approvals {
+			out = append(out, s.Groups...)
+		}
+	}
+	for _, s := range c.Policy.Separation {
+		out = append(out, s.Groups...)
+	}
+	out = append(out, c.Policy.compiled.Groups()...)
+	return sortedSet(out)
+}
+
+// ProtectedUsers returns every login the configuration trusts by name:
+// break-glass users, approvers, the login that takes over a departed
+// sponsor's contractors. SCIM may not create or rename a user to one of
+// them.
+func (c *Config) ProtectedUsers() []string {
+	out := slices.Clone(c.Policy.BreakGlass.Users)
+	for _, r := range c.Policy.Rules {
+		for _, s := range r.Approvals {
+			out = append(out, s.Users...)
+		}
+	}
+	if c.Accounts.ReassignTo != "" {
+		out = append(out, c.Accounts.ReassignTo)
+	}
+	return sortedSet(out)
+}
+
+func sortedSet(names []string) []string {
+	out := names[:0]
+	for _, n := range names {
+		if strings.TrimSpace(n) != "" {
+			out = append(out, n)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // Compiled returns the policy compiled when the configuration was validated.

@@ -3,9 +3,15 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/jitd/jitd/core/policy"
 )
 
 func TestExampleConfigIsValid(t *testing.T) {
@@ -84,8 +90,8 @@ func TestExampleADBlockIsValid(t *testing.T) {
 		t.Fatalf("SCIM into a directory without provisioning: %v", err)
 	}
 	bad := strings.Replace(uncommentExampleText(t, text, "scim-server", nil), "directory: corp-ad", "directory: nowhere", 1)
-	bad = strings.Replace(bad, "jit_groups: refuse", "jit_groups: sometimes", 1)
-	if _, err := Parse([]byte(bad)); err == nil || !strings.Contains(err.Error(), `scim.directory: no directory is named "nowhere"`) || !strings.Contains(err.Error(), "scim.jit_groups: must be refuse or baseline") {
+	bad = strings.Replace(bad, "  directory: nowhere", "  directory: nowhere\n  jit_groups: baseline", 1)
+	if _, err := Parse([]byte(bad)); err == nil || !strings.Contains(err.Error(), `scim.directory: no directory is named "nowhere"`) || !strings.Contains(err.Error(), "scim.jit_groups: baseline is no longer offered") {
 		t.Fatalf("a bad scim block: %v", err)
 	}
 }
@@ -434,4 +440,93 @@ func withoutBlock(text, key string) string {
 		out = append(out, line)
 	}
 	return strings.Join(out, "\n")
+}
+
+// Every setting that names groups feeds ProtectedGroups, which keeps SCIM
+// from creating, renaming, deleting or filling them: the test fills every
+// field whose key or type says "group" (or "target") and expects each value
+// back, so a new setting that names groups and is forgotten fails here.
+func TestProtectedGroups_CoverEverySettingThatNamesGroups(t *testing.T) {
+	var c Config
+	var want []string
+	notGroups := map[string]bool{"jit_groups": true} // a mode, not a name
+	var walk func(v reflect.Value, path string, groupish bool)
+	walk = func(v reflect.Value, path string, groupish bool) {
+		switch v.Kind() {
+		case reflect.Pointer:
+			if v.Type().Elem().Kind() == reflect.Struct && v.Type().Elem() != reflect.TypeOf(policy.RiskConfig{}) {
+				v.Set(reflect.New(v.Type().Elem()))
+				walk(v.Elem(), path, groupish)
+			}
+		case reflect.Struct:
+			if v.Type() == reflect.TypeOf(yaml.Node{}) {
+				return
+			}
+			for i := range v.NumField() {
+				f := v.Type().Field(i)
+				key, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+				if !f.IsExported() || key == "-" || notGroups[key] {
+					continue
+				}
+				g := groupish || strings.Contains(key, "group") || strings.Contains(key, "target") || strings.HasSuffix(f.Type.Name(), "Groups")
+				walk(v.Field(i), path+"."+key, g)
+			}
+		case reflect.Slice:
+			switch {
+			case v.Type().Elem().Kind() == reflect.String && groupish:
+				v.Set(reflect.ValueOf([]string{"g" + path}))
+				want = append(want, "g"+path)
+			case v.Type().Elem().Kind() == reflect.Struct:
+				v.Set(reflect.MakeSlice(v.Type(), 1, 1))
+				walk(v.Index(0), path+"[0]", groupish)
+			}
+		case reflect.String:
+			if groupish && v.CanSet() {
+				v.SetString("g" + path)
+				want = append(want, "g"+path)
+			}
+		}
+	}
+	walk(reflect.ValueOf(&c).Elem(), "", false)
+	if len(want) < 8 {
+		t.Fatalf("found only %v: the walk misses settings", want)
+	}
+	t.Logf("settings that name groups: %v", want)
+	got := c.ProtectedGroups()
+	for _, w := range want {
+		if !slices.Contains(got, w) {
+			t.Errorf("the setting %s names groups but ProtectedGroups leaves it out", strings.TrimPrefix(w, "g"))
+		}
+	}
+}
+
+// A policy rule's strings are groups it may trust; logins the
+// configuration trusts are protected too.
+func TestProtectedGroups_IncludeWhatRulesNameAndUsersTheConfigTrusts(t *testing.T) {
+	t.Chdir("../..")
+	cfg, err := Parse([]byte(`data_dir: ./var
+directories:
+  - name: demo
+    kind: demo
+    settings: {file: ./var/demo.json, seed: ./fixtures/demo/directory.json}
+    groups: [{name: prod-db-admins}]
+accounts: {sponsor_offboarding: reassign, reassign_to: it-desk}
+policy:
+  breakglass: {users: [oncall-bob], groups: [oncall-sre]}
+  rules:
+    - name: dbas
+      eligible: '"dba" in requester.groups'
+      approvals: [{users: [ann], groups: [pay-approvers]}]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range []string{"prod-db-admins", "oncall-sre", "dba", "pay-approvers"} {
+		if !slices.Contains(cfg.ProtectedGroups(), g) {
+			t.Errorf("ProtectedGroups lacks %s: %v", g, cfg.ProtectedGroups())
+		}
+	}
+	if got := cfg.ProtectedUsers(); !slices.Equal(got, []string{"ann", "it-desk", "oncall-bob"}) {
+		t.Errorf("ProtectedUsers = %v", got)
+	}
 }

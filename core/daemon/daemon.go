@@ -224,7 +224,20 @@ func (d *Daemon) resume(ctx context.Context) error {
 	if err := d.grants.Resume(ctx); err != nil {
 		return err
 	}
-	return d.requests.Resume(ctx)
+	if err := d.requests.Resume(ctx); err != nil {
+		return err
+	}
+	if d.scim != nil {
+		found, err := d.scim.ProtectedInArea(ctx)
+		for _, g := range found {
+			d.opts.Log.Warn("a group jitd's configuration names lies inside scim's provisioning.group_base; SCIM may not touch it, but move it out of that OU or narrow the OU",
+				"directory", d.cfg.SCIM.Directory, "group", g)
+		}
+		if err != nil {
+			d.opts.Log.Warn("could not look for configured groups inside the provisioning area", "directory", d.cfg.SCIM.Directory, "err", err)
+		}
+	}
+	return nil
 }
 
 func (d *Daemon) serve(ctx context.Context) error {
@@ -418,19 +431,13 @@ func (d *Daemon) openSCIM(log *slog.Logger) error {
 		return fmt.Errorf("scim: no directory %q", sc.Directory)
 	}
 	var flavor string
-	var jit []string
 	for _, dc := range d.cfg.Directories {
-		if dc.Name != sc.Directory {
-			continue
-		}
-		if lc, ok := dc.SettingsValue().(ldap.Config); ok {
+		if lc, ok := dc.SettingsValue().(ldap.Config); ok && dc.Name == sc.Directory {
 			flavor = lc.Flavor
 		}
-		for _, g := range dc.Groups {
-			jit = append(jit, g.Name)
-		}
 	}
-	s, err := scim.New(scim.Deps{Config: *sc, Conn: dir.Conn, Flavor: flavor, JITGroups: jit, Store: d.store, Clock: d.opts.Clock, Log: log,
+	s, err := scim.New(scim.Deps{Config: *sc, Conn: dir.Conn, Flavor: flavor, Protected: d.cfg.ProtectedGroups(), ProtectedUsers: d.cfg.ProtectedUsers(),
+		Store: d.store, Clock: d.opts.Clock, Log: log,
 		DocumentationURL: "https://github.com/jitd/jitd#provisioning-through-scim", Changed: func() { d.mirror.Wake(sc.Directory) }})
 	if err != nil {
 		return err

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"cel.dev/cel-go/cel"
+	celast "cel.dev/cel-go/common/ast"
+	"cel.dev/cel-go/common/types"
 )
 
 // Rule is one policy rule. Expressions are CEL over the variables listed in
@@ -111,6 +113,9 @@ func (in Input) vars() map[string]any {
 type Policy struct {
 	rules      []compiled
 	separation []Separation
+	// literals are the strings the rule expressions name: any of them may
+	// be a group whose members the rules favour.
+	literals []string
 }
 
 type compiled struct {
@@ -147,6 +152,7 @@ func Compile(rules []Rule, separation []Separation) (*Policy, error) {
 	bad := func(path, format string, args ...any) {
 		errs = append(errs, &CompileError{Path: path, Err: fmt.Errorf(format, args...)})
 	}
+	var literals []string
 	prog := func(path, src string) cel.Program {
 		if strings.TrimSpace(src) == "" {
 			return nil
@@ -156,6 +162,13 @@ func Compile(rules []Rule, separation []Separation) (*Policy, error) {
 			bad(path, "%s", strings.ReplaceAll(iss.Err().Error(), "\n", " "))
 			return nil
 		}
+		celast.PreOrderVisit(ast.NativeRep().Expr(), celast.NewExprVisitor(func(e celast.Expr) {
+			if e.Kind() == celast.LiteralKind {
+				if v, ok := e.AsLiteral().(types.String); ok {
+					literals = append(literals, string(v))
+				}
+			}
+		}))
 		if ast.OutputType() != cel.BoolType {
 			bad(path, "must be true or false, but is %s", ast.OutputType())
 			return nil
@@ -201,7 +214,31 @@ func Compile(rules []Rule, separation []Separation) (*Policy, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	p.literals = literals
 	return p, nil
+}
+
+// Groups returns every group name the policy may rely on: the groups of
+// approval steps and separation sets, and every string a rule expression
+// names (a rule such as '"dba" in requester.groups' trusts the members of
+// dba). Whoever can change those groups' members can change what the
+// policy allows, so nothing but the directory's own administrators may.
+func (p *Policy) Groups() []string {
+	if p == nil {
+		return nil
+	}
+	var out []string
+	for _, r := range p.rules {
+		for _, s := range r.Approvals {
+			out = append(out, s.Groups...)
+		}
+	}
+	for _, s := range p.separation {
+		out = append(out, s.Groups...)
+	}
+	out = append(out, p.literals...)
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // Separate checks the separation-of-duties sets alone (break-glass skips

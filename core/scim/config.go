@@ -19,10 +19,9 @@ type Config struct {
 	// used in Location headers and meta.location. Default: the URL the
 	// request came to.
 	BaseURL string `yaml:"base_url"`
-	// JITGroups says what a SCIM write to a JIT-managed group does: refuse
-	// (default; 403) or baseline (members SCIM adds are recorded as the
-	// group's standing baseline, audited). Renaming or deleting a
-	// JIT-managed group is always refused.
+	// JITGroups was the choice to let SCIM add standing members to
+	// JIT-managed groups. Only refuse is left: SCIM never changes a group
+	// the configuration names.
 	JITGroups string `yaml:"jit_groups"`
 	// UserAttributes maps SCIM user attributes to directory attributes,
 	// over the defaults of the directory's flavour; "" unmaps one. Keys:
@@ -38,11 +37,8 @@ type Config struct {
 	MaxResults int `yaml:"max_results"`
 }
 
-// JIT-managed group modes.
-const (
-	JITRefuse   = "refuse"
-	JITBaseline = "baseline"
-)
+// JITRefuse is the only jit_groups mode.
+const JITRefuse = "refuse"
 
 var attrName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]*$`)
 
@@ -76,9 +72,11 @@ func (c Config) Validate() error {
 		bad("directory", "required: the directory SCIM clients provision into")
 	}
 	switch c.JITGroups {
-	case "", JITRefuse, JITBaseline:
+	case "", JITRefuse:
+	case "baseline":
+		bad("jit_groups", "baseline is no longer offered: SCIM may not change the members of any group jitd's configuration names (JIT-managed, role, break-glass, approver or separation-of-duties groups); remove the key, and accept standing members with jitd baseline accept")
 	default:
-		bad("jit_groups", "must be refuse or baseline (got %q)", c.JITGroups)
+		bad("jit_groups", "must be refuse (got %q)", c.JITGroups)
 	}
 	if c.BaseURL != "" {
 		u, err := url.Parse(c.BaseURL)

@@ -17,18 +17,79 @@ import (
 
 // Groups. Members are changed with batched AddMembers/RemoveMembers calls,
 // one per operation however many members it names, so a PATCH of
-// thousands of members costs a few directory calls. JIT-managed groups are
-// guarded: SCIM may not rename or delete them, and may change their
-// members only with jit_groups: baseline, which records every member it
-// adds as standing baseline access.
+// thousands of members costs a few directory calls. Groups the
+// configuration names are guarded: SCIM may not create, rename, delete
+// them or change their members, and it adds only users of its own
+// provisioning area to any group.
 
-// refuse audits and answers a write to a JIT-managed group.
-func (s *Server) refuse(ctx context.Context, group, what string) error {
-	detail := fmt.Sprintf("%s is JIT-managed: jitd grants its members for a limited time, so SCIM may not %s", group, what)
-	if err := s.audit(ctx, WriteRefused, "", group, detail); err != nil {
+// refuse audits and answers a write to a group or user the configuration
+// names.
+func (s *Server) refuse(ctx context.Context, kind connectors.EntryKind, name, what string) error {
+	detail := fmt.Sprintf("jitd's configuration names the group %s (for JIT access, a role, break-glass, approvals or separation of duties), so SCIM may not %s", name, what)
+	user, group := "", name
+	if kind == connectors.UserEntry {
+		detail = fmt.Sprintf("jitd's configuration names the user %s (break-glass or approvals), so SCIM may not %s", name, what)
+		user, group = name, ""
+	}
+	if err := s.audit(ctx, WriteRefused, user, group, detail); err != nil {
 		return err
 	}
-	return scimErr(errForbidden, "%s; ask for access through jitd instead", detail)
+	return scimErr(errForbidden, "%s; the directory's administrators manage it", detail)
+}
+
+// ProtectedInArea lists the groups the configuration names that lie inside
+// the provisioning area. SCIM leaves them alone all the same; the daemon
+// warns, since whoever set the area up likely did not mean them to be there.
+func (s *Server) ProtectedInArea(ctx context.Context) ([]string, error) {
+	var found []string
+	for _, name := range s.protected[connectors.GroupEntry] {
+		err := s.prov.ReadEntries(ctx, connectors.EntryQuery{Kind: connectors.GroupEntry, Name: name}, func(e connectors.Entry) error {
+			found = append(found, e.Name)
+			return nil
+		})
+		if err != nil {
+			return found, err
+		}
+	}
+	return found, nil
+}
+
+// inArea checks that every id is a user of the provisioning area: SCIM may
+// make members of its own users only, never of the organisation's other
+// people.
+func (s *Server) inArea(ctx context.Context, ids []string) error {
+	known := map[string]bool{}
+	if len(ids) > 16 {
+		// Many members at once (a big PATCH): one read of the area beats a
+		// search per member.
+		err := s.prov.ReadEntries(ctx, connectors.EntryQuery{Kind: connectors.UserEntry}, func(e connectors.Entry) error {
+			known[strings.ToLower(e.ID)] = true
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	} else {
+		for _, id := range ids {
+			err := s.prov.ReadEntries(ctx, connectors.EntryQuery{Kind: connectors.UserEntry, ID: id}, func(e connectors.Entry) error {
+				known[strings.ToLower(e.ID)] = true
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+	}
+	var outside []string
+	for _, id := range ids {
+		if !known[strings.ToLower(id)] {
+			outside = append(outside, id)
+		}
+	}
+	if len(outside) > 0 {
+		return scimErr(errInvalidValue, "no such users among those SCIM provisions: %s (SCIM adds only users it manages as members)", summarize(outside))
+	}
+	return nil
 }
 
 // memberIDs reads the values of a members list.
@@ -51,8 +112,13 @@ func (s *Server) changeMembers(ctx context.Context, g connectors.Entry, add bool
 	if len(ids) == 0 {
 		return nil
 	}
-	if s.isJIT(g.Name) && (!add || s.cfg.JITGroups != JITBaseline) {
-		return s.refuse(ctx, g.Name, "change its members")
+	if s.isProtected(connectors.GroupEntry, g.Name) {
+		return s.refuse(ctx, connectors.GroupEntry, g.Name, "change its members")
+	}
+	if add {
+		if err := s.inArea(ctx, ids); err != nil {
+			return err
+		}
 	}
 	call, verb := s.members.RemoveMembers, "removed"
 	if add {
@@ -80,17 +146,6 @@ func (s *Server) changeMembers(ctx context.Context, g connectors.Entry, add bool
 	if len(done) > 0 {
 		s.changed()
 		err := s.store.Update(ctx, func(tx store.Tx) error {
-			if add && s.isJIT(g.Name) {
-				if err := tx.RecordBaseline(s.dir, g.ID, done, s.clock.Now(), "scim:"+clientOf(ctx)); err != nil {
-					return err
-				}
-				verb = "added as baseline (standing access)"
-				_, err := tx.AppendAudit(audit.Event{Time: s.clock.Now(), Actor: "scim:" + clientOf(ctx), Action: audit.BaselineRecorded, Directory: s.dir, Group: g.Name,
-					Detail: fmt.Sprintf("%d members added by SCIM recorded as baseline", len(done))})
-				if err != nil {
-					return err
-				}
-			}
 			_, err := tx.AppendAudit(audit.Event{Time: s.clock.Now(), Actor: "scim:" + clientOf(ctx), Action: MembersChanged, Directory: s.dir, Group: g.Name,
 				Detail: fmt.Sprintf("%s %d members of %s (id %s): %s", verb, len(done), g.Name, g.ID, summarize(done))})
 			return err
@@ -127,8 +182,8 @@ func (s *Server) createGroup(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if s.isJIT(name) {
-		return s.refuse(ctx, name, "create it")
+	if s.isProtected(connectors.GroupEntry, name) {
+		return s.refuse(ctx, connectors.GroupEntry, name, "create it")
 	}
 	if err := s.unique(ctx, connectors.GroupEntry, name, ""); err != nil {
 		return err
@@ -202,8 +257,11 @@ func (s *Server) rename(ctx context.Context, g *connectors.Entry, name string) e
 	if name == "" || name == g.Name {
 		return nil
 	}
-	if s.isJIT(g.Name) || s.isJIT(name) {
-		return s.refuse(ctx, g.Name, "rename it to "+name)
+	if s.isProtected(connectors.GroupEntry, g.Name) {
+		return s.refuse(ctx, connectors.GroupEntry, g.Name, "rename it to "+name)
+	}
+	if s.isProtected(connectors.GroupEntry, name) {
+		return s.refuse(ctx, connectors.GroupEntry, name, "rename "+g.Name+" to it")
 	}
 	if err := s.unique(ctx, connectors.GroupEntry, name, g.ID); err != nil {
 		return err

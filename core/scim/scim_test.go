@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -49,6 +50,7 @@ type env struct {
 	clock   *clock.Fake
 	// changes counts the writes the server reported (the mirror's wakes).
 	changes *atomic.Int32
+	server  *scim.Server
 }
 
 func newEnv(t *testing.T, cfg scim.Config) *env {
@@ -92,7 +94,7 @@ func newEnvOn(t *testing.T, cfg scim.Config, lc ldap.Config) *env {
 	clk := clock.NewFake(time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC))
 	cfg.Directory = "corp"
 	changes := &atomic.Int32{}
-	s, err := scim.New(scim.Deps{Config: cfg, Conn: conn, Flavor: lc.Flavor, JITGroups: []string{"pay-admins"}, Store: st, Clock: clk, DocumentationURL: "https://jitd.example/docs/scim",
+	s, err := scim.New(scim.Deps{Config: cfg, Conn: conn, Flavor: lc.Flavor, Protected: protectedGroups, ProtectedUsers: []string{"oncall-bob", "oncall-bob@jitd.test"}, Store: st, Clock: clk, DocumentationURL: "https://jitd.example/docs/scim",
 		Changed: func() { changes.Add(1) }})
 	if err != nil {
 		t.Fatal(err)
@@ -103,7 +105,7 @@ func newEnvOn(t *testing.T, cfg scim.Config, lc ldap.Config) *env {
 	})
 	hs := httptest.NewServer(h)
 	t.Cleanup(hs.Close)
-	return &env{t: t, url: hs.URL + "/scim/v2", handler: h, store: st, conn: conn, clock: clk, changes: changes}
+	return &env{t: t, url: hs.URL + "/scim/v2", handler: h, store: st, conn: conn, clock: clk, changes: changes, server: s}
 }
 
 type reply struct {
@@ -332,7 +334,7 @@ func TestGroups_MembersInBatchesAndTheJITGuard(t *testing.T) {
 	before := e.changes.Load()
 	refused := e.must(403, e.do("PATCH", "/Groups/"+jit.ID, map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
 		"Operations": []any{map[string]any{"op": "add", "path": "members", "value": ids[:1]}}}))
-	if !strings.Contains(str(refused.body["detail"]), "JIT-managed") {
+	if !strings.Contains(str(refused.body["detail"]), "configuration names the group pay-admins") {
 		t.Fatalf("refusal: %s", refused.raw)
 	}
 	e.must(403, e.do("DELETE", "/Groups/"+jit.ID, nil))
@@ -343,29 +345,91 @@ func TestGroups_MembersInBatchesAndTheJITGuard(t *testing.T) {
 	if before == 0 || e.changes.Load() != before {
 		t.Fatalf("writes reported %d, then %d after refusals; want some, then none", before, e.changes.Load())
 	}
-	if got := e.audit(scim.WriteRefused); len(got) != 3 || !strings.HasPrefix(got[2], "scim:okta pay-admins is JIT-managed: jitd grants its members for a limited time, so SCIM may not change its members") {
+	if got := e.audit(scim.WriteRefused); len(got) != 3 || !strings.HasPrefix(got[2], "scim:okta jitd's configuration names the group pay-admins") || !strings.HasSuffix(got[2], "so SCIM may not change its members") {
 		t.Fatalf("refusals audited: %q", got)
 	}
 	e.must(204, e.do("DELETE", "/Groups/"+gid, nil))
 }
 
-func TestGroups_JITBaselineRecordsWhatSCIMAdds(t *testing.T) {
-	e := newEnv(t, scim.Config{JITGroups: scim.JITBaseline})
-	uid := str(e.must(201, e.do("POST", "/Users", map[string]any{"schemas": []string{scim.UserSchema}, "userName": "d.four"})).body["id"])
-	jit, err := e.conn.CreateEntry(context.Background(), connectors.EntrySpec{Kind: connectors.GroupEntry, Name: "pay-admins"})
+// protectedGroups stand for one group of each kind the daemon's
+// configuration names (config.ProtectedGroups collects them): a JIT-managed
+// group, a sign-in role's group, a break-glass group, an approval step's
+// group, a separation-of-duties group and a group a policy rule names.
+var protectedGroups = []string{"pay-admins", "jitd-admins", "oncall-sre", "pay-approvers", "payments-approve", "dba"}
+
+// SCIM can never grant authority: a group the configuration names cannot be
+// created (in any case), renamed to or from, deleted, replaced or have its
+// members changed, whether it exists yet or not; a configured login cannot
+// be created; and SCIM makes members only of the users it provisions.
+func testProtection(t *testing.T, e *env, userName func(string) string, outsider string) {
+	ctx := context.Background()
+	patch := func(id string, ops ...any) reply {
+		return e.do("PATCH", "/Groups/"+id, map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"}, "Operations": ops})
+	}
+	mine := str(e.must(201, e.do("POST", "/Users", map[string]any{"schemas": []string{scim.UserSchema}, "userName": userName("carol.p")})).body["id"])
+	member := []any{map[string]any{"value": mine}}
+	team := str(e.must(201, e.do("POST", "/Groups", map[string]any{"schemas": []string{scim.GroupSchema}, "displayName": "team-p"})).body["id"])
+	for _, name := range protectedGroups {
+		t.Run(name, func(t *testing.T) {
+			for _, n := range []string{name, strings.ToUpper(name)} {
+				e.must(403, e.do("POST", "/Groups", map[string]any{"schemas": []string{scim.GroupSchema}, "displayName": n, "members": member}))
+			}
+			e.must(403, patch(team, map[string]any{"op": "replace", "value": map[string]any{"displayName": name}}))
+			// One that exists already, inside the provisioning area.
+			g, err := e.conn.CreateEntry(ctx, connectors.EntrySpec{Kind: connectors.GroupEntry, Name: name})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.must(403, patch(g.ID, map[string]any{"op": "add", "path": "members", "value": member}))
+			e.must(403, patch(g.ID, map[string]any{"op": "replace", "path": "members", "value": member}))
+			e.must(403, e.do("PUT", "/Groups/"+g.ID, map[string]any{"schemas": []string{scim.GroupSchema}, "displayName": name, "members": member}))
+			e.must(403, patch(g.ID, map[string]any{"op": "replace", "value": map[string]any{"displayName": name + "-old"}}))
+			e.must(403, e.do("DELETE", "/Groups/"+g.ID, nil))
+			if in, _ := e.conn.IsMember(ctx, g.ID, mine); in {
+				t.Fatalf("a refused write made %s a member of %s", mine, name)
+			}
+			if found, err := e.server.ProtectedInArea(ctx); err != nil || !slices.Contains(found, name) {
+				t.Fatalf("ProtectedInArea = %v, %v; want %s (the daemon warns of it)", found, err, name)
+			}
+			if err := e.conn.DeleteEntry(ctx, connectors.GroupEntry, g.ID); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	if got := e.audit(scim.WriteRefused); len(got) != 8*len(protectedGroups) {
+		t.Fatalf("%d refusals audited, want %d", len(got), 8*len(protectedGroups))
+	}
+	// A configured login cannot be made, nor taken by a rename.
+	e.must(403, e.do("POST", "/Users", map[string]any{"schemas": []string{scim.UserSchema}, "userName": userName("oncall-bob")}))
+	e.must(403, e.do("PUT", "/Users/"+mine, map[string]any{"schemas": []string{scim.UserSchema}, "userName": userName("oncall-bob")}))
+	// Members come from the provisioning area only: not the organisation's
+	// other people, who are the directory's to manage.
+	refused := e.must(400, patch(team, map[string]any{"op": "add", "path": "members", "value": []any{map[string]any{"value": outsider}}}))
+	if !strings.Contains(str(refused.body["detail"]), "SCIM adds only users it manages") {
+		t.Fatalf("outsider refused with: %s", refused.raw)
+	}
+	e.must(400, e.do("POST", "/Groups", map[string]any{"schemas": []string{scim.GroupSchema}, "displayName": "team-q", "members": []any{map[string]any{"value": outsider}}}))
+	e.must(204, patch(team, map[string]any{"op": "add", "path": "members", "value": member}))
+}
+
+func TestGroups_ConfiguredGroupsAreOutOfSCIMsReach(t *testing.T) {
+	e := newEnv(t, scim.Config{RequestsPerSecond: 1000, Burst: 1000})
+	res, _ := connectors.AsResolver(e.conn)
+	alice, err := res.LookupUser(context.Background(), "alice")
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.must(204, e.do("PATCH", "/Groups/"+jit.ID, map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
-		"Operations": []any{map[string]any{"op": "add", "path": "members", "value": []any{map[string]any{"value": uid}}}}}))
-	base, recorded, err := e.store.Baseline(context.Background(), "corp", jit.ID)
-	if err != nil || !recorded || len(base) != 1 || base[0] != uid {
-		t.Fatalf("baseline = %v %v %v; want the member SCIM added", base, recorded, err)
+	testProtection(t, e, func(n string) string { return n }, alice.ID)
+}
+
+func TestAD_ConfiguredGroupsAreOutOfSCIMsReach(t *testing.T) {
+	e := newADEnv(t, scim.Config{RequestsPerSecond: 1000, Burst: 1000})
+	res, _ := connectors.AsResolver(e.conn)
+	outsider, err := res.LookupUser(context.Background(), "alice@"+strings.ToLower(samba.Realm))
+	if err != nil {
+		t.Fatal(err)
 	}
-	// Removing members and deleting stay refused.
-	e.must(403, e.do("PATCH", "/Groups/"+jit.ID, map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
-		"Operations": []any{map[string]any{"op": "remove", "path": `members[value eq "` + uid + `"]`}}}))
-	e.must(403, e.do("DELETE", "/Groups/"+jit.ID, nil))
+	testProtection(t, e, func(n string) string { return n + "@jitd.test" }, outsider.ID)
 }
 
 func elementID(v any) string { m, _ := v.(map[string]any); return str(m["value"]) }

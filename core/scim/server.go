@@ -58,11 +58,19 @@ type Deps struct {
 	// must provision and manage memberships.
 	Conn   connectors.Connector
 	Flavor string
-	// JITGroups are the names of the directory's JIT-managed groups.
-	JITGroups []string
-	Store     store.Store
-	Clock     clock.Clock
-	Log       *slog.Logger
+	// Protected are the groups the configuration names for any purpose
+	// (JIT-managed, roles, break-glass, approvers, separation of duties,
+	// policy rules): SCIM may never create, rename to or from, delete or
+	// change the members of a group of that name, wherever it lies, since
+	// whoever holds those groups holds authority in jitd.
+	Protected []string
+	// ProtectedUsers are the logins the configuration names (break-glass
+	// users, approvers): SCIM may not create a user of that name or rename
+	// one to or from it.
+	ProtectedUsers []string
+	Store          store.Store
+	Clock          clock.Clock
+	Log            *slog.Logger
 	// DocumentationURL is advertised in ServiceProviderConfig.
 	DocumentationURL string
 	// Changed, when set, is told after every write that changed the
@@ -80,7 +88,7 @@ type Server struct {
 	lister    connectors.Lister
 	resolver  connectors.Resolver // nil: names are checked in the provisioning area only
 	mapping   mapping
-	jit       []string
+	protected map[connectors.EntryKind][]string
 	store     store.Store
 	clock     clock.Clock
 	log       *slog.Logger
@@ -127,7 +135,7 @@ func New(d Deps) (*Server, error) {
 		d.Changed = func() {}
 	}
 	return &Server{cfg: cfg, dir: cfg.Directory, prov: prov, members: mm, lister: lister, resolver: resolver, mapping: newMapping(d.Flavor, cfg.UserAttributes),
-		jit: d.JITGroups, store: d.Store, clock: d.Clock, log: d.Log, discovery: disc,
+		protected: map[connectors.EntryKind][]string{connectors.GroupEntry: d.Protected, connectors.UserEntry: d.ProtectedUsers}, store: d.Store, clock: d.Clock, log: d.Log, discovery: disc,
 		limit: ratelimit.NewBucket(cfg.RequestsPerSecond, float64(cfg.Burst), d.Clock.Now), inFlight: make(chan struct{}, cfg.MaxInFlight),
 		changed: d.Changed}, nil
 }
@@ -338,9 +346,11 @@ func (s *Server) audit(ctx context.Context, action, user, group, detail string) 
 	})
 }
 
-// isJIT reports whether a group name is JIT-managed.
-func (s *Server) isJIT(name string) bool {
-	for _, g := range s.jit {
+// isProtected reports whether the configuration names a group (or user)
+// of that name. Directories compare names without regard to case, and so
+// does this.
+func (s *Server) isProtected(kind connectors.EntryKind, name string) bool {
+	for _, g := range s.protected[kind] {
 		if strings.EqualFold(g, name) {
 			return true
 		}

@@ -24,6 +24,9 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, kind connectors.
 		return err
 	}
 	login, _ := doc["userName"].(string)
+	if s.isProtected(kind, login) {
+		return s.refuse(r.Context(), kind, login, "create it")
+	}
 	if err := s.unique(r.Context(), kind, login, ""); err != nil {
 		return err
 	}
@@ -189,6 +192,11 @@ func (s *Server) updateUser(w http.ResponseWriter, r *http.Request, e connectors
 	}
 	login, _ := doc["userName"].(string)
 	if login != "" && login != e.Name {
+		for _, name := range []string{e.Name, login} {
+			if s.isProtected(connectors.UserEntry, name) {
+				return s.refuse(ctx, connectors.UserEntry, name, "rename "+e.Name+" to "+login)
+			}
+		}
 		if err := s.unique(ctx, connectors.UserEntry, login, e.ID); err != nil {
 			return err
 		}
@@ -239,8 +247,8 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, kind connectors.
 	if err != nil {
 		return err
 	}
-	if kind == connectors.GroupEntry && s.isJIT(e.Name) {
-		return s.refuse(r.Context(), e.Name, "delete it")
+	if s.isProtected(kind, e.Name) {
+		return s.refuse(r.Context(), kind, e.Name, "delete it")
 	}
 	if err := s.prov.DeleteEntry(r.Context(), kind, id); err != nil {
 		return err
