@@ -13,21 +13,39 @@ import (
 )
 
 func (g *globals) client() (*api.Client, error) {
-	token := g.token
-	if token == "" {
-		token = os.Getenv("JITD_TOKEN")
-	}
-	if token == "" && g.tokenFile != "" {
-		b, err := os.ReadFile(g.tokenFile)
-		if err != nil {
-			return nil, fmt.Errorf("token file: %w", err)
-		}
-		token = strings.TrimSpace(string(b))
+	token, err := g.resolveToken()
+	if err != nil {
+		return nil, err
 	}
 	if g.output != "table" && g.output != "json" {
 		return nil, usageErr{fmt.Errorf("--output must be table or json (got %q)", g.output)}
 	}
 	return api.NewClient(g.addr, token, nil), nil
+}
+
+// resolveToken finds the API token, the first of: --token, --token-file,
+// JITD_TOKEN, JITD_TOKEN_FILE (a flag on the command line beats the
+// environment, so an exported admin token never silently wins over the
+// file a command names).
+func (g *globals) resolveToken() (string, error) {
+	readFile := func(path, from string) (string, error) {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return "", fmt.Errorf("token file (%s): %w", from, err)
+		}
+		return strings.TrimSpace(string(b)), nil
+	}
+	switch {
+	case g.token != "":
+		return g.token, nil
+	case g.tokenFile != "":
+		return readFile(g.tokenFile, "--token-file")
+	case os.Getenv("JITD_TOKEN") != "":
+		return os.Getenv("JITD_TOKEN"), nil
+	case os.Getenv("JITD_TOKEN_FILE") != "":
+		return readFile(os.Getenv("JITD_TOKEN_FILE"), "JITD_TOKEN_FILE")
+	}
+	return "", nil
 }
 
 func (g *globals) json() bool { return g.output == "json" }

@@ -65,7 +65,7 @@ func newRoot() *cobra.Command {
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.addr, "addr", envOr("JITD_ADDR", "http://127.0.0.1:8457"), "daemon API address (env JITD_ADDR)")
 	pf.StringVar(&g.token, "token", "", "API token (env JITD_TOKEN; prefer the environment or --token-file over this flag)")
-	pf.StringVar(&g.tokenFile, "token-file", os.Getenv("JITD_TOKEN_FILE"), "file holding the API token (env JITD_TOKEN_FILE)")
+	pf.StringVar(&g.tokenFile, "token-file", "", "file holding the API token (env JITD_TOKEN_FILE); --token and --token-file beat the environment")
 	pf.StringVarP(&g.output, "output", "o", "table", "output format: table or json")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageErr{err} })
 	root.AddCommand(serveCmd(), grantCmd(g), accountCmd(g), policyCmd(g), requestCmd(g), breakglassCmd(g), reviewCmd(g), decideCmd(g, true), decideCmd(g, false), tokenCmd(g), whoamiCmd(g), inviteCmd(g), auditCmd(g), syncCmd(g), driftCmd(g), baselineCmd(g), configCmd(), versionCmd(g), connectorCmd())

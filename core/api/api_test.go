@@ -490,3 +490,32 @@ func TestTokensExpireAndCanBeRevoked(t *testing.T) {
 		}
 	}
 }
+
+// Making a token is audited with whoever made it, and a bad name or an end
+// that is not in the future is refused and changes nothing.
+func TestTokens_CreationIsAuditedWithItsMakerAndBadInputIsRefused(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	admin := e.client(e.tokens[auth.RoleAdmin])
+	if _, err := admin.CreateToken(ctx, api.CreateTokenRequest{Name: "ci-bot", Role: auth.RoleAuditor}); err != nil {
+		t.Fatal(err)
+	}
+	evs, err := admin.AuditEvents(ctx, "", 5)
+	if err != nil || len(evs.Events) == 0 || evs.Events[0].Action != "token.created" || evs.Events[0].Actor != auth.RoleAdmin+"-user" {
+		t.Fatalf("newest audit event: %+v %v; want token.created by %s-user", evs.Events, err, auth.RoleAdmin)
+	}
+	before, _ := admin.Tokens(ctx)
+	for _, req := range []api.CreateTokenRequest{
+		{Name: "bell\x07", Role: auth.RoleAuditor},
+		{Name: "two\nlines", Role: auth.RoleAuditor},
+		{Name: strings.Repeat("x", 129), Role: auth.RoleAuditor},
+		{Name: "past", Role: auth.RoleAuditor, Expires: "-1h"},
+	} {
+		if _, err := admin.CreateToken(ctx, req); status(err) != 400 {
+			t.Errorf("token %q expiring %q: %v, want 400", req.Name, req.Expires, err)
+		}
+	}
+	if after, _ := admin.Tokens(ctx); len(after) != len(before) {
+		t.Fatalf("refused tokens were made: %d tokens, then %d", len(before), len(after))
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/jitd/jitd/core/audit"
 	"github.com/jitd/jitd/core/auth"
@@ -238,6 +239,9 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request, p auth.Prin
 	if strings.TrimSpace(req.Name) == "" {
 		return &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: "name is required (for requester and approver tokens, the person's login)"}
 	}
+	if bad := strings.IndexFunc(req.Name, func(r rune) bool { return unicode.IsControl(r) || !unicode.IsPrint(r) }); bad >= 0 || len(req.Name) > 128 {
+		return &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: "name must be at most 128 printable characters, without control characters"}
+	}
 	now := s.clock.Now()
 	var expires time.Time
 	if req.Expires != "" {
@@ -245,9 +249,12 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request, p auth.Prin
 		if err != nil {
 			return err
 		}
+		if d <= 0 {
+			return &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: fmt.Sprintf("expires %q is not in the future: give how long the token lasts, such as 90d", req.Expires)}
+		}
 		expires = now.Add(d)
 	}
-	tok, id, err := auth.NewExpiringToken(r.Context(), s.store, req.Name, req.Role, now, expires)
+	tok, id, err := auth.NewExpiringToken(r.Context(), s.store, p.Name, req.Name, req.Role, now, expires)
 	if errors.Is(err, auth.ErrUnknownRole) {
 		return &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: err.Error()}
 	}

@@ -134,13 +134,14 @@ func hashSecret(secret string) string {
 // NewToken creates a token for name with role, stores its hash (audited) and
 // returns the token text, which is never stored.
 func NewToken(ctx context.Context, st store.Store, name, role string, now time.Time) (string, error) {
-	tok, _, err := NewExpiringToken(ctx, st, name, role, now, time.Time{})
+	tok, _, err := NewExpiringToken(ctx, st, "jitd", name, role, now, time.Time{})
 	return tok, err
 }
 
 // NewExpiringToken is NewToken for a token that stops working at expires
-// (zero: never); it also returns the token's id.
-func NewExpiringToken(ctx context.Context, st store.Store, name, role string, now, expires time.Time) (string, string, error) {
+// (zero: never), made by actor (audited as such); it also returns the
+// token's id.
+func NewExpiringToken(ctx context.Context, st store.Store, actor, name, role string, now, expires time.Time) (string, string, error) {
 	if _, ok := roles[role]; !ok {
 		return "", "", fmt.Errorf("%w %q (one of admin, auditor, approver, requester, scim)", ErrUnknownRole, role)
 	}
@@ -154,7 +155,7 @@ func NewExpiringToken(ctx context.Context, st store.Store, name, role string, no
 		if err := tx.InsertToken(store.Token{ID: id, Name: name, Role: role, SecretHash: hashSecret(sec), CreatedAt: now, ExpiresAt: expires}); err != nil {
 			return err
 		}
-		_, err := tx.AppendAudit(audit.Event{Time: now, Actor: "jitd", Action: audit.TokenCreated, Detail: fmt.Sprintf("token %s for %s, role %s", id, name, role)})
+		_, err := tx.AppendAudit(audit.Event{Time: now, Actor: actor, Action: audit.TokenCreated, Detail: fmt.Sprintf("token %s for %s, role %s", id, name, role)})
 		return err
 	})
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -78,7 +79,7 @@ func newADEnv(t *testing.T, cfg scim.Config) *env {
 		Provisioning: &ldap.ProvisioningConfig{UserBase: samba.ProvisionedPeopleOU, GroupBase: samba.ProvisionedGroupsOU, UPNSuffix: "jitd.test"}})
 }
 
-func newEnvOn(t *testing.T, cfg scim.Config, lc ldap.Config) *env {
+func newEnvOn(t *testing.T, cfg scim.Config, lc ldap.Config, wrap ...func(*ldap.Conn) connectors.Connector) *env {
 	t.Helper()
 	ctx := context.Background()
 	conn, err := ldap.New(lc)
@@ -94,7 +95,11 @@ func newEnvOn(t *testing.T, cfg scim.Config, lc ldap.Config) *env {
 	clk := clock.NewFake(time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC))
 	cfg.Directory = "corp"
 	changes := &atomic.Int32{}
-	s, err := scim.New(scim.Deps{Config: cfg, Conn: conn, Flavor: lc.Flavor, Protected: protectedGroups, ProtectedUsers: []string{"oncall-bob", "oncall-bob@jitd.test"}, Store: st, Clock: clk, DocumentationURL: "https://jitd.example/docs/scim",
+	var served connectors.Connector = conn
+	for _, w := range wrap {
+		served = w(conn)
+	}
+	s, err := scim.New(scim.Deps{Config: cfg, Conn: served, Flavor: lc.Flavor, Protected: protectedGroups, ProtectedUsers: []string{"oncall-bob", "oncall-bob@jitd.test"}, Store: st, Clock: clk, DocumentationURL: "https://jitd.example/docs/scim",
 		Changed: func() { changes.Add(1) }})
 	if err != nil {
 		t.Fatal(err)
@@ -490,4 +495,30 @@ func TestProtocol_OverloadIsA429WithRetryAfter(t *testing.T) {
 	}
 	e.clock.Advance(time.Second)
 	e.must(200, e.do("GET", "/ServiceProviderConfig", nil))
+}
+
+// leaky is a directory whose refusals carry its internals.
+type leaky struct{ *ldap.Conn }
+
+func (leaky) CreateEntry(context.Context, connectors.EntrySpec) (connectors.Entry, error) {
+	return connectors.Entry{}, fmt.Errorf(`ldap: create uid=x.leak,ou=provisioned,ou=people,dc=example,dc=org: %w: LDAP Result Code 19 "Constraint Violation": 0000052D: AtrErr: DSID-03190F80`, connectors.ErrInvalid)
+}
+
+// A directory's refusal reaches the client as plain words and a request
+// id: no DN (where the organisation keeps what), no server diagnostics.
+func TestErrors_NoDirectoryInternalsReachTheClient(t *testing.T) {
+	slapd.Need(t, srv, startErr)
+	e := newEnvOn(t, scim.Config{}, ldap.Config{URL: srv.LDAPSURL, CAFile: srv.CAFile, BindDN: slapd.ServiceDN, BindPasswordFile: filepath.Join(srv.PasswordDir, "service"),
+		UserBase: slapd.PeopleBase, GroupBase: slapd.GroupBase, EmptyMember: slapd.EmptyMember, DisabledAttr: "pwdAccountLockedTime",
+		Provisioning: &ldap.ProvisioningConfig{UserBase: slapd.ProvisionedPeople, GroupBase: slapd.ProvisionedGroups}},
+		func(c *ldap.Conn) connectors.Connector { return leaky{c} })
+	got := e.must(400, e.do("POST", "/Users", map[string]any{"schemas": []string{scim.UserSchema}, "userName": "x.leak"}))
+	for _, secret := range []string{"dc=example", "ou=provisioned", "LDAP Result Code", "0000052D", "DSID"} {
+		if strings.Contains(got.raw, secret) {
+			t.Fatalf("the client was shown %q: %s", secret, got.raw)
+		}
+	}
+	if !strings.Contains(str(got.body["detail"]), "the directory refused the values (request ") {
+		t.Fatalf("detail: %s", got.raw)
+	}
 }

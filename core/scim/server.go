@@ -8,12 +8,15 @@ package scim
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	stderrors "errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -297,13 +300,13 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case stderrors.As(err, &mbe):
 		se = errors.ScimError{Status: http.StatusRequestEntityTooLarge, Detail: fmt.Sprintf("the body is larger than %d bytes", maxBody)}
 	case stderrors.Is(err, connectors.ErrNotFound):
-		se = scimErr(errNotFound, "%s", err)
+		se = scimErr(errNotFound, "%s", s.clientMessage(r, err, "no such resource"))
 	case stderrors.Is(err, connectors.ErrConflict):
-		se = scimErr(errors.ScimErrorUniqueness, "%s", err)
+		se = scimErr(errors.ScimErrorUniqueness, "%s", s.clientMessage(r, err, "a user or group of that name exists already"))
 	case stderrors.Is(err, connectors.ErrInvalid):
-		se = scimErr(errInvalidValue, "%s", err)
+		se = scimErr(errInvalidValue, "%s", s.clientMessage(r, err, "the directory refused the values"))
 	case stderrors.Is(err, connectors.ErrPermission):
-		se = scimErr(errForbidden, "%s", err)
+		se = scimErr(errForbidden, "%s", s.clientMessage(r, err, "the directory refused the change to jitd's service account"))
 	case stderrors.Is(err, connectors.ErrRateLimited):
 		wait, _ := connectors.RetryAfter(err)
 		s.tooMany(w, wait)
@@ -317,6 +320,25 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		se = errors.ScimErrorInternal
 	}
 	s.write(w, se.Status, se)
+}
+
+// internals are what a client must not see of a directory error: DNs (where
+// the organisation keeps what) and the server's own diagnostics.
+var internals = regexp.MustCompile(`(?i)\b(cn|ou|dc|uid|o|l|c|st|street|objectguid)=[^\s,]|LDAP Result Code|\b[0-9a-f]{8}: [A-Za-z]+Error:`)
+
+// clientMessage is what a client is told of a directory error: the
+// connector's own words when they hold no internals, else plain words and a
+// request id under which the whole error is logged.
+func (s *Server) clientMessage(r *http.Request, err error, plain string) string {
+	msg := strings.TrimPrefix(err.Error(), "ldap: ")
+	if !internals.MatchString(msg) {
+		return msg
+	}
+	id := make([]byte, 6)
+	rand.Read(id)
+	ref := hex.EncodeToString(id)
+	s.log.Warn("scim: the directory refused a request", "request_id", ref, "method", r.Method, "path", r.URL.Path, "err", err)
+	return fmt.Sprintf("%s (request %s; jitd's log has the directory's answer)", plain, ref)
 }
 
 // readJSON decodes a request body into v, keeping numbers exact.
