@@ -42,8 +42,15 @@ func (m *Manager) RetryNow(ctx context.Context, directory string) (int, error) {
 	return n, nil
 }
 
-// Run works the queue until ctx is cancelled.
+// Run works the queue until ctx is cancelled. Steps waiting out a backoff
+// from before a restart are due at once: the directory may have come back
+// while jitd was down.
 func (m *Manager) Run(ctx context.Context) error {
+	for name := range m.dirs {
+		if _, err := m.RetryNow(ctx, name); err != nil {
+			return err
+		}
+	}
 	clock.Loop(ctx, m.clock, m.wake, func(ctx context.Context) (time.Time, bool, error) {
 		if _, err := m.RunOnce(ctx); err != nil {
 			return time.Time{}, false, err

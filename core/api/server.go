@@ -56,7 +56,8 @@ type Server struct {
 	ready            Readiness
 	metrics          http.Handler
 	mux              *http.ServeMux
-	routes           []string // "METHOD /path" of every route, for the OpenAPI check
+	guarded          http.Handler // mux behind the guard on unauthenticated requests
+	routes           []string     // "METHOD /path" of every route, for the OpenAPI check
 }
 
 // Deps are what the API serves from.
@@ -87,6 +88,10 @@ type Deps struct {
 	Ready   Readiness
 	Clock   clock.Clock
 	Log     *slog.Logger
+	// UnauthenticatedPerAddr bounds the requests one client address may
+	// have in flight before they show credentials (default 64); health
+	// checks and signed-in requests are not counted.
+	UnauthenticatedPerAddr int
 }
 
 // NewServer returns the API handler.
@@ -97,6 +102,10 @@ func NewServer(d Deps) *Server {
 	s := &Server{store: d.Store, grants: d.Grants, accounts: d.Accounts, mirror: d.Mirror, reconcile: d.Reconcile, policy: d.Policy, clock: d.Clock, requests: d.Requests, invites: d.Invites, defaultDirectory: d.DefaultDirectory,
 		links: d.Links, oidc: d.OIDC, slackSecrets: d.SlackSecrets, slackHTTP: d.SlackHTTP,
 		log: d.Log, ready: d.Ready, mux: http.NewServeMux(), metrics: promhttp.HandlerFor(d.Metrics, promhttp.HandlerOpts{Registry: d.Metrics})}
+	if d.UnauthenticatedPerAddr <= 0 {
+		d.UnauthenticatedPerAddr = 64
+	}
+	s.guarded = newGuard(d.UnauthenticatedPerAddr).guarded(s.mux)
 	s.route("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -162,7 +171,7 @@ func NewServer(d Deps) *Server {
 	return s
 }
 
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.guarded.ServeHTTP(w, r) }
 
 type handlerFunc func(w http.ResponseWriter, r *http.Request, p auth.Principal) error
 
@@ -204,7 +213,12 @@ func (s *Server) handle(pattern string, perm auth.Permission, h handlerFunc) {
 // authenticate finds the caller: an API token (jitd_...) or, with OIDC, an
 // ID token as the bearer or a browser session cookie. A cookie never
 // authorises a cross-site write: unsafe methods must come from this origin.
-func (s *Server) authenticate(r *http.Request) (auth.Principal, error) {
+func (s *Server) authenticate(r *http.Request) (p auth.Principal, err error) {
+	defer func() {
+		if err == nil {
+			authenticated(r)
+		}
+	}()
 	now := s.clock.Now()
 	if bearer, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
 		bearer = strings.TrimSpace(bearer)
@@ -464,6 +478,7 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, _ auth.Princi
 }
 
 func (s *Server) verifyAudit(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
+	noWriteDeadline(w) // the whole log is read
 	res, err := VerifyAudit(r.Context(), s.store)
 	if err != nil {
 		return err
@@ -526,6 +541,7 @@ func (s *Server) syncStatus(w http.ResponseWriter, r *http.Request, _ auth.Princ
 }
 
 func (s *Server) syncRun(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
+	noWriteDeadline(w) // a full sync of a large directory takes minutes
 	var req SyncRunRequest
 	if err := decode(r, &req); err != nil {
 		return err

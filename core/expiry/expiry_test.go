@@ -853,3 +853,31 @@ func TestExpiry_SlowFailuresAreAlertedAfterAlertAfter(t *testing.T) {
 		t.Fatalf("second failure 31s overdue: %s after %d attempts, alerts %v; want revoke_failed and one alert", cur.State, cur.Attempts, alerts)
 	}
 }
+
+// A restart retries at once the removals the last run left in a backoff:
+// the directory may have come back while jitd was down, and this run has
+// seen no outage that would wake them.
+func TestExpiry_RestartRetriesRemovalsInBackoffAtOnce(t *testing.T) {
+	e := newEnv(t, 1, 2)
+	g := e.add("u0", "grp0", 5*time.Minute)
+	e.conn.setFail(fmt.Errorf("dial: %w", connectors.ErrUnavailable))
+	e.clock.Advance(5 * time.Minute)
+	for range 6 { // the backoff grows to about half a minute
+		e.runOnce()
+		next, _, _ := e.store.NextDue(context.Background())
+		e.clock.Set(next)
+	}
+	e.runOnce()
+	if wait := e.state(g.ID).NextAttempt.Sub(e.clock.Now()); wait < 10*time.Second {
+		t.Fatalf("the removal waits only %s; the test needs a long backoff", wait)
+	}
+	e.conn.setFail(nil) // back while jitd restarts
+	e.open()
+	if err := e.sched.Recover(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	e.runOnce() // no time passes
+	if got := e.state(g.ID); got.State != store.StateRevoked || e.member("u0", "grp0") {
+		t.Fatalf("after the restart: %s, member %v; want removed at once", got.State, e.member("u0", "grp0"))
+	}
+}

@@ -180,18 +180,31 @@ func (s *Scheduler) RetryNow(ctx context.Context, directory string) (int, error)
 }
 
 // Recover takes back the leases this instance held before a restart, so
-// interrupted removals are retried at once instead of after the lease.
+// interrupted removals are retried at once instead of after the lease, and
+// makes every removal waiting out a backoff due now: the backoff was
+// earned by the last run against a directory that may have come back while
+// jitd was down, and this run has no outage of its own to wait for.
 func (s *Scheduler) Recover(ctx context.Context) error {
-	var n int
+	var n, due int
+	now := s.clock.Now()
 	err := s.store.Update(ctx, func(tx store.Tx) (err error) {
-		n, err = tx.ReleaseLeases(s.cfg.Owner)
-		return err
+		if n, err = tx.ReleaseLeases(s.cfg.Owner); err != nil {
+			return err
+		}
+		for name := range s.dirs {
+			m, err := tx.RetryGrantsNow(name, now)
+			if err != nil {
+				return err
+			}
+			due += m
+		}
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("expiry: recover leases: %w", err)
 	}
-	if n > 0 {
-		s.log.Info("expiry: took back interrupted removals", "count", n)
+	if n+due > 0 {
+		s.log.Info("expiry: took back interrupted removals and retries them now", "leased", n, "in_backoff", due)
 	}
 	return nil
 }
