@@ -243,8 +243,8 @@ func (d *Daemon) resume(ctx context.Context) error {
 func (d *Daemon) serve(ctx context.Context) error {
 	log := d.opts.Log
 	srv := api.NewHTTPServer(api.NewServer(api.Deps{Store: d.store, Grants: d.grants, Accounts: d.accounts, Mirror: d.mirror, Reconcile: d.reconcile,
-			Policy: d.cfg.Policy.Compiled(), Requests: d.requests, Invites: d.invites, Links: d.links, OIDC: d.oidc, SlackSecrets: d.notifier.SlackSecrets(),
-			SlackHTTP: &http.Client{Timeout: 10 * time.Second}, DefaultDirectory: d.defaultDirectory(), SCIM: d.scim, Metrics: d.reg, Ready: d.readiness, Clock: d.opts.Clock, Log: log}), log)
+		Policy: d.cfg.Policy.Compiled(), Requests: d.requests, Invites: d.invites, Links: d.links, OIDC: d.oidc, SlackSecrets: d.notifier.SlackSecrets(),
+		SlackHTTP: &http.Client{Timeout: 10 * time.Second}, DefaultDirectory: d.defaultDirectory(), SCIM: d.scim, Metrics: d.reg, Ready: d.readiness, Clock: d.opts.Clock, Log: log}), log)
 	ln, err := net.Listen("tcp", d.cfg.Server.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", d.cfg.Server.Listen, err)
