@@ -31,6 +31,7 @@ func (l *limiter) allow(addr string) (bool, time.Duration) {
 func (l *limiter) limited(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if ok, wait := l.allow(r.RemoteAddr); !ok {
+			dropConn(w)
 			writeErr(w, &Error{Status: http.StatusTooManyRequests, Code: CodeTooMany, Message: "too many requests from this address; retry later",
 				RetryAfter: max(1, int(wait.Seconds()+0.999))})
 			return
@@ -99,7 +100,7 @@ func (g *guard) guarded(h http.Handler) http.Handler {
 		}
 		release, ok := g.enter(r.RemoteAddr)
 		if !ok {
-			w.Header().Set("Connection", "close")
+			dropConn(w)
 			writeErr(w, &Error{Status: http.StatusServiceUnavailable, Code: CodeTooMany,
 				Message: "too many requests from this address have not signed in yet; retry later", RetryAfter: 5})
 			return

@@ -78,3 +78,12 @@ func (c *connCaps) track(conn net.Conn, state http.ConnState) {
 func noWriteDeadline(w http.ResponseWriter) {
 	http.NewResponseController(w).SetWriteDeadline(time.Time{})
 }
+
+// dropConn ends the connection of a request that is refused before its body
+// is read (no credentials, too many): the answer is sent, and the body the
+// client promised is not waited for, which the server would otherwise do
+// until the read timeout to keep the connection.
+func dropConn(w http.ResponseWriter) {
+	w.Header().Set("Connection", "close")
+	http.NewResponseController(w).SetReadDeadline(time.Now())
+}

@@ -31,6 +31,7 @@ func (s *Server) mountSCIM(h *scim.Server) {
 				return
 			}
 			w.Header().Set("WWW-Authenticate", `Bearer realm="jitd-scim"`)
+			dropConn(w)
 			scimError(w, status, detail)
 			return
 		}

@@ -196,6 +196,7 @@ func (s *Server) handle(pattern string, perm auth.Permission, h handlerFunc) {
 				s.fail(w, r, err)
 				return
 			}
+			dropConn(w)
 			writeErr(w, apiErr)
 			return
 		}
