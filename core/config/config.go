@@ -76,6 +76,9 @@ type Log struct {
 type Grants struct {
 	MinDuration Duration `yaml:"min_duration"`
 	MaxDuration Duration `yaml:"max_duration"`
+	// MaxText is the longest reason, ticket or comment a person may give
+	// (characters; default 1000). Control characters are always refused.
+	MaxText int `yaml:"max_text"`
 }
 
 // Expiry tunes the revocation queue.
@@ -305,7 +308,7 @@ func Defaults() Config {
 		Server:  Server{Listen: "127.0.0.1:8457"},
 		DataDir: "./var",
 		Log:     Log{Level: "info", Format: "text"},
-		Grants:  Grants{MinDuration: Duration(time.Minute), MaxDuration: Duration(30 * 24 * time.Hour)},
+		Grants:  Grants{MinDuration: Duration(time.Minute), MaxDuration: Duration(30 * 24 * time.Hour), MaxText: 1000},
 		Expiry:  Expiry{MaxAttempts: 6, BatchSize: 500, Concurrency: 4, Lease: Duration(2 * time.Minute), CallTimeout: Duration(30 * time.Second), AlertAfter: Duration(20 * time.Second)},
 		Accounts: Accounts{Retention: Duration(30 * 24 * time.Hour), MaxDuration: Duration(365 * 24 * time.Hour),
 			SponsorOffboarding: "disable"},
@@ -384,6 +387,9 @@ func (c *Config) validate() error {
 	}
 	if c.Grants.MaxDuration < c.Grants.MinDuration {
 		add("grants.max_duration", "must not be shorter than min_duration (%s)", time.Duration(c.Grants.MinDuration))
+	}
+	if c.Grants.MaxText < 1 || c.Grants.MaxText > 100000 {
+		add("grants.max_text", "must be between 1 and 100000 characters (got %d)", c.Grants.MaxText)
 	}
 	if c.Expiry.MaxAttempts < 1 {
 		add("expiry.max_attempts", "must be at least 1")

@@ -152,7 +152,7 @@ func (d *Daemon) start(ctx context.Context) error {
 		policies[dc.Name] = p
 	}
 	d.grants = grant.New(grant.Config{MinDuration: time.Duration(d.cfg.Grants.MinDuration), MaxDuration: time.Duration(d.cfg.Grants.MaxDuration),
-		CallTimeout: time.Duration(ecfg.CallTimeout)},
+		CallTimeout: time.Duration(ecfg.CallTimeout), MaxText: d.cfg.Grants.MaxText},
 		st, d.dirs, locks, d.opts.Clock, log, d.sched.Wake)
 	d.reconcile = reconcile.New(st, d.grants, policies, d.opts.Clock, log, reconcile.NewMetrics(d.reg))
 	acfg := d.cfg.Accounts
@@ -165,7 +165,7 @@ func (d *Daemon) start(ctx context.Context) error {
 	})
 	d.reconcile.Sponsors = d.accounts
 	bg := d.cfg.Policy.BreakGlass
-	d.requests = request.New(request.Config{TTL: time.Duration(d.cfg.Policy.RequestTTL), ReportingLineDepth: d.cfg.Policy.ReportingLineDepth,
+	d.requests = request.New(request.Config{TTL: time.Duration(d.cfg.Policy.RequestTTL), ReportingLineDepth: d.cfg.Policy.ReportingLineDepth, MaxText: d.cfg.Grants.MaxText,
 		BreakGlass: request.BreakGlassConfig{Users: bg.Users, Groups: bg.Groups, Targets: bg.Targets, MaxDuration: time.Duration(bg.MaxDuration)}}, st, d.cfg.Policy.Compiled(), d.grants, d.opts.Clock, log)
 	d.requests.FirstSync = func(ctx context.Context, dir string) error {
 		_, err := d.mirror.Sync(ctx, dir, true)

@@ -14,6 +14,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/jitd/jitd/connectors"
 	"github.com/jitd/jitd/core/audit"
@@ -49,6 +51,45 @@ type Config struct {
 	// CallTimeout bounds one directory call (default 30s): a hung directory
 	// must not hold a group's lock, which its removals need too.
 	CallTimeout time.Duration
+	// MaxText is the longest reason a person may give, in characters
+	// (default DefaultMaxText).
+	MaxText int
+}
+
+// DefaultMaxText is the longest reason or comment by default.
+const DefaultMaxText = 1000
+
+// CheckText refuses free text a person gives (a reason, a comment, a
+// ticket) that is longer than max characters (0: DefaultMaxText) or holds
+// control characters, which would let it pass for several lines of a log or
+// a message.
+func CheckText(field, s string, max int) error {
+	if max <= 0 {
+		max = DefaultMaxText
+	}
+	if n := utf8.RuneCountInString(s); n > max {
+		return invalid("%s is %d characters long; at most %d are allowed", field, n, max)
+	}
+	if !utf8.ValidString(s) {
+		return invalid("%s is not valid UTF-8", field)
+	}
+	if i := strings.IndexFunc(s, unicode.IsControl); i >= 0 {
+		return invalid("%s holds a control character (%U at byte %d); give it on one line of plain text", field, []rune(s[i:])[0], i)
+	}
+	return nil
+}
+
+// Target checks that a directory is configured and that group is one of its
+// JIT-managed groups, as Add does.
+func (m *Manager) Target(directory, group string) error {
+	dir, err := m.directory(directory)
+	if err != nil {
+		return err
+	}
+	if _, ok := dir.Groups[group]; !ok {
+		return invalid("group %q is not JIT-managed in directory %q; add it to directories[].groups in the config", group, dir.Name)
+	}
+	return nil
 }
 
 // DefaultCallTimeout bounds a directory call when no timeout is configured.
@@ -177,6 +218,9 @@ func (m *Manager) window(now time.Time, d time.Duration, until time.Time, maxDur
 func (m *Manager) Add(ctx context.Context, req AddRequest) (store.Grant, error) {
 	if strings.TrimSpace(req.Reason) == "" {
 		return store.Grant{}, invalid("a reason is required")
+	}
+	if err := CheckText("the reason", req.Reason, m.cfg.MaxText); err != nil {
+		return store.Grant{}, err
 	}
 	if req.User == "" || req.Group == "" {
 		return store.Grant{}, invalid("user and group are required")
@@ -421,6 +465,9 @@ func (m *Manager) Resume(ctx context.Context) error {
 // Extend moves a live grant's end to a later time, within the group's maximum
 // counted from now. It never adds a second membership.
 func (m *Manager) Extend(ctx context.Context, id string, d time.Duration, until time.Time, actor, reason string) (store.Grant, error) {
+	if err := CheckText("the reason", reason, m.cfg.MaxText); err != nil {
+		return store.Grant{}, err
+	}
 	g, err := m.get(ctx, id)
 	if err != nil {
 		return g, err
@@ -480,6 +527,9 @@ func (m *Manager) Extend(ctx context.Context, id string, d time.Duration, until 
 func (m *Manager) Revoke(ctx context.Context, id, actor, reason string) (store.Grant, error) {
 	if strings.TrimSpace(reason) == "" {
 		return store.Grant{}, invalid("a reason is required to revoke a grant")
+	}
+	if err := CheckText("the reason", reason, m.cfg.MaxText); err != nil {
+		return store.Grant{}, err
 	}
 	var g store.Grant
 	now := m.clock.Now()

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jitd/jitd/core/grant"
 	"github.com/jitd/jitd/core/store"
 )
 
@@ -73,9 +74,15 @@ func (m *Manager) BreakGlass(ctx context.Context, req CreateRequest) (store.Requ
 	if len(problems) > 0 {
 		return store.Request{}, store.Review{}, fmt.Errorf("%w: %s", ErrInvalid, strings.Join(problems, "; "))
 	}
+	if err := m.checkTarget(req); err != nil {
+		return store.Request{}, store.Review{}, err
+	}
 	now := m.clock.Now()
 	in, err := m.input(ctx, now, req.Directory, req.Requester)
 	if err != nil {
+		return store.Request{}, store.Review{}, err
+	}
+	if err := m.groupExists(ctx, req.Directory, req.Group); err != nil {
 		return store.Request{}, store.Review{}, err
 	}
 	allowed := slices.ContainsFunc(bg.Users, func(u string) bool { return strings.EqualFold(u, req.Requester) }) ||
@@ -121,6 +128,9 @@ func (m *Manager) CloseReview(ctx context.Context, id, by, outcome, comment stri
 	}
 	if strings.TrimSpace(comment) == "" {
 		return store.Review{}, fmt.Errorf("%w: a comment is required to close a review", ErrInvalid)
+	}
+	if err := grant.CheckText("the comment", comment, m.cfg.MaxText); err != nil {
+		return store.Review{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	now := m.clock.Now()
 	var v store.Review

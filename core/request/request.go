@@ -56,6 +56,9 @@ type Config struct {
 	// ReportingLineDepth (0: off) keeps the requester's reports, down to
 	// this many levels (1: direct reports), from approving their request.
 	ReportingLineDepth int
+	// MaxText is the longest reason, ticket or comment, in characters
+	// (default grant.DefaultMaxText).
+	MaxText int
 }
 
 // Manager runs access requests.
@@ -143,6 +146,34 @@ func (m *Manager) input(ctx context.Context, now time.Time, dir, login string) (
 	return Input(ctx, m.store, now, dir, login)
 }
 
+// checkTarget checks what a request names before anything is read or
+// recorded: a configured directory, a JIT-managed group, and free text of
+// a sane length on one line. A bad name is the asker's mistake (ErrInvalid),
+// found now rather than when an approver approves.
+func (m *Manager) checkTarget(req CreateRequest) error {
+	for _, t := range []struct{ field, text string }{{"the reason", req.Reason}, {"the ticket", req.Ticket}} {
+		if err := grant.CheckText(t.field, t.text, m.cfg.MaxText); err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalid, err)
+		}
+	}
+	if m.grants == nil {
+		return nil
+	}
+	if err := m.grants.Target(req.Directory, req.Group); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	return nil
+}
+
+// groupExists checks the group against the mirror (read once at least).
+func (m *Manager) groupExists(ctx context.Context, dir, group string) error {
+	_, err := m.store.MirrorGroup(ctx, dir, group)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("%w: no group %q in directory %q", ErrInvalid, group, dir)
+	}
+	return err
+}
+
 // CreateRequest is what a requester asks for.
 type CreateRequest struct {
 	Requester string // login in Directory
@@ -193,9 +224,15 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (store.Request,
 	if len(problems) > 0 {
 		return store.Request{}, fmt.Errorf("%w: %s", ErrInvalid, strings.Join(problems, "; "))
 	}
+	if err := m.checkTarget(req); err != nil {
+		return store.Request{}, err
+	}
 	now := m.clock.Now()
 	in, err := m.input(ctx, now, req.Directory, req.Requester)
 	if err != nil {
+		return store.Request{}, err
+	}
+	if err := m.groupExists(ctx, req.Directory, req.Group); err != nil {
 		return store.Request{}, err
 	}
 	in.Group, in.Duration, in.Reason, in.Ticket, in.MFA, in.Risk = req.Group, req.Duration, req.Reason, req.Ticket, req.MFA, req.Risk
@@ -476,6 +513,9 @@ func (m *Manager) Deny(ctx context.Context, id, approver, reason string) (store.
 }
 
 func (m *Manager) decide(ctx context.Context, id, approver, comment string, approve bool) (store.Request, error) {
+	if err := grant.CheckText("the comment", comment, m.cfg.MaxText); err != nil {
+		return store.Request{}, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
 	r, err := m.Get(ctx, id)
 	if err != nil {
 		return r, err
