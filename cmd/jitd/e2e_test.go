@@ -633,6 +633,7 @@ func TestE2E_OIDCTokensSignPeopleIn(t *testing.T) {
     issuer: %s
     client_id: jitd
     strip_domain: true
+    allowed_domains: [example.com]
     roles: {admin: [payments-release]}
 policy:
   rules:
@@ -650,14 +651,20 @@ policy:
 	if out, err := d.as(alice, "whoami"); err != nil || !strings.Contains(out, "alice (requester), signed in by oidc with multi-factor") {
 		t.Fatalf("whoami: %v\n%s", err, out)
 	}
-	if out, err := d.as(idp.Token(map[string]any{"preferred_username": "bob"}), "whoami"); err != nil || !strings.Contains(out, "bob (admin)") {
+	if out, err := d.as(idp.Token(map[string]any{"preferred_username": "bob@EXAMPLE.com"}), "whoami"); err != nil || !strings.Contains(out, "bob (admin)") {
 		t.Fatalf("bob: %v\n%s", err, out)
 	}
 	out, err := d.as(alice, "request", "create", "--group", "prod-db-admins", "--for", "1h", "--reason", "deploy", "-o", "json")
 	if err != nil || !strings.Contains(out, `"approved"`) {
 		t.Fatalf("alice's request with MFA: %v\n%s", err, out)
 	}
-	if out, err := d.as(idp.Token(map[string]any{"preferred_username": "dave"}), "whoami"); err == nil || !strings.Contains(out, "disabled") {
+	// Another domain's carol, or a login with no domain, is not the directory's carol.
+	for _, who := range []string{"carol@evil.example", "carol"} {
+		if out, err := d.as(idp.Token(map[string]any{"preferred_username": who}), "whoami"); err == nil || !strings.Contains(out, "not in one of the allowed domains") {
+			t.Fatalf("%s signed in: %v\n%s", who, err, out)
+		}
+	}
+	if out, err := d.as(idp.Token(map[string]any{"preferred_username": "dave@example.com"}), "whoami"); err == nil || !strings.Contains(out, "disabled") {
 		t.Fatalf("dave is disabled in the directory: %v\n%s", err, out)
 	}
 	if fi, err := os.Stat(filepath.Join(dir, "var", "session.key")); err != nil || fi.Mode().Perm() != 0o600 {

@@ -42,6 +42,9 @@ type OIDCConfig struct {
 	// preferred_username); StripDomain drops an "@domain" suffix.
 	LoginClaim  string `yaml:"login_claim"`
 	StripDomain bool   `yaml:"strip_domain"`
+	// AllowedDomains are the domains StripDomain may strip (required with
+	// it): carol@evil.example must not sign in as carol.
+	AllowedDomains []string `yaml:"allowed_domains"`
 	// MFAMethods are the amr values (RFC 8176) that count as multi-factor
 	// (default mfa, otp, hwk, swk, sc, fpt, face, iris, retina, vbm, tel, sms).
 	MFAMethods []string `yaml:"mfa_methods"`
@@ -85,6 +88,12 @@ func (c OIDCConfig) Validate() error {
 		if err := c.clientSecret().Check(); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if c.StripDomain && len(c.AllowedDomains) == 0 {
+		bad("allowed_domains", "required with strip_domain: list the domains whose logins jitd takes without the domain (example.com), so that carol@another.example does not sign in as carol")
+	}
+	if !c.StripDomain && len(c.AllowedDomains) > 0 {
+		bad("allowed_domains", "only means something with strip_domain: true")
 	}
 	if c.SessionTTL < 0 || c.SessionTTL > 7*24*time.Hour {
 		bad("session_ttl", "must be between 0 (default 8h) and 168h")
@@ -191,7 +200,11 @@ func (o *OIDC) fromToken(ctx context.Context, tok *oidc.IDToken) (Principal, err
 	}
 	login, _ := claims[o.cfg.LoginClaim].(string)
 	if o.cfg.StripDomain {
-		login, _, _ = strings.Cut(login, "@")
+		user, domain, _ := strings.Cut(login, "@")
+		if !slices.ContainsFunc(o.cfg.AllowedDomains, func(d string) bool { return strings.EqualFold(d, domain) }) {
+			return Principal{}, fmt.Errorf("%w: %q is not in one of the allowed domains (%s)", ErrUnauthenticated, login, strings.Join(o.cfg.AllowedDomains, ", "))
+		}
+		login = user
 	}
 	if login == "" {
 		return Principal{}, fmt.Errorf("%w: the token has no %s claim", ErrUnauthenticated, o.cfg.LoginClaim)

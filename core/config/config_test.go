@@ -530,3 +530,24 @@ policy:
 		t.Errorf("ProtectedUsers = %v", got)
 	}
 }
+
+// strip_domain needs the domains it may strip: otherwise carol@evil.example
+// signs in as carol.
+func TestOIDC_StripDomainNeedsAllowedDomains(t *testing.T) {
+	t.Chdir("../..")
+	cfg := `data_dir: ./var
+directories:
+  - name: demo
+    kind: demo
+    settings: {file: ./var/demo.json, seed: ./fixtures/demo/directory.json}
+    groups: [{name: prod-db-admins}]
+auth:
+  oidc: {issuer: "https://login.example.com", client_id: jitd, strip_domain: true}
+`
+	if _, err := Parse([]byte(cfg)); err == nil || !strings.Contains(err.Error(), "auth.oidc.allowed_domains: required with strip_domain") {
+		t.Fatalf("strip_domain alone: %v", err)
+	}
+	if _, err := Parse([]byte(strings.Replace(cfg, "strip_domain: true", "strip_domain: true, allowed_domains: [example.com]", 1))); err != nil {
+		t.Fatalf("with allowed_domains: %v", err)
+	}
+}
