@@ -164,12 +164,13 @@ func tokenCmd(g *globals) *cobra.Command {
 			if g.json() {
 				return printJSON(cmd.OutOrStdout(), t)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Token for %s (%s), shown once; jitd keeps only its hash:\n%s\n", t.Name, t.Role, t.Token)
+			fmt.Fprintf(cmd.OutOrStdout(), "Token for %s %s (%s), shown once; jitd keeps only its hash:\n%s\n", t.Kind, t.Name, t.Role, t.Token)
 			return nil
 		},
 	}
-	create.Flags().StringVar(&req.Name, "name", "", "who the token is for (required)")
-	create.Flags().StringVar(&req.Role, "role", "", "admin, auditor, approver or requester (required)")
+	create.Flags().StringVar(&req.Name, "name", "", "who the token is for: a person's login, or with --system a name for the system (required)")
+	create.Flags().StringVar(&req.Role, "role", "", "admin, auditor, approver, requester or scim (required)")
+	create.Flags().BoolVar(&req.System, "system", false, "a token for a system (automation; SCIM tokens always are): it acts as system:NAME, not as a person")
 	create.Flags().StringVar(&req.Expires, "expires", "", "lifetime (90d, 12h); none: never")
 	create.MarkFlagRequired("name")
 	create.MarkFlagRequired("role")
@@ -191,9 +192,9 @@ func tokenCmd(g *globals) *cobra.Command {
 				return printJSON(w, ts)
 			}
 			t := table(w)
-			fmt.Fprintln(t, "ID\tNAME\tROLE\tCREATED\tEXPIRES\tREVOKED")
+			fmt.Fprintln(t, "ID\tKIND\tNAME\tROLE\tCREATED\tEXPIRES\tREVOKED")
 			for _, tk := range ts {
-				fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%s\n", tk.ID, tk.Name, tk.Role, stamp(tk.CreatedAt), stamp(tk.ExpiresAt), stamp(tk.RevokedAt))
+				fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", tk.ID, tk.Kind, tk.Name, tk.Role, stamp(tk.CreatedAt), stamp(tk.ExpiresAt), stamp(tk.RevokedAt))
 			}
 			return t.Flush()
 		},

@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/jitd/jitd/connectors"
 	"github.com/jitd/jitd/connectors/demo"
 	"github.com/jitd/jitd/core/account"
 	"github.com/jitd/jitd/core/api"
@@ -26,6 +27,7 @@ import (
 	"github.com/jitd/jitd/core/notify"
 	"github.com/jitd/jitd/core/policy"
 	"github.com/jitd/jitd/core/request"
+	"github.com/jitd/jitd/core/store"
 	"github.com/jitd/jitd/core/store/sqlite"
 	"github.com/jitd/jitd/sync/mirror"
 	"github.com/jitd/jitd/sync/reconcile"
@@ -238,7 +240,7 @@ func TestAuthorization_Matrix(t *testing.T) {
 		"request deny alice's":    func(c *api.Client) error { _, err := c.Deny(ctx, aliceAsks(), "no"); return err },
 		"request cancel alice's":  func(c *api.Client) error { _, err := c.CancelRequest(ctx, aliceAsks()); return err },
 		"token create": func(c *api.Client) error {
-			_, err := c.CreateToken(ctx, api.CreateTokenRequest{Name: fmt.Sprint("t-", time.Now().UnixNano()), Role: auth.RoleRequester})
+			_, err := c.CreateToken(ctx, api.CreateTokenRequest{Name: fmt.Sprint("t-", time.Now().UnixNano()), Role: auth.RoleAuditor, System: true})
 			return err
 		},
 		"token list":   func(c *api.Client) error { _, err := c.Tokens(ctx); return err },
@@ -348,7 +350,7 @@ func TestGrantLifecycleOverTheAPI(t *testing.T) {
 	c := e.client(e.tokens[auth.RoleAdmin])
 	ctx := context.Background()
 	g, err := c.AddGrant(ctx, api.AddGrantRequest{User: "alice", Group: "prod-db-admins", Until: e.clock.Now().Add(2 * time.Hour), Reason: "INC-9"})
-	if err != nil || g.State != "active" || g.CreatedBy != "admin-user" {
+	if err != nil || g.State != "active" || g.CreatedBy != "system:admin-user" {
 		t.Fatalf("add: %+v %v", g, err)
 	}
 	g, err = c.ExtendGrant(ctx, g.ID, api.ExtendRequest{For: "1h", Reason: "more"})
@@ -367,7 +369,7 @@ func TestGrantLifecycleOverTheAPI(t *testing.T) {
 	}
 	e.sched.RunOnce(ctx)
 	g, _ = c.Grant(ctx, g.ID)
-	if g.State != "revoked" || g.EndReason != "revoked by admin-user: done" {
+	if g.State != "revoked" || g.EndReason != "revoked by system:admin-user: done" {
 		t.Fatalf("after revoke: %+v", g)
 	}
 	evs, _ := c.AuditEvents(ctx, g.ID, 100)
@@ -463,11 +465,11 @@ func TestTokensExpireAndCanBeRevoked(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	admin := e.client(e.tokens[auth.RoleAdmin])
-	short, err := admin.CreateToken(ctx, api.CreateTokenRequest{Name: "temp", Role: auth.RoleAuditor, Expires: "1h"})
+	short, err := admin.CreateToken(ctx, api.CreateTokenRequest{Name: "temp", Role: auth.RoleAuditor, Expires: "1h", System: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	revoked, _ := admin.CreateToken(ctx, api.CreateTokenRequest{Name: "gone", Role: auth.RoleAuditor})
+	revoked, _ := admin.CreateToken(ctx, api.CreateTokenRequest{Name: "gone", Role: auth.RoleAuditor, System: true})
 	for _, tok := range []string{short.Token, revoked.Token} {
 		if _, err := e.client(tok).ListGrants(ctx, api.GrantFilter{}); err != nil {
 			t.Fatalf("fresh token: %v", err)
@@ -497,19 +499,19 @@ func TestTokens_CreationIsAuditedWithItsMakerAndBadInputIsRefused(t *testing.T) 
 	e := newEnv(t)
 	ctx := context.Background()
 	admin := e.client(e.tokens[auth.RoleAdmin])
-	if _, err := admin.CreateToken(ctx, api.CreateTokenRequest{Name: "ci-bot", Role: auth.RoleAuditor}); err != nil {
+	if _, err := admin.CreateToken(ctx, api.CreateTokenRequest{Name: "ci-bot", Role: auth.RoleAuditor, System: true}); err != nil {
 		t.Fatal(err)
 	}
 	evs, err := admin.AuditEvents(ctx, "", 5)
-	if err != nil || len(evs.Events) == 0 || evs.Events[0].Action != "token.created" || evs.Events[0].Actor != auth.RoleAdmin+"-user" {
-		t.Fatalf("newest audit event: %+v %v; want token.created by %s-user", evs.Events, err, auth.RoleAdmin)
+	if err != nil || len(evs.Events) == 0 || evs.Events[0].Action != "token.created" || evs.Events[0].Actor != "system:admin-user" {
+		t.Fatalf("newest audit event: %+v %v; want token.created by system:admin-user", evs.Events, err)
 	}
 	before, _ := admin.Tokens(ctx)
 	for _, req := range []api.CreateTokenRequest{
-		{Name: "bell\x07", Role: auth.RoleAuditor},
-		{Name: "two\nlines", Role: auth.RoleAuditor},
-		{Name: strings.Repeat("x", 129), Role: auth.RoleAuditor},
-		{Name: "past", Role: auth.RoleAuditor, Expires: "-1h"},
+		{Name: "bell\x07", Role: auth.RoleAuditor, System: true},
+		{Name: "two\nlines", Role: auth.RoleAuditor, System: true},
+		{Name: strings.Repeat("x", 129), Role: auth.RoleAuditor, System: true},
+		{Name: "past", Role: auth.RoleAuditor, Expires: "-1h", System: true},
 	} {
 		if _, err := admin.CreateToken(ctx, req); status(err) != 400 {
 			t.Errorf("token %q expiring %q: %v, want 400", req.Name, req.Expires, err)
@@ -517,5 +519,73 @@ func TestTokens_CreationIsAuditedWithItsMakerAndBadInputIsRefused(t *testing.T) 
 	}
 	if after, _ := admin.Tokens(ctx); len(after) != len(before) {
 		t.Fatalf("refused tokens were made: %d tokens, then %d", len(before), len(after))
+	}
+}
+
+// A person the directory disables loses the API once sync sees it: their
+// token gets 401 (audited once), so they can neither approve nor ask. A
+// token for a person must name an enabled user; a system's token acts as
+// system:<name>, never as a person, and cannot request or approve.
+func TestTokens_APersonDisabledInTheDirectoryLosesTheAPI(t *testing.T) {
+	var st store.Store
+	e := newEnv(t, func(d *api.Deps, _ string) { st = d.Store })
+	ctx := context.Background()
+	admin := e.client(e.tokens[auth.RoleAdmin])
+	if _, err := admin.SyncRun(ctx, api.SyncRunRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	alice, bob := e.client(e.tokens["alice"]), e.client(e.tokens["bob"])
+	rq, err := alice.CreateRequest(ctx, api.CreateRequestRequest{Group: "prod-db-admins", For: "1h", Reason: "deploy"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The directory disables bob; the next sync records it.
+	err = st.Update(ctx, func(tx store.Tx) error {
+		return tx.UpsertMirrorUser("demo", connectors.User{ID: "6f1c2a4e-0002-4a1b-9c01-000000000002", Login: "bob", Enabled: false}, 1)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.Approve(ctx, rq.ID, "ok"); status(err) != 401 || !strings.Contains(err.Error(), "bob is disabled in the directory") {
+		t.Fatalf("a disabled approver approves: %v, want 401", err)
+	}
+	if _, err := bob.CreateRequest(ctx, api.CreateRequestRequest{Group: "prod-db-admins", For: "1h", Reason: "me too"}); status(err) != 401 {
+		t.Fatalf("a disabled person asks: %v, want 401", err)
+	}
+	if r, _ := admin.Request(ctx, rq.ID); r.State != "pending" {
+		t.Fatalf("the request is %s after a disabled approver's try", r.State)
+	}
+	evs, _ := admin.AuditEvents(ctx, "", 100)
+	refused := 0
+	for _, ev := range evs.Events {
+		if ev.Action == "auth.refused" && ev.User == "bob" {
+			refused++
+		}
+	}
+	if refused != 1 {
+		t.Fatalf("%d auth.refused events for bob's two calls, want 1", refused)
+	}
+
+	for _, req := range []api.CreateTokenRequest{
+		{Name: "dave", Role: auth.RoleRequester},             // disabled in the directory
+		{Name: "mallory", Role: auth.RoleApprover},           // no such person
+		{Name: "system:x", Role: auth.RoleAdmin},             // passes for a system
+		{Name: "ci", Role: auth.RoleRequester, System: true}, // a system cannot ask
+		{Name: "ci", Role: auth.RoleApprover, System: true},  // nor approve
+	} {
+		if _, err := admin.CreateToken(ctx, req); status(err) != 400 {
+			t.Errorf("token %+v: %v, want 400", req, err)
+		}
+	}
+	tk, err := admin.CreateToken(ctx, api.CreateTokenRequest{Name: "carol-admin", Role: auth.RoleAdmin, System: true})
+	if err != nil || tk.Kind != "system" {
+		t.Fatalf("system token: %+v %v", tk, err)
+	}
+	who, err := e.client(tk.Token).Whoami(ctx)
+	if err != nil || who.Name != "system:carol-admin" {
+		t.Fatalf("a system token acts as %+v %v, want system:carol-admin", who, err)
+	}
+	if scim, err := admin.CreateToken(ctx, api.CreateTokenRequest{Name: "entra", Role: auth.RoleSCIM}); err != nil || scim.Kind != "system" {
+		t.Fatalf("a scim token: %+v %v, want a system's", scim, err)
 	}
 }

@@ -171,7 +171,7 @@ func TestOpenAPI_RequestsAndResponsesMatchTheDocument(t *testing.T) {
 	rq3, _ := alice.CreateRequest(ctx, api.CreateRequestRequest{Group: "prod-db-admins", For: "1h", Reason: "third"})
 	alice.CancelRequest(ctx, rq3.ID)
 	alice.CreateRequest(ctx, api.CreateRequestRequest{Group: "prod-db-admins", For: "9h", Reason: "too long"})
-	if tk, err := c.CreateToken(ctx, api.CreateTokenRequest{Name: "dave", Role: "requester", Expires: "90d"}); err == nil {
+	if tk, err := c.CreateToken(ctx, api.CreateTokenRequest{Name: "ci", Role: "auditor", Expires: "90d", System: true}); err == nil {
 		c.Tokens(ctx)
 		c.RevokeToken(ctx, tk.ID)
 	}

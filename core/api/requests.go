@@ -210,6 +210,10 @@ type CreateTokenRequest struct {
 	Name    string `json:"name"`
 	Role    string `json:"role"`
 	Expires string `json:"expires,omitempty"`
+	// System makes a token for a system (a SCIM client, automation)
+	// instead of a person: its name need not be a login, and it acts as
+	// system:<name>. SCIM tokens always are.
+	System bool `json:"system,omitempty"`
 }
 
 // CreatedToken is a new token, shown once.
@@ -217,6 +221,7 @@ type CreatedToken struct {
 	ID        string    `json:"id"`
 	Name      string    `json:"name"`
 	Role      string    `json:"role"`
+	Kind      string    `json:"kind"`
 	Token     string    `json:"token"`
 	ExpiresAt time.Time `json:"expires_at,omitzero"`
 }
@@ -226,6 +231,7 @@ type TokenInfo struct {
 	ID        string    `json:"id"`
 	Name      string    `json:"name"`
 	Role      string    `json:"role"`
+	Kind      string    `json:"kind"`
 	CreatedAt time.Time `json:"created_at"`
 	ExpiresAt time.Time `json:"expires_at,omitzero"`
 	RevokedAt time.Time `json:"revoked_at,omitzero"`
@@ -254,8 +260,24 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request, p auth.Prin
 		}
 		expires = now.Add(d)
 	}
-	tok, id, err := auth.NewExpiringToken(r.Context(), s.store, p.Name, req.Name, req.Role, now, expires)
-	if errors.Is(err, auth.ErrUnknownRole) {
+	kind := store.TokenPerson
+	if req.System || req.Role == auth.RoleSCIM {
+		kind = store.TokenSystem
+	}
+	if kind == store.TokenPerson {
+		// A person's token is named by their login, and only an enabled
+		// user of a directory is one.
+		if strings.HasPrefix(req.Name, auth.SystemPrefix) {
+			return &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: fmt.Sprintf("a person's login cannot start with %q", auth.SystemPrefix)}
+		}
+		if _, enabled, _, err := s.store.Person(r.Context(), req.Name); err != nil {
+			return err
+		} else if !enabled {
+			return &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: fmt.Sprintf("%q is not an enabled user of any directory (as of the last sync): a token for a person is named by their login; for a SCIM client or automation make a system token (--system)", req.Name)}
+		}
+	}
+	tok, id, err := auth.NewExpiringToken(r.Context(), s.store, p.Name, req.Name, req.Role, kind, now, expires)
+	if errors.Is(err, auth.ErrUnknownRole) || errors.Is(err, auth.ErrInvalidToken) {
 		return &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: err.Error()}
 	}
 	if errors.Is(err, store.ErrConflict) {
@@ -265,7 +287,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request, p auth.Prin
 		return err
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusCreated, CreatedToken{ID: id, Name: req.Name, Role: req.Role, Token: tok, ExpiresAt: expires})
+	writeJSON(w, http.StatusCreated, CreatedToken{ID: id, Name: req.Name, Role: req.Role, Kind: kind, Token: tok, ExpiresAt: expires})
 	return nil
 }
 
@@ -276,7 +298,7 @@ func (s *Server) listTokens(w http.ResponseWriter, r *http.Request, _ auth.Princ
 	}
 	out := []TokenInfo{}
 	for _, t := range ts {
-		out = append(out, TokenInfo{ID: t.ID, Name: t.Name, Role: t.Role, CreatedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt, RevokedAt: t.RevokedAt})
+		out = append(out, TokenInfo{ID: t.ID, Name: t.Name, Role: t.Role, Kind: t.Kind, CreatedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt, RevokedAt: t.RevokedAt})
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil

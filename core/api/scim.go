@@ -39,7 +39,7 @@ func (s *Server) mountSCIM(h *scim.Server) {
 			scimError(w, http.StatusForbidden, "role "+p.Role+" may not use SCIM; SCIM needs a token of the scim role")
 			return
 		}
-		ctx := scim.WithPrefix(scim.WithClient(r.Context(), p.Name), scimPrefix)
+		ctx := scim.WithPrefix(scim.WithClient(r.Context(), strings.TrimPrefix(p.Name, auth.SystemPrefix)), scimPrefix)
 		r2 := r.WithContext(ctx)
 		r2.URL.Path = strings.TrimPrefix(r.URL.Path, scimPrefix)
 		r2.URL.RawPath = ""

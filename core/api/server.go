@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -57,6 +58,7 @@ type Server struct {
 	metrics          http.Handler
 	mux              *http.ServeMux
 	guarded          http.Handler // mux behind the guard on unauthenticated requests
+	goneAudited      sync.Map     // token ids refused (person gone) and audited in this run
 	routes           []string     // "METHOD /path" of every route, for the OpenAPI check
 }
 
@@ -225,6 +227,11 @@ func (s *Server) authenticate(r *http.Request) (p auth.Principal, err error) {
 		bearer = strings.TrimSpace(bearer)
 		if strings.HasPrefix(bearer, "jitd_") || s.oidc == nil {
 			p, err := auth.Authenticate(r.Context(), s.store, bearer, now)
+			var gone *auth.PersonGoneError
+			if errors.As(err, &gone) {
+				s.auditGone(r.Context(), gone, now)
+				return auth.Principal{}, err
+			}
 			if errors.Is(err, auth.ErrUnauthenticated) {
 				return p, fmt.Errorf("%w: invalid API token", auth.ErrUnauthenticated)
 			}
@@ -243,6 +250,22 @@ func (s *Server) authenticate(r *http.Request) (p auth.Principal, err error) {
 		msg = "sign in: Authorization: Bearer <API token or ID token>, or a browser session from /auth/login"
 	}
 	return auth.Principal{}, fmt.Errorf("%w: %s", auth.ErrUnauthenticated, msg)
+}
+
+// auditGone records, once per token and run, that a person's token was
+// refused because the directory disabled or removed them.
+func (s *Server) auditGone(ctx context.Context, gone *auth.PersonGoneError, now time.Time) {
+	if _, seen := s.goneAudited.LoadOrStore(gone.TokenID, true); seen {
+		return
+	}
+	err := s.store.Update(context.WithoutCancel(ctx), func(tx store.Tx) error {
+		_, err := tx.AppendAudit(audit.Event{Time: now, Actor: gone.Login, Action: audit.AuthRefused, User: gone.Login,
+			Detail: fmt.Sprintf("token %s refused: %s %s", gone.TokenID, gone.Login, gone.Why)})
+		return err
+	})
+	if err != nil {
+		s.log.Error("audit a refused token", "token_id", gone.TokenID, "user", gone.Login, "err", err)
+	}
 }
 
 // sameOrigin reports whether a browser request comes from this server's own

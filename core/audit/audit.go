@@ -50,6 +50,7 @@ const (
 	InviteRevoked = "invite.revoked"  // withdrawn before use
 	InviteFetched = "invite.password" // the contractor fetched their initial password
 	SignedOut     = "auth.signed_out" // a person ended their browser sessions
+	AuthRefused   = "auth.refused"    // a person's token refused: the directory disabled or removed them
 )
 
 // Event is one row of the audit log.

@@ -85,6 +85,10 @@ func Allowed(role string, p Permission) bool {
 	return false
 }
 
+// ErrInvalidToken: a token was asked for that cannot be (a system
+// requester, a person scim client).
+var ErrInvalidToken = errors.New("invalid token request")
+
 // ErrUnknownRole: a token was asked for a role that does not exist.
 var ErrUnknownRole = errors.New("unknown role")
 
@@ -123,7 +127,49 @@ func Authenticate(ctx context.Context, st store.Store, token string, now time.Ti
 	if !t.RevokedAt.IsZero() || (!t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt)) {
 		return Principal{}, ErrUnauthenticated
 	}
+	if t.Kind == store.TokenSystem {
+		return Principal{Name: SystemPrefix + t.Name, Role: t.Role, Via: "token"}, nil
+	}
+	found, enabled, synced, err := st.Person(ctx, t.Name)
+	if err != nil {
+		return Principal{}, fmt.Errorf("auth: %w", err)
+	}
+	if synced && !enabled {
+		why := "is disabled in the directory"
+		if !found {
+			why = "is no user of any directory"
+		}
+		return Principal{Name: t.Name, Role: t.Role, Via: "token"}, &PersonGoneError{Login: t.Name, TokenID: t.ID, Why: why}
+	}
 	return Principal{Name: t.Name, Role: t.Role, Via: "token"}, nil
+}
+
+// SystemPrefix starts the name of every system token's principal, so that
+// a system never passes for a person of the same name, nor a person for a
+// system.
+const SystemPrefix = "system:"
+
+// PersonGoneError refuses a person's token once the directory disables or
+// removes them. It is an ErrUnauthenticated.
+type PersonGoneError struct {
+	Login, TokenID, Why string
+}
+
+func (e *PersonGoneError) Error() string {
+	return fmt.Sprintf("%v: %s %s; their tokens no longer work", ErrUnauthenticated, e.Login, e.Why)
+}
+
+func (e *PersonGoneError) Unwrap() error { return ErrUnauthenticated }
+
+// KindFor returns the kind a token of role has by default: SCIM clients,
+// administrators and auditors made without a person in mind are systems;
+// requesters and approvers are people.
+func KindFor(role string) string {
+	switch role {
+	case RoleRequester, RoleApprover:
+		return store.TokenPerson
+	}
+	return store.TokenSystem
 }
 
 func hashSecret(secret string) string {
@@ -134,16 +180,24 @@ func hashSecret(secret string) string {
 // NewToken creates a token for name with role, stores its hash (audited) and
 // returns the token text, which is never stored.
 func NewToken(ctx context.Context, st store.Store, name, role string, now time.Time) (string, error) {
-	tok, _, err := NewExpiringToken(ctx, st, "jitd", name, role, now, time.Time{})
+	tok, _, err := NewExpiringToken(ctx, st, "jitd", name, role, KindFor(role), now, time.Time{})
 	return tok, err
 }
 
 // NewExpiringToken is NewToken for a token that stops working at expires
 // (zero: never), made by actor (audited as such); it also returns the
 // token's id.
-func NewExpiringToken(ctx context.Context, st store.Store, actor, name, role string, now, expires time.Time) (string, string, error) {
+func NewExpiringToken(ctx context.Context, st store.Store, actor, name, role, kind string, now, expires time.Time) (string, string, error) {
 	if _, ok := roles[role]; !ok {
 		return "", "", fmt.Errorf("%w %q (one of admin, auditor, approver, requester, scim)", ErrUnknownRole, role)
+	}
+	switch {
+	case kind == store.TokenSystem && KindFor(role) == store.TokenPerson:
+		return "", "", fmt.Errorf("%w: a %s token stands for a person (named by their login); a system cannot be one", ErrInvalidToken, role)
+	case kind == store.TokenPerson && role == RoleSCIM:
+		return "", "", fmt.Errorf("%w: a scim token stands for a system, not a person", ErrInvalidToken)
+	case kind != store.TokenPerson && kind != store.TokenSystem:
+		return "", "", fmt.Errorf("%w: kind %q (person or system)", ErrInvalidToken, kind)
 	}
 	idb := make([]byte, 8)
 	secret := make([]byte, 32)
@@ -152,10 +206,10 @@ func NewExpiringToken(ctx context.Context, st store.Store, actor, name, role str
 	id := hex.EncodeToString(idb)
 	sec := base64.RawURLEncoding.EncodeToString(secret)
 	err := st.Update(ctx, func(tx store.Tx) error {
-		if err := tx.InsertToken(store.Token{ID: id, Name: name, Role: role, SecretHash: hashSecret(sec), CreatedAt: now, ExpiresAt: expires}); err != nil {
+		if err := tx.InsertToken(store.Token{ID: id, Name: name, Role: role, Kind: kind, SecretHash: hashSecret(sec), CreatedAt: now, ExpiresAt: expires}); err != nil {
 			return err
 		}
-		_, err := tx.AppendAudit(audit.Event{Time: now, Actor: actor, Action: audit.TokenCreated, Detail: fmt.Sprintf("token %s for %s, role %s", id, name, role)})
+		_, err := tx.AppendAudit(audit.Event{Time: now, Actor: actor, Action: audit.TokenCreated, Detail: fmt.Sprintf("token %s for %s %s, role %s", id, kind, name, role)})
 		return err
 	})
 	if err != nil {

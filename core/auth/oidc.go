@@ -222,6 +222,9 @@ func (o *OIDC) fromToken(ctx context.Context, tok *oidc.IDToken) (Principal, err
 // Person returns login's principal: they must be an enabled user of the
 // directory, and their groups there give the role.
 func (o *OIDC) Person(ctx context.Context, login string, mfa bool) (Principal, error) {
+	if strings.HasPrefix(login, SystemPrefix) {
+		return Principal{}, fmt.Errorf("%w: %q cannot be a person's login", ErrUnauthenticated, login)
+	}
 	u, err := o.store.MirrorUser(ctx, o.cfg.Directory, login)
 	if errors.Is(err, store.ErrNotFound) {
 		return Principal{}, fmt.Errorf("%w: %s is not a user of directory %s", ErrUnauthenticated, login, o.cfg.Directory)

@@ -88,11 +88,22 @@ type AuditFilter struct {
 	Limit   int
 }
 
+// Token kinds.
+const (
+	// TokenPerson stands for the person whose login is its name: it stops
+	// working once no directory has them as an enabled user.
+	TokenPerson = "person"
+	// TokenSystem stands for a system (a SCIM client, automation); its
+	// principal is "system:<name>", never a login.
+	TokenSystem = "system"
+)
+
 // Token is an API token; only a hash of its secret is stored.
 type Token struct {
 	ID         string
 	Name       string
 	Role       string
+	Kind       string // TokenPerson or TokenSystem
 	SecretHash string
 	CreatedAt  time.Time
 	ExpiresAt  time.Time // zero: never
@@ -183,6 +194,9 @@ type Store interface {
 	// SyncState returns a directory's sync state (zero with ErrNotFound if never synced).
 	SyncState(ctx context.Context, directory string) (SyncState, error)
 	MirrorCounts(ctx context.Context, directory string) (MirrorCounts, error)
+	// Person says whether login is a user of any directory's mirror, and
+	// an enabled one; synced says whether any directory was read yet.
+	Person(ctx context.Context, login string) (found, enabled, synced bool, err error)
 	// MirrorUser finds a user by login in the mirror.
 	MirrorUser(ctx context.Context, directory, login string) (connectors.User, error)
 	// MirrorMembers lists the mirrored direct members of a group.

@@ -175,6 +175,15 @@ func (s *Store) MirrorManager(ctx context.Context, dir string, u connectors.User
 }
 
 // MirrorUser finds a mirrored user by login.
+func (s *Store) Person(ctx context.Context, login string) (found, enabled, synced bool, err error) {
+	var n, on, dirs int
+	err = s.read.QueryRowContext(ctx, `SELECT
+		(SELECT count(*) FROM mirror_users WHERE login = ?),
+		(SELECT count(*) FROM mirror_users WHERE login = ? AND enabled = 1),
+		(SELECT count(*) FROM sync_state WHERE full_syncs > 0)`, login, login).Scan(&n, &on, &dirs)
+	return n > 0, on > 0, dirs > 0, err
+}
+
 func (s *Store) MirrorUser(ctx context.Context, dir, login string) (connectors.User, error) {
 	u, err := scanMirrorUser(s.read.QueryRowContext(ctx, `SELECT `+mirrorUserColumns+` FROM mirror_users WHERE directory = ? AND login = ?`, dir, login))
 	if errors.Is(err, sql.ErrNoRows) {

@@ -405,8 +405,11 @@ func (t *txn) flushHead() error {
 }
 
 func (t *txn) InsertToken(tok store.Token) error {
-	_, err := t.tx.ExecContext(t.ctx, `INSERT INTO api_tokens (id, name, role, secret_hash, created_at, expires_at, revoked_at) VALUES (?,?,?,?,?,?,?)`,
-		tok.ID, tok.Name, tok.Role, tok.SecretHash, nanos(tok.CreatedAt), nanos(tok.ExpiresAt), nanos(tok.RevokedAt))
+	if tok.Kind == "" {
+		tok.Kind = store.TokenPerson
+	}
+	_, err := t.tx.ExecContext(t.ctx, `INSERT INTO api_tokens (id, name, role, kind, secret_hash, created_at, expires_at, revoked_at) VALUES (?,?,?,?,?,?,?,?)`,
+		tok.ID, tok.Name, tok.Role, tok.Kind, tok.SecretHash, nanos(tok.CreatedAt), nanos(tok.ExpiresAt), nanos(tok.RevokedAt))
 	var se sqlite3.Error
 	if errors.As(err, &se) && se.Code == sqlite3.ErrConstraint {
 		return fmt.Errorf("token %q: %w", tok.Name, store.ErrConflict)
@@ -547,12 +550,12 @@ func (s *Store) AuditHead(ctx context.Context) (int64, string, error) {
 	return seq, hash, err
 }
 
-const tokenColumns = `id, name, role, secret_hash, created_at, expires_at, revoked_at`
+const tokenColumns = `id, name, role, kind, secret_hash, created_at, expires_at, revoked_at`
 
 func scanToken(r scanner) (store.Token, error) {
 	var t store.Token
 	var created, expires, revoked int64
-	err := r.Scan(&t.ID, &t.Name, &t.Role, &t.SecretHash, &created, &expires, &revoked)
+	err := r.Scan(&t.ID, &t.Name, &t.Role, &t.Kind, &t.SecretHash, &created, &expires, &revoked)
 	t.CreatedAt, t.ExpiresAt, t.RevokedAt = fromNanos(created), fromNanos(expires), fromNanos(revoked)
 	return t, err
 }

@@ -68,7 +68,7 @@ func testRequests(t *testing.T, s store.Store) {
 
 func testTokenLifetime(t *testing.T, s store.Store) {
 	ctx := context.Background()
-	tok := store.Token{ID: "t1", Name: "alice", Role: "requester", SecretHash: "h", CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+	tok := store.Token{ID: "t1", Name: "alice", Role: "requester", Kind: store.TokenPerson, SecretHash: "h", CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
 	if err := s.Update(ctx, func(tx store.Tx) error { return tx.InsertToken(tok) }); err != nil {
 		t.Fatal(err)
 	}

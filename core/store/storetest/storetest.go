@@ -31,6 +31,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ReleaseLeases", testReleaseLeases},
 		{"RetryGrantsNow", testRetryGrantsNow},
 		{"RetryAccountsNow", testRetryAccountsNow},
+		{"PersonByLogin", testPerson},
 		{"FailedUpdateRollsBack", testRollback},
 		{"AuditChain", testAuditChain},
 		{"Tokens", testTokens},
@@ -271,6 +272,38 @@ func testRetryGrantsNow(t *testing.T, s store.Store) {
 	}
 }
 
+// Person says whether a login is an enabled user of any directory, and
+// whether any directory was read yet: what a person's token rests on.
+func testPerson(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	check := func(login string, wantFound, wantEnabled, wantSynced bool) {
+		t.Helper()
+		found, enabled, synced, err := s.Person(ctx, login)
+		if err != nil || found != wantFound || enabled != wantEnabled || synced != wantSynced {
+			t.Fatalf("Person(%s) = %v %v %v %v; want %v %v %v", login, found, enabled, synced, err, wantFound, wantEnabled, wantSynced)
+		}
+	}
+	check("alice", false, false, false)
+	err := s.Update(ctx, func(tx store.Tx) error {
+		for _, u := range []struct {
+			dir string
+			u   connectors.User
+		}{{"a", connectors.User{ID: "1", Login: "alice", Enabled: true}}, {"b", connectors.User{ID: "2", Login: "alice", Enabled: false}},
+			{"a", connectors.User{ID: "3", Login: "dave", Enabled: false}}} {
+			if err := tx.UpsertMirrorUser(u.dir, u.u, 1); err != nil {
+				return err
+			}
+		}
+		return tx.PutSyncState(store.SyncState{Directory: "a", Gen: 1, FullSyncs: 1, LastFullAt: t0})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("alice", true, true, true) // enabled in one directory is enough
+	check("dave", true, false, true)
+	check("mallory", false, false, true)
+}
+
 func testRollback(t *testing.T, s store.Store) {
 	boom := errors.New("boom")
 	err := s.Update(context.Background(), func(tx store.Tx) error {
@@ -327,7 +360,7 @@ func testAuditChain(t *testing.T, s store.Store) {
 
 func testTokens(t *testing.T, s store.Store) {
 	ctx := context.Background()
-	tok := store.Token{ID: "t1", Name: "admin", Role: "admin", SecretHash: "abc", CreatedAt: t0}
+	tok := store.Token{ID: "t1", Name: "admin", Role: "admin", Kind: store.TokenSystem, SecretHash: "abc", CreatedAt: t0}
 	if err := s.Update(ctx, func(tx store.Tx) error { return tx.InsertToken(tok) }); err != nil {
 		t.Fatal(err)
 	}
