@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -34,6 +36,7 @@ func auditCmd(g *globals) *cobra.Command {
 	}
 	list.Flags().StringVar(&grantID, "grant", "", "only events of this grant")
 	list.Flags().IntVar(&limit, "limit", 100, "at most this many events")
+	var checkpointFile string
 	verify := &cobra.Command{
 		Use:   "verify",
 		Short: "Check the whole chain; exit 3 if a row was edited, inserted or deleted",
@@ -44,6 +47,13 @@ func auditCmd(g *globals) *cobra.Command {
 				return err
 			}
 			res, err := c.VerifyAudit(cmd.Context())
+			if checkpointFile != "" {
+				b, rerr := os.ReadFile(checkpointFile)
+				if rerr != nil {
+					return usageErr{fmt.Errorf("--checkpoint: %w", rerr)}
+				}
+				res, err = c.VerifyAuditAgainst(cmd.Context(), strings.Split(string(b), "\n"))
+			}
 			if err != nil {
 				return err
 			}
@@ -51,7 +61,14 @@ func auditCmd(g *globals) *cobra.Command {
 			if g.json() {
 				printJSON(w, res)
 			} else if res.OK {
-				fmt.Fprintf(w, "audit log intact: %d events, hash chain verified\n", res.Events)
+				fmt.Fprintf(w, "audit log intact: %d events, hash chain verified", res.Events)
+				if res.Keyed {
+					fmt.Fprintf(w, " (keyed from event %d)", res.KeyedSince)
+				}
+				if res.Checkpoints > 0 {
+					fmt.Fprintf(w, "; it holds what %d signed checkpoints saw", res.Checkpoints)
+				}
+				fmt.Fprintln(w)
 			} else {
 				for _, p := range res.Problems {
 					fmt.Fprintln(w, p.String())
@@ -63,6 +80,7 @@ func auditCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
+	verify.Flags().StringVar(&checkpointFile, "checkpoint", "", "a file of signed checkpoints (data_dir/audit.checkpoints, or a copy kept elsewhere): the log must still hold what each saw")
 	cmd.AddCommand(list, verify)
 	return cmd
 }

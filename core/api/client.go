@@ -145,6 +145,14 @@ func (c *Client) VerifyAudit(ctx context.Context) (VerifyResult, error) {
 	return out, err
 }
 
+// VerifyAuditAgainst checks the chain and that the log still holds what
+// each signed checkpoint saw.
+func (c *Client) VerifyAuditAgainst(ctx context.Context, checkpoints []string) (VerifyResult, error) {
+	var out VerifyResult
+	err := c.do(ctx, http.MethodPost, "/api/v1/audit/verify", VerifyRequest{Checkpoints: checkpoints}, &out)
+	return out, err
+}
+
 // SyncStatus reports every directory's mirror.
 func (c *Client) SyncStatus(ctx context.Context) ([]SyncStatus, error) {
 	var out []SyncStatus

@@ -154,6 +154,7 @@ func TestOpenAPI_RequestsAndResponsesMatchTheDocument(t *testing.T) {
 	e.sched.RunOnce(ctx)
 	c.AuditEvents(ctx, g.ID, 50)
 	c.VerifyAudit(ctx)
+	c.VerifyAuditAgainst(ctx, []string{})
 	c.Whoami(ctx)
 	c.SyncRun(ctx, api.SyncRunRequest{Directory: "demo"})
 	alice := api.NewClient(e.srv.URL, e.tokens["alice"], hc)

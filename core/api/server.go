@@ -59,6 +59,7 @@ type Server struct {
 	mux              *http.ServeMux
 	guarded          http.Handler // mux behind the guard on unauthenticated requests
 	goneAudited      sync.Map     // token ids refused (person gone) and audited in this run
+	auditKeys        *audit.Keys
 	routes           []string     // "METHOD /path" of every route, for the OpenAPI check
 }
 
@@ -90,6 +91,8 @@ type Deps struct {
 	Ready   Readiness
 	Clock   clock.Clock
 	Log     *slog.Logger
+	// AuditKeys, when set, verify the keyed chain and signed checkpoints.
+	AuditKeys *audit.Keys
 	// UnauthenticatedPerAddr bounds the requests one client address may
 	// have in flight before they show credentials (default 64); health
 	// checks and signed-in requests are not counted.
@@ -108,6 +111,7 @@ func NewServer(d Deps) *Server {
 		d.UnauthenticatedPerAddr = 64
 	}
 	s.guarded = newGuard(d.UnauthenticatedPerAddr).guarded(s.mux)
+	s.auditKeys = d.AuditKeys
 	s.route("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -133,6 +137,7 @@ func NewServer(d Deps) *Server {
 	s.handle("POST /api/v1/grants/{id}/revoke", auth.RequestCreate, s.revokeGrant) // requesters: their own grants only
 	s.handle("GET /api/v1/audit", auth.AuditRead, s.listAudit)
 	s.handle("GET /api/v1/audit/verify", auth.AuditRead, s.verifyAudit)
+	s.handle("POST /api/v1/audit/verify", auth.AuditRead, s.verifyAudit)
 	s.handle("GET /api/v1/sync", auth.SyncRead, s.syncStatus)
 	s.handle("POST /api/v1/sync/run", auth.SyncWrite, s.syncRun)
 	s.handle("GET /api/v1/drift", auth.SyncRead, s.listDrift)
@@ -503,7 +508,13 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, _ auth.Princi
 
 func (s *Server) verifyAudit(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
 	noWriteDeadline(w) // the whole log is read
-	res, err := VerifyAudit(r.Context(), s.store)
+	var req VerifyRequest
+	if r.Method == http.MethodPost {
+		if err := decode(r, &req); err != nil {
+			return err
+		}
+	}
+	res, err := VerifyAudit(r.Context(), s.store, s.auditKeys, req.Checkpoints)
 	if err != nil {
 		return err
 	}
@@ -511,21 +522,63 @@ func (s *Server) verifyAudit(w http.ResponseWriter, r *http.Request, _ auth.Prin
 	return nil
 }
 
-// VerifyAudit checks the whole audit chain in the store.
-func VerifyAudit(ctx context.Context, st store.Store) (VerifyResult, error) {
+// VerifyAudit checks the whole audit chain in the store: keyed from
+// keys.Since on when keys are set, and against each signed checkpoint (the
+// log must still hold the event a checkpoint saw, unchanged).
+func VerifyAudit(ctx context.Context, st store.Store, keys *audit.Keys, checkpoints []string) (VerifyResult, error) {
 	v := audit.NewVerifier()
-	if err := st.WalkAudit(ctx, func(e audit.Event) error { v.Add(e); return nil }); err != nil {
+	if keys != nil {
+		v = audit.NewKeyedVerifier(*keys)
+	}
+	var cps []audit.Checkpoint
+	var problems []audit.Problem
+	for i, line := range checkpoints {
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		if keys == nil {
+			return VerifyResult{}, &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: "this log is not keyed: there are no checkpoints to check"}
+		}
+		c, err := keys.ParseCheckpoint(line)
+		if err != nil {
+			problems = append(problems, audit.Problem{Reason: fmt.Sprintf("checkpoint %d: %v", i+1, err)})
+			continue
+		}
+		cps = append(cps, c)
+	}
+	seen := map[int64]string{}
+	for _, c := range cps {
+		seen[c.Seq] = c.Hash
+	}
+	err := st.WalkAudit(ctx, func(e audit.Event) error {
+		v.Add(e)
+		if want, ok := seen[e.Seq]; ok {
+			if want != e.Hash {
+				problems = append(problems, audit.Problem{Seq: e.Seq, Reason: "differs from what a signed checkpoint saw: the log was rewritten"})
+			}
+			delete(seen, e.Seq)
+		}
+		return nil
+	})
+	if err != nil {
 		return VerifyResult{}, err
+	}
+	for seq := range seen {
+		problems = append(problems, audit.Problem{Seq: seq, Reason: "a signed checkpoint saw this event, and the log no longer holds it: rows deleted"})
 	}
 	seq, hash, err := st.AuditHead(ctx)
 	if err != nil {
 		return VerifyResult{}, err
 	}
-	problems := v.Finish(seq, hash)
-	if problems == nil {
-		problems = []audit.Problem{}
+	problems = append(v.Finish(seq, hash), problems...)
+	res := VerifyResult{OK: len(problems) == 0, Events: v.Count, Problems: problems, Checkpoints: len(cps)}
+	if res.Problems == nil {
+		res.Problems = []audit.Problem{}
 	}
-	return VerifyResult{OK: len(problems) == 0, Events: v.Count, Problems: problems}, nil
+	if keys != nil {
+		res.Keyed, res.KeyedSince = true, keys.Since
+	}
+	return res, nil
 }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {

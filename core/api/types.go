@@ -80,6 +80,17 @@ type VerifyResult struct {
 	OK       bool            `json:"ok"`
 	Events   int64           `json:"events"`
 	Problems []audit.Problem `json:"problems"`
+	// Keyed says the chain is keyed (from event KeyedSince on), and
+	// Checkpoints how many signed checkpoints the log was checked against.
+	Keyed       bool  `json:"keyed"`
+	KeyedSince  int64 `json:"keyed_since,omitempty"`
+	Checkpoints int   `json:"checkpoints"`
+}
+
+// VerifyRequest names checkpoints (lines of the checkpoint file) that the
+// log must still contain.
+type VerifyRequest struct {
+	Checkpoints []string `json:"checkpoints"`
 }
 
 // Error is an API error, sent as an RFC 9457 problem detail

@@ -74,6 +74,12 @@ const GenesisHash = "00000000000000000000000000000000000000000000000000000000000
 // ComputeHash returns the hash of e chained to e.PrevHash. It covers every field
 // except Hash itself; times are hashed at nanosecond precision in UTC.
 func ComputeHash(e Event) string {
+	sum := sha256.Sum256(canonical(e))
+	return hex.EncodeToString(sum[:])
+}
+
+// canonical is what an event's hash covers.
+func canonical(e Event) []byte {
 	body, _ := json.Marshal(struct {
 		Seq       int64  `json:"seq"`
 		Time      int64  `json:"time"`
@@ -86,8 +92,7 @@ func ComputeHash(e Event) string {
 		Detail    string `json:"detail"`
 		PrevHash  string `json:"prev_hash"`
 	}{e.Seq, e.Time.UnixNano(), e.Actor, e.Action, e.GrantID, e.Directory, e.Group, e.User, e.Detail, e.PrevHash})
-	sum := sha256.Sum256(body)
-	return hex.EncodeToString(sum[:])
+	return body
 }
 
 // Problem is one break in the chain.
@@ -100,6 +105,7 @@ func (p Problem) String() string { return fmt.Sprintf("event %d: %s", p.Seq, p.R
 
 // Verifier checks events fed to it in sequence order.
 type Verifier struct {
+	keys     *Keys
 	prevSeq  int64
 	prevHash string
 	Problems []Problem
@@ -108,6 +114,9 @@ type Verifier struct {
 
 // NewVerifier starts a verification at the beginning of the log.
 func NewVerifier() *Verifier { return &Verifier{prevHash: GenesisHash} }
+
+// NewKeyedVerifier starts a verification of a log keyed with keys.
+func NewKeyedVerifier(keys Keys) *Verifier { return &Verifier{keys: &keys, prevHash: GenesisHash} }
 
 // Add checks the next event.
 func (v *Verifier) Add(e Event) {
@@ -118,7 +127,7 @@ func (v *Verifier) Add(e Event) {
 	if e.PrevHash != v.prevHash {
 		v.Problems = append(v.Problems, Problem{e.Seq, "prev_hash does not match the previous event: chain broken"})
 	}
-	if ComputeHash(e) != e.Hash {
+	if v.keys.Hash(e) != e.Hash {
 		v.Problems = append(v.Problems, Problem{e.Seq, "hash does not match the content: row edited"})
 	}
 	v.prevSeq, v.prevHash = e.Seq, e.Hash
@@ -129,6 +138,9 @@ func (v *Verifier) Add(e Event) {
 func (v *Verifier) Finish(headSeq int64, headHash string) []Problem {
 	if headSeq != v.prevSeq || (headSeq > 0 && headHash != v.prevHash) {
 		v.Problems = append(v.Problems, Problem{headSeq, fmt.Sprintf("log ends at event %d but %d was written: rows deleted from the end", v.prevSeq, headSeq)})
+	}
+	if v.keys != nil && v.prevSeq < v.keys.Since-1 {
+		v.Problems = append(v.Problems, Problem{v.prevSeq, fmt.Sprintf("log ends at event %d, before event %d where keying began: rows deleted", v.prevSeq, v.keys.Since-1)})
 	}
 	return v.Problems
 }

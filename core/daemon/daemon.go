@@ -57,6 +57,7 @@ type Daemon struct {
 	conns     []*plugins.Conn
 	dirs      grant.Directories
 	health    *health.Watch
+	auditKeys *audit.Keys
 	sched     *expiry.Scheduler
 	grants    *grant.Manager
 	mirror    *mirror.Mirror
@@ -93,6 +94,16 @@ func (d *Daemon) start(ctx context.Context) error {
 		return err
 	}
 	d.store = st
+	head, _, err := st.AuditHead(ctx)
+	if err != nil {
+		return err
+	}
+	keys, err := audit.LoadKeys(filepath.Join(d.cfg.DataDir, "audit.key"), head)
+	if err != nil {
+		return err
+	}
+	st.SetAuditKeys(keys)
+	d.auditKeys = &keys
 	created, err := auth.EnsureAdminToken(ctx, st, d.cfg.Server.AdminTokenFile, d.opts.Clock.Now())
 	if err != nil {
 		return err
@@ -244,7 +255,7 @@ func (d *Daemon) serve(ctx context.Context) error {
 	log := d.opts.Log
 	srv := api.NewHTTPServer(api.NewServer(api.Deps{Store: d.store, Grants: d.grants, Accounts: d.accounts, Mirror: d.mirror, Reconcile: d.reconcile,
 		Policy: d.cfg.Policy.Compiled(), Requests: d.requests, Invites: d.invites, Links: d.links, OIDC: d.oidc, SlackSecrets: d.notifier.SlackSecrets(),
-		SlackHTTP: &http.Client{Timeout: 10 * time.Second}, DefaultDirectory: d.defaultDirectory(), SCIM: d.scim, Metrics: d.reg, Ready: d.readiness, Clock: d.opts.Clock, Log: log}), log)
+		SlackHTTP: &http.Client{Timeout: 10 * time.Second}, DefaultDirectory: d.defaultDirectory(), SCIM: d.scim, Metrics: d.reg, Ready: d.readiness, Clock: d.opts.Clock, Log: log, AuditKeys: d.auditKeys}), log)
 	ln, err := net.Listen("tcp", d.cfg.Server.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", d.cfg.Server.Listen, err)
@@ -252,7 +263,12 @@ func (d *Daemon) serve(ctx context.Context) error {
 	schedCtx, stopSched := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	errc := make(chan error, 8)
-	wg.Add(8)
+	cp := &audit.Checkpointer{Keys: *d.auditKeys, Head: d.store.AuditHead, File: filepath.Join(d.cfg.DataDir, "audit.checkpoints"), Clock: d.opts.Clock, Log: log}
+	wg.Add(9)
+	go func() {
+		defer wg.Done()
+		cp.Run(schedCtx)
+	}()
 	go func() {
 		defer wg.Done()
 		if err := d.resume(schedCtx); err != nil && schedCtx.Err() == nil {

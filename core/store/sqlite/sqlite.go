@@ -26,10 +26,15 @@ import (
 // connection (SQLite has one writer); plain reads use a small pool of their
 // own, which WAL lets run beside the writer.
 type Store struct {
-	db      *sql.DB // the writer
-	read    *sql.DB // reads outside transactions
-	onAudit atomic.Pointer[func()]
+	db        *sql.DB // the writer
+	read      *sql.DB // reads outside transactions
+	onAudit   atomic.Pointer[func()]
+	auditKeys atomic.Pointer[audit.Keys]
 }
+
+// SetAuditKeys keys the audit chain from keys.Since on: events are chained
+// with an HMAC under a key that does not live in the database.
+func (s *Store) SetAuditKeys(k audit.Keys) { s.auditKeys.Store(&k) }
 
 var _ store.Store = (*Store)(nil)
 
@@ -121,7 +126,7 @@ func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 func (s *Store) Update(ctx context.Context, fn func(store.Tx) error) error {
 	audited := false
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		t := &txn{ctx: ctx, tx: tx, stmts: map[string]*sql.Stmt{}}
+		t := &txn{ctx: ctx, tx: tx, stmts: map[string]*sql.Stmt{}, keys: s.auditKeys.Load()}
 		if err := fn(t); err != nil {
 			return err
 		}
@@ -151,6 +156,7 @@ type txn struct {
 	tx    *sql.Tx
 	stmts map[string]*sql.Stmt // prepared once per transaction, closed with it
 
+	keys *audit.Keys // nil: the chain is not keyed
 	// The audit head, read once per transaction and written back at the end.
 	headRead, headDirty bool
 	headSeq             int64
@@ -386,7 +392,7 @@ func (t *txn) AppendAudit(e audit.Event) (audit.Event, error) {
 	e.Seq = t.headSeq + 1
 	e.PrevHash = t.headHash
 	e.Time = fromNanos(e.Time.UnixNano()) // the precision and zone we store
-	e.Hash = audit.ComputeHash(e)
+	e.Hash = t.keys.Hash(e)
 	if _, err := t.exec(`INSERT INTO audit_events (seq, time, actor, action, grant_id, directory, group_name, user_name, detail, prev_hash, hash)
 		VALUES (?,?,?,?,?,?,?,?,?,?,?)`, e.Seq, e.Time.UnixNano(), e.Actor, e.Action, e.GrantID, e.Directory, e.Group, e.User, e.Detail, e.PrevHash, e.Hash); err != nil {
 		return e, err
