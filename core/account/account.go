@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"strings"
 	"time"
 
@@ -190,6 +191,11 @@ func (m *Manager) defaultDirectory() (string, error) {
 	return names[0], nil
 }
 
+// safeLogin is what a contractor login may be: plain lower-case ASCII, so
+// that no look-alike from another script (a Cyrillic а) passes for an
+// existing login, and every directory kind can hold it.
+var safeLogin = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}(@[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+)?$`)
+
 // Create records the account, creates it enabled in the directory with a
 // random initial password, and records the outcome.
 func (m *Manager) Create(ctx context.Context, req CreateRequest) (Created, error) {
@@ -224,10 +230,25 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (Created, error
 	case req.Until.After(now.Add(m.cfg.MaxDuration)):
 		problems = append(problems, fmt.Sprintf("until is more than the maximum account lifetime (%s) away", m.cfg.MaxDuration))
 	}
+	if req.Login != "" && !safeLogin.MatchString(req.Login) {
+		problems = append(problems, fmt.Sprintf("login %q: use 1 to 64 lower-case ASCII letters, digits, '.', '_' or '-' (and @domain where the directory's logins are addresses), starting with a letter or digit; look-alike letters from other scripts are refused", req.Login))
+	}
+	if err := grant.CheckText("the reason", req.Reason, 0); err != nil {
+		problems = append(problems, err.Error())
+	}
 	if len(problems) > 0 {
 		return Created{}, invalid("%s", strings.Join(problems, "; "))
 	}
 	if res, ok := connectors.AsResolver(d.Conn); ok {
+		// The login must be new to the whole directory, not only to the
+		// contractors' container: a contractor alice would make the
+		// employee alice ungrantable (and every lookup ambiguous).
+		switch _, err := res.LookupUser(ctx, req.Login); {
+		case err == nil:
+			return Created{}, invalid("directory %q already has a user %q; logins must be unique in the whole directory", req.Directory, req.Login)
+		case !errors.Is(err, connectors.ErrNotFound):
+			return Created{}, fmt.Errorf("%w: look up login %q: %w", ErrDirectory, req.Login, err)
+		}
 		sp, err := res.LookupUser(ctx, req.Sponsor)
 		switch {
 		case errors.Is(err, connectors.ErrNotFound):

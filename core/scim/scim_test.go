@@ -522,3 +522,27 @@ func TestErrors_NoDirectoryInternalsReachTheClient(t *testing.T) {
 		t.Fatalf("detail: %s", got.raw)
 	}
 }
+
+// String values are bounded and single-line: a NUL, a newline or a
+// megabyte-long name is refused before anything reaches the directory.
+func TestInput_ControlCharactersAndHugeStringsAreRefused(t *testing.T) {
+	e := newEnv(t, scim.Config{RequestsPerSecond: 1000, Burst: 1000})
+	for name, doc := range map[string]map[string]any{
+		"NUL in userName":     {"userName": "eve\u0000root"},
+		"newline in name":     {"userName": "eve", "displayName": "Eve\nAdmin: yes"},
+		"escape in title":     {"userName": "eve", "title": "\u001b[31mred"},
+		"a huge display name": {"userName": "eve", "displayName": strings.Repeat("e", 5000)},
+		"control in a key":    {"userName": "eve", "name\u0007": map[string]any{"givenName": "Eve"}},
+	} {
+		doc["schemas"] = []string{scim.UserSchema}
+		if got := e.do("POST", "/Users", doc); got.status != 400 {
+			t.Errorf("%s: %d, want 400: %s", name, got.status, got.raw)
+		}
+	}
+	if got := e.must(200, e.do("GET", "/Users?filter="+urlQuery(`userName eq "eve"`), nil)); got.body["totalResults"] != 0.0 {
+		t.Fatalf("a refused user exists: %s", got.raw)
+	}
+	id := str(e.must(201, e.do("POST", "/Users", map[string]any{"schemas": []string{scim.UserSchema}, "userName": "eve"})).body["id"])
+	e.must(400, e.do("PATCH", "/Users/"+id, map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
+		"Operations": []any{map[string]any{"op": "replace", "path": "displayName", "value": "Eve\r\nX"}}}))
+}

@@ -7,12 +7,14 @@
 package scim
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	stderrors "errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -20,6 +22,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	elimity "github.com/elimity-com/scim"
 	"github.com/elimity-com/scim/errors"
@@ -343,15 +346,60 @@ func (s *Server) clientMessage(r *http.Request, err error, plain string) string 
 
 // readJSON decodes a request body into v, keeping numbers exact.
 func readJSON(r *http.Request, v any) error {
-	d := json.NewDecoder(r.Body)
-	d.UseNumber()
-	err := d.Decode(v)
+	b, err := io.ReadAll(r.Body)
 	var mbe *http.MaxBytesError
-	switch {
-	case stderrors.As(err, &mbe):
+	if stderrors.As(err, &mbe) {
 		return err
-	case err != nil:
-		return scimErr(errors.ScimErrorInvalidSyntax, "the body is not valid JSON: %v", err)
+	}
+	var raw any
+	for _, into := range []any{&raw, v} {
+		d := json.NewDecoder(bytes.NewReader(b))
+		d.UseNumber()
+		if err := d.Decode(into); err != nil {
+			return scimErr(errors.ScimErrorInvalidSyntax, "the body is not valid JSON: %v", err)
+		}
+	}
+	return checkStrings("", raw)
+}
+
+// maxString bounds every string value a client sends.
+const maxString = 4096
+
+// checkStrings refuses string values that are too long or hold control
+// characters (a NUL ends a C string in the directory server; a newline
+// forges lines in logs and messages). Only addresses, whose formatted form
+// is several lines by definition, may hold line breaks.
+func checkStrings(path string, v any) error {
+	switch v := v.(type) {
+	case string:
+		if len(v) > maxString {
+			return scimErr(errInvalidValue, "%s is longer than %d bytes", path, maxString)
+		}
+		multiline := strings.HasPrefix(strings.ToLower(path), "addresses")
+		for _, r := range v {
+			if unicode.IsControl(r) && !(multiline && (r == '\n' || r == '\r' || r == '\t')) {
+				return scimErr(errInvalidValue, "%s holds a control character (%U)", path, r)
+			}
+		}
+	case map[string]any:
+		for k, x := range v {
+			p := k
+			if path != "" {
+				p = path + "." + k
+			}
+			if err := checkStrings(p, x); err != nil {
+				return err
+			}
+			if err := checkStrings(p+" (the name)", k); err != nil {
+				return err
+			}
+		}
+	case []any:
+		for _, x := range v {
+			if err := checkStrings(path, x); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
