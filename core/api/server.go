@@ -60,7 +60,7 @@ type Server struct {
 	guarded          http.Handler // mux behind the guard on unauthenticated requests
 	goneAudited      sync.Map     // token ids refused (person gone) and audited in this run
 	auditKeys        *audit.Keys
-	routes           []string     // "METHOD /path" of every route, for the OpenAPI check
+	routes           []string // "METHOD /path" of every route, for the OpenAPI check
 }
 
 // Deps are what the API serves from.
