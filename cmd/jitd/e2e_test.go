@@ -22,25 +22,23 @@ import (
 	"github.com/jitd/jitd/fixtures/oidcfake"
 	"github.com/jitd/jitd/fixtures/orphans"
 	"github.com/jitd/jitd/fixtures/poll"
+	"github.com/jitd/jitd/fixtures/tool"
 )
 
 var jitdBin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "jitd-e2e-")
+	bin, remove, err := tool.BuildJitd(".")
 	if err != nil {
-		panic(err)
-	}
-	jitdBin = filepath.Join(dir, "jitd")
-	if out, err := exec.Command("go", "build", "-o", jitdBin, ".").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build jitd: %v\n%s", err, out)
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	jitdBin = bin
 	code := m.Run()
 	// Every daemon the tests started is gone; its connector children must
 	// be too, however the daemon ended.
 	code = orphans.Verify(code, jitdBin)
-	os.RemoveAll(dir)
+	remove()
 	os.Exit(code)
 }
 

@@ -40,17 +40,10 @@ directories:
   - name: corp
     kind: ldap
     settings:
-      url: %s
-      ca_file: %s
-      bind_dn: %s
-      bind_password_file: %s
-      user_base: %s
-      group_base: %s
-      empty_member: %s
-    sync_interval: 1h
+%s    sync_interval: 1h
     groups:
       - name: prod-db-admins
-`, addr, dir, srv.LDAPSURL, srv.CAFile, slapd.ServiceDN, filepath.Join(srv.PasswordDir, "service"), slapd.PeopleBase, slapd.GroupBase, slapd.EmptyMember)
+`, addr, dir, srv.Settings(6))
 	os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(cfg), 0o600)
 	d := start(t, dir, addr)
 	id := addGrant(t, d, "3s")

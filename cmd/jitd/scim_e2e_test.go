@@ -41,14 +41,7 @@ directories:
   - name: corp
     kind: ldap
     settings:
-      url: %s
-      ca_file: %s
-      bind_dn: %s
-      bind_password_file: %s
-      user_base: %s
-      group_base: %s
-      empty_member: %s
-      disabled_attr: pwdAccountLockedTime
+%s      disabled_attr: pwdAccountLockedTime
       provisioning:
         user_base: %s
         group_base: %s
@@ -60,8 +53,7 @@ policy:
     groups: [oncall-sre]
 scim:
   directory: corp
-`, addr, dir, srv.LDAPSURL, srv.CAFile, slapd.ServiceDN, filepath.Join(srv.PasswordDir, "service"), slapd.PeopleBase, slapd.GroupBase, slapd.EmptyMember,
-		slapd.ProvisionedPeople, slapd.ProvisionedGroups)
+`, addr, dir, srv.Settings(6), slapd.ProvisionedPeople, slapd.ProvisionedGroups)
 	os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(cfg), 0o600)
 	d := start(t, dir, addr)
 	okta := d.token("okta", "scim")

@@ -38,19 +38,25 @@ func (t *timed) AddMembersUntil(ctx context.Context, group string, users []strin
 	return t.Conn.AddMembers(ctx, group, users)
 }
 
-func newTimed(t *testing.T) (*Manager, *timed, *clock.Fake) {
+// demoAndStore is the demo directory, a store and a fake clock.
+func demoAndStore(t *testing.T) (*demo.Conn, *sqlite.Store, *clock.Fake) {
 	t.Helper()
 	conn, err := demo.New(demo.Config{File: filepath.Join(t.TempDir(), "d.json"), Seed: "../../fixtures/demo/directory.json"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := &timed{Conn: conn, ends: map[string]time.Time{}}
 	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "jitd.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	clk := clock.NewFake(time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC))
+	return conn, st, clock.NewFake(time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC))
+}
+
+func newTimed(t *testing.T) (*Manager, *timed, *clock.Fake) {
+	t.Helper()
+	conn, st, clk := demoAndStore(t)
+	dir := &timed{Conn: conn, ends: map[string]time.Time{}}
 	dirs := Directories{"d": {Name: "d", Conn: dir, Groups: map[string]GroupPolicy{"prod-db-admins": {}}}}
 	return New(Config{MinDuration: time.Minute, MaxDuration: 24 * time.Hour}, st, dirs, &Locks{}, clk, slog.New(slog.DiscardHandler), nil), dir, clk
 }
@@ -117,16 +123,7 @@ func (s *slowLookup) IsMember(ctx context.Context, group, user string) (bool, er
 
 func newSlow(t *testing.T, cfg Config) (*Manager, *slowLookup) {
 	t.Helper()
-	conn, err := demo.New(demo.Config{File: filepath.Join(t.TempDir(), "d.json"), Seed: "../../fixtures/demo/directory.json"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "jitd.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	clk := clock.NewFake(time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC))
+	conn, st, clk := demoAndStore(t)
 	dir := &slowLookup{Conn: conn, clock: clk}
 	dirs := Directories{"d": {Name: "d", Conn: dir, Groups: map[string]GroupPolicy{"prod-db-admins": {}}}}
 	return New(cfg, st, dirs, &Locks{}, clk, slog.New(slog.DiscardHandler), nil), dir
