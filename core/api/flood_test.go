@@ -53,7 +53,7 @@ func TestFlood_SlowClientsCannotTakeTheDaemonDown(t *testing.T) {
 
 	// From 127.0.0.1: headers, then a body that never comes.
 	var slow []net.Conn
-	for range 5000 {
+	for range slowConns {
 		c := dialFrom(t, "127.0.0.1", addr)
 		fmt.Fprintf(c, "POST /api/v1/grants HTTP/1.1\r\nHost: jitd\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{")
 		slow = append(slow, c)
