@@ -31,7 +31,10 @@ const (
 	// A directory stopped answering jitd's calls and probes for longer than
 	// expiry.alert_after, and answers again; Directory names it.
 	DirectoryUnreachable = "directory.unreachable"
-	DirectoryAnswering   = "directory.answering"
+	// A signed checkpoint of the log, announced (Detail holds it) so that
+	// channels keep a copy outside the database.
+	CheckpointMade     = "audit.checkpoint"
+	DirectoryAnswering = "directory.answering"
 
 	// Ephemeral accounts; GrantID holds the account id.
 	AccountCreating       = "account.creating"        // intent committed, directory call next

@@ -15,7 +15,8 @@ import (
 type Head func(ctx context.Context) (int64, string, error)
 
 // Checkpointer publishes signed checkpoints of the log outside the
-// database: appended to a file (mode 0600) and written to the service log,
+// database: appended to a file (mode 0600), written to the service log and
+// announced to the notification channels that ask for them,
 // every Every (default 5m) and after Events new events (default 100) at the
 // latest, whenever the log has grown. Whoever keeps them can later prove
 // that the log still holds what each one saw (jitd audit verify
@@ -28,6 +29,10 @@ type Checkpointer struct {
 	Events int64
 	Clock  clock.Clock
 	Log    *slog.Logger
+	// Announce, when set, records the checkpoint in the log itself (for the
+	// notification channels that keep a copy) and returns the new head;
+	// that event alone does not make the log "grown" for the next one.
+	Announce func(ctx context.Context, line string) (int64, error)
 
 	last int64
 	at   time.Time
@@ -75,6 +80,14 @@ func (c *Checkpointer) Once(ctx context.Context, force bool) {
 	}
 	c.Log.Info("audit checkpoint", "seq", seq, "checkpoint", line)
 	c.last, c.at = seq, now
+	if c.Announce != nil {
+		head, err := c.Announce(ctx, line)
+		if err != nil {
+			c.Log.Error("audit checkpoint: announce", "err", err)
+			return
+		}
+		c.last = head
+	}
 }
 
 func appendLine(path, line string) error {

@@ -62,3 +62,23 @@ func TestCheckpointer_WritesSignedCheckpointsWhenTheLogGrows(t *testing.T) {
 		t.Fatalf("key file mode %v", fi.Mode().Perm())
 	}
 }
+
+// Announcing a checkpoint adds an event to the log; that event alone does
+// not count as growth, so an idle log is not checkpointed forever.
+func TestCheckpointer_ItsOwnAnnouncementIsNoGrowth(t *testing.T) {
+	dir := t.TempDir()
+	keys, _ := LoadKeys(filepath.Join(dir, "audit.key"), 0)
+	clk := clock.NewFake(time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC))
+	seq, announced := int64(5), 0
+	c := &Checkpointer{Keys: keys, File: filepath.Join(dir, "cp"), Every: time.Minute, Events: 100, Clock: clk, Log: slog.New(slog.DiscardHandler),
+		Head:     func(context.Context) (int64, string, error) { return seq, strings.Repeat("0", 64), nil },
+		Announce: func(context.Context, string) (int64, error) { announced++; seq++; return seq, nil }}
+	c.at = clk.Now()
+	for range 5 {
+		clk.Advance(2 * time.Minute)
+		c.Once(context.Background(), false)
+	}
+	if announced != 1 {
+		t.Fatalf("%d checkpoints announced for a log that grew once", announced)
+	}
+}

@@ -263,7 +263,16 @@ func (d *Daemon) serve(ctx context.Context) error {
 	schedCtx, stopSched := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	errc := make(chan error, 8)
-	cp := &audit.Checkpointer{Keys: *d.auditKeys, Head: d.store.AuditHead, File: filepath.Join(d.cfg.DataDir, "audit.checkpoints"), Clock: d.opts.Clock, Log: log}
+	cp := &audit.Checkpointer{Keys: *d.auditKeys, Head: d.store.AuditHead, File: filepath.Join(d.cfg.DataDir, "audit.checkpoints"), Clock: d.opts.Clock, Log: log,
+		Announce: func(ctx context.Context, line string) (int64, error) {
+			var seq int64
+			err := d.store.Update(ctx, func(tx store.Tx) error {
+				e, err := tx.AppendAudit(audit.Event{Time: d.opts.Clock.Now(), Actor: "jitd", Action: audit.CheckpointMade, Detail: line})
+				seq = e.Seq
+				return err
+			})
+			return seq, err
+		}}
 	wg.Add(9)
 	go func() {
 		defer wg.Done()

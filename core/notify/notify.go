@@ -39,11 +39,18 @@ const (
 	Offboarded           Event = "user.offboarded"
 	DirectoryDown        Event = "directory.unreachable"
 	DirectoryBack        Event = "directory.answering"
+	// AuditCheckpoint carries a signed checkpoint of the audit log, for a
+	// channel to keep outside jitd's database. Channels receive it only
+	// when they list it in events.
+	AuditCheckpoint Event = "audit.checkpoint"
 )
+
+// optIn are the events a channel receives only when it lists them.
+var optIn = map[Event]bool{AuditCheckpoint: true}
 
 // Events lists every event, in the order people read about them.
 var Events = []Event{RequestCreated, NeedsApproval, RequestApproved, RequestDenied, RequestExpired, GrantActive, GrantExpiring,
-	GrantRevoked, RevokeFailed, BreakGlass, ReviewClosed, Drift, AccountDisableFailed, Offboarded, DirectoryDown, DirectoryBack}
+	GrantRevoked, RevokeFailed, BreakGlass, ReviewClosed, Drift, AccountDisableFailed, Offboarded, DirectoryDown, DirectoryBack, AuditCheckpoint}
 
 // Channel kinds.
 const (
@@ -250,7 +257,9 @@ func joinEvents() string {
 }
 
 // wants reports whether the channel receives e.
-func (c ChannelConfig) wants(e Event) bool { return len(c.Events) == 0 || slices.Contains(c.Events, e) }
+func (c ChannelConfig) wants(e Event) bool {
+	return (len(c.Events) == 0 && !optIn[e]) || slices.Contains(c.Events, e)
+}
 
 // personal reports whether the channel reaches people one by one.
 func (c ChannelConfig) personal() bool { return c.Kind == KindEmail || c.Kind == KindSlackBot }

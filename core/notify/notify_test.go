@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/jitd/jitd/connectors/demo"
+	"github.com/jitd/jitd/core/audit"
 	"github.com/jitd/jitd/core/notify"
 	"github.com/jitd/jitd/core/policy"
 	"github.com/jitd/jitd/core/request"
@@ -530,5 +531,31 @@ func TestNotify_PeopleWhoReportToTheRequesterAreNotAsked(t *testing.T) {
 	}
 	if n := len(e.mailTo("carol@corp.example")); n != 1 {
 		t.Fatalf("carol got %d mails, want the approval request", n)
+	}
+}
+
+// Audit checkpoints reach only the channels that ask for them: a channel
+// that keeps everything (a SIEM) lists audit.checkpoint and gets each one;
+// the others are not flooded.
+func TestNotify_CheckpointsGoOnlyWhereAsked(t *testing.T) {
+	e := newEnv(t)
+	e.cfg.Channels[1].Events = []notify.Event{notify.AuditCheckpoint, notify.GrantRevoked}
+	e.n = e.notifier(t)
+	before := len(e.smtp.Messages())
+	line := "jitd audit checkpoint 7 abc 1 c2ln"
+	err := e.p.Store.Update(context.Background(), func(tx store.Tx) error {
+		_, err := tx.AppendAudit(audit.Event{Time: e.p.Clock.Now(), Actor: "jitd", Action: audit.CheckpointMade, Detail: line})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.run(t)
+	bodies, hdrs := e.hook.got()
+	if len(bodies) != 1 || hdrs[0].Get("X-Jitd-Event") != "audit.checkpoint" || !strings.Contains(string(bodies[0]), line) {
+		t.Fatalf("the SIEM got %d deliveries: %q", len(bodies), bodies)
+	}
+	if n := len(e.smtp.Messages()); n != before {
+		t.Fatalf("mail, which did not ask for checkpoints, got %d messages", n-before)
 	}
 }

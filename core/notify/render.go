@@ -109,6 +109,9 @@ func (n *Notifier) render(ctx context.Context, d store.Notification, dt data) (m
 		m.Title = "DIRECTORY NOT ANSWERING: " + ev.Directory
 		m.Text = fmt.Sprintf("%s does not answer jitd. Removals and account disables that fall due wait for it and go the moment it answers. %s", ev.Directory, ev.Detail)
 		m.Link = base + "/readyz"
+	case AuditCheckpoint:
+		m.Title = "Audit checkpoint"
+		m.Text = "Keep this line where jitd's database cannot be written; `jitd audit verify --checkpoint FILE` proves the audit log still holds what it saw:\n" + ev.Detail
 	case DirectoryBack:
 		m.Title, m.Text = "Directory answers again: "+ev.Directory, fmt.Sprintf("%s answers again; jitd is retrying the work that waited for it. %s", ev.Directory, ev.Detail)
 	}

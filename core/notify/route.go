@@ -31,6 +31,7 @@ var fromAudit = map[string][]Event{
 	audit.Offboarded:           {Offboarded},
 	audit.DirectoryUnreachable: {DirectoryDown},
 	audit.DirectoryAnswering:   {DirectoryBack},
+	audit.CheckpointMade:       {AuditCheckpoint},
 }
 
 // data is what a delivery carries for its renderer and its send-time checks.
