@@ -165,6 +165,9 @@ func Capabilities(c Connector) []Capability {
 	if _, ok := c.(Provisioner); ok {
 		caps = append(caps, CapProvision)
 	}
+	if _, ok := c.(SessionEnder); ok {
+		caps = append(caps, CapSessions)
+	}
 	slices.Sort(caps)
 	return caps
 }

@@ -261,6 +261,14 @@ func (s *server) SetAccountEnabled(ctx context.Context, req *connectorpb.SetAcco
 	return &connectorpb.AccountResponse{}, toStatus(a.SetAccountEnabled(ctx, req.Id, req.Enabled))
 }
 
+func (s *server) EndSessions(ctx context.Context, req *connectorpb.EndSessionsRequest) (*connectorpb.EndSessionsResponse, error) {
+	e, err := capability(s, connectors.AsSessionEnder, connectors.CapSessions)
+	if err != nil {
+		return nil, err
+	}
+	return &connectorpb.EndSessionsResponse{}, toStatus(e.EndSessions(ctx, req.UserId))
+}
+
 func (s *server) SetAccountExpiry(ctx context.Context, req *connectorpb.SetAccountExpiryRequest) (*connectorpb.AccountResponse, error) {
 	a, err := capability(s, connectors.AsAccountManager, connectors.CapAccounts)
 	if err != nil {

@@ -73,6 +73,7 @@ var (
 	_ connectors.MembershipManager = (*Conn)(nil)
 	_ connectors.ChangeFeed        = (*Conn)(nil)
 	_ connectors.AccountManager    = (*Conn)(nil)
+	_ connectors.SessionEnder      = (*Conn)(nil)
 )
 
 // Launch starts the child and configures it. A child that will not start or
@@ -409,6 +410,16 @@ func (c *Conn) SetAccountExpiry(ctx context.Context, id string, until time.Time)
 		req.UntilUnix = until.Unix()
 	}
 	_, err = k.rpc.SetAccountExpiry(k.ctx, req)
+	return k.end(fromStatus(err))
+}
+
+// EndSessions ends a user's sign-in sessions in the directory.
+func (c *Conn) EndSessions(ctx context.Context, userID string) error {
+	k, err := c.begin(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = k.rpc.EndSessions(k.ctx, &connectorpb.EndSessionsRequest{UserId: userID})
 	return k.end(fromStatus(err))
 }
 

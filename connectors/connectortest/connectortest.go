@@ -42,6 +42,7 @@ func Run(t *testing.T, newFixture func(t *testing.T) Fixture) {
 		{"FeedReportsChangesSinceItsCursor", testFeed},
 		{"AccountLifecycleTouchesOnlyItsOwn", testAccounts},
 		{"ProvisioningStaysInItsArea", testProvisioning},
+		{"EndsSessionsOfKnownUsersOnly", testSessions},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -133,6 +134,27 @@ func testDescribe(t *testing.T, f fixture) {
 	caps := connectors.Capabilities(f.Conn)
 	if !slices.IsSorted(caps) || !slices.Contains(caps, connectors.CapMembership) {
 		t.Fatalf("capabilities %v: want sorted, with membership", caps)
+	}
+}
+
+// testSessions: a connector that ends sessions ends a user's (with or
+// without any) and says ErrNotFound for someone it does not know.
+func testSessions(t *testing.T, f fixture) {
+	se, ok := connectors.AsSessionEnder(f.Conn)
+	if !ok {
+		t.Skip("the connector does not end sessions")
+	}
+	for range 2 { // twice: ending no sessions is success
+		if err := se.EndSessions(f.ctx, f.users[0].ID); err != nil {
+			t.Fatalf("EndSessions(%s): %v", f.users[0].Login, err)
+		}
+	}
+	unknown := f.users[0].ID[:len(f.users[0].ID)-1] + "9"
+	if unknown == f.users[0].ID {
+		unknown = f.users[0].ID[:len(f.users[0].ID)-1] + "8"
+	}
+	if err := se.EndSessions(f.ctx, unknown); !errors.Is(err, connectors.ErrNotFound) {
+		t.Fatalf("EndSessions(unknown) = %v, want ErrNotFound", err)
 	}
 }
 

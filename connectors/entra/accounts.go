@@ -171,6 +171,18 @@ func (c *Conn) SetAccountEnabled(ctx context.Context, id string, enabled bool) e
 	return nil
 }
 
+var _ connectors.SessionEnder = (*Conn)(nil)
+
+// EndSessions revokes the user's sign-in sessions (revokeSignInSessions):
+// their refresh tokens stop working, so a membership taken away is not
+// still used through a session issued before.
+func (c *Conn) EndSessions(ctx context.Context, userID string) error {
+	if _, err := c.graph.Users().ByUserId(userID).RevokeSignInSessions().PostAsRevokeSignInSessionsPostResponse(ctx, nil); err != nil {
+		return mapErr("revoke the sign-in sessions of "+userID, permRevoke, err)
+	}
+	return nil
+}
+
 // SetAccountExpiry rewrites the end-date attribute.
 func (c *Conn) SetAccountExpiry(ctx context.Context, id string, until time.Time) error {
 	if _, err := c.own(ctx, id); err != nil {

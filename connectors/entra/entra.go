@@ -138,7 +138,7 @@ func (c *Conn) Describe() connectors.Description {
 
 // Capabilities lists what this tenant offers: accounts only when configured.
 func (c *Conn) Capabilities() []connectors.Capability {
-	caps := []connectors.Capability{connectors.CapChangeFeed, connectors.CapList, connectors.CapLookup, connectors.CapMembership}
+	caps := []connectors.Capability{connectors.CapChangeFeed, connectors.CapList, connectors.CapLookup, connectors.CapMembership, connectors.CapSessions}
 	if c.cfg.Accounts != nil {
 		caps = append(caps, connectors.CapAccounts)
 	}

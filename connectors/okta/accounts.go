@@ -74,6 +74,20 @@ func (c *Conn) SetAccountEnabled(ctx context.Context, id string, enabled bool) e
 
 func enabledStatus(s string) bool { return enabled(s) && s != "PROVISIONED" }
 
+var _ connectors.SessionEnder = (*Conn)(nil)
+
+// EndSessions clears the user's Okta sessions (DELETE
+// /api/v1/users/{id}/sessions), so a membership taken away is not still
+// used through a session issued before.
+func (c *Conn) EndSessions(ctx context.Context, userID string) error {
+	seg, ok := segment(userID)
+	if !ok {
+		return fmt.Errorf("okta: user %q: %w", userID, connectors.ErrNotFound)
+	}
+	resp, err := c.client.User.ClearUserSessions(ctx, seg, nil)
+	return mapErr("end the sessions of "+userID, resp, err)
+}
+
 // SetAccountExpiry rewrites the end-date profile attribute, when one is
 // configured, with a partial profile update.
 func (c *Conn) SetAccountExpiry(ctx context.Context, id string, until time.Time) error {

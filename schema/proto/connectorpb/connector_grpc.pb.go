@@ -43,6 +43,7 @@ const (
 	Connector_CreateEntry_FullMethodName       = "/jitd.connector.v1.Connector/CreateEntry"
 	Connector_ModifyEntry_FullMethodName       = "/jitd.connector.v1.Connector/ModifyEntry"
 	Connector_DeleteEntry_FullMethodName       = "/jitd.connector.v1.Connector/DeleteEntry"
+	Connector_EndSessions_FullMethodName       = "/jitd.connector.v1.Connector/EndSessions"
 )
 
 // ConnectorClient is the client API for Connector service.
@@ -74,6 +75,8 @@ type ConnectorClient interface {
 	CreateEntry(ctx context.Context, in *EntrySpec, opts ...grpc.CallOption) (*Entry, error)
 	ModifyEntry(ctx context.Context, in *ModifyEntryRequest, opts ...grpc.CallOption) (*EntryResponse, error)
 	DeleteEntry(ctx context.Context, in *DeleteEntryRequest, opts ...grpc.CallOption) (*EntryResponse, error)
+	// Sessions: end a user's sign-in sessions.
+	EndSessions(ctx context.Context, in *EndSessionsRequest, opts ...grpc.CallOption) (*EndSessionsResponse, error)
 }
 
 type connectorClient struct {
@@ -379,6 +382,15 @@ func (c *connectorClient) DeleteEntry(ctx context.Context, in *DeleteEntryReques
 	return out, nil
 }
 
+func (c *connectorClient) EndSessions(ctx context.Context, in *EndSessionsRequest, opts ...grpc.CallOption) (*EndSessionsResponse, error) {
+	out := new(EndSessionsResponse)
+	err := c.cc.Invoke(ctx, Connector_EndSessions_FullMethodName, in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ConnectorServer is the server API for Connector service.
 // All implementations must embed UnimplementedConnectorServer
 // for forward compatibility
@@ -408,6 +420,8 @@ type ConnectorServer interface {
 	CreateEntry(context.Context, *EntrySpec) (*Entry, error)
 	ModifyEntry(context.Context, *ModifyEntryRequest) (*EntryResponse, error)
 	DeleteEntry(context.Context, *DeleteEntryRequest) (*EntryResponse, error)
+	// Sessions: end a user's sign-in sessions.
+	EndSessions(context.Context, *EndSessionsRequest) (*EndSessionsResponse, error)
 	mustEmbedUnimplementedConnectorServer()
 }
 
@@ -474,6 +488,9 @@ func (UnimplementedConnectorServer) ModifyEntry(context.Context, *ModifyEntryReq
 }
 func (UnimplementedConnectorServer) DeleteEntry(context.Context, *DeleteEntryRequest) (*EntryResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method DeleteEntry not implemented")
+}
+func (UnimplementedConnectorServer) EndSessions(context.Context, *EndSessionsRequest) (*EndSessionsResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method EndSessions not implemented")
 }
 func (UnimplementedConnectorServer) mustEmbedUnimplementedConnectorServer() {}
 
@@ -863,6 +880,24 @@ func _Connector_DeleteEntry_Handler(srv interface{}, ctx context.Context, dec fu
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Connector_EndSessions_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(EndSessionsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ConnectorServer).EndSessions(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Connector_EndSessions_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ConnectorServer).EndSessions(ctx, req.(*EndSessionsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Connector_ServiceDesc is the grpc.ServiceDesc for Connector service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -929,6 +964,10 @@ var Connector_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DeleteEntry",
 			Handler:    _Connector_DeleteEntry_Handler,
+		},
+		{
+			MethodName: "EndSessions",
+			Handler:    _Connector_EndSessions_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
