@@ -14,7 +14,9 @@ import (
 	"github.com/jitd/jitd/connectors/connectortest"
 	"github.com/jitd/jitd/connectors/entra"
 	"github.com/jitd/jitd/core/clock"
+	"github.com/jitd/jitd/core/store"
 	"github.com/jitd/jitd/fixtures/graphfake"
+	"github.com/jitd/jitd/fixtures/pipeline"
 	"github.com/jitd/jitd/fixtures/orphans"
 	"github.com/jitd/jitd/plugins"
 )
@@ -89,4 +91,24 @@ func TestConformance_ThroughPlugin(t *testing.T) {
 		t.Cleanup(func() { c.Close() })
 		return connectortest.Fixture{Conn: c, Users: []string{"alice@contoso.example", "bob@contoso.example", "carol@contoso.example"}, Group: "prod-db-admins"}
 	})
+}
+
+// A group with end_sessions: when a grant on it ends, the member is removed
+// and, as a separate audited fact, their sign-in sessions are revoked.
+func TestEndSessions_WhenAGrantEndsItsUsersSessionsAreRevoked(t *testing.T) {
+	tn := newTenant(t)
+	p := pipeline.New(t, "entra", open(t, tn.cfg), "prod-db-admins")
+	p.EndSessions("prod-db-admins")
+	id := p.Grant("alice@contoso.example", "prod-db-admins")
+	p.Expire()
+	alice := tn.users["alice@contoso.example"]
+	if g, _ := p.Store.Grant(context.Background(), id); g.State != store.StateRevoked {
+		t.Fatalf("after the end: %s", g.State)
+	}
+	if n := tn.fake.SessionsRevoked(alice); n != 1 {
+		t.Fatalf("Graph revoked alice's sessions %d times, want 1", n)
+	}
+	if e, err := p.Store.SessionEnd(context.Background(), id); err != nil || e.State != store.SessionsEnded {
+		t.Fatalf("session end: %+v %v", e, err)
+	}
 }

@@ -15,7 +15,10 @@ import (
 	"github.com/jitd/jitd/connectors"
 	"github.com/jitd/jitd/connectors/connectortest"
 	"github.com/jitd/jitd/connectors/okta"
+	"github.com/jitd/jitd/core/audit"
+	"github.com/jitd/jitd/core/store"
 	"github.com/jitd/jitd/fixtures/oktafake"
+	"github.com/jitd/jitd/fixtures/pipeline"
 )
 
 // org starts a fake org with three people and two groups, and returns a
@@ -229,5 +232,29 @@ func TestPeopleCarryDepartmentTitleAndManager(t *testing.T) {
 	}
 	if bob.Manager != "" || bob.Attributes != nil {
 		t.Fatalf("bob: %+v", bob)
+	}
+}
+
+// A group with end_sessions: when a grant on it ends, the member is removed
+// and, as a separate audited fact, their Okta sessions are cleared.
+func TestEndSessions_WhenAGrantEndsItsUsersSessionsAreCleared(t *testing.T) {
+	f, cfg := org(t)
+	p := pipeline.New(t, "okta", open(t, cfg), "prod-db-admins")
+	p.EndSessions("prod-db-admins")
+	id := p.Grant("alice@example.com", "prod-db-admins")
+	g, _ := p.Store.Grant(context.Background(), id)
+	p.Expire()
+	if g2, _ := p.Store.Grant(context.Background(), id); g2.State != store.StateRevoked || f.IsMember(g.GroupID, g.UserID) {
+		t.Fatalf("after the end: %s, member %v", g2.State, f.IsMember(g.GroupID, g.UserID))
+	}
+	if n := f.SessionsCleared(g.UserID); n != 1 {
+		t.Fatalf("Okta cleared alice's sessions %d times, want 1", n)
+	}
+	if e, err := p.Store.SessionEnd(context.Background(), id); err != nil || e.State != store.SessionsEnded {
+		t.Fatalf("session end: %+v %v", e, err)
+	}
+	evs, _ := p.Store.AuditEvents(context.Background(), store.AuditFilter{GrantID: id})
+	if len(evs) == 0 || evs[0].Action != audit.SessionsEnded {
+		t.Fatalf("the newest event of the grant is %+v, want grant.sessions_ended", evs[0])
 	}
 }

@@ -21,6 +21,8 @@ const (
 	GrantRevoked      = "grant.revoked"             // removal done (or not needed)
 	GrantRevokeFailed = "grant.revoke_failed"       // removal failing past the attempt limit; still retried
 	GrantVanished     = "grant.membership_vanished" // removed outside jitd while the grant is active
+	SessionsEnded     = "grant.sessions_ended"      // the user's sessions in the directory were ended after the removal
+	SessionsEndFailed = "grant.sessions_end_failed" // ending them keeps failing; still retried
 	TokenCreated      = "token.created"
 	TokenRevoked      = "token.revoked"
 	BaselineRecorded  = "baseline.recorded"

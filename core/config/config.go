@@ -260,6 +260,9 @@ type Plugin struct {
 type Group struct {
 	Name        string   `yaml:"name"`
 	MaxDuration Duration `yaml:"max_duration"`
+	// EndSessions ends the user's sessions in the directory when their
+	// membership goes (Okta and Entra ID directories).
+	EndSessions bool `yaml:"end_sessions"`
 }
 
 // SettingsValue returns the validated settings: the kind's config struct for
@@ -628,6 +631,9 @@ func (c *Config) validateDirectory(i int, names map[string]bool, add func(path, 
 		}
 		if g.MaxDuration > c.Grants.MaxDuration {
 			add(gp+".max_duration", "must not exceed grants.max_duration (%s)", time.Duration(c.Grants.MaxDuration))
+		}
+		if g.EndSessions && d.Plugin == nil && d.Kind != "okta" && d.Kind != "entra" {
+			add(gp+".end_sessions", "%s directories cannot end sessions (Okta and Entra ID can); remove it", d.Kind)
 		}
 	}
 }

@@ -551,3 +551,18 @@ auth:
 		t.Fatalf("with allowed_domains: %v", err)
 	}
 }
+
+// end_sessions is for directories that can end sessions.
+func TestEndSessions_OnlyWhereTheDirectoryCanEndThem(t *testing.T) {
+	t.Chdir("../..")
+	cfg := `data_dir: ./var
+directories:
+  - name: demo
+    kind: demo
+    settings: {file: ./var/demo.json, seed: ./fixtures/demo/directory.json}
+    groups: [{name: prod-db-admins, end_sessions: true}]
+`
+	if _, err := Parse([]byte(cfg)); err == nil || !strings.Contains(err.Error(), "directories[0].groups[0].end_sessions: demo directories cannot end sessions") {
+		t.Fatalf("end_sessions on demo: %v", err)
+	}
+}

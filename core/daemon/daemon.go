@@ -59,6 +59,7 @@ type Daemon struct {
 	health    *health.Watch
 	auditKeys *audit.Keys
 	sched     *expiry.Scheduler
+	sessions  *expiry.Sessions
 	grants    *grant.Manager
 	mirror    *mirror.Mirror
 	reconcile *reconcile.Reconciler
@@ -133,7 +134,7 @@ func (d *Daemon) start(ctx context.Context) error {
 		d.health.Add(dc.Name, conn)
 		groups := map[string]grant.GroupPolicy{}
 		for _, g := range dc.Groups {
-			groups[g.Name] = grant.GroupPolicy{MaxDuration: time.Duration(g.MaxDuration)}
+			groups[g.Name] = grant.GroupPolicy{MaxDuration: time.Duration(g.MaxDuration), EndSessions: g.EndSessions}
 		}
 		d.dirs[dc.Name] = &grant.Directory{Name: dc.Name, Conn: conn, Groups: groups}
 		sources[dc.Name] = mirror.Source{Conn: conn, Interval: time.Duration(dc.SyncInterval)}
@@ -153,6 +154,8 @@ func (d *Daemon) start(ctx context.Context) error {
 		MaxAttempts: ecfg.MaxAttempts, CallTimeout: time.Duration(ecfg.CallTimeout), AlertAfter: time.Duration(ecfg.AlertAfter),
 	}, st, d.dirs, locks, d.opts.Clock, log, metrics, alert)
 	d.sched.Health = d.health
+	d.sessions = expiry.NewSessions(expiry.Config{MaxAttempts: ecfg.MaxAttempts, CallTimeout: time.Duration(ecfg.CallTimeout)}, st, d.dirs, d.opts.Clock, log, nil)
+	d.sched.Sessions = d.sessions
 	d.mirror = mirror.New(mirror.Config{}, st, sources, d.opts.Clock, log, mirror.NewMetrics(d.reg))
 	policies := map[string]reconcile.Policy{}
 	for _, dc := range d.cfg.Directories {
@@ -263,6 +266,11 @@ func (d *Daemon) serve(ctx context.Context) error {
 	schedCtx, stopSched := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	errc := make(chan error, 8)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		d.sessions.Run(schedCtx)
+	}()
 	cp := &audit.Checkpointer{Keys: *d.auditKeys, Head: d.store.AuditHead, File: filepath.Join(d.cfg.DataDir, "audit.checkpoints"), Clock: d.opts.Clock, Log: log,
 		Announce: func(ctx context.Context, line string) (int64, error) {
 			var seq int64
@@ -372,6 +380,9 @@ func (d *Daemon) directoryBack(dir string, downFor time.Duration, alerted bool) 
 	accounts, err := d.accounts.RetryNow(ctx, dir)
 	if err != nil {
 		d.opts.Log.Error("directory answers again, but its account steps could not be woken; they keep their backoff", "directory", dir, "err", err)
+	}
+	if _, err := d.sessions.RetryNow(ctx, dir); err != nil {
+		d.opts.Log.Error("directory answers again, but its session ends could not be woken; they keep their backoff", "directory", dir, "err", err)
 	}
 	d.mirror.Wake(dir)
 	if alerted {

@@ -205,6 +205,13 @@ func (s *Scheduler) finish(tx store.Tx, g store.Grant, now time.Time, detail str
 	return grant.AppendEvent(tx, g, now, "jitd", audit.GrantRevoked, g.EndReason+"; "+detail)
 }
 
+// endsSessions says whether the grant's group asks for the user's sessions
+// to be ended with the membership.
+func (s *Scheduler) endsSessions(g store.Grant) bool {
+	d, ok := s.dirs[g.Directory]
+	return ok && d.Groups[g.GroupName].EndSessions
+}
+
 // remove makes the batched directory call.
 func (s *Scheduler) remove(ctx context.Context, k groupKey, gs []store.Grant) ([]connectors.MemberResult, error) {
 	dir, ok := s.dirs[k.directory]
@@ -237,8 +244,9 @@ func (s *Scheduler) record(ctx context.Context, kept []keptGrant, gs []store.Gra
 	}
 	now := s.clock.Now()
 	var alerts []store.Grant
+	queued := false
 	err := s.store.Update(ctx, func(tx store.Tx) error {
-		alerts = alerts[:0]
+		alerts, queued = alerts[:0], false
 		for _, k := range kept {
 			if err := s.finish(tx, k.grant, now, k.note); err != nil {
 				return err
@@ -259,6 +267,13 @@ func (s *Scheduler) record(ctx context.Context, kept []keptGrant, gs []store.Gra
 				}
 				if err := s.finish(tx, g, now, detail); err != nil {
 					return err
+				}
+				if s.endsSessions(g) {
+					queued = true
+					if err := tx.InsertSessionEnd(store.SessionEnd{GrantID: g.ID, Directory: g.Directory, UserID: g.UserID, UserName: g.UserName,
+						GroupName: g.GroupName, State: store.SessionsPending, CreatedAt: now, NextAttempt: now}); err != nil {
+						return err
+					}
 				}
 				continue
 			}
@@ -301,6 +316,9 @@ func (s *Scheduler) record(ctx context.Context, kept []keptGrant, gs []store.Gra
 	})
 	if err != nil {
 		return err
+	}
+	if queued && s.Sessions != nil {
+		s.Sessions.Wake()
 	}
 	for _, g := range alerts {
 		s.log.Error("expiry: removal keeps failing; grant is revoke_failed and still retried",

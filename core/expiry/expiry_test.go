@@ -881,3 +881,77 @@ func TestExpiry_RestartRetriesRemovalsInBackoffAtOnce(t *testing.T) {
 		t.Fatalf("after the restart: %s, member %v; want removed at once", got.State, e.member("u0", "grp0"))
 	}
 }
+
+// sessionsFaulty is the faulty directory that can also end sessions.
+type sessionsFaulty struct {
+	*faulty
+	mu    sync.Mutex
+	fail  error
+	ended []string
+}
+
+func (s *sessionsFaulty) EndSessions(_ context.Context, userID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fail != nil {
+		return s.fail
+	}
+	s.ended = append(s.ended, userID)
+	return nil
+}
+
+// With end_sessions, a removed membership queues the ending of the user's
+// sessions: retried with backoff through a failing directory, alerted
+// after max_attempts, done once it answers, and audited as its own fact. A
+// membership left in place (pre-existing) ends no session.
+func TestSessions_EndedAfterTheRemovalRetriedAndAlerted(t *testing.T) {
+	e := newEnv(t, 1, 2)
+	se := &sessionsFaulty{faulty: e.conn}
+	e.dirs["demo"].Conn = se
+	e.dirs["demo"].Groups["grp0"] = grant.GroupPolicy{EndSessions: true}
+	var alerts []string
+	sessions := NewSessions(Config{MaxAttempts: 3, MinBackoff: time.Second, MaxBackoff: time.Minute}, e.store, e.dirs, e.clock, slog.New(slog.DiscardHandler),
+		func(s store.SessionEnd, _ error) { alerts = append(alerts, s.GrantID) })
+	e.sched.Sessions = sessions
+	g := e.add("u0", "grp0", 5*time.Minute)
+	e.clock.Advance(5 * time.Minute)
+	se.mu.Lock()
+	se.fail = fmt.Errorf("okta down: %w", connectors.ErrUnavailable)
+	se.mu.Unlock()
+	e.runOnce()
+	if e.member("u0", "grp0") {
+		t.Fatal("the membership was not removed")
+	}
+	for range 3 {
+		if _, err := sessions.RunOnce(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		next, _, _ := e.store.NextSessionEndDue(context.Background())
+		e.clock.Set(next)
+	}
+	if got, _ := e.store.SessionEnd(context.Background(), g.ID); got.State != store.SessionsFailed || got.Attempts != 3 || len(alerts) != 1 {
+		t.Fatalf("after three failures: %+v, alerts %v; want failed and one alert", got, alerts)
+	}
+	se.mu.Lock()
+	se.fail = nil
+	se.mu.Unlock()
+	if _, err := sessions.RunOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := e.store.SessionEnd(context.Background(), g.ID); got.State != store.SessionsEnded || len(se.ended) != 1 || se.ended[0] != g.UserID {
+		t.Fatalf("once the directory answers: %+v, ended %v", got, se.ended)
+	}
+	want := []string{audit.GrantRequested, audit.GrantActive, audit.GrantRevoking, audit.GrantRevoked, audit.SessionsEndFailed, audit.SessionsEnded}
+	if a := e.actions(g.ID); !slices.Equal(a, want) {
+		t.Fatalf("audit trail %v, want %v", a, want)
+	}
+
+	// A pre-existing membership is left in place: no session ends.
+	e.dir.AddMembers(context.Background(), "gid-0", []string{"uid-1"})
+	pre := e.add("u1", "grp0", 5*time.Minute)
+	e.clock.Advance(5 * time.Minute)
+	e.runOnce()
+	if _, err := e.store.SessionEnd(context.Background(), pre.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a kept membership queued a session end: %v", err)
+	}
+}

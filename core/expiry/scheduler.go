@@ -117,6 +117,8 @@ type Scheduler struct {
 	// Health, when set before Run, tells whether a directory came back
 	// during a failed call.
 	Health Health
+	// Sessions, when set, is woken when removals queue session ends.
+	Sessions *Sessions
 	wake   chan struct{}
 	// afterPass and afterBatch, when set (tests), are called after every pass
 	// of Run and after every batch.

@@ -20,6 +20,9 @@ type Directory struct {
 type GroupPolicy struct {
 	// MaxDuration caps a grant on this group; 0 means the global maximum.
 	MaxDuration time.Duration
+	// EndSessions: when a membership of this group goes, the user's
+	// sessions in the directory are ended too (Okta, Entra ID).
+	EndSessions bool
 }
 
 // Directories maps directory names to directories.

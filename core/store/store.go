@@ -138,6 +138,7 @@ type MirrorCounts struct {
 
 // Store is jitd's durable state.
 type Store interface {
+	SessionEnds
 	// Update runs fn in one write transaction; fn's error rolls it back.
 	Update(ctx context.Context, fn func(Tx) error) error
 
@@ -225,6 +226,7 @@ type Store interface {
 
 // Tx is a write transaction.
 type Tx interface {
+	SessionEndsTx
 	Grant(id string) (Grant, error)
 	InsertGrant(g Grant) error
 	// UpdateGrant replaces every mutable field of the grant with g's.
