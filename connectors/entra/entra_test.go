@@ -16,8 +16,8 @@ import (
 	"github.com/jitd/jitd/core/clock"
 	"github.com/jitd/jitd/core/store"
 	"github.com/jitd/jitd/fixtures/graphfake"
-	"github.com/jitd/jitd/fixtures/pipeline"
 	"github.com/jitd/jitd/fixtures/orphans"
+	"github.com/jitd/jitd/fixtures/pipeline"
 	"github.com/jitd/jitd/plugins"
 )
 

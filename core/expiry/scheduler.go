@@ -119,7 +119,7 @@ type Scheduler struct {
 	Health Health
 	// Sessions, when set, is woken when removals queue session ends.
 	Sessions *Sessions
-	wake   chan struct{}
+	wake     chan struct{}
 	// afterPass and afterBatch, when set (tests), are called after every pass
 	// of Run and after every batch.
 	afterPass  func()
