@@ -533,17 +533,23 @@ policy:
 
 // strip_domain needs the domains it may strip: otherwise carol@evil.example
 // signs in as carol.
-func TestOIDC_StripDomainNeedsAllowedDomains(t *testing.T) {
-	t.Chdir("../..")
-	cfg := `data_dir: ./var
+// demoConfig is a configuration of the demo directory; group is its one
+// group's YAML, rest is appended.
+func demoConfig(group, rest string) string {
+	return `data_dir: ./var
 directories:
   - name: demo
     kind: demo
     settings: {file: ./var/demo.json, seed: ./fixtures/demo/directory.json}
-    groups: [{name: prod-db-admins}]
-auth:
+    groups: [` + group + `]
+` + rest
+}
+
+func TestOIDC_StripDomainNeedsAllowedDomains(t *testing.T) {
+	t.Chdir("../..")
+	cfg := demoConfig("{name: prod-db-admins}", `auth:
   oidc: {issuer: "https://login.example.com", client_id: jitd, strip_domain: true}
-`
+`)
 	if _, err := Parse([]byte(cfg)); err == nil || !strings.Contains(err.Error(), "auth.oidc.allowed_domains: required with strip_domain") {
 		t.Fatalf("strip_domain alone: %v", err)
 	}
@@ -555,13 +561,7 @@ auth:
 // end_sessions is for directories that can end sessions.
 func TestEndSessions_OnlyWhereTheDirectoryCanEndThem(t *testing.T) {
 	t.Chdir("../..")
-	cfg := `data_dir: ./var
-directories:
-  - name: demo
-    kind: demo
-    settings: {file: ./var/demo.json, seed: ./fixtures/demo/directory.json}
-    groups: [{name: prod-db-admins, end_sessions: true}]
-`
+	cfg := demoConfig("{name: prod-db-admins, end_sessions: true}", "")
 	if _, err := Parse([]byte(cfg)); err == nil || !strings.Contains(err.Error(), "directories[0].groups[0].end_sessions: demo directories cannot end sessions") {
 		t.Fatalf("end_sessions on demo: %v", err)
 	}

@@ -50,21 +50,8 @@ func (t *txn) UpdateSessionEnd(e store.SessionEnd) error {
 }
 
 func (t *txn) DueSessionEnds(now time.Time, limit int) ([]store.SessionEnd, error) {
-	rows, err := t.tx.QueryContext(t.ctx, `SELECT `+sessionEndColumns+` FROM session_ends
-		WHERE state IN ('pending','failed') AND next_attempt_at <= ? ORDER BY next_attempt_at, grant_id LIMIT ?`, now.UnixNano(), limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []store.SessionEnd
-	for rows.Next() {
-		e, err := scanSessionEnd(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return queryAll(t.ctx, t.tx, `SELECT `+sessionEndColumns+` FROM session_ends
+		WHERE state IN ('pending','failed') AND next_attempt_at <= ? ORDER BY next_attempt_at, grant_id LIMIT ?`, scanSessionEnd, now.UnixNano(), limit)
 }
 
 func (t *txn) RetrySessionEndsNow(directory string, now time.Time) (int, error) {
