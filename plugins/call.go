@@ -39,34 +39,28 @@ type call struct {
 	idled atomic.Bool
 }
 
-// begin starts a unary call.
-func (c *Conn) begin(ctx context.Context) (*call, error) {
-	k := &call{c: c, parent: ctx, observe: func(error) {}}
-	if c.spec.Observer != nil {
-		k.observe = c.spec.Observer.Begin()
-	}
-	k.ctx, k.cancel = context.WithTimeout(ctx, c.timeout())
-	rpc, err := c.current(k.ctx)
-	if err != nil {
-		return nil, k.end(err)
-	}
-	k.rpc = rpc
-	return k, nil
-}
+// begin starts a unary call, bounded by the call timeout.
+func (c *Conn) begin(ctx context.Context) (*call, error) { return c.start(ctx, false) }
 
 // beginStream starts a streaming call (a listing, a change feed): it may run
 // as long as messages keep coming, but fails when none arrives within the
 // call timeout.
-func (c *Conn) beginStream(ctx context.Context) (*call, error) {
+func (c *Conn) beginStream(ctx context.Context) (*call, error) { return c.start(ctx, true) }
+
+func (c *Conn) start(ctx context.Context, stream bool) (*call, error) {
 	k := &call{c: c, parent: ctx, observe: func(error) {}}
 	if c.spec.Observer != nil {
 		k.observe = c.spec.Observer.Begin()
 	}
-	k.ctx, k.cancel = context.WithCancel(ctx)
-	k.idle = time.AfterFunc(c.timeout(), func() {
-		k.idled.Store(true)
-		k.cancel()
-	})
+	if stream {
+		k.ctx, k.cancel = context.WithCancel(ctx)
+		k.idle = time.AfterFunc(c.timeout(), func() {
+			k.idled.Store(true)
+			k.cancel()
+		})
+	} else {
+		k.ctx, k.cancel = context.WithTimeout(ctx, c.timeout())
+	}
 	rpc, err := c.current(k.ctx)
 	if err != nil {
 		return nil, k.end(err)

@@ -263,11 +263,8 @@ func (s *Server) auditGone(ctx context.Context, gone *auth.PersonGoneError, now 
 	if _, seen := s.goneAudited.LoadOrStore(gone.TokenID, true); seen {
 		return
 	}
-	err := s.store.Update(context.WithoutCancel(ctx), func(tx store.Tx) error {
-		_, err := tx.AppendAudit(audit.Event{Time: now, Actor: gone.Login, Action: audit.AuthRefused, User: gone.Login,
-			Detail: fmt.Sprintf("token %s refused: %s %s", gone.TokenID, gone.Login, gone.Why)})
-		return err
-	})
+	_, err := store.Append(context.WithoutCancel(ctx), s.store, audit.Event{Time: now, Actor: gone.Login, Action: audit.AuthRefused, User: gone.Login,
+		Detail: fmt.Sprintf("token %s refused: %s %s", gone.TokenID, gone.Login, gone.Why)})
 	if err != nil {
 		s.log.Error("audit a refused token", "token_id", gone.TokenID, "user", gone.Login, "err", err)
 	}
@@ -530,7 +527,8 @@ func VerifyAudit(ctx context.Context, st store.Store, keys *audit.Keys, checkpoi
 	if keys != nil {
 		v = audit.NewKeyedVerifier(*keys)
 	}
-	var cps []audit.Checkpoint
+	seen := map[int64]string{} // seq -> hash, of the checkpoints not yet found in the log
+	checked := 0
 	var problems []audit.Problem
 	for i, line := range checkpoints {
 		if strings.TrimSpace(line) == "" {
@@ -544,11 +542,8 @@ func VerifyAudit(ctx context.Context, st store.Store, keys *audit.Keys, checkpoi
 			problems = append(problems, audit.Problem{Reason: fmt.Sprintf("checkpoint %d: %v", i+1, err)})
 			continue
 		}
-		cps = append(cps, c)
-	}
-	seen := map[int64]string{}
-	for _, c := range cps {
 		seen[c.Seq] = c.Hash
+		checked++
 	}
 	err := st.WalkAudit(ctx, func(e audit.Event) error {
 		v.Add(e)
@@ -571,7 +566,7 @@ func VerifyAudit(ctx context.Context, st store.Store, keys *audit.Keys, checkpoi
 		return VerifyResult{}, err
 	}
 	problems = append(v.Finish(seq, hash), problems...)
-	res := VerifyResult{OK: len(problems) == 0, Events: v.Count, Problems: problems, Checkpoints: len(cps)}
+	res := VerifyResult{OK: len(problems) == 0, Events: v.Count, Problems: problems, Checkpoints: checked}
 	if res.Problems == nil {
 		res.Problems = []audit.Problem{}
 	}

@@ -104,11 +104,6 @@ func (k *Keys) Hash(e Event) string {
 	return hex.EncodeToString(m.Sum(nil))
 }
 
-// Public is the key that verifies checkpoints, for whoever keeps them.
-func (k Keys) Public() string {
-	return base64.StdEncoding.EncodeToString(k.Sign.Public().(ed25519.PublicKey))
-}
-
 // Checkpoint is the log's head at a moment, signed.
 type Checkpoint struct {
 	Seq  int64

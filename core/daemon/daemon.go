@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -266,25 +267,19 @@ func (d *Daemon) serve(ctx context.Context) error {
 	schedCtx, stopSched := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	errc := make(chan error, 8)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		d.sessions.Run(schedCtx)
-	}()
 	cp := &audit.Checkpointer{Keys: *d.auditKeys, Head: d.store.AuditHead, File: filepath.Join(d.cfg.DataDir, "audit.checkpoints"), Clock: d.opts.Clock, Log: log,
 		Announce: func(ctx context.Context, line string) (int64, error) {
-			var seq int64
-			err := d.store.Update(ctx, func(tx store.Tx) error {
-				e, err := tx.AppendAudit(audit.Event{Time: d.opts.Clock.Now(), Actor: "jitd", Action: audit.CheckpointMade, Detail: line})
-				seq = e.Seq
-				return err
-			})
-			return seq, err
+			e, err := store.Append(ctx, d.store, audit.Event{Time: d.opts.Clock.Now(), Actor: "jitd", Action: audit.CheckpointMade, Detail: line})
+			return e.Seq, err
 		}}
-	wg.Add(9)
+	wg.Add(10)
 	go func() {
 		defer wg.Done()
 		cp.Run(schedCtx)
+	}()
+	go func() {
+		defer wg.Done()
+		d.sessions.Run(schedCtx)
 	}()
 	go func() {
 		defer wg.Done()
@@ -372,30 +367,25 @@ func (d *Daemon) directoryDown(dir string, since time.Time, err error) {
 // answers again: removals and account steps in backoff are due now, and the
 // mirror syncs.
 func (d *Daemon) directoryBack(dir string, downFor time.Duration, alerted bool) {
-	ctx := context.Background()
-	grants, err := d.sched.RetryNow(ctx, dir)
-	if err != nil {
-		d.opts.Log.Error("directory answers again, but its removals could not be woken; they keep their backoff", "directory", dir, "err", err)
-	}
-	accounts, err := d.accounts.RetryNow(ctx, dir)
-	if err != nil {
-		d.opts.Log.Error("directory answers again, but its account steps could not be woken; they keep their backoff", "directory", dir, "err", err)
-	}
-	if _, err := d.sessions.RetryNow(ctx, dir); err != nil {
-		d.opts.Log.Error("directory answers again, but its session ends could not be woken; they keep their backoff", "directory", dir, "err", err)
+	var woken []string
+	for _, q := range []struct {
+		what  string
+		retry func(context.Context, string) (int, error)
+	}{{"removals", d.sched.RetryNow}, {"account steps", d.accounts.RetryNow}, {"session ends", d.sessions.RetryNow}} {
+		n, err := q.retry(context.Background(), dir)
+		if err != nil {
+			d.opts.Log.Error("directory answers again, but work waiting for it could not be woken; it keeps its backoff", "directory", dir, "work", q.what, "err", err)
+		}
+		woken = append(woken, fmt.Sprintf("%d %s", n, q.what))
 	}
 	d.mirror.Wake(dir)
 	if alerted {
-		d.auditDirectory(audit.DirectoryAnswering, dir, fmt.Sprintf("after %s; %d removals and %d account steps retried now", downFor.Round(time.Second), grants, accounts))
+		d.auditDirectory(audit.DirectoryAnswering, dir, fmt.Sprintf("after %s; retried now: %s", downFor.Round(time.Second), strings.Join(woken, ", ")))
 	}
 }
 
 func (d *Daemon) auditDirectory(action, dir, detail string) {
-	now := d.opts.Clock.Now()
-	err := d.store.Update(context.Background(), func(tx store.Tx) error {
-		_, err := tx.AppendAudit(audit.Event{Time: now, Actor: "jitd", Action: action, Directory: dir, Detail: detail})
-		return err
-	})
+	_, err := store.Append(context.Background(), d.store, audit.Event{Time: d.opts.Clock.Now(), Actor: "jitd", Action: action, Directory: dir, Detail: detail})
 	if err != nil {
 		d.opts.Log.Error("audit "+action, "directory", dir, "err", err)
 	}

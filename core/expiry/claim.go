@@ -305,7 +305,7 @@ func (s *Scheduler) record(ctx context.Context, kept []keptGrant, gs []store.Gra
 			if escalate {
 				detail := fmt.Sprintf("removal failed %d times and is %s overdue, still retrying: %v", g.Attempts, overdue.Round(time.Second), err)
 				if limited {
-					detail = fmt.Sprintf("removal held back by the directory's rate limit for %s, still retrying: %v", now.Sub(g.ExpiresAt).Round(time.Second), err)
+					detail = fmt.Sprintf("removal held back by the directory's rate limit for %s, still retrying: %v", overdue.Round(time.Second), err)
 				}
 				if err := grant.AppendEvent(tx, g, now, "jitd", audit.GrantRevokeFailed, detail); err != nil {
 					return err

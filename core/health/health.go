@@ -248,14 +248,6 @@ func (w *Watch) observe(d *directory, err error, probe bool) {
 	}
 }
 
-// Down reports whether a directory is known not to answer.
-func (w *Watch) Down(name string) bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	d := w.dirs[name]
-	return d != nil && d.status == down
-}
-
 // BackSince reports whether the directory came back from an outage after t:
 // a failure of a call started before then is stale news, worth retrying at
 // once.

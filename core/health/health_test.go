@@ -141,7 +141,7 @@ func TestWatch_StoppedDirectoryIsAlertedAfterAlertAfterAndWorkIsWokenWhenItAnswe
 	if err := r.untilProbed(); err == nil {
 		t.Fatal("probe should have failed")
 	}
-	if !r.watch.Down("dc") {
+	if !r.down() {
 		t.Fatal("a failed call and a failed probe: the directory should be down")
 	}
 	// Nothing is alerted before alert_after; then exactly once.
@@ -171,7 +171,7 @@ func TestWatch_StoppedDirectoryIsAlertedAfterAlertAfterAndWorkIsWokenWhenItAnswe
 	if e.kind != "back dc" || !e.alerted || e.downFor < 20*time.Second {
 		t.Fatalf("recovery: %+v, want back dc after 20s+, alerted", e)
 	}
-	if r.watch.Down("dc") || !r.watch.BackSince("dc", t0.Add(time.Second)) || r.watch.BackSince("dc", r.clock.Now()) {
+	if r.down() || !r.watch.BackSince("dc", t0.Add(time.Second)) || r.watch.BackSince("dc", r.clock.Now()) {
 		t.Fatal("after the recovery: Down or BackSince wrong")
 	}
 }
@@ -222,7 +222,7 @@ func TestWatch_AnswersThatAreNotOutages(t *testing.T) {
 				t.Fatalf("%v made the watch probe: it treats an answer as an outage", err)
 			default:
 			}
-			if r.watch.Down("dc") {
+			if r.down() {
 				t.Fatalf("%v: directory down", err)
 			}
 		})
@@ -246,7 +246,7 @@ func TestWatch_OneFailedCallIsNoOutage(t *testing.T) {
 		t.Fatalf("%+v after one failed call and a good probe", e)
 	default:
 	}
-	if r.watch.Down("dc") || r.watch.BackSince("dc", t0) {
+	if r.down() || r.watch.BackSince("dc", t0) {
 		t.Fatal("one failed call made an outage")
 	}
 }
@@ -259,4 +259,11 @@ func drain(c chan error) {
 			return
 		}
 	}
+}
+
+// down reports whether the watch holds the directory as not answering.
+func (r *rig) down() bool {
+	r.watch.mu.Lock()
+	defer r.watch.mu.Unlock()
+	return r.watch.dirs["dc"].status == down
 }

@@ -341,3 +341,13 @@ type Tx interface {
 	// forgets the resource.
 	SetSCIMExternalID(e SCIMExternal) error
 }
+
+// Append records one audit event in a transaction of its own and returns
+// it as written.
+func Append(ctx context.Context, s Store, e audit.Event) (audit.Event, error) {
+	err := s.Update(ctx, func(tx Tx) (err error) {
+		e, err = tx.AppendAudit(e)
+		return err
+	})
+	return e, err
+}
