@@ -58,31 +58,13 @@ func (s *Server) ProtectedInArea(ctx context.Context) ([]string, error) {
 // make members of its own users only, never of the organisation's other
 // people.
 func (s *Server) inArea(ctx context.Context, ids []string) error {
-	known := map[string]bool{}
-	if len(ids) > 16 {
-		// Many members at once (a big PATCH): one read of the area beats a
-		// search per member.
-		err := s.prov.ReadEntries(ctx, connectors.EntryQuery{Kind: connectors.UserEntry}, func(e connectors.Entry) error {
-			known[strings.ToLower(e.ID)] = true
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-	} else {
-		for _, id := range ids {
-			err := s.prov.ReadEntries(ctx, connectors.EntryQuery{Kind: connectors.UserEntry, ID: id}, func(e connectors.Entry) error {
-				known[strings.ToLower(e.ID)] = true
-				return nil
-			})
-			if err != nil {
-				return err
-			}
-		}
+	n := s.names(ctx)
+	if err := n.load(ids); err != nil {
+		return err
 	}
 	var outside []string
 	for _, id := range ids {
-		if !known[strings.ToLower(id)] {
+		if !n.has(id) {
 			outside = append(outside, id)
 		}
 	}
@@ -204,10 +186,10 @@ func (s *Server) createGroup(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ext, _ := doc["externalId"].(string)
-	if err := s.setExternalID(ctx, connectors.GroupEntry, g.ID, ext); err != nil {
+	if err := s.keep(ctx, store.SCIMResource{Directory: s.dir, Kind: connectors.GroupEntry.String(), ID: g.ID, ExternalID: ext}); err != nil {
 		return err
 	}
-	out, err := s.toDoc(r, g, ext, true)
+	_, out, err := s.current(r, connectors.GroupEntry, g.ID, true)
 	if err != nil {
 		return err
 	}
@@ -298,7 +280,7 @@ func (s *Server) replaceGroup(w http.ResponseWriter, r *http.Request, id string)
 		return err
 	}
 	if ext, _ := doc["externalId"].(string); ext != old["externalId"] {
-		if err := s.setExternalID(ctx, connectors.GroupEntry, id, ext); err != nil {
+		if err := s.keep(ctx, store.SCIMResource{Directory: s.dir, Kind: connectors.GroupEntry.String(), ID: id, ExternalID: ext}); err != nil {
 			return err
 		}
 	}
@@ -356,7 +338,7 @@ func (s *Server) patchGroup(w http.ResponseWriter, r *http.Request, id string, o
 		return err
 	}
 	if newExt != ext {
-		if err := s.setExternalID(ctx, connectors.GroupEntry, id, newExt); err != nil {
+		if err := s.keep(ctx, store.SCIMResource{Directory: s.dir, Kind: connectors.GroupEntry.String(), ID: id, ExternalID: newExt}); err != nil {
 			return err
 		}
 	}

@@ -1,9 +1,12 @@
 package scim
 
 import (
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
+
+	"github.com/elimity-com/scim/schema"
 )
 
 // Schema URNs.
@@ -130,26 +133,206 @@ func (m mapping) attrFor(container, attr, sub string) (string, bool) {
 	return m.attrs[found[0].key], true
 }
 
-// toDirectory reads every mapped value out of a resource: a one-value list
-// where the resource has it, an empty list (remove) where it has not.
-func (m mapping) toDirectory(doc map[string]any) map[string][]string {
-	out := map[string][]string{}
-	for _, f := range m.fields {
-		a := m.attrs[f.key]
-		if v := f.get(doc); v != "" {
-			out[a] = []string{v}
-		} else if _, ok := out[a]; !ok {
-			out[a] = []string{}
+// mappedKey marks, in what jitd keeps, the element of a multi-valued
+// attribute whose value the directory holds: the element keeps its type,
+// primary and display in jitd, its value in the directory. Clients cannot
+// send it: only advertised sub-attributes pass validation.
+const mappedKey = "jitd:directory"
+
+// userCore are the attributes of a user that are neither mapped nor kept:
+// the directory's own (userName, active), the write-only password, and
+// those every resource has.
+var userCore = []string{"id", "meta", "schemas", "userName", "active", "password", "externalId"}
+
+// split divides a validated user resource into the directory's values
+// (through the mapping; an empty list removes) and the attributes jitd
+// keeps, which are everything else a client wrote.
+func (m mapping) split(doc map[string]any) (map[string][]string, map[string]any) {
+	dir := map[string][]string{}
+	kept := deepCopy(doc)
+	for _, k := range userCore {
+		if key, _, ok := lookup(kept, k); ok {
+			delete(kept, key)
 		}
 	}
-	return out
+	for _, f := range m.fields {
+		a := m.attrs[f.key]
+		if v := f.take(kept); v != "" {
+			dir[a] = []string{v}
+		} else if _, ok := dir[a]; !ok {
+			dir[a] = []string{}
+		}
+	}
+	prune(kept)
+	return dir, kept
 }
 
-// fromDirectory writes the mapped directory values into a resource.
-func (m mapping) fromDirectory(doc map[string]any, attrs map[string][]string) {
+// join renders a user from the attributes jitd keeps and the directory's
+// values: where the mapping places a value, the directory's wins.
+func (m mapping) join(doc, kept map[string]any, attrs map[string][]string) {
+	for k, v := range kept {
+		if _, _, ok := lookup(doc, k); !ok {
+			doc[k] = copyValue(v)
+		}
+	}
 	for _, f := range m.fields {
-		if v := firstValue(attrs, m.attrs[f.key]); v != "" {
-			f.set(doc, v)
+		f.put(doc, firstValue(attrs, m.attrs[f.key]))
+	}
+	dropMarked(doc)
+	prune(doc)
+}
+
+// placement says, for /Schemas, where the mapping keeps an attribute.
+func (m mapping) placement(container string, a schema.CoreAttribute) string {
+	var parts []string
+	for _, f := range m.fields {
+		if !strings.EqualFold(f.container, container) || !strings.EqualFold(f.attr, a.Name()) {
+			continue
+		}
+		switch {
+		case f.typ != "":
+			parts = append(parts, fmt.Sprintf("the %s value in %s", f.typ, m.attrs[f.key]))
+		case f.sub != "" && f.attr == "manager":
+			parts = append(parts, fmt.Sprintf("the manager in %s", m.attrs[f.key]))
+		case f.sub != "":
+			parts = append(parts, fmt.Sprintf("%s in %s", f.sub, m.attrs[f.key]))
+		default:
+			parts = append(parts, "it in "+m.attrs[f.key])
+		}
+	}
+	switch {
+	case a.Mutability() == "readOnly" || a.Name() == "password" || a.Name() == "active" || a.Name() == "userName":
+		return ""
+	case len(parts) == 0:
+		return "jitd keeps it."
+	case len(parts) == 1 && strings.HasPrefix(parts[0], "it in "):
+		return "The directory holds " + parts[0] + "."
+	}
+	return "The directory holds " + strings.Join(parts, ", ") + "; jitd keeps the rest."
+}
+
+// take removes the field's value from a resource and returns it; the
+// element of a multi-valued attribute stays behind, marked, without it.
+func (f field) take(doc map[string]any) string {
+	h := f.holder(doc, false)
+	if h == nil {
+		return ""
+	}
+	key, v, ok := lookup(h, f.attr)
+	if !ok {
+		return ""
+	}
+	switch {
+	case f.typ != "":
+		el := pickTyped(v, f.typ)
+		if el == nil {
+			return ""
+		}
+		vk, val, _ := lookup(el, "value")
+		s, _ := val.(string)
+		if s == "" {
+			return ""
+		}
+		delete(el, vk)
+		el[mappedKey] = f.key
+		return s
+	case f.sub != "":
+		sub, _ := v.(map[string]any)
+		sk, val, _ := lookup(sub, f.sub)
+		s, _ := val.(string)
+		delete(sub, sk)
+		if f.attr == "manager" { // computed from the value
+			for _, k := range []string{"$ref", "displayName"} {
+				if rk, _, ok := lookup(sub, k); ok {
+					delete(sub, rk)
+				}
+			}
+		}
+		if len(sub) == 0 {
+			delete(h, key)
+		}
+		return s
+	default:
+		s, _ := v.(string)
+		delete(h, key)
+		return s
+	}
+}
+
+// put writes the directory's value of the field into a resource, or takes
+// the field's value out when the directory has none.
+func (f field) put(doc map[string]any, value string) {
+	h := f.holder(doc, value != "")
+	if h == nil {
+		return
+	}
+	key, v, _ := lookup(h, f.attr)
+	if key == "" {
+		key = f.attr
+	}
+	switch {
+	case f.typ != "":
+		list, _ := v.([]any)
+		if value == "" {
+			return // its marked element, if any, is dropped afterwards
+		}
+		for _, e := range list {
+			if el, _ := e.(map[string]any); el != nil && el[mappedKey] == f.key {
+				delete(el, mappedKey)
+				el["value"] = value
+				return
+			}
+		}
+		el := map[string]any{"value": value, "type": f.typ}
+		if f.typ == "work" && !slices.ContainsFunc(list, func(e any) bool { m, _ := e.(map[string]any); return m["primary"] == true }) {
+			el["primary"] = true
+		}
+		h[key] = append(list, el)
+	case f.sub != "":
+		sub, _ := v.(map[string]any)
+		if sub == nil {
+			sub = map[string]any{}
+		}
+		sk, _, _ := lookup(sub, f.sub)
+		if sk == "" {
+			sk = f.sub
+		}
+		if value == "" {
+			delete(sub, sk)
+		} else {
+			sub[sk] = value
+		}
+		h[key] = sub
+	case value == "":
+		delete(h, key)
+	default:
+		h[key] = value
+	}
+}
+
+// dropMarked removes the elements whose value the directory held but no
+// longer holds (or that a mapping no longer places there).
+func dropMarked(doc map[string]any) {
+	for k, v := range doc {
+		switch v := v.(type) {
+		case []any:
+			doc[k] = slices.DeleteFunc(v, func(e any) bool { m, _ := e.(map[string]any); _, marked := m[mappedKey]; return marked })
+		case map[string]any:
+			if strings.HasPrefix(strings.ToLower(k), "urn:") {
+				dropMarked(v)
+			}
+		}
+	}
+}
+
+// prune removes empty objects and lists, which assert nothing.
+func prune(doc map[string]any) {
+	for k, v := range doc {
+		if m, ok := v.(map[string]any); ok {
+			prune(m)
+		}
+		if empty(v) {
+			delete(doc, k)
 		}
 	}
 }
@@ -192,90 +375,40 @@ func (f field) holder(doc map[string]any, create bool) map[string]any {
 	return m
 }
 
-func (f field) get(doc map[string]any) string {
-	h := f.holder(doc, false)
-	if h == nil {
-		return ""
-	}
-	_, v, ok := lookup(h, f.attr)
-	if !ok {
-		return ""
-	}
-	if f.typ != "" {
-		return pickTyped(v, f.typ)
-	}
-	if s, ok := v.(string); ok && f.sub != "" {
-		return s // Entra sends the manager as a bare id
-	}
-	if f.sub != "" {
-		sub, _ := v.(map[string]any)
-		_, v, _ = lookup(sub, f.sub)
-	}
-	s, _ := v.(string)
-	return s
-}
-
-// pickTyped returns the value of the element of a multi-valued attribute
-// with the given type; for "work", an untyped primary or only element
-// stands in (clients often send emails without a type).
-func pickTyped(v any, typ string) string {
+// pickTyped returns the element of a multi-valued attribute with the
+// given type. For "work", an untyped element stands in when it is the
+// primary one or the only one: clients often send emails without a type.
+// An element of another type never does.
+func pickTyped(v any, typ string) map[string]any {
 	list, _ := v.([]any)
-	var primary, untyped string
+	var primary, untyped map[string]any
 	for _, e := range list {
 		el, _ := e.(map[string]any)
-		_, val, _ := lookup(el, "value")
-		s, _ := val.(string)
+		if el == nil {
+			continue
+		}
 		_, t, _ := lookup(el, "type")
 		ts, _ := t.(string)
 		if strings.EqualFold(ts, typ) {
-			return s
+			return el
 		}
-		_, p, _ := lookup(el, "primary")
-		if p == true && primary == "" {
-			primary = s
+		if ts != "" {
+			continue
 		}
-		if ts == "" && untyped == "" {
-			untyped = s
+		if _, p, _ := lookup(el, "primary"); p == true && primary == nil {
+			primary = el
+		}
+		if untyped == nil {
+			untyped = el
 		}
 	}
-	if typ != "work" {
-		return ""
-	}
-	if primary != "" {
+	switch {
+	case typ != "work":
+		return nil
+	case primary != nil:
 		return primary
-	}
-	if len(list) == 1 {
+	case len(list) == 1:
 		return untyped
 	}
-	return ""
-}
-
-func (f field) set(doc map[string]any, value string) {
-	h := f.holder(doc, true)
-	switch {
-	case f.typ != "":
-		k, v, _ := lookup(h, f.attr)
-		if k == "" {
-			k = f.attr
-		}
-		list, _ := v.([]any)
-		el := map[string]any{"value": value, "type": f.typ}
-		if f.typ == "work" {
-			el["primary"] = true
-		}
-		h[k] = append(list, el)
-	case f.sub != "":
-		k, v, _ := lookup(h, f.attr)
-		if k == "" {
-			k = f.attr
-		}
-		sub, _ := v.(map[string]any)
-		if sub == nil {
-			sub = map[string]any{}
-		}
-		sub[f.sub] = value
-		h[k] = sub
-	default:
-		h[f.attr] = value
-	}
+	return nil
 }

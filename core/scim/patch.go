@@ -2,6 +2,7 @@ package scim
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/elimity-com/scim/errors"
@@ -128,6 +129,9 @@ func applyPatch(doc map[string]any, op patchOp, sch resourceSchema) error {
 				return scimErr(errors.ScimErrorInvalidValue, "%s needs an object value", op.Path)
 			}
 			for ak, av := range obj {
+				if strings.EqualFold(ak, "schemas") { // some clients repeat the extension's schemas
+					continue
+				}
 				if err := applyPatch(doc, patchOp{Op: kind, Path: t.container + ":" + ak, Value: av}, sch); err != nil {
 					return err
 				}
@@ -135,12 +139,30 @@ func applyPatch(doc map[string]any, op patchOp, sch resourceSchema) error {
 			return nil
 		}
 	}
-	name, multi, ok := sch.attribute(t.container, t.attr)
-	if !ok {
-		return scimErr(errors.ScimErrorNoTarget, "%q is not an attribute jitd knows", op.Path)
+	a, ok := sch.attribute(t.container, t.attr)
+	switch {
+	case !ok && t.container == "" && strings.EqualFold(t.attr, "externalId") && t.sub == "" && t.where == nil:
+		if kind == "remove" {
+			delete(doc, "externalId")
+		} else {
+			doc["externalId"] = op.Value
+		}
+		return nil
+	case !ok:
+		return scimErr(errors.ScimErrorInvalidPath, "%q is not an attribute jitd keeps (GET /Schemas lists them)", op.Path)
+	case t.sub != "" && a.HasSubAttributes():
+		if _, ok := a.SubAttributes().ContainsAttribute(t.sub); !ok {
+			return scimErr(errors.ScimErrorInvalidPath, "%q: %s has no sub-attribute %s", op.Path, a.Name(), t.sub)
+		}
+	case t.sub != "":
+		return scimErr(errors.ScimErrorInvalidPath, "%q: %s has no sub-attributes", op.Path, a.Name())
 	}
+	name, multi := a.Name(), a.MultiValued()
 	if sch.readOnly(name) {
 		return scimErr(errors.ScimErrorMutability, "%s is read-only", name)
+	}
+	if kind == "remove" && name == "password" {
+		return scimErr(errors.ScimErrorMutability, "password cannot be removed, only replaced")
 	}
 	key, current, _ := lookup(holder, name)
 	if key == "" {
@@ -180,6 +202,14 @@ func applyPatch(doc map[string]any, op patchOp, sch resourceSchema) error {
 			return nil
 		}
 		list, _ := current.([]any)
+		if slices.ContainsFunc(add, isPrimary) { // the new primary value replaces the old (RFC 7644 §3.5.2.1)
+			for _, el := range list {
+				if m, ok := el.(map[string]any); ok && isPrimary(m) {
+					pk, _, _ := lookup(m, "primary")
+					m[pk] = false
+				}
+			}
+		}
 		holder[key] = append(list, add...)
 	default:
 		if m, ok := op.Value.(map[string]any); ok {
@@ -197,6 +227,14 @@ func applyPatch(doc map[string]any, op patchOp, sch resourceSchema) error {
 		holder[key] = op.Value
 	}
 	return nil
+}
+
+// isPrimary reports whether an element of a multi-valued attribute is
+// marked primary.
+func isPrimary(el any) bool {
+	m, _ := el.(map[string]any)
+	_, p, _ := lookup(m, "primary")
+	return p == true
 }
 
 // patchElements applies an op to the elements of a multi-valued attribute

@@ -14,6 +14,7 @@ import (
 	filter "github.com/scim2/filter-parser/v2"
 
 	"github.com/jitd/jitd/connectors"
+	"github.com/jitd/jitd/core/store"
 )
 
 // listQuery is a listing's parameters, from the URL or a .search body.
@@ -100,21 +101,29 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, kind connectors.En
 	filterOnMembers := q.filter != nil && strings.Contains(strings.ToLower(fmt.Sprint(q.filter)), "members")
 	var docs []map[string]any
 	for _, k := range kinds {
-		withMembers := k == connectors.GroupEntry && wanted("members", q) && filterOnMembers
 		entries, err := s.candidates(r.Context(), k, q.filter)
 		if err != nil {
 			return err
 		}
 		slices.SortFunc(entries, func(a, b connectors.Entry) int { return strings.Compare(a.ID, b.ID) })
-		ext, err := s.externalIDs(r.Context(), k, entries)
+		res, err := s.resources(r.Context(), k, entries)
 		if err != nil {
 			return err
 		}
+		var all []map[string]any
 		for _, e := range entries {
-			doc, err := s.toDoc(r, e, ext[e.ID], withMembers)
+			doc, err := s.toDoc(r, e, res[e.ID])
 			if err != nil {
 				return err
 			}
+			all = append(all, doc)
+		}
+		if k == connectors.GroupEntry && filterOnMembers {
+			if err := s.complete(r, all, true); err != nil {
+				return err
+			}
+		}
+		for _, doc := range all {
 			if q.filter == nil || matches(q.filter, doc) {
 				docs = append(docs, doc)
 			}
@@ -122,16 +131,15 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, kind connectors.En
 	}
 	start := min(q.startIndex-1, len(docs))
 	end := min(start+q.count, len(docs))
-	page := make([]map[string]any, 0, end-start)
-	for _, d := range docs[start:end] {
-		if meta, _ := d["meta"].(map[string]any); meta["resourceType"] == "Group" && !filterOnMembers && wanted("members", q) {
-			if err := s.fillMembers(r, d); err != nil {
-				return err
-			}
-		}
-		page = append(page, project(d, q))
+	page := docs[start:end]
+	if err := s.complete(r, page, !filterOnMembers && wanted("members", q)); err != nil {
+		return err
 	}
-	s.write(w, http.StatusOK, map[string]any{"schemas": []string{listSchema}, "totalResults": len(docs), "startIndex": q.startIndex, "itemsPerPage": len(page), "Resources": page})
+	out := make([]map[string]any, 0, len(page))
+	for _, d := range page {
+		out = append(out, project(d, q))
+	}
+	s.write(w, http.StatusOK, map[string]any{"schemas": []string{listSchema}, "totalResults": len(docs), "startIndex": q.startIndex, "itemsPerPage": len(out), "Resources": out})
 	return nil
 }
 
@@ -197,12 +205,13 @@ func (s *Server) readAttrs(kind connectors.EntryKind) []string {
 	return nil
 }
 
-func (s *Server) externalIDs(ctx context.Context, kind connectors.EntryKind, entries []connectors.Entry) (map[string]string, error) {
+// resources reads what jitd keeps of entries.
+func (s *Server) resources(ctx context.Context, kind connectors.EntryKind, entries []connectors.Entry) (map[string]store.SCIMResource, error) {
 	ids := make([]string, len(entries))
 	for i, e := range entries {
 		ids[i] = e.ID
 	}
-	return s.store.SCIMExternalIDs(ctx, s.dir, kind.String(), ids)
+	return s.store.SCIMResources(ctx, s.dir, kind.String(), ids)
 }
 
 // read returns one entry, or a 404.
@@ -221,8 +230,9 @@ func (s *Server) read(ctx context.Context, kind connectors.EntryKind, id string)
 	return found[0], nil
 }
 
-// toDoc renders an entry as a SCIM resource.
-func (s *Server) toDoc(r *http.Request, e connectors.Entry, externalID string, withMembers bool) (map[string]any, error) {
+// toDoc renders an entry as a SCIM resource, with what jitd keeps of it;
+// the references to other resources are completed by complete.
+func (s *Server) toDoc(r *http.Request, e connectors.Entry, res store.SCIMResource) (map[string]any, error) {
 	meta := map[string]any{"resourceType": "User", "location": s.location(r, e.Kind, e.ID)}
 	if !e.Created.IsZero() {
 		meta["created"] = e.Created.UTC().Format(time.RFC3339)
@@ -231,39 +241,161 @@ func (s *Server) toDoc(r *http.Request, e connectors.Entry, externalID string, w
 		meta["lastModified"] = e.Modified.UTC().Format(time.RFC3339)
 	}
 	doc := map[string]any{"id": e.ID, "meta": meta}
-	if externalID != "" {
-		doc["externalId"] = externalID
+	if res.ExternalID != "" {
+		doc["externalId"] = res.ExternalID
 	}
 	if e.Kind == connectors.GroupEntry {
 		meta["resourceType"] = "Group"
 		doc["schemas"] = []string{GroupSchema}
 		doc["displayName"] = e.Name
-		if withMembers {
-			if err := s.fillMembers(r, doc); err != nil {
-				return nil, err
-			}
-		}
 		return doc, nil
 	}
-	doc["schemas"] = []string{UserSchema, EnterpriseSchema}
 	doc["userName"] = e.Name
 	doc["active"] = e.Enabled
-	s.mapping.fromDirectory(doc, e.Attrs)
+	kept, err := decodeKept(res)
+	if err != nil {
+		return nil, err
+	}
+	s.mapping.join(doc, kept, e.Attrs)
+	doc["schemas"] = []string{UserSchema}
+	if _, ext, ok := lookup(doc, EnterpriseSchema); ok {
+		doc["schemas"] = []string{UserSchema, EnterpriseSchema}
+		if m, _ := ext.(map[string]any); m != nil {
+			if _, mgr, _ := lookup(m, "manager"); mgr != nil {
+				if mm, _ := mgr.(map[string]any); mm != nil && mm["value"] != nil {
+					mm["$ref"] = s.location(r, connectors.UserEntry, fmt.Sprint(mm["value"]))
+				}
+			}
+		}
+	}
 	return doc, nil
 }
 
-// fillMembers reads a group resource's members from the directory.
-func (s *Server) fillMembers(r *http.Request, doc map[string]any) error {
-	id, _ := doc["id"].(string)
-	members := []any{}
-	err := s.lister.ListMembers(r.Context(), id, func(uid string) error {
-		members = append(members, map[string]any{"value": uid, "type": "User", "$ref": s.location(r, connectors.UserEntry, uid)})
+// complete fills in what a resource says of others: a manager's
+// displayName and, when asked, a group's members with their display names.
+func (s *Server) complete(r *http.Request, docs []map[string]any, withMembers bool) error {
+	n := s.names(r.Context())
+	var managers []map[string]any
+	var groups []map[string]any
+	for _, doc := range docs {
+		if meta, _ := doc["meta"].(map[string]any); meta["resourceType"] == "Group" {
+			if withMembers {
+				groups = append(groups, doc)
+			}
+			continue
+		}
+		_, ext, _ := lookup(doc, EnterpriseSchema)
+		m, _ := ext.(map[string]any)
+		_, mgr, _ := lookup(m, "manager")
+		if mm, _ := mgr.(map[string]any); mm != nil && mm["value"] != nil {
+			managers = append(managers, mm)
+		}
+	}
+	var ids []string
+	for _, m := range managers {
+		ids = append(ids, fmt.Sprint(m["value"]))
+	}
+	for _, g := range groups {
+		members, err := s.currentMembers(r.Context(), g["id"].(string))
+		if err != nil {
+			return err
+		}
+		list := make([]any, 0, len(members))
+		for _, uid := range members {
+			list = append(list, map[string]any{"value": uid, "type": "User", "$ref": s.location(r, connectors.UserEntry, uid)})
+			ids = append(ids, uid)
+		}
+		g["members"] = list
+	}
+	if len(ids) == 0 {
 		return nil
-	})
-	if err != nil {
+	}
+	if err := n.load(ids); err != nil {
 		return err
 	}
-	doc["members"] = members
+	for _, m := range managers {
+		if d := n.display(fmt.Sprint(m["value"])); d != "" {
+			m["displayName"] = d
+		}
+	}
+	for _, g := range groups {
+		for _, el := range g["members"].([]any) {
+			m := el.(map[string]any)
+			if d := n.display(m["value"].(string)); d != "" {
+				m["display"] = d
+			}
+		}
+	}
+	return nil
+}
+
+// names reads users of the provisioning area by id, for the names that
+// references carry: one search each for a few, one read of the whole area
+// for many.
+type names struct {
+	s     *Server
+	ctx   context.Context
+	known map[string]connectors.Entry
+	all   bool
+}
+
+func (s *Server) names(ctx context.Context) *names {
+	return &names{s: s, ctx: ctx, known: map[string]connectors.Entry{}}
+}
+
+// manyIDs is where one read of the whole area beats a search per user.
+const manyIDs = 16
+
+func (n *names) load(ids []string) error {
+	if n.all {
+		return nil
+	}
+	var missing []string
+	for _, id := range ids {
+		if _, ok := n.known[strings.ToLower(id)]; !ok {
+			missing = append(missing, id)
+		}
+	}
+	missing = slices.Compact(missing)
+	keep := func(e connectors.Entry) error { n.known[strings.ToLower(e.ID)] = e; return nil }
+	attrs := n.s.displayAttrs()
+	if len(missing) > manyIDs {
+		n.all = true
+		return n.s.prov.ReadEntries(n.ctx, connectors.EntryQuery{Kind: connectors.UserEntry, Attrs: attrs}, keep)
+	}
+	for _, id := range missing {
+		if err := n.s.prov.ReadEntries(n.ctx, connectors.EntryQuery{Kind: connectors.UserEntry, ID: id, Attrs: attrs}, keep); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// has reports whether id is a user of the provisioning area (after load).
+func (n *names) has(id string) bool {
+	_, ok := n.known[strings.ToLower(id)]
+	return ok
+}
+
+// display is a user's displayName, else its userName; "" for a user
+// outside the provisioning area.
+func (n *names) display(id string) string {
+	e, ok := n.known[strings.ToLower(id)]
+	if !ok {
+		return ""
+	}
+	if a, ok := n.s.mapping.attrs["displayName"]; ok {
+		if v := firstValue(e.Attrs, a); v != "" {
+			return v
+		}
+	}
+	return e.Name
+}
+
+func (s *Server) displayAttrs() []string {
+	if a, ok := s.mapping.attrs["displayName"]; ok {
+		return []string{a}
+	}
 	return nil
 }
 

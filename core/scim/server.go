@@ -24,7 +24,6 @@ import (
 	"time"
 	"unicode"
 
-	elimity "github.com/elimity-com/scim"
 	"github.com/elimity-com/scim/errors"
 	"github.com/elimity-com/scim/schema"
 
@@ -98,7 +97,7 @@ type Server struct {
 	store     store.Store
 	clock     clock.Clock
 	log       *slog.Logger
-	discovery elimity.Server
+	docURL    string
 
 	limit    *ratelimit.Bucket
 	inFlight chan struct{}
@@ -127,9 +126,10 @@ func New(d Deps) (*Server, error) {
 	// Entra sends booleans as strings ("True"); the library's switch is
 	// global, and jitd is its only user in the process.
 	schema.SetAllowStringValues(true)
-	disc, err := discovery(d.DocumentationURL, cfg.MaxResults)
-	if err != nil {
-		return nil, fmt.Errorf("scim: %w", err)
+	if d.DocumentationURL != "" {
+		if u, err := url.Parse(d.DocumentationURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return nil, fmt.Errorf("scim: the documentation URL must be an absolute http(s) URL (got %q)", d.DocumentationURL)
+		}
 	}
 	if d.Clock == nil {
 		d.Clock = clock.Real{}
@@ -141,7 +141,7 @@ func New(d Deps) (*Server, error) {
 		d.Changed = func() {}
 	}
 	return &Server{cfg: cfg, dir: cfg.Directory, prov: prov, members: mm, lister: lister, resolver: resolver, mapping: newMapping(d.Flavor, cfg.UserAttributes),
-		protected: map[connectors.EntryKind][]string{connectors.GroupEntry: d.Protected, connectors.UserEntry: d.ProtectedUsers}, store: d.Store, clock: d.Clock, log: d.Log, discovery: disc,
+		protected: map[connectors.EntryKind][]string{connectors.GroupEntry: d.Protected, connectors.UserEntry: d.ProtectedUsers}, store: d.Store, clock: d.Clock, log: d.Log, docURL: d.DocumentationURL,
 		limit: ratelimit.NewBucket(cfg.RequestsPerSecond, float64(cfg.Burst), d.Clock.Now), inFlight: make(chan struct{}, cfg.MaxInFlight),
 		changed: d.Changed}, nil
 }
@@ -234,21 +234,6 @@ func (s *Server) resource(w http.ResponseWriter, r *http.Request, kind connector
 	if err != nil {
 		s.fail(w, r, err)
 	}
-}
-
-// discover hands the discovery endpoints to the library, with the path in
-// the case it expects.
-func (s *Server) discover(w http.ResponseWriter, r *http.Request, segs []string) {
-	if r.Method != http.MethodGet {
-		s.fail(w, r, errors.ScimError{Status: http.StatusMethodNotAllowed, Detail: "discovery endpoints are read-only"})
-		return
-	}
-	canonical := map[string]string{"serviceproviderconfig": "ServiceProviderConfig", "schemas": "Schemas", "resourcetypes": "ResourceTypes"}
-	segs[0] = canonical[strings.ToLower(segs[0])]
-	r2 := r.Clone(r.Context())
-	r2.URL.Path = "/" + strings.Join(segs, "/")
-	r2.URL.RawPath = ""
-	s.discovery.ServeHTTP(w, r2)
 }
 
 // base is the absolute URL of the SCIM root.

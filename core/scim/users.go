@@ -2,6 +2,7 @@ package scim
 
 import (
 	"context"
+	"encoding/json"
 	stderrors "errors"
 	"fmt"
 	"maps"
@@ -35,20 +36,25 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, kind connectors.
 		enabled = a
 	}
 	password, _ := doc["password"].(string)
-	attrs := s.mapping.toDirectory(doc)
+	attrs, kept := s.mapping.split(doc)
 	maps.DeleteFunc(attrs, func(_ string, v []string) bool { return len(v) == 0 })
+	keptJSON, err := encodeKept(kept)
+	if err != nil {
+		return err
+	}
 	e, err := s.prov.CreateEntry(r.Context(), connectors.EntrySpec{Kind: kind, Name: login, Enabled: enabled, Password: password, Attrs: attrs})
 	if err != nil {
 		return err
 	}
 	ext, _ := doc["externalId"].(string)
-	if err := s.setExternalID(r.Context(), kind, e.ID, ext); err != nil {
+	res := store.SCIMResource{Directory: s.dir, Kind: kind.String(), ID: e.ID, ExternalID: ext, Attrs: keptJSON}
+	if err := s.keep(r.Context(), res); err != nil {
 		return err
 	}
-	if err := s.audit(r.Context(), UserCreated, login, "", fmt.Sprintf("created %s (id %s, active %v) with %s", login, e.ID, enabled, attrNames(attrs, password != ""))); err != nil {
+	if err := s.audit(r.Context(), UserCreated, login, "", fmt.Sprintf("created %s (id %s, active %v) with %s", login, e.ID, enabled, attrNames(attrs, kept, password != ""))); err != nil {
 		return err
 	}
-	out, err := s.toDoc(r, e, ext, false)
+	_, out, err := s.current(r, kind, e.ID, false)
 	if err != nil {
 		return err
 	}
@@ -93,15 +99,49 @@ func (s *Server) unique(ctx context.Context, kind connectors.EntryKind, name, se
 	return nil
 }
 
-func (s *Server) setExternalID(ctx context.Context, kind connectors.EntryKind, id, ext string) error {
-	return s.store.Update(ctx, func(tx store.Tx) error {
-		return tx.SetSCIMExternalID(store.SCIMExternal{Directory: s.dir, Kind: kind.String(), ID: id, ExternalID: ext})
-	})
+// keep records what jitd keeps of a resource.
+func (s *Server) keep(ctx context.Context, res store.SCIMResource) error {
+	return s.store.Update(ctx, func(tx store.Tx) error { return tx.SetSCIMResource(res) })
+}
+
+// maxKept bounds what jitd keeps of one resource.
+const maxKept = 64 << 10
+
+// encodeKept is the stored form of the attributes jitd keeps.
+func encodeKept(kept map[string]any) (string, error) {
+	if len(kept) == 0 {
+		return "", nil
+	}
+	b, err := json.Marshal(kept)
+	if err != nil {
+		return "", err
+	}
+	if len(b) > maxKept {
+		return "", scimErr(errInvalidValue, "the attributes jitd keeps for a user (those the directory does not hold) take %d bytes; at most %d are kept", len(b), maxKept)
+	}
+	return string(b), nil
+}
+
+// decodeKept reads the attributes jitd keeps of a resource.
+func decodeKept(res store.SCIMResource) (map[string]any, error) {
+	kept := map[string]any{}
+	if res.Attrs == "" {
+		return kept, nil
+	}
+	d := json.NewDecoder(strings.NewReader(res.Attrs))
+	d.UseNumber()
+	if err := d.Decode(&kept); err != nil {
+		return nil, fmt.Errorf("scim: what jitd keeps of %s %s is unreadable: %w", res.Kind, res.ID, err)
+	}
+	return kept, nil
 }
 
 // attrNames describes what a write set, naming attributes but no values.
-func attrNames(attrs map[string][]string, password bool) string {
+func attrNames(attrs map[string][]string, kept map[string]any, password bool) string {
 	names := slices.Sorted(maps.Keys(attrs))
+	for _, k := range slices.Sorted(maps.Keys(kept)) {
+		names = append(names, "scim "+k)
+	}
 	if password {
 		names = append(names, "password")
 	}
@@ -112,18 +152,21 @@ func attrNames(attrs map[string][]string, password bool) string {
 }
 
 // current reads a resource as a client would GET it (a group's members
-// only when asked for).
+// only when asked for), with what jitd keeps of it.
 func (s *Server) current(r *http.Request, kind connectors.EntryKind, id string, withMembers bool) (connectors.Entry, map[string]any, error) {
 	e, err := s.read(r.Context(), kind, id)
 	if err != nil {
 		return e, nil, err
 	}
-	ext, err := s.store.SCIMExternalIDs(r.Context(), s.dir, kind.String(), []string{id})
+	res, err := s.store.SCIMResources(r.Context(), s.dir, kind.String(), []string{id})
 	if err != nil {
 		return e, nil, err
 	}
-	doc, err := s.toDoc(r, e, ext[id], withMembers)
-	return e, doc, err
+	doc, err := s.toDoc(r, e, res[id])
+	if err != nil {
+		return e, nil, err
+	}
+	return e, doc, s.complete(r, []map[string]any{doc}, withMembers)
 }
 
 func (s *Server) replace(w http.ResponseWriter, r *http.Request, kind connectors.EntryKind, id string) error {
@@ -170,6 +213,9 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, kind connectors.E
 	}
 	delete(doc, "meta")
 	delete(doc, "id")
+	if _, _, ok := lookup(doc, "active"); !ok {
+		doc["active"] = false // unassigned is not active (RFC 7643 §4.1.1)
+	}
 	valid, err := userSchema.validate(doc)
 	if err != nil {
 		return err
@@ -177,11 +223,13 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, kind connectors.E
 	return s.updateUser(w, r, e, old, valid)
 }
 
-// updateUser writes the difference between a user's old and new resource.
+// updateUser writes the difference between a user's old and new resource:
+// the directory's values through the mapping, the rest in jitd.
 func (s *Server) updateUser(w http.ResponseWriter, r *http.Request, e connectors.Entry, old, doc map[string]any) error {
 	ctx := r.Context()
 	var change connectors.EntryChange
-	before, after := s.mapping.toDirectory(old), s.mapping.toDirectory(doc)
+	before, _ := s.mapping.split(old)
+	after, kept := s.mapping.split(doc)
 	for a, v := range after {
 		if !slices.Equal(before[a], v) {
 			if change.Attrs == nil {
@@ -206,9 +254,20 @@ func (s *Server) updateUser(w http.ResponseWriter, r *http.Request, e connectors
 		change.Enabled = &a
 	}
 	change.Password, _ = doc["password"].(string)
+	keptJSON, err := encodeKept(kept)
+	if err != nil {
+		return err
+	}
+	res, err := s.store.SCIMResources(ctx, s.dir, connectors.UserEntry.String(), []string{e.ID})
+	if err != nil {
+		return err
+	}
+	was := res[e.ID]
+	now := store.SCIMResource{Directory: s.dir, Kind: connectors.UserEntry.String(), ID: e.ID, Attrs: keptJSON}
+	now.ExternalID, _ = doc["externalId"].(string)
 	var what []string
 	if change.Attrs != nil || change.Password != "" {
-		what = append(what, "set "+attrNames(change.Attrs, change.Password != ""))
+		what = append(what, "set "+attrNames(change.Attrs, nil, change.Password != ""))
 	}
 	if change.Name != "" {
 		what = append(what, "renamed to "+change.Name)
@@ -221,13 +280,16 @@ func (s *Server) updateUser(w http.ResponseWriter, r *http.Request, e connectors
 			return err
 		}
 	}
-	oldExt, _ := old["externalId"].(string)
-	newExt, _ := doc["externalId"].(string)
-	if oldExt != newExt {
-		if err := s.setExternalID(ctx, connectors.UserEntry, e.ID, newExt); err != nil {
+	if now.ExternalID != was.ExternalID {
+		what = append(what, "externalId")
+	}
+	if now.Attrs != was.Attrs {
+		what = append(what, "attributes jitd keeps")
+	}
+	if now != was {
+		if err := s.keep(ctx, now); err != nil {
 			return err
 		}
-		what = append(what, "externalId")
 	}
 	if len(what) > 0 {
 		if err := s.audit(ctx, UserUpdated, e.Name, "", fmt.Sprintf("%s (id %s): %s", e.Name, e.ID, strings.Join(what, "; "))); err != nil {
@@ -253,7 +315,7 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, kind connectors.
 	if err := s.prov.DeleteEntry(r.Context(), kind, id); err != nil {
 		return err
 	}
-	if err := s.setExternalID(r.Context(), kind, id, ""); err != nil {
+	if err := s.keep(r.Context(), store.SCIMResource{Directory: s.dir, Kind: kind.String(), ID: id}); err != nil {
 		return err
 	}
 	action, user, group := UserDeleted, e.Name, ""

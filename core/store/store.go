@@ -217,8 +217,8 @@ type Store interface {
 	// Drift lists open drift, by directory ("" for all).
 	Drift(ctx context.Context, directory string) ([]Drift, error)
 
-	// SCIMExternalIDs returns the externalId of each of ids that has one.
-	SCIMExternalIDs(ctx context.Context, directory, kind string, ids []string) (map[string]string, error)
+	// SCIMResources returns what jitd keeps of each of ids that has anything.
+	SCIMResources(ctx context.Context, directory, kind string, ids []string) (map[string]SCIMResource, error)
 	// SCIMByExternalID returns the ids whose externalId is externalID.
 	SCIMByExternalID(ctx context.Context, directory, kind, externalID string) ([]string, error)
 	Close() error
@@ -337,9 +337,9 @@ type Tx interface {
 	// CloseDrift removes a drift row; it reports whether there was one.
 	CloseDrift(directory, groupID, userID string) (bool, error)
 
-	// SetSCIMExternalID records a resource's externalId; an empty one
-	// forgets the resource.
-	SetSCIMExternalID(e SCIMExternal) error
+	// SetSCIMResource records what jitd keeps of a resource; with neither
+	// externalId nor attributes, it forgets the resource.
+	SetSCIMResource(r SCIMResource) error
 }
 
 // Append records one audit event in a transaction of its own and returns

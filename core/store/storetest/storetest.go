@@ -49,7 +49,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Reviews", testReviews},
 		{"SessionLogouts", testSessionLogouts},
 		{"UsedLinks", testUsedLinks},
-		{"SCIMExternalIDs", testSCIMExternalIDs},
+		{"SCIMResources", testSCIMResources},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
