@@ -27,7 +27,7 @@ func testSCIMResources(t *testing.T, s store.Store) {
 	set(store.SCIMResource{Directory: "d", Kind: "user", ID: "u2", ExternalID: "okta-2", Attrs: `{"nickName":"Bo"}`})
 	set(store.SCIMResource{Directory: "d", Kind: "group", ID: "u1", ExternalID: "okta-g"})
 	set(store.SCIMResource{Directory: "e", Kind: "user", ID: "u1", ExternalID: "other"})
-	set(store.SCIMResource{Directory: "d", Kind: "user", ID: "u3", Attrs: `{"locale":"en-GB"}`}) // attributes, no externalId
+	set(store.SCIMResource{Directory: "d", Kind: "user", ID: "u3", Attrs: `{"locale":"en-GB"}`})                        // attributes, no externalId
 	set(store.SCIMResource{Directory: "d", Kind: "user", ID: "u2", ExternalID: "okta-2b", Attrs: `{"nickName":"Bob"}`}) // replaced
 	got := get("user", "u1", "u2", "u3", "u4")
 	if len(got) != 3 || got["u1"].ExternalID != "okta-1" || got["u1"].Attrs != "" ||
