@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/jitd/jitd/connectors"
+	"github.com/jitd/jitd/connectors/demo"
 	"github.com/jitd/jitd/connectors/ldap"
 	"github.com/jitd/jitd/core/clock"
 	"github.com/jitd/jitd/core/scim"
@@ -52,6 +53,8 @@ type env struct {
 	// changes counts the writes the server reported (the mirror's wakes).
 	changes *atomic.Int32
 	server  *scim.Server
+	// dir is the directory as the server provisions it.
+	dir connectors.Provisioner
 }
 
 func newEnv(t *testing.T, cfg scim.Config) *env {
@@ -81,12 +84,34 @@ func newADEnv(t *testing.T, cfg scim.Config) *env {
 
 func newEnvOn(t *testing.T, cfg scim.Config, lc ldap.Config, wrap ...func(*ldap.Conn) connectors.Connector) *env {
 	t.Helper()
-	ctx := context.Background()
 	conn, err := ldap.New(lc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
+	var served connectors.Connector = conn
+	for _, w := range wrap {
+		served = w(conn)
+	}
+	e := newEnvWith(t, cfg, served, lc.Flavor, "https://jitd.example/docs/scim")
+	e.conn = conn
+	return e
+}
+
+// newDemoEnv is a SCIM server over a fresh demo directory, as make run
+// serves it (no documentation URL).
+func newDemoEnv(t *testing.T, cfg scim.Config) *env {
+	t.Helper()
+	conn, err := demo.New(demo.Config{File: filepath.Join(t.TempDir(), "demo.json")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newEnvWith(t, cfg, conn, "", "")
+}
+
+func newEnvWith(t *testing.T, cfg scim.Config, served connectors.Connector, flavor, docURL string) *env {
+	t.Helper()
+	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "jitd.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -95,11 +120,7 @@ func newEnvOn(t *testing.T, cfg scim.Config, lc ldap.Config, wrap ...func(*ldap.
 	clk := clock.NewFake(time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC))
 	cfg.Directory = "corp"
 	changes := &atomic.Int32{}
-	var served connectors.Connector = conn
-	for _, w := range wrap {
-		served = w(conn)
-	}
-	s, err := scim.New(scim.Deps{Config: cfg, Conn: served, Flavor: lc.Flavor, Protected: protectedGroups, ProtectedUsers: []string{"oncall-bob", "oncall-bob@jitd.test"}, Store: st, Clock: clk, DocumentationURL: "https://jitd.example/docs/scim",
+	s, err := scim.New(scim.Deps{Config: cfg, Conn: served, Flavor: flavor, Protected: protectedGroups, ProtectedUsers: []string{"oncall-bob", "oncall-bob@jitd.test"}, Store: st, Clock: clk, DocumentationURL: docURL,
 		Changed: func() { changes.Add(1) }})
 	if err != nil {
 		t.Fatal(err)
@@ -110,7 +131,8 @@ func newEnvOn(t *testing.T, cfg scim.Config, lc ldap.Config, wrap ...func(*ldap.
 	})
 	hs := httptest.NewServer(h)
 	t.Cleanup(hs.Close)
-	return &env{t: t, url: hs.URL + "/scim/v2", handler: h, store: st, conn: conn, clock: clk, changes: changes, server: s}
+	prov, _ := connectors.AsProvisioner(served)
+	return &env{t: t, url: hs.URL + "/scim/v2", handler: h, store: st, clock: clk, changes: changes, server: s, dir: prov}
 }
 
 type reply struct {
