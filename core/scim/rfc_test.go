@@ -695,3 +695,98 @@ func TestGroups_MembersAreReferences(t *testing.T) {
 		})
 	}
 }
+
+// Errors speak SCIM, not LDAP: the directory's refusal of a write its
+// schema does not allow names the SCIM attribute; the directory's own
+// words are logged under the request id the error and its header carry.
+func TestErrors_SchemaRefusalsInSCIMsWords(t *testing.T) {
+	e := newEnv(t, scim.Config{})
+	u := e.must(201, e.do("POST", "/Users", map[string]any{"schemas": []any{scim.UserSchema}, "userName": "req.one",
+		"name": map[string]any{"givenName": "R", "familyName": "One"}})).body
+	r := e.must(400, e.do("PATCH", "/Users/"+str(u["id"]), map[string]any{"schemas": []any{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
+		"Operations": []any{map[string]any{"op": "remove", "path": "name"}}}))
+	detail, id := str(r.body["detail"]), r.header.Get("X-Request-Id")
+	if scimType(r) != "invalidValue" || !strings.Contains(detail, "name.familyName is required") || id == "" || !strings.Contains(detail, "request "+id) {
+		t.Fatalf("removing the required name: %s (X-Request-Id %q)", r.raw, id)
+	}
+	for _, leak := range []string{"sn", "LDAP", "inetOrgPerson", "uid=", "ou=", "Object Class"} {
+		if regexp.MustCompile(`\b` + regexp.QuoteMeta(leak) + `\b`).MatchString(detail) {
+			t.Errorf("the client was told %q: %s", leak, detail)
+		}
+	}
+	var logged string
+	for _, line := range strings.Split(e.logs.String(), "\n") {
+		if strings.Contains(line, "request_id="+id) && strings.Contains(line, "refused") {
+			logged = line
+		}
+	}
+	if !strings.Contains(logged, "requires attribute") {
+		t.Errorf("the directory's answer is not logged under %s:\n%s", id, e.logs.String())
+	}
+	// The user is unchanged.
+	if got := e.must(200, e.do("GET", "/Users/"+str(u["id"]), nil)).body; !reflect.DeepEqual(got["name"], map[string]any{"givenName": "R", "familyName": "One"}) {
+		t.Errorf("after the refusal the name is %v", got["name"])
+	}
+}
+
+// Operators see SCIM traffic: one log line per request, never a body, and
+// metrics by method, resource and status.
+func TestOperations_RequestLogAndMetrics(t *testing.T) {
+	e := newDemoEnv(t, scim.Config{})
+	r := e.must(201, e.do("POST", "/Users", map[string]any{"schemas": []any{scim.UserSchema}, "userName": "log.one", "password": "Sekrit-Pa55!",
+		"name": map[string]any{"givenName": "Logged", "familyName": "One"}}))
+	e.must(200, e.do("GET", "/Users/"+str(r.body["id"]), nil))
+	e.must(404, e.do("GET", "/Users/nobody", nil))
+	e.must(200, e.do("GET", "/Schemas", nil))
+	logs := e.logs.String()
+	var lines []string
+	for _, l := range strings.Split(logs, "\n") {
+		if strings.Contains(l, `msg="scim request"`) {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) != 4 {
+		t.Fatalf("%d request lines for 4 requests:\n%s", len(lines), logs)
+	}
+	want := regexp.MustCompile(`level=INFO msg="scim request" method=POST path=/Users status=201 duration=\S+ client=okta request_id=` + r.header.Get("X-Request-Id") + `$`)
+	if !want.MatchString(lines[0]) {
+		t.Errorf("the create's line: %s", lines[0])
+	}
+	if !strings.Contains(lines[1], "level=DEBUG") || !strings.Contains(lines[2], "level=INFO") || !strings.Contains(lines[2], "status=404") {
+		t.Errorf("a read logs at debug, a failure at info:\n%s\n%s", lines[1], lines[2])
+	}
+	for _, secret := range []string{"Sekrit", "Logged", "log.one"} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("the log holds %q from a body", secret)
+		}
+	}
+	families, err := e.metrics.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := map[string]float64{}
+	var observed uint64
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			labels := ""
+			for _, l := range m.GetLabel() {
+				labels += l.GetName() + "=" + l.GetValue() + ","
+			}
+			switch f.GetName() {
+			case "jitd_scim_requests_total":
+				counts[labels] = m.GetCounter().GetValue()
+			case "jitd_scim_request_duration_seconds":
+				observed += m.GetHistogram().GetSampleCount()
+			}
+		}
+	}
+	for labels, n := range map[string]float64{"code=201,method=POST,resource=Users,": 1, "code=200,method=GET,resource=Users,": 1,
+		"code=404,method=GET,resource=Users,": 1, "code=200,method=GET,resource=discovery,": 1} {
+		if counts[labels] != n {
+			t.Errorf("jitd_scim_requests_total{%s} = %v; want %v (all: %v)", labels, counts[labels], n, counts)
+		}
+	}
+	if observed != 4 {
+		t.Errorf("the latency histogram observed %d requests; want 4", observed)
+	}
+}

@@ -6,15 +6,19 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/jitd/jitd/connectors"
 	"github.com/jitd/jitd/connectors/demo"
@@ -55,6 +59,27 @@ type env struct {
 	server  *scim.Server
 	// dir is the directory as the server provisions it.
 	dir connectors.Provisioner
+	// logs holds the server's log, metrics its metrics.
+	logs    *syncBuffer
+	metrics *prometheus.Registry
+}
+
+// syncBuffer is a log sink that handlers on several goroutines may share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func newEnv(t *testing.T, cfg scim.Config) *env {
@@ -120,8 +145,9 @@ func newEnvWith(t *testing.T, cfg scim.Config, served connectors.Connector, flav
 	clk := clock.NewFake(time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC))
 	cfg.Directory = "corp"
 	changes := &atomic.Int32{}
+	logs, reg := &syncBuffer{}, prometheus.NewRegistry()
 	s, err := scim.New(scim.Deps{Config: cfg, Conn: served, Flavor: flavor, Protected: protectedGroups, ProtectedUsers: []string{"oncall-bob", "oncall-bob@jitd.test"}, Store: st, Clock: clk, DocumentationURL: docURL,
-		Changed: func() { changes.Add(1) }})
+		Changed: func() { changes.Add(1) }, Log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), Metrics: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +158,7 @@ func newEnvWith(t *testing.T, cfg scim.Config, served connectors.Connector, flav
 	hs := httptest.NewServer(h)
 	t.Cleanup(hs.Close)
 	prov, _ := connectors.AsProvisioner(served)
-	return &env{t: t, url: hs.URL + "/scim/v2", handler: h, store: st, clock: clk, changes: changes, server: s, dir: prov}
+	return &env{t: t, url: hs.URL + "/scim/v2", handler: h, store: st, clock: clk, changes: changes, server: s, dir: prov, logs: logs, metrics: reg}
 }
 
 type reply struct {

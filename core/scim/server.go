@@ -26,6 +26,7 @@ import (
 
 	"github.com/elimity-com/scim/errors"
 	"github.com/elimity-com/scim/schema"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/jitd/jitd/connectors"
 	"github.com/jitd/jitd/core/audit"
@@ -81,6 +82,9 @@ type Deps struct {
 	// Changed, when set, is told after every write that changed the
 	// directory, so the mirror syncs it at once.
 	Changed func()
+	// Metrics, when set, registers jitd_scim_requests_total and
+	// jitd_scim_request_duration_seconds.
+	Metrics prometheus.Registerer
 }
 
 // Server is the /scim/v2 handler. Callers authenticate the client first
@@ -99,6 +103,7 @@ type Server struct {
 	log       *slog.Logger
 	docURL    string
 
+	metrics  metrics
 	limit    *ratelimit.Bucket
 	inFlight chan struct{}
 	changed  func()
@@ -143,7 +148,7 @@ func New(d Deps) (*Server, error) {
 	return &Server{cfg: cfg, dir: cfg.Directory, prov: prov, members: mm, lister: lister, resolver: resolver, mapping: newMapping(d.Flavor, cfg.UserAttributes),
 		protected: map[connectors.EntryKind][]string{connectors.GroupEntry: d.Protected, connectors.UserEntry: d.ProtectedUsers}, store: d.Store, clock: d.Clock, log: d.Log, docURL: d.DocumentationURL,
 		limit: ratelimit.NewBucket(cfg.RequestsPerSecond, float64(cfg.Burst), d.Clock.Now), inFlight: make(chan struct{}, cfg.MaxInFlight),
-		changed: d.Changed}, nil
+		changed: d.Changed, metrics: newMetrics(d.Metrics)}, nil
 }
 
 type clientKey struct{}
@@ -158,10 +163,68 @@ func clientOf(ctx context.Context) string {
 	return name
 }
 
+type requestIDKey struct{}
+
+// requestID is the id of the request being served, which its log line,
+// its errors and the X-Request-Id header carry.
+func requestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}
+
+// recorder keeps the status a handler answered with.
+type recorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *recorder) WriteHeader(status int) {
+	if r.status == 0 {
+		r.status = status
+	}
+	r.ResponseWriter.WriteHeader(status)
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
 // ServeHTTP serves a request whose path is relative to the SCIM root
 // ("/Users/123"); resource paths are matched without regard to case and a
-// trailing slash is ignored.
+// trailing slash is ignored. Every request is counted, timed and logged
+// (method, path, status, duration, client, request id; never a body):
+// writes and failures at info, reads at debug.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	b := make([]byte, 6)
+	rand.Read(b)
+	id := hex.EncodeToString(b)
+	w.Header().Set("X-Request-Id", id)
+	rec := &recorder{ResponseWriter: w}
+	r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
+	s.serve(rec, r)
+	if rec.status == 0 {
+		rec.status = http.StatusOK
+	}
+	took := time.Since(start)
+	method, resource := methodLabel(r.Method), resourceLabel(r.URL.Path)
+	s.metrics.requests.WithLabelValues(method, resource, strconv.Itoa(rec.status)).Inc()
+	s.metrics.latency.WithLabelValues(method, resource).Observe(took.Seconds())
+	level := slog.LevelDebug
+	if r.Method != http.MethodGet || rec.status >= 400 {
+		level = slog.LevelInfo
+	}
+	s.log.Log(r.Context(), level, "scim request", "method", r.Method, "path", r.URL.Path, "status", rec.status,
+		"duration", took.Round(time.Microsecond), "client", clientOf(r.Context()), "request_id", id)
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if ok, wait := s.limit.Allow(); !ok {
 		s.tooMany(w, wait)
 		return
@@ -292,6 +355,10 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case stderrors.Is(err, connectors.ErrConflict):
 		se = scimErr(errors.ScimErrorUniqueness, "%s", s.clientMessage(r, err, "a user or group of that name exists already"))
 	case stderrors.Is(err, connectors.ErrInvalid):
+		if what, typ, ok := s.refusal(err); ok {
+			se = errors.ScimError{Status: http.StatusBadRequest, ScimType: typ, Detail: fmt.Sprintf("%s (request %s; jitd's log has the directory's answer)", what, s.logRefusal(r, err))}
+			break
+		}
 		se = scimErr(errInvalidValue, "%s", s.clientMessage(r, err, "the directory refused the values"))
 	case stderrors.Is(err, connectors.ErrPermission):
 		se = scimErr(errForbidden, "%s", s.clientMessage(r, err, "the directory refused the change to jitd's service account"))
@@ -322,11 +389,15 @@ func (s *Server) clientMessage(r *http.Request, err error, plain string) string 
 	if !internals.MatchString(msg) {
 		return msg
 	}
-	id := make([]byte, 6)
-	rand.Read(id)
-	ref := hex.EncodeToString(id)
+	return fmt.Sprintf("%s (request %s; jitd's log has the directory's answer)", plain, s.logRefusal(r, err))
+}
+
+// logRefusal logs a directory's refusal under the request's id, which it
+// returns for the client's error.
+func (s *Server) logRefusal(r *http.Request, err error) string {
+	ref := requestID(r.Context())
 	s.log.Warn("scim: the directory refused a request", "request_id", ref, "method", r.Method, "path", r.URL.Path, "err", err)
-	return fmt.Sprintf("%s (request %s; jitd's log has the directory's answer)", plain, ref)
+	return ref
 }
 
 // readJSON decodes a request body into v, keeping numbers exact.
