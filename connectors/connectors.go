@@ -168,6 +168,9 @@ func Capabilities(c Connector) []Capability {
 	if _, ok := c.(SessionEnder); ok {
 		caps = append(caps, CapSessions)
 	}
+	if _, ok := c.(SchemaChecker); ok {
+		caps = append(caps, CapSchema)
+	}
 	slices.Sort(caps)
 	return caps
 }

@@ -324,3 +324,12 @@ func userFromPB(u *connectorpb.User) connectors.User {
 func groupFromPB(g *connectorpb.Group) connectors.Group {
 	return connectors.Group{ID: g.Id, Name: g.Name, DN: g.Dn}
 }
+
+func (s *server) CheckSchema(ctx context.Context, req *connectorpb.CheckSchemaRequest) (*connectorpb.CheckSchemaResponse, error) {
+	c, err := capability(s, connectors.AsSchemaChecker, connectors.CapSchema)
+	if err != nil {
+		return nil, err
+	}
+	problems, err := c.CheckSchema(ctx, req.Writes)
+	return &connectorpb.CheckSchemaResponse{Problems: problems}, toStatus(err)
+}

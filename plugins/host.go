@@ -74,6 +74,7 @@ var (
 	_ connectors.ChangeFeed        = (*Conn)(nil)
 	_ connectors.AccountManager    = (*Conn)(nil)
 	_ connectors.SessionEnder      = (*Conn)(nil)
+	_ connectors.SchemaChecker     = (*Conn)(nil)
 )
 
 // Launch starts the child and configures it. A child that will not start or
@@ -421,6 +422,19 @@ func (c *Conn) EndSessions(ctx context.Context, userID string) error {
 	}
 	_, err = k.rpc.EndSessions(k.ctx, &connectorpb.EndSessionsRequest{UserId: userID})
 	return k.end(fromStatus(err))
+}
+
+// CheckSchema checks the directory's schema against what jitd will write.
+func (c *Conn) CheckSchema(ctx context.Context, writes map[string]string) ([]string, error) {
+	k, err := c.begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := k.rpc.CheckSchema(k.ctx, &connectorpb.CheckSchemaRequest{Writes: writes})
+	if err = k.end(fromStatus(err)); err != nil {
+		return nil, err
+	}
+	return resp.Problems, nil
 }
 
 func (c *Conn) DeleteAccount(ctx context.Context, id string) error {

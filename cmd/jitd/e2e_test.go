@@ -730,3 +730,42 @@ func TestE2E_ContractorOnboardingThroughAnInvite(t *testing.T) {
 		t.Fatalf("account list: %v\n%s", err, out)
 	}
 }
+
+// A configuration that writes an attribute the directory does not hold is
+// caught by config check --online and stops the daemon's start, instead of
+// failing the first SCIM write in front of an identity provider.
+func TestE2E_SchemaMisconfigurationCaughtOnlineAndAtStart(t *testing.T) {
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	p := writeConfig(t, dir, addr)
+	good, _ := os.ReadFile(p)
+	bad := string(good) + "scim:\n  directory: demo\n  user_attributes:\n    title: jobTitleX\n"
+	os.WriteFile(p, []byte(bad), 0o600)
+	run := func(args ...string) (string, int) {
+		cmd := exec.Command(jitdBin, args...)
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if errorsAs(err, &ee) {
+			return string(out), ee.ExitCode()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(out), 0
+	}
+	if out, code := run("config", "check", "--config", p); code != 0 {
+		t.Fatalf("offline check: exit %d\n%s", code, out)
+	}
+	out, code := run("config", "check", "--online", "--config", p)
+	if code != 3 || !strings.Contains(out, "directories.demo: scim.user_attributes.title: the demo directory holds no attribute jobTitleX") {
+		t.Fatalf("online check: exit %d, want 3 naming the setting\n%s", code, out)
+	}
+	out, code = run("serve", "--config", p)
+	if code == 0 || !strings.Contains(out, "scim.user_attributes.title") {
+		t.Fatalf("serve: exit %d, want a refusal naming the setting\n%s", code, out)
+	}
+	os.WriteFile(p, []byte(string(good)+"scim:\n  directory: demo\n"), 0o600)
+	if out, code := run("config", "check", "--online", "--config", p); code != 0 || !strings.Contains(out, "ok online") {
+		t.Fatalf("online check of a good configuration: exit %d\n%s", code, out)
+	}
+}

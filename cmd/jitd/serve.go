@@ -50,9 +50,15 @@ func newLogger(c config.Log) *slog.Logger {
 func configCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "config", Short: "Work with the configuration file"}
 	var path string
+	var online bool
 	check := &cobra.Command{
-		Use:   "check --config FILE",
+		Use:   "check --config FILE [--online]",
 		Short: "Report every problem in a configuration file; exit 3 if there are any",
+		Long: `Report every problem in a configuration file; exit 3 if there are any.
+
+With --online, also start each directory's connector, sign in, and check the
+directory's schema for every attribute the configuration will write (the
+disabled marker, the accounts marker, the provisioning and SCIM attributes).`,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.Load(path)
@@ -65,10 +71,26 @@ func configCmd() *cobra.Command {
 			if err != nil {
 				return &exitError{3, err}
 			}
+			if online {
+				self, err := os.Executable()
+				if err != nil {
+					return err
+				}
+				problems := daemon.CheckOnline(cmd.Context(), cfg, self, slog.New(slog.DiscardHandler))
+				for _, line := range problems {
+					fmt.Fprintln(cmd.ErrOrStderr(), line)
+				}
+				if len(problems) > 0 {
+					return &exitError{3, fmt.Errorf("%s: %d problems online", path, len(problems))}
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: ok online (%d directories reached, schemas checked)\n", path, len(cfg.Directories))
+				return nil
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (%d directories)\n", path, len(cfg.Directories))
 			return nil
 		},
 	}
+	check.Flags().BoolVar(&online, "online", false, "also reach each directory and check its schema against the configuration")
 	check.Flags().StringVarP(&path, "config", "c", envOr("JITD_CONFIG", "/etc/jitd/config.yaml"), "configuration file (env JITD_CONFIG)")
 	cmd.AddCommand(check)
 	return cmd

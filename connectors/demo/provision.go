@@ -273,3 +273,18 @@ func (c *Conn) DeleteEntry(ctx context.Context, kind connectors.EntryKind, id st
 		return nil
 	})
 }
+
+var _ connectors.SchemaChecker = (*Conn)(nil)
+
+// CheckSchema reports each write to an attribute the demo directory does
+// not hold.
+func (c *Conn) CheckSchema(_ context.Context, writes map[string]string) ([]string, error) {
+	var problems []string
+	for _, setting := range slices.Sorted(maps.Keys(writes)) {
+		a := writes[setting]
+		if a != "" && !slices.ContainsFunc(writable, func(w string) bool { return strings.EqualFold(w, a) }) {
+			problems = append(problems, fmt.Sprintf("%s: the demo directory holds no attribute %s; name one of %s", setting, a, strings.Join(writable, ", ")))
+		}
+	}
+	return problems, nil
+}

@@ -30,7 +30,7 @@ var _ connectors.AccountManager = (*Conn)(nil)
 // Capabilities lists what this directory offers: accounts only when
 // configured.
 func (c *Conn) Capabilities() []connectors.Capability {
-	caps := []connectors.Capability{connectors.CapChangeFeed, connectors.CapList, connectors.CapLookup, connectors.CapMembership}
+	caps := []connectors.Capability{connectors.CapChangeFeed, connectors.CapList, connectors.CapLookup, connectors.CapMembership, connectors.CapSchema}
 	if c.cfg.Accounts != nil {
 		caps = append(caps, connectors.CapAccounts)
 	}

@@ -140,6 +140,9 @@ func (d *Daemon) start(ctx context.Context) error {
 		d.dirs[dc.Name] = &grant.Directory{Name: dc.Name, Conn: conn, Groups: groups}
 		sources[dc.Name] = mirror.Source{Conn: conn, Interval: time.Duration(dc.SyncInterval)}
 	}
+	if err := d.checkSchemas(ctx); err != nil {
+		return err
+	}
 
 	locks := &grant.Locks{}
 	metrics := expiry.NewMetrics(d.reg)

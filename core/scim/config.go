@@ -102,3 +102,15 @@ func (c Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// Writes maps each scim.user_attributes key of the effective mapping (the
+// flavour's defaults and the configuration's changes) to the directory
+// attribute it writes, for the directory's schema check.
+func Writes(flavor string, c Config) map[string]string {
+	m := newMapping(flavor, c.UserAttributes)
+	out := map[string]string{}
+	for _, f := range m.fields {
+		out["scim.user_attributes."+f.key] = m.attrs[f.key]
+	}
+	return out
+}

@@ -70,7 +70,7 @@ func discoveryMeta(resourceType, location string) map[string]any {
 func (s *Server) serviceProviderConfig(base string) map[string]any {
 	scheme := map[string]any{
 		"type": "oauthbearertoken", "name": "Bearer token", "primary": true, "specUri": bearerSpec,
-		"description": "A jitd token with the scim role, sent as Authorization: Bearer <token>; create one with jitd token create --system --name <client> --role scim",
+		"description": "A jitd token with the scim role, sent as Authorization: Bearer <token>; create one with jitd token create --name <client> --role scim",
 	}
 	doc := map[string]any{
 		"schemas":               []string{spcSchema},

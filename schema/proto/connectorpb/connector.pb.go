@@ -71,7 +71,97 @@ func (x ChangeMessage_Op) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ChangeMessage_Op.Descriptor instead.
 func (ChangeMessage_Op) EnumDescriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{20, 0}
+	return file_connector_proto_rawDescGZIP(), []int{22, 0}
+}
+
+// writes maps a setting of jitd's (scim.user_attributes.title) to the
+// attribute it writes.
+type CheckSchemaRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Writes        map[string]string      `protobuf:"bytes,1,rep,name=writes,proto3" json:"writes,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckSchemaRequest) Reset() {
+	*x = CheckSchemaRequest{}
+	mi := &file_connector_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckSchemaRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckSchemaRequest) ProtoMessage() {}
+
+func (x *CheckSchemaRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_connector_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckSchemaRequest.ProtoReflect.Descriptor instead.
+func (*CheckSchemaRequest) Descriptor() ([]byte, []int) {
+	return file_connector_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *CheckSchemaRequest) GetWrites() map[string]string {
+	if x != nil {
+		return x.Writes
+	}
+	return nil
+}
+
+type CheckSchemaResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Problems      []string               `protobuf:"bytes,1,rep,name=problems,proto3" json:"problems,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckSchemaResponse) Reset() {
+	*x = CheckSchemaResponse{}
+	mi := &file_connector_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckSchemaResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckSchemaResponse) ProtoMessage() {}
+
+func (x *CheckSchemaResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_connector_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckSchemaResponse.ProtoReflect.Descriptor instead.
+func (*CheckSchemaResponse) Descriptor() ([]byte, []int) {
+	return file_connector_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *CheckSchemaResponse) GetProblems() []string {
+	if x != nil {
+		return x.Problems
+	}
+	return nil
 }
 
 type EndSessionsRequest struct {
@@ -83,7 +173,7 @@ type EndSessionsRequest struct {
 
 func (x *EndSessionsRequest) Reset() {
 	*x = EndSessionsRequest{}
-	mi := &file_connector_proto_msgTypes[0]
+	mi := &file_connector_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -95,7 +185,7 @@ func (x *EndSessionsRequest) String() string {
 func (*EndSessionsRequest) ProtoMessage() {}
 
 func (x *EndSessionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[0]
+	mi := &file_connector_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -108,7 +198,7 @@ func (x *EndSessionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndSessionsRequest.ProtoReflect.Descriptor instead.
 func (*EndSessionsRequest) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{0}
+	return file_connector_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *EndSessionsRequest) GetUserId() string {
@@ -126,7 +216,7 @@ type EndSessionsResponse struct {
 
 func (x *EndSessionsResponse) Reset() {
 	*x = EndSessionsResponse{}
-	mi := &file_connector_proto_msgTypes[1]
+	mi := &file_connector_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -138,7 +228,7 @@ func (x *EndSessionsResponse) String() string {
 func (*EndSessionsResponse) ProtoMessage() {}
 
 func (x *EndSessionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[1]
+	mi := &file_connector_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -151,7 +241,7 @@ func (x *EndSessionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndSessionsResponse.ProtoReflect.Descriptor instead.
 func (*EndSessionsResponse) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{1}
+	return file_connector_proto_rawDescGZIP(), []int{3}
 }
 
 type ConfigureRequest struct {
@@ -164,7 +254,7 @@ type ConfigureRequest struct {
 
 func (x *ConfigureRequest) Reset() {
 	*x = ConfigureRequest{}
-	mi := &file_connector_proto_msgTypes[2]
+	mi := &file_connector_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -176,7 +266,7 @@ func (x *ConfigureRequest) String() string {
 func (*ConfigureRequest) ProtoMessage() {}
 
 func (x *ConfigureRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[2]
+	mi := &file_connector_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -189,7 +279,7 @@ func (x *ConfigureRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigureRequest.ProtoReflect.Descriptor instead.
 func (*ConfigureRequest) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{2}
+	return file_connector_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ConfigureRequest) GetDirectory() string {
@@ -217,7 +307,7 @@ type ConfigureResponse struct {
 
 func (x *ConfigureResponse) Reset() {
 	*x = ConfigureResponse{}
-	mi := &file_connector_proto_msgTypes[3]
+	mi := &file_connector_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -229,7 +319,7 @@ func (x *ConfigureResponse) String() string {
 func (*ConfigureResponse) ProtoMessage() {}
 
 func (x *ConfigureResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[3]
+	mi := &file_connector_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -242,7 +332,7 @@ func (x *ConfigureResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigureResponse.ProtoReflect.Descriptor instead.
 func (*ConfigureResponse) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{3}
+	return file_connector_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ConfigureResponse) GetKind() string {
@@ -274,7 +364,7 @@ type CheckRequest struct {
 
 func (x *CheckRequest) Reset() {
 	*x = CheckRequest{}
-	mi := &file_connector_proto_msgTypes[4]
+	mi := &file_connector_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -286,7 +376,7 @@ func (x *CheckRequest) String() string {
 func (*CheckRequest) ProtoMessage() {}
 
 func (x *CheckRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[4]
+	mi := &file_connector_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -299,7 +389,7 @@ func (x *CheckRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckRequest.ProtoReflect.Descriptor instead.
 func (*CheckRequest) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{4}
+	return file_connector_proto_rawDescGZIP(), []int{6}
 }
 
 type CheckResponse struct {
@@ -310,7 +400,7 @@ type CheckResponse struct {
 
 func (x *CheckResponse) Reset() {
 	*x = CheckResponse{}
-	mi := &file_connector_proto_msgTypes[5]
+	mi := &file_connector_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -322,7 +412,7 @@ func (x *CheckResponse) String() string {
 func (*CheckResponse) ProtoMessage() {}
 
 func (x *CheckResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[5]
+	mi := &file_connector_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -335,7 +425,7 @@ func (x *CheckResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckResponse.ProtoReflect.Descriptor instead.
 func (*CheckResponse) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{5}
+	return file_connector_proto_rawDescGZIP(), []int{7}
 }
 
 type LookupRequest struct {
@@ -347,7 +437,7 @@ type LookupRequest struct {
 
 func (x *LookupRequest) Reset() {
 	*x = LookupRequest{}
-	mi := &file_connector_proto_msgTypes[6]
+	mi := &file_connector_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -359,7 +449,7 @@ func (x *LookupRequest) String() string {
 func (*LookupRequest) ProtoMessage() {}
 
 func (x *LookupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[6]
+	mi := &file_connector_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -372,7 +462,7 @@ func (x *LookupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LookupRequest.ProtoReflect.Descriptor instead.
 func (*LookupRequest) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{6}
+	return file_connector_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *LookupRequest) GetName() string {
@@ -390,7 +480,7 @@ type ListRequest struct {
 
 func (x *ListRequest) Reset() {
 	*x = ListRequest{}
-	mi := &file_connector_proto_msgTypes[7]
+	mi := &file_connector_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -402,7 +492,7 @@ func (x *ListRequest) String() string {
 func (*ListRequest) ProtoMessage() {}
 
 func (x *ListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[7]
+	mi := &file_connector_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -415,7 +505,7 @@ func (x *ListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRequest.ProtoReflect.Descriptor instead.
 func (*ListRequest) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{7}
+	return file_connector_proto_rawDescGZIP(), []int{9}
 }
 
 type ListMembersRequest struct {
@@ -427,7 +517,7 @@ type ListMembersRequest struct {
 
 func (x *ListMembersRequest) Reset() {
 	*x = ListMembersRequest{}
-	mi := &file_connector_proto_msgTypes[8]
+	mi := &file_connector_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -439,7 +529,7 @@ func (x *ListMembersRequest) String() string {
 func (*ListMembersRequest) ProtoMessage() {}
 
 func (x *ListMembersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[8]
+	mi := &file_connector_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -452,7 +542,7 @@ func (x *ListMembersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMembersRequest.ProtoReflect.Descriptor instead.
 func (*ListMembersRequest) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{8}
+	return file_connector_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListMembersRequest) GetGroupId() string {
@@ -478,7 +568,7 @@ type User struct {
 
 func (x *User) Reset() {
 	*x = User{}
-	mi := &file_connector_proto_msgTypes[9]
+	mi := &file_connector_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -490,7 +580,7 @@ func (x *User) String() string {
 func (*User) ProtoMessage() {}
 
 func (x *User) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[9]
+	mi := &file_connector_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -503,7 +593,7 @@ func (x *User) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use User.ProtoReflect.Descriptor instead.
 func (*User) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{9}
+	return file_connector_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *User) GetId() string {
@@ -573,7 +663,7 @@ type Group struct {
 
 func (x *Group) Reset() {
 	*x = Group{}
-	mi := &file_connector_proto_msgTypes[10]
+	mi := &file_connector_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -585,7 +675,7 @@ func (x *Group) String() string {
 func (*Group) ProtoMessage() {}
 
 func (x *Group) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[10]
+	mi := &file_connector_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -598,7 +688,7 @@ func (x *Group) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Group.ProtoReflect.Descriptor instead.
 func (*Group) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{10}
+	return file_connector_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Group) GetId() string {
@@ -631,7 +721,7 @@ type Member struct {
 
 func (x *Member) Reset() {
 	*x = Member{}
-	mi := &file_connector_proto_msgTypes[11]
+	mi := &file_connector_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -643,7 +733,7 @@ func (x *Member) String() string {
 func (*Member) ProtoMessage() {}
 
 func (x *Member) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[11]
+	mi := &file_connector_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -656,7 +746,7 @@ func (x *Member) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Member.ProtoReflect.Descriptor instead.
 func (*Member) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{11}
+	return file_connector_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Member) GetUserId() string {
@@ -676,7 +766,7 @@ type MembersRequest struct {
 
 func (x *MembersRequest) Reset() {
 	*x = MembersRequest{}
-	mi := &file_connector_proto_msgTypes[12]
+	mi := &file_connector_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -688,7 +778,7 @@ func (x *MembersRequest) String() string {
 func (*MembersRequest) ProtoMessage() {}
 
 func (x *MembersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[12]
+	mi := &file_connector_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -701,7 +791,7 @@ func (x *MembersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembersRequest.ProtoReflect.Descriptor instead.
 func (*MembersRequest) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{12}
+	return file_connector_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *MembersRequest) GetGroupId() string {
@@ -729,7 +819,7 @@ type MembersUntilRequest struct {
 
 func (x *MembersUntilRequest) Reset() {
 	*x = MembersUntilRequest{}
-	mi := &file_connector_proto_msgTypes[13]
+	mi := &file_connector_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -741,7 +831,7 @@ func (x *MembersUntilRequest) String() string {
 func (*MembersUntilRequest) ProtoMessage() {}
 
 func (x *MembersUntilRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[13]
+	mi := &file_connector_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -754,7 +844,7 @@ func (x *MembersUntilRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembersUntilRequest.ProtoReflect.Descriptor instead.
 func (*MembersUntilRequest) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{13}
+	return file_connector_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *MembersUntilRequest) GetGroupId() string {
@@ -790,7 +880,7 @@ type Error struct {
 
 func (x *Error) Reset() {
 	*x = Error{}
-	mi := &file_connector_proto_msgTypes[14]
+	mi := &file_connector_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -802,7 +892,7 @@ func (x *Error) String() string {
 func (*Error) ProtoMessage() {}
 
 func (x *Error) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[14]
+	mi := &file_connector_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -815,7 +905,7 @@ func (x *Error) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Error.ProtoReflect.Descriptor instead.
 func (*Error) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{14}
+	return file_connector_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Error) GetCode() int32 {
@@ -849,7 +939,7 @@ type MemberResult struct {
 
 func (x *MemberResult) Reset() {
 	*x = MemberResult{}
-	mi := &file_connector_proto_msgTypes[15]
+	mi := &file_connector_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -861,7 +951,7 @@ func (x *MemberResult) String() string {
 func (*MemberResult) ProtoMessage() {}
 
 func (x *MemberResult) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[15]
+	mi := &file_connector_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -874,7 +964,7 @@ func (x *MemberResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemberResult.ProtoReflect.Descriptor instead.
 func (*MemberResult) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{15}
+	return file_connector_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *MemberResult) GetUserId() string {
@@ -900,7 +990,7 @@ type MembersResponse struct {
 
 func (x *MembersResponse) Reset() {
 	*x = MembersResponse{}
-	mi := &file_connector_proto_msgTypes[16]
+	mi := &file_connector_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -912,7 +1002,7 @@ func (x *MembersResponse) String() string {
 func (*MembersResponse) ProtoMessage() {}
 
 func (x *MembersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[16]
+	mi := &file_connector_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -925,7 +1015,7 @@ func (x *MembersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembersResponse.ProtoReflect.Descriptor instead.
 func (*MembersResponse) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{16}
+	return file_connector_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *MembersResponse) GetResults() []*MemberResult {
@@ -945,7 +1035,7 @@ type IsMemberRequest struct {
 
 func (x *IsMemberRequest) Reset() {
 	*x = IsMemberRequest{}
-	mi := &file_connector_proto_msgTypes[17]
+	mi := &file_connector_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -957,7 +1047,7 @@ func (x *IsMemberRequest) String() string {
 func (*IsMemberRequest) ProtoMessage() {}
 
 func (x *IsMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[17]
+	mi := &file_connector_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -970,7 +1060,7 @@ func (x *IsMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IsMemberRequest.ProtoReflect.Descriptor instead.
 func (*IsMemberRequest) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{17}
+	return file_connector_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *IsMemberRequest) GetGroupId() string {
@@ -996,7 +1086,7 @@ type IsMemberResponse struct {
 
 func (x *IsMemberResponse) Reset() {
 	*x = IsMemberResponse{}
-	mi := &file_connector_proto_msgTypes[18]
+	mi := &file_connector_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1008,7 +1098,7 @@ func (x *IsMemberResponse) String() string {
 func (*IsMemberResponse) ProtoMessage() {}
 
 func (x *IsMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[18]
+	mi := &file_connector_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1021,7 +1111,7 @@ func (x *IsMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IsMemberResponse.ProtoReflect.Descriptor instead.
 func (*IsMemberResponse) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{18}
+	return file_connector_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *IsMemberResponse) GetMember() bool {
@@ -1040,7 +1130,7 @@ type ChangesRequest struct {
 
 func (x *ChangesRequest) Reset() {
 	*x = ChangesRequest{}
-	mi := &file_connector_proto_msgTypes[19]
+	mi := &file_connector_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1052,7 +1142,7 @@ func (x *ChangesRequest) String() string {
 func (*ChangesRequest) ProtoMessage() {}
 
 func (x *ChangesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[19]
+	mi := &file_connector_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1065,7 +1155,7 @@ func (x *ChangesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangesRequest.ProtoReflect.Descriptor instead.
 func (*ChangesRequest) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{19}
+	return file_connector_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ChangesRequest) GetCursor() string {
@@ -1091,7 +1181,7 @@ type ChangeMessage struct {
 
 func (x *ChangeMessage) Reset() {
 	*x = ChangeMessage{}
-	mi := &file_connector_proto_msgTypes[20]
+	mi := &file_connector_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1103,7 +1193,7 @@ func (x *ChangeMessage) String() string {
 func (*ChangeMessage) ProtoMessage() {}
 
 func (x *ChangeMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[20]
+	mi := &file_connector_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1116,7 +1206,7 @@ func (x *ChangeMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeMessage.ProtoReflect.Descriptor instead.
 func (*ChangeMessage) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{20}
+	return file_connector_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ChangeMessage) GetOp() ChangeMessage_Op {
@@ -1176,7 +1266,7 @@ type CreateAccountRequest struct {
 
 func (x *CreateAccountRequest) Reset() {
 	*x = CreateAccountRequest{}
-	mi := &file_connector_proto_msgTypes[21]
+	mi := &file_connector_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1188,7 +1278,7 @@ func (x *CreateAccountRequest) String() string {
 func (*CreateAccountRequest) ProtoMessage() {}
 
 func (x *CreateAccountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[21]
+	mi := &file_connector_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1201,7 +1291,7 @@ func (x *CreateAccountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAccountRequest.ProtoReflect.Descriptor instead.
 func (*CreateAccountRequest) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{21}
+	return file_connector_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *CreateAccountRequest) GetLogin() string {
@@ -1265,7 +1355,7 @@ type Account struct {
 
 func (x *Account) Reset() {
 	*x = Account{}
-	mi := &file_connector_proto_msgTypes[22]
+	mi := &file_connector_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1277,7 +1367,7 @@ func (x *Account) String() string {
 func (*Account) ProtoMessage() {}
 
 func (x *Account) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[22]
+	mi := &file_connector_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1290,7 +1380,7 @@ func (x *Account) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Account.ProtoReflect.Descriptor instead.
 func (*Account) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{22}
+	return file_connector_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Account) GetId() string {
@@ -1331,7 +1421,7 @@ type SetAccountEnabledRequest struct {
 
 func (x *SetAccountEnabledRequest) Reset() {
 	*x = SetAccountEnabledRequest{}
-	mi := &file_connector_proto_msgTypes[23]
+	mi := &file_connector_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1343,7 +1433,7 @@ func (x *SetAccountEnabledRequest) String() string {
 func (*SetAccountEnabledRequest) ProtoMessage() {}
 
 func (x *SetAccountEnabledRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[23]
+	mi := &file_connector_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1356,7 +1446,7 @@ func (x *SetAccountEnabledRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetAccountEnabledRequest.ProtoReflect.Descriptor instead.
 func (*SetAccountEnabledRequest) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{23}
+	return file_connector_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *SetAccountEnabledRequest) GetId() string {
@@ -1382,7 +1472,7 @@ type DeleteAccountRequest struct {
 
 func (x *DeleteAccountRequest) Reset() {
 	*x = DeleteAccountRequest{}
-	mi := &file_connector_proto_msgTypes[24]
+	mi := &file_connector_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1394,7 +1484,7 @@ func (x *DeleteAccountRequest) String() string {
 func (*DeleteAccountRequest) ProtoMessage() {}
 
 func (x *DeleteAccountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[24]
+	mi := &file_connector_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1407,7 +1497,7 @@ func (x *DeleteAccountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteAccountRequest.ProtoReflect.Descriptor instead.
 func (*DeleteAccountRequest) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{24}
+	return file_connector_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *DeleteAccountRequest) GetId() string {
@@ -1427,7 +1517,7 @@ type SetAccountExpiryRequest struct {
 
 func (x *SetAccountExpiryRequest) Reset() {
 	*x = SetAccountExpiryRequest{}
-	mi := &file_connector_proto_msgTypes[25]
+	mi := &file_connector_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1439,7 +1529,7 @@ func (x *SetAccountExpiryRequest) String() string {
 func (*SetAccountExpiryRequest) ProtoMessage() {}
 
 func (x *SetAccountExpiryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[25]
+	mi := &file_connector_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1452,7 +1542,7 @@ func (x *SetAccountExpiryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetAccountExpiryRequest.ProtoReflect.Descriptor instead.
 func (*SetAccountExpiryRequest) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{25}
+	return file_connector_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *SetAccountExpiryRequest) GetId() string {
@@ -1477,7 +1567,7 @@ type AccountResponse struct {
 
 func (x *AccountResponse) Reset() {
 	*x = AccountResponse{}
-	mi := &file_connector_proto_msgTypes[26]
+	mi := &file_connector_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1489,7 +1579,7 @@ func (x *AccountResponse) String() string {
 func (*AccountResponse) ProtoMessage() {}
 
 func (x *AccountResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[26]
+	mi := &file_connector_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1502,7 +1592,7 @@ func (x *AccountResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccountResponse.ProtoReflect.Descriptor instead.
 func (*AccountResponse) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{26}
+	return file_connector_proto_rawDescGZIP(), []int{28}
 }
 
 // Values are an attribute's values; an empty list in a change removes it.
@@ -1515,7 +1605,7 @@ type Values struct {
 
 func (x *Values) Reset() {
 	*x = Values{}
-	mi := &file_connector_proto_msgTypes[27]
+	mi := &file_connector_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1527,7 +1617,7 @@ func (x *Values) String() string {
 func (*Values) ProtoMessage() {}
 
 func (x *Values) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[27]
+	mi := &file_connector_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1540,7 +1630,7 @@ func (x *Values) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Values.ProtoReflect.Descriptor instead.
 func (*Values) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{27}
+	return file_connector_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Values) GetValues() []string {
@@ -1567,7 +1657,7 @@ type Entry struct {
 
 func (x *Entry) Reset() {
 	*x = Entry{}
-	mi := &file_connector_proto_msgTypes[28]
+	mi := &file_connector_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1579,7 +1669,7 @@ func (x *Entry) String() string {
 func (*Entry) ProtoMessage() {}
 
 func (x *Entry) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[28]
+	mi := &file_connector_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1592,7 +1682,7 @@ func (x *Entry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Entry.ProtoReflect.Descriptor instead.
 func (*Entry) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{28}
+	return file_connector_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Entry) GetKind() int32 {
@@ -1665,7 +1755,7 @@ type EntryQuery struct {
 
 func (x *EntryQuery) Reset() {
 	*x = EntryQuery{}
-	mi := &file_connector_proto_msgTypes[29]
+	mi := &file_connector_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1677,7 +1767,7 @@ func (x *EntryQuery) String() string {
 func (*EntryQuery) ProtoMessage() {}
 
 func (x *EntryQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[29]
+	mi := &file_connector_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1690,7 +1780,7 @@ func (x *EntryQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EntryQuery.ProtoReflect.Descriptor instead.
 func (*EntryQuery) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{29}
+	return file_connector_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *EntryQuery) GetKind() int32 {
@@ -1748,7 +1838,7 @@ type EntrySpec struct {
 
 func (x *EntrySpec) Reset() {
 	*x = EntrySpec{}
-	mi := &file_connector_proto_msgTypes[30]
+	mi := &file_connector_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1760,7 +1850,7 @@ func (x *EntrySpec) String() string {
 func (*EntrySpec) ProtoMessage() {}
 
 func (x *EntrySpec) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[30]
+	mi := &file_connector_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1773,7 +1863,7 @@ func (x *EntrySpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EntrySpec.ProtoReflect.Descriptor instead.
 func (*EntrySpec) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{30}
+	return file_connector_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *EntrySpec) GetKind() int32 {
@@ -1825,7 +1915,7 @@ type ModifyEntryRequest struct {
 
 func (x *ModifyEntryRequest) Reset() {
 	*x = ModifyEntryRequest{}
-	mi := &file_connector_proto_msgTypes[31]
+	mi := &file_connector_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1837,7 +1927,7 @@ func (x *ModifyEntryRequest) String() string {
 func (*ModifyEntryRequest) ProtoMessage() {}
 
 func (x *ModifyEntryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[31]
+	mi := &file_connector_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1850,7 +1940,7 @@ func (x *ModifyEntryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModifyEntryRequest.ProtoReflect.Descriptor instead.
 func (*ModifyEntryRequest) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{31}
+	return file_connector_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ModifyEntryRequest) GetKind() int32 {
@@ -1905,7 +1995,7 @@ type DeleteEntryRequest struct {
 
 func (x *DeleteEntryRequest) Reset() {
 	*x = DeleteEntryRequest{}
-	mi := &file_connector_proto_msgTypes[32]
+	mi := &file_connector_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1917,7 +2007,7 @@ func (x *DeleteEntryRequest) String() string {
 func (*DeleteEntryRequest) ProtoMessage() {}
 
 func (x *DeleteEntryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[32]
+	mi := &file_connector_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1930,7 +2020,7 @@ func (x *DeleteEntryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteEntryRequest.ProtoReflect.Descriptor instead.
 func (*DeleteEntryRequest) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{32}
+	return file_connector_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *DeleteEntryRequest) GetKind() int32 {
@@ -1955,7 +2045,7 @@ type EntryResponse struct {
 
 func (x *EntryResponse) Reset() {
 	*x = EntryResponse{}
-	mi := &file_connector_proto_msgTypes[33]
+	mi := &file_connector_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1967,7 +2057,7 @@ func (x *EntryResponse) String() string {
 func (*EntryResponse) ProtoMessage() {}
 
 func (x *EntryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[33]
+	mi := &file_connector_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1980,14 +2070,21 @@ func (x *EntryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EntryResponse.ProtoReflect.Descriptor instead.
 func (*EntryResponse) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{33}
+	return file_connector_proto_rawDescGZIP(), []int{35}
 }
 
 var File_connector_proto protoreflect.FileDescriptor
 
 const file_connector_proto_rawDesc = "" +
 	"\n" +
-	"\x0fconnector.proto\x12\x11jitd.connector.v1\"-\n" +
+	"\x0fconnector.proto\x12\x11jitd.connector.v1\"\x9a\x01\n" +
+	"\x12CheckSchemaRequest\x12I\n" +
+	"\x06writes\x18\x01 \x03(\v21.jitd.connector.v1.CheckSchemaRequest.WritesEntryR\x06writes\x1a9\n" +
+	"\vWritesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"1\n" +
+	"\x13CheckSchemaResponse\x12\x1a\n" +
+	"\bproblems\x18\x01 \x03(\tR\bproblems\"-\n" +
 	"\x12EndSessionsRequest\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\"\x15\n" +
 	"\x13EndSessionsResponse\"U\n" +
@@ -2137,7 +2234,7 @@ const file_connector_proto_rawDesc = "" +
 	"\x12DeleteEntryRequest\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\x05R\x04kind\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\"\x0f\n" +
-	"\rEntryResponse2\xf8\r\n" +
+	"\rEntryResponse2\xd6\x0e\n" +
 	"\tConnector\x12V\n" +
 	"\tConfigure\x12#.jitd.connector.v1.ConfigureRequest\x1a$.jitd.connector.v1.ConfigureResponse\x12J\n" +
 	"\x05Check\x12\x1f.jitd.connector.v1.CheckRequest\x1a .jitd.connector.v1.CheckResponse\x12G\n" +
@@ -2162,7 +2259,8 @@ const file_connector_proto_rawDesc = "" +
 	"\vCreateEntry\x12\x1c.jitd.connector.v1.EntrySpec\x1a\x18.jitd.connector.v1.Entry\x12V\n" +
 	"\vModifyEntry\x12%.jitd.connector.v1.ModifyEntryRequest\x1a .jitd.connector.v1.EntryResponse\x12V\n" +
 	"\vDeleteEntry\x12%.jitd.connector.v1.DeleteEntryRequest\x1a .jitd.connector.v1.EntryResponse\x12\\\n" +
-	"\vEndSessions\x12%.jitd.connector.v1.EndSessionsRequest\x1a&.jitd.connector.v1.EndSessionsResponseB/Z-github.com/jitd/jitd/schema/proto/connectorpbb\x06proto3"
+	"\vEndSessions\x12%.jitd.connector.v1.EndSessionsRequest\x1a&.jitd.connector.v1.EndSessionsResponse\x12\\\n" +
+	"\vCheckSchema\x12%.jitd.connector.v1.CheckSchemaRequest\x1a&.jitd.connector.v1.CheckSchemaResponseB/Z-github.com/jitd/jitd/schema/proto/connectorpbb\x06proto3"
 
 var (
 	file_connector_proto_rawDescOnce sync.Once
@@ -2177,108 +2275,114 @@ func file_connector_proto_rawDescGZIP() []byte {
 }
 
 var file_connector_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_connector_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
+var file_connector_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
 var file_connector_proto_goTypes = []any{
 	(ChangeMessage_Op)(0),            // 0: jitd.connector.v1.ChangeMessage.Op
-	(*EndSessionsRequest)(nil),       // 1: jitd.connector.v1.EndSessionsRequest
-	(*EndSessionsResponse)(nil),      // 2: jitd.connector.v1.EndSessionsResponse
-	(*ConfigureRequest)(nil),         // 3: jitd.connector.v1.ConfigureRequest
-	(*ConfigureResponse)(nil),        // 4: jitd.connector.v1.ConfigureResponse
-	(*CheckRequest)(nil),             // 5: jitd.connector.v1.CheckRequest
-	(*CheckResponse)(nil),            // 6: jitd.connector.v1.CheckResponse
-	(*LookupRequest)(nil),            // 7: jitd.connector.v1.LookupRequest
-	(*ListRequest)(nil),              // 8: jitd.connector.v1.ListRequest
-	(*ListMembersRequest)(nil),       // 9: jitd.connector.v1.ListMembersRequest
-	(*User)(nil),                     // 10: jitd.connector.v1.User
-	(*Group)(nil),                    // 11: jitd.connector.v1.Group
-	(*Member)(nil),                   // 12: jitd.connector.v1.Member
-	(*MembersRequest)(nil),           // 13: jitd.connector.v1.MembersRequest
-	(*MembersUntilRequest)(nil),      // 14: jitd.connector.v1.MembersUntilRequest
-	(*Error)(nil),                    // 15: jitd.connector.v1.Error
-	(*MemberResult)(nil),             // 16: jitd.connector.v1.MemberResult
-	(*MembersResponse)(nil),          // 17: jitd.connector.v1.MembersResponse
-	(*IsMemberRequest)(nil),          // 18: jitd.connector.v1.IsMemberRequest
-	(*IsMemberResponse)(nil),         // 19: jitd.connector.v1.IsMemberResponse
-	(*ChangesRequest)(nil),           // 20: jitd.connector.v1.ChangesRequest
-	(*ChangeMessage)(nil),            // 21: jitd.connector.v1.ChangeMessage
-	(*CreateAccountRequest)(nil),     // 22: jitd.connector.v1.CreateAccountRequest
-	(*Account)(nil),                  // 23: jitd.connector.v1.Account
-	(*SetAccountEnabledRequest)(nil), // 24: jitd.connector.v1.SetAccountEnabledRequest
-	(*DeleteAccountRequest)(nil),     // 25: jitd.connector.v1.DeleteAccountRequest
-	(*SetAccountExpiryRequest)(nil),  // 26: jitd.connector.v1.SetAccountExpiryRequest
-	(*AccountResponse)(nil),          // 27: jitd.connector.v1.AccountResponse
-	(*Values)(nil),                   // 28: jitd.connector.v1.Values
-	(*Entry)(nil),                    // 29: jitd.connector.v1.Entry
-	(*EntryQuery)(nil),               // 30: jitd.connector.v1.EntryQuery
-	(*EntrySpec)(nil),                // 31: jitd.connector.v1.EntrySpec
-	(*ModifyEntryRequest)(nil),       // 32: jitd.connector.v1.ModifyEntryRequest
-	(*DeleteEntryRequest)(nil),       // 33: jitd.connector.v1.DeleteEntryRequest
-	(*EntryResponse)(nil),            // 34: jitd.connector.v1.EntryResponse
-	nil,                              // 35: jitd.connector.v1.User.AttributesEntry
-	nil,                              // 36: jitd.connector.v1.Entry.AttrsEntry
-	nil,                              // 37: jitd.connector.v1.EntrySpec.AttrsEntry
-	nil,                              // 38: jitd.connector.v1.ModifyEntryRequest.AttrsEntry
+	(*CheckSchemaRequest)(nil),       // 1: jitd.connector.v1.CheckSchemaRequest
+	(*CheckSchemaResponse)(nil),      // 2: jitd.connector.v1.CheckSchemaResponse
+	(*EndSessionsRequest)(nil),       // 3: jitd.connector.v1.EndSessionsRequest
+	(*EndSessionsResponse)(nil),      // 4: jitd.connector.v1.EndSessionsResponse
+	(*ConfigureRequest)(nil),         // 5: jitd.connector.v1.ConfigureRequest
+	(*ConfigureResponse)(nil),        // 6: jitd.connector.v1.ConfigureResponse
+	(*CheckRequest)(nil),             // 7: jitd.connector.v1.CheckRequest
+	(*CheckResponse)(nil),            // 8: jitd.connector.v1.CheckResponse
+	(*LookupRequest)(nil),            // 9: jitd.connector.v1.LookupRequest
+	(*ListRequest)(nil),              // 10: jitd.connector.v1.ListRequest
+	(*ListMembersRequest)(nil),       // 11: jitd.connector.v1.ListMembersRequest
+	(*User)(nil),                     // 12: jitd.connector.v1.User
+	(*Group)(nil),                    // 13: jitd.connector.v1.Group
+	(*Member)(nil),                   // 14: jitd.connector.v1.Member
+	(*MembersRequest)(nil),           // 15: jitd.connector.v1.MembersRequest
+	(*MembersUntilRequest)(nil),      // 16: jitd.connector.v1.MembersUntilRequest
+	(*Error)(nil),                    // 17: jitd.connector.v1.Error
+	(*MemberResult)(nil),             // 18: jitd.connector.v1.MemberResult
+	(*MembersResponse)(nil),          // 19: jitd.connector.v1.MembersResponse
+	(*IsMemberRequest)(nil),          // 20: jitd.connector.v1.IsMemberRequest
+	(*IsMemberResponse)(nil),         // 21: jitd.connector.v1.IsMemberResponse
+	(*ChangesRequest)(nil),           // 22: jitd.connector.v1.ChangesRequest
+	(*ChangeMessage)(nil),            // 23: jitd.connector.v1.ChangeMessage
+	(*CreateAccountRequest)(nil),     // 24: jitd.connector.v1.CreateAccountRequest
+	(*Account)(nil),                  // 25: jitd.connector.v1.Account
+	(*SetAccountEnabledRequest)(nil), // 26: jitd.connector.v1.SetAccountEnabledRequest
+	(*DeleteAccountRequest)(nil),     // 27: jitd.connector.v1.DeleteAccountRequest
+	(*SetAccountExpiryRequest)(nil),  // 28: jitd.connector.v1.SetAccountExpiryRequest
+	(*AccountResponse)(nil),          // 29: jitd.connector.v1.AccountResponse
+	(*Values)(nil),                   // 30: jitd.connector.v1.Values
+	(*Entry)(nil),                    // 31: jitd.connector.v1.Entry
+	(*EntryQuery)(nil),               // 32: jitd.connector.v1.EntryQuery
+	(*EntrySpec)(nil),                // 33: jitd.connector.v1.EntrySpec
+	(*ModifyEntryRequest)(nil),       // 34: jitd.connector.v1.ModifyEntryRequest
+	(*DeleteEntryRequest)(nil),       // 35: jitd.connector.v1.DeleteEntryRequest
+	(*EntryResponse)(nil),            // 36: jitd.connector.v1.EntryResponse
+	nil,                              // 37: jitd.connector.v1.CheckSchemaRequest.WritesEntry
+	nil,                              // 38: jitd.connector.v1.User.AttributesEntry
+	nil,                              // 39: jitd.connector.v1.Entry.AttrsEntry
+	nil,                              // 40: jitd.connector.v1.EntrySpec.AttrsEntry
+	nil,                              // 41: jitd.connector.v1.ModifyEntryRequest.AttrsEntry
 }
 var file_connector_proto_depIdxs = []int32{
-	35, // 0: jitd.connector.v1.User.attributes:type_name -> jitd.connector.v1.User.AttributesEntry
-	15, // 1: jitd.connector.v1.MemberResult.error:type_name -> jitd.connector.v1.Error
-	16, // 2: jitd.connector.v1.MembersResponse.results:type_name -> jitd.connector.v1.MemberResult
-	0,  // 3: jitd.connector.v1.ChangeMessage.op:type_name -> jitd.connector.v1.ChangeMessage.Op
-	10, // 4: jitd.connector.v1.ChangeMessage.user:type_name -> jitd.connector.v1.User
-	11, // 5: jitd.connector.v1.ChangeMessage.group:type_name -> jitd.connector.v1.Group
-	36, // 6: jitd.connector.v1.Entry.attrs:type_name -> jitd.connector.v1.Entry.AttrsEntry
-	37, // 7: jitd.connector.v1.EntrySpec.attrs:type_name -> jitd.connector.v1.EntrySpec.AttrsEntry
-	38, // 8: jitd.connector.v1.ModifyEntryRequest.attrs:type_name -> jitd.connector.v1.ModifyEntryRequest.AttrsEntry
-	28, // 9: jitd.connector.v1.Entry.AttrsEntry.value:type_name -> jitd.connector.v1.Values
-	28, // 10: jitd.connector.v1.EntrySpec.AttrsEntry.value:type_name -> jitd.connector.v1.Values
-	28, // 11: jitd.connector.v1.ModifyEntryRequest.AttrsEntry.value:type_name -> jitd.connector.v1.Values
-	3,  // 12: jitd.connector.v1.Connector.Configure:input_type -> jitd.connector.v1.ConfigureRequest
-	5,  // 13: jitd.connector.v1.Connector.Check:input_type -> jitd.connector.v1.CheckRequest
-	7,  // 14: jitd.connector.v1.Connector.LookupUser:input_type -> jitd.connector.v1.LookupRequest
-	7,  // 15: jitd.connector.v1.Connector.LookupGroup:input_type -> jitd.connector.v1.LookupRequest
-	8,  // 16: jitd.connector.v1.Connector.ListUsers:input_type -> jitd.connector.v1.ListRequest
-	8,  // 17: jitd.connector.v1.Connector.ListGroups:input_type -> jitd.connector.v1.ListRequest
-	9,  // 18: jitd.connector.v1.Connector.ListMembers:input_type -> jitd.connector.v1.ListMembersRequest
-	13, // 19: jitd.connector.v1.Connector.AddMembers:input_type -> jitd.connector.v1.MembersRequest
-	13, // 20: jitd.connector.v1.Connector.RemoveMembers:input_type -> jitd.connector.v1.MembersRequest
-	14, // 21: jitd.connector.v1.Connector.AddMembersUntil:input_type -> jitd.connector.v1.MembersUntilRequest
-	18, // 22: jitd.connector.v1.Connector.IsMember:input_type -> jitd.connector.v1.IsMemberRequest
-	20, // 23: jitd.connector.v1.Connector.Changes:input_type -> jitd.connector.v1.ChangesRequest
-	22, // 24: jitd.connector.v1.Connector.CreateAccount:input_type -> jitd.connector.v1.CreateAccountRequest
-	24, // 25: jitd.connector.v1.Connector.SetAccountEnabled:input_type -> jitd.connector.v1.SetAccountEnabledRequest
-	25, // 26: jitd.connector.v1.Connector.DeleteAccount:input_type -> jitd.connector.v1.DeleteAccountRequest
-	26, // 27: jitd.connector.v1.Connector.SetAccountExpiry:input_type -> jitd.connector.v1.SetAccountExpiryRequest
-	30, // 28: jitd.connector.v1.Connector.ReadEntries:input_type -> jitd.connector.v1.EntryQuery
-	31, // 29: jitd.connector.v1.Connector.CreateEntry:input_type -> jitd.connector.v1.EntrySpec
-	32, // 30: jitd.connector.v1.Connector.ModifyEntry:input_type -> jitd.connector.v1.ModifyEntryRequest
-	33, // 31: jitd.connector.v1.Connector.DeleteEntry:input_type -> jitd.connector.v1.DeleteEntryRequest
-	1,  // 32: jitd.connector.v1.Connector.EndSessions:input_type -> jitd.connector.v1.EndSessionsRequest
-	4,  // 33: jitd.connector.v1.Connector.Configure:output_type -> jitd.connector.v1.ConfigureResponse
-	6,  // 34: jitd.connector.v1.Connector.Check:output_type -> jitd.connector.v1.CheckResponse
-	10, // 35: jitd.connector.v1.Connector.LookupUser:output_type -> jitd.connector.v1.User
-	11, // 36: jitd.connector.v1.Connector.LookupGroup:output_type -> jitd.connector.v1.Group
-	10, // 37: jitd.connector.v1.Connector.ListUsers:output_type -> jitd.connector.v1.User
-	11, // 38: jitd.connector.v1.Connector.ListGroups:output_type -> jitd.connector.v1.Group
-	12, // 39: jitd.connector.v1.Connector.ListMembers:output_type -> jitd.connector.v1.Member
-	17, // 40: jitd.connector.v1.Connector.AddMembers:output_type -> jitd.connector.v1.MembersResponse
-	17, // 41: jitd.connector.v1.Connector.RemoveMembers:output_type -> jitd.connector.v1.MembersResponse
-	17, // 42: jitd.connector.v1.Connector.AddMembersUntil:output_type -> jitd.connector.v1.MembersResponse
-	19, // 43: jitd.connector.v1.Connector.IsMember:output_type -> jitd.connector.v1.IsMemberResponse
-	21, // 44: jitd.connector.v1.Connector.Changes:output_type -> jitd.connector.v1.ChangeMessage
-	23, // 45: jitd.connector.v1.Connector.CreateAccount:output_type -> jitd.connector.v1.Account
-	27, // 46: jitd.connector.v1.Connector.SetAccountEnabled:output_type -> jitd.connector.v1.AccountResponse
-	27, // 47: jitd.connector.v1.Connector.DeleteAccount:output_type -> jitd.connector.v1.AccountResponse
-	27, // 48: jitd.connector.v1.Connector.SetAccountExpiry:output_type -> jitd.connector.v1.AccountResponse
-	29, // 49: jitd.connector.v1.Connector.ReadEntries:output_type -> jitd.connector.v1.Entry
-	29, // 50: jitd.connector.v1.Connector.CreateEntry:output_type -> jitd.connector.v1.Entry
-	34, // 51: jitd.connector.v1.Connector.ModifyEntry:output_type -> jitd.connector.v1.EntryResponse
-	34, // 52: jitd.connector.v1.Connector.DeleteEntry:output_type -> jitd.connector.v1.EntryResponse
-	2,  // 53: jitd.connector.v1.Connector.EndSessions:output_type -> jitd.connector.v1.EndSessionsResponse
-	33, // [33:54] is the sub-list for method output_type
-	12, // [12:33] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	37, // 0: jitd.connector.v1.CheckSchemaRequest.writes:type_name -> jitd.connector.v1.CheckSchemaRequest.WritesEntry
+	38, // 1: jitd.connector.v1.User.attributes:type_name -> jitd.connector.v1.User.AttributesEntry
+	17, // 2: jitd.connector.v1.MemberResult.error:type_name -> jitd.connector.v1.Error
+	18, // 3: jitd.connector.v1.MembersResponse.results:type_name -> jitd.connector.v1.MemberResult
+	0,  // 4: jitd.connector.v1.ChangeMessage.op:type_name -> jitd.connector.v1.ChangeMessage.Op
+	12, // 5: jitd.connector.v1.ChangeMessage.user:type_name -> jitd.connector.v1.User
+	13, // 6: jitd.connector.v1.ChangeMessage.group:type_name -> jitd.connector.v1.Group
+	39, // 7: jitd.connector.v1.Entry.attrs:type_name -> jitd.connector.v1.Entry.AttrsEntry
+	40, // 8: jitd.connector.v1.EntrySpec.attrs:type_name -> jitd.connector.v1.EntrySpec.AttrsEntry
+	41, // 9: jitd.connector.v1.ModifyEntryRequest.attrs:type_name -> jitd.connector.v1.ModifyEntryRequest.AttrsEntry
+	30, // 10: jitd.connector.v1.Entry.AttrsEntry.value:type_name -> jitd.connector.v1.Values
+	30, // 11: jitd.connector.v1.EntrySpec.AttrsEntry.value:type_name -> jitd.connector.v1.Values
+	30, // 12: jitd.connector.v1.ModifyEntryRequest.AttrsEntry.value:type_name -> jitd.connector.v1.Values
+	5,  // 13: jitd.connector.v1.Connector.Configure:input_type -> jitd.connector.v1.ConfigureRequest
+	7,  // 14: jitd.connector.v1.Connector.Check:input_type -> jitd.connector.v1.CheckRequest
+	9,  // 15: jitd.connector.v1.Connector.LookupUser:input_type -> jitd.connector.v1.LookupRequest
+	9,  // 16: jitd.connector.v1.Connector.LookupGroup:input_type -> jitd.connector.v1.LookupRequest
+	10, // 17: jitd.connector.v1.Connector.ListUsers:input_type -> jitd.connector.v1.ListRequest
+	10, // 18: jitd.connector.v1.Connector.ListGroups:input_type -> jitd.connector.v1.ListRequest
+	11, // 19: jitd.connector.v1.Connector.ListMembers:input_type -> jitd.connector.v1.ListMembersRequest
+	15, // 20: jitd.connector.v1.Connector.AddMembers:input_type -> jitd.connector.v1.MembersRequest
+	15, // 21: jitd.connector.v1.Connector.RemoveMembers:input_type -> jitd.connector.v1.MembersRequest
+	16, // 22: jitd.connector.v1.Connector.AddMembersUntil:input_type -> jitd.connector.v1.MembersUntilRequest
+	20, // 23: jitd.connector.v1.Connector.IsMember:input_type -> jitd.connector.v1.IsMemberRequest
+	22, // 24: jitd.connector.v1.Connector.Changes:input_type -> jitd.connector.v1.ChangesRequest
+	24, // 25: jitd.connector.v1.Connector.CreateAccount:input_type -> jitd.connector.v1.CreateAccountRequest
+	26, // 26: jitd.connector.v1.Connector.SetAccountEnabled:input_type -> jitd.connector.v1.SetAccountEnabledRequest
+	27, // 27: jitd.connector.v1.Connector.DeleteAccount:input_type -> jitd.connector.v1.DeleteAccountRequest
+	28, // 28: jitd.connector.v1.Connector.SetAccountExpiry:input_type -> jitd.connector.v1.SetAccountExpiryRequest
+	32, // 29: jitd.connector.v1.Connector.ReadEntries:input_type -> jitd.connector.v1.EntryQuery
+	33, // 30: jitd.connector.v1.Connector.CreateEntry:input_type -> jitd.connector.v1.EntrySpec
+	34, // 31: jitd.connector.v1.Connector.ModifyEntry:input_type -> jitd.connector.v1.ModifyEntryRequest
+	35, // 32: jitd.connector.v1.Connector.DeleteEntry:input_type -> jitd.connector.v1.DeleteEntryRequest
+	3,  // 33: jitd.connector.v1.Connector.EndSessions:input_type -> jitd.connector.v1.EndSessionsRequest
+	1,  // 34: jitd.connector.v1.Connector.CheckSchema:input_type -> jitd.connector.v1.CheckSchemaRequest
+	6,  // 35: jitd.connector.v1.Connector.Configure:output_type -> jitd.connector.v1.ConfigureResponse
+	8,  // 36: jitd.connector.v1.Connector.Check:output_type -> jitd.connector.v1.CheckResponse
+	12, // 37: jitd.connector.v1.Connector.LookupUser:output_type -> jitd.connector.v1.User
+	13, // 38: jitd.connector.v1.Connector.LookupGroup:output_type -> jitd.connector.v1.Group
+	12, // 39: jitd.connector.v1.Connector.ListUsers:output_type -> jitd.connector.v1.User
+	13, // 40: jitd.connector.v1.Connector.ListGroups:output_type -> jitd.connector.v1.Group
+	14, // 41: jitd.connector.v1.Connector.ListMembers:output_type -> jitd.connector.v1.Member
+	19, // 42: jitd.connector.v1.Connector.AddMembers:output_type -> jitd.connector.v1.MembersResponse
+	19, // 43: jitd.connector.v1.Connector.RemoveMembers:output_type -> jitd.connector.v1.MembersResponse
+	19, // 44: jitd.connector.v1.Connector.AddMembersUntil:output_type -> jitd.connector.v1.MembersResponse
+	21, // 45: jitd.connector.v1.Connector.IsMember:output_type -> jitd.connector.v1.IsMemberResponse
+	23, // 46: jitd.connector.v1.Connector.Changes:output_type -> jitd.connector.v1.ChangeMessage
+	25, // 47: jitd.connector.v1.Connector.CreateAccount:output_type -> jitd.connector.v1.Account
+	29, // 48: jitd.connector.v1.Connector.SetAccountEnabled:output_type -> jitd.connector.v1.AccountResponse
+	29, // 49: jitd.connector.v1.Connector.DeleteAccount:output_type -> jitd.connector.v1.AccountResponse
+	29, // 50: jitd.connector.v1.Connector.SetAccountExpiry:output_type -> jitd.connector.v1.AccountResponse
+	31, // 51: jitd.connector.v1.Connector.ReadEntries:output_type -> jitd.connector.v1.Entry
+	31, // 52: jitd.connector.v1.Connector.CreateEntry:output_type -> jitd.connector.v1.Entry
+	36, // 53: jitd.connector.v1.Connector.ModifyEntry:output_type -> jitd.connector.v1.EntryResponse
+	36, // 54: jitd.connector.v1.Connector.DeleteEntry:output_type -> jitd.connector.v1.EntryResponse
+	4,  // 55: jitd.connector.v1.Connector.EndSessions:output_type -> jitd.connector.v1.EndSessionsResponse
+	2,  // 56: jitd.connector.v1.Connector.CheckSchema:output_type -> jitd.connector.v1.CheckSchemaResponse
+	35, // [35:57] is the sub-list for method output_type
+	13, // [13:35] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_connector_proto_init() }
@@ -2286,14 +2390,14 @@ func file_connector_proto_init() {
 	if File_connector_proto != nil {
 		return
 	}
-	file_connector_proto_msgTypes[31].OneofWrappers = []any{}
+	file_connector_proto_msgTypes[33].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_connector_proto_rawDesc), len(file_connector_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   38,
+			NumMessages:   41,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

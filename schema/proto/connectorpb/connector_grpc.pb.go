@@ -44,6 +44,7 @@ const (
 	Connector_ModifyEntry_FullMethodName       = "/jitd.connector.v1.Connector/ModifyEntry"
 	Connector_DeleteEntry_FullMethodName       = "/jitd.connector.v1.Connector/DeleteEntry"
 	Connector_EndSessions_FullMethodName       = "/jitd.connector.v1.Connector/EndSessions"
+	Connector_CheckSchema_FullMethodName       = "/jitd.connector.v1.Connector/CheckSchema"
 )
 
 // ConnectorClient is the client API for Connector service.
@@ -77,6 +78,9 @@ type ConnectorClient interface {
 	DeleteEntry(ctx context.Context, in *DeleteEntryRequest, opts ...grpc.CallOption) (*EntryResponse, error)
 	// Sessions: end a user's sign-in sessions.
 	EndSessions(ctx context.Context, in *EndSessionsRequest, opts ...grpc.CallOption) (*EndSessionsResponse, error)
+	// CheckSchema: the attributes jitd will write that the directory's schema
+	// does not define.
+	CheckSchema(ctx context.Context, in *CheckSchemaRequest, opts ...grpc.CallOption) (*CheckSchemaResponse, error)
 }
 
 type connectorClient struct {
@@ -391,6 +395,15 @@ func (c *connectorClient) EndSessions(ctx context.Context, in *EndSessionsReques
 	return out, nil
 }
 
+func (c *connectorClient) CheckSchema(ctx context.Context, in *CheckSchemaRequest, opts ...grpc.CallOption) (*CheckSchemaResponse, error) {
+	out := new(CheckSchemaResponse)
+	err := c.cc.Invoke(ctx, Connector_CheckSchema_FullMethodName, in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ConnectorServer is the server API for Connector service.
 // All implementations must embed UnimplementedConnectorServer
 // for forward compatibility
@@ -422,6 +435,9 @@ type ConnectorServer interface {
 	DeleteEntry(context.Context, *DeleteEntryRequest) (*EntryResponse, error)
 	// Sessions: end a user's sign-in sessions.
 	EndSessions(context.Context, *EndSessionsRequest) (*EndSessionsResponse, error)
+	// CheckSchema: the attributes jitd will write that the directory's schema
+	// does not define.
+	CheckSchema(context.Context, *CheckSchemaRequest) (*CheckSchemaResponse, error)
 	mustEmbedUnimplementedConnectorServer()
 }
 
@@ -491,6 +507,9 @@ func (UnimplementedConnectorServer) DeleteEntry(context.Context, *DeleteEntryReq
 }
 func (UnimplementedConnectorServer) EndSessions(context.Context, *EndSessionsRequest) (*EndSessionsResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method EndSessions not implemented")
+}
+func (UnimplementedConnectorServer) CheckSchema(context.Context, *CheckSchemaRequest) (*CheckSchemaResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method CheckSchema not implemented")
 }
 func (UnimplementedConnectorServer) mustEmbedUnimplementedConnectorServer() {}
 
@@ -898,6 +917,24 @@ func _Connector_EndSessions_Handler(srv interface{}, ctx context.Context, dec fu
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Connector_CheckSchema_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CheckSchemaRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ConnectorServer).CheckSchema(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Connector_CheckSchema_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ConnectorServer).CheckSchema(ctx, req.(*CheckSchemaRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Connector_ServiceDesc is the grpc.ServiceDesc for Connector service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -968,6 +1005,10 @@ var Connector_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "EndSessions",
 			Handler:    _Connector_EndSessions_Handler,
+		},
+		{
+			MethodName: "CheckSchema",
+			Handler:    _Connector_CheckSchema_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
