@@ -59,7 +59,7 @@ func configCmd() *cobra.Command {
 With --online, also start each directory's connector, sign in, and check the
 directory's schema for every attribute the configuration will write (the
 disabled marker, the accounts marker, the provisioning and SCIM attributes).`,
-		Args:  cobra.NoArgs,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.Load(path)
 			if p, ok := err.(config.Problems); ok {
