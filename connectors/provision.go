@@ -49,14 +49,20 @@ type Entry struct {
 // Value under the directory's matching rule (case-insensitive for names in
 // LDAP); with none of them, all.
 type EntryQuery struct {
-	Kind  EntryKind
-	ID    string
+	Kind EntryKind
+	ID   string
+	// IDs asks for any of these entries at once (at most MaxQueryIDs);
+	// ids that are not this directory's match nothing.
+	IDs   []string
 	Name  string
 	Attr  string
 	Value string
 	// Attrs are the attributes to return in Entry.Attrs.
 	Attrs []string
 }
+
+// MaxQueryIDs bounds EntryQuery.IDs.
+const MaxQueryIDs = 200
 
 // EntrySpec describes a user or group to create.
 type EntrySpec struct {

@@ -495,6 +495,12 @@ func testProvisioning(t *testing.T, f fixture) {
 	if got := readEntries(t, f, p, connectors.EntryQuery{Kind: connectors.UserEntry, Attr: "mail", Value: "*"}); len(got) != 0 {
 		t.Fatalf("a value of * matched %d entries; values must be escaped", len(got))
 	}
+	if got := readEntries(t, f, p, connectors.EntryQuery{Kind: connectors.UserEntry, IDs: []string{boss.ID, "*", u.ID, "not-an-id)(|(uid=*"}}); len(got) != 1 || got[0].ID != u.ID {
+		t.Fatalf("read by ids (the provisioned user, one outside the area, two that are nobody's) = %+v; want the provisioned user only", got)
+	}
+	if got := readEntries(t, f, p, connectors.EntryQuery{Kind: connectors.UserEntry, IDs: []string{"*"}}); len(got) != 0 {
+		t.Fatalf("an id of * matched %d entries", len(got))
+	}
 	if lu, err := f.res.LookupUser(f.ctx, "pat.kim"); err != nil || lu.ID != u.ID || !lu.Enabled {
 		t.Fatalf("LookupUser(pat.kim) = %+v, %v; the provisioned user must be an ordinary directory user", lu, err)
 	}

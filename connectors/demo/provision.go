@@ -61,20 +61,26 @@ func (g Group) entry() connectors.Entry {
 
 // ReadEntries streams the provisioned users or groups the query selects.
 func (c *Conn) ReadEntries(ctx context.Context, q connectors.EntryQuery, fn func(connectors.Entry) error) error {
+	if len(q.IDs) > connectors.MaxQueryIDs {
+		return fmt.Errorf("demo: %d ids in one query; at most %d: %w", len(q.IDs), connectors.MaxQueryIDs, connectors.ErrInvalid)
+	}
+	id := func(x string) bool {
+		return (q.ID == "" || q.ID == x) && (len(q.IDs) == 0 || slices.Contains(q.IDs, x))
+	}
 	c.mu.Lock()
 	var out []connectors.Entry
 	switch q.Kind {
 	case connectors.UserEntry:
 		for _, u := range c.data.Users {
 			e := u.entry(append(slices.Clone(q.Attrs), q.Attr))
-			if u.Provisioned && (q.ID == "" || q.ID == u.ID) && (q.Name == "" || strings.EqualFold(q.Name, u.Login)) &&
+			if u.Provisioned && id(u.ID) && (q.Name == "" || strings.EqualFold(q.Name, u.Login)) &&
 				(q.Attr == "" || slices.ContainsFunc(e.Attrs[q.Attr], func(v string) bool { return strings.EqualFold(v, q.Value) })) {
 				out = append(out, u.entry(q.Attrs))
 			}
 		}
 	case connectors.GroupEntry:
 		for _, g := range c.data.Groups {
-			if g.Provisioned && (q.ID == "" || q.ID == g.ID) && (q.Name == "" || strings.EqualFold(q.Name, g.Name)) && q.Attr == "" {
+			if g.Provisioned && id(g.ID) && (q.Name == "" || strings.EqualFold(q.Name, g.Name)) && q.Attr == "" {
 				out = append(out, g.entry())
 			}
 		}

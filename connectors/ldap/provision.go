@@ -191,6 +191,19 @@ func (c *Conn) ReadEntries(ctx context.Context, q connectors.EntryQuery, fn func
 	}
 	filter := class
 	switch {
+	case len(q.IDs) > connectors.MaxQueryIDs:
+		return fmt.Errorf("ldap: %d ids in one query; at most %d: %w", len(q.IDs), connectors.MaxQueryIDs, connectors.ErrInvalid)
+	case len(q.IDs) > 0:
+		var any strings.Builder
+		for _, id := range q.IDs {
+			if item, ok := c.idFilter(id); ok {
+				any.WriteString(item)
+			}
+		}
+		if any.Len() == 0 {
+			return nil // none can be an id of this directory
+		}
+		filter = "(&" + class + "(|" + any.String() + "))"
 	case q.ID != "":
 		item, ok := c.idFilter(q.ID)
 		if !ok {

@@ -330,41 +330,31 @@ func (s *Server) complete(r *http.Request, docs []map[string]any, withMembers bo
 }
 
 // names reads users of the provisioning area by id, for the names that
-// references carry: one search each for a few, one read of the whole area
-// for many.
+// references carry and the check that members are SCIM's own users: one
+// search per MaxQueryIDs ids.
 type names struct {
 	s     *Server
 	ctx   context.Context
 	known map[string]connectors.Entry
-	all   bool
 }
 
 func (s *Server) names(ctx context.Context) *names {
 	return &names{s: s, ctx: ctx, known: map[string]connectors.Entry{}}
 }
 
-// manyIDs is where one read of the whole area beats a search per user.
-const manyIDs = 16
-
 func (n *names) load(ids []string) error {
-	if n.all {
-		return nil
-	}
 	var missing []string
+	seen := map[string]bool{}
 	for _, id := range ids {
-		if _, ok := n.known[strings.ToLower(id)]; !ok {
+		k := strings.ToLower(id)
+		if _, ok := n.known[k]; !ok && !seen[k] {
+			seen[k] = true
 			missing = append(missing, id)
 		}
 	}
-	missing = slices.Compact(missing)
 	keep := func(e connectors.Entry) error { n.known[strings.ToLower(e.ID)] = e; return nil }
-	attrs := n.s.displayAttrs()
-	if len(missing) > manyIDs {
-		n.all = true
-		return n.s.prov.ReadEntries(n.ctx, connectors.EntryQuery{Kind: connectors.UserEntry, Attrs: attrs}, keep)
-	}
-	for _, id := range missing {
-		if err := n.s.prov.ReadEntries(n.ctx, connectors.EntryQuery{Kind: connectors.UserEntry, ID: id, Attrs: attrs}, keep); err != nil {
+	for chunk := range slices.Chunk(missing, connectors.MaxQueryIDs) {
+		if err := n.s.prov.ReadEntries(n.ctx, connectors.EntryQuery{Kind: connectors.UserEntry, IDs: chunk, Attrs: n.s.displayAttrs()}, keep); err != nil {
 			return err
 		}
 	}

@@ -47,9 +47,11 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, kind connectors.
 		return err
 	}
 	ext, _ := doc["externalId"].(string)
-	res := store.SCIMResource{Directory: s.dir, Kind: kind.String(), ID: e.ID, ExternalID: ext, Attrs: keptJSON}
-	if err := s.keep(r.Context(), res); err != nil {
-		return err
+	if ext != "" || keptJSON != "" {
+		res := store.SCIMResource{Directory: s.dir, Kind: kind.String(), ID: e.ID, ExternalID: ext, Attrs: keptJSON}
+		if err := s.keep(r.Context(), res); err != nil {
+			return err
+		}
 	}
 	if err := s.audit(r.Context(), UserCreated, login, "", fmt.Sprintf("created %s (id %s, active %v) with %s", login, e.ID, enabled, attrNames(attrs, kept, password != ""))); err != nil {
 		return err

@@ -1742,13 +1742,15 @@ func (x *Entry) GetAttrs() map[string]*Values {
 }
 
 type EntryQuery struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Kind          int32                  `protobuf:"varint,1,opt,name=kind,proto3" json:"kind,omitempty"`
-	Id            string                 `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
-	Attr          string                 `protobuf:"bytes,3,opt,name=attr,proto3" json:"attr,omitempty"`
-	Value         string                 `protobuf:"bytes,4,opt,name=value,proto3" json:"value,omitempty"`
-	Attrs         []string               `protobuf:"bytes,5,rep,name=attrs,proto3" json:"attrs,omitempty"`
-	Name          string                 `protobuf:"bytes,6,opt,name=name,proto3" json:"name,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Kind  int32                  `protobuf:"varint,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	Id    string                 `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	Attr  string                 `protobuf:"bytes,3,opt,name=attr,proto3" json:"attr,omitempty"`
+	Value string                 `protobuf:"bytes,4,opt,name=value,proto3" json:"value,omitempty"`
+	Attrs []string               `protobuf:"bytes,5,rep,name=attrs,proto3" json:"attrs,omitempty"`
+	Name  string                 `protobuf:"bytes,6,opt,name=name,proto3" json:"name,omitempty"`
+	// ids: any of these entries (at most 200).
+	Ids           []string `protobuf:"bytes,7,rep,name=ids,proto3" json:"ids,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1823,6 +1825,13 @@ func (x *EntryQuery) GetName() string {
 		return x.Name
 	}
 	return ""
+}
+
+func (x *EntryQuery) GetIds() []string {
+	if x != nil {
+		return x.Ids
+	}
+	return nil
 }
 
 type EntrySpec struct {
@@ -2199,7 +2208,7 @@ const file_connector_proto_rawDesc = "" +
 	"\n" +
 	"AttrsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12/\n" +
-	"\x05value\x18\x02 \x01(\v2\x19.jitd.connector.v1.ValuesR\x05value:\x028\x01\"\x84\x01\n" +
+	"\x05value\x18\x02 \x01(\v2\x19.jitd.connector.v1.ValuesR\x05value:\x028\x01\"\x96\x01\n" +
 	"\n" +
 	"EntryQuery\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\x05R\x04kind\x12\x0e\n" +
@@ -2207,7 +2216,8 @@ const file_connector_proto_rawDesc = "" +
 	"\x04attr\x18\x03 \x01(\tR\x04attr\x12\x14\n" +
 	"\x05value\x18\x04 \x01(\tR\x05value\x12\x14\n" +
 	"\x05attrs\x18\x05 \x03(\tR\x05attrs\x12\x12\n" +
-	"\x04name\x18\x06 \x01(\tR\x04name\"\xfd\x01\n" +
+	"\x04name\x18\x06 \x01(\tR\x04name\x12\x10\n" +
+	"\x03ids\x18\a \x03(\tR\x03ids\"\xfd\x01\n" +
 	"\tEntrySpec\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\x05R\x04kind\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +
