@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	goldap "github.com/go-ldap/ldap/v3"
@@ -38,6 +39,10 @@ type Conn struct {
 
 	idle chan *goldap.Conn // idle connections
 	sem  chan struct{}     // bounds open connections
+	// paging counts pooled connections held by a paged search across its
+	// pages: when all are, a call waiting for one (a callback of such a
+	// search) gets a connection of its own instead.
+	paging atomic.Int32
 
 	// DNs are never cached: entries are renamed and moved, and a stale DN
 	// would make a removal look done while the member stays. Ids are
@@ -202,21 +207,41 @@ func (c *Conn) probe(l *goldap.Conn) error {
 // saw a network error, or that ctx cut, is discarded; so is an idle one that
 // the server closed meanwhile (it restarted), before it is used.
 func (c *Conn) with(ctx context.Context, fn func(*goldap.Conn) error) error {
-	var l *goldap.Conn
+	l, extra, err := c.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	err = guard(ctx, l, func() error { return fn(l) })
+	c.release(l, extra, err)
+	return err
+}
+
+// acquire takes an idle connection, or dials one while fewer than
+// Connections are open, or waits. extra is a connection beyond the bound,
+// dialled only when every pooled one is held by a paged search (whose
+// callbacks may be what is waiting); release closes it.
+func (c *Conn) acquire(ctx context.Context) (l *goldap.Conn, extra bool, err error) {
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
 	for l == nil {
 		select {
 		case l = <-c.idle:
 		default:
 			select {
 			case c.sem <- struct{}{}:
-				var err error
 				if l, err = c.dial(ctx); err != nil {
 					<-c.sem
-					return err
+					return nil, false, err
 				}
 			case l = <-c.idle:
+			case <-tick.C:
+				if int(c.paging.Load()) >= cap(c.sem) {
+					l, err = c.dial(ctx)
+					return l, true, err
+				}
+				continue
 			case <-ctx.Done():
-				return fmt.Errorf("ldap: %w: %w", connectors.ErrUnavailable, ctx.Err())
+				return nil, false, fmt.Errorf("ldap: %w: %w", connectors.ErrUnavailable, ctx.Err())
 			}
 		}
 		if l.IsClosing() {
@@ -225,14 +250,21 @@ func (c *Conn) with(ctx context.Context, fn func(*goldap.Conn) error) error {
 			l = nil
 		}
 	}
-	err := guard(ctx, l, func() error { return fn(l) })
-	if l.IsClosing() || goldap.IsErrorAnyOf(err, goldap.ErrorNetwork, goldap.LDAPResultServerDown, goldap.LDAPResultTimeout) || errors.Is(err, connectors.ErrUnavailable) {
+	return l, false, nil
+}
+
+// release returns a connection to the pool, or discards it: an extra one,
+// one that saw a network error, or one that ctx cut.
+func (c *Conn) release(l *goldap.Conn, extra bool, err error) {
+	switch {
+	case extra:
+		l.Close()
+	case l.IsClosing() || goldap.IsErrorAnyOf(err, goldap.ErrorNetwork, goldap.LDAPResultServerDown, goldap.LDAPResultTimeout) || errors.Is(err, connectors.ErrUnavailable):
 		l.Close()
 		<-c.sem
-	} else {
+	default:
 		c.idle <- l
 	}
-	return err
 }
 
 // mapErr wraps an LDAP error in the connector sentinel that says what to do.
@@ -278,11 +310,31 @@ func (c *Conn) search(ctx context.Context, base, filter string, attrs []string, 
 
 // page streams a search a page at a time.
 func (c *Conn) page(ctx context.Context, base, filter string, attrs []string, fn func(*goldap.Entry) error) error {
+	// A paged search's cookie is bound to its connection (OpenLDAP answers
+	// "paged results cookie is invalid" on another), so a search of more
+	// than one page holds its connection until the last page; a single
+	// page gives it back at once.
 	paging := goldap.NewControlPaging(uint32(c.cfg.PageSize))
+	l, extra, err := c.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	held := false
+	done := func(err error) {
+		if held {
+			c.paging.Add(-1)
+			held = false
+		}
+		if l != nil {
+			c.release(l, extra, err)
+			l = nil
+		}
+	}
+	defer func() { done(nil) }()
 	for {
 		var entries []*goldap.Entry
 		var cookie []byte
-		err := c.with(ctx, func(l *goldap.Conn) error {
+		err := guard(ctx, l, func() error {
 			req := goldap.NewSearchRequest(base, goldap.ScopeWholeSubtree, goldap.NeverDerefAliases, 0, 0, false, filter, attrs, []goldap.Control{paging})
 			res, err := l.Search(req)
 			if err != nil {
@@ -295,7 +347,15 @@ func (c *Conn) page(ctx context.Context, base, filter string, attrs []string, fn
 			return nil
 		})
 		if err != nil {
+			done(err)
 			return err
+		}
+		switch {
+		case len(cookie) == 0:
+			done(nil)
+		case !held && !extra:
+			held = true
+			c.paging.Add(1)
 		}
 		for _, e := range entries {
 			if err := ctx.Err(); err != nil {
@@ -310,9 +370,6 @@ func (c *Conn) page(ctx context.Context, base, filter string, attrs []string, fn
 		}
 		paging.SetCookie(cookie)
 	}
-	// A paged search is bound to its connection on some servers; the pool
-	// returns the same idle connection when nothing else is running, and
-	// servers that lose the cookie answer with an error, which is returned.
 }
 
 func and(classFilter, attr, value string) string {

@@ -37,7 +37,8 @@ type benchSetup struct {
 	group string
 }
 
-func newBench(b *testing.B) *benchSetup {
+// newBenchServer is a SCIM server over a fresh durable slapd.
+func newBenchServer(b *testing.B) (string, *ldap.Conn, *slapd.Server) {
 	b.Helper()
 	ctx := context.Background()
 	srv, err := slapd.Start(slapd.Options{Durable: true})
@@ -64,7 +65,14 @@ func newBench(b *testing.B) *benchSetup {
 	}
 	hs := httptest.NewServer(http.StripPrefix("/scim/v2", s))
 	b.Cleanup(hs.Close)
-	out := &benchSetup{url: hs.URL + "/scim/v2", srv: srv}
+	return hs.URL + "/scim/v2", conn, srv
+}
+
+func newBench(b *testing.B) *benchSetup {
+	b.Helper()
+	ctx := context.Background()
+	url, conn, srv := newBenchServer(b)
+	out := &benchSetup{url: url, srv: srv}
 	for i := range benchUsers {
 		e, err := conn.CreateEntry(ctx, connectors.EntrySpec{Kind: connectors.UserEntry, Name: fmt.Sprintf("bench%04d", i), Enabled: true,
 			Attrs: map[string][]string{"givenName": {"Bench"}, "sn": {fmt.Sprint(i)}, "mail": {fmt.Sprintf("bench%04d@example.org", i)}}})
@@ -234,5 +242,140 @@ func BenchmarkSCIMGroupPatch1000(b *testing.B) {
 		b.ReportMetric(float64(2*rounds*benchUsers)/elapsed.Seconds(), "members/s")
 		b.ReportMetric(float64(2*rounds*benchUsers)/rawElapsed.Seconds(), "raw-ldap-members/s")
 		b.ReportMetric(elapsed.Seconds()/rawElapsed.Seconds(), "x-raw")
+	}
+}
+
+// BenchmarkSCIMInitialPush: an identity provider's first push, as Okta's
+// and Entra's provisioning make it: 8 clients create 10,000 users by POST
+// (name, display name, work email, externalId, enterprise department and
+// employee number), then 1,000 groups by POST and 50,000 memberships by
+// PATCH (50 members a group, one PATCH each), into a durable slapd with
+// memberof and refint. The baseline is the same entries and member values
+// written with raw go-ldap (8 goroutines, a connection each) into a second,
+// identical slapd, in the same run. Reports the wall time of each and the
+// ratio; the directory is checked to hold what was pushed.
+func BenchmarkSCIMInitialPush(b *testing.B) {
+	const workers, users, groups, perGroup = 8, 10000, 1000, 50
+	for range b.N {
+		url, conn, _ := newBenchServer(b)
+		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers}}
+		ids := make([]string, users)
+		gids := make([]string, groups)
+		start := time.Now()
+		_, usersTook := run(b, workers, users, func(n int) error {
+			body, _ := json.Marshal(map[string]any{"schemas": []string{scim.UserSchema, scim.EnterpriseSchema}, "userName": fmt.Sprintf("push%05d", n),
+				"externalId": fmt.Sprintf("00u%05d", n), "active": true, "displayName": fmt.Sprintf("Push %05d", n),
+				"name":                map[string]any{"givenName": "Push", "familyName": fmt.Sprintf("%05d", n)},
+				"emails":              []any{map[string]any{"value": fmt.Sprintf("push%05d@example.org", n), "type": "work", "primary": true}},
+				scim.EnterpriseSchema: map[string]any{"department": fmt.Sprintf("Dept %d", n%40), "employeeNumber": fmt.Sprint(100000 + n)}})
+			out, err := call(client, "POST", url+"/Users", body, 201)
+			if err == nil {
+				ids[n], _ = out["id"].(string)
+			}
+			return err
+		})
+		_, groupsTook := run(b, workers, groups, func(n int) error {
+			body, _ := json.Marshal(map[string]any{"schemas": []string{scim.GroupSchema}, "displayName": fmt.Sprintf("push-group-%04d", n), "externalId": fmt.Sprintf("00g%04d", n)})
+			out, err := call(client, "POST", url+"/Groups", body, 201)
+			if err == nil {
+				gids[n], _ = out["id"].(string)
+			}
+			return err
+		})
+		_, patchTook := run(b, workers, groups, func(n int) error {
+			var members []any
+			for k := range perGroup {
+				members = append(members, map[string]any{"value": ids[(n*perGroup+k)%users]})
+			}
+			body, _ := json.Marshal(map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
+				"Operations": []any{map[string]any{"op": "add", "path": "members", "value": members}}})
+			_, err := call(client, "PATCH", url+"/Groups/"+gids[n], body, 204)
+			return err
+		})
+		took := time.Since(start)
+
+		// What was pushed is there.
+		var count int
+		if err := conn.ReadEntries(context.Background(), connectors.EntryQuery{Kind: connectors.UserEntry}, func(connectors.Entry) error { count++; return nil }); err != nil || count != users {
+			b.Fatalf("the directory holds %d provisioned users, %v; want %d", count, err, users)
+		}
+		for _, n := range []int{0, groups / 2, groups - 1} {
+			var m int
+			if err := conn.ListMembers(context.Background(), gids[n], func(string) error { m++; return nil }); err != nil || m != perGroup {
+				b.Fatalf("group %d has %d members, %v; want %d", n, m, err, perGroup)
+			}
+		}
+
+		raw, err := slapd.Start(slapd.Options{Durable: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		conns := make(chan *goldap.Conn, workers)
+		for range workers {
+			c, err := goldap.DialURL(raw.LDAPSURL, goldap.DialWithTLSConfig(raw.TLSConfig()))
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := c.Bind(slapd.ServiceDN, slapd.ServicePassword); err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			conns <- c
+		}
+		with := func(fn func(c *goldap.Conn) error) error {
+			c := <-conns
+			defer func() { conns <- c }()
+			return fn(c)
+		}
+		userDN := func(n int) string { return fmt.Sprintf("uid=push%05d,%s", n, slapd.ProvisionedPeople) }
+		groupDN := func(n int) string { return fmt.Sprintf("cn=push-group-%04d,%s", n, slapd.ProvisionedGroups) }
+		rawStart := time.Now()
+		_, rawUsers := run(b, workers, users, func(n int) error {
+			return with(func(c *goldap.Conn) error {
+				a := goldap.NewAddRequest(userDN(n), nil)
+				a.Attribute("objectClass", []string{"inetOrgPerson"})
+				a.Attribute("uid", []string{fmt.Sprintf("push%05d", n)})
+				a.Attribute("cn", []string{fmt.Sprintf("Push %05d", n)})
+				a.Attribute("sn", []string{fmt.Sprintf("%05d", n)})
+				a.Attribute("givenName", []string{"Push"})
+				a.Attribute("displayName", []string{fmt.Sprintf("Push %05d", n)})
+				a.Attribute("mail", []string{fmt.Sprintf("push%05d@example.org", n)})
+				a.Attribute("departmentNumber", []string{fmt.Sprintf("Dept %d", n%40)})
+				a.Attribute("employeeNumber", []string{fmt.Sprint(100000 + n)})
+				a.Attribute("userPassword", []string{"{SSHA}bm90LWEtcmVhbC1oYXNoLWJ1dC1zYW1lLXNpemU="})
+				return c.Add(a)
+			})
+		})
+		_, rawGroups := run(b, workers, groups, func(n int) error {
+			return with(func(c *goldap.Conn) error {
+				a := goldap.NewAddRequest(groupDN(n), nil)
+				a.Attribute("objectClass", []string{"groupOfNames"})
+				a.Attribute("cn", []string{fmt.Sprintf("push-group-%04d", n)})
+				a.Attribute("member", []string{slapd.EmptyMember})
+				return c.Add(a)
+			})
+		})
+		_, rawPatch := run(b, workers, groups, func(n int) error {
+			return with(func(c *goldap.Conn) error {
+				var dns []string
+				for k := range perGroup {
+					dns = append(dns, userDN((n*perGroup+k)%users))
+				}
+				m := goldap.NewModifyRequest(groupDN(n), nil)
+				m.Add("member", dns)
+				return c.Modify(m)
+			})
+		})
+		rawTook := time.Since(rawStart)
+		raw.Stop()
+		b.ReportMetric(took.Seconds(), "scim-s")
+		b.ReportMetric(rawTook.Seconds(), "raw-ldap-s")
+		b.ReportMetric(took.Seconds()/rawTook.Seconds(), "x-raw")
+		b.ReportMetric(usersTook.Seconds()/rawUsers.Seconds(), "users-x-raw")
+		b.ReportMetric(groupsTook.Seconds()/rawGroups.Seconds(), "groups-x-raw")
+		b.ReportMetric(patchTook.Seconds()/rawPatch.Seconds(), "members-x-raw")
+		b.Logf("SCIM: users %s, groups %s, members %s; raw go-ldap: users %s, groups %s, members %s",
+			usersTook.Round(time.Millisecond), groupsTook.Round(time.Millisecond), patchTook.Round(time.Millisecond),
+			rawUsers.Round(time.Millisecond), rawGroups.Round(time.Millisecond), rawPatch.Round(time.Millisecond))
 	}
 }

@@ -97,6 +97,9 @@ func applyPatch(doc map[string]any, op patchOp, sch resourceSchema) error {
 			if strings.EqualFold(k, "schemas") {
 				continue
 			}
+			if _, id, _ := lookup(doc, "id"); strings.EqualFold(k, "id") && v == id { // some clients repeat the id
+				continue
+			}
 			if err := applyPatch(doc, patchOp{Op: kind, Path: k, Value: v}, sch); err != nil {
 				return err
 			}
@@ -138,6 +141,9 @@ func applyPatch(doc map[string]any, op patchOp, sch resourceSchema) error {
 			}
 			return nil
 		}
+	}
+	if t.container == "" && (strings.EqualFold(t.attr, "id") || strings.EqualFold(t.attr, "meta")) {
+		return scimErr(errors.ScimErrorMutability, "%s is read-only", t.attr)
 	}
 	a, ok := sch.attribute(t.container, t.attr)
 	switch {

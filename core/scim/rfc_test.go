@@ -612,6 +612,14 @@ func TestWrites_NoSilentNoOps(t *testing.T) {
 			if r := e.must(400, patch(id, map[string]any{"op": "remove", "path": "password"})); scimType(r) != "mutability" {
 				t.Errorf("remove password: %s", r.raw)
 			}
+			if r := e.must(400, patch(id, map[string]any{"op": "replace", "path": "id", "value": "other"})); scimType(r) != "mutability" {
+				t.Errorf("replace id: %s", r.raw)
+			}
+			// A path-less replace that repeats the id (as some clients do) is
+			// no change of the id.
+			if r := e.must(200, patch(id, map[string]any{"op": "replace", "value": map[string]any{"id": id, "nickName": "Nn"}})); r.body["nickName"] != "Nn" {
+				t.Errorf("path-less replace repeating the id: %s", r.raw)
+			}
 			for name, body := range map[string]map[string]any{
 				"unknown":        {"userName": "nn.two", "nonsense": "x"},
 				"unknown sub":    {"userName": "nn.two", "name": map[string]any{"givenName": "N", "familyName": "T", "nonsense": "x"}},
