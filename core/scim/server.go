@@ -460,13 +460,19 @@ func checkStrings(path string, v any) error {
 	return nil
 }
 
-// audit records a write with the client's name; every write but a refusal
-// changed the directory.
-func (s *Server) audit(ctx context.Context, action, user, group, detail string) error {
+// audit records a write with the client's name, in one transaction with
+// also (what jitd keeps of the resource); every write but a refusal changed
+// the directory.
+func (s *Server) audit(ctx context.Context, action, user, group, detail string, also ...func(store.Tx) error) error {
 	if action != WriteRefused {
 		s.changed()
 	}
 	return s.store.Update(ctx, func(tx store.Tx) error {
+		for _, fn := range also {
+			if err := fn(tx); err != nil {
+				return err
+			}
+		}
 		_, err := tx.AppendAudit(audit.Event{Time: s.clock.Now(), Actor: "scim:" + clientOf(ctx), Action: action, Directory: s.dir, User: user, Group: group, Detail: detail})
 		return err
 	})

@@ -47,17 +47,21 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, kind connectors.
 		return err
 	}
 	ext, _ := doc["externalId"].(string)
+	res := store.SCIMResource{Directory: s.dir, Kind: kind.String(), ID: e.ID, ExternalID: ext, Attrs: keptJSON}
+	var also []func(store.Tx) error
 	if ext != "" || keptJSON != "" {
-		res := store.SCIMResource{Directory: s.dir, Kind: kind.String(), ID: e.ID, ExternalID: ext, Attrs: keptJSON}
-		if err := s.keep(r.Context(), res); err != nil {
-			return err
-		}
+		also = append(also, func(tx store.Tx) error { return tx.SetSCIMResource(res) })
 	}
-	if err := s.audit(r.Context(), UserCreated, login, "", fmt.Sprintf("created %s (id %s, active %v) with %s", login, e.ID, enabled, attrNames(attrs, kept, password != ""))); err != nil {
+	if err := s.audit(r.Context(), UserCreated, login, "", fmt.Sprintf("created %s (id %s, active %v) with %s", login, e.ID, enabled, attrNames(attrs, kept, password != "")), also...); err != nil {
 		return err
 	}
-	_, out, err := s.current(r, kind, e.ID, false)
+	// The connector read the entry back after creating it: the answer is
+	// what the directory holds, with what jitd keeps.
+	out, err := s.toDoc(r, e, res)
 	if err != nil {
+		return err
+	}
+	if err := s.complete(r, []map[string]any{out}, false); err != nil {
 		return err
 	}
 	s.respond(w, r, http.StatusCreated, out)
