@@ -119,12 +119,8 @@ func (d *Daemon) start(ctx context.Context) error {
 	d.health = health.New(health.Config{AlertAfter: time.Duration(d.cfg.Expiry.AlertAfter)}, d.opts.Clock, log, d.reg,
 		health.Hooks{Down: d.directoryDown, Back: d.directoryBack})
 	for _, dc := range d.cfg.Directories {
-		spec := plugins.Spec{Directory: dc.Name, Settings: dc.SettingsValue(), Command: plugins.BuiltinCommand(d.opts.Binary, dc.Kind),
-			CallTimeout: time.Duration(d.cfg.Expiry.CallTimeout), Observer: d.health.Observer(dc.Name)}
-		if dc.Plugin != nil {
-			spec.Command = plugins.ExternalCommand(dc.Plugin.Path)
-			spec.SHA256 = dc.Plugin.SHA256
-		}
+		spec := connectorSpec(d.cfg, dc, d.opts.Binary)
+		spec.Observer = d.health.Observer(dc.Name)
 		conn, err := plugins.Launch(ctx, spec, log, d.opts.Clock)
 		if err != nil {
 			return fmt.Errorf("directory %s: %w", dc.Name, err)

@@ -26,6 +26,18 @@ const startCheckTimeout = 2 * time.Second
 // schemaTimeout bounds each directory's checks in jitd config check --online.
 const schemaTimeout = 30 * time.Second
 
+// connectorSpec is how a directory's connector is started: jitd's own
+// binary for a built-in kind, or the configured plugin.
+func connectorSpec(cfg *config.Config, dc config.Directory, binary string) plugins.Spec {
+	spec := plugins.Spec{Directory: dc.Name, Settings: dc.SettingsValue(), Command: plugins.BuiltinCommand(binary, dc.Kind),
+		CallTimeout: time.Duration(cfg.Expiry.CallTimeout)}
+	if dc.Plugin != nil {
+		spec.Command = plugins.ExternalCommand(dc.Plugin.Path)
+		spec.SHA256 = dc.Plugin.SHA256
+	}
+	return spec
+}
+
 // writes lists, for a directory, what jitd's own settings (not the
 // connector's) will write there: the SCIM mapping, when SCIM provisions it.
 func writes(cfg *config.Config, dc config.Directory) map[string]string {
@@ -91,13 +103,7 @@ func (d *Daemon) checkSchemas(ctx context.Context) error {
 func CheckOnline(ctx context.Context, cfg *config.Config, binary string, log *slog.Logger) []string {
 	var problems []string
 	for _, dc := range cfg.Directories {
-		spec := plugins.Spec{Directory: dc.Name, Settings: dc.SettingsValue(), Command: plugins.BuiltinCommand(binary, dc.Kind),
-			CallTimeout: time.Duration(cfg.Expiry.CallTimeout)}
-		if dc.Plugin != nil {
-			spec.Command = plugins.ExternalCommand(dc.Plugin.Path)
-			spec.SHA256 = dc.Plugin.SHA256
-		}
-		conn, err := plugins.Launch(ctx, spec, log, clock.Real{})
+		conn, err := plugins.Launch(ctx, connectorSpec(cfg, dc, binary), log, clock.Real{})
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("directories.%s: the connector does not start: %v", dc.Name, err))
 			continue

@@ -89,6 +89,25 @@ func newBench(b *testing.B) *benchSetup {
 	return out
 }
 
+// rawConns are n bound go-ldap connections to srv, for the baselines;
+// they are closed when the benchmark ends.
+func rawConns(b *testing.B, srv *slapd.Server, n int) chan *goldap.Conn {
+	b.Helper()
+	conns := make(chan *goldap.Conn, n)
+	for range n {
+		c, err := goldap.DialURL(srv.LDAPSURL, goldap.DialWithTLSConfig(srv.TLSConfig()))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { c.Close() })
+		if err := c.Bind(slapd.ServiceDN, slapd.ServicePassword); err != nil {
+			b.Fatal(err)
+		}
+		conns <- c
+	}
+	return conns
+}
+
 // run is load.Run that fails the benchmark on an error.
 func run(b *testing.B, workers, total int, do func(n int) error) ([]time.Duration, time.Duration) {
 	b.Helper()
@@ -137,18 +156,7 @@ func BenchmarkSCIMUserByUserName(b *testing.B) {
 			}
 			return err
 		})
-		conns := make(chan *goldap.Conn, workers)
-		for range workers {
-			c, err := goldap.DialURL(e.srv.LDAPSURL, goldap.DialWithTLSConfig(e.srv.TLSConfig()))
-			if err != nil {
-				b.Fatal(err)
-			}
-			if err := c.Bind(slapd.ServiceDN, slapd.ServicePassword); err != nil {
-				b.Fatal(err)
-			}
-			defer c.Close()
-			conns <- c
-		}
+		conns := rawConns(b, e.srv, workers)
 		_, rawElapsed := run(b, workers, total, func(n int) error {
 			c := <-conns
 			defer func() { conns <- c }()
@@ -310,18 +318,7 @@ func BenchmarkSCIMInitialPush(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		conns := make(chan *goldap.Conn, workers)
-		for range workers {
-			c, err := goldap.DialURL(raw.LDAPSURL, goldap.DialWithTLSConfig(raw.TLSConfig()))
-			if err != nil {
-				b.Fatal(err)
-			}
-			if err := c.Bind(slapd.ServiceDN, slapd.ServicePassword); err != nil {
-				b.Fatal(err)
-			}
-			defer c.Close()
-			conns <- c
-		}
+		conns := rawConns(b, raw, workers)
 		with := func(fn func(c *goldap.Conn) error) error {
 			c := <-conns
 			defer func() { conns <- c }()

@@ -293,20 +293,26 @@ func (f field) put(doc map[string]any, value string) {
 		if sub == nil {
 			sub = map[string]any{}
 		}
-		sk, _, _ := lookup(sub, f.sub)
-		if sk == "" {
-			sk = f.sub
-		}
-		if value == "" {
-			delete(sub, sk)
-		} else {
-			sub[sk] = value
-		}
+		setSub(sub, f.sub, value, value == "")
 		h[key] = sub
 	case value == "":
 		delete(h, key)
 	default:
 		h[key] = value
+	}
+}
+
+// setSub sets (or removes) a sub-attribute of a complex value, keeping
+// the case the value already has it in.
+func setSub(sub map[string]any, name string, value any, remove bool) {
+	k, _, _ := lookup(sub, name)
+	if k == "" {
+		k = name
+	}
+	if remove {
+		delete(sub, k)
+	} else {
+		sub[k] = value
 	}
 }
 

@@ -185,15 +185,7 @@ func applyPatch(doc map[string]any, op patchOp, sch resourceSchema) error {
 			}
 			sub = map[string]any{}
 		}
-		sk, _, _ := lookup(sub, t.sub)
-		if sk == "" {
-			sk = t.sub
-		}
-		if kind == "remove" {
-			delete(sub, sk)
-		} else {
-			sub[sk] = op.Value
-		}
+		setSub(sub, t.sub, op.Value, kind == "remove")
 		holder[key] = sub
 	case kind == "remove":
 		if list, ok := current.([]any); ok && op.Value != nil {
