@@ -92,7 +92,7 @@ check-generated: generate
 	@git diff --exit-code --stat -- schema/proto/connectorpb || \
 		{ echo "schema/proto/connectorpb is stale: run make generate and commit the result"; exit 1; }
 
-# Benchmarks with the numbers the README quotes.
+# Benchmarks with the numbers docs/performance.md quotes.
 bench: test-deps
 	$(GO) test -p 1 -vet=off -run '^$$' -bench . -benchtime 1x -count 1 -timeout 30m ./plugins/ ./core/expiry/ ./sync/mirror/ ./connectors/ldap/ ./core/api/ ./core/scim/
 

@@ -459,7 +459,7 @@ func (d *Daemon) openSCIM(log *slog.Logger) error {
 	}
 	s, err := scim.New(scim.Deps{Config: *sc, Conn: dir.Conn, Flavor: flavor, Protected: d.cfg.ProtectedGroups(), ProtectedUsers: d.cfg.ProtectedUsers(),
 		Store: d.store, Clock: d.opts.Clock, Log: log,
-		DocumentationURL: "https://github.com/jitd/jitd#provisioning-through-scim", Changed: func() { d.mirror.Wake(sc.Directory) }, Metrics: d.reg})
+		DocumentationURL: "https://github.com/jitd/jitd/blob/main/docs/scim.md", Changed: func() { d.mirror.Wake(sc.Directory) }, Metrics: d.reg})
 	if err != nil {
 		return err
 	}
