@@ -44,6 +44,13 @@ const (
 	SponsorReassign = "reassign" // the accounts move to Config.ReassignTo
 )
 
+// Store is the part of jitd's store contractor accounts use.
+type Store interface {
+	store.Updater
+	store.Accounts
+	store.Grants
+}
+
 // Config tunes the lifecycle. Zero fields take defaults.
 type Config struct {
 	// Retention is how long a disabled account is kept before deletion
@@ -103,7 +110,7 @@ type Alerter func(a store.Account, err error)
 // Manager runs the account lifecycle.
 type Manager struct {
 	cfg    Config
-	store  store.Store
+	store  Store
 	dirs   grant.Directories
 	grants *grant.Manager
 	clock  clock.Clock
@@ -117,7 +124,7 @@ type Manager struct {
 
 // New returns a Manager. grants (to revoke a disabled account's grants) and
 // alert may be nil.
-func New(cfg Config, st store.Store, dirs grant.Directories, grants *grant.Manager, clk clock.Clock, log *slog.Logger, alert Alerter) *Manager {
+func New(cfg Config, st Store, dirs grant.Directories, grants *grant.Manager, clk clock.Clock, log *slog.Logger, alert Alerter) *Manager {
 	if alert == nil {
 		alert = func(store.Account, error) {}
 	}

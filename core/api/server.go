@@ -522,7 +522,7 @@ func (s *Server) verifyAudit(w http.ResponseWriter, r *http.Request, _ auth.Prin
 // VerifyAudit checks the whole audit chain in the store: keyed from
 // keys.Since on when keys are set, and against each signed checkpoint (the
 // log must still hold the event a checkpoint saw, unchanged).
-func VerifyAudit(ctx context.Context, st store.Store, keys *audit.Keys, checkpoints []string) (VerifyResult, error) {
+func VerifyAudit(ctx context.Context, st store.Audit, keys *audit.Keys, checkpoints []string) (VerifyResult, error) {
 	v := audit.NewVerifier()
 	if keys != nil {
 		v = audit.NewKeyedVerifier(*keys)

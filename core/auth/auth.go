@@ -34,6 +34,15 @@ const (
 	RoleSCIM = "scim"
 )
 
+// Store is the part of jitd's store that authentication uses: tokens,
+// whether a person is still an enabled user, sign-in sessions.
+type Store interface {
+	store.Updater
+	store.Tokens
+	store.Mirror
+	store.SignIns
+}
+
 // Permission names an action on the API.
 type Permission string
 
@@ -108,7 +117,7 @@ type Principal struct {
 
 // Authenticate checks a bearer token against the store: known, not
 // revoked, not expired at now, and its secret matching.
-func Authenticate(ctx context.Context, st store.Store, token string, now time.Time) (Principal, error) {
+func Authenticate(ctx context.Context, st Store, token string, now time.Time) (Principal, error) {
 	rest, ok := strings.CutPrefix(token, "jitd_")
 	id, secret, ok2 := strings.Cut(rest, "_")
 	if !ok || !ok2 || id == "" || secret == "" {
@@ -179,7 +188,7 @@ func hashSecret(secret string) string {
 
 // NewToken creates a token for name with role, stores its hash (audited) and
 // returns the token text, which is never stored.
-func NewToken(ctx context.Context, st store.Store, name, role string, now time.Time) (string, error) {
+func NewToken(ctx context.Context, st Store, name, role string, now time.Time) (string, error) {
 	tok, _, err := NewExpiringToken(ctx, st, "jitd", name, role, KindFor(role), now, time.Time{})
 	return tok, err
 }
@@ -187,7 +196,7 @@ func NewToken(ctx context.Context, st store.Store, name, role string, now time.T
 // NewExpiringToken is NewToken for a token that stops working at expires
 // (zero: never), made by actor (audited as such); it also returns the
 // token's id.
-func NewExpiringToken(ctx context.Context, st store.Store, actor, name, role, kind string, now, expires time.Time) (string, string, error) {
+func NewExpiringToken(ctx context.Context, st Store, actor, name, role, kind string, now, expires time.Time) (string, string, error) {
 	if _, ok := roles[role]; !ok {
 		return "", "", fmt.Errorf("%w %q (one of admin, auditor, approver, requester, scim)", ErrUnknownRole, role)
 	}
@@ -221,7 +230,7 @@ func NewExpiringToken(ctx context.Context, st store.Store, actor, name, role, ki
 // EnsureAdminToken creates the first admin token when the store has none and
 // writes it to path (mode 0600, never overwriting a file). It returns whether
 // it created one.
-func EnsureAdminToken(ctx context.Context, st store.Store, path string, now time.Time) (bool, error) {
+func EnsureAdminToken(ctx context.Context, st Store, path string, now time.Time) (bool, error) {
 	n, err := st.CountTokens(ctx)
 	if err != nil {
 		return false, fmt.Errorf("auth: %w", err)

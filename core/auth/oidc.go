@@ -108,7 +108,7 @@ var defaultMFA = []string{"mfa", "otp", "hwk", "swk", "sc", "fpt", "face", "iris
 // OIDC authenticates people with an OpenID Connect provider.
 type OIDC struct {
 	cfg    OIDCConfig
-	store  store.Store
+	store  Store
 	key    []byte
 	now    func() time.Time
 	http   *http.Client
@@ -123,7 +123,7 @@ type OIDC struct {
 // NewOIDC returns an OIDC authenticator. Discovery happens on first use
 // (and is retried until it works), so a provider that is down never stops
 // jitd from starting and revoking. key signs session and state cookies.
-func NewOIDC(cfg OIDCConfig, st store.Store, key []byte, now func() time.Time, hc *http.Client, log *slog.Logger) (*OIDC, error) {
+func NewOIDC(cfg OIDCConfig, st Store, key []byte, now func() time.Time, hc *http.Client, log *slog.Logger) (*OIDC, error) {
 	if cfg.LoginClaim == "" {
 		cfg.LoginClaim = "preferred_username"
 	}

@@ -422,7 +422,7 @@ func (d *Daemon) close() {
 }
 
 // grantsCollector reports jitd_grants{state} from the store at scrape time.
-type grantsCollector struct{ store store.Store }
+type grantsCollector struct{ store store.Grants }
 
 var grantsDesc = prometheus.NewDesc("jitd_grants", "Grants by state.", []string{"state"}, nil)
 

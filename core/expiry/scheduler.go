@@ -18,6 +18,13 @@ import (
 	"github.com/jitd/jitd/core/store"
 )
 
+// Store is the part of jitd's store the expiry queue uses.
+type Store interface {
+	store.Updater
+	store.Grants
+	store.SessionEnds
+}
+
 // Config tunes the queue. Zero fields take the defaults from Defaults.
 type Config struct {
 	// Owner names this instance in leases; stable across restarts so that a
@@ -107,7 +114,7 @@ type Health interface {
 // Scheduler runs the expiry queue.
 type Scheduler struct {
 	cfg     Config
-	store   store.Store
+	store   Store
 	dirs    grant.Directories
 	locks   *grant.Locks
 	clock   clock.Clock
@@ -143,7 +150,7 @@ type Scheduler struct {
 }
 
 // New returns a scheduler. metrics and alert may be nil.
-func New(cfg Config, st store.Store, dirs grant.Directories, locks *grant.Locks, clk clock.Clock, log *slog.Logger, metrics *Metrics, alert Alerter) *Scheduler {
+func New(cfg Config, st Store, dirs grant.Directories, locks *grant.Locks, clk clock.Clock, log *slog.Logger, metrics *Metrics, alert Alerter) *Scheduler {
 	if alert == nil {
 		alert = func(store.Grant, error) {}
 	}

@@ -44,6 +44,12 @@ var LiveStates = []store.State{store.StateApplying, store.StateActive}
 // place and has not yet taken away.
 var OwningStates = []store.State{store.StateApplying, store.StateActive, store.StateApplyFailed, store.StateRevoking, store.StateRevokeFailed}
 
+// Store is the part of jitd's store grants use.
+type Store interface {
+	store.Updater
+	store.Grants
+}
+
 // Config bounds grant durations and directory calls.
 type Config struct {
 	MinDuration time.Duration
@@ -107,7 +113,7 @@ func (m *Manager) call(ctx context.Context) (context.Context, context.CancelFunc
 // Manager creates, extends and revokes grants.
 type Manager struct {
 	cfg   Config
-	store store.Store
+	store Store
 	dirs  Directories
 	locks *Locks
 	clock clock.Clock
@@ -118,7 +124,7 @@ type Manager struct {
 }
 
 // New returns a Manager. changed may be nil.
-func New(cfg Config, st store.Store, dirs Directories, locks *Locks, clk clock.Clock, log *slog.Logger, changed func()) *Manager {
+func New(cfg Config, st Store, dirs Directories, locks *Locks, clk clock.Clock, log *slog.Logger, changed func()) *Manager {
 	if changed == nil {
 		changed = func() {}
 	}

@@ -50,9 +50,19 @@ const (
 	maxField     = 128
 )
 
+// Store is the part of jitd's store invites use.
+type Store interface {
+	store.Updater
+	store.Mirror
+	store.Accounts
+	store.Grants
+	store.Invites
+	store.Requests
+}
+
 // Manager makes invites and turns them into onboarding requests and accounts.
 type Manager struct {
-	store    store.Store
+	store    Store
 	requests *request.Manager
 	accounts *account.Manager
 	grants   *grant.Manager
@@ -64,7 +74,7 @@ type Manager struct {
 }
 
 // New returns a Manager and makes it the requests' Onboarder.
-func New(st store.Store, reqs *request.Manager, accts *account.Manager, grants *grant.Manager, dirs grant.Directories,
+func New(st Store, reqs *request.Manager, accts *account.Manager, grants *grant.Manager, dirs grant.Directories,
 	maxAccount time.Duration, clk clock.Clock, log *slog.Logger) *Manager {
 	m := &Manager{store: st, requests: reqs, accounts: accts, grants: grants, dirs: dirs, maxAccount: maxAccount, clock: clk, log: log}
 	reqs.Onboarder = m

@@ -18,10 +18,20 @@ import (
 	"github.com/jitd/jitd/core/store"
 )
 
+// Store is the part of jitd's store the notifier uses.
+type Store interface {
+	store.Updater
+	store.Requests
+	store.Grants
+	store.Mirror
+	store.Notifications
+	store.Audit
+}
+
 // Notifier routes audit events to deliveries and sends them.
 type Notifier struct {
 	cfg     Config
-	store   store.Store
+	store   Store
 	clock   clock.Clock
 	log     *slog.Logger
 	links   *Links
@@ -75,7 +85,7 @@ func (r *retryAfter) Unwrap() error { return r.err }
 
 // New returns a Notifier for cfg (Defaults applied, Validate passed). hc is
 // the HTTP client for Slack and webhooks (nil: a client with a 10 s timeout).
-func New(cfg Config, st store.Store, links *Links, clk clock.Clock, log *slog.Logger, reg prometheus.Registerer, hc *http.Client) (*Notifier, error) {
+func New(cfg Config, st Store, links *Links, clk clock.Clock, log *slog.Logger, reg prometheus.Registerer, hc *http.Client) (*Notifier, error) {
 	cfg.Defaults()
 	if hc == nil {
 		hc = &http.Client{Timeout: 10 * time.Second}

@@ -47,6 +47,14 @@ const (
 	ActionFailed    = "request.failed" // approved, but the grant could not be made
 )
 
+// Store is the part of jitd's store requests use.
+type Store interface {
+	store.Updater
+	store.Requests
+	store.Grants
+	store.Mirror
+}
+
 // Config tunes requests.
 type Config struct {
 	// TTL is how long a request may wait for its decisions (default 24h).
@@ -64,7 +72,7 @@ type Config struct {
 // Manager runs access requests.
 type Manager struct {
 	cfg    Config
-	store  store.Store
+	store  Store
 	policy *policy.Policy
 	grants *grant.Manager
 	clock  clock.Clock
@@ -87,7 +95,7 @@ type RiskSource interface {
 }
 
 // New returns a Manager. A nil policy refuses every request.
-func New(cfg Config, st store.Store, pol *policy.Policy, grants *grant.Manager, clk clock.Clock, log *slog.Logger) *Manager {
+func New(cfg Config, st Store, pol *policy.Policy, grants *grant.Manager, clk clock.Clock, log *slog.Logger) *Manager {
 	if cfg.TTL <= 0 {
 		cfg.TTL = 24 * time.Hour
 	}
@@ -99,7 +107,10 @@ func New(cfg Config, st store.Store, pol *policy.Policy, grants *grant.Manager, 
 
 // Input reads what policy knows of a requester in a directory: their groups
 // from the mirror, and what they hold now (those groups and live grants).
-func Input(ctx context.Context, st store.Store, now time.Time, dir, login string) (policy.Input, error) {
+func Input(ctx context.Context, st interface {
+	store.Mirror
+	store.Grants
+}, now time.Time, dir, login string) (policy.Input, error) {
 	u, err := st.MirrorUser(ctx, dir, login)
 	if errors.Is(err, store.ErrNotFound) {
 		return policy.Input{}, fmt.Errorf("%w: no user %q in the mirror of directory %q (run jitd sync run if it was just created)", ErrInvalid, login, dir)

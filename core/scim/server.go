@@ -57,6 +57,12 @@ var (
 	errUnavailable  = errors.ScimError{Status: http.StatusServiceUnavailable}
 )
 
+// Store is the part of jitd's store the SCIM server uses.
+type Store interface {
+	store.Updater
+	store.SCIM
+}
+
 // Deps are what the server works with.
 type Deps struct {
 	Config Config
@@ -74,7 +80,7 @@ type Deps struct {
 	// users, approvers): SCIM may not create a user of that name or rename
 	// one to or from it.
 	ProtectedUsers []string
-	Store          store.Store
+	Store          Store
 	Clock          clock.Clock
 	Log            *slog.Logger
 	// DocumentationURL is advertised in ServiceProviderConfig.
@@ -98,7 +104,7 @@ type Server struct {
 	resolver  connectors.Resolver // nil: names are checked in the provisioning area only
 	mapping   mapping
 	protected map[connectors.EntryKind][]string
-	store     store.Store
+	store     Store
 	clock     clock.Clock
 	log       *slog.Logger
 	docURL    string

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"slices"
 	"time"
 )
@@ -68,4 +69,30 @@ type AccountFilter struct {
 	Sponsor   string
 	Login     string
 	Limit     int
+}
+
+// Accounts is the store's part for contractor accounts.
+type Accounts interface {
+	Account(ctx context.Context, id string) (Account, error)
+	// Accounts lists accounts, newest first.
+	Accounts(ctx context.Context, f AccountFilter) ([]Account, error)
+	// NextAccountDue returns the earliest time at which DueAccounts may
+	// return an account.
+	NextAccountDue(ctx context.Context) (time.Time, bool, error)
+}
+
+// AccountsTx is the write transaction's part for contractor accounts.
+type AccountsTx interface {
+	Account(id string) (Account, error)
+	InsertAccount(a Account) error
+	// UpdateAccount replaces every mutable field of the account with a's.
+	UpdateAccount(a Account) error
+	Accounts(f AccountFilter) ([]Account, error)
+	// DueAccounts returns accounts with lifecycle work due at now: creating,
+	// disabling, disable_failed or deleting whose next attempt is due, active
+	// past EndsAt, disabled past DeleteAt. Oldest due first.
+	DueAccounts(now time.Time, limit int) ([]Account, error)
+	// RetryAccountsNow makes a directory's account steps that wait out a
+	// backoff (creating, disabling, disable_failed, deleting) due at now.
+	RetryAccountsNow(directory string, now time.Time) (int, error)
 }

@@ -1,6 +1,9 @@
 package store
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // InviteState is where a contractor invite stands. An open invite past its
 // ExpiresAt no longer works; nothing needs to change it.
@@ -47,4 +50,20 @@ type Onboarding struct {
 	Sponsor   string    `json:"sponsor"`
 	Until     time.Time `json:"until"`
 	Groups    []string  `json:"groups"`
+}
+
+// Invites is the store's part for contractor invites.
+type Invites interface {
+	Invite(ctx context.Context, id string) (Invite, error)
+	// Invites lists invites, newest first; sponsor "" lists all.
+	Invites(ctx context.Context, sponsor string) ([]Invite, error)
+}
+
+// InvitesTx is the write transaction's part for contractor invites.
+type InvitesTx interface {
+	Invite(id string) (Invite, error)
+	InsertInvite(v Invite) error
+	// UpdateInvite stores an invite's state, use, request, sealed password
+	// and revoker.
+	UpdateInvite(v Invite) error
 }

@@ -1,6 +1,9 @@
 package store
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // NotificationState is where a delivery stands.
 type NotificationState string
@@ -35,4 +38,26 @@ type NotificationFilter struct {
 	States  []NotificationState
 	Subject string
 	Limit   int
+}
+
+// Notifications is the store's part for the notification outbox.
+type Notifications interface {
+	// Notifications lists deliveries, newest first.
+	Notifications(ctx context.Context, f NotificationFilter) ([]Notification, error)
+	// NextNotificationDue returns when the earliest pending delivery is due.
+	NextNotificationDue(ctx context.Context) (time.Time, bool, error)
+}
+
+// NotificationsTx is the write transaction's part for the notification outbox.
+type NotificationsTx interface {
+	// NotifyCursor returns the last audit sequence routed to notifications
+	// (ok false: never set).
+	NotifyCursor() (int64, bool, error)
+	SetNotifyCursor(seq int64) error
+	InsertNotification(n Notification) error
+	// DueNotifications returns pending deliveries due at now, oldest first.
+	DueNotifications(now time.Time, limit int) ([]Notification, error)
+	// UpdateNotification stores a delivery's state, attempts, due time,
+	// sent time and last error.
+	UpdateNotification(n Notification) error
 }

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"slices"
 	"time"
 )
@@ -106,4 +107,36 @@ type Review struct {
 	ClosedBy  string
 	Outcome   string // justified or unjustified
 	Comment   string
+}
+
+// Requests is the store's part for access requests, their approvals and break-glass reviews.
+type Requests interface {
+	Request(ctx context.Context, id string) (Request, error)
+	// Requests lists requests, newest first.
+	Requests(ctx context.Context, f RequestFilter) ([]Request, error)
+	// Approvals lists a request's decisions, oldest first.
+	Approvals(ctx context.Context, requestID string) ([]Approval, error)
+	// NextRequestExpiry returns when the earliest pending request expires.
+	NextRequestExpiry(ctx context.Context) (time.Time, bool, error)
+	// Reviews lists break-glass reviews in state ("" for all), newest first.
+	Reviews(ctx context.Context, state ReviewState) ([]Review, error)
+}
+
+// RequestsTx is the write transaction's part for access requests, their approvals and break-glass reviews.
+type RequestsTx interface {
+	Request(id string) (Request, error)
+	InsertRequest(r Request) error
+	// UpdateRequest replaces every mutable field of the request with r's.
+	UpdateRequest(r Request) error
+	// InsertApproval records a decision; a second one by the same person on
+	// the same request is ErrConflict.
+	InsertApproval(a Approval) error
+	Approvals(requestID string) ([]Approval, error)
+	Review(id string) (Review, error)
+	InsertReview(v Review) error
+	// UpdateReview stores a review's state, closing time, closer, outcome
+	// and comment.
+	UpdateReview(v Review) error
+	// ExpiredRequests returns pending requests whose expires_at has passed.
+	ExpiredRequests(now time.Time, limit int) ([]Request, error)
 }

@@ -20,6 +20,12 @@ import (
 	"github.com/jitd/jitd/core/store"
 )
 
+// Store is the part of jitd's store the mirror uses.
+type Store interface {
+	store.Updater
+	store.Mirror
+}
+
 // Config tunes the mirror.
 type Config struct {
 	// BatchSize is the number of objects written per transaction in a full
@@ -56,7 +62,7 @@ type Source struct {
 // Mirror syncs directories into the store.
 type Mirror struct {
 	cfg     Config
-	store   store.Store
+	store   Store
 	sources map[string]Source
 	clock   clock.Clock
 	log     *slog.Logger
@@ -73,7 +79,7 @@ type Mirror struct {
 }
 
 // New returns a mirror of the given directories. metrics may be nil.
-func New(cfg Config, st store.Store, sources map[string]Source, clk clock.Clock, log *slog.Logger, metrics *Metrics) *Mirror {
+func New(cfg Config, st Store, sources map[string]Source, clk clock.Clock, log *slog.Logger, metrics *Metrics) *Mirror {
 	wakes := map[string]chan struct{}{}
 	for dir := range sources {
 		wakes[dir] = make(chan struct{}, 1)

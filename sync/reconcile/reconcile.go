@@ -23,6 +23,15 @@ import (
 	"github.com/jitd/jitd/core/store"
 )
 
+// Store is the part of jitd's store reconciliation uses.
+type Store interface {
+	store.Updater
+	store.Accounts
+	store.Grants
+	store.Mirror
+	store.Baselines
+}
+
 // Policy is what configuration says about one directory.
 type Policy struct {
 	// Groups are the JIT-managed group names.
@@ -35,7 +44,7 @@ type Policy struct {
 
 // Reconciler runs reconciliation.
 type Reconciler struct {
-	store    store.Store
+	store    Store
 	grants   *grant.Manager
 	policies map[string]Policy
 	clock    clock.Clock
@@ -54,7 +63,7 @@ type SponsorOffboarder interface {
 }
 
 // New returns a reconciler. metrics may be nil.
-func New(st store.Store, grants *grant.Manager, policies map[string]Policy, clk clock.Clock, log *slog.Logger, metrics *Metrics) *Reconciler {
+func New(st Store, grants *grant.Manager, policies map[string]Policy, clk clock.Clock, log *slog.Logger, metrics *Metrics) *Reconciler {
 	return &Reconciler{store: st, grants: grants, policies: policies, clock: clk, log: log, metrics: metrics}
 }
 

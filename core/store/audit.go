@@ -1,0 +1,39 @@
+package store
+
+import (
+	"context"
+	"github.com/jitd/jitd/core/audit"
+)
+
+// AuditFilter selects audit events, newest first.
+type AuditFilter struct {
+	GrantID string
+	Limit   int
+}
+
+// Append records one audit event in a transaction of its own and returns
+// it as written.
+func Append(ctx context.Context, s Store, e audit.Event) (audit.Event, error) {
+	err := s.Update(ctx, func(tx Tx) (err error) {
+		e, err = tx.AppendAudit(e)
+		return err
+	})
+	return e, err
+}
+
+// Audit is the store's part for the audit log.
+type Audit interface {
+	AuditEvents(ctx context.Context, f AuditFilter) ([]audit.Event, error)
+	// WalkAudit calls fn for every event in sequence order.
+	WalkAudit(ctx context.Context, fn func(audit.Event) error) error
+	// AuditHead returns the last sequence number and hash written.
+	AuditHead(ctx context.Context) (int64, string, error)
+	// AuditAfter lists up to limit audit events with Seq > seq, oldest first.
+	AuditAfter(ctx context.Context, seq int64, limit int) ([]audit.Event, error)
+}
+
+// AuditTx is the write transaction's part for the audit log.
+type AuditTx interface {
+	// AppendAudit chains e to the log (setting Seq, PrevHash, Hash) and returns it.
+	AppendAudit(e audit.Event) (audit.Event, error)
+}

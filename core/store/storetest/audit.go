@@ -1,0 +1,43 @@
+package storetest
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/jitd/jitd/core/audit"
+	"github.com/jitd/jitd/core/store"
+)
+
+func testAuditChain(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	for i := range 5 {
+		err := s.Update(ctx, func(tx store.Tx) error {
+			_, err := tx.AppendAudit(audit.Event{Time: t0.Add(time.Duration(i) * time.Second), Actor: "admin", Action: audit.GrantRequested, GrantID: fmt.Sprint("g", i), Detail: "reason"})
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	v := audit.NewVerifier()
+	if err := s.WalkAudit(ctx, func(e audit.Event) error { v.Add(e); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	seq, hash, err := s.AuditHead(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := v.Finish(seq, hash); len(p) != 0 || v.Count != 5 {
+		t.Fatalf("fresh chain of %d events has problems: %v", v.Count, p)
+	}
+	evs, _ := s.AuditEvents(ctx, store.AuditFilter{GrantID: "g3"})
+	if len(evs) != 1 || evs[0].Seq != 4 || evs[0].Detail != "reason" || !evs[0].Time.Equal(t0.Add(3*time.Second)) {
+		t.Fatalf("AuditEvents(g3) = %+v", evs)
+	}
+	all, _ := s.AuditEvents(ctx, store.AuditFilter{Limit: 2})
+	if len(all) != 2 || all[0].Seq != 5 {
+		t.Fatalf("AuditEvents(limit 2) should be the newest two, got %+v", all)
+	}
+}
