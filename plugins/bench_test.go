@@ -3,6 +3,7 @@ package plugins
 import (
 	"context"
 	"fmt"
+	"github.com/jitd/jitd/core/directories"
 	"path/filepath"
 	"testing"
 	"time"
@@ -13,7 +14,6 @@ import (
 	"github.com/jitd/jitd/connectors/ldap"
 	"github.com/jitd/jitd/core/clock"
 	"github.com/jitd/jitd/core/expiry"
-	"github.com/jitd/jitd/core/grant"
 	"github.com/jitd/jitd/core/store"
 	"github.com/jitd/jitd/core/store/sqlite"
 	"github.com/jitd/jitd/fixtures/slapd"
@@ -104,8 +104,8 @@ func BenchmarkRevoke10kLDAP(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		dirs := grant.Directories{"bench": {Name: "bench", Conn: conn}}
-		sched := expiry.New(expiry.Config{Owner: "bench", BatchSize: 500, Concurrency: 4}, st, dirs, &grant.Locks{}, clk, quiet, nil, nil)
+		dirs := directories.Set{"bench": {Name: "bench", Conn: conn}}
+		sched := expiry.New(expiry.Config{Owner: "bench", BatchSize: 500, Concurrency: 4}, st, dirs, &directories.Locks{}, clk, quiet, nil, nil)
 		clk.Set(due.Add(time.Second))
 
 		start := time.Now()

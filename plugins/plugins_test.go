@@ -7,6 +7,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/jitd/jitd/core/directories"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -244,8 +245,8 @@ func TestPlugin_KilledChildIsRestartedAndDueRevocationsHappen(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	dirs := grant.Directories{"demo": {Name: "demo", Conn: conn, Groups: map[string]grant.GroupPolicy{"prod-db-admins": {}}}}
-	locks := &grant.Locks{}
+	dirs := directories.Set{"demo": {Name: "demo", Conn: conn, Groups: map[string]directories.GroupPolicy{"prod-db-admins": {}}}}
+	locks := &directories.Locks{}
 	sched := expiry.New(expiry.Config{Owner: "t"}, st, dirs, locks, clk, quiet, nil, nil)
 	mgr := grant.New(grant.Config{MinDuration: time.Minute}, st, dirs, locks, clk, quiet, sched.Wake)
 	var ids []string

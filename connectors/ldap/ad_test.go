@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/jitd/jitd/core/directories"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -20,7 +21,6 @@ import (
 	"github.com/jitd/jitd/connectors/ldap"
 	"github.com/jitd/jitd/core/account"
 	"github.com/jitd/jitd/core/clock"
-	"github.com/jitd/jitd/core/grant"
 	"github.com/jitd/jitd/core/store"
 	"github.com/jitd/jitd/core/store/sqlite"
 	"github.com/jitd/jitd/fixtures/pipeline"
@@ -343,7 +343,7 @@ func TestAD_AccountLifecycleEndToEnd(t *testing.T) {
 	}
 	defer st.Close()
 	clk := clock.NewFake(time.Now().Truncate(time.Second))
-	dirs := grant.Directories{"corp-ad": {Name: "corp-ad", Conn: conn}}
+	dirs := directories.Set{"corp-ad": {Name: "corp-ad", Conn: conn}}
 	mgr := account.New(account.Config{Retention: 7 * 24 * time.Hour}, st, dirs, nil, clk, slog.New(slog.DiscardHandler), nil)
 	created, err := mgr.Create(ctx, account.CreateRequest{Login: "ann.lee", Email: "ann@vendor.example", GivenName: "Ann", Surname: "Lee",
 		Sponsor: "bob", Until: clk.Now().Add(30 * 24 * time.Hour), Reason: "contract C-7", Actor: "admin"})

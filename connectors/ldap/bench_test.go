@@ -3,6 +3,7 @@ package ldap_test
 import (
 	"context"
 	"fmt"
+	"github.com/jitd/jitd/core/directories"
 	"log/slog"
 	"path/filepath"
 	"testing"
@@ -14,7 +15,6 @@ import (
 	"github.com/jitd/jitd/connectors/ldap"
 	"github.com/jitd/jitd/core/clock"
 	"github.com/jitd/jitd/core/expiry"
-	"github.com/jitd/jitd/core/grant"
 	"github.com/jitd/jitd/core/store"
 	"github.com/jitd/jitd/core/store/sqlite"
 	"github.com/jitd/jitd/fixtures/samba"
@@ -106,8 +106,8 @@ func BenchmarkRevoke1kSambaAD(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		dirs := grant.Directories{"bench": {Name: "bench", Conn: conn}}
-		sched := expiry.New(expiry.Config{Owner: "bench", BatchSize: 500, Concurrency: 4}, st, dirs, &grant.Locks{}, clk, quiet, nil, nil)
+		dirs := directories.Set{"bench": {Name: "bench", Conn: conn}}
+		sched := expiry.New(expiry.Config{Owner: "bench", BatchSize: 500, Concurrency: 4}, st, dirs, &directories.Locks{}, clk, quiet, nil, nil)
 		clk.Set(due)
 
 		start := time.Now()

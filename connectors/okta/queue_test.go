@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/pem"
 	"fmt"
+	"github.com/jitd/jitd/core/directories"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -14,7 +15,6 @@ import (
 	"github.com/jitd/jitd/core/audit"
 	"github.com/jitd/jitd/core/clock"
 	"github.com/jitd/jitd/core/expiry"
-	"github.com/jitd/jitd/core/grant"
 	"github.com/jitd/jitd/core/store"
 	"github.com/jitd/jitd/core/store/sqlite"
 	"github.com/jitd/jitd/fixtures/oktafake"
@@ -77,8 +77,8 @@ func newQueueEnv(t *testing.T, users int) *queueEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dirs := grant.Directories{"okta": {Name: "okta", Conn: conn}}
-	e.sched = expiry.New(expiry.Config{Owner: "t"}, e.store, dirs, &grant.Locks{}, e.clock, slog.New(slog.DiscardHandler), nil,
+	dirs := directories.Set{"okta": {Name: "okta", Conn: conn}}
+	e.sched = expiry.New(expiry.Config{Owner: "t"}, e.store, dirs, &directories.Locks{}, e.clock, slog.New(slog.DiscardHandler), nil,
 		func(g store.Grant, err error) { e.alerts = append(e.alerts, err.Error()) })
 	return e
 }

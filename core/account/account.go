@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/jitd/jitd/core/directories"
 	"log/slog"
 	"regexp"
 	"strings"
@@ -111,20 +112,20 @@ type Alerter func(a store.Account, err error)
 type Manager struct {
 	cfg    Config
 	store  Store
-	dirs   grant.Directories
+	dirs   directories.Set
 	grants *grant.Manager
 	clock  clock.Clock
 	log    *slog.Logger
 	alert  Alerter
 	wake   chan struct{}
 
-	locks  grant.Locks // one lock per account: callers and the queue take turns
+	locks  directories.Locks // one lock per account: callers and the queue take turns
 	delays *backoff.Backoff
 }
 
 // New returns a Manager. grants (to revoke a disabled account's grants) and
 // alert may be nil.
-func New(cfg Config, st Store, dirs grant.Directories, grants *grant.Manager, clk clock.Clock, log *slog.Logger, alert Alerter) *Manager {
+func New(cfg Config, st Store, dirs directories.Set, grants *grant.Manager, clk clock.Clock, log *slog.Logger, alert Alerter) *Manager {
 	if alert == nil {
 		alert = func(store.Account, error) {}
 	}
@@ -143,7 +144,7 @@ func invalid(format string, args ...any) error {
 }
 
 // accounts returns the directory's account manager.
-func (m *Manager) accounts(name string) (connectors.AccountManager, *grant.Directory, error) {
+func (m *Manager) accounts(name string) (connectors.AccountManager, *directories.Directory, error) {
 	d, ok := m.dirs[name]
 	if !ok {
 		return nil, nil, invalid("no directory %q is configured", name)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/jitd/jitd/core/directories"
 	"log/slog"
 	"path/filepath"
 	"slices"
@@ -79,9 +80,9 @@ func newEnv(t *testing.T, cfg Config) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.store.Close() })
-	dirs := grant.Directories{"corp": {Name: "corp", Conn: e.dir, Groups: map[string]grant.GroupPolicy{"prod-db-admins": {}}}}
+	dirs := directories.Set{"corp": {Name: "corp", Conn: e.dir, Groups: map[string]directories.GroupPolicy{"prod-db-admins": {}}}}
 	log := slog.New(slog.DiscardHandler)
-	e.grants = grant.New(grant.Config{MinDuration: time.Minute, MaxDuration: 24 * time.Hour}, e.store, dirs, &grant.Locks{}, e.clock, log, nil)
+	e.grants = grant.New(grant.Config{MinDuration: time.Minute, MaxDuration: 24 * time.Hour}, e.store, dirs, &directories.Locks{}, e.clock, log, nil)
 	e.mgr = New(cfg, e.store, dirs, e.grants, e.clock, log, func(a store.Account, err error) { e.alerts = append(e.alerts, a.ID) })
 	return e
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/jitd/jitd/core/directories"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -58,8 +59,8 @@ func newEnv(t *testing.T, opts ...func(d *api.Deps, base string)) *env {
 	}
 	clk := clock.NewFake(time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC))
 	log := slog.New(slog.DiscardHandler)
-	dirs := grant.Directories{"demo": {Name: "demo", Conn: conn, Groups: map[string]grant.GroupPolicy{"prod-db-admins": {MaxDuration: 8 * time.Hour}}}}
-	locks := &grant.Locks{}
+	dirs := directories.Set{"demo": {Name: "demo", Conn: conn, Groups: map[string]directories.GroupPolicy{"prod-db-admins": {MaxDuration: 8 * time.Hour}}}}
+	locks := &directories.Locks{}
 	reg := prometheus.NewRegistry()
 	sched := expiry.New(expiry.Config{}, st, dirs, locks, clk, log, expiry.NewMetrics(reg), nil)
 	mgr := grant.New(grant.Config{MinDuration: time.Minute, MaxDuration: 30 * 24 * time.Hour}, st, dirs, locks, clk, log, sched.Wake)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/jitd/jitd/core/directories"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -58,8 +59,8 @@ func BenchmarkAutoApprovedRequest(b *testing.B) {
 	}
 	clk := clock.Real{}
 	log := slog.New(slog.DiscardHandler)
-	dirs := grant.Directories{"demo": {Name: "demo", Conn: conn, Groups: map[string]grant.GroupPolicy{"prod-db-admins": {}, "payments-release": {}}}}
-	locks := &grant.Locks{}
+	dirs := directories.Set{"demo": {Name: "demo", Conn: conn, Groups: map[string]directories.GroupPolicy{"prod-db-admins": {}, "payments-release": {}}}}
+	locks := &directories.Locks{}
 	reg := prometheus.NewRegistry()
 	sched := expiry.New(expiry.Config{}, st, dirs, locks, clk, log, expiry.NewMetrics(reg), nil)
 	mgr := grant.New(grant.Config{MinDuration: time.Minute, MaxDuration: 24 * time.Hour}, st, dirs, locks, clk, log, sched.Wake)

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/jitd/jitd/core/directories"
 	"log/slog"
 	"net"
 	"net/http"
@@ -56,7 +57,7 @@ type Daemon struct {
 	opts      Options
 	store     *sqlite.Store
 	conns     []*plugins.Conn
-	dirs      grant.Directories
+	dirs      directories.Set
 	health    *health.Watch
 	auditKeys *audit.Keys
 	sched     *expiry.Scheduler
@@ -114,7 +115,7 @@ func (d *Daemon) start(ctx context.Context) error {
 		log.Info("first start: wrote an admin API token; export JITD_TOKEN=$(cat FILE) to use the CLI", "file", d.cfg.Server.AdminTokenFile)
 	}
 
-	d.dirs = grant.Directories{}
+	d.dirs = directories.Set{}
 	sources := map[string]mirror.Source{}
 	d.health = health.New(health.Config{AlertAfter: time.Duration(d.cfg.Expiry.AlertAfter)}, d.opts.Clock, log, d.reg,
 		health.Hooks{Down: d.directoryDown, Back: d.directoryBack})
@@ -129,18 +130,18 @@ func (d *Daemon) start(ctx context.Context) error {
 		// The watch probes it at once and says so if it does not answer: a
 		// directory that hangs must not hold up the start of the others.
 		d.health.Add(dc.Name, conn)
-		groups := map[string]grant.GroupPolicy{}
+		groups := map[string]directories.GroupPolicy{}
 		for _, g := range dc.Groups {
-			groups[g.Name] = grant.GroupPolicy{MaxDuration: time.Duration(g.MaxDuration), EndSessions: g.EndSessions}
+			groups[g.Name] = directories.GroupPolicy{MaxDuration: time.Duration(g.MaxDuration), EndSessions: g.EndSessions}
 		}
-		d.dirs[dc.Name] = &grant.Directory{Name: dc.Name, Conn: conn, Groups: groups}
+		d.dirs[dc.Name] = &directories.Directory{Name: dc.Name, Conn: conn, Groups: groups}
 		sources[dc.Name] = mirror.Source{Conn: conn, Interval: time.Duration(dc.SyncInterval)}
 	}
 	if err := d.checkSchemas(ctx); err != nil {
 		return err
 	}
 
-	locks := &grant.Locks{}
+	locks := &directories.Locks{}
 	metrics := expiry.NewMetrics(d.reg)
 	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), &grantsCollector{store: st})
 	// Alerts are log lines here; the notifier reads the same transitions

@@ -3,6 +3,7 @@ package expiry
 import (
 	"context"
 	"fmt"
+	"github.com/jitd/jitd/core/directories"
 	"log/slog"
 	"path/filepath"
 	"slices"
@@ -11,7 +12,6 @@ import (
 
 	"github.com/jitd/jitd/connectors/demo"
 	"github.com/jitd/jitd/core/clock"
-	"github.com/jitd/jitd/core/grant"
 	"github.com/jitd/jitd/core/store"
 	"github.com/jitd/jitd/core/store/sqlite"
 	"github.com/jitd/jitd/fixtures/poll"
@@ -70,8 +70,8 @@ func BenchmarkLateness(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		dirs := grant.Directories{"demo": {Name: "demo", Conn: conn}}
-		sched := New(Config{Owner: "bench"}, st, dirs, &grant.Locks{}, clock.Real{}, slog.New(slog.DiscardHandler), nil, nil)
+		dirs := directories.Set{"demo": {Name: "demo", Conn: conn}}
+		sched := New(Config{Owner: "bench"}, st, dirs, &directories.Locks{}, clock.Real{}, slog.New(slog.DiscardHandler), nil, nil)
 		runCtx, cancel := context.WithCancel(ctx)
 		done := make(chan error)
 		go func() { done <- sched.Run(runCtx) }()

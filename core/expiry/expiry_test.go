@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/jitd/jitd/core/directories"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -87,8 +88,8 @@ type env struct {
 	store *sqlite.Store
 	dir   *demo.Conn
 	conn  *faulty
-	dirs  grant.Directories
-	locks *grant.Locks
+	dirs  directories.Set
+	locks *directories.Locks
 	mgr   *grant.Manager
 	sched *Scheduler
 	cfg   Config
@@ -103,11 +104,11 @@ func newEnv(t *testing.T, groups, users int) *env {
 	for i := range users {
 		data.Users = append(data.Users, demo.User{ID: fmt.Sprint("uid-", i), Login: fmt.Sprint("u", i)})
 	}
-	managed := map[string]grant.GroupPolicy{}
+	managed := map[string]directories.GroupPolicy{}
 	for i := range groups {
 		name := fmt.Sprint("grp", i)
 		data.Groups = append(data.Groups, demo.Group{ID: fmt.Sprint("gid-", i), Name: name})
-		managed[name] = grant.GroupPolicy{}
+		managed[name] = directories.GroupPolicy{}
 	}
 	seed := filepath.Join(dirPath, "seed.json")
 	writeJSON(t, seed, data)
@@ -115,9 +116,9 @@ func newEnv(t *testing.T, groups, users int) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, path: filepath.Join(dirPath, "jitd.db"), clock: clock.NewFake(start), dir: conn, locks: &grant.Locks{}}
+	e := &env{t: t, path: filepath.Join(dirPath, "jitd.db"), clock: clock.NewFake(start), dir: conn, locks: &directories.Locks{}}
 	e.conn = &faulty{Connector: conn, inner: conn}
-	e.dirs = grant.Directories{"demo": {Name: "demo", Conn: e.conn, Groups: managed}}
+	e.dirs = directories.Set{"demo": {Name: "demo", Conn: e.conn, Groups: managed}}
 	e.cfg = Config{Owner: "test-host", MinBackoff: time.Second, MaxBackoff: 5 * time.Minute, MaxAttempts: 6}
 	e.open()
 	return e
@@ -318,7 +319,7 @@ func TestExpiry_EarlyRevoke(t *testing.T) {
 
 func TestGrant_BadInputIsRefusedAndChangesNothing(t *testing.T) {
 	e := newEnv(t, 1, 1)
-	e.dirs["demo"].Groups["grp0"] = grant.GroupPolicy{MaxDuration: 4 * time.Hour}
+	e.dirs["demo"].Groups["grp0"] = directories.GroupPolicy{MaxDuration: 4 * time.Hour}
 	e.dir.AddMembers(context.Background(), "gid-0", nil)
 	for name, req := range map[string]grant.AddRequest{
 		"unknown user":           {User: "nobody", Group: "grp0", Duration: time.Hour, Reason: "r"},
@@ -687,7 +688,7 @@ func (e *env) addDirectory(t *testing.T, name string) *demo.Conn {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.dirs[name] = &grant.Directory{Name: name, Conn: conn, Groups: map[string]grant.GroupPolicy{"og": {}}}
+	e.dirs[name] = &directories.Directory{Name: name, Conn: conn, Groups: map[string]directories.GroupPolicy{"og": {}}}
 	return conn
 }
 
@@ -908,7 +909,7 @@ func TestSessions_EndedAfterTheRemovalRetriedAndAlerted(t *testing.T) {
 	e := newEnv(t, 1, 2)
 	se := &sessionsFaulty{faulty: e.conn}
 	e.dirs["demo"].Conn = se
-	e.dirs["demo"].Groups["grp0"] = grant.GroupPolicy{EndSessions: true}
+	e.dirs["demo"].Groups["grp0"] = directories.GroupPolicy{EndSessions: true}
 	var alerts []string
 	sessions := NewSessions(Config{MaxAttempts: 3, MinBackoff: time.Second, MaxBackoff: time.Minute}, e.store, e.dirs, e.clock, slog.New(slog.DiscardHandler),
 		func(s store.SessionEnd, _ error) { alerts = append(alerts, s.GrantID) })

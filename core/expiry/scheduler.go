@@ -8,13 +8,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/jitd/jitd/core/directories"
 	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/jitd/jitd/core/backoff"
 	"github.com/jitd/jitd/core/clock"
-	"github.com/jitd/jitd/core/grant"
 	"github.com/jitd/jitd/core/store"
 )
 
@@ -115,8 +115,8 @@ type Health interface {
 type Scheduler struct {
 	cfg     Config
 	store   Store
-	dirs    grant.Directories
-	locks   *grant.Locks
+	dirs    directories.Set
+	locks   *directories.Locks
 	clock   clock.Clock
 	log     *slog.Logger
 	metrics *Metrics
@@ -150,7 +150,7 @@ type Scheduler struct {
 }
 
 // New returns a scheduler. metrics and alert may be nil.
-func New(cfg Config, st Store, dirs grant.Directories, locks *grant.Locks, clk clock.Clock, log *slog.Logger, metrics *Metrics, alert Alerter) *Scheduler {
+func New(cfg Config, st Store, dirs directories.Set, locks *directories.Locks, clk clock.Clock, log *slog.Logger, metrics *Metrics, alert Alerter) *Scheduler {
 	if alert == nil {
 		alert = func(store.Grant, error) {}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/jitd/jitd/core/directories"
 	"log/slog"
 	"time"
 
@@ -11,7 +12,6 @@ import (
 	"github.com/jitd/jitd/core/audit"
 	"github.com/jitd/jitd/core/backoff"
 	"github.com/jitd/jitd/core/clock"
-	"github.com/jitd/jitd/core/grant"
 	"github.com/jitd/jitd/core/store"
 )
 
@@ -25,7 +25,7 @@ import (
 type Sessions struct {
 	cfg   Config
 	store store.Store
-	dirs  grant.Directories
+	dirs  directories.Set
 	clock clock.Clock
 	log   *slog.Logger
 	alert func(e store.SessionEnd, err error)
@@ -35,7 +35,7 @@ type Sessions struct {
 }
 
 // NewSessions returns the worker; alert may be nil.
-func NewSessions(cfg Config, st store.Store, dirs grant.Directories, clk clock.Clock, log *slog.Logger, alert func(store.SessionEnd, error)) *Sessions {
+func NewSessions(cfg Config, st store.Store, dirs directories.Set, clk clock.Clock, log *slog.Logger, alert func(store.SessionEnd, error)) *Sessions {
 	cfg = cfg.withDefaults()
 	if alert == nil {
 		alert = func(store.SessionEnd, error) {}

@@ -3,6 +3,7 @@ package grant
 import (
 	"context"
 	"fmt"
+	"github.com/jitd/jitd/core/directories"
 	"sync"
 	"time"
 
@@ -23,7 +24,7 @@ const maxBatch = 256
 type pending struct {
 	ctx   context.Context
 	req   AddRequest
-	dir   *Directory
+	dir   *directories.Directory
 	mm    connectors.MembershipManager
 	user  connectors.User
 	group connectors.Group

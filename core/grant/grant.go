@@ -10,6 +10,7 @@ import (
 	"encoding/base32"
 	"errors"
 	"fmt"
+	"github.com/jitd/jitd/core/directories"
 	"log/slog"
 	"slices"
 	"strings"
@@ -114,8 +115,8 @@ func (m *Manager) call(ctx context.Context) (context.Context, context.CancelFunc
 type Manager struct {
 	cfg   Config
 	store Store
-	dirs  Directories
-	locks *Locks
+	dirs  directories.Set
+	locks *directories.Locks
 	clock clock.Clock
 	log   *slog.Logger
 	// Changed is called after a commit that may move the next expiry (wakes the scheduler).
@@ -124,7 +125,7 @@ type Manager struct {
 }
 
 // New returns a Manager. changed may be nil.
-func New(cfg Config, st Store, dirs Directories, locks *Locks, clk clock.Clock, log *slog.Logger, changed func()) *Manager {
+func New(cfg Config, st Store, dirs directories.Set, locks *directories.Locks, clk clock.Clock, log *slog.Logger, changed func()) *Manager {
 	if changed == nil {
 		changed = func() {}
 	}
@@ -150,7 +151,7 @@ func invalid(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
 }
 
-func (m *Manager) directory(name string) (*Directory, error) {
+func (m *Manager) directory(name string) (*directories.Directory, error) {
 	if name == "" {
 		if len(m.dirs) == 1 {
 			for _, d := range m.dirs {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/jitd/jitd/core/directories"
 	"log/slog"
 	"path/filepath"
 	"testing"
@@ -57,8 +58,8 @@ func newTimed(t *testing.T) (*Manager, *timed, *clock.Fake) {
 	t.Helper()
 	conn, st, clk := demoAndStore(t)
 	dir := &timed{Conn: conn, ends: map[string]time.Time{}}
-	dirs := Directories{"d": {Name: "d", Conn: dir, Groups: map[string]GroupPolicy{"prod-db-admins": {}}}}
-	return New(Config{MinDuration: time.Minute, MaxDuration: 24 * time.Hour}, st, dirs, &Locks{}, clk, slog.New(slog.DiscardHandler), nil), dir, clk
+	dirs := directories.Set{"d": {Name: "d", Conn: dir, Groups: map[string]directories.GroupPolicy{"prod-db-admins": {}}}}
+	return New(Config{MinDuration: time.Minute, MaxDuration: 24 * time.Hour}, st, dirs, &directories.Locks{}, clk, slog.New(slog.DiscardHandler), nil), dir, clk
 }
 
 // With a native TTL, the directory is told the latest end among the grants
@@ -125,8 +126,8 @@ func newSlow(t *testing.T, cfg Config) (*Manager, *slowLookup) {
 	t.Helper()
 	conn, st, clk := demoAndStore(t)
 	dir := &slowLookup{Conn: conn, clock: clk}
-	dirs := Directories{"d": {Name: "d", Conn: dir, Groups: map[string]GroupPolicy{"prod-db-admins": {}}}}
-	return New(cfg, st, dirs, &Locks{}, clk, slog.New(slog.DiscardHandler), nil), dir
+	dirs := directories.Set{"d": {Name: "d", Conn: dir, Groups: map[string]directories.GroupPolicy{"prod-db-admins": {}}}}
+	return New(cfg, st, dirs, &directories.Locks{}, clk, slog.New(slog.DiscardHandler), nil), dir
 }
 
 // A grant asked for 30s lasts 30s: its start and end come from one instant,

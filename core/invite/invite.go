@@ -14,6 +14,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/jitd/jitd/core/directories"
 	"log/slog"
 	"net/mail"
 	"slices"
@@ -66,7 +67,7 @@ type Manager struct {
 	requests *request.Manager
 	accounts *account.Manager
 	grants   *grant.Manager
-	dirs     grant.Directories
+	dirs     directories.Set
 	// maxAccount is the longest an account may live (accounts.max_duration).
 	maxAccount time.Duration
 	clock      clock.Clock
@@ -74,7 +75,7 @@ type Manager struct {
 }
 
 // New returns a Manager and makes it the requests' Onboarder.
-func New(st Store, reqs *request.Manager, accts *account.Manager, grants *grant.Manager, dirs grant.Directories,
+func New(st Store, reqs *request.Manager, accts *account.Manager, grants *grant.Manager, dirs directories.Set,
 	maxAccount time.Duration, clk clock.Clock, log *slog.Logger) *Manager {
 	m := &Manager{store: st, requests: reqs, accounts: accts, grants: grants, dirs: dirs, maxAccount: maxAccount, clock: clk, log: log}
 	reqs.Onboarder = m
@@ -186,7 +187,7 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (Created, error
 	return Created{Invite: v, Token: v.ID + "." + secret}, nil
 }
 
-func managed(d *grant.Directory, group string) bool {
+func managed(d *directories.Directory, group string) bool {
 	_, ok := d.Groups[group]
 	return ok
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/jitd/jitd/core/directories"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -56,9 +57,9 @@ func newEnv(t *testing.T) *env {
 	}
 	t.Cleanup(func() { e.store.Close() })
 	log := slog.New(slog.DiscardHandler)
-	dirs := grant.Directories{"corp": {Name: "corp", Conn: e.conn, Groups: map[string]grant.GroupPolicy{
+	dirs := directories.Set{"corp": {Name: "corp", Conn: e.conn, Groups: map[string]directories.GroupPolicy{
 		"prod-db-admins": {}, "payments-release": {MaxDuration: 8 * time.Hour}, "staff": {}}}}
-	locks := &grant.Locks{}
+	locks := &directories.Locks{}
 	e.sched = expiry.New(expiry.Config{}, e.store, dirs, locks, e.clock, log, nil, nil)
 	grants := grant.New(grant.Config{MinDuration: time.Minute, MaxDuration: 90 * 24 * time.Hour}, e.store, dirs, locks, e.clock, log, e.sched.Wake)
 	e.accounts = account.New(account.Config{MaxDuration: 60 * 24 * time.Hour}, e.store, dirs, grants, e.clock, log, nil)

@@ -3,6 +3,7 @@ package request
 import (
 	"context"
 	"errors"
+	"github.com/jitd/jitd/core/directories"
 	"log/slog"
 	"path/filepath"
 	"slices"
@@ -45,8 +46,8 @@ func newEnvSynced(t *testing.T, synced bool) *env {
 	t.Cleanup(func() { st.Close() })
 	clk := clock.NewFake(time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC))
 	log := slog.New(slog.DiscardHandler)
-	dirs := grant.Directories{"demo": {Name: "demo", Conn: conn, Groups: map[string]grant.GroupPolicy{"prod-db-admins": {}, "payments-release": {}}}}
-	grants := grant.New(grant.Config{MinDuration: time.Minute, MaxDuration: 24 * time.Hour}, st, dirs, &grant.Locks{}, clk, log, nil)
+	dirs := directories.Set{"demo": {Name: "demo", Conn: conn, Groups: map[string]directories.GroupPolicy{"prod-db-admins": {}, "payments-release": {}}}}
+	grants := grant.New(grant.Config{MinDuration: time.Minute, MaxDuration: 24 * time.Hour}, st, dirs, &directories.Locks{}, clk, log, nil)
 	if synced {
 		mir := mirror.New(mirror.Config{}, st, map[string]mirror.Source{"demo": {Conn: conn}}, clk, log, nil)
 		if _, err := mir.Sync(ctx, "demo", true); err != nil {

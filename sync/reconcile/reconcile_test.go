@@ -3,6 +3,7 @@ package reconcile_test
 import (
 	"context"
 	"fmt"
+	"github.com/jitd/jitd/core/directories"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -70,8 +71,8 @@ func newEnv(t *testing.T) *env {
 	t.Cleanup(func() { admin.Close() })
 	e := &env{t: t, clock: clock.NewFake(time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)), store: st, conn: conn, admin: admin}
 	log := slog.New(slog.DiscardHandler)
-	dirs := grant.Directories{"corp": {Name: "corp", Conn: conn, Groups: map[string]grant.GroupPolicy{"prod-db-admins": {}, "payments-release": {}}}}
-	locks := &grant.Locks{}
+	dirs := directories.Set{"corp": {Name: "corp", Conn: conn, Groups: map[string]directories.GroupPolicy{"prod-db-admins": {}, "payments-release": {}}}}
+	locks := &directories.Locks{}
 	e.sched = expiry.New(expiry.Config{Owner: "t"}, st, dirs, locks, e.clock, log, nil, nil)
 	e.mgr = grant.New(grant.Config{MinDuration: time.Minute}, st, dirs, locks, e.clock, log, e.sched.Wake)
 	e.mir = mirror.New(mirror.Config{}, st, map[string]mirror.Source{"corp": {Conn: conn}}, e.clock, log, nil)

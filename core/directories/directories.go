@@ -1,4 +1,8 @@
-package grant
+// Package directories is the registry of configured directories: each one's
+// connector and JIT-managed groups, and how work on them is serialised (one
+// lock per directory and group, or per account). Grants, the expiry queue,
+// the account lifecycle and reconciliation all reach directories through it.
+package directories
 
 import (
 	"sync"
@@ -7,7 +11,7 @@ import (
 	"github.com/jitd/jitd/connectors"
 )
 
-// Directory is a configured directory as the grant logic sees it.
+// Directory is a configured directory.
 type Directory struct {
 	Name string
 	Conn connectors.Connector
@@ -25,8 +29,8 @@ type GroupPolicy struct {
 	EndSessions bool
 }
 
-// Directories maps directory names to directories.
-type Directories map[string]*Directory
+// Set maps directory names to directories.
+type Set map[string]*Directory
 
 // Locks serialises work per key pair. Grants lock (directory, group), so that
 // a grant being applied and another being revoked for the same user never
