@@ -105,7 +105,7 @@ func BenchmarkRevoke10kLDAP(b *testing.B) {
 			b.Fatal(err)
 		}
 		dirs := directories.Set{"bench": {Name: "bench", Conn: conn}}
-		sched := expiry.New(expiry.Config{Owner: "bench", BatchSize: 500, Concurrency: 4}, st, dirs, &directories.Locks{}, clk, quiet, nil, nil)
+		sched := expiry.New(expiry.Config{Owner: "bench", BatchSize: 500, Concurrency: 4}, st, directories.NewRegistry(dirs, 0), clk, quiet, nil, nil)
 		clk.Set(due.Add(time.Second))
 
 		start := time.Now()

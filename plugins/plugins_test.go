@@ -246,9 +246,9 @@ func TestPlugin_KilledChildIsRestartedAndDueRevocationsHappen(t *testing.T) {
 	}
 	defer st.Close()
 	dirs := directories.Set{"demo": {Name: "demo", Conn: conn, Groups: map[string]directories.GroupPolicy{"prod-db-admins": {}}}}
-	locks := &directories.Locks{}
-	sched := expiry.New(expiry.Config{Owner: "t"}, st, dirs, locks, clk, quiet, nil, nil)
-	mgr := grant.New(grant.Config{MinDuration: time.Minute}, st, dirs, locks, clk, quiet, sched.Wake)
+	reg := directories.NewRegistry(dirs, 0)
+	sched := expiry.New(expiry.Config{Owner: "t"}, st, reg, clk, quiet, nil, nil)
+	mgr := grant.New(grant.Config{MinDuration: time.Minute}, st, reg, clk, quiet, sched.Wake)
 	var ids []string
 	for _, u := range []string{"alice", "bob", "carol"} {
 		g, err := mgr.Add(ctx, grant.AddRequest{User: u, Group: "prod-db-admins", Duration: 5 * time.Minute, Reason: "INC-7", Actor: "admin"})

@@ -344,7 +344,7 @@ func TestAD_AccountLifecycleEndToEnd(t *testing.T) {
 	defer st.Close()
 	clk := clock.NewFake(time.Now().Truncate(time.Second))
 	dirs := directories.Set{"corp-ad": {Name: "corp-ad", Conn: conn}}
-	mgr := account.New(account.Config{Retention: 7 * 24 * time.Hour}, st, dirs, nil, clk, slog.New(slog.DiscardHandler), nil)
+	mgr := account.New(account.Config{Retention: 7 * 24 * time.Hour}, st, directories.NewRegistry(dirs, 0), nil, clk, slog.New(slog.DiscardHandler), nil)
 	created, err := mgr.Create(ctx, account.CreateRequest{Login: "ann.lee", Email: "ann@vendor.example", GivenName: "Ann", Surname: "Lee",
 		Sponsor: "bob", Until: clk.Now().Add(30 * 24 * time.Hour), Reason: "contract C-7", Actor: "admin"})
 	if err != nil {

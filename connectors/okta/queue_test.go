@@ -78,7 +78,7 @@ func newQueueEnv(t *testing.T, users int) *queueEnv {
 		t.Fatal(err)
 	}
 	dirs := directories.Set{"okta": {Name: "okta", Conn: conn}}
-	e.sched = expiry.New(expiry.Config{Owner: "t"}, e.store, dirs, &directories.Locks{}, e.clock, slog.New(slog.DiscardHandler), nil,
+	e.sched = expiry.New(expiry.Config{Owner: "t"}, e.store, directories.NewRegistry(dirs, 0), e.clock, slog.New(slog.DiscardHandler), nil,
 		func(g store.Grant, err error) { e.alerts = append(e.alerts, err.Error()) })
 	return e
 }

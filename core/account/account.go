@@ -69,8 +69,6 @@ type Config struct {
 	MaxAttempts int
 	// MinBackoff and MaxBackoff bound the retry delay (1s, 5m).
 	MinBackoff, MaxBackoff time.Duration
-	// CallTimeout bounds one directory call (1m).
-	CallTimeout time.Duration
 	// AlertAfter: a disable that has failed and is this far past the
 	// account's end makes it disable_failed (alerted, still retried)
 	// whatever its number of attempts (default 20s).
@@ -96,9 +94,6 @@ func (c Config) withDefaults() Config {
 	if c.MaxBackoff < c.MinBackoff {
 		c.MaxBackoff = max(5*time.Minute, c.MinBackoff)
 	}
-	if c.CallTimeout <= 0 {
-		c.CallTimeout = time.Minute
-	}
 	if c.AlertAfter <= 0 {
 		c.AlertAfter = 20 * time.Second
 	}
@@ -112,20 +107,19 @@ type Alerter func(a store.Account, err error)
 type Manager struct {
 	cfg    Config
 	store  Store
-	dirs   directories.Set
+	dirs   *directories.Registry
 	grants *grant.Manager
 	clock  clock.Clock
 	log    *slog.Logger
 	alert  Alerter
 	wake   chan struct{}
 
-	locks  directories.Locks // one lock per account: callers and the queue take turns
 	delays *backoff.Backoff
 }
 
 // New returns a Manager. grants (to revoke a disabled account's grants) and
 // alert may be nil.
-func New(cfg Config, st Store, dirs directories.Set, grants *grant.Manager, clk clock.Clock, log *slog.Logger, alert Alerter) *Manager {
+func New(cfg Config, st Store, dirs *directories.Registry, grants *grant.Manager, clk clock.Clock, log *slog.Logger, alert Alerter) *Manager {
 	if alert == nil {
 		alert = func(store.Account, error) {}
 	}
@@ -137,7 +131,8 @@ func New(cfg Config, st Store, dirs directories.Set, grants *grant.Manager, clk 
 }
 
 // lock serialises lifecycle work on one account.
-func (m *Manager) lock(id string) func() { return m.locks.Lock("account", id) }
+// lock serialises work on one account: callers and the queue take turns.
+func (m *Manager) lock(id string) func() { return m.dirs.Lock("account", id) }
 
 func invalid(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
@@ -145,7 +140,7 @@ func invalid(format string, args ...any) error {
 
 // accounts returns the directory's account manager.
 func (m *Manager) accounts(name string) (connectors.AccountManager, *directories.Directory, error) {
-	d, ok := m.dirs[name]
+	d, ok := m.dirs.Set[name]
 	if !ok {
 		return nil, nil, invalid("no directory %q is configured", name)
 	}
@@ -188,7 +183,7 @@ type Created struct {
 
 func (m *Manager) defaultDirectory() (string, error) {
 	var names []string
-	for name, d := range m.dirs {
+	for name, d := range m.dirs.Set {
 		if _, ok := connectors.AsAccountManager(d.Conn); ok {
 			names = append(names, name)
 		}
@@ -271,7 +266,7 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (Created, error
 		ID: NewID(), Directory: req.Directory, Login: req.Login, Email: req.Email, GivenName: req.GivenName, Surname: req.Surname,
 		Sponsor: req.Sponsor, CreatedBy: req.Actor, Reason: req.Reason, State: store.AccountCreating,
 		EndsAt: req.Until, DeleteAt: req.Until.Add(m.cfg.Retention), CreatedAt: now, UpdatedAt: now,
-		NextAttempt: now.Add(m.cfg.CallTimeout), // the queue resumes it if this call never records an outcome
+		NextAttempt: now.Add(m.dirs.CallTimeout()), // the queue resumes it if this call never records an outcome
 	}
 	err = m.store.Update(ctx, func(tx store.Tx) error {
 		if err := tx.InsertAccount(a); err != nil {
@@ -301,7 +296,7 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (Created, error
 // records the outcome.
 func (m *Manager) create(ctx context.Context, am connectors.AccountManager, a store.Account, password string) (store.Account, error) {
 	spec := connectors.AccountSpec{Login: a.Login, Email: a.Email, GivenName: a.GivenName, Surname: a.Surname, Until: a.EndsAt, Activate: true, Password: password}
-	callCtx, cancel := context.WithTimeout(ctx, m.cfg.CallTimeout)
+	callCtx, cancel := m.dirs.Deadline(ctx)
 	acct, err := am.CreateAccount(callCtx, spec)
 	cancel()
 	adopted := false
@@ -334,7 +329,7 @@ func (m *Manager) create(ctx context.Context, am connectors.AccountManager, a st
 // adopt finds an account a crash left created but unrecorded. It must carry
 // jitd's marker: enabling it is refused (ErrPermission) otherwise.
 func (m *Manager) adopt(ctx context.Context, am connectors.AccountManager, a store.Account) (connectors.Account, error) {
-	res, ok := connectors.AsResolver(m.dirs[a.Directory].Conn)
+	res, ok := connectors.AsResolver(m.dirs.Set[a.Directory].Conn)
 	if !ok {
 		return connectors.Account{}, fmt.Errorf("account %s exists and cannot be looked up: %w", a.Login, connectors.ErrInvalid)
 	}
@@ -420,7 +415,7 @@ func (m *Manager) Extend(ctx context.Context, id string, until time.Time, actor,
 	if err != nil {
 		return a, err
 	}
-	callCtx, cancel := context.WithTimeout(ctx, m.cfg.CallTimeout)
+	callCtx, cancel := m.dirs.Deadline(ctx)
 	err = am.SetAccountExpiry(callCtx, a.ExternalID, until)
 	cancel()
 	if err != nil {

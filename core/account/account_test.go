@@ -82,8 +82,9 @@ func newEnv(t *testing.T, cfg Config) *env {
 	t.Cleanup(func() { e.store.Close() })
 	dirs := directories.Set{"corp": {Name: "corp", Conn: e.dir, Groups: map[string]directories.GroupPolicy{"prod-db-admins": {}}}}
 	log := slog.New(slog.DiscardHandler)
-	e.grants = grant.New(grant.Config{MinDuration: time.Minute, MaxDuration: 24 * time.Hour}, e.store, dirs, &directories.Locks{}, e.clock, log, nil)
-	e.mgr = New(cfg, e.store, dirs, e.grants, e.clock, log, func(a store.Account, err error) { e.alerts = append(e.alerts, a.ID) })
+	reg := directories.NewRegistry(dirs, 0)
+	e.grants = grant.New(grant.Config{MinDuration: time.Minute, MaxDuration: 24 * time.Hour}, e.store, reg, e.clock, log, nil)
+	e.mgr = New(cfg, e.store, reg, e.grants, e.clock, log, func(a store.Account, err error) { e.alerts = append(e.alerts, a.ID) })
 	return e
 }
 

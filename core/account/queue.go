@@ -46,7 +46,7 @@ func (m *Manager) RetryNow(ctx context.Context, directory string) (int, error) {
 // from before a restart are due at once: the directory may have come back
 // while jitd was down.
 func (m *Manager) Run(ctx context.Context) error {
-	for name := range m.dirs {
+	for name := range m.dirs.Set {
 		if _, err := m.RetryNow(ctx, name); err != nil {
 			return err
 		}
@@ -133,7 +133,7 @@ func (m *Manager) step(ctx context.Context, a store.Account) (store.Account, err
 
 // disable disables the account in the directory and ends its grants.
 func (m *Manager) disable(ctx context.Context, am connectors.AccountManager, a store.Account) (store.Account, error) {
-	callCtx, cancel := context.WithTimeout(ctx, m.cfg.CallTimeout)
+	callCtx, cancel := m.dirs.Deadline(ctx)
 	err := am.SetAccountEnabled(callCtx, a.ExternalID, false)
 	cancel()
 	if errors.Is(err, connectors.ErrNotFound) {
@@ -178,7 +178,7 @@ func (m *Manager) endGrants(ctx context.Context, a store.Account) error {
 
 // remove deletes the account from the directory.
 func (m *Manager) remove(ctx context.Context, am connectors.AccountManager, a store.Account) (store.Account, error) {
-	callCtx, cancel := context.WithTimeout(ctx, m.cfg.CallTimeout)
+	callCtx, cancel := m.dirs.Deadline(ctx)
 	err := am.DeleteAccount(callCtx, a.ExternalID)
 	cancel()
 	now := m.clock.Now()

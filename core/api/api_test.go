@@ -60,14 +60,14 @@ func newEnv(t *testing.T, opts ...func(d *api.Deps, base string)) *env {
 	clk := clock.NewFake(time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC))
 	log := slog.New(slog.DiscardHandler)
 	dirs := directories.Set{"demo": {Name: "demo", Conn: conn, Groups: map[string]directories.GroupPolicy{"prod-db-admins": {MaxDuration: 8 * time.Hour}}}}
-	locks := &directories.Locks{}
+	registry := directories.NewRegistry(dirs, 0)
 	reg := prometheus.NewRegistry()
-	sched := expiry.New(expiry.Config{}, st, dirs, locks, clk, log, expiry.NewMetrics(reg), nil)
-	mgr := grant.New(grant.Config{MinDuration: time.Minute, MaxDuration: 30 * 24 * time.Hour}, st, dirs, locks, clk, log, sched.Wake)
+	sched := expiry.New(expiry.Config{}, st, registry, clk, log, expiry.NewMetrics(reg), nil)
+	mgr := grant.New(grant.Config{MinDuration: time.Minute, MaxDuration: 30 * 24 * time.Hour}, st, registry, clk, log, sched.Wake)
 	ready := func(context.Context) map[string]error { return map[string]error{"store": nil} }
 	mir := mirror.New(mirror.Config{}, st, map[string]mirror.Source{"demo": {Conn: conn}}, clk, log, nil)
 	rec := reconcile.New(st, mgr, map[string]reconcile.Policy{"demo": {Groups: []string{"prod-db-admins"}}}, clk, log, nil)
-	accts := account.New(account.Config{}, st, dirs, mgr, clk, log, nil)
+	accts := account.New(account.Config{}, st, registry, mgr, clk, log, nil)
 	pol, err := policy.Compile([]policy.Rule{{Name: "dba", Match: `request.group == "prod-db-admins"`, Eligible: `requester.login != "carol"`,
 		MaxDuration: 4 * time.Hour, Approvals: []policy.Step{{Any: 1, Users: []string{"bob"}}},
 		AutoApprove: `context.mfa && request.duration <= duration("30m")`}}, nil)

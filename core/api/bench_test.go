@@ -60,10 +60,10 @@ func BenchmarkAutoApprovedRequest(b *testing.B) {
 	clk := clock.Real{}
 	log := slog.New(slog.DiscardHandler)
 	dirs := directories.Set{"demo": {Name: "demo", Conn: conn, Groups: map[string]directories.GroupPolicy{"prod-db-admins": {}, "payments-release": {}}}}
-	locks := &directories.Locks{}
+	registry := directories.NewRegistry(dirs, 0)
 	reg := prometheus.NewRegistry()
-	sched := expiry.New(expiry.Config{}, st, dirs, locks, clk, log, expiry.NewMetrics(reg), nil)
-	mgr := grant.New(grant.Config{MinDuration: time.Minute, MaxDuration: 24 * time.Hour}, st, dirs, locks, clk, log, sched.Wake)
+	sched := expiry.New(expiry.Config{}, st, registry, clk, log, expiry.NewMetrics(reg), nil)
+	mgr := grant.New(grant.Config{MinDuration: time.Minute, MaxDuration: 24 * time.Hour}, st, registry, clk, log, sched.Wake)
 	mir := mirror.New(mirror.Config{}, st, map[string]mirror.Source{"demo": {Conn: conn}}, clk, log, nil)
 	if _, err := mir.Sync(ctx, "demo", true); err != nil {
 		b.Fatal(err)

@@ -141,7 +141,7 @@ func (d *Daemon) start(ctx context.Context) error {
 		return err
 	}
 
-	locks := &directories.Locks{}
+	dirs := directories.NewRegistry(d.dirs, time.Duration(d.cfg.Expiry.CallTimeout))
 	metrics := expiry.NewMetrics(d.reg)
 	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), &grantsCollector{store: st})
 	// Alerts are log lines here; the notifier reads the same transitions
@@ -152,10 +152,10 @@ func (d *Daemon) start(ctx context.Context) error {
 	ecfg := d.cfg.Expiry
 	d.sched = expiry.New(expiry.Config{
 		Owner: d.cfg.InstanceID, Lease: time.Duration(ecfg.Lease), BatchSize: ecfg.BatchSize, Concurrency: ecfg.Concurrency,
-		MaxAttempts: ecfg.MaxAttempts, CallTimeout: time.Duration(ecfg.CallTimeout), AlertAfter: time.Duration(ecfg.AlertAfter),
-	}, st, d.dirs, locks, d.opts.Clock, log, metrics, alert)
+		MaxAttempts: ecfg.MaxAttempts, AlertAfter: time.Duration(ecfg.AlertAfter),
+	}, st, dirs, d.opts.Clock, log, metrics, alert)
 	d.sched.Health = d.health
-	d.sessions = expiry.NewSessions(expiry.Config{MaxAttempts: ecfg.MaxAttempts, CallTimeout: time.Duration(ecfg.CallTimeout)}, st, d.dirs, d.opts.Clock, log, nil)
+	d.sessions = expiry.NewSessions(expiry.Config{MaxAttempts: ecfg.MaxAttempts}, st, dirs, d.opts.Clock, log, nil)
 	d.sched.Sessions = d.sessions
 	d.mirror = mirror.New(mirror.Config{}, st, sources, d.opts.Clock, log, mirror.NewMetrics(d.reg))
 	policies := map[string]reconcile.Policy{}
@@ -167,15 +167,15 @@ func (d *Daemon) start(ctx context.Context) error {
 		policies[dc.Name] = p
 	}
 	d.grants = grant.New(grant.Config{MinDuration: time.Duration(d.cfg.Grants.MinDuration), MaxDuration: time.Duration(d.cfg.Grants.MaxDuration),
-		CallTimeout: time.Duration(ecfg.CallTimeout), MaxText: d.cfg.Grants.MaxText},
-		st, d.dirs, locks, d.opts.Clock, log, d.sched.Wake)
+		MaxText: d.cfg.Grants.MaxText},
+		st, dirs, d.opts.Clock, log, d.sched.Wake)
 	d.reconcile = reconcile.New(st, d.grants, policies, d.opts.Clock, log, reconcile.NewMetrics(d.reg))
 	acfg := d.cfg.Accounts
 	d.accounts = account.New(account.Config{
 		Retention: time.Duration(acfg.Retention), MaxDuration: time.Duration(acfg.MaxDuration),
 		SponsorOffboarding: acfg.SponsorOffboarding, ReassignTo: acfg.ReassignTo,
-		MaxAttempts: ecfg.MaxAttempts, CallTimeout: time.Duration(ecfg.CallTimeout), AlertAfter: time.Duration(ecfg.AlertAfter),
-	}, st, d.dirs, d.grants, d.opts.Clock, log, func(a store.Account, err error) {
+		MaxAttempts: ecfg.MaxAttempts, AlertAfter: time.Duration(ecfg.AlertAfter),
+	}, st, dirs, d.grants, d.opts.Clock, log, func(a store.Account, err error) {
 		log.Error("ALERT: disabling an account keeps failing", "account_id", a.ID, "directory", a.Directory, "user", a.Login, "err", err)
 	})
 	d.reconcile.Sponsors = d.accounts

@@ -5,6 +5,7 @@
 package directories
 
 import (
+	"context"
 	"sync"
 	"time"
 
@@ -70,4 +71,42 @@ func (l *Locks) Lock(directory, groupID string) (unlock func()) {
 		}
 		l.mu.Unlock()
 	}
+}
+
+// DefaultCallTimeout bounds a directory call when no timeout is configured.
+const DefaultCallTimeout = 30 * time.Second
+
+// Registry is the configured directories and the rules for working on
+// them: the locks that serialise work on a (directory, group) or an
+// account, and the deadline every directory call runs under, whatever
+// makes it (applying a grant, revoking, an account step, ending sessions),
+// so that a hung call holds a lock no longer than the call timeout.
+type Registry struct {
+	Set
+	locks   Locks
+	timeout time.Duration
+}
+
+// NewRegistry returns the registry of set; callTimeout 0 means
+// DefaultCallTimeout.
+func NewRegistry(set Set, callTimeout time.Duration) *Registry {
+	if set == nil {
+		set = Set{}
+	}
+	if callTimeout <= 0 {
+		callTimeout = DefaultCallTimeout
+	}
+	return &Registry{Set: set, timeout: callTimeout}
+}
+
+// Lock locks (directory, key) — a group's id, or "account" and an
+// account's id — and returns its unlock function.
+func (r *Registry) Lock(directory, key string) (unlock func()) { return r.locks.Lock(directory, key) }
+
+// CallTimeout is the deadline of one directory call.
+func (r *Registry) CallTimeout() time.Duration { return r.timeout }
+
+// Deadline bounds ctx by the call timeout, for one directory call.
+func (r *Registry) Deadline(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, r.timeout)
 }

@@ -71,7 +71,7 @@ func BenchmarkLateness(b *testing.B) {
 			b.Fatal(err)
 		}
 		dirs := directories.Set{"demo": {Name: "demo", Conn: conn}}
-		sched := New(Config{Owner: "bench"}, st, dirs, &directories.Locks{}, clock.Real{}, slog.New(slog.DiscardHandler), nil, nil)
+		sched := New(Config{Owner: "bench"}, st, directories.NewRegistry(dirs, 0), clock.Real{}, slog.New(slog.DiscardHandler), nil, nil)
 		runCtx, cancel := context.WithCancel(ctx)
 		done := make(chan error)
 		go func() { done <- sched.Run(runCtx) }()

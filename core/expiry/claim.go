@@ -134,7 +134,7 @@ func (s *Scheduler) slotsFor(directory string) chan struct{} {
 // memberships are jitd's to remove, removes them in one call, and records
 // every outcome in one transaction.
 func (s *Scheduler) removeBatch(ctx context.Context, k groupKey, batch []store.Grant) {
-	unlock := s.locks.Lock(k.directory, k.groupID)
+	unlock := s.dirs.Lock(k.directory, k.groupID)
 	defer unlock()
 
 	toRemove, kept, err := s.partition(ctx, k, batch)
@@ -208,13 +208,13 @@ func (s *Scheduler) finish(tx store.Tx, g store.Grant, now time.Time, detail str
 // endsSessions says whether the grant's group asks for the user's sessions
 // to be ended with the membership.
 func (s *Scheduler) endsSessions(g store.Grant) bool {
-	d, ok := s.dirs[g.Directory]
+	d, ok := s.dirs.Set[g.Directory]
 	return ok && d.Groups[g.GroupName].EndSessions
 }
 
 // remove makes the batched directory call.
 func (s *Scheduler) remove(ctx context.Context, k groupKey, gs []store.Grant) ([]connectors.MemberResult, error) {
-	dir, ok := s.dirs[k.directory]
+	dir, ok := s.dirs.Set[k.directory]
 	if !ok {
 		return nil, fmt.Errorf("%s: %w", k.directory, errNoDirectory)
 	}
@@ -230,7 +230,7 @@ func (s *Scheduler) remove(ctx context.Context, k groupKey, gs []store.Grant) ([
 			users = append(users, g.UserID)
 		}
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.CallTimeout)
+	ctx, cancel := s.dirs.Deadline(ctx)
 	defer cancel()
 	return mm.RemoveMembers(ctx, k.groupID, users)
 }

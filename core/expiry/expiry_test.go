@@ -38,6 +38,9 @@ type faulty struct {
 	inCall  chan struct{} // if set, RemoveMembers signals here, then waits on release
 	release chan struct{}
 	onAdd   func() // called inside AddMembers, before the directory call
+	// hangAdd, if set, makes AddMembers signal on it and then hang until
+	// its context ends, as a directory that stopped answering does.
+	hangAdd chan struct{}
 }
 
 func (f *faulty) setFail(err error) { f.mu.Lock(); f.fail = err; f.mu.Unlock() }
@@ -61,6 +64,11 @@ func (f *faulty) AddMembers(ctx context.Context, g string, us []string) ([]conne
 	}
 	if f.onAdd != nil {
 		f.onAdd()
+	}
+	if f.hangAdd != nil {
+		f.hangAdd <- struct{}{}
+		<-ctx.Done()
+		return nil, fmt.Errorf("no answer: %w: %w", connectors.ErrUnavailable, ctx.Err())
 	}
 
 	return f.inner.AddMembers(ctx, g, us)
@@ -89,7 +97,7 @@ type env struct {
 	dir   *demo.Conn
 	conn  *faulty
 	dirs  directories.Set
-	locks *directories.Locks
+	reg   *directories.Registry
 	mgr   *grant.Manager
 	sched *Scheduler
 	cfg   Config
@@ -116,9 +124,10 @@ func newEnv(t *testing.T, groups, users int) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, path: filepath.Join(dirPath, "jitd.db"), clock: clock.NewFake(start), dir: conn, locks: &directories.Locks{}}
+	e := &env{t: t, path: filepath.Join(dirPath, "jitd.db"), clock: clock.NewFake(start), dir: conn}
 	e.conn = &faulty{Connector: conn, inner: conn}
 	e.dirs = directories.Set{"demo": {Name: "demo", Conn: e.conn, Groups: managed}}
+	e.reg = directories.NewRegistry(e.dirs, 0)
 	e.cfg = Config{Owner: "test-host", MinBackoff: time.Second, MaxBackoff: 5 * time.Minute, MaxAttempts: 6}
 	e.open()
 	return e
@@ -134,8 +143,8 @@ func (e *env) open() {
 	e.t.Cleanup(func() { st.Close() })
 	e.store = st
 	log := slog.New(slog.DiscardHandler)
-	e.sched = New(e.cfg, st, e.dirs, e.locks, e.clock, log, nil, nil)
-	e.mgr = grant.New(grant.Config{MinDuration: time.Minute, MaxDuration: 30 * 24 * time.Hour}, st, e.dirs, e.locks, e.clock, log, e.sched.Wake)
+	e.sched = New(e.cfg, st, e.reg, e.clock, log, nil, nil)
+	e.mgr = grant.New(grant.Config{MinDuration: time.Minute, MaxDuration: 30 * 24 * time.Hour}, st, e.reg, e.clock, log, e.sched.Wake)
 }
 
 func (e *env) add(user, group string, d time.Duration) store.Grant {
@@ -620,7 +629,7 @@ func TestGrant_WakesTheQueueOnceTheGrantIsDueable(t *testing.T) {
 	e := newEnv(t, 1, 1)
 	var seen []bool // at each wake: does NextDue see the grant?
 	log := slog.New(slog.DiscardHandler)
-	e.mgr = grant.New(grant.Config{MinDuration: time.Minute}, e.store, e.dirs, e.locks, e.clock, log, func() {
+	e.mgr = grant.New(grant.Config{MinDuration: time.Minute}, e.store, e.reg, e.clock, log, func() {
 		_, ok, _ := e.store.NextDue(context.Background())
 		seen = append(seen, ok)
 	})
@@ -911,7 +920,7 @@ func TestSessions_EndedAfterTheRemovalRetriedAndAlerted(t *testing.T) {
 	e.dirs["demo"].Conn = se
 	e.dirs["demo"].Groups["grp0"] = directories.GroupPolicy{EndSessions: true}
 	var alerts []string
-	sessions := NewSessions(Config{MaxAttempts: 3, MinBackoff: time.Second, MaxBackoff: time.Minute}, e.store, e.dirs, e.clock, slog.New(slog.DiscardHandler),
+	sessions := NewSessions(Config{MaxAttempts: 3, MinBackoff: time.Second, MaxBackoff: time.Minute}, e.store, e.reg, e.clock, slog.New(slog.DiscardHandler),
 		func(s store.SessionEnd, _ error) { alerts = append(alerts, s.GrantID) })
 	e.sched.Sessions = sessions
 	g := e.add("u0", "grp0", 5*time.Minute)
@@ -955,4 +964,42 @@ func TestSessions_EndedAfterTheRemovalRetriedAndAlerted(t *testing.T) {
 	if _, err := e.store.SessionEnd(context.Background(), pre.ID); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("a kept membership queued a session end: %v", err)
 	}
+}
+
+// A grant's AddMembers that hangs holds its group's lock no longer than the
+// directories' call timeout: a removal from the same group that falls due
+// meanwhile waits for the lock, and runs once the hung call is cut.
+func TestRegistry_HungAddMembersDelaysItsGroupsRevocationsAtMostTheCallTimeout(t *testing.T) {
+	e := newEnv(t, 1, 2)
+	const timeout = 300 * time.Millisecond
+	e.reg = directories.NewRegistry(e.dirs, timeout)
+	e.open()
+	due := e.add("u0", "grp0", time.Minute)
+	e.clock.Advance(2 * time.Minute)
+	e.conn.hangAdd = make(chan struct{})
+	applied := make(chan error, 1)
+	go func() {
+		_, err := e.mgr.Add(context.Background(), grant.AddRequest{User: "u1", Group: "grp0", Duration: time.Hour, Reason: "INC-2", Actor: "admin"})
+		applied <- err
+	}()
+	select { // the apply holds grp0's lock and hangs
+	case <-e.conn.hangAdd:
+	case err := <-applied:
+		t.Fatalf("the apply ended before its directory call: %v", err)
+	}
+	start := time.Now()
+	e.runOnce()
+	waited := time.Since(start)
+	if err := <-applied; err == nil {
+		t.Fatal("the hung AddMembers succeeded")
+	}
+	if s := e.state(due.ID); s.State != store.StateRevoked || e.member("u0", "grp0") {
+		t.Fatalf("the due grant is %s (member %v); want revoked once the hung call was cut", s.State, e.member("u0", "grp0"))
+	}
+	// Bounded by the call timeout (with room for a slow machine), not by
+	// the hung call, which would never have returned.
+	if waited > timeout+5*time.Second {
+		t.Fatalf("the removal waited %s for the group's lock; the call timeout is %s", waited, timeout)
+	}
+	t.Logf("the removal waited %s for the lock held by the hung apply (call timeout %s)", waited.Round(time.Millisecond), timeout)
 }

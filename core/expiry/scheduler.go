@@ -42,8 +42,6 @@ type Config struct {
 	MaxAttempts int
 	// MinBackoff and MaxBackoff bound the exponential retry delay.
 	MinBackoff, MaxBackoff time.Duration
-	// CallTimeout bounds one directory call.
-	CallTimeout time.Duration
 	// MaxThrottle: a removal held back by rate limits for longer than this
 	// past its grant's end becomes revoke_failed (alerted; still retried).
 	MaxThrottle time.Duration
@@ -58,7 +56,7 @@ type Config struct {
 func Defaults() Config {
 	return Config{
 		Owner: "jitd", Lease: 2 * time.Minute, BatchSize: 500, Concurrency: 4, ClaimLimit: 10000,
-		MaxAttempts: 6, MinBackoff: time.Second, MaxBackoff: 5 * time.Minute, CallTimeout: time.Minute,
+		MaxAttempts: 6, MinBackoff: time.Second, MaxBackoff: 5 * time.Minute,
 		MaxThrottle: 15 * time.Minute, AlertAfter: 20 * time.Second,
 	}
 }
@@ -89,9 +87,6 @@ func (c Config) withDefaults() Config {
 	if c.MaxBackoff < c.MinBackoff {
 		c.MaxBackoff = max(d.MaxBackoff, c.MinBackoff)
 	}
-	if c.CallTimeout <= 0 {
-		c.CallTimeout = d.CallTimeout
-	}
 	if c.MaxThrottle <= 0 {
 		c.MaxThrottle = d.MaxThrottle
 	}
@@ -115,8 +110,7 @@ type Health interface {
 type Scheduler struct {
 	cfg     Config
 	store   Store
-	dirs    directories.Set
-	locks   *directories.Locks
+	dirs    *directories.Registry
 	clock   clock.Clock
 	log     *slog.Logger
 	metrics *Metrics
@@ -150,12 +144,12 @@ type Scheduler struct {
 }
 
 // New returns a scheduler. metrics and alert may be nil.
-func New(cfg Config, st Store, dirs directories.Set, locks *directories.Locks, clk clock.Clock, log *slog.Logger, metrics *Metrics, alert Alerter) *Scheduler {
+func New(cfg Config, st Store, dirs *directories.Registry, clk clock.Clock, log *slog.Logger, metrics *Metrics, alert Alerter) *Scheduler {
 	if alert == nil {
 		alert = func(store.Grant, error) {}
 	}
 	return &Scheduler{
-		cfg: cfg.withDefaults(), store: st, dirs: dirs, locks: locks, clock: clk, log: log,
+		cfg: cfg.withDefaults(), store: st, dirs: dirs, clock: clk, log: log,
 		metrics: metrics, alert: alert, wake: make(chan struct{}, 1),
 		busy: map[string]bool{}, slots: map[string]chan struct{}{},
 		pending: map[groupKey][]store.Grant{}, draining: map[groupKey]bool{},
@@ -200,7 +194,7 @@ func (s *Scheduler) Recover(ctx context.Context) error {
 		if n, err = tx.ReleaseLeases(s.cfg.Owner); err != nil {
 			return err
 		}
-		for name := range s.dirs {
+		for name := range s.dirs.Set {
 			m, err := tx.RetryGrantsNow(name, now)
 			if err != nil {
 				return err

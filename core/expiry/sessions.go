@@ -25,7 +25,7 @@ import (
 type Sessions struct {
 	cfg   Config
 	store store.Store
-	dirs  directories.Set
+	dirs  *directories.Registry
 	clock clock.Clock
 	log   *slog.Logger
 	alert func(e store.SessionEnd, err error)
@@ -35,7 +35,7 @@ type Sessions struct {
 }
 
 // NewSessions returns the worker; alert may be nil.
-func NewSessions(cfg Config, st store.Store, dirs directories.Set, clk clock.Clock, log *slog.Logger, alert func(store.SessionEnd, error)) *Sessions {
+func NewSessions(cfg Config, st store.Store, dirs *directories.Registry, clk clock.Clock, log *slog.Logger, alert func(store.SessionEnd, error)) *Sessions {
 	cfg = cfg.withDefaults()
 	if alert == nil {
 		alert = func(store.SessionEnd, error) {}
@@ -99,10 +99,10 @@ func (s *Sessions) RunOnce(ctx context.Context) (int, error) {
 // end makes one call and records its outcome.
 func (s *Sessions) end(ctx context.Context, e store.SessionEnd) error {
 	err := fmt.Errorf("directory %s is not configured: %w", e.Directory, connectors.ErrInvalid)
-	if d, ok := s.dirs[e.Directory]; ok {
+	if d, ok := s.dirs.Set[e.Directory]; ok {
 		err = fmt.Errorf("directory %s cannot end sessions: %w", e.Directory, connectors.ErrInvalid)
 		if se, ok := connectors.AsSessionEnder(d.Conn); ok {
-			cctx, cancel := context.WithTimeout(ctx, s.cfg.CallTimeout)
+			cctx, cancel := s.dirs.Deadline(ctx)
 			err = se.EndSessions(cctx, e.UserID)
 			cancel()
 		}

@@ -110,7 +110,7 @@ func (m *Manager) drain(key [2]string, q *addQueue, p *pending) {
 // applyBatch records and applies grants that share a directory and group.
 func (m *Manager) applyBatch(batch []*pending) {
 	first := batch[0]
-	unlock := m.locks.Lock(first.dir.Name, first.group.ID)
+	unlock := m.dirs.Lock(first.dir.Name, first.group.ID)
 	defer unlock()
 	ctx := first.ctx
 	if len(batch) > 1 {

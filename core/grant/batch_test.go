@@ -63,8 +63,8 @@ func TestBatch_GrantsArrivingDuringAnAddShareOneCallAndOneBadOneSinksNothing(t *
 	}
 	t.Cleanup(func() { st.Close() })
 	clk := clock.NewFake(time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC))
-	m := New(Config{MinDuration: time.Minute, MaxDuration: 24 * time.Hour}, st, directories.Set{"d": {Name: "d", Conn: g, Groups: map[string]directories.GroupPolicy{"prod-db-admins": {}}}},
-		&directories.Locks{}, clk, slog.New(slog.DiscardHandler), nil)
+	m := New(Config{MinDuration: time.Minute, MaxDuration: 24 * time.Hour}, st,
+		directories.NewRegistry(directories.Set{"d": {Name: "d", Conn: g, Groups: map[string]directories.GroupPolicy{"prod-db-admins": {}}}}, 0), clk, slog.New(slog.DiscardHandler), nil)
 	ctx := context.Background()
 	add := func(i int, within func(store.Tx, store.Grant) error) (store.Grant, error) {
 		return m.Add(ctx, AddRequest{Directory: "d", User: fmt.Sprintf("user%02d", i), Group: "prod-db-admins", Duration: time.Hour, Reason: "r", Actor: "t", Within: within})

@@ -55,9 +55,6 @@ type Store interface {
 type Config struct {
 	MinDuration time.Duration
 	MaxDuration time.Duration
-	// CallTimeout bounds one directory call (default 30s): a hung directory
-	// must not hold a group's lock, which its removals need too.
-	CallTimeout time.Duration
 	// MaxText is the longest reason a person may give, in characters
 	// (default DefaultMaxText).
 	MaxText int
@@ -99,24 +96,17 @@ func (m *Manager) Target(directory, group string) error {
 	return nil
 }
 
-// DefaultCallTimeout bounds a directory call when no timeout is configured.
-const DefaultCallTimeout = 30 * time.Second
-
-// call returns ctx bounded by the call timeout.
+// call returns ctx bounded by the directories' call timeout: a hung
+// directory must not hold a group's lock, which its removals need too.
 func (m *Manager) call(ctx context.Context) (context.Context, context.CancelFunc) {
-	d := m.cfg.CallTimeout
-	if d <= 0 {
-		d = DefaultCallTimeout
-	}
-	return context.WithTimeout(ctx, d)
+	return m.dirs.Deadline(ctx)
 }
 
 // Manager creates, extends and revokes grants.
 type Manager struct {
 	cfg   Config
 	store Store
-	dirs  directories.Set
-	locks *directories.Locks
+	dirs  *directories.Registry
 	clock clock.Clock
 	log   *slog.Logger
 	// Changed is called after a commit that may move the next expiry (wakes the scheduler).
@@ -125,11 +115,11 @@ type Manager struct {
 }
 
 // New returns a Manager. changed may be nil.
-func New(cfg Config, st Store, dirs directories.Set, locks *directories.Locks, clk clock.Clock, log *slog.Logger, changed func()) *Manager {
+func New(cfg Config, st Store, dirs *directories.Registry, clk clock.Clock, log *slog.Logger, changed func()) *Manager {
 	if changed == nil {
 		changed = func() {}
 	}
-	return &Manager{cfg: cfg, store: st, dirs: dirs, locks: locks, clock: clk, log: log, changed: changed}
+	return &Manager{cfg: cfg, store: st, dirs: dirs, clock: clk, log: log, changed: changed}
 }
 
 // AddRequest asks for a temporary membership. Exactly one of Duration and Until is set.
@@ -153,14 +143,14 @@ func invalid(format string, args ...any) error {
 
 func (m *Manager) directory(name string) (*directories.Directory, error) {
 	if name == "" {
-		if len(m.dirs) == 1 {
-			for _, d := range m.dirs {
+		if len(m.dirs.Set) == 1 {
+			for _, d := range m.dirs.Set {
 				return d, nil
 			}
 		}
-		return nil, invalid("directory is required when %d directories are configured (one of %s)", len(m.dirs), m.dirNames())
+		return nil, invalid("directory is required when %d directories are configured (one of %s)", len(m.dirs.Set), m.dirNames())
 	}
-	d, ok := m.dirs[name]
+	d, ok := m.dirs.Set[name]
 	if !ok {
 		return nil, invalid("unknown directory %q (configured: %s)", name, m.dirNames())
 	}
@@ -169,7 +159,7 @@ func (m *Manager) directory(name string) (*directories.Directory, error) {
 
 func (m *Manager) dirNames() string {
 	var names []string
-	for n := range m.dirs {
+	for n := range m.dirs.Set {
 		names = append(names, n)
 	}
 	slices.Sort(names)
@@ -180,7 +170,7 @@ func (m *Manager) dirNames() string {
 // limit), as Add enforces it.
 func (m *Manager) MaxFor(directory, group string) time.Duration {
 	maxDur := time.Duration(0)
-	if d, ok := m.dirs[directory]; ok {
+	if d, ok := m.dirs.Set[directory]; ok {
 		maxDur = d.Groups[group].MaxDuration
 	}
 	if maxDur == 0 || (m.cfg.MaxDuration > 0 && m.cfg.MaxDuration < maxDur) {
@@ -282,7 +272,7 @@ func (m *Manager) apply(ctx context.Context, mm connectors.MembershipManager, g 
 func (m *Manager) applyAll(ctx context.Context, mm connectors.MembershipManager, gs []store.Grant) ([]store.Grant, []error) {
 	callErrs := make([]error, len(gs))
 	native := false
-	if dir, ok := m.dirs[gs[0].Directory]; ok {
+	if dir, ok := m.dirs.Set[gs[0].Directory]; ok {
 		_, native = connectors.AsExpiringMembershipManager(dir.Conn)
 	}
 	var users []string
@@ -378,7 +368,7 @@ func (m *Manager) applyAll(ctx context.Context, mm connectors.MembershipManager,
 func (m *Manager) add(ctx context.Context, mm connectors.MembershipManager, g store.Grant, end time.Time) error {
 	var em connectors.ExpiringMembershipManager
 	native := false
-	if dir, ok := m.dirs[g.Directory]; ok {
+	if dir, ok := m.dirs.Set[g.Directory]; ok {
 		em, native = connectors.AsExpiringMembershipManager(dir.Conn)
 	}
 	if !native {
@@ -435,7 +425,7 @@ func (m *Manager) Resume(ctx context.Context) error {
 		return fmt.Errorf("grant: resume: %w", err)
 	}
 	for _, g := range pending {
-		dir, ok := m.dirs[g.Directory]
+		dir, ok := m.dirs.Set[g.Directory]
 		if !ok {
 			m.log.Error("grant resume: directory no longer configured", "grant_id", g.ID, "directory", g.Directory)
 			continue
@@ -458,7 +448,7 @@ func (m *Manager) Resume(ctx context.Context) error {
 			}
 			continue
 		}
-		unlock := m.locks.Lock(g.Directory, g.GroupID)
+		unlock := m.dirs.Lock(g.Directory, g.GroupID)
 		_, err := m.apply(ctx, mm, g)
 		unlock()
 		if err != nil && !errors.Is(err, ErrDirectory) {
@@ -494,7 +484,7 @@ func (m *Manager) Extend(ctx context.Context, id string, d time.Duration, until 
 	mm, ok := connectors.AsMembershipManager(dir.Conn)
 	if _, native := connectors.AsExpiringMembershipManager(dir.Conn); native && ok && !g.Preexisting && g.State == store.StateActive && end.After(g.ExpiresAt) {
 		// The directory's own end moves first; if it cannot, nothing changes.
-		unlock := m.locks.Lock(g.Directory, g.GroupID)
+		unlock := m.dirs.Lock(g.Directory, g.GroupID)
 		err := m.add(ctx, mm, g, end)
 		unlock()
 		if err != nil {

@@ -59,7 +59,7 @@ func newTimed(t *testing.T) (*Manager, *timed, *clock.Fake) {
 	conn, st, clk := demoAndStore(t)
 	dir := &timed{Conn: conn, ends: map[string]time.Time{}}
 	dirs := directories.Set{"d": {Name: "d", Conn: dir, Groups: map[string]directories.GroupPolicy{"prod-db-admins": {}}}}
-	return New(Config{MinDuration: time.Minute, MaxDuration: 24 * time.Hour}, st, dirs, &directories.Locks{}, clk, slog.New(slog.DiscardHandler), nil), dir, clk
+	return New(Config{MinDuration: time.Minute, MaxDuration: 24 * time.Hour}, st, directories.NewRegistry(dirs, 0), clk, slog.New(slog.DiscardHandler), nil), dir, clk
 }
 
 // With a native TTL, the directory is told the latest end among the grants
@@ -122,18 +122,18 @@ func (s *slowLookup) IsMember(ctx context.Context, group, user string) (bool, er
 	return s.Conn.IsMember(ctx, group, user)
 }
 
-func newSlow(t *testing.T, cfg Config) (*Manager, *slowLookup) {
+func newSlow(t *testing.T, cfg Config, callTimeout time.Duration) (*Manager, *slowLookup) {
 	t.Helper()
 	conn, st, clk := demoAndStore(t)
 	dir := &slowLookup{Conn: conn, clock: clk}
 	dirs := directories.Set{"d": {Name: "d", Conn: dir, Groups: map[string]directories.GroupPolicy{"prod-db-admins": {}}}}
-	return New(cfg, st, dirs, &directories.Locks{}, clk, slog.New(slog.DiscardHandler), nil), dir
+	return New(cfg, st, directories.NewRegistry(dirs, callTimeout), clk, slog.New(slog.DiscardHandler), nil), dir
 }
 
 // A grant asked for 30s lasts 30s: its start and end come from one instant,
 // however long the directory lookups took.
 func TestGrant_DurationIsExact(t *testing.T) {
-	m, _ := newSlow(t, Config{MinDuration: time.Second, MaxDuration: time.Hour})
+	m, _ := newSlow(t, Config{MinDuration: time.Second, MaxDuration: time.Hour}, 0)
 	g, err := m.Add(context.Background(), AddRequest{User: "alice", Group: "prod-db-admins", Duration: 30 * time.Second, Reason: "INC-1", Actor: "admin"})
 	if err != nil {
 		t.Fatal(err)
@@ -146,7 +146,7 @@ func TestGrant_DurationIsExact(t *testing.T) {
 // A directory that hangs cannot hold a grant (and its group's lock, which
 // removals need) past the call timeout.
 func TestGrant_HungDirectoryCallIsCutAtTheCallTimeout(t *testing.T) {
-	m, dir := newSlow(t, Config{MinDuration: time.Second, MaxDuration: time.Hour, CallTimeout: 50 * time.Millisecond})
+	m, dir := newSlow(t, Config{MinDuration: time.Second, MaxDuration: time.Hour}, 50*time.Millisecond)
 	dir.hang = true
 	done := make(chan error, 1)
 	go func() {

@@ -59,10 +59,10 @@ func newEnv(t *testing.T) *env {
 	log := slog.New(slog.DiscardHandler)
 	dirs := directories.Set{"corp": {Name: "corp", Conn: e.conn, Groups: map[string]directories.GroupPolicy{
 		"prod-db-admins": {}, "payments-release": {MaxDuration: 8 * time.Hour}, "staff": {}}}}
-	locks := &directories.Locks{}
-	e.sched = expiry.New(expiry.Config{}, e.store, dirs, locks, e.clock, log, nil, nil)
-	grants := grant.New(grant.Config{MinDuration: time.Minute, MaxDuration: 90 * 24 * time.Hour}, e.store, dirs, locks, e.clock, log, e.sched.Wake)
-	e.accounts = account.New(account.Config{MaxDuration: 60 * 24 * time.Hour}, e.store, dirs, grants, e.clock, log, nil)
+	reg := directories.NewRegistry(dirs, 0)
+	e.sched = expiry.New(expiry.Config{}, e.store, reg, e.clock, log, nil, nil)
+	grants := grant.New(grant.Config{MinDuration: time.Minute, MaxDuration: 90 * 24 * time.Hour}, e.store, reg, e.clock, log, e.sched.Wake)
+	e.accounts = account.New(account.Config{MaxDuration: 60 * 24 * time.Hour}, e.store, reg, grants, e.clock, log, nil)
 	pol, err := policy.Compile([]policy.Rule{
 		{Name: "contractor-db", Match: `context.onboarding && request.group == "prod-db-admins"`,
 			Eligible: `requester.attributes["company"] != "Evil Corp"`, Approvals: []policy.Step{{Any: 1, Users: []string{"carol"}}}},

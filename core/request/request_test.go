@@ -47,7 +47,7 @@ func newEnvSynced(t *testing.T, synced bool) *env {
 	clk := clock.NewFake(time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC))
 	log := slog.New(slog.DiscardHandler)
 	dirs := directories.Set{"demo": {Name: "demo", Conn: conn, Groups: map[string]directories.GroupPolicy{"prod-db-admins": {}, "payments-release": {}}}}
-	grants := grant.New(grant.Config{MinDuration: time.Minute, MaxDuration: 24 * time.Hour}, st, dirs, &directories.Locks{}, clk, log, nil)
+	grants := grant.New(grant.Config{MinDuration: time.Minute, MaxDuration: 24 * time.Hour}, st, directories.NewRegistry(dirs, 0), clk, log, nil)
 	if synced {
 		mir := mirror.New(mirror.Config{}, st, map[string]mirror.Source{"demo": {Conn: conn}}, clk, log, nil)
 		if _, err := mir.Sync(ctx, "demo", true); err != nil {

@@ -72,9 +72,9 @@ func newEnv(t *testing.T) *env {
 	e := &env{t: t, clock: clock.NewFake(time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)), store: st, conn: conn, admin: admin}
 	log := slog.New(slog.DiscardHandler)
 	dirs := directories.Set{"corp": {Name: "corp", Conn: conn, Groups: map[string]directories.GroupPolicy{"prod-db-admins": {}, "payments-release": {}}}}
-	locks := &directories.Locks{}
-	e.sched = expiry.New(expiry.Config{Owner: "t"}, st, dirs, locks, e.clock, log, nil, nil)
-	e.mgr = grant.New(grant.Config{MinDuration: time.Minute}, st, dirs, locks, e.clock, log, e.sched.Wake)
+	reg := directories.NewRegistry(dirs, 0)
+	e.sched = expiry.New(expiry.Config{Owner: "t"}, st, reg, e.clock, log, nil, nil)
+	e.mgr = grant.New(grant.Config{MinDuration: time.Minute}, st, reg, e.clock, log, e.sched.Wake)
 	e.mir = mirror.New(mirror.Config{}, st, map[string]mirror.Source{"corp": {Conn: conn}}, e.clock, log, nil)
 	e.pol = reconcile.Policy{Groups: []string{"prod-db-admins", "payments-release"}}
 	e.rec = reconcile.New(st, e.mgr, map[string]reconcile.Policy{"corp": e.pol}, e.clock, log, nil)
