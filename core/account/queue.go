@@ -8,9 +8,9 @@ import (
 
 	"github.com/jitd/jitd/connectors"
 	"github.com/jitd/jitd/core/audit"
-	"github.com/jitd/jitd/core/clock"
 	"github.com/jitd/jitd/core/grant"
 	"github.com/jitd/jitd/core/store"
+	"github.com/jitd/jitd/core/work"
 )
 
 // The account queue: one loop sleeps on a timer until the next account has
@@ -51,7 +51,7 @@ func (m *Manager) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	clock.Loop(ctx, m.clock, m.wake, func(ctx context.Context) (time.Time, bool, error) {
+	work.Loop(ctx, m.clock, m.wake, func(ctx context.Context) (time.Time, bool, error) {
 		if _, err := m.RunOnce(ctx); err != nil {
 			return time.Time{}, false, err
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/jitd/jitd/core/backoff"
 	"github.com/jitd/jitd/core/clock"
 	"github.com/jitd/jitd/core/store"
+	"github.com/jitd/jitd/core/work"
 )
 
 // Store is the part of jitd's store the expiry queue uses.
@@ -220,67 +221,36 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	if err := s.Recover(ctx); err != nil {
 		return err
 	}
-	work := context.WithoutCancel(ctx) // in-flight calls outlive a shutdown request
-	failures, empty := 0, 0
-	for {
-		if ctx.Err() != nil {
-			return nil
-		}
-		var wait time.Duration
-		claimed, err := s.dispatchDue(work)
-		if err == nil {
-			failures = 0
-			wait, err = s.untilNext(ctx)
-			switch {
-			case err != nil || wait != 0: // an error, something later, or nothing at all (-1)
-				empty = 0
-			case claimed > 0 || empty == 0:
-				// Due now: a grant can fall due between the claim and this
-				// look. Look again at once.
-				empty++
-				continue
-			default:
-				// Twice nothing claimable although something is due: it is in
-				// flight here (its lease ran out while it queued behind a slow
-				// directory). A finishing batch wakes us; a second at the latest.
-				wait = time.Second
-			}
-		}
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			failures++
-			wait = s.backoff(failures)
-			s.log.Error("expiry: queue pass failed; retrying", "err", err, "retry_in", wait)
-		}
+	calls := context.WithoutCancel(ctx) // in-flight calls outlive a shutdown request
+	empty := 0
+	work.Loop(ctx, s.clock, s.wake, func(ctx context.Context) (time.Time, bool, error) {
 		if s.afterPass != nil {
-			s.afterPass()
+			defer s.afterPass()
 		}
-		var timer clock.Timer
-		var timerC <-chan time.Time // nil: nothing is due, sleep until woken
-		if wait >= 0 {
-			timer = s.clock.NewTimer(wait)
-			timerC = timer.C()
+		claimed, err := s.dispatchDue(calls)
+		if err != nil {
+			return time.Time{}, false, err
 		}
-		select {
-		case <-ctx.Done():
-		case <-s.wake:
-		case <-timerC:
+		next, ok, err := s.store.NextDue(ctx)
+		now := s.clock.Now()
+		switch {
+		case err != nil || !ok || next.After(now): // an error, something later, or nothing at all
+			empty = 0
+			return next, ok, err
+		case claimed > 0 || empty == 0:
+			// Due now: a grant can fall due between the claim and this
+			// look. Look again at once.
+			empty++
+			return now, true, nil
 		}
-		if timer != nil {
-			timer.Stop()
-		}
-	}
-}
-
-// untilNext returns how long to sleep until the next due grant; -1 if none.
-func (s *Scheduler) untilNext(ctx context.Context) (time.Duration, error) {
-	next, ok, err := s.store.NextDue(ctx)
-	if err != nil || !ok {
-		return -1, err
-	}
-	return max(next.Sub(s.clock.Now()), 0), nil
+		// Twice nothing claimable although something is due: it is in
+		// flight here (its lease ran out while it queued behind a slow
+		// directory). A finishing batch wakes us; a second at the latest.
+		return now.Add(time.Second), true, nil
+	}, s.backoff, func(err error, wait time.Duration) {
+		s.log.Error("expiry: queue pass failed; retrying", "err", err, "retry_in", wait)
+	})
+	return nil
 }
 
 // dispatchDue claims everything due now and starts its batches; it returns

@@ -13,6 +13,7 @@ import (
 	"github.com/jitd/jitd/core/backoff"
 	"github.com/jitd/jitd/core/clock"
 	"github.com/jitd/jitd/core/store"
+	"github.com/jitd/jitd/core/work"
 )
 
 // Sessions ends the sessions of people whose membership of a group with
@@ -68,7 +69,7 @@ func (s *Sessions) RetryNow(ctx context.Context, directory string) (int, error) 
 
 // Run works until ctx is cancelled.
 func (s *Sessions) Run(ctx context.Context) {
-	clock.Loop(ctx, s.clock, s.wake, func(ctx context.Context) (time.Time, bool, error) {
+	work.Loop(ctx, s.clock, s.wake, func(ctx context.Context) (time.Time, bool, error) {
 		if _, err := s.RunOnce(ctx); err != nil {
 			return time.Time{}, false, err
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/jitd/jitd/core/backoff"
 	"github.com/jitd/jitd/core/clock"
 	"github.com/jitd/jitd/core/store"
+	"github.com/jitd/jitd/core/work"
 )
 
 // Store is the part of jitd's store the notifier uses.
@@ -157,7 +158,7 @@ func (n *Notifier) Wake() {
 
 // Run routes and sends until ctx ends.
 func (n *Notifier) Run(ctx context.Context) {
-	clock.Loop(ctx, n.clock, n.wake, n.pass, n.backoff.Delay, func(err error, wait time.Duration) {
+	work.Loop(ctx, n.clock, n.wake, n.pass, n.backoff.Delay, func(err error, wait time.Duration) {
 		n.log.Error("notify: pass failed", "err", err, "retry_in", wait)
 	})
 }

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jitd/jitd/core/clock"
 	"github.com/jitd/jitd/core/store"
+	"github.com/jitd/jitd/core/work"
 )
 
 // Pending requests nobody decided on expire: one loop sleeps until the
@@ -50,7 +50,7 @@ func (m *Manager) ExpireDue(ctx context.Context) (int, error) {
 
 // Run expires requests on time until ctx is cancelled.
 func (m *Manager) Run(ctx context.Context) error {
-	clock.Loop(ctx, m.clock, m.wake, func(ctx context.Context) (time.Time, bool, error) {
+	work.Loop(ctx, m.clock, m.wake, func(ctx context.Context) (time.Time, bool, error) {
 		if _, err := m.ExpireDue(ctx); err != nil {
 			return time.Time{}, false, err
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/jitd/jitd/connectors"
 	"github.com/jitd/jitd/core/clock"
 	"github.com/jitd/jitd/core/store"
+	"github.com/jitd/jitd/core/work"
 )
 
 // Store is the part of jitd's store the mirror uses.
@@ -378,24 +379,14 @@ func (m *Mirror) Run(ctx context.Context) {
 		if interval <= 0 {
 			interval = 5 * time.Minute
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				if _, err := m.Sync(ctx, dir, false); err != nil && ctx.Err() == nil {
-					m.log.Error("mirror: sync failed; retrying at the next interval", "directory", dir, "err", err)
-				}
-				t := m.clock.NewTimer(interval)
-				select {
-				case <-ctx.Done():
-					t.Stop()
-					return
-				case <-t.C():
-				case <-m.wakes[dir]:
-					t.Stop()
-				}
-			}
-		}()
+		wg.Go(func() {
+			work.Loop(ctx, m.clock, m.wakes[dir], func(ctx context.Context) (time.Time, bool, error) {
+				_, err := m.Sync(ctx, dir, false)
+				return m.clock.Now().Add(interval), true, err
+			}, func(int) time.Duration { return interval }, func(err error, _ time.Duration) {
+				m.log.Error("mirror: sync failed; retrying at the next interval", "directory", dir, "err", err)
+			})
+		})
 	}
 	wg.Wait()
 }
