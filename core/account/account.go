@@ -23,6 +23,7 @@ import (
 	"github.com/jitd/jitd/core/clock"
 	"github.com/jitd/jitd/core/grant"
 	"github.com/jitd/jitd/core/store"
+	"github.com/jitd/jitd/core/work"
 )
 
 // Errors for callers to map to responses.
@@ -115,6 +116,7 @@ type Manager struct {
 	wake   chan struct{}
 
 	delays *backoff.Backoff
+	retry  work.Retry
 }
 
 // New returns a Manager. grants (to revoke a disabled account's grants) and
@@ -123,10 +125,14 @@ func New(cfg Config, st Store, dirs *directories.Registry, grants *grant.Manager
 	if alert == nil {
 		alert = func(store.Account, error) {}
 	}
+	cfg = cfg.withDefaults()
+	delays := backoff.New(cfg.MinBackoff, cfg.MaxBackoff, uint64(clk.Now().UnixNano()))
 	return &Manager{
-		cfg: cfg.withDefaults(), store: st, dirs: dirs, grants: grants, clock: clk, log: log, alert: alert,
-		wake:   make(chan struct{}, 1),
-		delays: backoff.New(cfg.withDefaults().MinBackoff, cfg.withDefaults().MaxBackoff, uint64(clk.Now().UnixNano())),
+		cfg: cfg, store: st, dirs: dirs, grants: grants, clock: clk, log: log, alert: alert,
+		wake: make(chan struct{}, 1), delays: delays,
+		// Only a disable can fail: creating and deleting are retried alike,
+		// but an account that cannot be disabled is access outliving its end.
+		retry: work.Retry{MaxAttempts: cfg.MaxAttempts, AlertAfter: cfg.AlertAfter, Backoff: delays},
 	}
 }
 
@@ -343,16 +349,14 @@ func (m *Manager) adopt(ctx context.Context, am connectors.AccountManager, a sto
 	return connectors.Account{ID: u.ID, Login: u.Login, Enabled: true}, nil
 }
 
-// retryLater counts a failed call and schedules the next attempt; a rate
+// retryLater counts a failed call and schedules the next attempt (see
+// work.Retry); its verdict says whether a disable has now failed. A rate
 // limit's wait is honoured and not counted as a failure.
-func (m *Manager) retryLater(a *store.Account, now time.Time, err error) {
-	if wait, ok := connectors.RetryAfter(err); ok {
-		a.NextAttempt = now.Add(wait)
-	} else {
-		a.Attempts++
-		a.NextAttempt = now.Add(m.backoff(a.Attempts))
-	}
+func (m *Manager) retryLater(a *store.Account, now time.Time, err error) work.Verdict {
+	v := m.retry.After(work.Attempt{Attempts: a.Attempts, Due: a.EndsAt, Now: now, Err: err, Failed: a.State == store.AccountDisableFailed})
+	a.Attempts, a.NextAttempt = v.Attempts, v.Next
 	a.LastError, a.UpdatedAt = err.Error(), now
+	return v
 }
 
 func (m *Manager) backoff(n int) time.Duration { return m.delays.Delay(n) }

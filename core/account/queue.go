@@ -141,11 +141,9 @@ func (m *Manager) disable(ctx context.Context, am connectors.AccountManager, a s
 	}
 	now := m.clock.Now()
 	if err != nil {
-		m.retryLater(&a, now, err)
+		v := m.retryLater(&a, now, err)
 		action, detail := "", ""
-		_, limited := connectors.RetryAfter(err)
-		overdue := !limited && now.Sub(a.EndsAt) >= m.cfg.AlertAfter
-		if a.State == store.AccountDisabling && (a.Attempts >= m.cfg.MaxAttempts || !connectors.Retryable(err) || overdue) {
+		if a.State == store.AccountDisabling && v.Fail {
 			a.State, action, detail = store.AccountDisableFailed, audit.AccountDisableFailed, err.Error()
 			m.log.Error("accounts: disabling keeps failing; still retried", "account_id", a.ID, "directory", a.Directory, "user", a.Login, "attempts", a.Attempts, "err", err)
 			m.alert(a, err)

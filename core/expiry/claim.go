@@ -10,6 +10,7 @@ import (
 	"github.com/jitd/jitd/core/audit"
 	"github.com/jitd/jitd/core/grant"
 	"github.com/jitd/jitd/core/store"
+	"github.com/jitd/jitd/core/work"
 )
 
 // claim marks the due grants revoking under this instance's lease, in one
@@ -281,20 +282,13 @@ func (s *Scheduler) record(ctx context.Context, kept []keptGrant, gs []store.Gra
 			g.LeaseOwner, g.LeaseUntil, g.UpdatedAt = "", time.Time{}, now
 			// Being rate limited is throttling, not failure: it does not count
 			// towards revoke_failed, unless it holds the removal back too long.
-			wait, limited := connectors.RetryAfter(err)
-			if !limited {
-				g.Attempts++
-				wait = s.backoff(g.Attempts)
-				if stale {
-					wait = 0
-				}
+			v := s.retry.After(work.Attempt{Attempts: g.Attempts, Due: g.ExpiresAt, Now: now, Err: err, Failed: g.State == store.StateRevokeFailed})
+			g.Attempts, g.NextAttempt = v.Attempts, v.Next
+			if stale && !v.Limited {
+				g.NextAttempt = now // begun before the directory came back: retry at once
 			}
-			g.NextAttempt = now.Add(wait)
 			s.metrics.observeFailure()
-			overdue := now.Sub(g.ExpiresAt)
-			escalate := g.State != store.StateRevokeFailed &&
-				(g.Attempts >= s.cfg.MaxAttempts || !connectors.Retryable(err) ||
-					(limited && overdue > s.cfg.MaxThrottle) || (!limited && overdue >= s.cfg.AlertAfter))
+			overdue, limited, escalate := v.Overdue, v.Limited, v.Fail
 			if escalate {
 				g.State = store.StateRevokeFailed
 				alerts = append(alerts, g)

@@ -142,6 +142,7 @@ type Scheduler struct {
 	inflight sync.WaitGroup
 
 	delays *backoff.Backoff
+	retry  work.Retry
 }
 
 // New returns a scheduler. metrics and alert may be nil.
@@ -149,12 +150,15 @@ func New(cfg Config, st Store, dirs *directories.Registry, clk clock.Clock, log 
 	if alert == nil {
 		alert = func(store.Grant, error) {}
 	}
+	cfg = cfg.withDefaults()
+	delays := backoff.New(cfg.MinBackoff, cfg.MaxBackoff, uint64(clk.Now().UnixNano()))
 	return &Scheduler{
-		cfg: cfg.withDefaults(), store: st, dirs: dirs, clock: clk, log: log,
+		cfg: cfg, store: st, dirs: dirs, clock: clk, log: log,
 		metrics: metrics, alert: alert, wake: make(chan struct{}, 1),
 		busy: map[string]bool{}, slots: map[string]chan struct{}{},
 		pending: map[groupKey][]store.Grant{}, draining: map[groupKey]bool{},
-		delays: backoff.New(cfg.withDefaults().MinBackoff, cfg.withDefaults().MaxBackoff, uint64(clk.Now().UnixNano())),
+		delays: delays,
+		retry:  work.Retry{MaxAttempts: cfg.MaxAttempts, AlertAfter: cfg.AlertAfter, MaxThrottle: cfg.MaxThrottle, Backoff: delays},
 	}
 }
 

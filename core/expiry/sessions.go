@@ -33,6 +33,7 @@ type Sessions struct {
 	wake  chan struct{}
 
 	delays *backoff.Backoff
+	retry  work.Retry
 }
 
 // NewSessions returns the worker; alert may be nil.
@@ -41,8 +42,9 @@ func NewSessions(cfg Config, st store.Store, dirs *directories.Registry, clk clo
 	if alert == nil {
 		alert = func(store.SessionEnd, error) {}
 	}
+	delays := backoff.New(cfg.MinBackoff, cfg.MaxBackoff, uint64(clk.Now().UnixNano()))
 	return &Sessions{cfg: cfg, store: st, dirs: dirs, clock: clk, log: log, alert: alert, wake: make(chan struct{}, 1),
-		delays: backoff.New(cfg.MinBackoff, cfg.MaxBackoff, uint64(clk.Now().UnixNano()))}
+		delays: delays, retry: work.Retry{MaxAttempts: cfg.MaxAttempts, Backoff: delays}}
 }
 
 // Wake makes the worker look again now. It never blocks.
@@ -118,13 +120,9 @@ func (s *Sessions) end(ctx context.Context, e store.SessionEnd) error {
 			detail = "no sessions to end: the user is gone from " + e.Directory
 		}
 	default:
-		wait, limited := connectors.RetryAfter(err)
-		if !limited {
-			e.Attempts++
-			wait = s.delays.Delay(e.Attempts)
-		}
-		e.NextAttempt, e.LastError = now.Add(wait), err.Error()
-		if e.State == store.SessionsPending && (e.Attempts >= s.cfg.MaxAttempts || !connectors.Retryable(err)) {
+		v := s.retry.After(work.Attempt{Attempts: e.Attempts, Due: e.CreatedAt, Now: now, Err: err, Failed: e.State != store.SessionsPending})
+		e.Attempts, e.NextAttempt, e.LastError = v.Attempts, v.Next, err.Error()
+		if v.Fail {
 			e.State = store.SessionsFailed
 			action, detail = audit.SessionsEndFailed, fmt.Sprintf("ending the sessions failed %d times, still retrying: %v", e.Attempts, err)
 		}
