@@ -52,6 +52,8 @@ type Conn struct {
 	linkTTL    bool // server lists the link-TTL control (AD with PAM)
 	syncrepl   bool // server lists the syncrepl control
 	probed     bool
+
+	flavor flavor
 }
 
 var (
@@ -84,10 +86,12 @@ func New(cfg Config) (*Conn, error) {
 		}
 		tc.RootCAs = pool
 	}
-	return &Conn{
+	c := &Conn{
 		cfg: cfg, password: pw, tls: tc,
 		idle: make(chan *goldap.Conn, cfg.Connections), sem: make(chan struct{}, cfg.Connections),
-	}, nil
+	}
+	c.flavor = flavorOf(c)
+	return c, nil
 }
 
 // Describe reports the kind.
@@ -384,16 +388,13 @@ func (c *Conn) userAttrs() []string {
 	if c.cfg.DisabledAttr != "" {
 		attrs = append(attrs, c.cfg.DisabledAttr)
 	}
-	if c.cfg.ad() {
-		attrs = append(attrs, adUserAttrs...)
-	}
-	return attrs
+	return append(attrs, c.flavor.userAttrs()...)
 }
 
 // enabled applies disabled_attr/disabled_value to an entry, and on AD also
 // userAccountControl and accountExpires.
 func (c *Conn) enabled(e *goldap.Entry) bool {
-	if c.cfg.ad() && !adEnabled(e, time.Now()) {
+	if !c.flavor.enabled(e, time.Now()) {
 		return false
 	}
 	if c.cfg.DisabledAttr == "" {
@@ -452,11 +453,7 @@ func (c *Conn) LookupUser(ctx context.Context, login string) (connectors.User, e
 	if login == "" {
 		return connectors.User{}, fmt.Errorf("ldap: empty login: %w", connectors.ErrNotFound)
 	}
-	filter := and(c.cfg.UserFilter, c.cfg.LoginAttr, login)
-	if c.cfg.ad() && strings.EqualFold(c.cfg.LoginAttr, "sAMAccountName") {
-		// People give either form of their AD name.
-		filter = "(&" + c.cfg.UserFilter + "(|(sAMAccountName=" + goldap.EscapeFilter(login) + ")(userPrincipalName=" + goldap.EscapeFilter(login) + ")))"
-	}
+	filter := c.flavor.loginFilter(login)
 	entries, err := c.search(ctx, c.cfg.UserBase, filter, c.userAttrs(), 2)
 	if err != nil {
 		return connectors.User{}, err
@@ -619,10 +616,7 @@ func (c *Conn) members(ctx context.Context, groupDN string) ([]string, error) {
 
 // readMembers reads every value of a group's member attribute on l.
 func (c *Conn) readMembers(l *goldap.Conn, groupDN string) ([]string, error) {
-	attr := c.cfg.MemberAttr
-	if c.cfg.ad() {
-		attr += ";range=0-*"
-	}
+	attr := c.flavor.memberRange(c.cfg.MemberAttr)
 	var out []string
 	for {
 		res, err := l.Search(goldap.NewSearchRequest(groupDN, goldap.ScopeBaseObject, goldap.NeverDerefAliases, 1, 0, false,
@@ -671,20 +665,5 @@ func (c *Conn) IsMember(ctx context.Context, groupID, userID string) (bool, erro
 	if !ok {
 		return false, fmt.Errorf("ldap: user %s: %w", userID, connectors.ErrNotFound)
 	}
-	if c.cfg.ad() {
-		return c.inChain(ctx, udn, gdn)
-	}
-	var member bool
-	err = c.with(ctx, func(l *goldap.Conn) error {
-		var err error
-		member, err = l.Compare(gdn, c.cfg.MemberAttr, udn)
-		if goldap.IsErrorWithCode(err, goldap.LDAPResultNoSuchAttribute) {
-			return nil
-		}
-		if err != nil {
-			return mapErr("compare "+gdn, err)
-		}
-		return nil
-	})
-	return member, err
+	return c.flavor.isMember(ctx, udn, gdn)
 }

@@ -127,12 +127,7 @@ func (c *Conn) scope(kind connectors.EntryKind) (base, class string, writable []
 
 // timestampAttrs are the operational attributes holding when an entry was
 // made and last changed.
-func (c *Conn) timestampAttrs() (created, modified string) {
-	if c.cfg.ad() {
-		return "whenCreated", "whenChanged"
-	}
-	return "createTimestamp", "modifyTimestamp"
-}
+func (c *Conn) timestampAttrs() (created, modified string) { return c.flavor.timestamps() }
 
 func (c *Conn) entryAttrs(kind connectors.EntryKind, extra []string) []string {
 	created, modified := c.timestampAttrs()
@@ -144,10 +139,7 @@ func (c *Conn) entryAttrs(kind connectors.EntryKind, extra []string) []string {
 	if c.cfg.DisabledAttr != "" {
 		attrs = append(attrs, c.cfg.DisabledAttr)
 	}
-	if c.cfg.ad() {
-		attrs = append(attrs, adUserAttrs...)
-	}
-	return attrs
+	return append(attrs, c.flavor.userAttrs()...)
 }
 
 func (c *Conn) toEntry(kind connectors.EntryKind, e *goldap.Entry, attrs []string) connectors.Entry {
@@ -537,7 +529,7 @@ func (c *Conn) ModifyEntry(ctx context.Context, kind connectors.EntryKind, id st
 			return err
 		}
 	}
-	if change.Name != "" && kind == connectors.UserEntry && !c.cfg.ad() && change.Name != e.GetEqualFoldAttributeValue(c.cfg.LoginAttr) && rdnIs(e.DN, c.cfg.LoginAttr) {
+	if change.Name != "" && kind == connectors.UserEntry && c.flavor.renamesRDN() && change.Name != e.GetEqualFoldAttributeValue(c.cfg.LoginAttr) && rdnIs(e.DN, c.cfg.LoginAttr) {
 		if dn, err = c.rename(ctx, e.DN, c.cfg.LoginAttr, change.Name); err != nil {
 			return err
 		}
@@ -555,14 +547,10 @@ func (c *Conn) ModifyEntry(ctx context.Context, kind connectors.EntryKind, id st
 		}
 	}
 	if change.Password != "" {
-		if c.cfg.ad() {
-			req.Replace("unicodePwd", []string{unicodePwd(change.Password)})
-		} else {
-			req.Replace("userPassword", []string{ssha(change.Password)})
-		}
+		c.flavor.setPassword(req, change.Password)
 	}
 	if change.Enabled != nil && kind == connectors.UserEntry && *change.Enabled != c.enabled(e) {
-		if err := c.enabledChange(req, e, *change.Enabled); err != nil {
+		if err := c.flavor.enabledChange(req, e, *change.Enabled); err != nil {
 			return err
 		}
 	}
@@ -598,28 +586,6 @@ func (c *Conn) userRename(req *goldap.ModifyRequest, login string) error {
 	if upn != "" {
 		req.Replace("userPrincipalName", []string{upn})
 	}
-	return nil
-}
-
-func (c *Conn) enabledChange(req *goldap.ModifyRequest, e *goldap.Entry, enabled bool) error {
-	if !c.cfg.ad() {
-		if enabled {
-			req.Delete(c.cfg.DisabledAttr, nil)
-		} else {
-			req.Replace(c.cfg.DisabledAttr, []string{c.disabledValue()})
-		}
-		return nil
-	}
-	uac, err := strconv.Atoi(e.GetEqualFoldAttributeValue("userAccountControl"))
-	if err != nil {
-		return fmt.Errorf("ldap: %s has no readable userAccountControl: %w", e.DN, connectors.ErrInvalid)
-	}
-	if enabled {
-		uac &^= uacDisabled
-	} else {
-		uac |= uacDisabled
-	}
-	req.Replace("userAccountControl", []string{strconv.Itoa(uac)})
 	return nil
 }
 

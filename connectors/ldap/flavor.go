@@ -1,0 +1,135 @@
+package ldap
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	goldap "github.com/go-ldap/ldap/v3"
+
+	"github.com/jitd/jitd/connectors"
+)
+
+// flavor is what differs between Active Directory and OpenLDAP: how a user
+// is marked enabled, found by login and renamed, how a password is written,
+// how a group's members are read and tested, and which attributes hold an
+// entry's timestamps. A Conn holds one and asks it; nothing else asks which
+// directory it speaks to.
+type flavor interface {
+	// userAttrs are the attributes read for a user beyond the configured ones.
+	userAttrs() []string
+	// enabled reports the directory's own disabled marks (AD's
+	// userAccountControl and accountExpires); true where it has none.
+	enabled(e *goldap.Entry, now time.Time) bool
+	// enabledChange adds to req what enables or disables the user e.
+	enabledChange(req *goldap.ModifyRequest, e *goldap.Entry, enabled bool) error
+	// loginFilter finds a user by login.
+	loginFilter(login string) string
+	// memberRange is the member attribute as a read asks for it.
+	memberRange(attr string) string
+	// isMember reports whether the user udn is a member of the group gdn.
+	isMember(ctx context.Context, udn, gdn string) (bool, error)
+	// timestamps are the attributes holding when an entry was made and
+	// last changed.
+	timestamps() (created, modified string)
+	// setPassword adds the password to req, in the form the directory takes.
+	setPassword(req *goldap.ModifyRequest, password string)
+	// renamesRDN says whether a login held in the RDN moves the entry.
+	renamesRDN() bool
+}
+
+// openLDAP is OpenLDAP (and other RFC 4519 directories): a disabled user
+// carries disabled_attr, passwords are {SSHA}, membership is compared on
+// the group.
+type openLDAP struct{ c *Conn }
+
+func (openLDAP) userAttrs() []string                   { return nil }
+func (openLDAP) enabled(*goldap.Entry, time.Time) bool { return true }
+func (openLDAP) memberRange(attr string) string        { return attr }
+func (openLDAP) timestamps() (string, string)          { return "createTimestamp", "modifyTimestamp" }
+func (openLDAP) renamesRDN() bool                      { return true }
+
+func (f openLDAP) enabledChange(req *goldap.ModifyRequest, _ *goldap.Entry, enabled bool) error {
+	if enabled {
+		req.Delete(f.c.cfg.DisabledAttr, nil)
+	} else {
+		req.Replace(f.c.cfg.DisabledAttr, []string{f.c.disabledValue()})
+	}
+	return nil
+}
+
+func (f openLDAP) loginFilter(login string) string {
+	return and(f.c.cfg.UserFilter, f.c.cfg.LoginAttr, login)
+}
+
+func (f openLDAP) isMember(ctx context.Context, udn, gdn string) (bool, error) {
+	var member bool
+	err := f.c.with(ctx, func(l *goldap.Conn) error {
+		var err error
+		member, err = l.Compare(gdn, f.c.cfg.MemberAttr, udn)
+		if goldap.IsErrorWithCode(err, goldap.LDAPResultNoSuchAttribute) {
+			return nil
+		}
+		if err != nil {
+			return mapErr("compare "+gdn, err)
+		}
+		return nil
+	})
+	return member, err
+}
+
+func (openLDAP) setPassword(req *goldap.ModifyRequest, password string) {
+	req.Replace("userPassword", []string{ssha(password)})
+}
+
+// activeDirectory is Active Directory (and Samba AD): userAccountControl
+// and accountExpires, unicodePwd, either form of a user's name, ranged
+// member reads, and membership through nested groups.
+type activeDirectory struct{ c *Conn }
+
+func (activeDirectory) userAttrs() []string                         { return adUserAttrs }
+func (activeDirectory) enabled(e *goldap.Entry, now time.Time) bool { return adEnabled(e, now) }
+func (activeDirectory) memberRange(attr string) string              { return attr + ";range=0-*" }
+func (activeDirectory) timestamps() (string, string)                { return "whenCreated", "whenChanged" }
+func (activeDirectory) renamesRDN() bool                            { return false }
+
+func (activeDirectory) enabledChange(req *goldap.ModifyRequest, e *goldap.Entry, enabled bool) error {
+	uac, err := strconv.Atoi(e.GetEqualFoldAttributeValue("userAccountControl"))
+	if err != nil {
+		return fmt.Errorf("ldap: %s has no readable userAccountControl: %w", e.DN, connectors.ErrInvalid)
+	}
+	if enabled {
+		uac &^= uacDisabled
+	} else {
+		uac |= uacDisabled
+	}
+	req.Replace("userAccountControl", []string{strconv.Itoa(uac)})
+	return nil
+}
+
+func (f activeDirectory) loginFilter(login string) string {
+	cfg := f.c.cfg
+	if !strings.EqualFold(cfg.LoginAttr, "sAMAccountName") {
+		return and(cfg.UserFilter, cfg.LoginAttr, login)
+	}
+	// People give either form of their AD name.
+	return "(&" + cfg.UserFilter + "(|(sAMAccountName=" + goldap.EscapeFilter(login) + ")(userPrincipalName=" + goldap.EscapeFilter(login) + ")))"
+}
+
+func (f activeDirectory) isMember(ctx context.Context, udn, gdn string) (bool, error) {
+	return f.c.inChain(ctx, udn, gdn)
+}
+
+func (activeDirectory) setPassword(req *goldap.ModifyRequest, password string) {
+	req.Replace("unicodePwd", []string{unicodePwd(password)})
+}
+
+// flavorOf returns the flavour cfg names.
+func flavorOf(c *Conn) flavor {
+	if c.cfg.ad() {
+		return activeDirectory{c}
+	}
+	return openLDAP{c}
+}
