@@ -46,9 +46,13 @@ func (c *Conn) CreateAccount(ctx context.Context, spec connectors.AccountSpec) (
 	if a == nil {
 		return connectors.Account{}, fmt.Errorf("ldap: this directory has no accounts: configured: %w", connectors.ErrInvalid)
 	}
-	if !c.cfg.ad() {
-		return c.createPerson(ctx, spec)
-	}
+	return c.flavor.createAccount(ctx, spec)
+}
+
+// createADAccount creates an AD user in accounts.base, disabled unless
+// spec.Activate, ending at spec.Until (accountExpires).
+func (c *Conn) createADAccount(ctx context.Context, spec connectors.AccountSpec) (connectors.Account, error) {
+	a := c.cfg.Accounts
 	sam, upn, err := adNames(spec.Login, a.UPNSuffix)
 	if err != nil {
 		return connectors.Account{}, err
@@ -179,9 +183,12 @@ func (c *Conn) SetAccountEnabled(ctx context.Context, id string, enabled bool) e
 	if err != nil {
 		return err
 	}
-	if !c.cfg.ad() {
-		return c.setPersonEnabled(ctx, e, enabled)
-	}
+	return c.flavor.setAccountEnabled(ctx, e, enabled)
+}
+
+// setADAccountEnabled flips the disabled bit of an AD account's
+// userAccountControl.
+func (c *Conn) setADAccountEnabled(ctx context.Context, e *goldap.Entry, enabled bool) error {
 	uac, err := strconv.Atoi(e.GetAttributeValue("userAccountControl"))
 	if err != nil {
 		return fmt.Errorf("ldap: %s has no readable userAccountControl: %w", e.DN, connectors.ErrInvalid)
@@ -208,9 +215,11 @@ func (c *Conn) SetAccountExpiry(ctx context.Context, id string, until time.Time)
 	if err != nil {
 		return err
 	}
-	if !c.cfg.ad() {
-		return nil
-	}
+	return c.flavor.setAccountExpiry(ctx, e, until)
+}
+
+// setADAccountExpiry rewrites an AD account's accountExpires (zero: never).
+func (c *Conn) setADAccountExpiry(ctx context.Context, e *goldap.Entry, until time.Time) error {
 	v := "0"
 	if !until.IsZero() {
 		v = toFileTime(until)

@@ -54,9 +54,12 @@ func decodeCursor(s string) (cursor, error) {
 // A server that would need the present phase, or refuses the cookie, gives
 // ErrCursorExpired. Without syncrepl the feed polls modifyTimestamp (see poll).
 func (c *Conn) Changes(ctx context.Context, cur string, fn func(connectors.Change) error) (string, error) {
-	if c.cfg.ad() {
-		return c.adChanges(ctx, cur, fn)
-	}
+	return c.flavor.changes(ctx, cur, fn)
+}
+
+// syncChanges reads OpenLDAP's changes: RFC 4533 sync where the server
+// offers it, else a poll of modifyTimestamp.
+func (c *Conn) syncChanges(ctx context.Context, cur string, fn func(connectors.Change) error) (string, error) {
 	if err := c.Check(ctx); err != nil {
 		return "", err
 	}

@@ -38,6 +38,24 @@ type flavor interface {
 	setPassword(req *goldap.ModifyRequest, password string)
 	// renamesRDN says whether a login held in the RDN moves the entry.
 	renamesRDN() bool
+	// renameUser adds a login change to req.
+	renameUser(req *goldap.ModifyRequest, login string) error
+	// newUser and newGroup are the add requests of provisioned entries.
+	newUser(base string, spec connectors.EntrySpec, password string) (*goldap.AddRequest, error)
+	newGroup(base, name string) *goldap.AddRequest
+	// createAccount, setAccountEnabled and setAccountExpiry run contractor
+	// accounts (setAccountExpiry does nothing where the directory holds no
+	// end date).
+	createAccount(ctx context.Context, spec connectors.AccountSpec) (connectors.Account, error)
+	setAccountEnabled(ctx context.Context, e *goldap.Entry, enabled bool) error
+	setAccountExpiry(ctx context.Context, e *goldap.Entry, until time.Time) error
+	// changes reads the changes since a cursor (see Conn.Changes).
+	changes(ctx context.Context, cur string, fn func(connectors.Change) error) (string, error)
+	// schemaWrites are the attributes the flavour writes on its own account
+	// (setting → attribute), for the schema check; schemaAdvice says what
+	// to load into the directory to define attr.
+	schemaWrites() map[string]string
+	schemaAdvice(attr string) (string, bool)
 }
 
 // openLDAP is OpenLDAP (and other RFC 4519 directories): a disabled user
@@ -84,6 +102,47 @@ func (openLDAP) setPassword(req *goldap.ModifyRequest, password string) {
 	req.Replace("userPassword", []string{ssha(password)})
 }
 
+func (f openLDAP) renameUser(req *goldap.ModifyRequest, login string) error {
+	req.Replace(f.c.cfg.LoginAttr, []string{login})
+	return nil
+}
+
+func (f openLDAP) newUser(base string, spec connectors.EntrySpec, password string) (*goldap.AddRequest, error) {
+	return f.c.newPerson(base, spec, password)
+}
+
+func (f openLDAP) newGroup(base, name string) *goldap.AddRequest {
+	return f.c.newGroupOfNames(base, name)
+}
+
+func (f openLDAP) createAccount(ctx context.Context, spec connectors.AccountSpec) (connectors.Account, error) {
+	return f.c.createPerson(ctx, spec)
+}
+
+func (f openLDAP) setAccountEnabled(ctx context.Context, e *goldap.Entry, enabled bool) error {
+	return f.c.setPersonEnabled(ctx, e, enabled)
+}
+
+// setAccountExpiry does nothing: OpenLDAP holds no end date, and jitd's
+// own queue is the only lock there.
+func (openLDAP) setAccountExpiry(context.Context, *goldap.Entry, time.Time) error { return nil }
+
+func (f openLDAP) changes(ctx context.Context, cur string, fn func(connectors.Change) error) (string, error) {
+	return f.c.syncChanges(ctx, cur, fn)
+}
+
+func (f openLDAP) schemaWrites() map[string]string {
+	if f.c.cfg.DisabledAttr == "" {
+		return nil
+	}
+	return map[string]string{"disabled_attr": f.c.cfg.DisabledAttr}
+}
+
+func (openLDAP) schemaAdvice(attr string) (string, bool) {
+	advice, ok := overlays[strings.ToLower(attr)]
+	return advice, ok
+}
+
 // activeDirectory is Active Directory (and Samba AD): userAccountControl
 // and accountExpires, unicodePwd, either form of a user's name, ranged
 // member reads, and membership through nested groups.
@@ -125,6 +184,37 @@ func (f activeDirectory) isMember(ctx context.Context, udn, gdn string) (bool, e
 func (activeDirectory) setPassword(req *goldap.ModifyRequest, password string) {
 	req.Replace("unicodePwd", []string{unicodePwd(password)})
 }
+
+func (f activeDirectory) renameUser(req *goldap.ModifyRequest, login string) error {
+	return f.c.renameADUser(req, login)
+}
+
+func (f activeDirectory) newUser(base string, spec connectors.EntrySpec, password string) (*goldap.AddRequest, error) {
+	return f.c.newADUser(base, spec, password)
+}
+
+func (activeDirectory) newGroup(base, name string) *goldap.AddRequest { return newADGroup(base, name) }
+
+func (f activeDirectory) createAccount(ctx context.Context, spec connectors.AccountSpec) (connectors.Account, error) {
+	return f.c.createADAccount(ctx, spec)
+}
+
+func (f activeDirectory) setAccountEnabled(ctx context.Context, e *goldap.Entry, enabled bool) error {
+	return f.c.setADAccountEnabled(ctx, e, enabled)
+}
+
+func (f activeDirectory) setAccountExpiry(ctx context.Context, e *goldap.Entry, until time.Time) error {
+	return f.c.setADAccountExpiry(ctx, e, until)
+}
+
+func (f activeDirectory) changes(ctx context.Context, cur string, fn func(connectors.Change) error) (string, error) {
+	return f.c.adChanges(ctx, cur, fn)
+}
+
+// schemaWrites is empty: AD marks a disabled user in userAccountControl,
+// which every AD schema defines.
+func (activeDirectory) schemaWrites() map[string]string    { return nil }
+func (activeDirectory) schemaAdvice(string) (string, bool) { return "", false }
 
 // flavorOf returns the flavour cfg names.
 func flavorOf(c *Conn) flavor {

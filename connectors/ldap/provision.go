@@ -359,25 +359,32 @@ func (c *Conn) userAdd(base string, spec connectors.EntrySpec) (*goldap.AddReque
 	if password == "" {
 		password = connectors.RandomPassword()
 	}
-	if c.cfg.ad() {
-		sam, upn, err := c.provisionedNames(spec.Name)
-		if err != nil {
-			return nil, err
-		}
-		uac := uacNormal | uacDisabled
-		if spec.Enabled {
-			uac = uacNormal
-		}
-		req := goldap.NewAddRequest("CN="+goldap.EscapeDN(sam)+","+base, nil)
-		req.Attribute("objectClass", []string{"top", "person", "organizationalPerson", "user"})
-		req.Attribute("sAMAccountName", []string{sam})
-		if upn != "" {
-			req.Attribute("userPrincipalName", []string{upn})
-		}
-		req.Attribute("unicodePwd", []string{unicodePwd(password)})
-		req.Attribute("userAccountControl", []string{strconv.Itoa(uac)})
-		return req, nil
+	return c.flavor.newUser(base, spec, password)
+}
+
+// newADUser is the add request of a provisioned AD user.
+func (c *Conn) newADUser(base string, spec connectors.EntrySpec, password string) (*goldap.AddRequest, error) {
+	sam, upn, err := c.provisionedNames(spec.Name)
+	if err != nil {
+		return nil, err
 	}
+	uac := uacNormal | uacDisabled
+	if spec.Enabled {
+		uac = uacNormal
+	}
+	req := goldap.NewAddRequest("CN="+goldap.EscapeDN(sam)+","+base, nil)
+	req.Attribute("objectClass", []string{"top", "person", "organizationalPerson", "user"})
+	req.Attribute("sAMAccountName", []string{sam})
+	if upn != "" {
+		req.Attribute("userPrincipalName", []string{upn})
+	}
+	req.Attribute("unicodePwd", []string{unicodePwd(password)})
+	req.Attribute("userAccountControl", []string{strconv.Itoa(uac)})
+	return req, nil
+}
+
+// newPerson is the add request of a provisioned inetOrgPerson.
+func (c *Conn) newPerson(base string, spec connectors.EntrySpec, password string) (*goldap.AddRequest, error) {
 	login := strings.TrimSpace(spec.Name)
 	req := goldap.NewAddRequest(c.cfg.LoginAttr+"="+goldap.EscapeDN(login)+","+base, nil)
 	req.Attribute("objectClass", []string{"top", "person", "organizationalPerson", "inetOrgPerson"})
@@ -428,14 +435,21 @@ func (c *Conn) provisionedNames(login string) (sam, upn string, err error) {
 }
 
 func (c *Conn) groupAdd(base string, spec connectors.EntrySpec) *goldap.AddRequest {
-	name := strings.TrimSpace(spec.Name)
-	if c.cfg.ad() {
-		req := goldap.NewAddRequest("CN="+goldap.EscapeDN(name)+","+base, nil)
-		req.Attribute("objectClass", []string{"top", "group"})
-		req.Attribute("sAMAccountName", []string{name})
-		req.Attribute("groupType", []string{adGlobalSecurityGroup})
-		return req
-	}
+	return c.flavor.newGroup(base, strings.TrimSpace(spec.Name))
+}
+
+// newADGroup is the add request of a global security group.
+func newADGroup(base, name string) *goldap.AddRequest {
+	req := goldap.NewAddRequest("CN="+goldap.EscapeDN(name)+","+base, nil)
+	req.Attribute("objectClass", []string{"top", "group"})
+	req.Attribute("sAMAccountName", []string{name})
+	req.Attribute("groupType", []string{adGlobalSecurityGroup})
+	return req
+}
+
+// newGroupOfNames is the add request of a groupOfNames, with the
+// placeholder member its schema requires.
+func (c *Conn) newGroupOfNames(base, name string) *goldap.AddRequest {
 	dn := c.cfg.GroupAttr + "=" + goldap.EscapeDN(name) + "," + base
 	req := goldap.NewAddRequest(dn, nil)
 	req.Attribute("objectClass", []string{"top", "groupOfNames"})
@@ -574,10 +588,11 @@ func (c *Conn) ModifyEntry(ctx context.Context, kind connectors.EntryKind, id st
 }
 
 func (c *Conn) userRename(req *goldap.ModifyRequest, login string) error {
-	if !c.cfg.ad() {
-		req.Replace(c.cfg.LoginAttr, []string{login})
-		return nil
-	}
+	return c.flavor.renameUser(req, login)
+}
+
+// renameADUser changes an AD user's sAMAccountName and userPrincipalName.
+func (c *Conn) renameADUser(req *goldap.ModifyRequest, login string) error {
 	sam, upn, err := c.provisionedNames(login)
 	if err != nil {
 		return err

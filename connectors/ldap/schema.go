@@ -40,9 +40,7 @@ func (c *Conn) CheckSchema(ctx context.Context, writes map[string]string) ([]str
 	for setting, attr := range writes {
 		want[setting] = attr
 	}
-	if c.cfg.DisabledAttr != "" && !c.cfg.ad() {
-		want["disabled_attr"] = c.cfg.DisabledAttr
-	}
+	maps.Copy(want, c.flavor.schemaWrites())
 	if c.cfg.Accounts != nil {
 		want["accounts.marker_attr"] = c.cfg.Accounts.MarkerAttr
 	}
@@ -69,7 +67,7 @@ func (c *Conn) CheckSchema(ctx context.Context, writes map[string]string) ([]str
 			continue
 		}
 		p := fmt.Sprintf("%s: the directory's schema does not define %s, which jitd would write; name an attribute it defines", setting, attr)
-		if advice, ok := overlays[strings.ToLower(attr)]; ok && !c.cfg.ad() {
+		if advice, ok := c.flavor.schemaAdvice(attr); ok {
 			p += ", or make the directory define it: " + advice
 		}
 		problems = append(problems, p)
