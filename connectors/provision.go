@@ -110,3 +110,15 @@ func AsProvisioner(c Connector) (Provisioner, bool) {
 	p, ok := c.(Provisioner)
 	return p, ok && Has(c, CapProvision)
 }
+
+// ProvisioningSettings is implemented by the settings of a kind that can be
+// provisioned (by jitd's SCIM server), so that configuration checks and
+// wiring ask the settings, never the kind.
+type ProvisioningSettings interface {
+	// ProvisioningProblem says what these settings lack to be provisioned
+	// into, naming the setting; "" when nothing.
+	ProvisioningProblem() string
+	// Dialect names the directory's dialect for the default attribute
+	// mapping: "ad" for Active Directory, "" otherwise.
+	Dialect() string
+}

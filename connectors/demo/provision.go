@@ -294,3 +294,11 @@ func (c *Conn) CheckSchema(_ context.Context, writes map[string]string) ([]strin
 	}
 	return problems, nil
 }
+
+var _ connectors.ProvisioningSettings = Config{}
+
+// ProvisioningProblem is "": the demo directory can always be provisioned.
+func (Config) ProvisioningProblem() string { return "" }
+
+// Dialect is "": the demo directory takes OpenLDAP's attribute names.
+func (Config) Dialect() string { return "" }

@@ -656,3 +656,16 @@ func (c *Conn) DeleteEntry(ctx context.Context, kind connectors.EntryKind, id st
 	}
 	return nil
 }
+
+var _ connectors.ProvisioningSettings = Config{}
+
+// ProvisioningProblem says what the settings lack for SCIM to provision.
+func (c Config) ProvisioningProblem() string {
+	if c.Provisioning == nil {
+		return "no provisioning block: give its settings provisioning.user_base and provisioning.group_base, the OUs SCIM may work in"
+	}
+	return ""
+}
+
+// Dialect is "ad" for Active Directory, "" for OpenLDAP.
+func (c Config) Dialect() string { return c.Flavor }

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/jitd/jitd/connectors"
 	"io"
 	"net"
 	"os"
@@ -21,7 +22,6 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/jitd/jitd/connectors/builtin"
-	"github.com/jitd/jitd/connectors/ldap"
 	"github.com/jitd/jitd/core/auth"
 	"github.com/jitd/jitd/core/notify"
 	"github.com/jitd/jitd/core/policy"
@@ -460,12 +460,11 @@ func (c *Config) validate() error {
 			if d.Name != c.SCIM.Directory || d.Plugin != nil || d.SettingsValue() == nil {
 				continue // a plugin's settings are its own; bad settings are reported already
 			}
-			switch lc, ok := d.SettingsValue().(ldap.Config); {
-			case d.Kind == "demo":
+			switch ps, ok := d.SettingsValue().(connectors.ProvisioningSettings); {
 			case !ok:
 				add("scim.directory", "%s is a %s directory; SCIM provisions into LDAP and Active Directory directories (and the demo one)", d.Name, d.Kind)
-			case lc.Provisioning == nil:
-				add("scim.directory", "%s has no provisioning block: give its settings provisioning.user_base and provisioning.group_base, the OUs SCIM may work in", d.Name)
+			case ps.ProvisioningProblem() != "":
+				add("scim.directory", "%s has %s", d.Name, ps.ProvisioningProblem())
 			}
 		}
 	}

@@ -19,7 +19,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/jitd/jitd/connectors/ldap"
 	"github.com/jitd/jitd/core/account"
 	"github.com/jitd/jitd/core/api"
 	"github.com/jitd/jitd/core/audit"
@@ -454,8 +453,8 @@ func (d *Daemon) openSCIM(log *slog.Logger) error {
 	}
 	var flavor string
 	for _, dc := range d.cfg.Directories {
-		if lc, ok := dc.SettingsValue().(ldap.Config); ok && dc.Name == sc.Directory {
-			flavor = lc.Flavor
+		if dc.Name == sc.Directory {
+			flavor = dialect(dc)
 		}
 	}
 	s, err := scim.New(scim.Deps{Config: *sc, Conn: dir.Conn, Flavor: flavor, Protected: d.cfg.ProtectedGroups(), ProtectedUsers: d.cfg.ProtectedUsers(),

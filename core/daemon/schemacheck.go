@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/jitd/jitd/connectors"
-	"github.com/jitd/jitd/connectors/ldap"
 	"github.com/jitd/jitd/core/clock"
 	"github.com/jitd/jitd/core/config"
 	"github.com/jitd/jitd/core/scim"
@@ -44,11 +43,15 @@ func writes(cfg *config.Config, dc config.Directory) map[string]string {
 	if cfg.SCIM == nil || cfg.SCIM.Directory != dc.Name {
 		return nil
 	}
-	flavor := ""
-	if lc, ok := dc.SettingsValue().(ldap.Config); ok {
-		flavor = lc.Flavor
+	return scim.Writes(dialect(dc), *cfg.SCIM)
+}
+
+// dialect is the directory's dialect for SCIM's default mapping.
+func dialect(dc config.Directory) string {
+	if ps, ok := dc.SettingsValue().(connectors.ProvisioningSettings); ok {
+		return ps.Dialect()
 	}
-	return scim.Writes(flavor, *cfg.SCIM)
+	return ""
 }
 
 // checkSchema asks a directory whether its schema defines every attribute
