@@ -1,0 +1,77 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/jitd/jitd/core/audit"
+	"github.com/jitd/jitd/core/auth"
+	"github.com/jitd/jitd/core/store"
+)
+
+// authenticate finds the caller: an API token (jitd_...) or, with OIDC, an
+// ID token as the bearer or a browser session cookie. A cookie never
+// authorises a cross-site write: unsafe methods must come from this origin.
+func (s *Server) authenticate(r *http.Request) (p auth.Principal, err error) {
+	defer func() {
+		if err == nil {
+			authenticated(r)
+		}
+	}()
+	now := s.clock.Now()
+	if bearer, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+		bearer = strings.TrimSpace(bearer)
+		if strings.HasPrefix(bearer, "jitd_") || s.oidc == nil {
+			p, err := auth.Authenticate(r.Context(), s.store, bearer, now)
+			var gone *auth.PersonGoneError
+			if errors.As(err, &gone) {
+				s.auditGone(r.Context(), gone, now)
+				return auth.Principal{}, err
+			}
+			if errors.Is(err, auth.ErrUnauthenticated) {
+				return p, fmt.Errorf("%w: invalid API token", auth.ErrUnauthenticated)
+			}
+			return p, err
+		}
+		return s.oidc.Authenticate(r.Context(), bearer)
+	}
+	if c, err := r.Cookie(auth.SessionCookie); err == nil && s.oidc != nil {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead && !sameOrigin(r) {
+			return auth.Principal{}, &Error{Status: http.StatusForbidden, Code: CodeForbidden, Message: "a browser session cannot write from another site (Origin does not match)"}
+		}
+		return s.oidc.Session(r.Context(), c.Value)
+	}
+	msg := "an API token is required: Authorization: Bearer <token> (set JITD_TOKEN for the CLI)"
+	if s.oidc != nil {
+		msg = "sign in: Authorization: Bearer <API token or ID token>, or a browser session from /auth/login"
+	}
+	return auth.Principal{}, fmt.Errorf("%w: %s", auth.ErrUnauthenticated, msg)
+}
+
+// auditGone records, once per token and run, that a person's token was
+// refused because the directory disabled or removed them.
+func (s *Server) auditGone(ctx context.Context, gone *auth.PersonGoneError, now time.Time) {
+	if _, seen := s.goneAudited.LoadOrStore(gone.TokenID, true); seen {
+		return
+	}
+	_, err := store.Append(context.WithoutCancel(ctx), s.store, audit.Event{Time: now, Actor: gone.Login, Action: audit.AuthRefused, User: gone.Login,
+		Detail: fmt.Sprintf("token %s refused: %s %s", gone.TokenID, gone.Login, gone.Why)})
+	if err != nil {
+		s.log.Error("audit a refused token", "token_id", gone.TokenID, "user", gone.Login, "err", err)
+	}
+}
+
+// sameOrigin reports whether a browser request comes from this server's own
+// pages (Sec-Fetch-Site, or else Origin naming this host).
+func sameOrigin(r *http.Request) bool {
+	if site := r.Header.Get("Sec-Fetch-Site"); site != "" {
+		return site == "same-origin"
+	}
+	o, err := url.Parse(r.Header.Get("Origin"))
+	return err == nil && o.Host != "" && o.Host == r.Host
+}
