@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/jitd/jitd/core/api"
+	"github.com/jitd/jitd/core/api/apiclient"
 )
 
 func accountCmd(g *globals) *cobra.Command {
@@ -101,7 +102,7 @@ func accountCreateCmd(g *globals) *cobra.Command {
 }
 
 func accountListCmd(g *globals) *cobra.Command {
-	var f api.AccountFilter
+	var f apiclient.AccountFilter
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List accounts, newest first",

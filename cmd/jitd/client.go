@@ -9,10 +9,10 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/jitd/jitd/core/api"
+	"github.com/jitd/jitd/core/api/apiclient"
 )
 
-func (g *globals) client() (*api.Client, error) {
+func (g *globals) client() (*apiclient.Client, error) {
 	token, err := g.resolveToken()
 	if err != nil {
 		return nil, err
@@ -20,7 +20,7 @@ func (g *globals) client() (*api.Client, error) {
 	if g.output != "table" && g.output != "json" {
 		return nil, usageErr{fmt.Errorf("--output must be table or json (got %q)", g.output)}
 	}
-	return api.NewClient(g.addr, token, nil), nil
+	return apiclient.New(g.addr, token, nil), nil
 }
 
 // resolveToken finds the API token, the first of: --token, --token-file,

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/jitd/jitd/core/api"
+	"github.com/jitd/jitd/core/api/apiclient"
 )
 
 func grantCmd(g *globals) *cobra.Command {
@@ -66,7 +67,7 @@ func grantAddCmd(g *globals) *cobra.Command {
 }
 
 func grantListCmd(g *globals) *cobra.Command {
-	var f api.GrantFilter
+	var f apiclient.GrantFilter
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List grants, newest first",

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/jitd/jitd/core/api"
+	"github.com/jitd/jitd/core/api/apiclient"
 )
 
 func inviteCmd(g *globals) *cobra.Command {
@@ -119,7 +120,7 @@ func inviteRevokeCmd(g *globals) *cobra.Command {
 
 // The contractor's commands need no token: the invite's link is the right.
 
-func (g *globals) anonymous() *api.Client { return api.NewClient(g.addr, "", nil) }
+func (g *globals) anonymous() *apiclient.Client { return apiclient.New(g.addr, "", nil) }
 
 // addrURL is the daemon's address as a URL.
 func (g *globals) addrURL() string {

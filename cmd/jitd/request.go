@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/jitd/jitd/core/api"
+	"github.com/jitd/jitd/core/api/apiclient"
 )
 
 func requestCmd(g *globals) *cobra.Command {
@@ -45,7 +46,7 @@ func requestCmd(g *globals) *cobra.Command {
 	for _, name := range []string{"for", "reason"} {
 		create.MarkFlagRequired(name)
 	}
-	var filter api.RequestFilter
+	var filter apiclient.RequestFilter
 	list := &cobra.Command{
 		Use:   "list [--mine | --pending-my-approval]",
 		Short: "List the requests you may see, newest first",

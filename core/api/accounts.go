@@ -1,12 +1,10 @@
 package api
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -77,12 +75,6 @@ type ExtendAccountRequest struct {
 // AccountList is a page of accounts, newest first.
 type AccountList struct {
 	Accounts []Account `json:"accounts"`
-}
-
-// AccountFilter selects accounts to list.
-type AccountFilter struct {
-	Directory, Sponsor, Login string
-	States                    []string
 }
 
 func (s *Server) createAccount(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
@@ -170,58 +162,6 @@ func (s *Server) endAccount(deleteNow bool) handlerFunc {
 		writeJSON(w, http.StatusOK, accountJSON(a))
 		return nil
 	}
-}
-
-// CreateAccount creates an ephemeral account; the initial password in the
-// answer is shown this once.
-func (c *Client) CreateAccount(ctx context.Context, req CreateAccountRequest) (CreatedAccount, error) {
-	var out CreatedAccount
-	err := c.do(ctx, http.MethodPost, "/api/v1/accounts", req, &out)
-	return out, err
-}
-
-// ListAccounts lists accounts, newest first.
-func (c *Client) ListAccounts(ctx context.Context, f AccountFilter) ([]Account, error) {
-	q := url.Values{}
-	for k, v := range map[string]string{"directory": f.Directory, "sponsor": f.Sponsor, "login": f.Login} {
-		if v != "" {
-			q.Set(k, v)
-		}
-	}
-	if len(f.States) > 0 {
-		q.Set("state", strings.Join(f.States, ","))
-	}
-	var out AccountList
-	err := c.do(ctx, http.MethodGet, "/api/v1/accounts?"+q.Encode(), nil, &out)
-	return out.Accounts, err
-}
-
-// Account returns one account.
-func (c *Client) Account(ctx context.Context, id string) (Account, error) {
-	var a Account
-	err := c.do(ctx, http.MethodGet, "/api/v1/accounts/"+url.PathEscape(id), nil, &a)
-	return a, err
-}
-
-// ExtendAccount moves an account's end date.
-func (c *Client) ExtendAccount(ctx context.Context, id string, req ExtendAccountRequest) (Account, error) {
-	var a Account
-	err := c.do(ctx, http.MethodPost, "/api/v1/accounts/"+url.PathEscape(id)+"/extend", req, &a)
-	return a, err
-}
-
-// DisableAccount ends an account now; it is deleted after retention.
-func (c *Client) DisableAccount(ctx context.Context, id, reason string) (Account, error) {
-	var a Account
-	err := c.do(ctx, http.MethodPost, "/api/v1/accounts/"+url.PathEscape(id)+"/disable", RevokeRequest{Reason: reason}, &a)
-	return a, err
-}
-
-// DeleteAccount ends an account now and deletes it without waiting.
-func (c *Client) DeleteAccount(ctx context.Context, id, reason string) (Account, error) {
-	var a Account
-	err := c.do(ctx, http.MethodPost, "/api/v1/accounts/"+url.PathEscape(id)+"/delete", RevokeRequest{Reason: reason}, &a)
-	return a, err
 }
 
 // redactPassword drops the initial password from a stored create response:

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/jitd/jitd/core/api"
+	"github.com/jitd/jitd/core/api/apiclient"
 	"github.com/jitd/jitd/core/auth"
 	"github.com/jitd/jitd/core/notify"
 )
@@ -100,7 +101,7 @@ func TestActionLinks_ShowWithoutActingThenActAsTheirHolderOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	mine, _ := alice.ListRequests(ctx, api.RequestFilter{Mine: true})
+	mine, _ := alice.ListRequests(ctx, apiclient.RequestFilter{Mine: true})
 	var extension *api.Request
 	for i := range mine {
 		if mine[i].Extends == r.GrantID && mine[i].State != "denied" {
@@ -118,7 +119,7 @@ func TestActionLinks_ShowWithoutActingThenActAsTheirHolderOnly(t *testing.T) {
 	}
 	page, _ = io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if mine, _ = alice.ListRequests(ctx, api.RequestFilter{Mine: true}); resp.StatusCode != http.StatusConflict || len(mine) != 3 || !strings.Contains(string(page), "used already") {
+	if mine, _ = alice.ListRequests(ctx, apiclient.RequestFilter{Mine: true}); resp.StatusCode != http.StatusConflict || len(mine) != 3 || !strings.Contains(string(page), "used already") {
 		t.Fatalf("second use of the extend link: %d, %d requests", resp.StatusCode, len(mine))
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/jitd/jitd/connectors/demo"
 	"github.com/jitd/jitd/core/account"
 	"github.com/jitd/jitd/core/api"
+	"github.com/jitd/jitd/core/api/apiclient"
 	"github.com/jitd/jitd/core/auth"
 	"github.com/jitd/jitd/core/clock"
 	"github.com/jitd/jitd/core/expiry"
@@ -109,7 +110,7 @@ func newEnv(t *testing.T, opts ...func(d *api.Deps, base string)) *env {
 	return e
 }
 
-func (e *env) client(token string) *api.Client { return api.NewClient(e.srv.URL, token, nil) }
+func (e *env) client(token string) *apiclient.Client { return apiclient.New(e.srv.URL, token, nil) }
 
 func status(err error) int {
 	var ae *api.Error
@@ -180,79 +181,79 @@ func TestAuthorization_Matrix(t *testing.T) {
 		}
 		return c.Invite.ID
 	}
-	ops := map[string]func(c *api.Client) error{
-		"grant revoke alice's": func(c *api.Client) error { _, err := c.RevokeGrant(ctx, aliceHolds(), "done early"); return err },
-		"breakglass": func(c *api.Client) error {
+	ops := map[string]func(c *apiclient.Client) error{
+		"grant revoke alice's": func(c *apiclient.Client) error { _, err := c.RevokeGrant(ctx, aliceHolds(), "done early"); return err },
+		"breakglass": func(c *apiclient.Client) error {
 			_, err := c.BreakGlass(ctx, api.BreakGlassRequest{Group: "prod-db-admins", For: "10m", Reason: "SEV1"})
 			return err
 		},
-		"review list": func(c *api.Client) error { _, err := c.Reviews(ctx, "open"); return err },
-		"review close carol's": func(c *api.Client) error {
+		"review list": func(c *apiclient.Client) error { _, err := c.Reviews(ctx, "open"); return err },
+		"review close carol's": func(c *apiclient.Client) error {
 			_, err := c.CloseReview(ctx, carolBreaksGlass(), api.CloseReviewRequest{Outcome: "justified", Comment: "ok"})
 			return err
 		},
-		"grant add": func(c *api.Client) error {
+		"grant add": func(c *apiclient.Client) error {
 			_, err := c.AddGrant(ctx, api.AddGrantRequest{User: "bob", Group: "prod-db-admins", For: "1h", Reason: "r"})
 			return err
 		},
-		"grant list": func(c *api.Client) error { _, err := c.ListGrants(ctx, api.GrantFilter{}); return err },
-		"grant show": func(c *api.Client) error { _, err := c.Grant(ctx, g.ID); return err },
-		"grant extend": func(c *api.Client) error {
+		"grant list": func(c *apiclient.Client) error { _, err := c.ListGrants(ctx, apiclient.GrantFilter{}); return err },
+		"grant show": func(c *apiclient.Client) error { _, err := c.Grant(ctx, g.ID); return err },
+		"grant extend": func(c *apiclient.Client) error {
 			_, err := c.ExtendGrant(ctx, g.ID, api.ExtendRequest{For: "1m", Reason: "r"})
 			return err
 		},
-		"audit list":   func(c *api.Client) error { _, err := c.AuditEvents(ctx, "", 10); return err },
-		"audit verify": func(c *api.Client) error { _, err := c.VerifyAudit(ctx); return err },
-		"grant revoke": func(c *api.Client) error { _, err := c.RevokeGrant(ctx, "g-none", "r"); return err },
-		"sync status":  func(c *api.Client) error { _, err := c.SyncStatus(ctx); return err },
-		"sync run":     func(c *api.Client) error { _, err := c.SyncRun(ctx, api.SyncRunRequest{}); return err },
-		"drift list":   func(c *api.Client) error { _, err := c.Drift(ctx, ""); return err },
-		"baseline show": func(c *api.Client) error {
+		"audit list":   func(c *apiclient.Client) error { _, err := c.AuditEvents(ctx, "", 10); return err },
+		"audit verify": func(c *apiclient.Client) error { _, err := c.VerifyAudit(ctx); return err },
+		"grant revoke": func(c *apiclient.Client) error { _, err := c.RevokeGrant(ctx, "g-none", "r"); return err },
+		"sync status":  func(c *apiclient.Client) error { _, err := c.SyncStatus(ctx); return err },
+		"sync run":     func(c *apiclient.Client) error { _, err := c.SyncRun(ctx, api.SyncRunRequest{}); return err },
+		"drift list":   func(c *apiclient.Client) error { _, err := c.Drift(ctx, ""); return err },
+		"baseline show": func(c *apiclient.Client) error {
 			_, err := c.Baseline(ctx, "demo", "prod-db-admins")
 			return err
 		},
-		"baseline accept": func(c *api.Client) error {
+		"baseline accept": func(c *apiclient.Client) error {
 			_, err := c.AcceptBaseline(ctx, api.AcceptRequest{Directory: "demo", Group: "prod-db-admins", Reason: "r"})
 			return err
 		},
-		"account create": func(c *api.Client) error {
+		"account create": func(c *apiclient.Client) error {
 			_, err := c.CreateAccount(ctx, api.CreateAccountRequest{Login: "c-new", Sponsor: "bob", Until: e.clock.Now().Add(time.Hour), Reason: "r"})
 			return err
 		},
-		"account list": func(c *api.Client) error { _, err := c.ListAccounts(ctx, api.AccountFilter{}); return err },
-		"account show": func(c *api.Client) error { _, err := c.Account(ctx, extendable); return err },
-		"account extend": func(c *api.Client) error {
+		"account list": func(c *apiclient.Client) error { _, err := c.ListAccounts(ctx, apiclient.AccountFilter{}); return err },
+		"account show": func(c *apiclient.Client) error { _, err := c.Account(ctx, extendable); return err },
+		"account extend": func(c *apiclient.Client) error {
 			_, err := c.ExtendAccount(ctx, extendable, api.ExtendAccountRequest{Until: e.clock.Now().Add(48 * time.Hour), Reason: "r"})
 			return err
 		},
-		"account disable": func(c *api.Client) error { _, err := c.DisableAccount(ctx, disposable, "r"); return err },
-		"account delete":  func(c *api.Client) error { _, err := c.DeleteAccount(ctx, "a-none", "r"); return err },
-		"policy test": func(c *api.Client) error {
+		"account disable": func(c *apiclient.Client) error { _, err := c.DisableAccount(ctx, disposable, "r"); return err },
+		"account delete":  func(c *apiclient.Client) error { _, err := c.DeleteAccount(ctx, "a-none", "r"); return err },
+		"policy test": func(c *apiclient.Client) error {
 			_, err := c.TestPolicy(ctx, api.PolicyTestRequest{Directory: "demo", User: "carol", Group: "prod-db-admins", For: "1h"})
 			return err
 		},
-		"request create": func(c *api.Client) error {
+		"request create": func(c *apiclient.Client) error {
 			_, err := c.CreateRequest(ctx, api.CreateRequestRequest{Group: "prod-db-admins", For: "1h", Reason: "r"})
 			return err
 		},
-		"request list":            func(c *api.Client) error { _, err := c.ListRequests(ctx, api.RequestFilter{}); return err },
-		"request show alice's":    func(c *api.Client) error { _, err := c.Request(ctx, shown); return err },
-		"request approve alice's": func(c *api.Client) error { _, err := c.Approve(ctx, aliceAsks(), ""); return err },
-		"request deny alice's":    func(c *api.Client) error { _, err := c.Deny(ctx, aliceAsks(), "no"); return err },
-		"request cancel alice's":  func(c *api.Client) error { _, err := c.CancelRequest(ctx, aliceAsks()); return err },
-		"token create": func(c *api.Client) error {
+		"request list":            func(c *apiclient.Client) error { _, err := c.ListRequests(ctx, apiclient.RequestFilter{}); return err },
+		"request show alice's":    func(c *apiclient.Client) error { _, err := c.Request(ctx, shown); return err },
+		"request approve alice's": func(c *apiclient.Client) error { _, err := c.Approve(ctx, aliceAsks(), ""); return err },
+		"request deny alice's":    func(c *apiclient.Client) error { _, err := c.Deny(ctx, aliceAsks(), "no"); return err },
+		"request cancel alice's":  func(c *apiclient.Client) error { _, err := c.CancelRequest(ctx, aliceAsks()); return err },
+		"token create": func(c *apiclient.Client) error {
 			_, err := c.CreateToken(ctx, api.CreateTokenRequest{Name: fmt.Sprint("t-", time.Now().UnixNano()), Role: auth.RoleAuditor, System: true})
 			return err
 		},
-		"token list":   func(c *api.Client) error { _, err := c.Tokens(ctx); return err },
-		"token revoke": func(c *api.Client) error { return c.RevokeToken(ctx, "t-none") },
-		"whoami":       func(c *api.Client) error { _, err := c.Whoami(ctx); return err },
-		"invite create for bob": func(c *api.Client) error {
+		"token list":   func(c *apiclient.Client) error { _, err := c.Tokens(ctx); return err },
+		"token revoke": func(c *apiclient.Client) error { return c.RevokeToken(ctx, "t-none") },
+		"whoami":       func(c *apiclient.Client) error { _, err := c.Whoami(ctx); return err },
+		"invite create for bob": func(c *apiclient.Client) error {
 			_, err := c.CreateInvite(ctx, api.CreateInviteRequest{Sponsor: "bob", Until: e.clock.Now().Add(30 * 24 * time.Hour)})
 			return err
 		},
-		"invite list": func(c *api.Client) error { _, err := c.Invites(ctx, ""); return err },
-		"invite revoke bob's": func(c *api.Client) error {
+		"invite list": func(c *apiclient.Client) error { _, err := c.Invites(ctx, ""); return err },
+		"invite revoke bob's": func(c *apiclient.Client) error {
 			_, err := c.RevokeInvite(ctx, bobInvites(), "not needed")
 			return err
 		},
@@ -341,7 +342,7 @@ func TestAddGrant_BadInputIsA400WithAClearMessage(t *testing.T) {
 			}
 		})
 	}
-	if gs, _ := c.ListGrants(ctx, api.GrantFilter{}); len(gs) != 0 {
+	if gs, _ := c.ListGrants(ctx, apiclient.GrantFilter{}); len(gs) != 0 {
 		t.Fatalf("bad requests created %d grants", len(gs))
 	}
 }
@@ -358,11 +359,11 @@ func TestGrantLifecycleOverTheAPI(t *testing.T) {
 	if err != nil || !g.ExpiresAt.Equal(e.clock.Now().Add(3*time.Hour)) {
 		t.Fatalf("extend: %+v %v", g, err)
 	}
-	active, _ := c.ListGrants(ctx, api.GrantFilter{States: []string{"active"}, User: "alice"})
+	active, _ := c.ListGrants(ctx, apiclient.GrantFilter{States: []string{"active"}, User: "alice"})
 	if len(active) != 1 {
 		t.Fatalf("list active for alice: %d", len(active))
 	}
-	if _, err := c.ListGrants(ctx, api.GrantFilter{States: []string{"bogus"}}); status(err) != 400 {
+	if _, err := c.ListGrants(ctx, apiclient.GrantFilter{States: []string{"bogus"}}); status(err) != 400 {
 		t.Fatalf("unknown state filter: %v", err)
 	}
 	if _, err := c.RevokeGrant(ctx, g.ID, "done"); err != nil {
@@ -472,18 +473,18 @@ func TestTokensExpireAndCanBeRevoked(t *testing.T) {
 	}
 	revoked, _ := admin.CreateToken(ctx, api.CreateTokenRequest{Name: "gone", Role: auth.RoleAuditor, System: true})
 	for _, tok := range []string{short.Token, revoked.Token} {
-		if _, err := e.client(tok).ListGrants(ctx, api.GrantFilter{}); err != nil {
+		if _, err := e.client(tok).ListGrants(ctx, apiclient.GrantFilter{}); err != nil {
 			t.Fatalf("fresh token: %v", err)
 		}
 	}
 	if err := admin.RevokeToken(ctx, revoked.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.client(revoked.Token).ListGrants(ctx, api.GrantFilter{}); status(err) != 401 {
+	if _, err := e.client(revoked.Token).ListGrants(ctx, apiclient.GrantFilter{}); status(err) != 401 {
 		t.Fatalf("revoked token: %v, want 401", err)
 	}
 	e.clock.Advance(time.Hour)
-	if _, err := e.client(short.Token).ListGrants(ctx, api.GrantFilter{}); status(err) != 401 {
+	if _, err := e.client(short.Token).ListGrants(ctx, apiclient.GrantFilter{}); status(err) != 401 {
 		t.Fatalf("expired token: %v, want 401", err)
 	}
 	list, _ := admin.Tokens(ctx)

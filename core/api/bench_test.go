@@ -17,6 +17,7 @@ import (
 
 	"github.com/jitd/jitd/connectors/demo"
 	"github.com/jitd/jitd/core/api"
+	"github.com/jitd/jitd/core/api/apiclient"
 	"github.com/jitd/jitd/core/auth"
 	"github.com/jitd/jitd/core/clock"
 	"github.com/jitd/jitd/core/expiry"
@@ -76,14 +77,14 @@ func BenchmarkAutoApprovedRequest(b *testing.B) {
 	srv := httptest.NewServer(api.NewServer(api.Deps{Store: st, Grants: mgr, Mirror: mir, Policy: pol, Requests: reqs,
 		DefaultDirectory: "demo", Metrics: reg, Ready: func(context.Context) map[string]error { return nil }, Clock: clk, Log: log}))
 	defer srv.Close()
-	var clients []*api.Client
+	var clients []*apiclient.Client
 	transport := &http.Transport{MaxIdleConnsPerHost: 64}
 	for _, u := range data.Users {
 		tok, err := auth.NewToken(ctx, st, u.Login, auth.RoleRequester, clk.Now())
 		if err != nil {
 			b.Fatal(err)
 		}
-		clients = append(clients, api.NewClient(srv.URL, tok, &http.Client{Transport: transport}))
+		clients = append(clients, apiclient.New(srv.URL, tok, &http.Client{Transport: transport}))
 	}
 	groups := []string{"prod-db-admins", "payments-release"}
 	const workers, total = 32, 4000

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/jitd/jitd/core/api"
+	"github.com/jitd/jitd/core/api/apiclient"
 	"github.com/jitd/jitd/core/auth"
 	"github.com/jitd/jitd/fixtures/poll"
 )
@@ -81,7 +82,7 @@ func TestFlood_SlowClientsCannotTakeTheDaemonDown(t *testing.T) {
 		t.Fatalf("/healthz during the flood: %v %v", resp, err)
 	}
 	resp.Body.Close()
-	c := api.NewClient("http://"+addr, e.tokens[auth.RoleAdmin], hc)
+	c := apiclient.New("http://"+addr, e.tokens[auth.RoleAdmin], hc)
 	if _, err := c.AddGrant(context.Background(), api.AddGrantRequest{User: "alice", Group: "prod-db-admins", For: "1h", Reason: "INC-7"}); err != nil {
 		t.Fatalf("a grant during the flood: %v", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/jitd/jitd/core/api"
+	"github.com/jitd/jitd/core/api/apiclient"
 	"github.com/jitd/jitd/core/auth"
 )
 
@@ -42,7 +43,7 @@ func TestIdempotencyKey_RetryReturnsTheFirstResultAndCreatesNothingMore(t *testi
 	if r2.Header.Get("Idempotent-Replayed") != "true" {
 		t.Error("a replayed response does not say so")
 	}
-	gs, err := e.client(admin).ListGrants(ctx, api.GrantFilter{User: "alice"})
+	gs, err := e.client(admin).ListGrants(ctx, apiclient.GrantFilter{User: "alice"})
 	if err != nil || len(gs) != 1 {
 		t.Fatalf("grants after a retried create: %d %v, want 1", len(gs), err)
 	}
@@ -52,7 +53,7 @@ func TestIdempotencyKey_RetryReturnsTheFirstResultAndCreatesNothingMore(t *testi
 	if r3.StatusCode != 422 || !strings.Contains(string(b3), "different request") {
 		t.Fatalf("key reuse: %d %s, want 422", r3.StatusCode, b3)
 	}
-	if gs, _ := e.client(admin).ListGrants(ctx, api.GrantFilter{User: "bob"}); len(gs) != 0 {
+	if gs, _ := e.client(admin).ListGrants(ctx, apiclient.GrantFilter{User: "bob"}); len(gs) != 0 {
 		t.Fatal("a refused key reuse made a grant")
 	}
 	// Keys are per caller: alice's k-1 is her own.
@@ -119,7 +120,7 @@ func TestBadBodies_AreProblemDetailsAndChangeNothing(t *testing.T) {
 			}
 		})
 	}
-	if gs, _ := e.client(admin).ListGrants(context.Background(), api.GrantFilter{}); len(gs) != 0 {
+	if gs, _ := e.client(admin).ListGrants(context.Background(), apiclient.GrantFilter{}); len(gs) != 0 {
 		t.Fatalf("bad input made %d grants", len(gs))
 	}
 }

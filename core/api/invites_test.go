@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jitd/jitd/core/api"
+	"github.com/jitd/jitd/core/api/apiclient"
 	"github.com/jitd/jitd/core/auth"
 )
 
@@ -15,12 +16,12 @@ func TestOnboarding_InviteSubmitApproveAndCollectOverTheAPI(t *testing.T) {
 	e := newEnv(t)
 	v, hc := validated(t)
 	ctx := context.Background()
-	admin := api.NewClient(e.srv.URL, e.tokens[auth.RoleAdmin], hc)
+	admin := apiclient.New(e.srv.URL, e.tokens[auth.RoleAdmin], hc)
 	if _, err := admin.SyncRun(ctx, api.SyncRunRequest{}); err != nil {
 		t.Fatal(err)
 	}
-	bob := api.NewClient(e.srv.URL, e.tokens["bob"], hc)
-	contractor := api.NewClient(e.srv.URL, "", hc) // no sign-in: the link is the right
+	bob := apiclient.New(e.srv.URL, e.tokens["bob"], hc)
+	contractor := apiclient.New(e.srv.URL, "", hc) // no sign-in: the link is the right
 
 	if _, err := bob.CreateInvite(ctx, api.CreateInviteRequest{Sponsor: "alice", Until: e.clock.Now().Add(24 * time.Hour)}); status(err) != http.StatusForbidden {
 		t.Fatalf("bob sponsoring for alice: %v; want 403", err)
@@ -49,7 +50,7 @@ func TestOnboarding_InviteSubmitApproveAndCollectOverTheAPI(t *testing.T) {
 	if _, err := contractor.OnboardingPassword(ctx, inv.Token); status(err) != http.StatusGone {
 		t.Fatalf("password before approval: %v; want 410", err)
 	}
-	pending, err := bob.ListRequests(ctx, api.RequestFilter{PendingMyApproval: true})
+	pending, err := bob.ListRequests(ctx, apiclient.RequestFilter{PendingMyApproval: true})
 	if err != nil || len(pending) != 1 || pending[0].Onboarding == nil || pending[0].Onboarding.Company != "Vendor Ltd" {
 		t.Fatalf("bob's queue: %+v %v", pending, err)
 	}
@@ -63,7 +64,7 @@ func TestOnboarding_InviteSubmitApproveAndCollectOverTheAPI(t *testing.T) {
 	if a, err := admin.Account(ctx, r.AccountID); err != nil || a.Login != "c-zoe.oneil" || a.State != "active" || a.Sponsor != "bob" {
 		t.Fatalf("account: %+v %v", a, err)
 	}
-	if gs, err := admin.ListGrants(ctx, api.GrantFilter{User: "c-zoe.oneil", States: []string{"active"}}); err != nil || len(gs) != 1 {
+	if gs, err := admin.ListGrants(ctx, apiclient.GrantFilter{User: "c-zoe.oneil", States: []string{"active"}}); err != nil || len(gs) != 1 {
 		t.Fatalf("grants: %+v %v", gs, err)
 	}
 	if o, _ := contractor.Onboarding(ctx, inv.Token); o.Request == nil || o.Request.State != "approved" {
@@ -102,7 +103,7 @@ func TestOnboarding_InviteSubmitApproveAndCollectOverTheAPI(t *testing.T) {
 func TestOnboarding_OneAddressCannotHammerTheOpenRoutes(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	anon := api.NewClient(e.srv.URL, "", nil)
+	anon := apiclient.New(e.srv.URL, "", nil)
 	for i := range 20 {
 		if _, err := anon.Onboarding(ctx, "i0000000000000000.guess"); status(err) != http.StatusNotFound {
 			t.Fatalf("call %d: %v; want 404 within the burst", i, err)

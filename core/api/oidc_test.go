@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jitd/jitd/core/api"
+	"github.com/jitd/jitd/core/api/apiclient"
 	"github.com/jitd/jitd/core/auth"
 	"github.com/jitd/jitd/fixtures/oidcfake"
 )
@@ -109,7 +110,7 @@ func TestOIDC_BadTokensAreRefused(t *testing.T) {
 			}
 		})
 	}
-	if rs, _ := e.client(e.tokens[auth.RoleAdmin]).ListRequests(ctx, api.RequestFilter{}); len(rs) != 0 {
+	if rs, _ := e.client(e.tokens[auth.RoleAdmin]).ListRequests(ctx, apiclient.RequestFilter{}); len(rs) != 0 {
 		t.Fatalf("refused tokens made %d requests", len(rs))
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
 	"github.com/jitd/jitd/core/api"
+	"github.com/jitd/jitd/core/api/apiclient"
 	"github.com/jitd/jitd/core/auth"
 	"github.com/jitd/jitd/schema"
 )
@@ -138,7 +139,7 @@ func TestOpenAPI_RequestsAndResponsesMatchTheDocument(t *testing.T) {
 	e := newEnv(t)
 	v, hc := validated(t)
 	var err error
-	c := api.NewClient(e.srv.URL, e.tokens[auth.RoleAdmin], hc)
+	c := apiclient.New(e.srv.URL, e.tokens[auth.RoleAdmin], hc)
 	ctx := context.Background()
 
 	// Successes.
@@ -148,7 +149,7 @@ func TestOpenAPI_RequestsAndResponsesMatchTheDocument(t *testing.T) {
 	}
 	c.AddGrant(ctx, api.AddGrantRequest{User: "bob", Group: "prod-db-admins", Until: e.clock.Now().Add(2 * time.Hour), Reason: "INC-2"})
 	c.ExtendGrant(ctx, g.ID, api.ExtendRequest{For: "30m", Reason: "more"})
-	c.ListGrants(ctx, api.GrantFilter{States: []string{"active"}, User: "alice", Limit: 10})
+	c.ListGrants(ctx, apiclient.GrantFilter{States: []string{"active"}, User: "alice", Limit: 10})
 	c.Grant(ctx, g.ID)
 	c.RevokeGrant(ctx, g.ID, "done")
 	e.sched.RunOnce(ctx)
@@ -157,14 +158,14 @@ func TestOpenAPI_RequestsAndResponsesMatchTheDocument(t *testing.T) {
 	c.VerifyAuditAgainst(ctx, []string{})
 	c.Whoami(ctx)
 	c.SyncRun(ctx, api.SyncRunRequest{Directory: "demo"})
-	alice := api.NewClient(e.srv.URL, e.tokens["alice"], hc)
-	bob := api.NewClient(e.srv.URL, e.tokens["bob"], hc)
+	alice := apiclient.New(e.srv.URL, e.tokens["alice"], hc)
+	bob := apiclient.New(e.srv.URL, e.tokens["bob"], hc)
 	rq, err := alice.CreateRequest(ctx, api.CreateRequestRequest{Group: "prod-db-admins", For: "1h", Reason: "deploy", Ticket: "CHG-1"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	alice.ListRequests(ctx, api.RequestFilter{Mine: true, States: []string{"pending"}})
-	bob.ListRequests(ctx, api.RequestFilter{PendingMyApproval: true})
+	alice.ListRequests(ctx, apiclient.RequestFilter{Mine: true, States: []string{"pending"}})
+	bob.ListRequests(ctx, apiclient.RequestFilter{PendingMyApproval: true})
 	bob.Approve(ctx, rq.ID, "ok")
 	alice.Request(ctx, rq.ID)
 	rq2, _ := alice.CreateRequest(ctx, api.CreateRequestRequest{Group: "prod-db-admins", For: "1h", Reason: "again"})
@@ -177,7 +178,7 @@ func TestOpenAPI_RequestsAndResponsesMatchTheDocument(t *testing.T) {
 		c.RevokeToken(ctx, tk.ID)
 	}
 	c.RevokeToken(ctx, "t-none")
-	carol := api.NewClient(e.srv.URL, e.tokens["carol"], hc)
+	carol := apiclient.New(e.srv.URL, e.tokens["carol"], hc)
 	bg, err := carol.BreakGlass(ctx, api.BreakGlassRequest{Group: "prod-db-admins", For: "10m", Reason: "SEV1 INC-9"})
 	if err != nil {
 		t.Fatal(err)
@@ -201,7 +202,7 @@ func TestOpenAPI_RequestsAndResponsesMatchTheDocument(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.ListAccounts(ctx, api.AccountFilter{Sponsor: "bob", States: []string{"active"}})
+	c.ListAccounts(ctx, apiclient.AccountFilter{Sponsor: "bob", States: []string{"active"}})
 	c.ExtendAccount(ctx, acct.Account.ID, api.ExtendAccountRequest{Until: e.clock.Now().Add(48 * time.Hour), Reason: "renewed"})
 	c.DisableAccount(ctx, acct.Account.ID, "left early")
 	c.DeleteAccount(ctx, acct.Account.ID, "data request")
@@ -214,8 +215,8 @@ func TestOpenAPI_RequestsAndResponsesMatchTheDocument(t *testing.T) {
 	c.Grant(ctx, "g-nope")
 	c.RevokeGrant(ctx, g.ID, "again")
 	c.AcceptBaseline(ctx, api.AcceptRequest{Directory: "demo", Group: "prod-db-admins", Reason: "r"})
-	api.NewClient(e.srv.URL, "wrong", hc).ListGrants(ctx, api.GrantFilter{})
-	api.NewClient(e.srv.URL, e.tokens[auth.RoleAuditor], hc).AddGrant(ctx, api.AddGrantRequest{User: "alice", Group: "prod-db-admins", For: "1h", Reason: "x"})
+	apiclient.New(e.srv.URL, "wrong", hc).ListGrants(ctx, apiclient.GrantFilter{})
+	apiclient.New(e.srv.URL, e.tokens[auth.RoleAuditor], hc).AddGrant(ctx, api.AddGrantRequest{User: "alice", Group: "prod-db-admins", For: "1h", Reason: "x"})
 	for _, p := range []string{"/healthz", "/readyz"} {
 		resp, err := hc.Get(e.srv.URL + p)
 		if err == nil {

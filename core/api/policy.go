@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"net/http"
 
 	"github.com/jitd/jitd/core/auth"
@@ -85,11 +84,4 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return s
-}
-
-// TestPolicy asks what the policy would decide, and why.
-func (c *Client) TestPolicy(ctx context.Context, req PolicyTestRequest) (PolicyDecision, error) {
-	var out PolicyDecision
-	err := c.do(ctx, http.MethodPost, "/api/v1/policy/test", req, &out)
-	return out, err
 }

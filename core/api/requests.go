@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 	"unicode"
@@ -321,81 +320,4 @@ func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request, p auth.Prin
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"revoked": id})
 	return nil
-}
-
-// Tokens lists the tokens (never their secrets).
-func (c *Client) Tokens(ctx context.Context) ([]TokenInfo, error) {
-	var out []TokenInfo
-	err := c.do(ctx, http.MethodGet, "/api/v1/tokens", nil, &out)
-	return out, err
-}
-
-// RevokeToken stops a token from working.
-func (c *Client) RevokeToken(ctx context.Context, id string) error {
-	return c.do(ctx, http.MethodPost, "/api/v1/tokens/"+url.PathEscape(id)+"/revoke", struct{}{}, nil)
-}
-
-// CreateRequest asks for access as the caller.
-func (c *Client) CreateRequest(ctx context.Context, req CreateRequestRequest) (Request, error) {
-	var out Request
-	err := c.do(ctx, http.MethodPost, "/api/v1/requests", req, &out)
-	return out, err
-}
-
-// RequestFilter selects requests to list.
-type RequestFilter struct {
-	Mine, PendingMyApproval bool
-	States                  []string
-}
-
-// ListRequests lists the requests the caller may see.
-func (c *Client) ListRequests(ctx context.Context, f RequestFilter) ([]Request, error) {
-	q := url.Values{}
-	if f.Mine {
-		q.Set("mine", "true")
-	}
-	if f.PendingMyApproval {
-		q.Set("pending_my_approval", "true")
-	}
-	if len(f.States) > 0 {
-		q.Set("state", strings.Join(f.States, ","))
-	}
-	var out RequestList
-	err := c.do(ctx, http.MethodGet, "/api/v1/requests?"+q.Encode(), nil, &out)
-	return out.Requests, err
-}
-
-// Request returns one request with its decisions.
-func (c *Client) Request(ctx context.Context, id string) (Request, error) {
-	var out Request
-	err := c.do(ctx, http.MethodGet, "/api/v1/requests/"+url.PathEscape(id), nil, &out)
-	return out, err
-}
-
-// Approve approves the request's current step as the caller.
-func (c *Client) Approve(ctx context.Context, id, comment string) (Request, error) {
-	var out Request
-	err := c.do(ctx, http.MethodPost, "/api/v1/requests/"+url.PathEscape(id)+"/approve", DecisionRequest{Comment: comment}, &out)
-	return out, err
-}
-
-// Deny denies the request as the caller.
-func (c *Client) Deny(ctx context.Context, id, reason string) (Request, error) {
-	var out Request
-	err := c.do(ctx, http.MethodPost, "/api/v1/requests/"+url.PathEscape(id)+"/deny", DecisionRequest{Comment: reason}, &out)
-	return out, err
-}
-
-// CancelRequest withdraws the caller's pending request.
-func (c *Client) CancelRequest(ctx context.Context, id string) (Request, error) {
-	var out Request
-	err := c.do(ctx, http.MethodPost, "/api/v1/requests/"+url.PathEscape(id)+"/cancel", struct{}{}, &out)
-	return out, err
-}
-
-// CreateToken makes an API token (admins only).
-func (c *Client) CreateToken(ctx context.Context, req CreateTokenRequest) (CreatedToken, error) {
-	var out CreatedToken
-	err := c.do(ctx, http.MethodPost, "/api/v1/tokens", req, &out)
-	return out, err
 }

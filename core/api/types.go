@@ -1,6 +1,7 @@
-// Package api is jitd's HTTP API under /api/v1: the server, and the typed
-// client the CLI uses. Requests and responses are JSON; errors are RFC 9457
-// problem details with a stable "code" member.
+// Package api is jitd's HTTP API under /api/v1: the server, its routes and
+// the request and response types (the typed client is apiclient). Requests
+// and responses are JSON; errors are RFC 9457 problem details with a stable
+// "code" member.
 package api
 
 import (
