@@ -335,17 +335,33 @@ func Parse(b []byte) (*Config, error) {
 	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) { // empty file: defaults
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	if cfg.Server.AdminTokenFile == "" {
-		cfg.Server.AdminTokenFile = strings.TrimRight(cfg.DataDir, "/") + "/admin.token"
-	}
-	if cfg.InstanceID == "" {
-		host, _ := os.Hostname()
-		cfg.InstanceID = host
-	}
+	cfg.complete()
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
 	return &cfg, nil
+}
+
+// complete fills in what the file leaves to defaults that depend on other
+// settings (the admin token beside the data, this host as the instance,
+// the only directory as SCIM's, a directory's sync interval), so that
+// validate only checks.
+func (c *Config) complete() {
+	if c.Server.AdminTokenFile == "" {
+		c.Server.AdminTokenFile = strings.TrimRight(c.DataDir, "/") + "/admin.token"
+	}
+	if c.InstanceID == "" {
+		host, _ := os.Hostname()
+		c.InstanceID = host
+	}
+	if c.SCIM != nil && c.SCIM.Directory == "" && len(c.Directories) == 1 {
+		c.SCIM.Directory = c.Directories[0].Name
+	}
+	for i := range c.Directories {
+		if c.Directories[i].SyncInterval == 0 {
+			c.Directories[i].SyncInterval = Duration(5 * time.Minute)
+		}
+	}
 }
 
 // Problems is every problem found in a configuration, one per line.
@@ -450,10 +466,7 @@ func (c *Config) validate() error {
 			path, msg, _ := strings.Cut(line, ": ")
 			add("scim."+path, "%s", msg)
 		}
-		switch {
-		case c.SCIM.Directory == "" && len(c.Directories) == 1:
-			c.SCIM.Directory = c.Directories[0].Name
-		case c.SCIM.Directory != "" && !names[c.SCIM.Directory]:
+		if c.SCIM.Directory != "" && !names[c.SCIM.Directory] {
 			add("scim.directory", "no directory is named %q", c.SCIM.Directory)
 		}
 		for _, d := range c.Directories {
@@ -594,9 +607,7 @@ func (c *Config) validateDirectory(i int, names map[string]bool, add func(path, 
 			d.decoded = decoded
 		}
 	}
-	if d.SyncInterval == 0 {
-		d.SyncInterval = Duration(5 * time.Minute)
-	} else if d.SyncInterval < Duration(10*time.Second) {
+	if d.SyncInterval < Duration(10*time.Second) {
 		add(path+".sync_interval", "must be at least 10s (got %s)", time.Duration(d.SyncInterval))
 	}
 	switch d.Reconcile.Drift {

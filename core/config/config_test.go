@@ -566,3 +566,17 @@ func TestEndSessions_OnlyWhereTheDirectoryCanEndThem(t *testing.T) {
 		t.Fatalf("end_sessions on demo: %v", err)
 	}
 }
+
+// Defaults that depend on other settings are filled in before the checks,
+// which only check: SCIM over the only directory needs no name, and a
+// directory's sync interval defaults to 5 minutes.
+func TestDefaultsAreFilledBeforeTheChecks(t *testing.T) {
+	t.Chdir("../..")
+	cfg, err := Parse([]byte(demoConfig("{name: prod-db-admins}", "scim: {}\n")))
+	if err != nil {
+		t.Fatalf("scim without a directory over the only one: %v", err)
+	}
+	if cfg.SCIM.Directory != "demo" || cfg.Directories[0].SyncInterval != Duration(5*time.Minute) {
+		t.Fatalf("scim.directory = %q, sync_interval = %s", cfg.SCIM.Directory, time.Duration(cfg.Directories[0].SyncInterval))
+	}
+}
