@@ -145,7 +145,7 @@ func (m *Manager) disable(ctx context.Context, am connectors.AccountManager, a s
 		action, detail := "", ""
 		if a.State == store.AccountDisabling && v.Fail {
 			a.State, action, detail = store.AccountDisableFailed, audit.AccountDisableFailed, err.Error()
-			m.log.Error("accounts: disabling keeps failing; still retried", "account_id", a.ID, "directory", a.Directory, "user", a.Login, "attempts", a.Attempts, "err", err)
+			m.log.Error("ALERT: disabling an account keeps failing; still retried", "account_id", a.ID, "directory", a.Directory, "user", a.Login, "attempts", a.Attempts, "err", err)
 			m.alert(a, err)
 		}
 		return a, errors.Join(m.record(a, now, "jitd", action, detail), fmt.Errorf("%w: disable %s in %s: %w", errDirectoryCall, a.Login, a.Directory, err))

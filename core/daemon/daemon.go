@@ -143,16 +143,13 @@ func (d *Daemon) start(ctx context.Context) error {
 	dirs := directories.NewRegistry(d.dirs, time.Duration(d.cfg.Expiry.CallTimeout))
 	metrics := expiry.NewMetrics(d.reg)
 	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), &grantsCollector{store: st})
-	// Alerts are log lines here; the notifier reads the same transitions
-	// from the audit log and sends them to the configured channels.
-	alert := func(g store.Grant, err error) {
-		log.Error("ALERT: revocation failing", "grant_id", g.ID, "directory", g.Directory, "group", g.GroupName, "user", g.UserName, "err", err)
-	}
+	// The queues log each alert once, as an ALERT line; the notifier reads
+	// the same transitions from the audit log and sends them on.
 	ecfg := d.cfg.Expiry
 	d.sched = expiry.New(expiry.Config{
 		Owner: d.cfg.InstanceID, Lease: time.Duration(ecfg.Lease), BatchSize: ecfg.BatchSize, Concurrency: ecfg.Concurrency,
 		MaxAttempts: ecfg.MaxAttempts, AlertAfter: time.Duration(ecfg.AlertAfter),
-	}, st, dirs, d.opts.Clock, log, metrics, alert)
+	}, st, dirs, d.opts.Clock, log, metrics, nil)
 	d.sched.Health = d.health
 	d.sessions = expiry.NewSessions(expiry.Config{MaxAttempts: ecfg.MaxAttempts}, st, dirs, d.opts.Clock, log, nil)
 	d.sched.Sessions = d.sessions
@@ -174,9 +171,7 @@ func (d *Daemon) start(ctx context.Context) error {
 		Retention: time.Duration(acfg.Retention), MaxDuration: time.Duration(acfg.MaxDuration),
 		SponsorOffboarding: acfg.SponsorOffboarding, ReassignTo: acfg.ReassignTo,
 		MaxAttempts: ecfg.MaxAttempts, AlertAfter: time.Duration(ecfg.AlertAfter),
-	}, st, dirs, d.grants, d.opts.Clock, log, func(a store.Account, err error) {
-		log.Error("ALERT: disabling an account keeps failing", "account_id", a.ID, "directory", a.Directory, "user", a.Login, "err", err)
-	})
+	}, st, dirs, d.grants, d.opts.Clock, log, nil)
 	d.reconcile.Sponsors = d.accounts
 	bg := d.cfg.Policy.BreakGlass
 	d.requests = request.New(request.Config{TTL: time.Duration(d.cfg.Policy.RequestTTL), ReportingLineDepth: d.cfg.Policy.ReportingLineDepth, MaxText: d.cfg.Grants.MaxText,

@@ -315,7 +315,7 @@ func (s *Scheduler) record(ctx context.Context, kept []keptGrant, gs []store.Gra
 		s.Sessions.Wake()
 	}
 	for _, g := range alerts {
-		s.log.Error("expiry: removal keeps failing; grant is revoke_failed and still retried",
+		s.log.Error("ALERT: removal keeps failing; the grant is revoke_failed and still retried",
 			"grant_id", g.ID, "directory", g.Directory, "group", g.GroupName, "user", g.UserName, "attempts", g.Attempts, "err", g.LastError)
 		s.alert(g, errors.New(g.LastError))
 	}
