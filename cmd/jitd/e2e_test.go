@@ -769,3 +769,39 @@ func TestE2E_SchemaMisconfigurationCaughtOnlineAndAtStart(t *testing.T) {
 		t.Fatalf("online check of a good configuration: exit %d\n%s", code, out)
 	}
 }
+
+// A directory that cannot be reached is a problem of the online check,
+// named by its directory, not a hang or a crash.
+func TestE2E_OnlineCheckReportsAnUnreachableDirectory(t *testing.T) {
+	dir := t.TempDir()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	p := filepath.Join(dir, "config.yaml")
+	os.WriteFile(p, []byte(fmt.Sprintf(`data_dir: %s/var
+directories:
+  - name: corp
+    kind: ldap
+    settings:
+      url: ldaps://%s
+      bind_dn: cn=jitd,dc=example,dc=org
+      bind_password_env: JITD_TEST_NO_SUCH_PASSWORD
+      user_base: ou=people,dc=example,dc=org
+      group_base: ou=groups,dc=example,dc=org
+      timeout: 2s
+    groups: [{name: admins}]
+`, dir, closed)), 0o600)
+	cmd := exec.Command(jitdBin, "config", "check", "--online", "--config", p)
+	cmd.Env = append(os.Environ(), "JITD_TEST_NO_SUCH_PASSWORD=secret")
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errorsAs(err, &ee) || ee.ExitCode() != 3 || !strings.Contains(string(out), "directories.corp: ") {
+		t.Fatalf("online check of an unreachable directory: %v\n%s", err, out)
+	}
+	if strings.Contains(string(out), "secret") {
+		t.Fatalf("the bind password is in the output:\n%s", out)
+	}
+}
