@@ -45,13 +45,16 @@ type server struct {
 var errNotConfigured = errors.New("plugin: Configure was not called")
 
 // close closes the configured connector (its directory connections).
-func (s *server) close() {
+func (s *server) close() { s.replace(nil) }
+
+// replace makes c the configured connector and closes the one before.
+func (s *server) replace(c connectors.Connector) {
 	s.mu.Lock()
-	c := s.conn
-	s.conn = nil
+	old := s.conn
+	s.conn = c
 	s.mu.Unlock()
-	if c != nil {
-		c.Close()
+	if old != nil {
+		old.Close()
 	}
 }
 
@@ -69,13 +72,7 @@ func (s *server) Configure(_ context.Context, req *connectorpb.ConfigureRequest)
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	s.mu.Lock()
-	old := s.conn
-	s.conn = c
-	s.mu.Unlock()
-	if old != nil {
-		old.Close()
-	}
+	s.replace(c)
 	d := c.Describe()
 	resp := &connectorpb.ConfigureResponse{Kind: d.Kind, NativeTtl: d.NativeTTL}
 	for _, cap := range connectors.Capabilities(c) {

@@ -20,32 +20,11 @@ import (
 // alerted like a stopped one, within alert_after, and the removal that
 // waited for it goes within seconds of its return.
 func TestE2E_FrozenDirectoryIsAlertedAndTheRemovalGoesWhenItAnswers(t *testing.T) {
-	srv, err := slapd.Start(slapd.Options{})
-	if err != nil {
-		need.Server(t, "slapd", false, err)
-	}
-	defer srv.Stop()
-	dir := t.TempDir()
-	os.MkdirAll(filepath.Join(dir, "var"), 0o700)
-	addr := freeAddr(t)
-	cfg := fmt.Sprintf(`server:
-  listen: %s
-data_dir: %s/var
-grants:
-  min_duration: 1s
-expiry:
+	srv, d := startOnSlapd(t, `expiry:
   call_timeout: 4s
   alert_after: 2s
-directories:
-  - name: corp
-    kind: ldap
-    settings:
-%s    sync_interval: 1h
-    groups:
-      - name: prod-db-admins
-`, addr, dir, srv.Settings(6))
-	os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(cfg), 0o600)
-	d := start(t, dir, addr)
+`, "", "")
+	addr := d.addr
 	id := addGrant(t, d, "3s")
 
 	if err := srv.Freeze(); err != nil {
@@ -76,7 +55,7 @@ directories:
 		return strings.Contains(out, "directory.answering")
 	})
 	d.cmd.Process.Signal(syscall.SIGTERM)
-	err = <-d.done
+	err := <-d.done
 	d.done <- err
 	for _, want := range []string{"ALERT: directory does not answer", "directory answers again"} {
 		if !strings.Contains(d.log.String(), want) {
@@ -100,4 +79,35 @@ func metric(t *testing.T, addr, name string) string {
 		}
 	}
 	return ""
+}
+
+// startOnSlapd starts a throwaway slapd and the daemon on it: one directory
+// "corp" with the JIT-managed group prod-db-admins and no periodic sync.
+// top is YAML added before the directories, settings to the directory's
+// settings (indented by six), rest after the directories.
+func startOnSlapd(t *testing.T, top, settings, rest string) (*slapd.Server, *proc) {
+	t.Helper()
+	srv, err := slapd.Start(slapd.Options{})
+	if err != nil {
+		need.Server(t, "slapd", false, err)
+	}
+	t.Cleanup(srv.Stop)
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "var"), 0o700)
+	addr := freeAddr(t)
+	cfg := fmt.Sprintf(`server:
+  listen: %s
+data_dir: %s/var
+grants:
+  min_duration: 1s
+%sdirectories:
+  - name: corp
+    kind: ldap
+    settings:
+%s%s    sync_interval: 1h
+    groups:
+      - name: prod-db-admins
+%s`, addr, dir, top, srv.Settings(6), settings, rest)
+	os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(cfg), 0o600)
+	return srv, start(t, dir, addr)
 }

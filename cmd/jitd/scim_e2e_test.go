@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jitd/jitd/fixtures/need"
 	"github.com/jitd/jitd/fixtures/poll"
 	"github.com/jitd/jitd/fixtures/slapd"
 )
@@ -24,38 +23,17 @@ import (
 // access; deactivated by Okta, she loses that grant at once. SCIM cannot
 // see the JIT-managed group outside its OU.
 func TestE2E_SCIMProvisioningIntoOpenLDAP(t *testing.T) {
-	srv, err := slapd.Start(slapd.Options{})
-	if err != nil {
-		need.Server(t, "slapd", false, err)
-	}
-	defer srv.Stop()
-	dir := t.TempDir()
-	os.MkdirAll(filepath.Join(dir, "var"), 0o700)
-	addr := freeAddr(t)
-	cfg := fmt.Sprintf(`server:
-  listen: %s
-data_dir: %s/var
-grants:
-  min_duration: 1s
-directories:
-  - name: corp
-    kind: ldap
-    settings:
-%s      disabled_attr: pwdAccountLockedTime
+	srv, d := startOnSlapd(t, "", fmt.Sprintf(`      disabled_attr: pwdAccountLockedTime
       provisioning:
         user_base: %s
         group_base: %s
-    sync_interval: 1h
-    groups:
-      - name: prod-db-admins
-policy:
+`, slapd.ProvisionedPeople, slapd.ProvisionedGroups), `policy:
   breakglass:
     groups: [oncall-sre]
 scim:
   directory: corp
-`, addr, dir, srv.Settings(6), slapd.ProvisionedPeople, slapd.ProvisionedGroups)
-	os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(cfg), 0o600)
-	d := start(t, dir, addr)
+`)
+	dir, addr := d.dir, d.addr
 	okta := d.token("okta", "scim")
 	admin, _ := os.ReadFile(filepath.Join(dir, "var", "admin.token"))
 	call := func(tok, method, path string, body any) (int, map[string]any) {

@@ -26,9 +26,13 @@ var _ connectors.Provisioner = (*Conn)(nil)
 var writable = []string{"givenName", "sn", "middleName", "displayName", "mail", "title", "departmentNumber", "department",
 	"o", "company", "employeeNumber", "employeeType", "telephoneNumber", "mobile", "manager", "preferredLanguage", "description"}
 
+func isWritable(a string) bool {
+	return slices.ContainsFunc(writable, func(w string) bool { return strings.EqualFold(w, a) })
+}
+
 func checkWritable(attrs map[string][]string) error {
 	for a := range attrs {
-		if !slices.ContainsFunc(writable, func(w string) bool { return strings.EqualFold(w, a) }) {
+		if !isWritable(a) {
 			return fmt.Errorf("demo: provisioning may not write %s: %w", a, connectors.ErrPermission)
 		}
 	}
@@ -288,7 +292,7 @@ func (c *Conn) CheckSchema(_ context.Context, writes map[string]string) ([]strin
 	var problems []string
 	for _, setting := range slices.Sorted(maps.Keys(writes)) {
 		a := writes[setting]
-		if a != "" && !slices.ContainsFunc(writable, func(w string) bool { return strings.EqualFold(w, a) }) {
+		if a != "" && !isWritable(a) {
 			problems = append(problems, fmt.Sprintf("%s: the demo directory holds no attribute %s; name one of %s", setting, a, strings.Join(writable, ", ")))
 		}
 	}

@@ -225,12 +225,16 @@ func (c *Conn) with(ctx context.Context, fn func(*goldap.Conn) error) error {
 // dialled only when every pooled one is held by a paged search (whose
 // callbacks may be what is waiting); release closes it.
 func (c *Conn) acquire(ctx context.Context) (l *goldap.Conn, extra bool, err error) {
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
+	var tick <-chan time.Time // made when the pool is full: most calls never wait
 	for l == nil {
 		select {
 		case l = <-c.idle:
 		default:
+			if tick == nil {
+				t := time.NewTicker(50 * time.Millisecond)
+				defer t.Stop()
+				tick = t.C
+			}
 			select {
 			case c.sem <- struct{}{}:
 				if l, err = c.dial(ctx); err != nil {
@@ -238,7 +242,7 @@ func (c *Conn) acquire(ctx context.Context) (l *goldap.Conn, extra bool, err err
 					return nil, false, err
 				}
 			case l = <-c.idle:
-			case <-tick.C:
+			case <-tick:
 				if int(c.paging.Load()) >= cap(c.sem) {
 					l, err = c.dial(ctx)
 					return l, true, err

@@ -56,7 +56,7 @@ func (c *Conn) CheckSchema(ctx context.Context, writes map[string]string) ([]str
 	if p := c.cfg.Provisioning; p != nil {
 		for _, setting := range slices.Sorted(maps.Keys(writes)) {
 			a := writes[setting]
-			if a != "" && !slices.ContainsFunc(p.UserAttrs, func(u string) bool { return strings.EqualFold(u, a) }) {
+			if a != "" && !containsFold(p.UserAttrs, a) {
 				problems = append(problems, fmt.Sprintf("%s: %s is not among provisioning.user_attrs, so the connector would refuse to write it; add it there or name another attribute", setting, a))
 			}
 		}

@@ -359,8 +359,6 @@ func (m *Manager) retryLater(a *store.Account, now time.Time, err error) work.Ve
 	return v
 }
 
-func (m *Manager) backoff(n int) time.Duration { return m.delays.Delay(n) }
-
 // record writes the account and, when action is set, its audit event.
 func (m *Manager) record(a store.Account, at time.Time, actor, action, detail string) error {
 	return m.store.Update(context.Background(), func(tx store.Tx) error {

@@ -56,7 +56,7 @@ func (m *Manager) Run(ctx context.Context) error {
 			return time.Time{}, false, err
 		}
 		return m.store.NextAccountDue(ctx)
-	}, m.backoff, func(err error, wait time.Duration) {
+	}, m.delays.Delay, func(err error, wait time.Duration) {
 		m.log.Error("accounts: queue pass failed; retrying", "err", err, "retry_in", wait)
 	})
 	return nil

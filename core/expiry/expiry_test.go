@@ -615,7 +615,7 @@ func TestBackoff_GrowsWithJitterAndCaps(t *testing.T) {
 	e := newEnv(t, 0, 0)
 	for n, want := range map[int]time.Duration{1: time.Second, 2: 2 * time.Second, 5: 16 * time.Second, 20: 5 * time.Minute} {
 		for range 50 {
-			if d := e.sched.backoff(n); d < want/2 || d > want {
+			if d := e.sched.delays.Delay(n); d < want/2 || d > want {
 				t.Fatalf("backoff(%d) = %s, want in [%s, %s]", n, d, want/2, want)
 			}
 		}

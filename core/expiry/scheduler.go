@@ -251,7 +251,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		// flight here (its lease ran out while it queued behind a slow
 		// directory). A finishing batch wakes us; a second at the latest.
 		return now.Add(time.Second), true, nil
-	}, s.backoff, func(err error, wait time.Duration) {
+	}, s.delays.Delay, func(err error, wait time.Duration) {
 		s.log.Error("expiry: queue pass failed; retrying", "err", err, "retry_in", wait)
 	})
 	return nil
@@ -284,6 +284,5 @@ func (s *Scheduler) RunOnce(ctx context.Context) (int, error) {
 }
 
 // backoff returns the delay after the n-th consecutive failure.
-func (s *Scheduler) backoff(n int) time.Duration { return s.delays.Delay(n) }
 
 var errNoDirectory = errors.New("directory is not configured")

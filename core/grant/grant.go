@@ -96,12 +96,6 @@ func (m *Manager) Target(directory, group string) error {
 	return nil
 }
 
-// call returns ctx bounded by the directories' call timeout: a hung
-// directory must not hold a group's lock, which its removals need too.
-func (m *Manager) call(ctx context.Context) (context.Context, context.CancelFunc) {
-	return m.dirs.Deadline(ctx)
-}
-
 // Manager creates, extends and revokes grants.
 type Manager struct {
 	cfg   Config
@@ -243,7 +237,7 @@ func (m *Manager) Add(ctx context.Context, req AddRequest) (store.Grant, error) 
 	if !ok {
 		return store.Grant{}, invalid("directory %q cannot manage group membership", dir.Name)
 	}
-	cctx, cancel := m.call(ctx)
+	cctx, cancel := m.dirs.Deadline(ctx) // a hung call must not hold the group's lock, which removals need too
 	defer cancel()
 	user, err := res.LookupUser(cctx, req.User)
 	if err != nil {
@@ -286,7 +280,7 @@ func (m *Manager) applyAll(ctx context.Context, mm connectors.MembershipManager,
 		}
 	}
 	if len(users) > 0 {
-		cctx, cancel := m.call(ctx)
+		cctx, cancel := m.dirs.Deadline(ctx)
 		results, err := mm.AddMembers(cctx, gs[0].GroupID, users)
 		cancel()
 		byUser := map[string]error{}
@@ -372,7 +366,7 @@ func (m *Manager) add(ctx context.Context, mm connectors.MembershipManager, g st
 		em, native = connectors.AsExpiringMembershipManager(dir.Conn)
 	}
 	if !native {
-		cctx, cancel := m.call(ctx)
+		cctx, cancel := m.dirs.Deadline(ctx)
 		defer cancel()
 		results, err := mm.AddMembers(cctx, g.GroupID, []string{g.UserID})
 		return firstErr(results, err)
@@ -386,7 +380,7 @@ func (m *Manager) add(ctx context.Context, mm connectors.MembershipManager, g st
 			end = o.ExpiresAt
 		}
 	}
-	cctx, cancel := m.call(ctx)
+	cctx, cancel := m.dirs.Deadline(ctx)
 	defer cancel()
 	results, err := em.AddMembersUntil(cctx, g.GroupID, []string{g.UserID}, end)
 	return firstErr(results, err)
@@ -407,7 +401,7 @@ func (m *Manager) preexisting(ctx context.Context, mm connectors.MembershipManag
 		}
 		return true, nil
 	}
-	cctx, cancel := m.call(ctx)
+	cctx, cancel := m.dirs.Deadline(ctx)
 	defer cancel()
 	member, err := mm.IsMember(cctx, groupID, userID)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -306,12 +307,7 @@ func (w *Watch) step(ctx context.Context) time.Duration {
 	defer w.mu.Unlock()
 	now := w.clock.Now()
 	next := now.Add(w.cfg.Heartbeat)
-	names := make([]string, 0, len(w.dirs))
-	for n := range w.dirs {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(w.dirs)) {
 		d := w.dirs[n]
 		if d.status == up {
 			if oldest, ok := d.oldestCall(); ok {

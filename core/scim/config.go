@@ -3,10 +3,10 @@ package scim
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"regexp"
 	"slices"
-	"sort"
 )
 
 // Config is the `scim:` block: which directory SCIM clients provision into
@@ -84,12 +84,7 @@ func (c Config) Validate() error {
 			bad("base_url", "must be an absolute http(s) URL such as https://jitd.example/scim/v2 (got %q)", c.BaseURL)
 		}
 	}
-	keys := make([]string, 0, len(c.UserAttributes))
-	for k := range c.UserAttributes {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(c.UserAttributes)) {
 		v := c.UserAttributes[k]
 		if !slices.Contains(UserAttributeKeys(), k) {
 			bad("user_attributes."+k, "not a mapped SCIM attribute; one of %v", UserAttributeKeys())

@@ -234,7 +234,7 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, kind connectors.E
 func (s *Server) updateUser(w http.ResponseWriter, r *http.Request, e connectors.Entry, old, doc map[string]any) error {
 	ctx := r.Context()
 	var change connectors.EntryChange
-	before, _ := s.mapping.split(old)
+	before, keptBefore := s.mapping.split(old)
 	after, kept := s.mapping.split(doc)
 	for a, v := range after {
 		if !slices.Equal(before[a], v) {
@@ -264,12 +264,15 @@ func (s *Server) updateUser(w http.ResponseWriter, r *http.Request, e connectors
 	if err != nil {
 		return err
 	}
-	res, err := s.store.SCIMResources(ctx, s.dir, connectors.UserEntry.String(), []string{e.ID})
-	if err != nil {
+	// What jitd keeps, before and after, as the resource shows it: old was
+	// read with it a moment ago.
+	was := store.SCIMResource{Directory: s.dir, Kind: connectors.UserEntry.String(), ID: e.ID}
+	was.ExternalID, _ = old["externalId"].(string)
+	if was.Attrs, err = encodeKept(keptBefore); err != nil {
 		return err
 	}
-	was := res[e.ID]
-	now := store.SCIMResource{Directory: s.dir, Kind: connectors.UserEntry.String(), ID: e.ID, Attrs: keptJSON}
+	now := was
+	now.Attrs = keptJSON
 	now.ExternalID, _ = doc["externalId"].(string)
 	var what []string
 	if change.Attrs != nil || change.Password != "" {
