@@ -3,7 +3,6 @@ package plugins
 import (
 	"context"
 	"fmt"
-	"github.com/jitd/jitd/core/directories"
 	"path/filepath"
 	"testing"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/jitd/jitd/connectors"
 	"github.com/jitd/jitd/connectors/ldap"
 	"github.com/jitd/jitd/core/clock"
+	"github.com/jitd/jitd/core/directories"
 	"github.com/jitd/jitd/core/expiry"
 	"github.com/jitd/jitd/core/store"
 	"github.com/jitd/jitd/core/store/sqlite"

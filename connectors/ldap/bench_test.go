@@ -3,7 +3,6 @@ package ldap_test
 import (
 	"context"
 	"fmt"
-	"github.com/jitd/jitd/core/directories"
 	"log/slog"
 	"path/filepath"
 	"testing"
@@ -14,6 +13,7 @@ import (
 	"github.com/jitd/jitd/connectors"
 	"github.com/jitd/jitd/connectors/ldap"
 	"github.com/jitd/jitd/core/clock"
+	"github.com/jitd/jitd/core/directories"
 	"github.com/jitd/jitd/core/expiry"
 	"github.com/jitd/jitd/core/store"
 	"github.com/jitd/jitd/core/store/sqlite"

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/pem"
 	"fmt"
-	"github.com/jitd/jitd/core/directories"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/jitd/jitd/core/audit"
 	"github.com/jitd/jitd/core/clock"
+	"github.com/jitd/jitd/core/directories"
 	"github.com/jitd/jitd/core/expiry"
 	"github.com/jitd/jitd/core/store"
 	"github.com/jitd/jitd/core/store/sqlite"

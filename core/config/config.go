@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/jitd/jitd/connectors"
 	"io"
 	"net"
 	"os"
@@ -21,6 +20,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/jitd/jitd/connectors"
 	"github.com/jitd/jitd/connectors/builtin"
 	"github.com/jitd/jitd/core/auth"
 	"github.com/jitd/jitd/core/notify"

@@ -3,7 +3,6 @@ package expiry
 import (
 	"context"
 	"fmt"
-	"github.com/jitd/jitd/core/directories"
 	"log/slog"
 	"path/filepath"
 	"slices"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/jitd/jitd/connectors/demo"
 	"github.com/jitd/jitd/core/clock"
+	"github.com/jitd/jitd/core/directories"
 	"github.com/jitd/jitd/core/store"
 	"github.com/jitd/jitd/core/store/sqlite"
 	"github.com/jitd/jitd/fixtures/poll"

@@ -8,13 +8,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/jitd/jitd/core/directories"
 	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/jitd/jitd/core/backoff"
 	"github.com/jitd/jitd/core/clock"
+	"github.com/jitd/jitd/core/directories"
 	"github.com/jitd/jitd/core/store"
 	"github.com/jitd/jitd/core/work"
 )

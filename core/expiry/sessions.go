@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/jitd/jitd/core/directories"
 	"log/slog"
 	"time"
 
@@ -12,6 +11,7 @@ import (
 	"github.com/jitd/jitd/core/audit"
 	"github.com/jitd/jitd/core/backoff"
 	"github.com/jitd/jitd/core/clock"
+	"github.com/jitd/jitd/core/directories"
 	"github.com/jitd/jitd/core/store"
 	"github.com/jitd/jitd/core/work"
 )

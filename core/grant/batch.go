@@ -3,12 +3,12 @@ package grant
 import (
 	"context"
 	"fmt"
-	"github.com/jitd/jitd/core/directories"
 	"sync"
 	"time"
 
 	"github.com/jitd/jitd/connectors"
 	"github.com/jitd/jitd/core/audit"
+	"github.com/jitd/jitd/core/directories"
 	"github.com/jitd/jitd/core/store"
 )
 

@@ -10,7 +10,6 @@ import (
 	"encoding/base32"
 	"errors"
 	"fmt"
-	"github.com/jitd/jitd/core/directories"
 	"log/slog"
 	"slices"
 	"strings"
@@ -21,6 +20,7 @@ import (
 	"github.com/jitd/jitd/connectors"
 	"github.com/jitd/jitd/core/audit"
 	"github.com/jitd/jitd/core/clock"
+	"github.com/jitd/jitd/core/directories"
 	"github.com/jitd/jitd/core/store"
 )
 

@@ -3,7 +3,6 @@ package request
 import (
 	"context"
 	"errors"
-	"github.com/jitd/jitd/core/directories"
 	"log/slog"
 	"path/filepath"
 	"slices"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/jitd/jitd/connectors/demo"
 	"github.com/jitd/jitd/core/clock"
+	"github.com/jitd/jitd/core/directories"
 	"github.com/jitd/jitd/core/grant"
 	"github.com/jitd/jitd/core/policy"
 	"github.com/jitd/jitd/core/store"

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+
 	"github.com/jitd/jitd/core/audit"
 )
 

@@ -2,8 +2,9 @@ package store
 
 import (
 	"context"
-	"github.com/jitd/jitd/connectors"
 	"time"
+
+	"github.com/jitd/jitd/connectors"
 )
 
 // SyncState is where one directory's mirror stands.
