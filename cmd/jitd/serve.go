@@ -63,7 +63,7 @@ disabled marker, the accounts marker, the provisioning and SCIM attributes).`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.Load(path)
 			if p, ok := err.(config.Problems); ok {
-				for _, line := range p {
+				for _, line := range p.Lines() {
 					fmt.Fprintln(cmd.ErrOrStderr(), line)
 				}
 				return &exitError{3, fmt.Errorf("%s: %d problems", path, len(p))}

@@ -26,6 +26,15 @@ type Kind struct {
 	Decode func(decode func(any) error) (any, error)
 	// Open builds a connector from settings encoded as JSON.
 	Open func(directory string, settings []byte) (connectors.Connector, error)
+	// EndsSessions says the kind can end a user's sessions (a group's
+	// end_sessions is refused for the others).
+	EndsSessions bool
+}
+
+// endsSessions marks a kind whose connectors end sessions.
+func endsSessions(k Kind) Kind {
+	k.EndsSessions = true
+	return k
 }
 
 // Constructor builds a connector from a kind's validated configuration.
@@ -65,9 +74,9 @@ func KindOf[C validator](open Constructor[C]) Kind {
 var kinds = map[string]Kind{
 	"demo":  KindOf(func(_ string, c demo.Config) (connectors.Connector, error) { return demo.New(c) }),
 	"ldap":  KindOf(func(_ string, c ldap.Config) (connectors.Connector, error) { return ldap.New(c) }),
-	"okta":  KindOf(func(_ string, c okta.Config) (connectors.Connector, error) { return okta.New(c) }),
+	"okta":  endsSessions(KindOf(func(_ string, c okta.Config) (connectors.Connector, error) { return okta.New(c) })),
 	"scim":  KindOf(func(_ string, c scim.Config) (connectors.Connector, error) { return scim.New(c) }),
-	"entra": KindOf[entraconfig.Config](nil),
+	"entra": endsSessions(KindOf[entraconfig.Config](nil)),
 }
 
 // Lookup returns the kind called name.

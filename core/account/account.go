@@ -20,23 +20,25 @@ import (
 	"github.com/jitd/jitd/core/audit"
 	"github.com/jitd/jitd/core/backoff"
 	"github.com/jitd/jitd/core/clock"
+	"github.com/jitd/jitd/core/conf"
 	"github.com/jitd/jitd/core/directories"
+	"github.com/jitd/jitd/core/fault"
 	"github.com/jitd/jitd/core/grant"
 	"github.com/jitd/jitd/core/store"
 	"github.com/jitd/jitd/core/work"
 )
 
-// Errors for callers to map to responses.
+// Errors for callers to map to responses, each of a fault kind.
 var (
 	// ErrInvalid: the request is malformed or not allowed; nothing was changed.
-	ErrInvalid = errors.New("invalid account request")
+	ErrInvalid = fault.New(fault.ErrInvalid, "invalid account request")
 	// ErrNotFound: no such account.
-	ErrNotFound = errors.New("account not found")
+	ErrNotFound = fault.New(fault.ErrNotFound, "account not found").Answered("no such account")
 	// ErrConflict: the account is not in a state that allows the operation.
-	ErrConflict = errors.New("account state conflict")
+	ErrConflict = fault.New(fault.ErrConflict, "account state conflict")
 	// ErrDirectory: the directory call failed; the account records it and
 	// the queue retries.
-	ErrDirectory = errors.New("directory call failed")
+	ErrDirectory = fault.New(fault.ErrDirectory, "directory call failed")
 )
 
 // Sponsor offboarding rules: what happens to a contractor's accounts when
@@ -57,23 +59,53 @@ type Store interface {
 type Config struct {
 	// Retention is how long a disabled account is kept before deletion
 	// (default 30 days).
-	Retention time.Duration
+	Retention time.Duration `yaml:"retention"`
 	// MaxDuration caps an account's lifetime from now (default 365 days).
-	MaxDuration time.Duration
+	MaxDuration time.Duration `yaml:"max_duration"`
 	// SponsorOffboarding is disable (default) or reassign.
-	SponsorOffboarding string
+	SponsorOffboarding string `yaml:"sponsor_offboarding"`
 	// ReassignTo is the login that takes over the accounts of a sponsor who
 	// left, with SponsorOffboarding: reassign.
-	ReassignTo string
+	ReassignTo string `yaml:"reassign_to"`
 	// MaxAttempts failed disables make an account disable_failed (alerted,
-	// still retried). Default 6.
-	MaxAttempts int
+	// still retried). Default 6; the daemon uses expiry.max_attempts.
+	MaxAttempts int `yaml:"-"`
 	// MinBackoff and MaxBackoff bound the retry delay (1s, 5m).
-	MinBackoff, MaxBackoff time.Duration
+	MinBackoff time.Duration `yaml:"-"`
+	MaxBackoff time.Duration `yaml:"-"`
 	// AlertAfter: a disable that has failed and is this far past the
 	// account's end makes it disable_failed (alerted, still retried)
-	// whatever its number of attempts (default 20s).
-	AlertAfter time.Duration
+	// whatever its number of attempts (default 20s; the daemon uses
+	// expiry.alert_after).
+	AlertAfter time.Duration `yaml:"-"`
+}
+
+// DefaultConfig is what the accounts section means when the file leaves it
+// out.
+func DefaultConfig() Config { return Config{}.withDefaults() }
+
+// Validate returns every problem, at its key in the accounts section.
+func (c Config) Validate() conf.Problems {
+	var p conf.Problems
+	if c.Retention < 0 {
+		p.Addf("retention", "must not be negative")
+	}
+	if c.MaxDuration <= 0 {
+		p.Addf("max_duration", "must be positive")
+	}
+	switch c.SponsorOffboarding {
+	case SponsorDisable:
+		if c.ReassignTo != "" {
+			p.Addf("reassign_to", "only used with sponsor_offboarding: reassign")
+		}
+	case SponsorReassign:
+		if strings.TrimSpace(c.ReassignTo) == "" {
+			p.Addf("reassign_to", "required with sponsor_offboarding: reassign (the login that takes the accounts over)")
+		}
+	default:
+		p.Addf("sponsor_offboarding", "must be disable or reassign (got %q)", c.SponsorOffboarding)
+	}
+	return p
 }
 
 func (c Config) withDefaults() Config {

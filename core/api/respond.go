@@ -6,55 +6,41 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
-	"github.com/jitd/jitd/core/account"
-	"github.com/jitd/jitd/core/config"
-	"github.com/jitd/jitd/core/grant"
-	"github.com/jitd/jitd/core/invite"
-	"github.com/jitd/jitd/core/request"
+	"github.com/jitd/jitd/core/conf"
+	"github.com/jitd/jitd/core/fault"
 )
 
 // maxBody bounds every request body.
 const maxBody = 1 << 20
 
-// sentinels maps the core packages' errors to responses. A fixed message
-// replaces the error's text (not-found answers never echo what was asked).
-var sentinels = []struct {
-	err     error
-	status  int
-	code    string
-	message string
+// kinds maps the fault kinds to answers.
+var kinds = []struct {
+	kind   error
+	status int
+	code   string
 }{
-	{grant.ErrInvalid, http.StatusBadRequest, CodeInvalid, ""},
-	{grant.ErrNotFound, http.StatusNotFound, CodeNotFound, "no such grant"},
-	{grant.ErrConflict, http.StatusConflict, CodeConflict, ""},
-	{grant.ErrDirectory, http.StatusBadGateway, CodeDirectory, ""},
-	{account.ErrInvalid, http.StatusBadRequest, CodeInvalid, ""},
-	{account.ErrNotFound, http.StatusNotFound, CodeNotFound, "no such account"},
-	{account.ErrConflict, http.StatusConflict, CodeConflict, ""},
-	{account.ErrDirectory, http.StatusBadGateway, CodeDirectory, ""},
-	{request.ErrInvalid, http.StatusBadRequest, CodeInvalid, ""},
-	{request.ErrNotFound, http.StatusNotFound, CodeNotFound, "no such request"},
-	{request.ErrForbidden, http.StatusForbidden, CodeForbidden, ""},
-	{request.ErrConflict, http.StatusConflict, CodeConflict, ""},
-	{invite.ErrInvalid, http.StatusBadRequest, CodeInvalid, ""},
-	{invite.ErrNotFound, http.StatusNotFound, CodeNotFound, ""},
-	{invite.ErrGone, http.StatusGone, CodeGone, ""},
+	{fault.ErrInvalid, http.StatusBadRequest, CodeInvalid},
+	{fault.ErrNotFound, http.StatusNotFound, CodeNotFound},
+	{fault.ErrForbidden, http.StatusForbidden, CodeForbidden},
+	{fault.ErrConflict, http.StatusConflict, CodeConflict},
+	{fault.ErrGone, http.StatusGone, CodeGone},
+	{fault.ErrDirectory, http.StatusBadGateway, CodeDirectory},
 }
 
 // fail maps an error to a response; unexpected errors are logged, not shown.
+// The outermost component sentinel decides the answer (the component that
+// reported last knows best what the caller asked); its fixed answer, if it
+// has one, replaces the error's text (not-found answers never echo what was
+// asked).
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var apiErr *Error
-	if !errors.As(err, &apiErr) {
-		for _, m := range sentinels {
-			if errors.Is(err, m.err) {
-				msg := m.message
-				if msg == "" {
-					msg = strings.TrimPrefix(err.Error(), m.err.Error()+": ")
-				}
-				apiErr = &Error{Status: m.status, Code: m.code, Message: msg}
+	var sentinel *fault.Sentinel
+	if !errors.As(err, &apiErr) && errors.As(err, &sentinel) {
+		for _, k := range kinds {
+			if sentinel.Kind() == k.kind {
+				apiErr = &Error{Status: k.status, Code: k.code, Message: sentinel.Answer(err)}
 				break
 			}
 		}
@@ -102,7 +88,7 @@ func parseFor(s string) (time.Duration, error) {
 	if s == "" {
 		return 0, nil
 	}
-	d, err := config.ParseDuration(s)
+	d, err := conf.ParseDuration(s)
 	if err != nil {
 		return 0, &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: "for: " + err.Error()}
 	}

@@ -23,8 +23,8 @@ func TestExampleConfigIsValid(t *testing.T) {
 	if len(cfg.Directories) != 1 || cfg.Directories[0].Name != "demo" || len(cfg.Directories[0].Groups) != 2 {
 		t.Fatalf("example directories: %+v", cfg.Directories)
 	}
-	if time.Duration(cfg.Grants.MaxDuration) != 30*24*time.Hour {
-		t.Fatalf("30d parsed as %s", time.Duration(cfg.Grants.MaxDuration))
+	if cfg.Grants.MaxDuration != 30*24*time.Hour {
+		t.Fatalf("30d parsed as %s", cfg.Grants.MaxDuration)
 	}
 }
 
@@ -108,7 +108,7 @@ func TestExamplePolicyBlockIsValid(t *testing.T) {
 	if err != nil {
 		t.Fatalf("uncommented policy example: %v", err)
 	}
-	if cfg.Policy.Compiled() == nil || len(cfg.Policy.Rules) != 4 || time.Duration(cfg.Policy.BreakGlass.MaxDuration) != time.Hour || cfg.Policy.ReportingLineDepth != 2 || cfg.Policy.Risk == nil {
+	if cfg.CompiledPolicy() == nil || len(cfg.Policy.Rules) != 4 || cfg.Policy.BreakGlass.MaxDuration != time.Hour || cfg.Policy.ReportingLineDepth != 2 || cfg.Policy.Risk == nil {
 		t.Fatalf("policy: %+v", cfg.Policy)
 	}
 }
@@ -215,7 +215,7 @@ func TestAccountsSectionIsChecked(t *testing.T) {
 		}
 	}
 	cfg, err := Parse([]byte(base))
-	if err != nil || time.Duration(cfg.Accounts.Retention) != 30*24*time.Hour || cfg.Accounts.SponsorOffboarding != "disable" {
+	if err != nil || cfg.Accounts.Retention != 30*24*time.Hour || cfg.Accounts.SponsorOffboarding != "disable" {
 		t.Fatalf("defaults: %+v, %v", cfg.Accounts, err)
 	}
 }
@@ -316,8 +316,7 @@ directories:
 		"directories[0].name: must be lower-case",
 		"directories[0].settings.file: required",
 		"directories[0].groups: list the JIT-managed groups",
-		"directories[1].settings: ",
-		"field bind_password not found",
+		"directories[1].settings.bind_password: unknown key; did you mean bind_password_env?",
 		"directories[2].name: \"corp\" is used by another directory",
 		"directories[2].kind: unknown kind \"okta-but-misspelled\"",
 	} {
@@ -357,22 +356,36 @@ directories:
 	}
 }
 
-func TestUnknownTopLevelKeyIsAnError(t *testing.T) {
-	_, err := Parse([]byte("colour: blue\ndirectories: []\n"))
-	if err == nil || !strings.Contains(err.Error(), "field colour not found") {
-		t.Fatalf("unknown key: %v", err)
+// The issue-20 cases: a typo'd key is named with its path, line and the key
+// meant; a bad value names its path and does not hide the other problems.
+func TestTyposAndBadValuesAreNamedWithPathsAndAllReported(t *testing.T) {
+	_, err := Parse([]byte(`
+colour: blue
+polcy:
+  rules: []
+grants:
+  max_duration: 2 hours
+expiry:
+  batch_size: many
+directories:
+  - name: demo
+    kind: demo
+    sync_intervall: 1m
+    groups: [{name: ops}]
+`))
+	if err == nil {
+		t.Fatal("accepted")
 	}
-}
-
-func TestParseDuration(t *testing.T) {
-	for in, want := range map[string]time.Duration{"3d": 72 * time.Hour, "2m": 2 * time.Minute, "1h30m": 90 * time.Minute, "0d": 0} {
-		if got, err := ParseDuration(in); err != nil || got != want {
-			t.Errorf("ParseDuration(%q) = %s, %v", in, got, err)
-		}
-	}
-	for _, bad := range []string{"", "3 days", "1.5d", "-d", "99999999d"} {
-		if _, err := ParseDuration(bad); err == nil {
-			t.Errorf("ParseDuration(%q) accepted", bad)
+	msg := err.Error()
+	for _, want := range []string{
+		"config: colour: unknown key",
+		"config: polcy: unknown key; did you mean policy? (line 3)",
+		`config: grants.max_duration: invalid duration "2 hours": use Go syntax (90m, 2h30m) or days (3d) (line 6)`,
+		`config: expiry.batch_size: want a whole number, got "many" (line 8)`,
+		"config: directories[0].sync_intervall: unknown key; did you mean sync_interval? (line 12)",
+	} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("missing %q in:\n%s", want, msg)
 		}
 	}
 }
@@ -404,7 +417,7 @@ func TestPolicyIsCompiledWithPaths(t *testing.T) {
     - {name: pay, groups: [a, b]}
 `
 	cfg, err := Parse([]byte(good))
-	if err != nil || cfg.Policy.Compiled() == nil {
+	if err != nil || cfg.CompiledPolicy() == nil {
 		t.Fatalf("good policy: %v", err)
 	}
 	bad := base + `policy:
@@ -576,7 +589,7 @@ func TestDefaultsAreFilledBeforeTheChecks(t *testing.T) {
 	if err != nil {
 		t.Fatalf("scim without a directory over the only one: %v", err)
 	}
-	if cfg.SCIM.Directory != "demo" || cfg.Directories[0].SyncInterval != Duration(5*time.Minute) {
-		t.Fatalf("scim.directory = %q, sync_interval = %s", cfg.SCIM.Directory, time.Duration(cfg.Directories[0].SyncInterval))
+	if cfg.SCIM.Directory != "demo" || cfg.Directories[0].SyncInterval != 5*time.Minute {
+		t.Fatalf("scim.directory = %q, sync_interval = %s", cfg.SCIM.Directory, cfg.Directories[0].SyncInterval)
 	}
 }

@@ -116,7 +116,7 @@ func (d *Daemon) start(ctx context.Context) error {
 
 	d.dirs = directories.Set{}
 	sources := map[string]mirror.Source{}
-	d.health = health.New(health.Config{AlertAfter: time.Duration(d.cfg.Expiry.AlertAfter)}, d.opts.Clock, log, d.reg,
+	d.health = health.New(health.Config{AlertAfter: d.cfg.Expiry.AlertAfter}, d.opts.Clock, log, d.reg,
 		health.Hooks{Down: d.directoryDown, Back: d.directoryBack})
 	for _, dc := range d.cfg.Directories {
 		spec := connectorSpec(d.cfg, dc, d.opts.Binary)
@@ -131,27 +131,23 @@ func (d *Daemon) start(ctx context.Context) error {
 		d.health.Add(dc.Name, conn)
 		groups := map[string]directories.GroupPolicy{}
 		for _, g := range dc.Groups {
-			groups[g.Name] = directories.GroupPolicy{MaxDuration: time.Duration(g.MaxDuration), EndSessions: g.EndSessions}
+			groups[g.Name] = directories.GroupPolicy{MaxDuration: g.MaxDuration, EndSessions: g.EndSessions}
 		}
 		d.dirs[dc.Name] = &directories.Directory{Name: dc.Name, Conn: conn, Groups: groups}
-		sources[dc.Name] = mirror.Source{Conn: conn, Interval: time.Duration(dc.SyncInterval)}
+		sources[dc.Name] = mirror.Source{Conn: conn, Interval: dc.SyncInterval}
 	}
 	if err := d.checkSchemas(ctx); err != nil {
 		return err
 	}
 
-	dirs := directories.NewRegistry(d.dirs, time.Duration(d.cfg.Expiry.CallTimeout))
+	dirs := directories.NewRegistry(d.dirs, d.cfg.Expiry.CallTimeout)
 	metrics := expiry.NewMetrics(d.reg)
 	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), &grantsCollector{store: st})
 	// The queues log each alert once, as an ALERT line; the notifier reads
 	// the same transitions from the audit log and sends them on.
-	ecfg := d.cfg.Expiry
-	d.sched = expiry.New(expiry.Config{
-		Owner: d.cfg.InstanceID, Lease: time.Duration(ecfg.Lease), BatchSize: ecfg.BatchSize, Concurrency: ecfg.Concurrency,
-		MaxAttempts: ecfg.MaxAttempts, AlertAfter: time.Duration(ecfg.AlertAfter),
-	}, st, dirs, d.opts.Clock, log, metrics, nil)
+	d.sched = expiry.New(d.cfg.Expiry, st, dirs, d.opts.Clock, log, metrics, nil)
 	d.sched.Health = d.health
-	d.sessions = expiry.NewSessions(expiry.Config{MaxAttempts: ecfg.MaxAttempts}, st, dirs, d.opts.Clock, log, nil)
+	d.sessions = expiry.NewSessions(expiry.Config{MaxAttempts: d.cfg.Expiry.MaxAttempts}, st, dirs, d.opts.Clock, log, nil)
 	d.sched.Sessions = d.sessions
 	d.mirror = mirror.New(mirror.Config{}, st, sources, d.opts.Clock, log, mirror.NewMetrics(d.reg))
 	policies := map[string]reconcile.Policy{}
@@ -162,20 +158,11 @@ func (d *Daemon) start(ctx context.Context) error {
 		}
 		policies[dc.Name] = p
 	}
-	d.grants = grant.New(grant.Config{MinDuration: time.Duration(d.cfg.Grants.MinDuration), MaxDuration: time.Duration(d.cfg.Grants.MaxDuration),
-		MaxText: d.cfg.Grants.MaxText},
-		st, dirs, d.opts.Clock, log, d.sched.Wake)
+	d.grants = grant.New(d.cfg.Grants, st, dirs, d.opts.Clock, log, d.sched.Wake)
 	d.reconcile = reconcile.New(st, d.grants, policies, d.opts.Clock, log, reconcile.NewMetrics(d.reg))
-	acfg := d.cfg.Accounts
-	d.accounts = account.New(account.Config{
-		Retention: time.Duration(acfg.Retention), MaxDuration: time.Duration(acfg.MaxDuration),
-		SponsorOffboarding: acfg.SponsorOffboarding, ReassignTo: acfg.ReassignTo,
-		MaxAttempts: ecfg.MaxAttempts, AlertAfter: time.Duration(ecfg.AlertAfter),
-	}, st, dirs, d.grants, d.opts.Clock, log, nil)
+	d.accounts = account.New(d.cfg.Accounts, st, dirs, d.grants, d.opts.Clock, log, nil)
 	d.reconcile.Sponsors = d.accounts
-	bg := d.cfg.Policy.BreakGlass
-	d.requests = request.New(request.Config{TTL: time.Duration(d.cfg.Policy.RequestTTL), ReportingLineDepth: d.cfg.Policy.ReportingLineDepth, MaxText: d.cfg.Grants.MaxText,
-		BreakGlass: request.BreakGlassConfig{Users: bg.Users, Groups: bg.Groups, Targets: bg.Targets, MaxDuration: time.Duration(bg.MaxDuration)}}, st, d.cfg.Policy.Compiled(), d.grants, d.opts.Clock, log)
+	d.requests = request.New(d.cfg.Policy.Requests, st, d.cfg.CompiledPolicy(), d.grants, d.opts.Clock, log)
 	d.requests.FirstSync = func(ctx context.Context, dir string) error {
 		_, err := d.mirror.Sync(ctx, dir, true)
 		return err
@@ -185,7 +172,7 @@ func (d *Daemon) start(ctx context.Context) error {
 			return err
 		}
 	}
-	d.invites = invite.New(st, d.requests, d.accounts, d.grants, d.dirs, time.Duration(d.cfg.Accounts.MaxDuration), d.opts.Clock, log)
+	d.invites = invite.New(st, d.requests, d.accounts, d.grants, d.dirs, d.cfg.Accounts.MaxDuration, d.opts.Clock, log)
 	d.reconcile.OnDrift = func(dr store.Drift) {
 		log.Warn("ALERT: drift", "directory", dr.Directory, "group", dr.GroupName, "user", dr.UserName)
 	}
@@ -252,7 +239,7 @@ func (d *Daemon) resume(ctx context.Context) error {
 func (d *Daemon) serve(ctx context.Context) error {
 	log := d.opts.Log
 	srv := api.NewHTTPServer(api.NewServer(api.Deps{Store: d.store, Grants: d.grants, Accounts: d.accounts, Mirror: d.mirror, Reconcile: d.reconcile,
-		Policy: d.cfg.Policy.Compiled(), Requests: d.requests, Invites: d.invites, Links: d.links, OIDC: d.oidc, SlackSecrets: d.notifier.SlackSecrets(),
+		Policy: d.cfg.CompiledPolicy(), Requests: d.requests, Invites: d.invites, Links: d.links, OIDC: d.oidc, SlackSecrets: d.notifier.SlackSecrets(),
 		SlackHTTP: &http.Client{Timeout: 10 * time.Second}, DefaultDirectory: d.defaultDirectory(), SCIM: d.scim, Metrics: d.reg, Ready: d.readiness, Clock: d.opts.Clock, Log: log, AuditKeys: d.auditKeys}), log)
 	ln, err := net.Listen("tcp", d.cfg.Server.Listen)
 	if err != nil {

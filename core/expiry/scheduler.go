@@ -14,6 +14,7 @@ import (
 
 	"github.com/jitd/jitd/core/backoff"
 	"github.com/jitd/jitd/core/clock"
+	"github.com/jitd/jitd/core/conf"
 	"github.com/jitd/jitd/core/directories"
 	"github.com/jitd/jitd/core/store"
 	"github.com/jitd/jitd/core/work"
@@ -30,27 +31,57 @@ type Store interface {
 type Config struct {
 	// Owner names this instance in leases; stable across restarts so that a
 	// restarted daemon takes its own expired work back at once.
-	Owner string
+	Owner string `yaml:"-"`
 	// Lease is how long a claim is held before another instance may take it.
-	Lease time.Duration
+	Lease time.Duration `yaml:"lease"`
 	// BatchSize caps the users in one RemoveMembers call.
-	BatchSize int
+	BatchSize int `yaml:"batch_size"`
 	// Concurrency caps the directory calls in flight per directory.
-	Concurrency int
+	Concurrency int `yaml:"concurrency"`
 	// ClaimLimit caps the grants claimed in one transaction.
-	ClaimLimit int
+	ClaimLimit int `yaml:"-"`
 	// MaxAttempts failed removals move a grant to revoke_failed (still retried).
-	MaxAttempts int
+	MaxAttempts int `yaml:"max_attempts"`
 	// MinBackoff and MaxBackoff bound the exponential retry delay.
-	MinBackoff, MaxBackoff time.Duration
+	MinBackoff time.Duration `yaml:"-"`
+	MaxBackoff time.Duration `yaml:"-"`
 	// MaxThrottle: a removal held back by rate limits for longer than this
 	// past its grant's end becomes revoke_failed (alerted; still retried).
-	MaxThrottle time.Duration
+	MaxThrottle time.Duration `yaml:"-"`
 	// AlertAfter: a removal that has failed and is this far past its grant's
 	// end becomes revoke_failed (alerted; still retried) whatever its number
 	// of attempts, so that calls which hang until their timeout are alerted
-	// as soon as calls which fail at once.
-	AlertAfter time.Duration
+	// as soon as calls which fail at once. The same delay makes a directory
+	// that does not answer an alert, and a failing account disable one.
+	AlertAfter time.Duration `yaml:"alert_after"`
+	// CallTimeout bounds every directory call, on every path (a listing or
+	// change feed: the wait for its next page); the directory registry
+	// holds it.
+	CallTimeout time.Duration `yaml:"call_timeout"`
+}
+
+// Validate returns every problem, at its key in the expiry section.
+func (c Config) Validate() conf.Problems {
+	var p conf.Problems
+	if c.MaxAttempts < 1 {
+		p.Addf("max_attempts", "must be at least 1")
+	}
+	if c.BatchSize < 1 || c.BatchSize > 5000 {
+		p.Addf("batch_size", "must be between 1 and 5000")
+	}
+	if c.Concurrency < 1 || c.Concurrency > 64 {
+		p.Addf("concurrency", "must be between 1 and 64")
+	}
+	if c.Lease < 10*time.Second {
+		p.Addf("lease", "must be at least 10s")
+	}
+	if c.CallTimeout <= 0 || c.CallTimeout >= c.Lease {
+		p.Addf("call_timeout", "must be positive and shorter than expiry.lease (%s)", c.Lease)
+	}
+	if c.AlertAfter < time.Second {
+		p.Addf("alert_after", "must be at least 1s")
+	}
+	return p
 }
 
 // Defaults returns the default configuration.
@@ -58,7 +89,7 @@ func Defaults() Config {
 	return Config{
 		Owner: "jitd", Lease: 2 * time.Minute, BatchSize: 500, Concurrency: 4, ClaimLimit: 10000,
 		MaxAttempts: 6, MinBackoff: time.Second, MaxBackoff: 5 * time.Minute,
-		MaxThrottle: 15 * time.Minute, AlertAfter: 20 * time.Second,
+		MaxThrottle: 15 * time.Minute, AlertAfter: 20 * time.Second, CallTimeout: 30 * time.Second,
 	}
 }
 

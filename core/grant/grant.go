@@ -20,20 +20,22 @@ import (
 	"github.com/jitd/jitd/connectors"
 	"github.com/jitd/jitd/core/audit"
 	"github.com/jitd/jitd/core/clock"
+	"github.com/jitd/jitd/core/conf"
 	"github.com/jitd/jitd/core/directories"
+	"github.com/jitd/jitd/core/fault"
 	"github.com/jitd/jitd/core/store"
 )
 
-// Errors for callers to map to responses.
+// Errors for callers to map to responses, each of a fault kind.
 var (
 	// ErrInvalid: the request is malformed or not allowed; nothing was changed.
-	ErrInvalid = errors.New("invalid grant request")
+	ErrInvalid = fault.New(fault.ErrInvalid, "invalid grant request")
 	// ErrNotFound: no such grant.
-	ErrNotFound = errors.New("grant not found")
+	ErrNotFound = fault.New(fault.ErrNotFound, "grant not found").Answered("no such grant")
 	// ErrConflict: the grant is not in a state that allows the operation.
-	ErrConflict = errors.New("grant state conflict")
+	ErrConflict = fault.New(fault.ErrConflict, "grant state conflict")
 	// ErrDirectory: the directory call failed; the grant records the failure.
-	ErrDirectory = errors.New("directory call failed")
+	ErrDirectory = fault.New(fault.ErrDirectory, "directory call failed")
 )
 
 // LiveStates are the states in which a grant holds (or is about to hold) the
@@ -53,11 +55,32 @@ type Store interface {
 
 // Config bounds grant durations and directory calls.
 type Config struct {
-	MinDuration time.Duration
-	MaxDuration time.Duration
-	// MaxText is the longest reason a person may give, in characters
-	// (default DefaultMaxText).
-	MaxText int
+	MinDuration time.Duration `yaml:"min_duration"`
+	MaxDuration time.Duration `yaml:"max_duration"`
+	// MaxText is the longest reason, ticket or comment a person may give,
+	// in characters (default DefaultMaxText). Control characters are always
+	// refused.
+	MaxText int `yaml:"max_text"`
+}
+
+// DefaultConfig is what the grants section means when the file leaves it out.
+func DefaultConfig() Config {
+	return Config{MinDuration: time.Minute, MaxDuration: 30 * 24 * time.Hour, MaxText: DefaultMaxText}
+}
+
+// Validate returns every problem, at its key in the grants section.
+func (c Config) Validate() conf.Problems {
+	var p conf.Problems
+	if c.MinDuration <= 0 {
+		p.Addf("min_duration", "must be positive")
+	}
+	if c.MaxDuration < c.MinDuration {
+		p.Addf("max_duration", "must not be shorter than min_duration (%s)", c.MinDuration)
+	}
+	if c.MaxText < 1 || c.MaxText > 100000 {
+		p.Addf("max_text", "must be between 1 and 100000 characters (got %d)", c.MaxText)
+	}
+	return p
 }
 
 // DefaultMaxText is the longest reason or comment by default.

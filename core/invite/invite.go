@@ -27,20 +27,21 @@ import (
 	"github.com/jitd/jitd/core/audit"
 	"github.com/jitd/jitd/core/clock"
 	"github.com/jitd/jitd/core/directories"
+	"github.com/jitd/jitd/core/fault"
 	"github.com/jitd/jitd/core/grant"
 	"github.com/jitd/jitd/core/request"
 	"github.com/jitd/jitd/core/store"
 )
 
-// Errors for callers to map to responses.
+// Errors for callers to map to responses, each of a fault kind.
 var (
 	// ErrInvalid: malformed or not allowed; nothing changed.
-	ErrInvalid = errors.New("invalid invite")
+	ErrInvalid = fault.New(fault.ErrInvalid, "invalid invite")
 	// ErrNotFound: no such invite, or the link is wrong. The two are not
 	// told apart, so a guessed id learns nothing.
-	ErrNotFound = errors.New("no such invite")
+	ErrNotFound = fault.New(fault.ErrNotFound, "no such invite")
 	// ErrGone: the invite was used, revoked or has expired.
-	ErrGone = errors.New("invite no longer works")
+	ErrGone = fault.New(fault.ErrGone, "invite no longer works")
 )
 
 // Limits.

@@ -268,7 +268,7 @@ func (n *Notifier) deliver(ctx context.Context, d store.Notification) store.Noti
 	if dt.Lead > 0 {
 		born = dt.Ends.Add(-time.Duration(dt.Lead)) // a reminder is as old as its first due time
 	}
-	if now.Sub(born) >= time.Duration(n.cfg.MaxAge) {
+	if now.Sub(born) >= n.cfg.MaxAge {
 		d.State = store.NotifyDead
 		n.sent.WithLabelValues(d.Channel, "dead").Inc()
 		n.log.Error("notify: giving up on a notification", "channel", d.Channel, "event", d.Event, "subject", d.Subject, "recipient", d.Recipient, "attempts", d.Attempts, "err", err)

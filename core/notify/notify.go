@@ -70,28 +70,12 @@ type Config struct {
 	LinkKeyFile string `yaml:"link_key_file"`
 	// ExpiringSoon are the lead times of the reminders before a grant ends
 	// (default 24h and 1h).
-	ExpiringSoon []Duration `yaml:"expiring_soon"`
+	ExpiringSoon []time.Duration `yaml:"expiring_soon"`
 	// MaxAge: a delivery still failing this long after its event is given
 	// up (state dead, logged); default 24h.
-	MaxAge   Duration        `yaml:"max_age"`
+	MaxAge   time.Duration   `yaml:"max_age"`
 	Channels []ChannelConfig `yaml:"channels"`
 }
-
-// Duration is a time.Duration written as "1h30m".
-type Duration time.Duration
-
-// UnmarshalText parses a Go duration.
-func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := time.ParseDuration(string(b))
-	if err != nil {
-		return err
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// MarshalText writes a Go duration.
-func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
 
 // ChannelConfig is one place notifications go.
 type ChannelConfig struct {
@@ -155,10 +139,10 @@ func (c ChannelConfig) webhookSecret() connectors.Secret {
 // Defaults fills in what the configuration left out.
 func (c *Config) Defaults() {
 	if c.ExpiringSoon == nil {
-		c.ExpiringSoon = []Duration{Duration(24 * time.Hour), Duration(time.Hour)}
+		c.ExpiringSoon = []time.Duration{24 * time.Hour, time.Hour}
 	}
 	if c.MaxAge == 0 {
-		c.MaxAge = Duration(24 * time.Hour)
+		c.MaxAge = 24 * time.Hour
 	}
 }
 

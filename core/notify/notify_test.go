@@ -116,7 +116,7 @@ func newEnv(t *testing.T) *env {
 	host, port, _ := net.SplitHostPort(sm.Addr)
 	portN, _ := strconv.Atoi(port)
 	e := &env{p: p, reqs: request.New(request.Config{}, p.Store, pol, p.Grants, p.Clock, slog.New(slog.DiscardHandler)), smtp: sm, hook: hook, dir: dir}
-	e.cfg = notify.Config{BaseURL: "https://jitd.example.com", ExpiringSoon: []notify.Duration{notify.Duration(time.Hour)}, Channels: []notify.ChannelConfig{
+	e.cfg = notify.Config{BaseURL: "https://jitd.example.com", ExpiringSoon: []time.Duration{time.Hour}, Channels: []notify.ChannelConfig{
 		{Name: "mail", Kind: notify.KindEmail, From: "jitd <jitd@corp.example>", Address: "{login}@corp.example", To: []string{"security@corp.example"},
 			SMTP: notify.SMTPConfig{Host: host, Port: portN, Username: "jitd", PasswordFile: writeFile(t, dir, "smtp.pw", "s3cret\n"), CAFile: files.CA}},
 		{Name: "siem", Kind: notify.KindWebhook, URL: hs.URL, SecretFile: writeFile(t, dir, "hook.secret", "hook-secret")},
@@ -244,7 +244,7 @@ func TestNotify_ApproversGetSignedLinksOverSTARTTLSAndTheWebhookIsSigned(t *test
 func TestNotify_AChannelThatIsDownDelaysNothingAndIsRetried(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	e.cfg.MaxAge = notify.Duration(2 * time.Hour)
+	e.cfg.MaxAge = 2 * time.Hour
 	e.n = e.notifier(t)
 	e.smtp.SetFail("mail system down")
 	e.hook.mu.Lock()

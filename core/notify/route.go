@@ -41,9 +41,21 @@ type data struct {
 	Step int `json:"step,omitempty"`
 	// Lead is how long before the end an expiring reminder is sent, and
 	// Ends the end it was scheduled for.
-	Lead Duration  `json:"lead,omitempty"`
-	Ends time.Time `json:"ends,omitzero"`
+	Lead textDuration `json:"lead,omitempty"`
+	Ends time.Time    `json:"ends,omitzero"`
 }
+
+// textDuration is a duration stored as Go writes it ("1h0m0s"), as the
+// outbox has always kept reminder lead times.
+type textDuration time.Duration
+
+func (d *textDuration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	*d = textDuration(v)
+	return err
+}
+
+func (d textDuration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
 
 // route turns the audit events after the cursor into deliveries. It returns
 // how many events it read; fewer than the page means it caught up.
@@ -143,11 +155,11 @@ func (n *Notifier) deliveries(ctx context.Context, ev audit.Event) ([]store.Noti
 			}
 			items = items[:0]
 			for _, lead := range n.cfg.ExpiringSoon {
-				due := g.ExpiresAt.Add(-time.Duration(lead))
+				due := g.ExpiresAt.Add(-lead)
 				// A reminder only when there is time left to act on it, and
 				// none for a lead longer than the grant itself.
 				if due.After(now) && due.After(g.StartsAt) {
-					items = append(items, item{d: data{Event: ev, Lead: lead, Ends: g.ExpiresAt}, due: due})
+					items = append(items, item{d: data{Event: ev, Lead: textDuration(lead), Ends: g.ExpiresAt}, due: due})
 				}
 			}
 		}

@@ -16,36 +16,76 @@ import (
 	"cel.dev/cel-go/cel"
 	celast "cel.dev/cel-go/common/ast"
 	"cel.dev/cel-go/common/types"
+
+	"github.com/jitd/jitd/core/conf"
 )
 
 // Rule is one policy rule. Expressions are CEL over the variables listed in
 // Variables; an empty Match covers every request, an empty Eligible lets
 // everyone the rule covers ask.
 type Rule struct {
-	Name        string
-	Match       string
-	Eligible    string
-	MaxDuration time.Duration // 0: the group's own maximum
+	Name        string        `yaml:"name"`
+	Match       string        `yaml:"match"`
+	Eligible    string        `yaml:"eligible"`
+	MaxDuration time.Duration `yaml:"max_duration"` // 0: the group's own maximum
 	// Approvals are the steps, all required, in order; none means the
 	// request is approved as soon as it is made.
-	Approvals []Step
+	Approvals []Step `yaml:"approvals"`
 	// AutoApprove, when it holds, skips the approval steps (risk-based
 	// auto-approval, say).
-	AutoApprove string
+	AutoApprove string `yaml:"auto_approve"`
 }
 
 // Step is one approval step: Any (default 1) of Users or members of Groups.
 type Step struct {
-	Any    int
-	Users  []string
-	Groups []string
+	Any    int      `yaml:"any"`
+	Users  []string `yaml:"users"`
+	Groups []string `yaml:"groups"`
 }
 
 // Separation is a separation-of-duties set: nobody may hold two of Groups at
 // once (through grants or standing membership).
 type Separation struct {
-	Name   string
-	Groups []string
+	Name   string   `yaml:"name"`
+	Groups []string `yaml:"groups"`
+}
+
+// Config is the policy section of the configuration: the rules, the
+// separation-of-duties sets, and where context.risk comes from.
+type Config struct {
+	Rules      []Rule       `yaml:"rules"`
+	Separation []Separation `yaml:"separation"`
+	// Risk is where context.risk comes from (0 without it).
+	Risk *RiskConfig `yaml:"risk"`
+}
+
+// Compile compiles the rules and checks the risk source, returning every
+// problem at its path in the section.
+func (c Config) Compile() (*Policy, conf.Problems) {
+	var p conf.Problems
+	if c.Risk != nil {
+		p.Add("risk", conf.Lift(c.Risk.Validate()))
+	}
+	pol, err := Compile(c.Rules, c.Separation)
+	var ce *CompileError
+	for _, e := range unjoin(err) {
+		if errors.As(e, &ce) {
+			p.Addf(ce.Path, "%v", ce.Err)
+		} else {
+			p.Addf("", "%v", e)
+		}
+	}
+	return pol, p
+}
+
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	if err == nil {
+		return nil
+	}
+	return []error{err}
 }
 
 // Variables are what rule expressions can read.
@@ -202,6 +242,10 @@ func Compile(rules []Rule, separation []Separation) (*Policy, error) {
 			if s.Any < 0 || (len(s.Groups) == 0 && s.Any > len(s.Users)) {
 				bad(sp+".any", "must be between 1 and the number of users named (%d)", len(s.Users))
 			}
+		}
+		r.Approvals = slices.Clone(r.Approvals)
+		for j := range r.Approvals {
+			r.Approvals[j].Any = max(r.Approvals[j].Any, 1) // "any" left out: one
 		}
 		p.rules = append(p.rules, compiled{Rule: r,
 			match: prog(path+".match", r.Match), eligible: prog(path+".eligible", r.Eligible), auto: prog(path+".auto_approve", r.AutoApprove)})

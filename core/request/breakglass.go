@@ -27,12 +27,12 @@ const (
 type BreakGlassConfig struct {
 	// Users and members of Groups (in the directory, from the mirror) may
 	// use it.
-	Users  []string
-	Groups []string
+	Users  []string `yaml:"users"`
+	Groups []string `yaml:"groups"`
 	// Targets are the groups it may grant (empty: every JIT-managed group).
-	Targets []string
+	Targets []string `yaml:"targets"`
 	// MaxDuration caps each use (default 1h).
-	MaxDuration time.Duration
+	MaxDuration time.Duration `yaml:"max_duration"`
 }
 
 // Enabled reports whether anyone may use break-glass.

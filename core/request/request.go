@@ -17,22 +17,24 @@ import (
 
 	"github.com/jitd/jitd/core/audit"
 	"github.com/jitd/jitd/core/clock"
+	"github.com/jitd/jitd/core/conf"
+	"github.com/jitd/jitd/core/fault"
 	"github.com/jitd/jitd/core/grant"
 	"github.com/jitd/jitd/core/policy"
 	"github.com/jitd/jitd/core/store"
 )
 
-// Errors for callers to map to responses.
+// Errors for callers to map to responses, each of a fault kind.
 var (
 	// ErrInvalid: malformed, or refused by policy; nothing was recorded but
 	// the refusal.
-	ErrInvalid = errors.New("invalid request")
+	ErrInvalid = fault.New(fault.ErrInvalid, "invalid request")
 	// ErrNotFound: no such request.
-	ErrNotFound = errors.New("request not found")
+	ErrNotFound = fault.New(fault.ErrNotFound, "request not found").Answered("no such request")
 	// ErrForbidden: the caller may not decide on, or cancel, this request.
-	ErrForbidden = errors.New("not allowed")
+	ErrForbidden = fault.New(fault.ErrForbidden, "not allowed")
 	// ErrConflict: the request is no longer pending, or the caller decided already.
-	ErrConflict = errors.New("request state conflict")
+	ErrConflict = fault.New(fault.ErrConflict, "request state conflict")
 )
 
 // Audit actions.
@@ -58,15 +60,34 @@ type Store interface {
 // Config tunes requests.
 type Config struct {
 	// TTL is how long a request may wait for its decisions (default 24h).
-	TTL time.Duration
+	TTL time.Duration `yaml:"request_ttl"`
 	// BreakGlass says who may grant themselves access without approval.
-	BreakGlass BreakGlassConfig
+	BreakGlass BreakGlassConfig `yaml:"breakglass"`
 	// ReportingLineDepth (0: off) keeps the requester's reports, down to
 	// this many levels (1: direct reports), from approving their request.
-	ReportingLineDepth int
+	ReportingLineDepth int `yaml:"reporting_line_depth"`
 	// MaxText is the longest reason, ticket or comment, in characters
-	// (default grant.DefaultMaxText).
-	MaxText int
+	// (default grant.DefaultMaxText); it is grants.max_text.
+	MaxText int `yaml:"-"`
+}
+
+// Validate returns every problem, at its key in the policy section.
+func (c Config) Validate() conf.Problems {
+	var p conf.Problems
+	bg := c.BreakGlass
+	if bg.MaxDuration < 0 || bg.MaxDuration > 24*time.Hour {
+		p.Addf("breakglass.max_duration", "must be between 0 (default 1h) and 24h: break-glass is for emergencies")
+	}
+	if !bg.Enabled() && (len(bg.Targets) > 0 || bg.MaxDuration != 0) {
+		p.Addf("breakglass", "name users or groups who may use it")
+	}
+	if c.ReportingLineDepth < 0 || c.ReportingLineDepth > 10 {
+		p.Addf("reporting_line_depth", "must be between 0 (off) and 10")
+	}
+	if c.TTL < 0 {
+		p.Addf("request_ttl", "must not be negative")
+	}
+	return p
 }
 
 // Manager runs access requests.
