@@ -81,6 +81,7 @@ func newEnv(t *testing.T, opts ...func(d *api.Deps, base string)) *env {
 		t.Fatal(err)
 	}
 	invites := invite.New(st, reqs, accts, mgr, dirs, 365*24*time.Hour, clk, log)
+	reqs.Onboarder = invites
 	deps := api.Deps{Store: st, Grants: mgr, Accounts: accts, Mirror: mir, Reconcile: rec, Policy: pol,
 		Requests: reqs, Invites: invites, Links: links, SlackSecrets: [][]byte{[]byte("slack-signing")}, DefaultDirectory: "demo", Metrics: reg, Ready: ready, Clock: clk, Log: log}
 	srv := httptest.NewUnstartedServer(nil)

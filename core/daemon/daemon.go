@@ -18,26 +18,16 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/jitd/jitd/core/account"
+	"github.com/jitd/jitd/connectors"
 	"github.com/jitd/jitd/core/api"
 	"github.com/jitd/jitd/core/audit"
 	"github.com/jitd/jitd/core/auth"
 	"github.com/jitd/jitd/core/clock"
 	"github.com/jitd/jitd/core/config"
-	"github.com/jitd/jitd/core/directories"
-	"github.com/jitd/jitd/core/expiry"
-	"github.com/jitd/jitd/core/grant"
 	"github.com/jitd/jitd/core/health"
-	"github.com/jitd/jitd/core/invite"
-	"github.com/jitd/jitd/core/notify"
-	"github.com/jitd/jitd/core/policy"
-	"github.com/jitd/jitd/core/request"
-	"github.com/jitd/jitd/core/scim"
 	"github.com/jitd/jitd/core/store"
 	"github.com/jitd/jitd/core/store/sqlite"
 	"github.com/jitd/jitd/plugins"
-	"github.com/jitd/jitd/sync/mirror"
-	"github.com/jitd/jitd/sync/reconcile"
 )
 
 // Options are what the daemon needs beyond the config.
@@ -50,27 +40,16 @@ type Options struct {
 	Ready func(addr string)
 }
 
-// Daemon is a running jitd.
+// Daemon is a running jitd: the store, the connector children, the health
+// watch, and the graph of components Build wired onto them.
 type Daemon struct {
+	*Graph
 	cfg       *config.Config
 	opts      Options
 	store     *sqlite.Store
 	conns     []*plugins.Conn
-	dirs      directories.Set
 	health    *health.Watch
 	auditKeys *audit.Keys
-	sched     *expiry.Scheduler
-	sessions  *expiry.Sessions
-	grants    *grant.Manager
-	mirror    *mirror.Mirror
-	reconcile *reconcile.Reconciler
-	accounts  *account.Manager
-	requests  *request.Manager
-	invites   *invite.Manager
-	notifier  *notify.Notifier
-	links     *notify.Links
-	oidc      *auth.OIDC
-	scim      *scim.Server
 	reg       *prometheus.Registry
 }
 
@@ -114,10 +93,9 @@ func (d *Daemon) start(ctx context.Context) error {
 		log.Info("first start: wrote an admin API token; export JITD_TOKEN=$(cat FILE) to use the CLI", "file", d.cfg.Server.AdminTokenFile)
 	}
 
-	d.dirs = directories.Set{}
-	sources := map[string]mirror.Source{}
 	d.health = health.New(health.Config{AlertAfter: d.cfg.Expiry.AlertAfter}, d.opts.Clock, log, d.reg,
 		health.Hooks{Down: d.directoryDown, Back: d.directoryBack})
+	conns := map[string]connectors.Connector{}
 	for _, dc := range d.cfg.Directories {
 		spec := connectorSpec(d.cfg, dc, d.opts.Binary)
 		spec.Observer = d.health.Observer(dc.Name)
@@ -126,90 +104,17 @@ func (d *Daemon) start(ctx context.Context) error {
 			return fmt.Errorf("directory %s: %w", dc.Name, err)
 		}
 		d.conns = append(d.conns, conn)
+		conns[dc.Name] = conn
 		// The watch probes it at once and says so if it does not answer: a
 		// directory that hangs must not hold up the start of the others.
 		d.health.Add(dc.Name, conn)
-		groups := map[string]directories.GroupPolicy{}
-		for _, g := range dc.Groups {
-			groups[g.Name] = directories.GroupPolicy{MaxDuration: g.MaxDuration, EndSessions: g.EndSessions}
-		}
-		d.dirs[dc.Name] = &directories.Directory{Name: dc.Name, Conn: conn, Groups: groups}
-		sources[dc.Name] = mirror.Source{Conn: conn, Interval: dc.SyncInterval}
 	}
 	if err := d.checkSchemas(ctx); err != nil {
 		return err
 	}
-
-	dirs := directories.NewRegistry(d.dirs, d.cfg.Expiry.CallTimeout)
-	metrics := expiry.NewMetrics(d.reg)
 	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), &grantsCollector{store: st})
-	// The queues log each alert once, as an ALERT line; the notifier reads
-	// the same transitions from the audit log and sends them on.
-	d.sched = expiry.New(d.cfg.Expiry, st, dirs, d.opts.Clock, log, metrics, nil)
-	d.sched.Health = d.health
-	d.sessions = expiry.NewSessions(expiry.Config{MaxAttempts: d.cfg.Expiry.MaxAttempts}, st, dirs, d.opts.Clock, log, nil)
-	d.sched.Sessions = d.sessions
-	d.mirror = mirror.New(mirror.Config{}, st, sources, d.opts.Clock, log, mirror.NewMetrics(d.reg))
-	policies := map[string]reconcile.Policy{}
-	for _, dc := range d.cfg.Directories {
-		p := reconcile.Policy{RevertDrift: dc.Reconcile.Drift == "revert", RevokeBaseline: dc.Reconcile.Baseline == "revoke"}
-		for _, g := range dc.Groups {
-			p.Groups = append(p.Groups, g.Name)
-		}
-		policies[dc.Name] = p
-	}
-	d.grants = grant.New(d.cfg.Grants, st, dirs, d.opts.Clock, log, d.sched.Wake)
-	d.reconcile = reconcile.New(st, d.grants, policies, d.opts.Clock, log, reconcile.NewMetrics(d.reg))
-	d.accounts = account.New(d.cfg.Accounts, st, dirs, d.grants, d.opts.Clock, log, nil)
-	d.reconcile.Sponsors = d.accounts
-	d.requests = request.New(d.cfg.Policy.Requests, st, d.cfg.CompiledPolicy(), d.grants, d.opts.Clock, log)
-	d.requests.FirstSync = func(ctx context.Context, dir string) error {
-		_, err := d.mirror.Sync(ctx, dir, true)
-		return err
-	}
-	if rc := d.cfg.Policy.Risk; rc != nil {
-		if d.requests.Risk, err = policy.NewHTTPRisk(*rc, nil); err != nil {
-			return err
-		}
-	}
-	d.invites = invite.New(st, d.requests, d.accounts, d.grants, d.dirs, d.cfg.Accounts.MaxDuration, d.opts.Clock, log)
-	d.reconcile.OnDrift = func(dr store.Drift) {
-		log.Warn("ALERT: drift", "directory", dr.Directory, "group", dr.GroupName, "user", dr.UserName)
-	}
-	d.mirror.OnSynced = func(ctx context.Context, dir string, asOf time.Time) error {
-		_, err := d.reconcile.Reconcile(ctx, dir, asOf)
-		return err
-	}
-	keyFile := d.cfg.Notify.LinkKeyFile
-	if keyFile == "" {
-		keyFile = filepath.Join(d.cfg.DataDir, "link.key")
-	}
-	key, err := auth.LoadKey(keyFile)
-	if err != nil {
-		return err
-	}
-	if d.links, err = notify.NewLinks(key); err != nil {
-		return err
-	}
-	if d.notifier, err = notify.New(d.cfg.Notify, st, d.links, d.opts.Clock, log, d.reg, nil); err != nil {
-		return err
-	}
-	d.notifier.CanDecide = d.requests.ReportingLine
-	st.OnAudit(d.notifier.Wake)
-	if o := d.cfg.Auth.OIDC; o != nil {
-		keyFile := d.cfg.Auth.SessionKeyFile
-		if keyFile == "" {
-			keyFile = filepath.Join(d.cfg.DataDir, "session.key")
-		}
-		key, err := auth.LoadKey(keyFile)
-		if err != nil {
-			return err
-		}
-		if d.oidc, err = auth.NewOIDC(*o, st, key, d.opts.Clock.Now, nil, log); err != nil {
-			return err
-		}
-	}
-	return d.openSCIM(log)
+	d.Graph, err = Build(Deps{Config: d.cfg, Store: st, Conns: conns, Clock: d.opts.Clock, Log: log, Metrics: d.reg, Health: d.health})
+	return err
 }
 
 // resume finishes what a crash interrupted: grants whose add had no
@@ -217,14 +122,14 @@ func (d *Daemon) start(ctx context.Context) error {
 // the queues (the scheduler takes back its own leases when it starts), so a
 // directory that hangs does not hold up the start.
 func (d *Daemon) resume(ctx context.Context) error {
-	if err := d.grants.Resume(ctx); err != nil {
+	if err := d.Grants.Resume(ctx); err != nil {
 		return err
 	}
-	if err := d.requests.Resume(ctx); err != nil {
+	if err := d.Requests.Resume(ctx); err != nil {
 		return err
 	}
-	if d.scim != nil {
-		found, err := d.scim.ProtectedInArea(ctx)
+	if d.SCIM != nil {
+		found, err := d.SCIM.ProtectedInArea(ctx)
 		for _, g := range found {
 			d.opts.Log.Warn("a group jitd's configuration names lies inside scim's provisioning.group_base; SCIM may not touch it, but move it out of that OU or narrow the OU",
 				"directory", d.cfg.SCIM.Directory, "group", g)
@@ -238,9 +143,9 @@ func (d *Daemon) resume(ctx context.Context) error {
 
 func (d *Daemon) serve(ctx context.Context) error {
 	log := d.opts.Log
-	srv := api.NewHTTPServer(api.NewServer(api.Deps{Store: d.store, Grants: d.grants, Accounts: d.accounts, Mirror: d.mirror, Reconcile: d.reconcile,
-		Policy: d.cfg.CompiledPolicy(), Requests: d.requests, Invites: d.invites, Links: d.links, OIDC: d.oidc, SlackSecrets: d.notifier.SlackSecrets(),
-		SlackHTTP: &http.Client{Timeout: 10 * time.Second}, DefaultDirectory: d.defaultDirectory(), SCIM: d.scim, Metrics: d.reg, Ready: d.readiness, Clock: d.opts.Clock, Log: log, AuditKeys: d.auditKeys}), log)
+	srv := api.NewHTTPServer(api.NewServer(api.Deps{Store: d.store, Grants: d.Grants, Accounts: d.Accounts, Mirror: d.Mirror, Reconcile: d.Reconcile,
+		Policy: d.Policy, Requests: d.Requests, Invites: d.Invites, Links: d.Links, OIDC: d.OIDC, SlackSecrets: d.Notifier.SlackSecrets(),
+		SlackHTTP: &http.Client{Timeout: 10 * time.Second}, DefaultDirectory: d.defaultDirectory(), SCIM: d.SCIM, Metrics: d.reg, Ready: d.readiness, Clock: d.opts.Clock, Log: log, AuditKeys: d.auditKeys}), log)
 	ln, err := net.Listen("tcp", d.cfg.Server.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", d.cfg.Server.Listen, err)
@@ -260,7 +165,7 @@ func (d *Daemon) serve(ctx context.Context) error {
 	}()
 	go func() {
 		defer wg.Done()
-		d.sessions.Run(schedCtx)
+		d.Sessions.Run(schedCtx)
 	}()
 	go func() {
 		defer wg.Done()
@@ -270,7 +175,7 @@ func (d *Daemon) serve(ctx context.Context) error {
 	}()
 	go func() {
 		defer wg.Done()
-		d.notifier.Run(schedCtx)
+		d.Notifier.Run(schedCtx)
 	}()
 	go func() {
 		defer wg.Done()
@@ -278,23 +183,23 @@ func (d *Daemon) serve(ctx context.Context) error {
 	}()
 	go func() {
 		defer wg.Done()
-		if err := d.requests.Run(schedCtx); err != nil {
+		if err := d.Requests.Run(schedCtx); err != nil {
 			errc <- fmt.Errorf("requests: %w", err)
 		}
 	}()
 	go func() {
 		defer wg.Done()
-		d.mirror.Run(schedCtx)
+		d.Mirror.Run(schedCtx)
 	}()
 	go func() {
 		defer wg.Done()
-		if err := d.accounts.Run(schedCtx); err != nil {
+		if err := d.Accounts.Run(schedCtx); err != nil {
 			errc <- fmt.Errorf("accounts: %w", err)
 		}
 	}()
 	go func() {
 		defer wg.Done()
-		if err := d.sched.Run(schedCtx); err != nil {
+		if err := d.Queue.Run(schedCtx); err != nil {
 			errc <- fmt.Errorf("expiry: %w", err)
 		}
 	}()
@@ -314,7 +219,7 @@ func (d *Daemon) serve(ctx context.Context) error {
 	if d.cfg.Server.TLSCertFile != "" {
 		scheme = "https"
 	}
-	log.Info("jitd serving", "addr", scheme+"://"+ln.Addr().String(), "directories", len(d.dirs), "data_dir", d.cfg.DataDir)
+	log.Info("jitd serving", "addr", scheme+"://"+ln.Addr().String(), "directories", len(d.Dirs), "data_dir", d.cfg.DataDir)
 	if d.opts.Ready != nil {
 		d.opts.Ready(ln.Addr().String())
 	}
@@ -352,14 +257,14 @@ func (d *Daemon) directoryBack(dir string, downFor time.Duration, alerted bool) 
 	for _, q := range []struct {
 		what  string
 		retry func(context.Context, string) (int, error)
-	}{{"removals", d.sched.RetryNow}, {"account steps", d.accounts.RetryNow}, {"session ends", d.sessions.RetryNow}} {
+	}{{"removals", d.Queue.RetryNow}, {"account steps", d.Accounts.RetryNow}, {"session ends", d.Sessions.RetryNow}} {
 		n, err := q.retry(context.Background(), dir)
 		if err != nil {
 			d.opts.Log.Error("directory answers again, but work waiting for it could not be woken; it keeps its backoff", "directory", dir, "work", q.what, "err", err)
 		}
 		woken = append(woken, fmt.Sprintf("%d %s", n, q.what))
 	}
-	d.mirror.Wake(dir)
+	d.Mirror.Wake(dir)
 	if alerted {
 		d.auditDirectory(audit.DirectoryAnswering, dir, fmt.Sprintf("after %s; retried now: %s", downFor.Round(time.Second), strings.Join(woken, ", ")))
 	}
@@ -384,7 +289,7 @@ func (d *Daemon) readiness(ctx context.Context) map[string]error {
 	out := map[string]error{}
 	_, _, err := d.store.NextDue(ctx)
 	out["store"] = err
-	for name, dir := range d.dirs {
+	for name, dir := range d.Dirs {
 		err := dir.Conn.Check(ctx)
 		if st, serr := d.store.SyncState(ctx, name); err == nil && serr == nil && st.LastError != "" {
 			err = fmt.Errorf("last sync failed at %s: %s", st.LastErrorAt.Format(time.RFC3339), st.LastError)
@@ -421,30 +326,4 @@ func (c *grantsCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, s := range store.States {
 		ch <- prometheus.MustNewConstMetric(grantsDesc, prometheus.GaugeValue, float64(counts[s]), string(s))
 	}
-}
-
-// openSCIM builds the SCIM server over its directory's connector.
-func (d *Daemon) openSCIM(log *slog.Logger) error {
-	sc := d.cfg.SCIM
-	if sc == nil {
-		return nil
-	}
-	dir, ok := d.dirs[sc.Directory]
-	if !ok {
-		return fmt.Errorf("scim: no directory %q", sc.Directory)
-	}
-	var flavor string
-	for _, dc := range d.cfg.Directories {
-		if dc.Name == sc.Directory {
-			flavor = dialect(dc)
-		}
-	}
-	s, err := scim.New(scim.Deps{Config: *sc, Conn: dir.Conn, Flavor: flavor, Protected: d.cfg.ProtectedGroups(), ProtectedUsers: d.cfg.ProtectedUsers(),
-		Store: d.store, Clock: d.opts.Clock, Log: log,
-		DocumentationURL: "https://github.com/jitd/jitd/blob/main/docs/scim.md", Changed: func() { d.mirror.Wake(sc.Directory) }, Metrics: d.reg})
-	if err != nil {
-		return err
-	}
-	d.scim = s
-	return nil
 }

@@ -75,12 +75,11 @@ type Manager struct {
 	log        *slog.Logger
 }
 
-// New returns a Manager and makes it the requests' Onboarder.
+// New returns a Manager. Make it the requests' Onboarder (as the daemon's
+// wiring does) for approved onboarding requests to create accounts.
 func New(st Store, reqs *request.Manager, accts *account.Manager, grants *grant.Manager, dirs directories.Set,
 	maxAccount time.Duration, clk clock.Clock, log *slog.Logger) *Manager {
-	m := &Manager{store: st, requests: reqs, accounts: accts, grants: grants, dirs: dirs, maxAccount: maxAccount, clock: clk, log: log}
-	reqs.Onboarder = m
-	return m
+	return &Manager{store: st, requests: reqs, accounts: accts, grants: grants, dirs: dirs, maxAccount: maxAccount, clock: clk, log: log}
 }
 
 var _ request.Onboarder = (*Manager)(nil)

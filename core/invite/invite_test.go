@@ -73,6 +73,7 @@ func newEnv(t *testing.T) *env {
 	}
 	e.requests = request.New(request.Config{}, e.store, pol, grants, e.clock, log)
 	e.invites = invite.New(e.store, e.requests, e.accounts, grants, dirs, 60*24*time.Hour, e.clock, log)
+	e.requests.Onboarder = e.invites
 	mir := mirror.New(mirror.Config{}, e.store, map[string]mirror.Source{"corp": {Conn: e.conn}}, e.clock, log, nil)
 	if _, err := mir.Sync(e.ctx, "corp", true); err != nil {
 		t.Fatal(err)

@@ -91,7 +91,7 @@ func (m *Manager) BreakGlass(ctx context.Context, req CreateRequest) (store.Requ
 		return store.Request{}, store.Review{}, fmt.Errorf("%w: %s may not use break-glass (allowed: %s)", ErrForbidden, req.Requester, describe(store.ApprovalStep{Any: 1, Users: bg.Users, Groups: bg.Groups}))
 	}
 	in.Group, in.Duration, in.Reason, in.Ticket, in.BreakGlass = req.Group, req.Duration, req.Reason, req.Ticket, true
-	if explain, refused := m.policy.Separate(in); refused {
+	if explain, refused := m.policy.Load().Separate(in); refused {
 		return store.Request{}, store.Review{}, fmt.Errorf("%w: %s", ErrInvalid, explain[len(explain)-1])
 	}
 	r := store.Request{ID: newID(), Requester: req.Requester, Directory: req.Directory, Group: req.Group, Duration: req.Duration,

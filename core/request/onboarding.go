@@ -36,7 +36,7 @@ func (m *Manager) CreateOnboarding(ctx context.Context, ob store.Onboarding, dir
 	var rules, refused []string
 	for _, g := range ob.Groups {
 		others := slices.DeleteFunc(slices.Clone(ob.Groups), func(o string) bool { return o == g })
-		dec := m.policy.Decide(policy.Input{User: ob.Login, Directory: directory, Group: g, Duration: r.Duration, Reason: reason,
+		dec := m.policy.Load().Decide(policy.Input{User: ob.Login, Directory: directory, Group: g, Duration: r.Duration, Reason: reason,
 			Groups: []string{}, Held: others, Time: now, Onboarding: true,
 			Attributes: map[string]string{"company": ob.Company, "email": ob.Email, "sponsor": ob.Sponsor}})
 		if !dec.Allowed {

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jitd/jitd/core/audit"
@@ -94,7 +95,7 @@ func (c Config) Validate() conf.Problems {
 type Manager struct {
 	cfg    Config
 	store  Store
-	policy *policy.Policy
+	policy atomic.Pointer[policy.Policy]
 	grants *grant.Manager
 	clock  clock.Clock
 	log    *slog.Logger
@@ -120,11 +121,22 @@ func New(cfg Config, st Store, pol *policy.Policy, grants *grant.Manager, clk cl
 	if cfg.TTL <= 0 {
 		cfg.TTL = 24 * time.Hour
 	}
+	m := &Manager{cfg: cfg, store: st, grants: grants, clock: clk, log: log, wake: make(chan struct{}, 1)}
+	m.SetPolicy(pol)
+	return m
+}
+
+// SetPolicy makes pol decide the requests made from now on (nil refuses
+// every request). Requests already decided keep their steps.
+func (m *Manager) SetPolicy(pol *policy.Policy) {
 	if pol == nil {
 		pol, _ = policy.Compile(nil, nil)
 	}
-	return &Manager{cfg: cfg, store: st, policy: pol, grants: grants, clock: clk, log: log, wake: make(chan struct{}, 1)}
+	m.policy.Store(pol)
 }
+
+// Policy is the policy deciding requests now.
+func (m *Manager) Policy() *policy.Policy { return m.policy.Load() }
 
 // Input reads what policy knows of a requester in a directory: their groups
 // from the mirror, and what they hold now (those groups and live grants).
@@ -279,7 +291,7 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (store.Request,
 		}
 		in.Risk = score
 	}
-	dec := m.policy.Decide(in)
+	dec := m.policy.Load().Decide(in)
 	r := store.Request{ID: newID(), Requester: req.Requester, Directory: req.Directory, Group: req.Group, Duration: req.Duration,
 		Reason: req.Reason, Ticket: req.Ticket, State: store.RequestPending, Rule: dec.Rule, Extends: req.Extends,
 		CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(m.cfg.TTL)}

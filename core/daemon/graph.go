@@ -1,0 +1,180 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/jitd/jitd/connectors"
+	"github.com/jitd/jitd/core/account"
+	"github.com/jitd/jitd/core/auth"
+	"github.com/jitd/jitd/core/clock"
+	"github.com/jitd/jitd/core/config"
+	"github.com/jitd/jitd/core/directories"
+	"github.com/jitd/jitd/core/expiry"
+	"github.com/jitd/jitd/core/grant"
+	"github.com/jitd/jitd/core/health"
+	"github.com/jitd/jitd/core/invite"
+	"github.com/jitd/jitd/core/notify"
+	"github.com/jitd/jitd/core/policy"
+	"github.com/jitd/jitd/core/request"
+	"github.com/jitd/jitd/core/scim"
+	"github.com/jitd/jitd/core/store"
+	"github.com/jitd/jitd/core/store/sqlite"
+	"github.com/jitd/jitd/sync/mirror"
+	"github.com/jitd/jitd/sync/reconcile"
+)
+
+// Graph is jitd's components, wired from a configuration, a ready store and
+// one connector per directory. Build is the one place that wiring is
+// written: the daemon runs the graph, and tests that follow work through
+// several components (fixtures/pipeline) build it the same way.
+type Graph struct {
+	Dirs      directories.Set
+	Registry  *directories.Registry
+	Queue     *expiry.Scheduler
+	Sessions  *expiry.Sessions
+	Grants    *grant.Manager
+	Mirror    *mirror.Mirror
+	Reconcile *reconcile.Reconciler
+	Accounts  *account.Manager
+	Requests  *request.Manager
+	Invites   *invite.Manager
+	Notifier  *notify.Notifier
+	Links     *notify.Links
+	OIDC      *auth.OIDC     // nil without auth.oidc
+	SCIM      *scim.Server   // nil without scim
+	Policy    *policy.Policy // the compiled policy requests start with
+}
+
+// Deps are what Build wires the components onto.
+type Deps struct {
+	Config *config.Config
+	Store  *sqlite.Store
+	// Conns has a connector for every configured directory.
+	Conns map[string]connectors.Connector
+	Clock clock.Clock
+	Log   *slog.Logger
+	// Metrics receives every component's metrics.
+	Metrics *prometheus.Registry
+	// Health, when set, tells the expiry queue which directories have come
+	// back (a removal that failed during an outage is retried at once).
+	Health *health.Watch
+}
+
+// Build wires the components. It starts nothing: each component's Run is
+// the caller's to start (the daemon's serve), or a test drives RunOnce.
+func Build(deps Deps) (*Graph, error) {
+	cfg, st, clk, log, reg := deps.Config, deps.Store, deps.Clock, deps.Log, deps.Metrics
+	g := &Graph{Dirs: directories.Set{}, Policy: cfg.CompiledPolicy()}
+	sources := map[string]mirror.Source{}
+	policies := map[string]reconcile.Policy{}
+	for _, dc := range cfg.Directories {
+		conn, ok := deps.Conns[dc.Name]
+		if !ok {
+			return nil, fmt.Errorf("directory %s: no connector", dc.Name)
+		}
+		groups := map[string]directories.GroupPolicy{}
+		rp := reconcile.Policy{RevertDrift: dc.Reconcile.Drift == "revert", RevokeBaseline: dc.Reconcile.Baseline == "revoke"}
+		for _, gc := range dc.Groups {
+			groups[gc.Name] = directories.GroupPolicy{MaxDuration: gc.MaxDuration, EndSessions: gc.EndSessions}
+			rp.Groups = append(rp.Groups, gc.Name)
+		}
+		g.Dirs[dc.Name] = &directories.Directory{Name: dc.Name, Conn: conn, Groups: groups}
+		sources[dc.Name] = mirror.Source{Conn: conn, Interval: dc.SyncInterval}
+		policies[dc.Name] = rp
+	}
+	g.Registry = directories.NewRegistry(g.Dirs, cfg.Expiry.CallTimeout)
+
+	// The queues log each alert once, as an ALERT line; the notifier reads
+	// the same transitions from the audit log and sends them on.
+	g.Sessions = expiry.NewSessions(expiry.Config{MaxAttempts: cfg.Expiry.MaxAttempts}, st, g.Registry, clk, log, nil)
+	g.Queue = expiry.New(cfg.Expiry, st, g.Registry, clk, log, expiry.NewMetrics(reg), nil)
+	g.Queue.Health, g.Queue.Sessions = deps.Health, g.Sessions
+	g.Grants = grant.New(cfg.Grants, st, g.Registry, clk, log, g.Queue.Wake)
+	g.Mirror = mirror.New(mirror.Config{}, st, sources, clk, log, mirror.NewMetrics(reg))
+	g.Reconcile = reconcile.New(st, g.Grants, policies, clk, log, reconcile.NewMetrics(reg))
+	g.Accounts = account.New(cfg.Accounts, st, g.Registry, g.Grants, clk, log, nil)
+	g.Reconcile.Sponsors = g.Accounts
+	g.Reconcile.OnDrift = func(dr store.Drift) {
+		log.Warn("ALERT: drift", "directory", dr.Directory, "group", dr.GroupName, "user", dr.UserName)
+	}
+	g.Mirror.OnSynced = func(ctx context.Context, dir string, asOf time.Time) error {
+		_, err := g.Reconcile.Reconcile(ctx, dir, asOf)
+		return err
+	}
+
+	g.Requests = request.New(cfg.Policy.Requests, st, g.Policy, g.Grants, clk, log)
+	g.Requests.FirstSync = func(ctx context.Context, dir string) error {
+		_, err := g.Mirror.Sync(ctx, dir, true)
+		return err
+	}
+	if rc := cfg.Policy.Risk; rc != nil {
+		risk, err := policy.NewHTTPRisk(*rc, nil)
+		if err != nil {
+			return nil, err
+		}
+		g.Requests.Risk = risk
+	}
+	g.Invites = invite.New(st, g.Requests, g.Accounts, g.Grants, g.Dirs, cfg.Accounts.MaxDuration, clk, log)
+	g.Requests.Onboarder = g.Invites
+
+	linkKey, err := auth.LoadKey(orDefault(cfg.Notify.LinkKeyFile, filepath.Join(cfg.DataDir, "link.key")))
+	if err != nil {
+		return nil, err
+	}
+	if g.Links, err = notify.NewLinks(linkKey); err != nil {
+		return nil, err
+	}
+	if g.Notifier, err = notify.New(cfg.Notify, st, g.Links, clk, log, reg, nil); err != nil {
+		return nil, err
+	}
+	g.Notifier.CanDecide = g.Requests.ReportingLine
+	st.OnAudit(g.Notifier.Wake)
+
+	if o := cfg.Auth.OIDC; o != nil {
+		key, err := auth.LoadKey(orDefault(cfg.Auth.SessionKeyFile, filepath.Join(cfg.DataDir, "session.key")))
+		if err != nil {
+			return nil, err
+		}
+		if g.OIDC, err = auth.NewOIDC(*o, st, key, clk.Now, nil, log); err != nil {
+			return nil, err
+		}
+	}
+	if g.SCIM, err = buildSCIM(cfg, g, st, clk, log, reg); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// buildSCIM builds the SCIM server over its directory's connector.
+func buildSCIM(cfg *config.Config, g *Graph, st *sqlite.Store, clk clock.Clock, log *slog.Logger, reg *prometheus.Registry) (*scim.Server, error) {
+	sc := cfg.SCIM
+	if sc == nil {
+		return nil, nil
+	}
+	dir, ok := g.Dirs[sc.Directory]
+	if !ok {
+		return nil, fmt.Errorf("scim: no directory %q", sc.Directory)
+	}
+	var flavor string
+	for _, dc := range cfg.Directories {
+		if dc.Name == sc.Directory {
+			flavor = dialect(dc)
+		}
+	}
+	return scim.New(scim.Deps{Config: *sc, Conn: dir.Conn, Flavor: flavor, Protected: cfg.ProtectedGroups(), ProtectedUsers: cfg.ProtectedUsers(),
+		Store: st, Clock: clk, Log: log,
+		DocumentationURL: "https://github.com/jitd/jitd/blob/main/docs/scim.md", Changed: func() { g.Mirror.Wake(sc.Directory) }, Metrics: reg})
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
