@@ -78,6 +78,9 @@ type Config struct {
 	// whatever its number of attempts (default 20s; the daemon uses
 	// expiry.alert_after).
 	AlertAfter time.Duration `yaml:"-"`
+	// Concurrency caps the accounts worked on at once per directory
+	// (default 4; the daemon uses expiry.concurrency).
+	Concurrency int `yaml:"-"`
 }
 
 // DefaultConfig is what the accounts section means when the file leaves it
@@ -130,6 +133,9 @@ func (c Config) withDefaults() Config {
 	if c.AlertAfter <= 0 {
 		c.AlertAfter = 20 * time.Second
 	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = 4
+	}
 	return c
 }
 
@@ -168,7 +174,6 @@ func New(cfg Config, st Store, dirs *directories.Registry, grants *grant.Manager
 	}
 }
 
-// lock serialises lifecycle work on one account.
 // lock serialises work on one account: callers and the queue take turns.
 func (m *Manager) lock(id string) func() { return m.dirs.Lock("account", id) }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -399,5 +400,82 @@ func TestAccount_RunWakesAtTheEndDate(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// hanging blocks its account disables until released.
+type hanging struct {
+	*demo.Conn
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (h *hanging) SetAccountEnabled(ctx context.Context, id string, on bool) error {
+	if !on {
+		h.entered <- struct{}{}
+		<-h.release
+	}
+	return h.Conn.SetAccountEnabled(ctx, id, on)
+}
+
+// A directory whose disable hangs does not hold up the contractors of
+// another directory: the queue works directories side by side.
+func TestQueue_AHungDirectoryDoesNotHoldUpAnother(t *testing.T) {
+	e := newEnv(t, Config{})
+	slowConn, err := demo.New(demo.Config{File: filepath.Join(t.TempDir(), "slow.json"), Seed: "../../fixtures/demo/directory.json"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow := &hanging{Conn: slowConn, entered: make(chan struct{}), release: make(chan struct{})}
+	dirs := directories.Set{
+		"corp": {Name: "corp", Conn: e.dir, Groups: map[string]directories.GroupPolicy{}},
+		"slow": {Name: "slow", Conn: slow, Groups: map[string]directories.GroupPolicy{}},
+	}
+	mgr := New(Config{}, e.store, directories.NewRegistry(dirs, 0), nil, e.clock, slog.New(slog.DiscardHandler), nil)
+	ctx := context.Background()
+	// The slow directory's account ends first: worked one at a time, it
+	// would be first in line.
+	var ids = map[string]string{}
+	for i, dir := range []string{"slow", "corp"} {
+		c, err := mgr.Create(ctx, CreateRequest{Directory: dir, Login: "c-" + dir, Email: "c@vendor.example", GivenName: "Ann", Surname: "Lee",
+			Sponsor: "bob", Until: start.Add(time.Duration(i+1) * 30 * time.Minute), Reason: "contract C-7", Actor: "admin"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[dir] = c.Account.ID
+	}
+	e.clock.Set(start.Add(time.Hour + time.Second))
+	done := make(chan error)
+	go func() {
+		_, err := mgr.RunOnce(ctx)
+		done <- err
+	}()
+	<-slow.entered                             // the slow directory's disable is in flight, and hangs
+	giveUp := time.Now().Add(10 * time.Second) // a guard, not a wait: the answer comes at once or never
+	for {
+		a, err := e.store.Account(ctx, ids["corp"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.State == store.AccountDisabled {
+			break // disabled while the other directory hangs
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("the pass ended (%v) with corp's account %s", err, a.State)
+		default:
+			runtime.Gosched()
+		}
+		if time.Now().After(giveUp) {
+			close(slow.release)
+			t.Fatalf("corp's account is still %s while the slow directory's disable hangs", a.State)
+		}
+	}
+	close(slow.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if a, _ := e.store.Account(ctx, ids["slow"]); a.State != store.AccountDisabled {
+		t.Fatalf("the slow directory's account is %s after its call returned", a.State)
 	}
 }

@@ -1,23 +1,27 @@
 package account
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/jitd/jitd/connectors"
 	"github.com/jitd/jitd/core/audit"
+	"github.com/jitd/jitd/core/directories"
 	"github.com/jitd/jitd/core/grant"
 	"github.com/jitd/jitd/core/store"
 	"github.com/jitd/jitd/core/work"
 )
 
 // The account queue: one loop sleeps on a timer until the next account has
-// work due (an end date, a deletion date, a retry), or until woken. Accounts
-// are few next to memberships (contractors, not every request), so the work
-// is done one account at a time; every step is recorded before and after its
-// directory call, so a crash anywhere re-runs an idempotent call.
+// work due (an end date, a deletion date, a retry), or until woken. A pass
+// steps every due account, up to Concurrency at once per directory (so one
+// slow directory does not hold up another's contractors); every step is
+// recorded before and after its directory call, so a crash anywhere re-runs
+// an idempotent call.
 
 // Wake makes the queue look again now. It never blocks.
 func (m *Manager) Wake() {
@@ -73,19 +77,37 @@ func (m *Manager) RunOnce(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("accounts: due work: %w", err)
 	}
+	dirOf := map[string]string{}
 	for _, a := range due {
-		if ctx.Err() != nil {
-			break
-		}
-		unlock := m.lock(a.ID)
-		cur, err := m.store.Account(ctx, a.ID) // a caller may have moved it meanwhile
-		if err == nil {
-			_, err = m.step(ctx, cur)
-		}
-		unlock()
-		if err != nil && !errors.Is(err, errDirectoryCall) {
-			return 0, err
-		}
+		dirOf[a.ID] = a.Directory
+	}
+	var mu sync.Mutex
+	var failed error
+	steps := &work.Batches[string, store.Account]{
+		SlotsFor:  func(dir string) chan struct{} { return m.dirs.Slots(directories.PoolAccounts, dir, m.cfg.Concurrency) },
+		Key:       func(a store.Account) string { return a.ID },
+		Partition: func(id string) string { return dirOf[id] },
+		Run: func(ctx context.Context, id string, _ []store.Account) {
+			if ctx.Err() != nil {
+				return
+			}
+			unlock := m.lock(id)
+			cur, err := m.store.Account(ctx, id) // a caller may have moved it meanwhile
+			if err == nil {
+				_, err = m.step(ctx, cur)
+			}
+			unlock()
+			if err != nil && !errors.Is(err, errDirectoryCall) {
+				mu.Lock()
+				failed = cmp.Or(failed, err)
+				mu.Unlock()
+			}
+		},
+	}
+	steps.Add(ctx, due...)
+	steps.Wait()
+	if failed != nil {
+		return 0, failed
 	}
 	return len(due), nil
 }

@@ -263,7 +263,7 @@ func (c *Config) complete() {
 		c.InstanceID = host
 	}
 	c.Expiry.Owner = c.InstanceID
-	c.Accounts.MaxAttempts, c.Accounts.AlertAfter = c.Expiry.MaxAttempts, c.Expiry.AlertAfter
+	c.Accounts.MaxAttempts, c.Accounts.AlertAfter, c.Accounts.Concurrency = c.Expiry.MaxAttempts, c.Expiry.AlertAfter, c.Expiry.Concurrency
 	c.Policy.MaxText = c.Grants.MaxText
 	only := ""
 	if len(c.Directories) == 1 {

@@ -78,13 +78,44 @@ const DefaultCallTimeout = 30 * time.Second
 
 // Registry is the configured directories and the rules for working on
 // them: the locks that serialise work on a (directory, group) or an
-// account, and the deadline every directory call runs under, whatever
-// makes it (applying a grant, revoking, an account step, ending sessions),
-// so that a hung call holds a lock no longer than the call timeout.
+// account, the slots that bound the calls in flight per directory, and the
+// deadline every directory call runs under, whatever makes it (applying a
+// grant, revoking, an account step, ending sessions), so that a hung call
+// holds a lock no longer than the call timeout.
 type Registry struct {
 	Set
 	locks   Locks
 	timeout time.Duration
+
+	mu    sync.Mutex
+	slots map[[2]string]chan struct{}
+}
+
+// The pools of slots. Each kind of work has its own per directory, so
+// removals never wait behind grant applies or account steps: revocation
+// comes first by construction, not by a scheduler.
+const (
+	PoolRemovals = "removals"
+	PoolApplies  = "applies"
+	PoolAccounts = "accounts"
+)
+
+// Slots returns the pool of n slots for one kind of work on directory (a
+// slot is held by sending to the channel and freed by receiving). The size
+// is fixed by the first caller.
+func (r *Registry) Slots(pool, directory string, n int) chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.slots == nil {
+		r.slots = map[[2]string]chan struct{}{}
+	}
+	key := [2]string{pool, directory}
+	c, ok := r.slots[key]
+	if !ok {
+		c = make(chan struct{}, max(n, 1))
+		r.slots[key] = c
+	}
+	return c
 }
 
 // NewRegistry returns the registry of set; callTimeout 0 means

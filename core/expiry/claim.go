@@ -25,7 +25,7 @@ func (s *Scheduler) claim(ctx context.Context) ([]store.Grant, error) {
 		}
 		claimed = due[:0]
 		for _, g := range due {
-			if s.isBusy(g.ID) {
+			if s.batches.InFlight(g.ID) {
 				continue
 			}
 			first := g.State == store.StateActive || g.State == store.StateApplyFailed
@@ -51,84 +51,17 @@ func (s *Scheduler) claim(ctx context.Context) ([]store.Grant, error) {
 	if err != nil {
 		return nil, fmt.Errorf("expiry: claim: %w", err)
 	}
-	s.mu.Lock()
-	for _, g := range claimed {
-		s.busy[g.ID] = true
-	}
-	s.mu.Unlock()
 	return claimed, nil
-}
-
-func (s *Scheduler) isBusy(id string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.busy[id]
 }
 
 type groupKey struct{ directory, groupID string }
 
-// dispatch hands the claimed grants to their (directory, group) drainers,
-// starting a drainer where none is running. It does not wait.
-func (s *Scheduler) dispatch(ctx context.Context, claimed []store.Grant) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, g := range claimed {
-		k := groupKey{g.Directory, g.GroupID}
-		s.pending[k] = append(s.pending[k], g)
-		if !s.draining[k] {
-			s.draining[k] = true
-			s.inflight.Add(1)
-			go s.drain(ctx, k)
-		}
+// ranBatch follows each batch, its grants no longer in flight.
+func (s *Scheduler) ranBatch(k groupKey) {
+	if s.afterBatch != nil {
+		s.afterBatch(k.directory, k.groupID)
 	}
-}
-
-// drain removes a group's pending grants, a batch at a time, holding one of
-// the directory's slots, until none are left.
-func (s *Scheduler) drain(ctx context.Context, k groupKey) {
-	defer s.inflight.Done()
-	slots := s.slotsFor(k.directory)
-	slots <- struct{}{}
-	defer func() { <-slots }()
-	for {
-		s.mu.Lock()
-		batch := s.pending[k]
-		if len(batch) == 0 {
-			delete(s.pending, k)
-			delete(s.draining, k)
-			s.mu.Unlock()
-			return
-		}
-		if len(batch) > s.cfg.BatchSize {
-			batch, s.pending[k] = batch[:s.cfg.BatchSize], batch[s.cfg.BatchSize:]
-		} else {
-			s.pending[k] = nil
-		}
-		s.mu.Unlock()
-
-		s.removeBatch(ctx, k, batch)
-
-		s.mu.Lock()
-		for _, g := range batch {
-			delete(s.busy, g.ID)
-		}
-		s.mu.Unlock()
-		if s.afterBatch != nil {
-			s.afterBatch(k.directory, k.groupID)
-		}
-		s.Wake() // outcomes may have moved the next due time
-	}
-}
-
-func (s *Scheduler) slotsFor(directory string) chan struct{} {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c, ok := s.slots[directory]
-	if !ok {
-		c = make(chan struct{}, s.cfg.Concurrency)
-		s.slots[directory] = c
-	}
-	return c
+	s.Wake() // outcomes may have moved the next due time
 }
 
 // removeBatch ends a batch of grants on one group: it decides which

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/jitd/jitd/core/backoff"
@@ -158,19 +157,13 @@ type Scheduler struct {
 	afterPass  func()
 	afterBatch func(directory, groupID string)
 
-	// In-flight work runs in goroutines owned by the scheduler, so a slow or
-	// unreachable directory never holds up another directory's revocations.
-	// Claimed grants wait in pending per (directory, group); one drainer per
-	// group takes everything that has gathered as one batch, so batches grow
-	// by themselves when a directory is slower than grants fall due. busy
-	// holds the ids of grants claimed here and not yet recorded (never
-	// claimed twice); slots bounds the calls in flight per directory.
-	mu       sync.Mutex
-	busy     map[string]bool
-	pending  map[groupKey][]store.Grant
-	draining map[groupKey]bool
-	slots    map[string]chan struct{}
-	inflight sync.WaitGroup
+	// Claimed grants gather per (directory, group) in batches: one drainer
+	// per group takes everything gathered as one RemoveMembers call, at most
+	// Concurrency groups per directory at a time, in goroutines the
+	// scheduler owns, so a slow or unreachable directory never holds up
+	// another directory's revocations. A grant claimed here is in flight
+	// until its batch is recorded, and never claimed twice.
+	batches *work.Batches[groupKey, store.Grant]
 
 	delays *backoff.Backoff
 	retry  work.Retry
@@ -183,14 +176,22 @@ func New(cfg Config, st Store, dirs *directories.Registry, clk clock.Clock, log 
 	}
 	cfg = cfg.withDefaults()
 	delays := backoff.New(cfg.MinBackoff, cfg.MaxBackoff, uint64(clk.Now().UnixNano()))
-	return &Scheduler{
+	s := &Scheduler{
 		cfg: cfg, store: st, dirs: dirs, clock: clk, log: log,
 		metrics: metrics, alert: alert, wake: make(chan struct{}, 1),
-		busy: map[string]bool{}, slots: map[string]chan struct{}{},
-		pending: map[groupKey][]store.Grant{}, draining: map[groupKey]bool{},
 		delays: delays,
 		retry:  work.Retry{MaxAttempts: cfg.MaxAttempts, AlertAfter: cfg.AlertAfter, MaxThrottle: cfg.MaxThrottle, Backoff: delays},
 	}
+	s.batches = &work.Batches[groupKey, store.Grant]{
+		Size:      cfg.BatchSize,
+		SlotsFor:  func(dir string) chan struct{} { return dirs.Slots(directories.PoolRemovals, dir, cfg.Concurrency) },
+		Key:       func(g store.Grant) groupKey { return groupKey{g.Directory, g.GroupID} },
+		Partition: func(k groupKey) string { return k.directory },
+		ID:        func(g store.Grant) string { return g.ID },
+		Run:       s.removeBatch,
+		Ran:       s.ranBatch,
+	}
+	return s
 }
 
 // Wake makes the scheduler look at the queue again now. It never blocks.
@@ -252,7 +253,7 @@ func (s *Scheduler) Recover(ctx context.Context) error {
 // grant is due, or until Wake. Directory calls already in flight when ctx is
 // cancelled are finished and their outcome recorded before Run returns.
 func (s *Scheduler) Run(ctx context.Context) error {
-	defer s.inflight.Wait()
+	defer s.batches.Wait()
 	if err := s.Recover(ctx); err != nil {
 		return err
 	}
@@ -297,7 +298,7 @@ func (s *Scheduler) dispatchDue(ctx context.Context) (int, error) {
 		if err != nil {
 			return total, err
 		}
-		s.dispatch(ctx, claimed)
+		s.batches.Add(ctx, claimed...) // started, not waited for
 		total += len(claimed)
 		if len(claimed) < s.cfg.ClaimLimit {
 			return total, nil
@@ -310,7 +311,7 @@ func (s *Scheduler) dispatchDue(ctx context.Context) (int, error) {
 // drive the queue with RunOnce and a fake clock.
 func (s *Scheduler) RunOnce(ctx context.Context) (int, error) {
 	n, err := s.dispatchDue(ctx)
-	s.inflight.Wait()
+	s.batches.Wait()
 	return n, err
 }
 

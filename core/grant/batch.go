@@ -3,23 +3,28 @@ package grant
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/jitd/jitd/connectors"
 	"github.com/jitd/jitd/core/audit"
 	"github.com/jitd/jitd/core/directories"
 	"github.com/jitd/jitd/core/store"
+	"github.com/jitd/jitd/core/work"
 )
 
-// Grants on one (directory, group) are applied under that group's lock. When
-// several arrive while one is being applied, the next holder of the lock
-// takes them all as one batch: one transaction for their intents, one
-// batched directory call, one transaction for their outcomes. The caller
-// whose grant is first in line does the work; the others wait for their
-// result, and the first of those left waiting takes over when it is done.
+// Grants on one (directory, group) are applied under that group's lock, a
+// batch at a time (work.Batches): when several arrive while one is being
+// applied, the next batch takes them all — one transaction for their
+// intents, one batched directory call, one transaction for their outcomes.
+// Each caller waits for its own grant's outcome.
 
-const maxBatch = 256
+const (
+	maxBatch = 256
+	// applySlots caps the groups of one directory being applied at once;
+	// the expiry queue's removals have their own slots, so applies never
+	// hold them up.
+	applySlots = 16
+)
 
 type pending struct {
 	ctx   context.Context
@@ -32,9 +37,7 @@ type pending struct {
 	// exactly 30s.
 	starts, expires time.Time
 
-	done   chan result   // the outcome, sent once
-	lead   chan struct{} // closed to make this caller apply the next batches
-	result result
+	done chan result // the outcome, sent once
 }
 
 type result struct {
@@ -42,69 +45,22 @@ type result struct {
 	err error
 }
 
-type addQueue struct {
-	items   []*pending
-	running bool
-}
-
-type queues struct {
-	mu sync.Mutex
-	m  map[[2]string]*addQueue
+func newApplies(m *Manager) *work.Batches[[2]string, *pending] {
+	return &work.Batches[[2]string, *pending]{
+		Size:      maxBatch,
+		SlotsFor:  func(dir string) chan struct{} { return m.dirs.Slots(directories.PoolApplies, dir, applySlots) },
+		Key:       func(p *pending) [2]string { return [2]string{p.dir.Name, p.group.ID} },
+		Partition: func(k [2]string) string { return k[0] },
+		Run:       func(_ context.Context, _ [2]string, batch []*pending) { m.applyBatch(batch) },
+	}
 }
 
 // enqueue applies p, alone or in a batch, and returns its outcome.
 func (m *Manager) enqueue(p *pending) (store.Grant, error) {
-	p.done, p.lead = make(chan result, 1), make(chan struct{})
-	key := [2]string{p.dir.Name, p.group.ID}
-	m.queues.mu.Lock()
-	if m.queues.m == nil {
-		m.queues.m = map[[2]string]*addQueue{}
-	}
-	q := m.queues.m[key]
-	if q == nil {
-		q = &addQueue{}
-		m.queues.m[key] = q
-	}
-	q.items = append(q.items, p)
-	lead := !q.running
-	q.running = true
-	m.queues.mu.Unlock()
-	if !lead {
-		select {
-		case r := <-p.done:
-			return r.g, r.err
-		case <-p.lead:
-		}
-	}
-	m.drain(key, q, p)
+	p.done = make(chan result, 1)
+	m.applies.Add(context.Background(), p) // each batch runs under its grants' own contexts
 	r := <-p.done
 	return r.g, r.err
-}
-
-// drain applies batches from q until p's is done, then hands the queue to
-// the first caller still waiting, or leaves it idle.
-func (m *Manager) drain(key [2]string, q *addQueue, p *pending) {
-	for {
-		m.queues.mu.Lock()
-		n := min(len(q.items), maxBatch)
-		batch := q.items[:n:n]
-		q.items = q.items[n:]
-		m.queues.mu.Unlock()
-		m.applyBatch(batch)
-		m.queues.mu.Lock()
-		finished := len(p.done) > 0
-		if finished || len(q.items) == 0 {
-			if len(q.items) == 0 {
-				q.running = false
-				delete(m.queues.m, key)
-			} else {
-				close(q.items[0].lead)
-			}
-			m.queues.mu.Unlock()
-			return
-		}
-		m.queues.mu.Unlock()
-	}
 }
 
 // applyBatch records and applies grants that share a directory and group.

@@ -87,10 +87,7 @@ func TestBatch_GrantsArrivingDuringAnAddShareOneCallAndOneBadOneSinksNothing(t *
 		go func() { gr, err := add(i, within); outs <- out{i, gr, err} }()
 	}
 	poll.Until(t, 10*time.Second, "the other grants to queue", func() bool {
-		m.queues.mu.Lock()
-		defer m.queues.mu.Unlock()
-		q := m.queues.m[[2]string{"d", "g-db"}]
-		return q != nil && len(q.items) == n
+		return m.applies.Pending([2]string{"d", "g-db"}) == n
 	})
 	close(g.gate)
 	if err := <-firstDone; err != nil {

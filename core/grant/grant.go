@@ -24,6 +24,7 @@ import (
 	"github.com/jitd/jitd/core/directories"
 	"github.com/jitd/jitd/core/fault"
 	"github.com/jitd/jitd/core/store"
+	"github.com/jitd/jitd/core/work"
 )
 
 // Errors for callers to map to responses, each of a fault kind.
@@ -128,7 +129,7 @@ type Manager struct {
 	log   *slog.Logger
 	// Changed is called after a commit that may move the next expiry (wakes the scheduler).
 	changed func()
-	queues  queues // grants waiting to be applied, per (directory, group)
+	applies *work.Batches[[2]string, *pending] // grants waiting to be applied, per (directory, group)
 }
 
 // New returns a Manager. changed may be nil.
@@ -136,7 +137,9 @@ func New(cfg Config, st Store, dirs *directories.Registry, clk clock.Clock, log 
 	if changed == nil {
 		changed = func() {}
 	}
-	return &Manager{cfg: cfg, store: st, dirs: dirs, clock: clk, log: log, changed: changed}
+	m := &Manager{cfg: cfg, store: st, dirs: dirs, clock: clk, log: log, changed: changed}
+	m.applies = newApplies(m)
+	return m
 }
 
 // AddRequest asks for a temporary membership. Exactly one of Duration and Until is set.
