@@ -24,6 +24,7 @@ import (
 	"github.com/jitd/jitd/core/auth"
 	"github.com/jitd/jitd/core/clock"
 	"github.com/jitd/jitd/core/config"
+	"github.com/jitd/jitd/core/datadir"
 	"github.com/jitd/jitd/core/health"
 	"github.com/jitd/jitd/core/store"
 	"github.com/jitd/jitd/core/store/sqlite"
@@ -60,6 +61,13 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	if opts.Clock == nil {
 		opts.Clock = clock.Real{}
 	}
+	// One daemon per data directory: a second would claim the same work
+	// under the same instance id.
+	release, err := datadir.Lock(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer release()
 	d := &Daemon{cfg: cfg, opts: opts, reg: prometheus.NewRegistry()}
 	defer d.close()
 	if err := d.start(ctx); err != nil {

@@ -16,9 +16,28 @@ import (
 type Directory struct {
 	Name string
 	Conn connectors.Connector
-	// Groups are the JIT-managed groups, by name. Grants are refused for any
-	// other group.
+	// Groups are the JIT-managed groups, by name, as constructed. Grants are
+	// refused for any other group. Read them with Group, replace them with
+	// SetGroups: a configuration reload changes them while work runs.
 	Groups map[string]GroupPolicy
+
+	mu sync.RWMutex
+}
+
+// Group returns the policy of the JIT-managed group called name.
+func (d *Directory) Group(name string) (GroupPolicy, bool) {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	g, ok := d.Groups[name]
+	return g, ok
+}
+
+// SetGroups replaces the JIT-managed groups (a configuration reload).
+// Grants already made keep their end.
+func (d *Directory) SetGroups(groups map[string]GroupPolicy) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.Groups = groups
 }
 
 // GroupPolicy is what configuration says about one JIT-managed group.

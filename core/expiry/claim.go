@@ -143,7 +143,11 @@ func (s *Scheduler) finish(tx store.Tx, g store.Grant, now time.Time, detail str
 // to be ended with the membership.
 func (s *Scheduler) endsSessions(g store.Grant) bool {
 	d, ok := s.dirs.Set[g.Directory]
-	return ok && d.Groups[g.GroupName].EndSessions
+	if !ok {
+		return false
+	}
+	gp, _ := d.Group(g.GroupName)
+	return gp.EndSessions
 }
 
 // remove makes the batched directory call.

@@ -114,7 +114,7 @@ func (m *Manager) Target(directory, group string) error {
 	if err != nil {
 		return err
 	}
-	if _, ok := dir.Groups[group]; !ok {
+	if _, ok := dir.Group(group); !ok {
 		return invalid("group %q is not JIT-managed in directory %q; add it to directories[].groups in the config", group, dir.Name)
 	}
 	return nil
@@ -191,7 +191,8 @@ func (m *Manager) dirNames() string {
 func (m *Manager) MaxFor(directory, group string) time.Duration {
 	maxDur := time.Duration(0)
 	if d, ok := m.dirs.Set[directory]; ok {
-		maxDur = d.Groups[group].MaxDuration
+		gp, _ := d.Group(group)
+		maxDur = gp.MaxDuration
 	}
 	if maxDur == 0 || (m.cfg.MaxDuration > 0 && m.cfg.MaxDuration < maxDur) {
 		maxDur = m.cfg.MaxDuration
@@ -246,7 +247,7 @@ func (m *Manager) Add(ctx context.Context, req AddRequest) (store.Grant, error) 
 	if err != nil {
 		return store.Grant{}, err
 	}
-	policy, ok := dir.Groups[req.Group]
+	policy, ok := dir.Group(req.Group)
 	if !ok {
 		return store.Grant{}, invalid("group %q is not JIT-managed in directory %q; add it to directories[].groups in the config", req.Group, dir.Name)
 	}
@@ -497,7 +498,8 @@ func (m *Manager) Extend(ctx context.Context, id string, d time.Duration, until 
 	if d != 0 {
 		until, d = g.ExpiresAt.Add(d), 0
 	}
-	end, err := m.window(now, d, until, dir.Groups[g.GroupName].MaxDuration)
+	gp, _ := dir.Group(g.GroupName)
+	end, err := m.window(now, d, until, gp.MaxDuration)
 	if err != nil {
 		return g, err
 	}

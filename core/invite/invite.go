@@ -188,7 +188,7 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (Created, error
 }
 
 func managed(d *directories.Directory, group string) bool {
-	_, ok := d.Groups[group]
+	_, ok := d.Group(group)
 	return ok
 }
 

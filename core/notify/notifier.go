@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -31,13 +32,15 @@ type Store interface {
 
 // Notifier routes audit events to deliveries and sends them.
 type Notifier struct {
-	cfg     Config
-	store   Store
-	clock   clock.Clock
-	log     *slog.Logger
-	links   *Links
-	senders map[string]sender
-	backoff *backoff.Backoff
+	// channels is the configuration and its senders; a reload replaces
+	// them together.
+	channels atomic.Pointer[channels]
+	store    Store
+	clock    clock.Clock
+	log      *slog.Logger
+	links    *Links
+	http     *http.Client
+	backoff  *backoff.Backoff
 	wake    chan struct{}
 	sent    *prometheus.CounterVec
 	// slackSecrets verify the Slack bot channels' button presses.
@@ -91,7 +94,7 @@ func New(cfg Config, st Store, links *Links, clk clock.Clock, log *slog.Logger, 
 	if hc == nil {
 		hc = &http.Client{Timeout: 10 * time.Second}
 	}
-	n := &Notifier{cfg: cfg, store: st, clock: clk, log: log, links: links, senders: map[string]sender{},
+	n := &Notifier{store: st, clock: clk, log: log, links: links, http: hc,
 		backoff: backoff.New(10*time.Second, 10*time.Minute, rand.Uint64()), wake: make(chan struct{}, 1),
 		sent: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "jitd_notifications_total",
 			Help: "Notification deliveries by channel and outcome (sent, retry, dead, skipped)."}, []string{"channel", "outcome"})}
@@ -100,22 +103,56 @@ func New(cfg Config, st Store, links *Links, clk clock.Clock, log *slog.Logger, 
 			return nil, err
 		}
 	}
+	ch, err := n.open(cfg)
+	if err != nil {
+		return nil, err
+	}
+	n.slackSecrets = ch.slackSecrets
+	n.channels.Store(ch)
+	return n, nil
+}
+
+// channels is a configuration with a sender for each of its channels.
+type channels struct {
+	cfg          Config
+	senders      map[string]sender
+	slackSecrets [][]byte
+}
+
+func (n *Notifier) open(cfg Config) (*channels, error) {
+	ch := &channels{cfg: cfg, senders: map[string]sender{}}
 	for _, c := range cfg.Channels {
-		s, err := newSender(c, hc, links, clk)
+		s, err := newSender(c, n.http, n.links, n.clock)
 		if err != nil {
 			return nil, fmt.Errorf("notify: channels %s: %w", c.Name, err)
 		}
-		n.senders[c.Name] = s
+		ch.senders[c.Name] = s
 		if c.Kind == KindSlackBot {
 			sec, err := c.signingSecret().Read()
 			if err != nil {
 				return nil, fmt.Errorf("notify: channels %s: %w", c.Name, err)
 			}
-			n.slackSecrets = append(n.slackSecrets, []byte(sec))
+			ch.slackSecrets = append(ch.slackSecrets, []byte(sec))
 		}
 	}
-	return n, nil
+	return ch, nil
 }
+
+// Reload makes cfg (Defaults applied, Validate passed) route and send the
+// deliveries made from now on; deliveries already queued for a channel cfg
+// no longer has are given up when they come due. The Slack bot signing
+// secrets that verify button presses stay those read at start.
+func (n *Notifier) Reload(cfg Config) error {
+	cfg.Defaults()
+	ch, err := n.open(cfg)
+	if err != nil {
+		return err
+	}
+	n.channels.Store(ch)
+	return nil
+}
+
+func (n *Notifier) config() *Config { return &n.channels.Load().cfg }
 
 func newSender(c ChannelConfig, hc *http.Client, links *Links, clk clock.Clock) (sender, error) {
 	switch c.Kind {
@@ -233,7 +270,7 @@ func (n *Notifier) SendDue(ctx context.Context) error {
 // deliver sends one delivery and returns it with its new state.
 func (n *Notifier) deliver(ctx context.Context, d store.Notification) store.Notification {
 	now := n.clock.Now()
-	s, ok := n.senders[d.Channel]
+	s, ok := n.channels.Load().senders[d.Channel]
 	if !ok {
 		// The channel was removed from the configuration.
 		d.State, d.LastError = store.NotifySkipped, "channel no longer configured"
@@ -268,7 +305,7 @@ func (n *Notifier) deliver(ctx context.Context, d store.Notification) store.Noti
 	if dt.Lead > 0 {
 		born = dt.Ends.Add(-time.Duration(dt.Lead)) // a reminder is as old as its first due time
 	}
-	if now.Sub(born) >= n.cfg.MaxAge {
+	if now.Sub(born) >= n.config().MaxAge {
 		d.State = store.NotifyDead
 		n.sent.WithLabelValues(d.Channel, "dead").Inc()
 		n.log.Error("notify: giving up on a notification", "channel", d.Channel, "event", d.Event, "subject", d.Subject, "recipient", d.Recipient, "attempts", d.Attempts, "err", err)

@@ -17,7 +17,7 @@ func (n *Notifier) render(ctx context.Context, d store.Notification, dt data) (m
 	m = Message{ID: d.ID, Event: Event(d.Event), Recipient: d.Recipient, Data: map[string]any{
 		"event": d.Event, "time": ev.Time, "actor": ev.Actor, "subject": ev.GrantID, "directory": ev.Directory,
 		"group": ev.Group, "user": ev.User, "detail": ev.Detail, "audit_seq": ev.Seq}}
-	base := strings.TrimRight(n.cfg.BaseURL, "/")
+	base := strings.TrimRight(n.config().BaseURL, "/")
 	switch Event(d.Event) {
 	case RequestCreated, NeedsApproval, RequestApproved, RequestDenied, RequestExpired:
 		r, err := n.store.Request(ctx, ev.GrantID)

@@ -121,7 +121,7 @@ func (n *Notifier) deliveries(ctx context.Context, ev audit.Event) ([]store.Noti
 	now := n.clock.Now()
 	for _, e := range fromAudit[ev.Action] {
 		var chans []ChannelConfig
-		for _, c := range n.cfg.Channels {
+		for _, c := range n.config().Channels {
 			if c.wants(e) {
 				chans = append(chans, c)
 			}
@@ -154,7 +154,7 @@ func (n *Notifier) deliveries(ctx context.Context, ev audit.Event) ([]store.Noti
 				return nil, err
 			}
 			items = items[:0]
-			for _, lead := range n.cfg.ExpiringSoon {
+			for _, lead := range n.config().ExpiringSoon {
 				due := g.ExpiresAt.Add(-lead)
 				// A reminder only when there is time left to act on it, and
 				// none for a lead longer than the grant itself.

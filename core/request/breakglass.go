@@ -48,7 +48,7 @@ const (
 // but separation of duties still holds. The grant, the announcement and the
 // review are recorded with the request.
 func (m *Manager) BreakGlass(ctx context.Context, req CreateRequest) (store.Request, store.Review, error) {
-	bg := m.cfg.BreakGlass
+	bg := m.config().BreakGlass
 	if !bg.Enabled() {
 		return store.Request{}, store.Review{}, fmt.Errorf("%w: break-glass is not configured (policy.breakglass)", ErrForbidden)
 	}
@@ -96,7 +96,7 @@ func (m *Manager) BreakGlass(ctx context.Context, req CreateRequest) (store.Requ
 	}
 	r := store.Request{ID: newID(), Requester: req.Requester, Directory: req.Directory, Group: req.Group, Duration: req.Duration,
 		Reason: req.Reason, Ticket: req.Ticket, State: store.RequestPending, Rule: "breakglass", BreakGlass: true, Steps: []store.ApprovalStep{},
-		CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(m.cfg.TTL)}
+		CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(m.config().TTL)}
 	v := store.Review{ID: "v" + strings.TrimPrefix(newID(), "r"), RequestID: r.ID, Subject: r.Requester, Directory: r.Directory, Group: r.Group,
 		Reason: r.Reason, State: store.ReviewOpen, CreatedAt: now}
 	r, err = m.approve(ctx, r, r.Requester+" (break-glass)", func(tx store.Tx) error {
@@ -129,7 +129,7 @@ func (m *Manager) CloseReview(ctx context.Context, id, by, outcome, comment stri
 	if strings.TrimSpace(comment) == "" {
 		return store.Review{}, fmt.Errorf("%w: a comment is required to close a review", ErrInvalid)
 	}
-	if err := grant.CheckText("the comment", comment, m.cfg.MaxText); err != nil {
+	if err := grant.CheckText("the comment", comment, m.config().MaxText); err != nil {
 		return store.Review{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	now := m.clock.Now()

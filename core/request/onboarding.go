@@ -31,7 +31,7 @@ func (m *Manager) CreateOnboarding(ctx context.Context, ob store.Onboarding, dir
 		return store.Request{}, fmt.Errorf("%w: the end date must be in the future", ErrInvalid)
 	}
 	r := store.Request{ID: newID(), Requester: ob.Login, Directory: directory, Duration: ob.Until.Sub(now).Round(time.Second), Reason: reason,
-		State: store.RequestPending, Onboarding: &ob, CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(m.cfg.TTL),
+		State: store.RequestPending, Onboarding: &ob, CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(m.config().TTL),
 		Steps: []store.ApprovalStep{{Any: 1, Users: []string{ob.Sponsor}, Groups: []string{}}}}
 	var rules, refused []string
 	for _, g := range ob.Groups {

@@ -93,7 +93,7 @@ func (c Config) Validate() conf.Problems {
 
 // Manager runs access requests.
 type Manager struct {
-	cfg    Config
+	cfg    atomic.Pointer[Config]
 	store  Store
 	policy atomic.Pointer[policy.Policy]
 	grants *grant.Manager
@@ -118,13 +118,22 @@ type RiskSource interface {
 
 // New returns a Manager. A nil policy refuses every request.
 func New(cfg Config, st Store, pol *policy.Policy, grants *grant.Manager, clk clock.Clock, log *slog.Logger) *Manager {
-	if cfg.TTL <= 0 {
-		cfg.TTL = 24 * time.Hour
-	}
-	m := &Manager{cfg: cfg, store: st, grants: grants, clock: clk, log: log, wake: make(chan struct{}, 1)}
+	m := &Manager{store: st, grants: grants, clock: clk, log: log, wake: make(chan struct{}, 1)}
+	m.SetConfig(cfg)
 	m.SetPolicy(pol)
 	return m
 }
+
+// SetConfig makes cfg govern the requests made and decided from now on
+// (a configuration reload).
+func (m *Manager) SetConfig(cfg Config) {
+	if cfg.TTL <= 0 {
+		cfg.TTL = 24 * time.Hour
+	}
+	m.cfg.Store(&cfg)
+}
+
+func (m *Manager) config() *Config { return m.cfg.Load() }
 
 // SetPolicy makes pol decide the requests made from now on (nil refuses
 // every request). Requests already decided keep their steps.
@@ -196,7 +205,7 @@ func (m *Manager) input(ctx context.Context, now time.Time, dir, login string) (
 // found now rather than when an approver approves.
 func (m *Manager) checkTarget(req CreateRequest) error {
 	for _, t := range []struct{ field, text string }{{"the reason", req.Reason}, {"the ticket", req.Ticket}} {
-		if err := grant.CheckText(t.field, t.text, m.cfg.MaxText); err != nil {
+		if err := grant.CheckText(t.field, t.text, m.config().MaxText); err != nil {
 			return fmt.Errorf("%w: %w", ErrInvalid, err)
 		}
 	}
@@ -294,7 +303,7 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (store.Request,
 	dec := m.policy.Load().Decide(in)
 	r := store.Request{ID: newID(), Requester: req.Requester, Directory: req.Directory, Group: req.Group, Duration: req.Duration,
 		Reason: req.Reason, Ticket: req.Ticket, State: store.RequestPending, Rule: dec.Rule, Extends: req.Extends,
-		CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(m.cfg.TTL)}
+		CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(m.config().TTL)}
 	for _, s := range dec.Steps {
 		r.Steps = append(r.Steps, store.ApprovalStep{Any: max(s.Any, 1), Users: nonNil(s.Users), Groups: nonNil(s.Groups)})
 	}
@@ -507,7 +516,7 @@ func (m *Manager) ReportingLine(ctx context.Context, r store.Request, approver s
 // reportsTo refuses an approver who reports to the requester within
 // ReportingLineDepth levels, by the managers in the mirror.
 func (m *Manager) reportsTo(ctx context.Context, dir, approver, requester string) error {
-	if m.cfg.ReportingLineDepth <= 0 {
+	if m.config().ReportingLineDepth <= 0 {
 		return nil
 	}
 	u, err := m.store.MirrorUser(ctx, dir, approver)
@@ -517,7 +526,7 @@ func (m *Manager) reportsTo(ctx context.Context, dir, approver, requester string
 	if err != nil {
 		return err
 	}
-	for level := 1; level <= m.cfg.ReportingLineDepth; level++ {
+	for level := 1; level <= m.config().ReportingLineDepth; level++ {
 		mgr, err := m.store.MirrorManager(ctx, dir, u)
 		if errors.Is(err, store.ErrNotFound) {
 			return nil
@@ -527,7 +536,7 @@ func (m *Manager) reportsTo(ctx context.Context, dir, approver, requester string
 		}
 		if strings.EqualFold(mgr.Login, requester) {
 			return fmt.Errorf("%w: %s reports to %s (%d level(s) down; policy.reporting_line_depth is %d): nobody approves a request of someone they report to",
-				ErrForbidden, approver, requester, level, m.cfg.ReportingLineDepth)
+				ErrForbidden, approver, requester, level, m.config().ReportingLineDepth)
 		}
 		u = mgr
 	}
@@ -557,7 +566,7 @@ func (m *Manager) Deny(ctx context.Context, id, approver, reason string) (store.
 }
 
 func (m *Manager) decide(ctx context.Context, id, approver, comment string, approve bool) (store.Request, error) {
-	if err := grant.CheckText("the comment", comment, m.cfg.MaxText); err != nil {
+	if err := grant.CheckText("the comment", comment, m.config().MaxText); err != nil {
 		return store.Request{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	r, err := m.Get(ctx, id)

@@ -42,7 +42,7 @@ func (s *Server) refuse(ctx context.Context, kind connectors.EntryKind, name, wh
 // warns, since whoever set the area up likely did not mean them to be there.
 func (s *Server) ProtectedInArea(ctx context.Context) ([]string, error) {
 	var found []string
-	for _, name := range s.protected[connectors.GroupEntry] {
+	for _, name := range (*s.protected.Load())[connectors.GroupEntry] {
 		err := s.prov.ReadEntries(ctx, connectors.EntryQuery{Kind: connectors.GroupEntry, Name: name}, func(e connectors.Entry) error {
 			found = append(found, e.Name)
 			return nil

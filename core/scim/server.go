@@ -21,6 +21,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode"
 
@@ -103,14 +104,14 @@ type Server struct {
 	lister    connectors.Lister
 	resolver  connectors.Resolver // nil: names are checked in the provisioning area only
 	mapping   mapping
-	protected map[connectors.EntryKind][]string
+	protected atomic.Pointer[map[connectors.EntryKind][]string]
 	store     Store
 	clock     clock.Clock
 	log       *slog.Logger
 	docURL    string
 
 	metrics  metrics
-	limit    *ratelimit.Bucket
+	limit    atomic.Pointer[ratelimit.Bucket]
 	inFlight chan struct{}
 	changed  func()
 }
@@ -151,10 +152,17 @@ func New(d Deps) (*Server, error) {
 	if d.Changed == nil {
 		d.Changed = func() {}
 	}
-	return &Server{cfg: cfg, dir: cfg.Directory, prov: prov, members: mm, lister: lister, resolver: resolver, mapping: newMapping(d.Flavor, cfg.UserAttributes),
-		protected: map[connectors.EntryKind][]string{connectors.GroupEntry: d.Protected, connectors.UserEntry: d.ProtectedUsers}, store: d.Store, clock: d.Clock, log: d.Log, docURL: d.DocumentationURL,
-		limit: ratelimit.NewBucket(cfg.RequestsPerSecond, float64(cfg.Burst), d.Clock.Now), inFlight: make(chan struct{}, cfg.MaxInFlight),
-		changed: d.Changed, metrics: newMetrics(d.Metrics)}, nil
+	s := &Server{cfg: cfg, dir: cfg.Directory, prov: prov, members: mm, lister: lister, resolver: resolver, mapping: newMapping(d.Flavor, cfg.UserAttributes),
+		store: d.Store, clock: d.Clock, log: d.Log, docURL: d.DocumentationURL, inFlight: make(chan struct{}, cfg.MaxInFlight),
+		changed: d.Changed, metrics: newMetrics(d.Metrics)}
+	s.SetProtected(d.Protected, d.ProtectedUsers)
+	s.SetRate(cfg.RequestsPerSecond, cfg.Burst)
+	return s, nil
+}
+
+// SetRate replaces the rate limit on requests (a configuration reload).
+func (s *Server) SetRate(perSecond float64, burst int) {
+	s.limit.Store(ratelimit.NewBucket(perSecond, float64(burst), s.clock.Now))
 }
 
 type clientKey struct{}
@@ -231,7 +239,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
-	if ok, wait := s.limit.Allow(); !ok {
+	if ok, wait := s.limit.Load().Allow(); !ok {
 		s.tooMany(w, wait)
 		return
 	}
@@ -484,11 +492,17 @@ func (s *Server) audit(ctx context.Context, action, user, group, detail string, 
 	})
 }
 
+// SetProtected replaces the groups and logins the configuration names (a
+// configuration reload): from the next request on, SCIM may not touch them.
+func (s *Server) SetProtected(groups, users []string) {
+	s.protected.Store(&map[connectors.EntryKind][]string{connectors.GroupEntry: groups, connectors.UserEntry: users})
+}
+
 // isProtected reports whether the configuration names a group (or user)
 // of that name. Directories compare names without regard to case, and so
 // does this.
 func (s *Server) isProtected(kind connectors.EntryKind, name string) bool {
-	for _, g := range s.protected[kind] {
+	for _, g := range (*s.protected.Load())[kind] {
 		if strings.EqualFold(g, name) {
 			return true
 		}

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -46,7 +47,7 @@ type Policy struct {
 type Reconciler struct {
 	store    Store
 	grants   *grant.Manager
-	policies map[string]Policy
+	policies atomic.Pointer[map[string]Policy]
 	clock    clock.Clock
 	log      *slog.Logger
 	metrics  *Metrics
@@ -64,8 +65,14 @@ type SponsorOffboarder interface {
 
 // New returns a reconciler. metrics may be nil.
 func New(st Store, grants *grant.Manager, policies map[string]Policy, clk clock.Clock, log *slog.Logger, metrics *Metrics) *Reconciler {
-	return &Reconciler{store: st, grants: grants, policies: policies, clock: clk, log: log, metrics: metrics}
+	r := &Reconciler{store: st, grants: grants, clock: clk, log: log, metrics: metrics}
+	r.SetPolicies(policies)
+	return r
 }
+
+// SetPolicies replaces the directories' policies (a configuration
+// reload); a reconciliation under way keeps the one it started with.
+func (r *Reconciler) SetPolicies(policies map[string]Policy) { r.policies.Store(&policies) }
 
 // Report says what one reconciliation found and did.
 type Report struct {
@@ -90,7 +97,7 @@ var ErrEmptyMirror = errors.New("the mirror has no users")
 // mirror cannot know about them yet.
 func (r *Reconciler) Reconcile(ctx context.Context, dir string, asOf time.Time) (Report, error) {
 	rep := Report{Directory: dir}
-	pol, ok := r.policies[dir]
+	pol, ok := (*r.policies.Load())[dir]
 	if !ok {
 		return rep, fmt.Errorf("reconcile: no policy for directory %q", dir)
 	}

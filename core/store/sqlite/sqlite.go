@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -86,6 +87,15 @@ func (s *Store) migrate(ctx context.Context) error {
 		return fmt.Errorf("sqlite: migrate: %w", err)
 	}
 	slices.Sort(names)
+	// A database a newer jitd migrated is refused before anything changes:
+	// this binary would read tables it does not know the meaning of.
+	applied, err := appliedVersions(ctx, s.db)
+	if err != nil {
+		return fmt.Errorf("sqlite: migrate: %w", err)
+	}
+	if unknown := unknownVersions(applied, names); len(unknown) > 0 {
+		return &NewerSchemaError{Unknown: unknown, Known: strings.TrimSuffix(filepath.Base(names[len(names)-1]), ".sql")}
+	}
 	for _, name := range names {
 		version := strings.TrimSuffix(filepath.Base(name), ".sql")
 		body, err := schema.Migrations.ReadFile(name)
@@ -108,6 +118,102 @@ func (s *Store) migrate(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// NewerSchemaError says the database was migrated by a newer jitd.
+type NewerSchemaError struct {
+	Unknown []string // the applied versions this binary does not have
+	Known   string   // the newest version this binary has
+}
+
+func (e *NewerSchemaError) Error() string {
+	return fmt.Sprintf("sqlite: the database was migrated by a newer jitd (schema %s; this binary knows up to %s): run that version of jitd, or restore a backup taken before the upgrade (jitd migrate status shows where it stands)",
+		strings.Join(e.Unknown, ", "), e.Known)
+}
+
+// Migration is one schema version: known to this binary, applied to the
+// database, or both.
+type Migration struct {
+	Version string
+	Known   bool      // this binary has it
+	Applied time.Time // zero: not applied yet
+}
+
+// Migrations reports, without changing anything, the schema versions this
+// binary knows and those applied to the database at path, in order.
+func Migrations(ctx context.Context, path string) ([]Migration, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	db, err := sql.Open("sqlite3", "file:"+path+"?mode=ro&_busy_timeout=10000")
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	defer db.Close()
+	applied, err := appliedVersions(ctx, db)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %s: %w", path, err)
+	}
+	names, err := fs.Glob(schema.Migrations, "sql/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	byVersion := map[string]*Migration{}
+	for _, n := range names {
+		v := strings.TrimSuffix(filepath.Base(n), ".sql")
+		byVersion[v] = &Migration{Version: v, Known: true}
+	}
+	for v, at := range applied {
+		m, ok := byVersion[v]
+		if !ok {
+			m = &Migration{Version: v}
+			byVersion[v] = m
+		}
+		m.Applied = at
+	}
+	var out []Migration
+	for _, v := range slices.Sorted(maps.Keys(byVersion)) {
+		out = append(out, *byVersion[v])
+	}
+	return out, nil
+}
+
+// appliedVersions reads the applied schema versions (none in a new file).
+func appliedVersions(ctx context.Context, db *sql.DB) (map[string]time.Time, error) {
+	out := map[string]time.Time{}
+	var n int
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'`).Scan(&n); err != nil || n == 0 {
+		return out, err
+	}
+	rows, err := db.QueryContext(ctx, `SELECT version, applied_at FROM schema_migrations`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var v string
+		var at int64
+		if err := rows.Scan(&v, &at); err != nil {
+			return nil, err
+		}
+		out[v] = time.Unix(0, at)
+	}
+	return out, rows.Err()
+}
+
+func unknownVersions(applied map[string]time.Time, names []string) []string {
+	known := map[string]bool{}
+	for _, n := range names {
+		known[strings.TrimSuffix(filepath.Base(n), ".sql")] = true
+	}
+	var out []string
+	for v := range applied {
+		if !known[v] {
+			out = append(out, v)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {

@@ -1,10 +1,13 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -71,6 +74,40 @@ func TestOpen_MigratesOnceAndKeepsData(t *testing.T) {
 	files, _ := fs.Glob(schema.Migrations, "sql/*.sql")
 	if n != len(files) {
 		t.Fatalf("schema_migrations has %d rows, want one per migration (%d)", n, len(files))
+	}
+}
+
+// A database a newer jitd migrated is refused before anything changes, and
+// Migrations tells where it stands without changing it either.
+func TestOpen_RefusesADatabaseFromANewerJitd(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "jitd.db")
+	s := open(t, path)
+	if _, err := s.db.Exec(`INSERT INTO schema_migrations (version, applied_at) VALUES ('9999_from_the_future', 1)`); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	before, _ := os.ReadFile(path)
+	_, err := Open(ctx, path)
+	var newer *NewerSchemaError
+	if !errors.As(err, &newer) || !slices.Equal(newer.Unknown, []string{"9999_from_the_future"}) || !strings.Contains(err.Error(), "migrated by a newer jitd") {
+		t.Fatalf("Open: %v", err)
+	}
+	ms, err := Migrations(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := ms[len(ms)-1]
+	if last.Version != "9999_from_the_future" || last.Known || last.Applied.IsZero() || !ms[0].Known || ms[0].Applied.IsZero() {
+		t.Fatalf("migrations: first %+v, last %+v", ms[0], last)
+	}
+	if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
+		t.Fatal("the refused database was changed")
+	}
+	// A fresh file: everything pending, nothing applied, nothing created.
+	fresh := filepath.Join(t.TempDir(), "none.db")
+	if _, err := Migrations(ctx, fresh); err == nil {
+		t.Fatal("Migrations of a missing file succeeded")
 	}
 }
 
