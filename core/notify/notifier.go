@@ -41,8 +41,8 @@ type Notifier struct {
 	links    *Links
 	http     *http.Client
 	backoff  *backoff.Backoff
-	wake    chan struct{}
-	sent    *prometheus.CounterVec
+	wake     chan struct{}
+	sent     *prometheus.CounterVec
 	// slackSecrets verify the Slack bot channels' button presses.
 	slackSecrets [][]byte
 	// CanDecide, when set, drops people the step names whom the requests'
