@@ -47,7 +47,7 @@ type proc struct {
 	dir  string
 	addr string
 	cmd  *exec.Cmd
-	log  *bytes.Buffer
+	log  *lockedBuffer
 	done chan error
 }
 
@@ -88,7 +88,7 @@ directories:
 
 func start(t *testing.T, dir, addr string) *proc {
 	t.Helper()
-	d := &proc{t: t, dir: dir, addr: addr, log: &bytes.Buffer{}, done: make(chan error, 1)}
+	d := &proc{t: t, dir: dir, addr: addr, log: &lockedBuffer{}, done: make(chan error, 1)}
 	d.cmd = exec.Command(jitdBin, "serve", "--config", filepath.Join(dir, "config.yaml"))
 	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
 	if err := d.cmd.Start(); err != nil {

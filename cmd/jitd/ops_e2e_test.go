@@ -1,16 +1,40 @@
 package main
 
 import (
+	"bytes"
 	"database/sql"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	_ "github.com/mattn/go-sqlite3"
+
+	"github.com/jitd/jitd/fixtures/poll"
 )
+
+// lockedBuffer is a daemon's output, read while the daemon writes it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
 
 // runJitd runs the binary and returns its combined output and exit code.
 func runJitd(t *testing.T, args ...string) (string, int) {
@@ -84,5 +108,144 @@ func TestE2E_NewerDatabaseIsRefused(t *testing.T) {
 	out, code = runJitd(t, "migrate", "status", "--config", cfg)
 	if code != 3 || !strings.Contains(out, "9000_next") || !strings.Contains(out, "unknown to this binary") {
 		t.Fatalf("migrate status on a newer database: exit %d\n%s", code, out)
+	}
+}
+
+// waitLog waits until the daemon's log holds want, and returns the log.
+func (d *proc) waitLog(want string) string {
+	d.t.Helper()
+	var log string
+	poll.Until(d.t, 10*time.Second, "the daemon to log "+want, func() bool {
+		log = d.log.String()
+		return strings.Contains(log, want)
+	})
+	return log
+}
+
+// SIGHUP reloads: the policy, a new JIT-managed group and the log level
+// apply at once; a changed listen address is named as waiting for a
+// restart; a broken configuration is refused with every problem, and the
+// running one stays. The daemon never dies of it.
+func TestE2E_SIGHUPReloadsWhatCanChangeLive(t *testing.T) {
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	p := writeConfig(t, dir, addr)
+	base, _ := os.ReadFile(p)
+	d := start(t, dir, addr)
+	policyTest := func(group string) string {
+		out, _ := d.jitd("policy", "test", "--directory", "demo", "--user", "alice", "--group", group, "--for", "1h")
+		return out
+	}
+	if out := policyTest("prod-db-admins"); !strings.Contains(out, "refused") {
+		t.Fatalf("before the reload:\n%s", out)
+	}
+	if out, err := d.jitd("grant", "add", "--user", "alice", "--group", "staff", "--for", "1h", "--reason", "r"); err == nil || !strings.Contains(out, "not JIT-managed") {
+		t.Fatalf("a grant on an unmanaged group: %v\n%s", err, out)
+	}
+
+	next := strings.Replace(string(base), "listen: "+addr, "listen: 127.0.0.1:1", 1) +
+		"      - name: staff\nlog:\n  level: debug\npolicy:\n  rules:\n    - name: everyone\n      auto_approve: \"true\"\n"
+	os.WriteFile(p, []byte(next), 0o600)
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	log := d.waitLog("configuration reloaded")
+	for _, want := range []string{"applied=\"policy, directories[].groups, directories[].reconcile, log.level\"", "change only when jitd restarts", "settings=server"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("the reload's log lacks %q:\n%s", want, log)
+		}
+	}
+	if out := policyTest("prod-db-admins"); !strings.Contains(out, "allowed, approved without anyone") {
+		t.Fatalf("after the reload:\n%s", out)
+	}
+	if out, err := d.jitd("grant", "add", "--user", "alice", "--group", "staff", "--for", "1h", "--reason", "r"); err != nil {
+		t.Fatalf("a grant on the group the reload made JIT-managed: %v\n%s", err, out)
+	}
+
+	os.WriteFile(p, []byte(next+"polcy: {}\nexpiry:\n  lease: 2 hours\n"), 0o600)
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	log = d.waitLog("reload refused: the new configuration has problems")
+	for _, want := range []string{"polcy: unknown key; did you mean policy?", `expiry.lease: invalid duration \"2 hours\"`} {
+		if !strings.Contains(log, want) {
+			t.Errorf("the refused reload's log lacks %q:\n%s", want, log)
+		}
+	}
+	if out := policyTest("prod-db-admins"); !strings.Contains(out, "allowed, approved without anyone") {
+		t.Fatalf("the running policy after a refused reload:\n%s", out)
+	}
+	if strings.Count(d.log.String(), "configuration reloaded") != 1 {
+		t.Fatal("a refused reload was reported as applied")
+	}
+}
+
+// A backup taken while the daemon runs restores into a fresh data
+// directory: the restored daemon passes audit verify (against the restored
+// checkpoints too) and serves the same grants. A damaged archive, a data
+// directory in use and one already holding a database are refused, and
+// nothing is written.
+func TestE2E_BackupRestoresIntoAFreshDirectory(t *testing.T) {
+	src := t.TempDir()
+	addr := freeAddr(t)
+	cfgA := writeConfig(t, src, addr)
+	d := start(t, src, addr)
+	kept := addGrant(t, d, "1h")
+	ended := addGrant(t, d, "2h")
+	if out, err := d.jitd("grant", "revoke", ended, "--reason", "done"); err != nil {
+		t.Fatalf("revoke: %v\n%s", err, out)
+	}
+	d.waitState(ended, "revoked", 10*time.Second)
+	// A stop writes a signed checkpoint; the backup is taken from the
+	// daemon running again.
+	d.stop()
+	d = start(t, src, addr)
+	before, err := d.jitd("grant", "list", "--state", "active,revoked", "-o", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	archive := filepath.Join(t.TempDir(), "jitd-backup.tgz")
+	if out, code := runJitd(t, "backup", archive, "--config", cfgA); code != 0 || !strings.Contains(out, "audit.key") || !strings.Contains(out, "jitd.db") {
+		t.Fatalf("backup while running: exit %d\n%s", code, out)
+	}
+	if fi, err := os.Stat(archive); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("the archive: %v %v; want mode 0600", fi, err)
+	}
+	if out, code := runJitd(t, "backup", archive, "--config", cfgA); code == 0 || !strings.Contains(out, "exists") {
+		t.Fatalf("a backup over an existing file: exit %d\n%s", code, out)
+	}
+	d.stop()
+
+	// The fresh installation: same directory (the demo file), new data_dir.
+	dst := t.TempDir()
+	base, _ := os.ReadFile(cfgA)
+	cfgB := filepath.Join(dst, "config.yaml")
+	os.WriteFile(cfgB, []byte(strings.Replace(string(base), "data_dir: "+src+"/var", "data_dir: "+dst+"/var", 1)), 0o600)
+
+	damaged := filepath.Join(t.TempDir(), "damaged.tgz")
+	b, _ := os.ReadFile(archive)
+	b[len(b)/2] ^= 0xff
+	os.WriteFile(damaged, b, 0o600)
+	if out, code := runJitd(t, "restore", damaged, "--config", cfgB); code == 0 {
+		t.Fatalf("a damaged archive was restored:\n%s", out)
+	}
+	if _, err := os.Stat(filepath.Join(dst, "var", "jitd.db")); err == nil {
+		t.Fatal("a refused restore left a database behind")
+	}
+	if out, code := runJitd(t, "restore", archive, "--config", cfgB); code != 0 || !strings.Contains(out, "restored") {
+		t.Fatalf("restore: exit %d\n%s", code, out)
+	}
+	if out, code := runJitd(t, "restore", archive, "--config", cfgB); code == 0 || !strings.Contains(out, "exists already") {
+		t.Fatalf("a restore over a restored directory: exit %d\n%s", code, out)
+	}
+	r := start(t, dst, addr)
+	if out, code := runJitd(t, "restore", archive, "--config", cfgB); code == 0 || !strings.Contains(out, fmt.Sprintf("pid %d", r.cmd.Process.Pid)) {
+		t.Fatalf("a restore while the daemon runs: exit %d\n%s", code, out)
+	}
+	if out, err := r.jitd("audit", "verify", "--checkpoint", filepath.Join(dst, "var", "audit.checkpoints")); err != nil || !strings.Contains(out, "intact") {
+		t.Fatalf("audit verify after restore: %v\n%s", err, out)
+	}
+	after, err := r.jitd("grant", "list", "--state", "active,revoked", "-o", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(after, kept) || !strings.Contains(after, ended) || len(after) != len(before) {
+		t.Fatalf("grants before the backup:\n%s\nafter the restore:\n%s", before, after)
 	}
 }

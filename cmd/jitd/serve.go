@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -30,16 +32,33 @@ func serveCmd() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("find jitd's own binary for connector children: %w", err)
 			}
-			return daemon.Run(cmd.Context(), cfg, daemon.Options{Binary: self, Log: newLogger(cfg.Log)})
+			// SIGHUP reloads the configuration; it never ends the daemon.
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+			reload := make(chan struct{}, 1)
+			go func() {
+				for range hup {
+					select {
+					case reload <- struct{}{}:
+					default: // one is pending already
+					}
+				}
+			}()
+			level := new(slog.LevelVar)
+			return daemon.Run(cmd.Context(), cfg, daemon.Options{Binary: self, Log: newLogger(cfg.Log, level), Level: level,
+				Reload: reload, Load: func() (*config.Config, error) { return config.Load(path) }})
 		},
 	}
 	cmd.Flags().StringVarP(&path, "config", "c", envOr("JITD_CONFIG", "/etc/jitd/config.yaml"), "configuration file (env JITD_CONFIG)")
 	return cmd
 }
 
-func newLogger(c config.Log) *slog.Logger {
-	var level slog.Level
-	level.UnmarshalText([]byte(c.Level))
+// newLogger makes the daemon's logger; level, set from c, may change later.
+func newLogger(c config.Log, level *slog.LevelVar) *slog.Logger {
+	var l slog.Level
+	l.UnmarshalText([]byte(c.Level))
+	level.Set(l)
 	opts := &slog.HandlerOptions{Level: level}
 	if c.Format == "json" {
 		return slog.New(slog.NewJSONHandler(os.Stderr, opts))

@@ -61,6 +61,9 @@ func (s *Server) testPolicy(w http.ResponseWriter, r *http.Request, _ auth.Princ
 	}
 	in.Group, in.Duration, in.Reason, in.Ticket, in.MFA, in.Risk, in.BreakGlass = req.Group, d, req.Reason, req.Ticket, req.MFA, req.Risk, req.BreakGlass
 	pol := s.policy
+	if s.requests != nil {
+		pol = s.requests.Policy() // the policy in force, reloads included
+	}
 	if pol == nil {
 		if pol, err = policy.Compile(nil, nil); err != nil {
 			return err

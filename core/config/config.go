@@ -161,6 +161,15 @@ func sortedSet(names []string) []string {
 // parsed.
 func (c *Config) CompiledPolicy() *policy.Policy { return c.compiled }
 
+// UsePolicyOf takes next's policy section and compiled policy, keeping c's
+// risk source (a reload applies the rules; the risk source waits for a
+// restart).
+func (c *Config) UsePolicyOf(next *Config) {
+	risk := c.Policy.Risk
+	c.Policy, c.compiled = next.Policy, next.compiled
+	c.Policy.Risk = risk
+}
+
 // Directory is one connected directory.
 type Directory struct {
 	Name string `yaml:"name"`

@@ -39,6 +39,11 @@ type Options struct {
 	Clock  clock.Clock
 	// Ready, when set, is called with the API address once it is listening.
 	Ready func(addr string)
+	// Reload delivers a request to reload the configuration (SIGHUP); Load
+	// reads it again. Level is the log's level, which a reload may change.
+	Reload <-chan struct{}
+	Load   func() (*config.Config, error)
+	Level  *slog.LevelVar
 }
 
 // Daemon is a running jitd: the store, the connector children, the health
@@ -52,6 +57,9 @@ type Daemon struct {
 	health    *health.Watch
 	auditKeys *audit.Keys
 	reg       *prometheus.Registry
+	// applied is the configuration running now: the one started with and
+	// the settings reloads have changed since.
+	applied *config.Config
 }
 
 // Run starts jitd and blocks until ctx is cancelled (SIGTERM), then drains:
@@ -68,7 +76,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		return err
 	}
 	defer release()
-	d := &Daemon{cfg: cfg, opts: opts, reg: prometheus.NewRegistry()}
+	d := &Daemon{cfg: cfg, opts: opts, reg: prometheus.NewRegistry(), applied: cfg}
 	defer d.close()
 	if err := d.start(ctx); err != nil {
 		return err
@@ -232,10 +240,17 @@ func (d *Daemon) serve(ctx context.Context) error {
 		d.opts.Ready(ln.Addr().String())
 	}
 	var runErr error
-	select {
-	case <-ctx.Done():
-		log.Info("shutting down: finishing in-flight directory calls")
-	case runErr = <-errc:
+wait:
+	for {
+		select {
+		case <-ctx.Done():
+			log.Info("shutting down: finishing in-flight directory calls")
+			break wait
+		case runErr = <-errc:
+			break wait
+		case <-d.opts.Reload:
+			d.reload()
+		}
 	}
 	shutCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

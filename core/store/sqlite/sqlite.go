@@ -178,6 +178,68 @@ func Migrations(ctx context.Context, path string) ([]Migration, error) {
 	return out, nil
 }
 
+// BackupFile copies the database at src to dest, a new file (mode 0600),
+// with SQLite's online backup API: a consistent copy even while a daemon
+// writes to src, which it never changes.
+func BackupFile(ctx context.Context, src, dest string) error {
+	if _, err := os.Stat(src); err != nil {
+		return fmt.Errorf("sqlite: backup: %w", err)
+	}
+	f, err := os.OpenFile(dest, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("sqlite: backup: %w", err)
+	}
+	f.Close()
+	srcDB, err := sql.Open("sqlite3", "file:"+src+"?mode=ro&_busy_timeout=10000")
+	if err != nil {
+		return fmt.Errorf("sqlite: backup: %w", err)
+	}
+	defer srcDB.Close()
+	destDB, err := sql.Open("sqlite3", "file:"+dest+"?_busy_timeout=10000")
+	if err != nil {
+		return fmt.Errorf("sqlite: backup: %w", err)
+	}
+	defer destDB.Close()
+	sc, err := srcDB.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("sqlite: backup: open %s: %w", src, err)
+	}
+	defer sc.Close()
+	dc, err := destDB.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("sqlite: backup: open %s: %w", dest, err)
+	}
+	defer dc.Close()
+	err = dc.Raw(func(d any) error {
+		return sc.Raw(func(s any) error {
+			b, err := d.(*sqlite3.SQLiteConn).Backup("main", s.(*sqlite3.SQLiteConn), "main")
+			if err != nil {
+				return err
+			}
+			for {
+				// Pages a few at a time, so a daemon writing meanwhile
+				// waits for no more than one step.
+				done, err := b.Step(256)
+				if err != nil {
+					b.Finish()
+					return err
+				}
+				if done {
+					return b.Finish()
+				}
+				if ctx.Err() != nil {
+					b.Finish()
+					return ctx.Err()
+				}
+			}
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: backup %s: %w", src, err)
+	}
+	return nil
+}
+
 // appliedVersions reads the applied schema versions (none in a new file).
 func appliedVersions(ctx context.Context, db *sql.DB) (map[string]time.Time, error) {
 	out := map[string]time.Time{}
