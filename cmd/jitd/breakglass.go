@@ -28,7 +28,7 @@ func breakglassCmd(g *globals) *cobra.Command {
 			if g.json() {
 				return printJSON(w, res)
 			}
-			fmt.Fprintf(w, "granted: %s for %s (grant %s); the security channel is told, and review %s stays open until someone else closes it\n",
+			fmt.Fprintf(w, "granted: %s for %s (grant %s); it is audited and sent to the notification channels that take breakglass.used, and review %s stays open until someone else closes it\n",
 				res.Request.Group, res.Request.Duration, res.Request.GrantID, res.Review.ID)
 			return nil
 		},

@@ -132,6 +132,9 @@ func TestE2E_SIGHUPReloadsWhatCanChangeLive(t *testing.T) {
 	p := writeConfig(t, dir, addr)
 	base, _ := os.ReadFile(p)
 	d := start(t, dir, addr)
+	if out, err := d.jitd("sync", "run"); err != nil { // policy reads the mirror
+		t.Fatalf("sync: %v\n%s", err, out)
+	}
 	policyTest := func(group string) string {
 		out, _ := d.jitd("policy", "test", "--directory", "demo", "--user", "alice", "--group", group, "--for", "1h")
 		return out
@@ -247,5 +250,52 @@ func TestE2E_BackupRestoresIntoAFreshDirectory(t *testing.T) {
 	}
 	if !strings.Contains(after, kept) || !strings.Contains(after, ended) || len(after) != len(before) {
 		t.Fatalf("grants before the backup:\n%s\nafter the restore:\n%s", before, after)
+	}
+}
+
+// The online check resolves every user and group the configuration names:
+// missing and disabled people, missing groups, a group step nobody can
+// answer and a step asking for more approvers than it names are reported
+// with their paths; the example configuration passes as shipped.
+func TestE2E_OnlineCheckResolvesWhatTheConfigurationNames(t *testing.T) {
+	dir := t.TempDir()
+	p := writeConfig(t, dir, freeAddr(t))
+	base, _ := os.ReadFile(p)
+	os.WriteFile(p, append(base, []byte(`      - name: ghosts
+policy:
+  rules:
+    - name: dba
+      match: request.group == "prod-db-admins"
+      approvals:
+        - {any: 2, users: [bob, nobody]}
+        - {groups: [prod-db-admins]}
+  breakglass:
+    users: [dave]
+    targets: [prod-db-admins]
+`)...), 0o600)
+	out, code := runJitd(t, "config", "check", "--online", "--config", p)
+	if code != 3 {
+		t.Fatalf("exit %d, want 3\n%s", code, out)
+	}
+	for _, want := range []string{
+		`directories[0].groups[2]: no group "ghosts" in directory demo`,
+		`policy.rules[0].approvals[0].users: no user "nobody" in any directory`,
+		"policy.rules[0].approvals[0]: asks for 2 approvals but only 1 of the people it names can give one",
+		`policy.rules[0].approvals[1].groups: group "prod-db-admins" has no members`,
+		"policy.breakglass.users: dave is disabled in the directory",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("missing %q:\n%s", want, out)
+		}
+	}
+
+	// The example, as README tells people to run it.
+	tour := t.TempDir()
+	example, _ := os.ReadFile("../../config.example.yaml")
+	seed, _ := filepath.Abs("../../fixtures/demo/directory.json")
+	cfg := filepath.Join(tour, "config.yaml")
+	os.WriteFile(cfg, []byte(strings.ReplaceAll(strings.ReplaceAll(string(example), "./fixtures/demo/directory.json", seed), "./var", tour+"/var")), 0o600)
+	if out, code := runJitd(t, "config", "check", "--online", "--config", cfg); code != 0 {
+		t.Fatalf("the example configuration online: exit %d\n%s", code, out)
 	}
 }

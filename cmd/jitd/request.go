@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -148,19 +149,46 @@ func decideCmd(g *globals, approve bool) *cobra.Command {
 func tokenCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "token", Short: "Manage API tokens"}
 	var req api.CreateTokenRequest
+	var out string
 	create := &cobra.Command{
-		Use:     "create --name NAME --role ROLE",
-		Short:   "Make an API token (shown once); requester and approver tokens are named by the person's login",
-		Example: `  jitd token create --name alice --role requester`,
-		Args:    cobra.NoArgs,
+		Use:   "create --name NAME --role ROLE [--out FILE]",
+		Short: "Make an API token (shown once, or written to a new file); requester and approver tokens are named by the person's login",
+		Example: `  jitd token create --name alice --role requester
+  jitd token create --name alice --role requester --out alice.token   # then: jitd --token-file alice.token ...`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := g.client()
 			if err != nil {
 				return err
 			}
+			var f *os.File
+			if out != "" {
+				// Made before the token, so a token is never made that
+				// cannot be kept.
+				if f, err = os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600); err != nil {
+					return usageErr{fmt.Errorf("--out: %w", err)}
+				}
+				defer f.Close()
+			}
 			t, err := c.CreateToken(cmd.Context(), req)
 			if err != nil {
+				if f != nil {
+					os.Remove(out)
+				}
 				return err
+			}
+			if f != nil {
+				if _, err := f.WriteString(t.Token + "\n"); err != nil {
+					return err
+				}
+				if err := f.Close(); err != nil {
+					return err
+				}
+				t.Token = ""
+				if !g.json() {
+					fmt.Fprintf(cmd.OutOrStdout(), "Token for %s %s (%s) written to %s (mode 0600); jitd keeps only its hash\n", t.Kind, t.Name, t.Role, out)
+					return nil
+				}
 			}
 			if g.json() {
 				return printJSON(cmd.OutOrStdout(), t)
@@ -173,6 +201,7 @@ func tokenCmd(g *globals) *cobra.Command {
 	create.Flags().StringVar(&req.Role, "role", "", "admin, auditor, approver, requester or scim (required)")
 	create.Flags().BoolVar(&req.System, "system", false, "a token for a system (automation; SCIM tokens always are): it acts as system:NAME, not as a person")
 	create.Flags().StringVar(&req.Expires, "expires", "", "lifetime (90d, 12h); none: never")
+	create.Flags().StringVar(&out, "out", "", "write the token to this new file (mode 0600) instead of printing it")
 	create.MarkFlagRequired("name")
 	create.MarkFlagRequired("role")
 	list := &cobra.Command{

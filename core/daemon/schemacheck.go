@@ -101,10 +101,19 @@ func (d *Daemon) checkSchemas(ctx context.Context) error {
 
 // CheckOnline starts each directory's connector as the daemon would and
 // reports every problem it finds: a directory that cannot be reached or
-// signed in to, and attributes the configuration writes that the
-// directory's schema does not define.
+// signed in to, attributes the configuration writes that the directory's
+// schema does not define, and users and groups the configuration names
+// that do not exist, are disabled, or make an approval step impossible.
 func CheckOnline(ctx context.Context, cfg *config.Config, binary string, log *slog.Logger) []string {
 	var problems []string
+	conns := map[string]connectors.Connector{}
+	defer func() {
+		for name, conn := range conns {
+			if err := conn.Close(); err != nil && !errors.Is(err, context.Canceled) {
+				log.Debug("closing the connector", "directory", name, "err", err)
+			}
+		}
+	}()
 	for _, dc := range cfg.Directories {
 		conn, err := plugins.Launch(ctx, connectorSpec(cfg, dc, binary), log, clock.Real{})
 		if err != nil {
@@ -114,7 +123,9 @@ func CheckOnline(ctx context.Context, cfg *config.Config, binary string, log *sl
 		cctx, cancel := context.WithTimeout(ctx, schemaTimeout)
 		if err := conn.Check(cctx); err != nil {
 			problems = append(problems, fmt.Sprintf("directories.%s: %v", dc.Name, err))
+			conn.Close()
 		} else {
+			conns[dc.Name] = conn
 			found, err := checkSchema(cctx, cfg, dc, conn)
 			problems = append(problems, found...)
 			if err != nil {
@@ -122,9 +133,13 @@ func CheckOnline(ctx context.Context, cfg *config.Config, binary string, log *sl
 			}
 		}
 		cancel()
-		if err := conn.Close(); err != nil && !errors.Is(err, context.Canceled) {
-			log.Debug("closing the connector", "directory", dc.Name, "err", err)
-		}
+	}
+	if len(conns) == len(cfg.Directories) {
+		// Names are resolved only when every directory answers: a name
+		// missing from an unreachable directory is not a finding.
+		cctx, cancel := context.WithTimeout(ctx, 4*schemaTimeout)
+		problems = append(problems, checkNames(cctx, cfg, conns)...)
+		cancel()
 	}
 	return problems
 }
