@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"database/sql"
 	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +18,7 @@ import (
 
 	_ "github.com/mattn/go-sqlite3"
 
+	"github.com/jitd/jitd/core/config"
 	"github.com/jitd/jitd/fixtures/poll"
 )
 
@@ -297,5 +301,72 @@ policy:
 	os.WriteFile(cfg, []byte(strings.ReplaceAll(strings.ReplaceAll(string(example), "./fixtures/demo/directory.json", seed), "./var", tour+"/var")), 0o600)
 	if out, code := runJitd(t, "config", "check", "--online", "--config", cfg); code != 0 {
 		t.Fatalf("the example configuration online: exit %d\n%s", code, out)
+	}
+}
+
+// JSON logs give durations in seconds, as shippers count them; a reload
+// may lower the level at once.
+func TestLogger_JSONDurationsInSecondsAndALiveLevel(t *testing.T) {
+	var buf bytes.Buffer
+	level := new(slog.LevelVar)
+	log := newLogger(&buf, config.Log{Level: "info", Format: "json"}, level)
+	log.Debug("hidden")
+	log.Info("grant revoked", "late", 1500*time.Millisecond)
+	level.Set(slog.LevelDebug)
+	log.Debug("shown")
+	out := buf.String()
+	if !strings.Contains(out, `"late":1.5`) || strings.Contains(out, "hidden") || !strings.Contains(out, "shown") {
+		t.Fatalf("log:\n%s", out)
+	}
+}
+
+// What operators look for: every counter present from the start, the
+// build, HTTP requests counted; an access log line per request with its
+// request id; a failed sign-in at warn; each revocation logged once.
+func TestE2E_ObservabilityOperatorsExpect(t *testing.T) {
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	writeConfig(t, dir, addr)
+	d := start(t, dir, addr)
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`jitd_build_info{commit=`, `jitd_revocations_total{result="failure"} 0`, `jitd_sync_errors_total{directory="demo"} 0`,
+		`jitd_sync_cursor_expired_total{directory="demo"} 0`, `jitd_offboarded_grants_total{directory="demo"} 0`, `jitd_http_requests_total{code="200",method="GET",route="/readyz"}`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	req, _ := http.NewRequest("GET", "http://"+addr+"/api/v1/grants", nil)
+	req.Header.Set("Authorization", "Bearer jitd_0000000000000000_nottherightsecret")
+	req.Header.Set("X-Request-Id", "trace-42")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 401 || resp.Header.Get("X-Request-Id") != "trace-42" {
+		t.Fatalf("a bad token: %d, request id %q", resp.StatusCode, resp.Header.Get("X-Request-Id"))
+	}
+	id := addGrant(t, d, "1s")
+	d.waitState(id, "revoked", 10*time.Second)
+	log := d.waitLog("grant revoked")
+	for _, want := range []string{
+		`level=WARN msg="authentication failed" route="GET /api/v1/grants"`,
+		`msg="http request" method=GET route=/api/v1/grants status=401`,
+		"request_id=trace-42",
+		`msg="http request" method=POST route=/api/v1/grants status=201`,
+		"principal=system:admin",
+		`msg="grant revoked" grant_id=` + id,
+	} {
+		if !strings.Contains(log, want) {
+			t.Errorf("the log lacks %q:\n%s", want, log)
+		}
+	}
+	if n := strings.Count(log, `msg="grant revoked" grant_id=`+id); n != 1 {
+		t.Errorf("the revocation was logged %d times", n)
 	}
 }

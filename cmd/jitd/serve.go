@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -46,7 +47,7 @@ func serveCmd() *cobra.Command {
 				}
 			}()
 			level := new(slog.LevelVar)
-			return daemon.Run(cmd.Context(), cfg, daemon.Options{Binary: self, Log: newLogger(cfg.Log, level), Level: level,
+			return daemon.Run(cmd.Context(), cfg, daemon.Options{Binary: self, Log: newLogger(os.Stderr, cfg.Log, level), Level: level, Version: version,
 				Reload: reload, Load: func() (*config.Config, error) { return config.Load(path) }})
 		},
 	}
@@ -55,15 +56,22 @@ func serveCmd() *cobra.Command {
 }
 
 // newLogger makes the daemon's logger; level, set from c, may change later.
-func newLogger(c config.Log, level *slog.LevelVar) *slog.Logger {
+func newLogger(w io.Writer, c config.Log, level *slog.LevelVar) *slog.Logger {
 	var l slog.Level
 	l.UnmarshalText([]byte(c.Level))
 	level.Set(l)
 	opts := &slog.HandlerOptions{Level: level}
 	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+		// Durations in seconds, as log shippers and dashboards count them.
+		opts.ReplaceAttr = func(_ []string, a slog.Attr) slog.Attr {
+			if a.Value.Kind() == slog.KindDuration {
+				return slog.Float64(a.Key, a.Value.Duration().Seconds())
+			}
+			return a
+		}
+		return slog.New(slog.NewJSONHandler(w, opts))
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+	return slog.New(slog.NewTextHandler(w, opts))
 }
 
 func configCmd() *cobra.Command {

@@ -176,6 +176,7 @@ func (m *Manager) disable(ctx context.Context, am connectors.AccountManager, a s
 	if err := m.record(a, now, "jitd", audit.AccountDisabled, "disabled in "+a.Directory+"; deleted after "+a.DeleteAt.UTC().Format(time.RFC3339)); err != nil {
 		return a, err
 	}
+	m.log.Info("account disabled", "account_id", a.ID, "directory", a.Directory, "user", a.Login, "reason", a.EndReason, "deleted_after", a.DeleteAt)
 	return a, m.endGrants(ctx, a)
 }
 

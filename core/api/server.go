@@ -105,7 +105,11 @@ func NewServer(d Deps) *Server {
 	if d.UnauthenticatedPerAddr <= 0 {
 		d.UnauthenticatedPerAddr = 64
 	}
-	s.guarded = newGuard(d.UnauthenticatedPerAddr).guarded(s.mux)
+	var reg prometheus.Registerer
+	if d.Metrics != nil {
+		reg = d.Metrics
+	}
+	s.guarded = newAccess(newGuard(d.UnauthenticatedPerAddr).guarded(s.mux), d.Log, d.Clock, reg)
 	s.auditKeys = d.AuditKeys
 	s.route("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -179,7 +183,10 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request, p auth.Principal) 
 
 func (s *Server) route(pattern string, h http.HandlerFunc) {
 	s.routes = append(s.routes, pattern)
-	s.mux.HandleFunc(pattern, h)
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		infoOf(r).route = pattern
+		h(w, r)
+	})
 }
 
 // Routes lists every route as "METHOD /path".
@@ -198,10 +205,12 @@ func (s *Server) handle(pattern string, perm auth.Permission, h handlerFunc) {
 				s.fail(w, r, err)
 				return
 			}
+			s.log.Warn("authentication failed", "route", pattern, "remote", r.RemoteAddr, "status", apiErr.Status, "reason", apiErr.Message)
 			dropConn(w)
 			writeErr(w, apiErr)
 			return
 		}
+		infoOf(r).principal = p.Name
 		if perm != "" && !auth.Allowed(p.Role, perm) {
 			writeErr(w, &Error{Status: http.StatusForbidden, Code: CodeForbidden, Message: fmt.Sprintf("role %s may not %s", p.Role, perm)})
 			return

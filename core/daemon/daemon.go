@@ -4,6 +4,7 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +12,8 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -44,6 +47,8 @@ type Options struct {
 	Reload <-chan struct{}
 	Load   func() (*config.Config, error)
 	Level  *slog.LevelVar
+	// Version is jitd's version, for jitd_build_info.
+	Version string
 }
 
 // Daemon is a running jitd: the store, the connector children, the health
@@ -128,7 +133,7 @@ func (d *Daemon) start(ctx context.Context) error {
 	if err := d.checkSchemas(ctx); err != nil {
 		return err
 	}
-	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), &grantsCollector{store: st})
+	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), &grantsCollector{store: st}, buildInfo(d.opts.Version))
 	d.Graph, err = Build(Deps{Config: d.cfg, Store: st, Conns: conns, Clock: d.opts.Clock, Log: log, Metrics: d.reg, Health: d.health})
 	return err
 }
@@ -349,4 +354,20 @@ func (c *grantsCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, s := range store.States {
 		ch <- prometheus.MustNewConstMetric(grantsDesc, prometheus.GaugeValue, float64(counts[s]), string(s))
 	}
+}
+
+// buildInfo is jitd_build_info: always 1, labelled with what is running.
+func buildInfo(version string) prometheus.Collector {
+	commit := "unknown"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				commit = s.Value
+			}
+		}
+	}
+	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "jitd_build_info", Help: "The running jitd (always 1): its version, commit and Go version."},
+		[]string{"version", "commit", "go_version"})
+	g.WithLabelValues(cmp.Or(version, "dev"), commit, runtime.Version()).Set(1)
+	return g
 }

@@ -23,7 +23,6 @@ import (
 	"github.com/jitd/jitd/core/policy"
 	"github.com/jitd/jitd/core/request"
 	"github.com/jitd/jitd/core/scim"
-	"github.com/jitd/jitd/core/store"
 	"github.com/jitd/jitd/core/store/sqlite"
 	"github.com/jitd/jitd/sync/mirror"
 	"github.com/jitd/jitd/sync/reconcile"
@@ -100,9 +99,6 @@ func Build(deps Deps) (*Graph, error) {
 	g.Reconcile = reconcile.New(st, g.Grants, policies, clk, log, reconcile.NewMetrics(reg))
 	g.Accounts = account.New(cfg.Accounts, st, g.Registry, g.Grants, clk, log, nil)
 	g.Reconcile.Sponsors = g.Accounts
-	g.Reconcile.OnDrift = func(dr store.Drift) {
-		log.Warn("ALERT: drift", "directory", dr.Directory, "group", dr.GroupName, "user", dr.UserName)
-	}
 	g.Mirror.OnSynced = func(ctx context.Context, dir string, asOf time.Time) error {
 		_, err := g.Reconcile.Reconcile(ctx, dir, asOf)
 		return err

@@ -181,14 +181,15 @@ func (s *Scheduler) record(ctx context.Context, kept []keptGrant, gs []store.Gra
 		byUser[r.UserID] = r.Err
 	}
 	now := s.clock.Now()
-	var alerts []store.Grant
+	var alerts, ended []store.Grant
 	queued := false
 	err := s.store.Update(ctx, func(tx store.Tx) error {
-		alerts, queued = alerts[:0], false
+		alerts, ended, queued = alerts[:0], ended[:0], false
 		for _, k := range kept {
 			if err := s.finish(tx, k.grant, now, k.note); err != nil {
 				return err
 			}
+			ended = append(ended, k.grant)
 		}
 		for _, g := range gs {
 			err := callErr
@@ -206,6 +207,7 @@ func (s *Scheduler) record(ctx context.Context, kept []keptGrant, gs []store.Gra
 				if err := s.finish(tx, g, now, detail); err != nil {
 					return err
 				}
+				ended = append(ended, g)
 				if s.endsSessions(g) {
 					queued = true
 					if err := tx.InsertSessionEnd(store.SessionEnd{GrantID: g.ID, Directory: g.Directory, UserID: g.UserID, UserName: g.UserName,
@@ -250,6 +252,10 @@ func (s *Scheduler) record(ctx context.Context, kept []keptGrant, gs []store.Gra
 	}
 	if queued && s.Sessions != nil {
 		s.Sessions.Wake()
+	}
+	for _, g := range ended {
+		s.log.Info("grant revoked", "grant_id", g.ID, "directory", g.Directory, "group", g.GroupName, "user", g.UserName,
+			"reason", g.EndReason, "late", max(now.Sub(g.ExpiresAt), 0))
 	}
 	for _, g := range alerts {
 		s.log.Error("ALERT: removal keeps failing; the grant is revoke_failed and still retried",

@@ -109,6 +109,11 @@ func New(cfg Config, st Store, links *Links, clk clock.Clock, log *slog.Logger, 
 	}
 	n.slackSecrets = ch.slackSecrets
 	n.channels.Store(ch)
+	for _, c := range cfg.Channels { // present at 0 before anything was sent
+		for _, outcome := range []string{"sent", "retry", "dead", "skipped"} {
+			n.sent.WithLabelValues(c.Name, outcome)
+		}
+	}
 	return n, nil
 }
 

@@ -112,6 +112,10 @@ func (m *Manager) BreakGlass(ctx context.Context, req CreateRequest) (store.Requ
 		}
 		return appendEvent(tx, r, now, r.Requester, ActionBreakGlass, detail+"; review "+v.ID+" opened")
 	})
+	if err == nil {
+		m.log.Warn("break-glass used", "user", r.Requester, "directory", r.Directory, "group", r.Group, "for", r.Duration,
+			"reason", r.Reason, "request_id", r.ID, "review_id", v.ID)
+	}
 	return r, v, err
 }
 

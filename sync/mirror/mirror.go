@@ -84,6 +84,7 @@ func New(cfg Config, st Store, sources map[string]Source, clk clock.Clock, log *
 	wakes := map[string]chan struct{}{}
 	for dir := range sources {
 		wakes[dir] = make(chan struct{}, 1)
+		metrics.start(dir)
 	}
 	return &Mirror{cfg: cfg.withDefaults(), store: st, sources: sources, clock: clk, log: log, metrics: metrics, locks: map[string]*sync.Mutex{}, wakes: wakes}
 }
@@ -430,6 +431,19 @@ func (m *Metrics) observe(dir, kind string, d time.Duration, changes int, err er
 	}
 	m.duration.WithLabelValues(dir, kind).Observe(d.Seconds())
 	m.objects.WithLabelValues(dir, kind).Add(float64(changes))
+}
+
+// start makes a directory's counters present, at 0, before anything
+// happened.
+func (m *Metrics) start(dir string) {
+	if m == nil {
+		return
+	}
+	m.errors.WithLabelValues(dir)
+	m.cursorExpires.WithLabelValues(dir)
+	for _, kind := range []string{"full", "incremental"} {
+		m.objects.WithLabelValues(dir, kind)
+	}
 }
 
 func (m *Metrics) cursorExpired(dir string) {

@@ -66,6 +66,12 @@ type SponsorOffboarder interface {
 // New returns a reconciler. metrics may be nil.
 func New(st Store, grants *grant.Manager, policies map[string]Policy, clk clock.Clock, log *slog.Logger, metrics *Metrics) *Reconciler {
 	r := &Reconciler{store: st, grants: grants, clock: clk, log: log, metrics: metrics}
+	if metrics != nil {
+		for dir := range policies { // present at 0 before anything happened
+			metrics.offboardedGrants.WithLabelValues(dir)
+			metrics.drift.WithLabelValues(dir)
+		}
+	}
 	r.SetPolicies(policies)
 	return r
 }
