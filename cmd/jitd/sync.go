@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -52,7 +54,20 @@ func syncCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// On a terminal, show what the sync is doing while it runs (on
+			// stderr, so the result alone goes to stdout).
+			done := func() {}
+			if !g.json() && isTerminal(os.Stderr) {
+				ctx, cancel := context.WithCancel(cmd.Context())
+				finished := make(chan struct{})
+				go func() {
+					defer close(finished)
+					syncProgress(ctx, os.Stderr, time.Second, c.SyncStatus)
+				}()
+				done = func() { cancel(); <-finished }
+			}
 			res, err := c.SyncRun(cmd.Context(), req)
+			done()
 			if err != nil {
 				return err
 			}

@@ -44,6 +44,9 @@ func (s *Server) syncStatus(w http.ResponseWriter, r *http.Request, _ auth.Princ
 			Incremental: st.Cursor != "", FullSyncs: st.FullSyncs, IncrementalSyncs: st.IncrementalSyncs, CursorExpired: st.CursorExpired,
 			Users: c.Users, Groups: c.Groups, Memberships: c.Members, LastError: st.LastError, LastErrorAt: st.LastErrorAt,
 		})
+		if p, ok := s.mirror.Progress(dir); ok {
+			out[len(out)-1].Running = &SyncProgress{Full: p.Full, Phase: p.Phase, Objects: p.Objects, StartedAt: p.Started}
+		}
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil

@@ -153,6 +153,16 @@ type SyncStatus struct {
 	Memberships       int       `json:"memberships"`
 	LastError         string    `json:"last_error,omitempty"`
 	LastErrorAt       time.Time `json:"last_error_at,omitzero"`
+	// Running is the sync under way, if one is.
+	Running *SyncProgress `json:"running,omitempty"`
+}
+
+// SyncProgress is a sync under way.
+type SyncProgress struct {
+	Full      bool      `json:"full"`
+	Phase     string    `json:"phase"`
+	Objects   int64     `json:"objects"`
+	StartedAt time.Time `json:"started_at"`
 }
 
 // SyncRunRequest asks for a sync now; an empty Directory means all.

@@ -69,9 +69,10 @@ type Mirror struct {
 	log     *slog.Logger
 	metrics *Metrics
 
-	mu    sync.Mutex
-	locks map[string]*sync.Mutex // one sync per directory at a time
-	wakes map[string]chan struct{}
+	mu      sync.Mutex
+	locks   map[string]*sync.Mutex // one sync per directory at a time
+	wakes   map[string]chan struct{}
+	running trackers // the syncs under way, for Progress
 
 	// OnSynced, when set, runs after each successful sync, still holding the
 	// directory's sync lock, with the time the sync started reading
@@ -148,6 +149,9 @@ func (m *Mirror) Sync(ctx context.Context, dir string, full bool) (Result, error
 	}
 	conn := src.Conn
 	defer m.lock(dir)()
+	tr := m.running.begin(dir, full, m.clock.Now())
+	defer m.running.end(dir)
+	ctx = withTracker(ctx, tr)
 	start := m.clock.Now()
 	state, err := m.store.SyncState(ctx, dir)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -231,11 +235,14 @@ var errTooManyChanges = errors.New("too many changes for one incremental sync")
 func (m *Mirror) incremental(ctx context.Context, feed connectors.ChangeFeed, state store.SyncState) (Result, error) {
 	res := Result{Directory: state.Directory}
 	var pending []connectors.Change
+	tr := trackerOf(ctx)
+	tr.set("reading changes")
 	next, err := feed.Changes(ctx, state.Cursor, func(c connectors.Change) error {
 		if len(pending) >= m.cfg.MaxPending {
 			return errTooManyChanges
 		}
 		pending = append(pending, c)
+		tr.add(1)
 		return nil
 	})
 	if err != nil {
@@ -282,6 +289,8 @@ func (m *Mirror) full(ctx context.Context, conn connectors.Connector, feed conne
 	gen := state.Gen + 1
 	var batch []connectors.Change
 	refs := 0
+	tr := trackerOf(ctx)
+	tr.markFull()
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
@@ -300,6 +309,7 @@ func (m *Mirror) full(ctx context.Context, conn connectors.Connector, feed conne
 		return err
 	}
 	add := func(c connectors.Change) error {
+		tr.add(1)
 		batch = append(batch, c)
 		refs += len(c.MemberRefs)
 		if len(batch) >= m.cfg.BatchSize || refs >= m.cfg.MaxBatchRefs {
@@ -310,6 +320,7 @@ func (m *Mirror) full(ctx context.Context, conn connectors.Connector, feed conne
 	var next string
 	var err error
 	if hasFeed {
+		tr.set("reading users and groups")
 		next, err = feed.Changes(ctx, "", add)
 	} else {
 		err = m.list(ctx, conn, dir, gen, add, flush)
@@ -321,6 +332,7 @@ func (m *Mirror) full(ctx context.Context, conn connectors.Connector, feed conne
 		return res, err
 	}
 	now := m.clock.Now()
+	tr.set("sweeping what is gone")
 	err = m.store.Update(ctx, func(tx store.Tx) error {
 		n, err := tx.SweepMirror(dir, gen)
 		if err != nil {
@@ -342,9 +354,12 @@ func (m *Mirror) list(ctx context.Context, conn connectors.Connector, dir string
 	if !ok {
 		return fmt.Errorf("mirror: %s can neither list nor report changes: %w", dir, connectors.ErrInvalid)
 	}
+	tr := trackerOf(ctx)
+	tr.set("reading users")
 	if err := l.ListUsers(ctx, func(u connectors.User) error { return add(connectors.Change{Op: connectors.Upsert, User: &u}) }); err != nil {
 		return err
 	}
+	tr.set("reading groups")
 	var groups []string
 	if err := l.ListGroups(ctx, func(g connectors.Group) error {
 		groups = append(groups, g.ID)
@@ -355,6 +370,7 @@ func (m *Mirror) list(ctx context.Context, conn connectors.Connector, dir string
 	if err := flush(); err != nil {
 		return err
 	}
+	tr.set("reading members")
 	for _, id := range groups {
 		var members []string
 		if err := l.ListMembers(ctx, id, func(uid string) error { members = append(members, uid); return nil }); err != nil {
@@ -363,6 +379,7 @@ func (m *Mirror) list(ctx context.Context, conn connectors.Connector, dir string
 			}
 			return err
 		}
+		tr.add(len(members))
 		slices.Sort(members)
 		if err := m.store.Update(ctx, func(tx store.Tx) error { return tx.ReplaceMirrorMembers(dir, id, members, true) }); err != nil {
 			return err

@@ -361,3 +361,57 @@ func TestMirror_PollingServerSyncsIncrementally(t *testing.T) {
 		t.Fatalf("scratch = %s", got)
 	}
 }
+
+// slowMembers is the demo directory whose member listing waits for a gate.
+type slowMembers struct {
+	*demo.Conn
+	entered chan struct{}
+	gate    chan struct{}
+}
+
+func (s *slowMembers) ListMembers(ctx context.Context, groupID string, fn func(string) error) error {
+	select {
+	case s.entered <- struct{}{}:
+		<-s.gate
+	default:
+	}
+	return s.Conn.ListMembers(ctx, groupID, fn)
+}
+
+// A sync under way reports its phase and what it has read; none is
+// reported once it ends.
+func TestProgress_ASyncUnderWayTellsWhatItHasRead(t *testing.T) {
+	conn, err := demo.New(demo.Config{File: filepath.Join(t.TempDir(), "d.json"), Seed: "../../fixtures/demo/directory.json"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow := &slowMembers{Conn: conn, entered: make(chan struct{}), gate: make(chan struct{})}
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "jitd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	clk := clock.NewFake(time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC))
+	m := mirror.New(mirror.Config{}, st, map[string]mirror.Source{"demo": {Conn: slow}}, clk, quiet, nil)
+	if _, ok := m.Progress("demo"); ok {
+		t.Fatal("progress before any sync")
+	}
+	done := make(chan error)
+	go func() {
+		_, err := m.Sync(context.Background(), "demo", true)
+		done <- err
+	}()
+	<-slow.entered
+	p, ok := m.Progress("demo")
+	// The demo directory has 4 users and 3 groups.
+	if !ok || !p.Full || p.Phase != "reading members" || p.Objects != 7 || !p.Started.Equal(clk.Now()) {
+		t.Fatalf("progress while reading members: %+v %v", p, ok)
+	}
+	close(slow.gate)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if p, ok := m.Progress("demo"); ok {
+		t.Fatalf("progress after the sync: %+v", p)
+	}
+}
