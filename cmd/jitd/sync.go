@@ -31,15 +31,19 @@ func syncCmd(g *globals) *cobra.Command {
 				return printJSON(w, st)
 			}
 			t := table(w)
-			fmt.Fprintln(t, "DIRECTORY\tLAST FULL\tLAST INCREMENTAL\tCURSOR AGE\tUSERS\tGROUPS\tMEMBERSHIPS\tERROR")
+			fmt.Fprintln(t, "DIRECTORY\tLAST FULL\tLAST INCREMENTAL\tCURSOR AGE\tUSERS\tGROUPS\tMEMBERSHIPS\tNOW\tERROR")
 			now := time.Now()
 			for _, s := range st {
 				age := "-"
 				if s.Incremental {
 					age = now.Sub(s.CursorAt).Round(time.Second).String()
 				}
-				fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", s.Directory, stamp(s.LastFullAt), stamp(s.LastIncrementalAt), age,
-					s.Users, s.Groups, s.Memberships, s.LastError)
+				running := "-"
+				if p := s.Running; p != nil {
+					running = fmt.Sprintf("%s, %d objects", p.Phase, p.Objects)
+				}
+				fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\n", s.Directory, stamp(s.LastFullAt), stamp(s.LastIncrementalAt), age,
+					s.Users, s.Groups, s.Memberships, running, s.LastError)
 			}
 			return t.Flush()
 		},
