@@ -88,8 +88,17 @@ directories:
 
 func start(t *testing.T, dir, addr string) *proc {
 	t.Helper()
+	return startEnv(t, dir, addr, nil)
+}
+
+// startEnv starts the daemon with env added to this process's environment.
+func startEnv(t *testing.T, dir, addr string, env []string) *proc {
+	t.Helper()
 	d := &proc{t: t, dir: dir, addr: addr, log: &lockedBuffer{}, done: make(chan error, 1)}
 	d.cmd = exec.Command(jitdBin, "serve", "--config", filepath.Join(dir, "config.yaml"))
+	if env != nil {
+		d.cmd.Env = append(os.Environ(), env...)
+	}
 	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)

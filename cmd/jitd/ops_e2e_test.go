@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -369,4 +370,57 @@ func TestE2E_ObservabilityOperatorsExpect(t *testing.T) {
 	if n := strings.Count(log, `msg="grant revoked" grant_id=`+id); n != 1 {
 		t.Errorf("the revocation was logged %d times", n)
 	}
+}
+
+// Under systemd (Type=notify, WatchdogSec), the daemon says READY=1 once it
+// serves, RELOADING=1 then READY=1 around a reload, STOPPING=1 on SIGTERM,
+// and feeds the watchdog while its store answers.
+func TestE2E_SystemdReadinessAndWatchdog(t *testing.T) {
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	writeConfig(t, dir, addr)
+	sock := filepath.Join(dir, "notify.sock")
+	ln, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	msgs := make(chan string, 64)
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := ln.Read(buf)
+			if err != nil {
+				close(msgs)
+				return
+			}
+			msgs <- string(buf[:n])
+		}
+	}()
+	next := func(want string) {
+		t.Helper()
+		deadline := time.After(10 * time.Second)
+		for {
+			select {
+			case m, ok := <-msgs:
+				if !ok {
+					t.Fatalf("the socket closed before %q", want)
+				}
+				if strings.HasPrefix(m, want) {
+					return
+				}
+			case <-deadline:
+				t.Fatalf("no %q from the daemon", want)
+			}
+		}
+	}
+	d := startEnv(t, dir, addr, []string{"NOTIFY_SOCKET=" + sock, "WATCHDOG_USEC=200000"})
+	next("READY=1")
+	next("WATCHDOG=1")
+	next("WATCHDOG=1")
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	next("RELOADING=1")
+	next("READY=1")
+	d.stop()
+	next("STOPPING=1")
 }

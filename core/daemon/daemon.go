@@ -244,6 +244,16 @@ func (d *Daemon) serve(ctx context.Context) error {
 	if d.opts.Ready != nil {
 		d.opts.Ready(ln.Addr().String())
 	}
+	sd := newSDNotifier(log)
+	sd.send("READY=1\nSTATUS=serving on " + ln.Addr().String())
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		sd.watchdog(schedCtx, func(ctx context.Context) error {
+			_, _, err := d.store.NextDue(ctx) // the store answers
+			return err
+		})
+	}()
 	var runErr error
 wait:
 	for {
@@ -254,9 +264,12 @@ wait:
 		case runErr = <-errc:
 			break wait
 		case <-d.opts.Reload:
+			sd.send(fmt.Sprintf("RELOADING=1\nMONOTONIC_USEC=%d", monotonicUsec()))
 			d.reload()
+			sd.send("READY=1")
 		}
 	}
+	sd.send("STOPPING=1")
 	shutCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	srv.Shutdown(shutCtx)

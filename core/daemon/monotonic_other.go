@@ -1,0 +1,5 @@
+//go:build !unix
+
+package daemon
+
+func monotonicUsec() int64 { return 0 }
