@@ -170,11 +170,9 @@ func TestE2E_SIGHUPReloadsWhatCanChangeLive(t *testing.T) {
 
 	os.WriteFile(p, []byte(next+"polcy: {}\nexpiry:\n  lease: 2 hours\n"), 0o600)
 	d.cmd.Process.Signal(syscall.SIGHUP)
-	log = d.waitLog("reload refused: the new configuration has problems")
+	d.waitLog("reload refused: the new configuration has problems")
 	for _, want := range []string{"polcy: unknown key; did you mean policy?", `expiry.lease: invalid duration \"2 hours\"`} {
-		if !strings.Contains(log, want) {
-			t.Errorf("the refused reload's log lacks %q:\n%s", want, log)
-		}
+		d.waitLog(want) // each problem has a line of its own
 	}
 	if out := policyTest("prod-db-admins"); !strings.Contains(out, "allowed, approved without anyone") {
 		t.Fatalf("the running policy after a refused reload:\n%s", out)
