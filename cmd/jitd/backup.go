@@ -41,7 +41,7 @@ read the admin token. Restore it with jitd restore.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&path, "config", "c", envOr("JITD_CONFIG", "/etc/jitd/config.yaml"), "configuration file (env JITD_CONFIG)")
+	cmd.Flags().StringVarP(&path, "config", "c", envOr("JITD_CONFIG", defaultConfigPath()), "configuration file (env JITD_CONFIG)")
 	return cmd
 }
 
@@ -76,6 +76,6 @@ Then start jitd serve and run jitd audit verify.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&path, "config", "c", envOr("JITD_CONFIG", "/etc/jitd/config.yaml"), "configuration file (env JITD_CONFIG)")
+	cmd.Flags().StringVarP(&path, "config", "c", envOr("JITD_CONFIG", defaultConfigPath()), "configuration file (env JITD_CONFIG)")
 	return cmd
 }

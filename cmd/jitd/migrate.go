@@ -85,7 +85,7 @@ command (exit 3). Nothing is changed.`,
 			return nil
 		},
 	}
-	status.Flags().StringVarP(&path, "config", "c", envOr("JITD_CONFIG", "/etc/jitd/config.yaml"), "configuration file (env JITD_CONFIG)")
+	status.Flags().StringVarP(&path, "config", "c", envOr("JITD_CONFIG", defaultConfigPath()), "configuration file (env JITD_CONFIG)")
 	cmd.AddCommand(status)
 	return cmd
 }

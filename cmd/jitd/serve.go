@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -33,6 +34,22 @@ func serveCmd() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("find jitd's own binary for connector children: %w", err)
 			}
+			level := new(slog.LevelVar)
+			var l slog.Level
+			l.UnmarshalText([]byte(cfg.Log.Level))
+			level.Set(l)
+			run := func(ctx context.Context, reload <-chan struct{}, ready func(), log *slog.Logger) error {
+				if err := containChildren(); err != nil {
+					log.Warn("could not tie the connector children to the daemon's life", "err", err)
+				}
+				return daemon.Run(ctx, cfg, daemon.Options{Binary: self, Log: log, Level: level, Version: version, Reload: reload,
+					Ready: func(string) { ready() }, Load: func() (*config.Config, error) { return config.Load(path) }})
+			}
+			// Started by the Windows service manager: it stops and reloads
+			// the daemon, and the log goes to the event log.
+			if handled, err := asService(level, run); handled {
+				return err
+			}
 			// SIGHUP reloads the configuration; it never ends the daemon.
 			hup := make(chan os.Signal, 1)
 			signal.Notify(hup, syscall.SIGHUP)
@@ -46,12 +63,10 @@ func serveCmd() *cobra.Command {
 					}
 				}
 			}()
-			level := new(slog.LevelVar)
-			return daemon.Run(cmd.Context(), cfg, daemon.Options{Binary: self, Log: newLogger(os.Stderr, cfg.Log, level), Level: level, Version: version,
-				Reload: reload, Load: func() (*config.Config, error) { return config.Load(path) }})
+			return run(cmd.Context(), reload, func() {}, newLogger(os.Stderr, cfg.Log, level))
 		},
 	}
-	cmd.Flags().StringVarP(&path, "config", "c", envOr("JITD_CONFIG", "/etc/jitd/config.yaml"), "configuration file (env JITD_CONFIG)")
+	cmd.Flags().StringVarP(&path, "config", "c", envOr("JITD_CONFIG", defaultConfigPath()), "configuration file (env JITD_CONFIG)")
 	return cmd
 }
 
@@ -118,7 +133,7 @@ disabled marker, the accounts marker, the provisioning and SCIM attributes).`,
 		},
 	}
 	check.Flags().BoolVar(&online, "online", false, "also reach each directory and check its schema against the configuration")
-	check.Flags().StringVarP(&path, "config", "c", envOr("JITD_CONFIG", "/etc/jitd/config.yaml"), "configuration file (env JITD_CONFIG)")
+	check.Flags().StringVarP(&path, "config", "c", envOr("JITD_CONFIG", defaultConfigPath()), "configuration file (env JITD_CONFIG)")
 	cmd.AddCommand(check)
 	return cmd
 }
