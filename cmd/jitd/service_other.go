@@ -20,7 +20,7 @@ func asService(slog.Leveler, func(ctx context.Context, reload <-chan struct{}, r
 }
 
 func installService(cfg, account string) error { return errNotWindows }
-func uninstallService() error                 { return errNotWindows }
+func uninstallService() error                  { return errNotWindows }
 func controlService(start bool) error          { return errNotWindows }
 
 // containChildren does nothing here: the plugin host ends its children,
