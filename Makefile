@@ -7,14 +7,15 @@ BIN := bin/jitd
 # Debian packages the tests need: slapd and its tools for the LDAP suites,
 # Samba's AD DC (with its provisioning data and ldb tools) and iproute2 for the
 # Active Directory suites, protoc to check that generated code is current,
-# systemd-analyze and lintian to check the service unit and the .deb.
-TEST_PACKAGES := slapd ldap-utils samba samba-ad-dc samba-ad-provision winbind ldb-tools iproute2 protobuf-compiler systemd lintian
+# systemd-analyze and lintian to check the service unit and the .deb,
+# mingw-w64 to cross-compile jitd.exe and wine to smoke-test it.
+TEST_PACKAGES := slapd ldap-utils samba samba-ad-dc samba-ad-provision winbind ldb-tools iproute2 protobuf-compiler systemd lintian gcc-mingw-w64-x86-64 wine64
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 OKTA_SPEC := fixtures/oktafake/spec/package/dist/spec.json
 GRAPH_TYPES := fixtures/graphfake/types/package/microsoft-graph.d.ts
 
-.PHONY: all build run test test-deps okta-spec graph-types vet generate check-generated bench fuzz chaos lint clean release deb check-packaging
+.PHONY: all build run test test-deps okta-spec graph-types vet generate check-generated bench fuzz chaos lint clean release deb check-packaging windows
 
 all: build
 
@@ -30,8 +31,8 @@ run: build
 
 # Installs what the tests need on Debian 12 when it is missing, then runs every
 # test. Under CI=true, integration tests whose servers cannot start fail.
-test: test-deps okta-spec graph-types vet check-generated check-packaging
-	$(GO) test -vet=off -count=1 -timeout 30m ./...
+test: test-deps okta-spec graph-types vet check-generated check-packaging windows
+	JITD_WINDOWS_EXE=$(CURDIR)/$(DIST)/windows/jitd.exe $(GO) test -vet=off -count=1 -timeout 30m ./...
 	@# The queue, plugin host, store and mirror are concurrent: run them again under the race detector.
 	$(GO) test -vet=off -count=1 -race -timeout 30m ./core/... ./plugins/ ./sync/...
 
@@ -109,6 +110,12 @@ NFPM := github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.48.0
 release:
 	mkdir -p $(DIST)/stage
 	CGO_ENABLED=1 $(GO) build -trimpath -buildmode=pie -ldflags "-s -w $(LDFLAGS)" -o $(DIST)/stage/jitd ./cmd/jitd
+
+# jitd.exe for Windows servers (the service: jitd service install), a release
+# build cross-compiled with mingw-w64 for the cgo SQLite driver.
+windows:
+	mkdir -p $(DIST)/windows
+	CGO_ENABLED=1 GOOS=windows GOARCH=amd64 CC=x86_64-w64-mingw32-gcc $(GO) build -trimpath -ldflags "-s -w $(LDFLAGS)" -o $(DIST)/windows/jitd.exe ./cmd/jitd
 
 # The Debian package: the binary, the hardened systemd unit (installed, not
 # started), /etc/jitd/config.yaml (the demo configuration, data in
