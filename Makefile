@@ -9,13 +9,13 @@ BIN := bin/jitd
 # Active Directory suites, protoc to check that generated code is current,
 # systemd-analyze and lintian to check the service unit and the .deb,
 # mingw-w64 to cross-compile jitd.exe and wine to smoke-test it.
-TEST_PACKAGES := slapd ldap-utils samba samba-ad-dc samba-ad-provision winbind ldb-tools iproute2 protobuf-compiler systemd lintian gcc-mingw-w64-x86-64 wine64
+TEST_PACKAGES := slapd ldap-utils samba samba-ad-dc samba-ad-provision winbind ldb-tools iproute2 protobuf-compiler systemd lintian gcc-mingw-w64-x86-64 wine64 chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 OKTA_SPEC := fixtures/oktafake/spec/package/dist/spec.json
 GRAPH_TYPES := fixtures/graphfake/types/package/microsoft-graph.d.ts
 
-.PHONY: all build run test test-deps okta-spec graph-types vet generate check-generated bench fuzz chaos lint clean release deb check-packaging windows
+.PHONY: all build run test test-deps okta-spec graph-types axe vet generate check-generated bench fuzz chaos lint clean release deb check-packaging windows
 
 all: build
 
@@ -31,7 +31,7 @@ run: build
 
 # Installs what the tests need on Debian 12 when it is missing, then runs every
 # test. Under CI=true, integration tests whose servers cannot start fail.
-test: test-deps okta-spec graph-types vet check-generated check-packaging windows
+test: test-deps okta-spec graph-types axe vet check-generated check-packaging windows
 	JITD_WINDOWS_EXE=$(CURDIR)/$(DIST)/windows/jitd.exe $(GO) test -vet=off -count=1 -timeout 30m ./...
 	@# The queue, plugin host, store and mirror are concurrent: run them again under the race detector.
 	$(GO) test -vet=off -count=1 -race -timeout 30m ./core/... ./plugins/ ./sync/...
@@ -77,6 +77,13 @@ graph-types: $(GRAPH_TYPES)
 $(GRAPH_TYPES):
 	mkdir -p fixtures/graphfake/types
 	cd fixtures/graphfake/types && npm pack --silent @microsoft/microsoft-graph-types@2.43.1 >/dev/null && tar xzf microsoft-microsoft-graph-types-2.43.1.tgz
+
+# axe-core, the accessibility checker the portal's browser tests run.
+AXE := fixtures/browser/axe/package/axe.min.js
+axe: $(AXE)
+$(AXE):
+	mkdir -p fixtures/browser/axe
+	cd fixtures/browser/axe && npm pack --silent axe-core@4.14.1 >/dev/null && tar xzf axe-core-4.14.1.tgz
 
 vet:
 	$(GO) vet ./...

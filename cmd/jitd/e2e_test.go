@@ -267,7 +267,7 @@ func TestE2E_GrantExpiresOnTimeAndIsAudited(t *testing.T) {
 		Users     int    `json:"users"`
 	}
 	json.Unmarshal([]byte(out), &st)
-	if len(st) != 1 || st[0].FullSyncs < 2 || st[0].Users != 4 {
+	if len(st) != 1 || st[0].FullSyncs < 2 || st[0].Users != 6 {
 		t.Fatalf("sync status: %s", out)
 	}
 

@@ -124,18 +124,12 @@ func (s *Server) doAction(w http.ResponseWriter, r *http.Request) {
 
 // describe turns an action's error into a status and words for a person.
 func (s *Server) describe(r *http.Request, err error) (int, string) {
-	rec := &recorder{ResponseWriter: discard{h: http.Header{}}}
+	rec := &buffered{header: http.Header{}, status: http.StatusOK}
 	s.fail(rec, r, err)
 	var p Error
 	json.Unmarshal(rec.body.Bytes(), &p)
 	return rec.status, p.Message
 }
-
-type discard struct{ h http.Header }
-
-func (d discard) Header() http.Header         { return d.h }
-func (d discard) Write(b []byte) (int, error) { return len(b), nil }
-func (d discard) WriteHeader(int)             {}
 
 // act does what a verified link or button says, as its holder.
 func (s *Server) act(ctx context.Context, c notify.Claims, reason string, d time.Duration, via string) (string, error) {

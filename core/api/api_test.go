@@ -276,14 +276,14 @@ func TestAuthorization_Matrix(t *testing.T) {
 			"grant revoke alice's": 403, "breakglass": 403, "review list": 200, "review close carol's": 403, "whoami": 200,
 			"invite create for bob": 403, "invite list": 200, "invite revoke bob's": 403},
 		// alice ends her own grant early, nobody else's; she may not break glass.
-		"requester": own(map[string]int{"request create": 200, "request list": 200, "request show alice's": 200, "request cancel alice's": 200,
+		"requester": own(map[string]int{"grant list": 200, "grant show": 200, "request create": 200, "request list": 200, "request show alice's": 200, "request cancel alice's": 200,
 			"grant revoke alice's": 200, "breakglass": 403}),
-		"approver": own(map[string]int{"request create": 200, "request list": 200, "request show alice's": 200,
+		"approver": own(map[string]int{"grant list": 200, "grant show": 404, "request create": 200, "request list": 200, "request show alice's": 200,
 			"request approve alice's": 200, "request deny alice's": 200, "breakglass": 403, "review list": 200, "review close carol's": 200,
 			"invite create for bob": 200, "invite list": 200, "invite revoke bob's": 200}),
 		// carol may ask, but policy refuses her; she sees no one else's
 		// request; she may break glass, and not close her own review.
-		"other requester": own(map[string]int{"request create": 400, "request list": 200, "request show alice's": 404, "breakglass": 200}),
+		"other requester": own(map[string]int{"grant list": 200, "grant show": 404, "policy test": 200, "request create": 400, "request list": 200, "request show alice's": 404, "breakglass": 200}),
 		// A provisioning client's token serves SCIM and nothing else.
 		"scim client": own(map[string]int{}),
 	}
@@ -430,7 +430,7 @@ func TestSyncOverTheAPI(t *testing.T) {
 		t.Fatalf("run: %+v %v", res, err)
 	}
 	st, _ = c.SyncStatus(ctx)
-	if st[0].FullSyncs != 1 || st[0].Users != 4 || st[0].Groups != 3 || st[0].Memberships != 4 {
+	if st[0].FullSyncs != 1 || st[0].Users != 6 || st[0].Groups != 5 || st[0].Memberships != 6 {
 		t.Fatalf("status after a sync: %+v", st[0])
 	}
 	if _, err := c.SyncRun(ctx, api.SyncRunRequest{Directory: "nope"}); status(err) != 400 {

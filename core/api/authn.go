@@ -40,15 +40,15 @@ func (s *Server) authenticate(r *http.Request) (p auth.Principal, err error) {
 		}
 		return s.oidc.Authenticate(r.Context(), bearer)
 	}
-	if c, err := r.Cookie(auth.SessionCookie); err == nil && s.oidc != nil {
+	if c, err := r.Cookie(auth.SessionCookie); err == nil && s.sessions != nil {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead && !sameOrigin(r) {
 			return auth.Principal{}, &Error{Status: http.StatusForbidden, Code: CodeForbidden, Message: "a browser session cannot write from another site (Origin does not match)"}
 		}
-		return s.oidc.Session(r.Context(), c.Value)
+		return s.sessions.Session(r.Context(), c.Value)
 	}
 	msg := "an API token is required: Authorization: Bearer <token> (set JITD_TOKEN for the CLI)"
-	if s.oidc != nil {
-		msg = "sign in: Authorization: Bearer <API token or ID token>, or a browser session from /auth/login"
+	if s.sessions != nil {
+		msg = "sign in: Authorization: Bearer <API token or ID token>, or a browser session (sign in at /ui/signin)"
 	}
 	return auth.Principal{}, fmt.Errorf("%w: %s", auth.ErrUnauthenticated, msg)
 }

@@ -34,9 +34,16 @@ func (s *Server) addGrant(w http.ResponseWriter, r *http.Request, p auth.Princip
 	return nil
 }
 
-func (s *Server) listGrants(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
+// listGrants lists grants; people who do not see everything see their own.
+func (s *Server) listGrants(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
 	q := r.URL.Query()
 	f := store.GrantFilter{Directory: q.Get("directory"), UserName: q.Get("user"), GroupName: q.Get("group"), Limit: 1000}
+	if !auth.SeesAll(p.Role) {
+		if f.UserName != "" && !strings.EqualFold(f.UserName, p.Name) {
+			return &Error{Status: http.StatusForbidden, Code: CodeForbidden, Message: fmt.Sprintf("role %s may read only its own grants", p.Role)}
+		}
+		f.UserName = p.Name
+	}
 	for _, st := range q["state"] {
 		for _, one := range strings.Split(st, ",") {
 			if !store.State(one).Valid() {
@@ -64,8 +71,11 @@ func (s *Server) listGrants(w http.ResponseWriter, r *http.Request, _ auth.Princ
 	return nil
 }
 
-func (s *Server) getGrant(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
+func (s *Server) getGrant(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
 	g, err := s.store.Grant(r.Context(), r.PathValue("id"))
+	if err == nil && !auth.SeesAll(p.Role) && !strings.EqualFold(g.UserName, p.Name) {
+		err = store.ErrNotFound // someone else's grant is not there for them
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		return &Error{Status: http.StatusNotFound, Code: CodeNotFound, Message: fmt.Sprintf("no grant %q", r.PathValue("id"))}
 	}
@@ -73,6 +83,31 @@ func (s *Server) getGrant(w http.ResponseWriter, r *http.Request, _ auth.Princip
 		return err
 	}
 	writeJSON(w, http.StatusOK, grantJSON(g))
+	return nil
+}
+
+// ManagedGroup is a JIT-managed group: what people may ask for.
+type ManagedGroup struct {
+	Directory   string `json:"directory"`
+	Group       string `json:"group"`
+	MaxDuration string `json:"max_duration,omitempty"`
+}
+
+// GroupList lists the JIT-managed groups.
+type GroupList struct {
+	Groups []ManagedGroup `json:"groups"`
+}
+
+func (s *Server) listGroups(w http.ResponseWriter, _ *http.Request, _ auth.Principal) error {
+	out := GroupList{Groups: []ManagedGroup{}}
+	for _, m := range s.grants.Managed() {
+		g := ManagedGroup{Directory: m.Directory, Group: m.Group}
+		if m.MaxDuration > 0 {
+			g.MaxDuration = m.MaxDuration.String()
+		}
+		out.Groups = append(out.Groups, g)
+	}
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 

@@ -1,7 +1,9 @@
 package api
 
 import (
+	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/jitd/jitd/core/auth"
 	"github.com/jitd/jitd/core/policy"
@@ -42,11 +44,23 @@ type PolicyDecision struct {
 }
 
 // testPolicy evaluates the policy for a would-be request, with the
-// requester's groups from the mirror and what they hold now.
-func (s *Server) testPolicy(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
+// requester's groups from the mirror and what they hold now. People who may
+// ask for access but not read the policy (requesters, approvers) may test
+// only their own request, as they are signed in: their MFA is their
+// session's, and risk is not theirs to set.
+func (s *Server) testPolicy(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
 	var req PolicyTestRequest
 	if err := decode(r, &req); err != nil {
 		return err
+	}
+	if !auth.Allowed(p.Role, auth.PolicyRead) {
+		if !auth.Allowed(p.Role, auth.RequestCreate) || (req.User != "" && !strings.EqualFold(req.User, p.Name)) {
+			return &Error{Status: http.StatusForbidden, Code: CodeForbidden, Message: fmt.Sprintf("role %s may test the policy only for its own requests", p.Role)}
+		}
+		req.User, req.MFA, req.Risk = p.Name, p.MFA, 0
+		if req.Directory == "" {
+			req.Directory = s.defaultDirectory
+		}
 	}
 	d, err := parseFor(req.For)
 	if err != nil {

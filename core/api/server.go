@@ -44,6 +44,7 @@ type Server struct {
 	invites   *invite.Manager
 	links     *notify.Links
 	oidc      *auth.OIDC
+	sessions  *auth.Sessions
 
 	slackSecrets     [][]byte
 	slackHTTP        *http.Client
@@ -73,7 +74,10 @@ type Deps struct {
 	// SlackSecrets verify Slack's callbacks, and SlackHTTP posts the
 	// outcome back to Slack.
 	// OIDC, when set, accepts ID tokens and browser sessions.
-	OIDC         *auth.OIDC
+	OIDC *auth.OIDC
+	// Sessions, when set, accepts browser session cookies (default: the
+	// OIDC sign-in's).
+	Sessions     *auth.Sessions
 	Links        *notify.Links
 	SlackSecrets [][]byte
 	SlackHTTP    *http.Client
@@ -111,6 +115,10 @@ func NewServer(d Deps) *Server {
 	}
 	s.guarded = newAccess(newGuard(d.UnauthenticatedPerAddr).guarded(s.mux), d.Log, d.Clock, reg)
 	s.auditKeys = d.AuditKeys
+	s.sessions = d.Sessions
+	if s.sessions == nil && d.OIDC != nil {
+		s.sessions = d.OIDC.Sessions()
+	}
 	s.route("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -118,6 +126,8 @@ func NewServer(d Deps) *Server {
 	if d.OIDC != nil && d.OIDC.BrowserLogin() {
 		s.route("GET /auth/login", d.OIDC.Login)
 		s.route("GET /auth/callback", s.authCallback)
+	}
+	if s.sessions != nil {
 		s.route("POST /auth/logout", s.logout)
 	}
 	s.handle("GET /api/v1/whoami", "", s.whoami)
@@ -142,7 +152,8 @@ func NewServer(d Deps) *Server {
 	s.handle("GET /api/v1/drift", auth.SyncRead, s.listDrift)
 	s.handle("GET /api/v1/baseline", auth.SyncRead, s.showBaseline)
 	s.handle("POST /api/v1/baseline/accept", auth.SyncWrite, s.acceptBaseline)
-	s.handle("POST /api/v1/policy/test", auth.PolicyRead, s.testPolicy)
+	s.handle("POST /api/v1/policy/test", "", s.testPolicy) // requesters: their own request only
+	s.handle("GET /api/v1/groups", auth.RequestRead, s.listGroups)
 	s.handle("POST /api/v1/requests", auth.RequestCreate, s.idempotent(s.createRequest, nil))
 	s.handle("GET /api/v1/requests", auth.RequestRead, s.listRequests)
 	s.handle("GET /api/v1/requests/{id}", auth.RequestRead, s.getRequest)
@@ -186,6 +197,19 @@ func (s *Server) route(pattern string, h http.HandlerFunc) {
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		infoOf(r).route = pattern
 		h(w, r)
+	})
+}
+
+// MountPages serves the portal's pages (HTML for people, not part of the
+// API document) under /ui/, and sends / there.
+func (s *Server) MountPages(h http.Handler) {
+	s.mux.HandleFunc("/ui/", func(w http.ResponseWriter, r *http.Request) {
+		infoOf(r).route = "/ui/"
+		h.ServeHTTP(w, r)
+	})
+	s.mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		infoOf(r).route = "GET /"
+		http.Redirect(w, r, "/ui/", http.StatusSeeOther)
 	})
 }
 

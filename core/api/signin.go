@@ -40,12 +40,12 @@ func (s *Server) authCallback(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 	if c, err := r.Cookie(auth.SessionCookie); err == nil {
-		if err := s.oidc.Logout(r.Context(), c.Value); err != nil {
+		if err := s.sessions.Logout(r.Context(), c.Value); err != nil {
 			s.log.Error("auth: sign-out failed", "err", err)
 			s.renderAction(w, http.StatusInternalServerError, actionView{Title: "Not signed out", Text: "jitd could not record the sign-out; try again."})
 			return
 		}
 	}
-	http.SetCookie(w, &http.Cookie{Name: auth.SessionCookie, Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	s.sessions.Clear(w)
 	s.renderAction(w, http.StatusOK, actionView{Title: "Signed out"})
 }

@@ -48,6 +48,8 @@ type Permission string
 
 // Permissions checked by the API.
 const (
+	// GrantRead is limited to one's own grants for requesters and
+	// approvers.
 	GrantRead    Permission = "grant.read"
 	GrantWrite   Permission = "grant.write"
 	AuditRead    Permission = "audit.read"
@@ -79,8 +81,8 @@ var roles = map[string][]Permission{
 	RoleAdmin: {GrantRead, GrantWrite, AuditRead, SyncRead, SyncWrite, AccountRead, AccountWrite, PolicyRead, RequestRead, RequestCreate, RequestDecide,
 		TokenWrite, ReviewRead, ReviewClose, InviteRead, InviteWrite},
 	RoleAuditor:   {GrantRead, AuditRead, SyncRead, AccountRead, PolicyRead, RequestRead, ReviewRead, InviteRead},
-	RoleRequester: {RequestRead, RequestCreate},
-	RoleApprover:  {RequestRead, RequestCreate, RequestDecide, ReviewRead, ReviewClose, InviteRead, InviteWrite},
+	RoleRequester: {GrantRead, RequestRead, RequestCreate},
+	RoleApprover:  {GrantRead, RequestRead, RequestCreate, RequestDecide, ReviewRead, ReviewClose, InviteRead, InviteWrite},
 	RoleSCIM:      {SCIMProvision},
 }
 

@@ -2,11 +2,6 @@ package auth
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,8 +16,6 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/jitd/jitd/connectors"
-	"github.com/jitd/jitd/core/audit"
-	"github.com/jitd/jitd/core/store"
 )
 
 // OIDCConfig signs people in with an OpenID Connect provider: bearer ID
@@ -107,13 +100,14 @@ var defaultMFA = []string{"mfa", "otp", "hwk", "swk", "sc", "fpt", "face", "iris
 
 // OIDC authenticates people with an OpenID Connect provider.
 type OIDC struct {
-	cfg    OIDCConfig
-	store  Store
-	key    []byte
-	now    func() time.Time
-	http   *http.Client
-	log    *slog.Logger
-	secret string
+	cfg      OIDCConfig
+	people   People
+	sessions *Sessions
+	key      []byte
+	now      func() time.Time
+	http     *http.Client
+	log      *slog.Logger
+	secret   string
 
 	mu       sync.Mutex
 	verifier *oidc.IDTokenVerifier
@@ -139,7 +133,8 @@ func NewOIDC(cfg OIDCConfig, st Store, key []byte, now func() time.Time, hc *htt
 	if hc == nil {
 		hc = &http.Client{Timeout: 10 * time.Second}
 	}
-	o := &OIDC{cfg: cfg, store: st, key: key, now: now, http: hc, log: log}
+	o := &OIDC{cfg: cfg, key: key, now: now, http: hc, log: log, people: People{Store: st, Directory: cfg.Directory, Roles: cfg.Roles}}
+	o.sessions = NewSessions(key, o.people, cfg.SessionTTL, o.secure(), now)
 	if cfg.RedirectURL != "" {
 		sec, err := cfg.clientSecret().Read()
 		if err != nil {
@@ -149,6 +144,9 @@ func NewOIDC(cfg OIDCConfig, st Store, key []byte, now func() time.Time, hc *htt
 	}
 	return o, nil
 }
+
+// Sessions are the browser sessions a sign-in starts.
+func (o *OIDC) Sessions() *Sessions { return o.sessions }
 
 // BrowserLogin reports whether browser sign-in is configured.
 func (o *OIDC) BrowserLogin() bool { return o.cfg.RedirectURL != "" }
@@ -216,46 +214,7 @@ func (o *OIDC) fromToken(ctx context.Context, tok *oidc.IDToken) (Principal, err
 			mfa = mfa || slices.Contains(o.cfg.MFAMethods, s)
 		}
 	}
-	return o.Person(ctx, login, mfa)
-}
-
-// Person returns login's principal: they must be an enabled user of the
-// directory, and their groups there give the role.
-func (o *OIDC) Person(ctx context.Context, login string, mfa bool) (Principal, error) {
-	if strings.HasPrefix(login, SystemPrefix) {
-		return Principal{}, fmt.Errorf("%w: %q cannot be a person's login", ErrUnauthenticated, login)
-	}
-	u, err := o.store.MirrorUser(ctx, o.cfg.Directory, login)
-	if errors.Is(err, store.ErrNotFound) {
-		return Principal{}, fmt.Errorf("%w: %s is not a user of directory %s", ErrUnauthenticated, login, o.cfg.Directory)
-	}
-	if err != nil {
-		return Principal{}, fmt.Errorf("auth: %w", err)
-	}
-	if !u.Enabled {
-		return Principal{}, fmt.Errorf("%w: %s is disabled in directory %s", ErrUnauthenticated, login, o.cfg.Directory)
-	}
-	groups, err := o.store.MirrorUserGroups(ctx, o.cfg.Directory, u.ID)
-	if err != nil {
-		return Principal{}, fmt.Errorf("auth: %w", err)
-	}
-	in := func(names []string) bool {
-		return slices.ContainsFunc(names, func(g string) bool { return slices.Contains(groups, g) })
-	}
-	p := Principal{Name: u.Login, MFA: mfa, Via: "oidc"}
-	switch {
-	case in(o.cfg.Roles.Admin):
-		p.Role = RoleAdmin
-	case in(o.cfg.Roles.Auditor):
-		p.Role = RoleAuditor
-	case in(o.cfg.Roles.Approver):
-		p.Role = RoleApprover
-	case len(o.cfg.Roles.Requester) == 0 || in(o.cfg.Roles.Requester):
-		p.Role = RoleRequester
-	default:
-		return Principal{}, fmt.Errorf("%w: %s is in none of the groups that give a jitd role", ErrUnauthenticated, login)
-	}
-	return p, nil
+	return o.people.Person(ctx, login, mfa)
 }
 
 // Browser login. The state cookie carries state, nonce and PKCE verifier,
@@ -263,51 +222,9 @@ func (o *OIDC) Person(ctx context.Context, login string, mfa bool) (Principal, e
 // The role is worked out again on every call, so leaving a group takes
 // effect with the next sync.
 
-// Cookie names.
-const (
-	SessionCookie = "jitd_session"
-	stateCookie   = "jitd_oidc_state"
-)
-
 type loginState struct {
 	State, Nonce, Verifier, Return string
 	Expires                        time.Time
-}
-
-type session struct {
-	Login   string    `json:"u"`
-	MFA     bool      `json:"m"`
-	Issued  time.Time `json:"i"`
-	Expires time.Time `json:"x"`
-}
-
-func (o *OIDC) seal(purpose string, v any) string {
-	body, _ := json.Marshal(v)
-	p := base64.RawURLEncoding.EncodeToString(body)
-	h := hmac.New(sha256.New, o.key)
-	h.Write([]byte("jitd-" + purpose + "-v1\n" + p))
-	return p + "." + base64.RawURLEncoding.EncodeToString(h.Sum(nil))
-}
-
-func (o *OIDC) open(purpose, s string, v any) bool {
-	p, sig, ok := strings.Cut(s, ".")
-	if !ok {
-		return false
-	}
-	got, err := base64.RawURLEncoding.DecodeString(sig)
-	h := hmac.New(sha256.New, o.key)
-	h.Write([]byte("jitd-" + purpose + "-v1\n" + p))
-	if err != nil || !hmac.Equal(got, h.Sum(nil)) {
-		return false
-	}
-	body, err := base64.RawURLEncoding.DecodeString(p)
-	return err == nil && json.Unmarshal(body, v) == nil
-}
-
-func random() string {
-	b := make([]byte, 24)
-	rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
 }
 
 func (o *OIDC) secure() bool { return strings.HasPrefix(o.cfg.RedirectURL, "https://") }
@@ -321,7 +238,7 @@ func (o *OIDC) Login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st := loginState{State: random(), Nonce: random(), Verifier: oauth2.GenerateVerifier(), Expires: o.now().Add(10 * time.Minute)}
-	http.SetCookie(w, &http.Cookie{Name: stateCookie, Value: o.seal("state", st), Path: "/auth/", HttpOnly: true, Secure: o.secure(),
+	http.SetCookie(w, &http.Cookie{Name: stateCookie, Value: seal(o.key, "state", st), Path: "/auth/", HttpOnly: true, Secure: o.secure(),
 		SameSite: http.SameSiteLaxMode, MaxAge: 600})
 	http.Redirect(w, r, oc.AuthCodeURL(st.State, oidc.Nonce(st.Nonce), oauth2.S256ChallengeOption(st.Verifier)), http.StatusFound)
 }
@@ -334,7 +251,7 @@ func (o *OIDC) Callback(w http.ResponseWriter, r *http.Request) (Principal, erro
 	}
 	c, err := r.Cookie(stateCookie)
 	var st loginState
-	if err != nil || !o.open("state", c.Value, &st) || !o.now().Before(st.Expires) || r.URL.Query().Get("state") != st.State {
+	if err != nil || !open(o.key, "state", c.Value, &st) || !o.now().Before(st.Expires) || r.URL.Query().Get("state") != st.State {
 		return Principal{}, fmt.Errorf("%w: the sign-in expired or did not start here; start again at /auth/login", ErrUnauthenticated)
 	}
 	http.SetCookie(w, &http.Cookie{Name: stateCookie, Path: "/auth/", MaxAge: -1})
@@ -357,44 +274,6 @@ func (o *OIDC) Callback(w http.ResponseWriter, r *http.Request) (Principal, erro
 	if err != nil {
 		return p, err
 	}
-	now := o.now()
-	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: o.seal("session", session{Login: p.Name, MFA: p.MFA, Issued: now, Expires: now.Add(o.cfg.SessionTTL)}),
-		Path: "/", HttpOnly: true, Secure: o.secure(), SameSite: http.SameSiteStrictMode, MaxAge: int(o.cfg.SessionTTL.Seconds())})
+	o.sessions.Start(w, p)
 	return p, nil
-}
-
-// Session authenticates a session cookie: sealed by this jitd, not expired,
-// and issued after its holder last signed out.
-func (o *OIDC) Session(ctx context.Context, value string) (Principal, error) {
-	var s session
-	if !o.open("session", value, &s) || !o.now().Before(s.Expires) {
-		return Principal{}, fmt.Errorf("%w: the session expired; sign in again at /auth/login", ErrUnauthenticated)
-	}
-	ended, err := o.store.SessionsEndedAt(ctx, s.Login)
-	if err != nil {
-		return Principal{}, fmt.Errorf("auth: %w", err)
-	}
-	if !s.Issued.After(ended) {
-		return Principal{}, fmt.Errorf("%w: this session was signed out; sign in again at /auth/login", ErrUnauthenticated)
-	}
-	p, err := o.Person(ctx, s.Login, s.MFA)
-	p.Via = "session"
-	return p, err
-}
-
-// Logout ends every browser session of the cookie's holder, on every
-// device: a copied cookie stops working too. An invalid cookie is ignored.
-func (o *OIDC) Logout(ctx context.Context, value string) error {
-	var s session
-	if !o.open("session", value, &s) {
-		return nil
-	}
-	now := o.now()
-	return o.store.Update(ctx, func(tx store.Tx) error {
-		if err := tx.EndSessions(s.Login, now); err != nil {
-			return err
-		}
-		_, err := tx.AppendAudit(audit.Event{Time: now, Actor: s.Login, Action: audit.SignedOut, User: s.Login, Detail: "browser sessions ended"})
-		return err
-	})
 }

@@ -60,6 +60,9 @@ type Auth struct {
 	// OIDC accepts ID tokens from an OpenID Connect provider as bearer
 	// tokens and, with redirect_url, browser sign-in.
 	OIDC *auth.OIDCConfig `yaml:"oidc"`
+	// Demo lets anyone pick a person of the demo directory and sign in as
+	// them: for trying jitd with `make run`, never with a real directory.
+	Demo *auth.DemoConfig `yaml:"demo"`
 	// SessionKeyFile signs browser sessions (created, mode 0600, on first
 	// start; default data_dir/session.key). Replacing it signs everyone out.
 	SessionKeyFile string `yaml:"session_key_file"`
@@ -113,6 +116,10 @@ func (c *Config) ProtectedGroups() []string {
 	}
 	if o := c.Auth.OIDC; o != nil {
 		r := o.Roles
+		out = slices.Concat(out, r.Admin, r.Auditor, r.Approver, r.Requester)
+	}
+	if d := c.Auth.Demo; d != nil {
+		r := d.Roles
 		out = slices.Concat(out, r.Admin, r.Auditor, r.Approver, r.Requester)
 	}
 	bg := c.Policy.BreakGlass
@@ -284,6 +291,9 @@ func (c *Config) complete() {
 	if o := c.Auth.OIDC; o != nil && o.Directory == "" {
 		o.Directory = only
 	}
+	if d := c.Auth.Demo; d != nil && d.Directory == "" {
+		d.Directory = only
+	}
 	for i := range c.Directories {
 		d := &c.Directories[i]
 		if d.SyncInterval == 0 {
@@ -400,10 +410,23 @@ func (c *Config) validateSCIM(names map[string]bool, p *Problems) {
 }
 
 func (c *Config) validateAuth(dirs map[string]bool, p *Problems) {
+	if d := c.Auth.Demo; d != nil {
+		for _, dir := range c.Directories {
+			if dir.Kind != "demo" {
+				p.Addf("auth.demo", "the demo sign-in lets anyone act as anyone: it is refused while a real directory is configured (%s is of kind %s); sign people in with auth.oidc", dir.Name, dir.Kind)
+			}
+		}
+		switch {
+		case d.Directory == "":
+			p.Addf("auth.demo.directory", "required with more than one directory: the directory whose people sign in")
+		case !dirs[d.Directory]:
+			p.Addf("auth.demo.directory", "no directory is named %q", d.Directory)
+		}
+	}
 	o := c.Auth.OIDC
 	if o == nil {
-		if c.Auth.SessionKeyFile != "" {
-			p.Addf("auth.session_key_file", "only used with auth.oidc")
+		if c.Auth.SessionKeyFile != "" && c.Auth.Demo == nil {
+			p.Addf("auth.session_key_file", "only used with auth.oidc or auth.demo")
 		}
 		return
 	}

@@ -168,6 +168,7 @@ func TestExampleAuthBlock(t *testing.T) {
 			"auth.oidc.directory: no directory is named \"f\"", "auth.oidc.client_secret_file: the OIDC client secret is required"},
 		"auth: {oidc: {issuer: https://idp.example, client_id: j, directory: d, session_ttl: 720h}}": {"auth.oidc.session_ttl: must be between"},
 		"auth: {session_key_file: k}": {"auth.session_key_file: only used with auth.oidc"},
+		"auth: {demo: {}}":            {"auth.demo.directory: required with more than one directory"},
 	} {
 		_, err := Parse([]byte(two + yaml))
 		for _, w := range want {
@@ -175,6 +176,12 @@ func TestExampleAuthBlock(t *testing.T) {
 				t.Errorf("%s: %v; want %q", yaml, err, w)
 			}
 		}
+	}
+	// The demo sign-in lets anyone be anyone: never beside a real directory.
+	_, err = Parse([]byte(`auth: {demo: {directory: d}}
+directories: [{name: d, kind: demo, settings: {file: x.json}, groups: [{name: g}]}, {name: l, kind: okta, settings: {org_url: https://x.okta.com, token_env: T}}]`))
+	if want := "auth.demo: the demo sign-in lets anyone act as anyone: it is refused while a real directory is configured (l is of kind okta)"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("demo sign-in beside Okta: %v; want %q", err, want)
 	}
 }
 
@@ -224,13 +231,36 @@ func TestAccountsSectionIsChecked(t *testing.T) {
 // uncommentExample returns config.example.yaml with the block between the
 // "--- NAME example" and "--- end of NAME example" markers uncommented, as
 // the README tells people to do; edit may change each uncommented line.
+// A directory example that is not the demo's goes with deleting the demo
+// sign-in, as the example says.
 func uncommentExample(t *testing.T, name string, edit func(string) string) string {
 	t.Helper()
 	b, err := os.ReadFile("config.example.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return uncommentExampleText(t, string(b), name, edit)
+	text := string(b)
+	if name != "auth" && name != "risk" && name != "notify" && name != "scim-server" {
+		text = withoutDemoSignIn(text)
+	}
+	return uncommentExampleText(t, text, name, edit)
+}
+
+// withoutDemoSignIn deletes the example's demo sign-in block.
+func withoutDemoSignIn(text string) string {
+	var out []string
+	in := false
+	for _, line := range strings.Split(text, "\n") {
+		switch {
+		case strings.Contains(line, "--- demo sign-in:"):
+			in = true
+		case strings.Contains(line, "--- end of demo sign-in"):
+			in = false
+		case !in:
+			out = append(out, line)
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 // uncommentExampleText is uncommentExample on a text already read.

@@ -29,6 +29,7 @@ import (
 	"github.com/jitd/jitd/core/config"
 	"github.com/jitd/jitd/core/datadir"
 	"github.com/jitd/jitd/core/health"
+	"github.com/jitd/jitd/core/portal"
 	"github.com/jitd/jitd/core/store"
 	"github.com/jitd/jitd/core/store/sqlite"
 	"github.com/jitd/jitd/plugins"
@@ -164,9 +165,12 @@ func (d *Daemon) resume(ctx context.Context) error {
 
 func (d *Daemon) serve(ctx context.Context) error {
 	log := d.opts.Log
-	srv := api.NewHTTPServer(api.NewServer(api.Deps{Store: d.store, Grants: d.Grants, Accounts: d.Accounts, Mirror: d.Mirror, Reconcile: d.Reconcile,
-		Policy: d.Policy, Requests: d.Requests, Invites: d.Invites, Links: d.Links, OIDC: d.OIDC, SlackSecrets: d.Notifier.SlackSecrets(),
-		SlackHTTP: &http.Client{Timeout: 10 * time.Second}, DefaultDirectory: d.defaultDirectory(), SCIM: d.SCIM, Metrics: d.reg, Ready: d.readiness, Clock: d.opts.Clock, Log: log, AuditKeys: d.auditKeys}), log)
+	handler := api.NewServer(api.Deps{Store: d.store, Grants: d.Grants, Accounts: d.Accounts, Mirror: d.Mirror, Reconcile: d.Reconcile,
+		Policy: d.Policy, Requests: d.Requests, Invites: d.Invites, Links: d.Links, OIDC: d.OIDC, Sessions: d.Browser, SlackSecrets: d.Notifier.SlackSecrets(),
+		SlackHTTP: &http.Client{Timeout: 10 * time.Second}, DefaultDirectory: d.defaultDirectory(), SCIM: d.SCIM, Metrics: d.reg, Ready: d.readiness, Clock: d.opts.Clock, Log: log, AuditKeys: d.auditKeys})
+	handler.MountPages(portal.New(portal.Deps{API: handler.Local(), Sessions: d.Browser, OIDC: d.OIDC != nil && d.OIDC.BrowserLogin(), Demo: d.Demo,
+		TLS: d.cfg.Server.TLSCertFile != "", Clock: d.opts.Clock, Log: log}))
+	srv := api.NewHTTPServer(handler, log)
 	ln, err := net.Listen("tcp", d.cfg.Server.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", d.cfg.Server.Listen, err)

@@ -46,6 +46,8 @@ type Graph struct {
 	Notifier  *notify.Notifier
 	Links     *notify.Links
 	OIDC      *auth.OIDC     // nil without auth.oidc
+	Browser   *auth.Sessions // browser sessions; nil without auth.oidc or auth.demo
+	Demo      *auth.People   // the demo sign-in; nil without auth.demo
 	SCIM      *scim.Server   // nil without scim
 	Policy    *policy.Policy // the compiled policy requests start with
 }
@@ -132,13 +134,22 @@ func Build(deps Deps) (*Graph, error) {
 	g.Notifier.CanDecide = g.Requests.ReportingLine
 	st.OnAudit(g.Notifier.Wake)
 
-	if o := cfg.Auth.OIDC; o != nil {
+	if cfg.Auth.OIDC != nil || cfg.Auth.Demo != nil {
 		key, err := auth.LoadKey(orDefault(cfg.Auth.SessionKeyFile, filepath.Join(cfg.DataDir, "session.key")))
 		if err != nil {
 			return nil, err
 		}
-		if g.OIDC, err = auth.NewOIDC(*o, st, key, clk.Now, nil, log); err != nil {
-			return nil, err
+		if o := cfg.Auth.OIDC; o != nil {
+			if g.OIDC, err = auth.NewOIDC(*o, st, key, clk.Now, nil, log); err != nil {
+				return nil, err
+			}
+			g.Browser = g.OIDC.Sessions()
+		}
+		if dm := cfg.Auth.Demo; dm != nil {
+			g.Demo = &auth.People{Store: st, Directory: dm.Directory, Roles: dm.Roles}
+			if g.Browser == nil {
+				g.Browser = auth.NewSessions(key, *g.Demo, 8*time.Hour, cfg.Server.TLSCertFile != "", clk.Now)
+			}
 		}
 	}
 	if g.SCIM, err = buildSCIM(cfg, g, st, clk, log, reg); err != nil {

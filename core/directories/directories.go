@@ -6,6 +6,7 @@ package directories
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -30,6 +31,18 @@ func (d *Directory) Group(name string) (GroupPolicy, bool) {
 	defer d.mu.RUnlock()
 	g, ok := d.Groups[name]
 	return g, ok
+}
+
+// GroupNames returns the names of the JIT-managed groups, sorted.
+func (d *Directory) GroupNames() []string {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	names := make([]string, 0, len(d.Groups))
+	for n := range d.Groups {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
 }
 
 // SetGroups replaces the JIT-managed groups (a configuration reload).

@@ -186,6 +186,28 @@ func (m *Manager) dirNames() string {
 	return strings.Join(names, ", ")
 }
 
+// Managed is a JIT-managed group and the longest grant on it.
+type Managed struct {
+	Directory   string
+	Group       string
+	MaxDuration time.Duration
+}
+
+// Managed lists every JIT-managed group, by directory and name.
+func (m *Manager) Managed() []Managed {
+	var out []Managed
+	for _, dir := range strings.Split(m.dirNames(), ", ") {
+		d, ok := m.dirs.Set[dir]
+		if !ok {
+			continue
+		}
+		for _, g := range d.GroupNames() {
+			out = append(out, Managed{Directory: dir, Group: g, MaxDuration: m.MaxFor(dir, g)})
+		}
+	}
+	return out
+}
+
 // MaxFor returns the longest grant allowed on a group of a directory (0: no
 // limit), as Add enforces it.
 func (m *Manager) MaxFor(directory, group string) time.Duration {

@@ -234,7 +234,7 @@ func TestMirror_ListerOnlyConnectorSyncsFully(t *testing.T) {
 	}
 	e := newEnv(t, map[string]connectors.Connector{"corp": c})
 	r := e.sync(false)
-	if !r.Full || r.Counts != (store.MirrorCounts{Users: 4, Groups: 3, Members: 4}) {
+	if !r.Full || r.Counts != (store.MirrorCounts{Users: 6, Groups: 5, Members: 6}) {
 		t.Fatalf("demo sync: %+v", r)
 	}
 	if got := e.members("staff"); got != "[alice bob carol]" {
@@ -403,8 +403,8 @@ func TestProgress_ASyncUnderWayTellsWhatItHasRead(t *testing.T) {
 	}()
 	<-slow.entered
 	p, ok := m.Progress("demo")
-	// The demo directory has 4 users and 3 groups.
-	if !ok || !p.Full || p.Phase != "reading members" || p.Objects != 7 || !p.Started.Equal(clk.Now()) {
+	// The demo directory has 6 users and 5 groups.
+	if !ok || !p.Full || p.Phase != "reading members" || p.Objects != 11 || !p.Started.Equal(clk.Now()) {
 		t.Fatalf("progress while reading members: %+v %v", p, ok)
 	}
 	close(slow.gate)

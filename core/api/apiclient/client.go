@@ -410,3 +410,10 @@ func (c *Client) CreateToken(ctx context.Context, req api.CreateTokenRequest) (a
 	err := c.do(ctx, http.MethodPost, "/api/v1/tokens", req, &out)
 	return out, err
 }
+
+// Groups lists the JIT-managed groups people may ask for.
+func (c *Client) Groups(ctx context.Context) ([]api.ManagedGroup, error) {
+	var out api.GroupList
+	err := c.do(ctx, http.MethodGet, "/api/v1/groups", nil, &out)
+	return out.Groups, err
+}

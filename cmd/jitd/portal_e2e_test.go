@@ -1,0 +1,344 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/jitd/jitd/fixtures/browser"
+	"github.com/jitd/jitd/fixtures/poll"
+)
+
+// exampleDaemon starts jitd on config.example.yaml, as `make run` does,
+// on a free address; it returns once the demo people can sign in.
+func exampleDaemon(t *testing.T) *proc {
+	t.Helper()
+	dir, addr := t.TempDir(), freeAddr(t)
+	example, err := os.ReadFile("../../config.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed, _ := filepath.Abs("../../fixtures/demo/directory.json")
+	text := strings.NewReplacer("./fixtures/demo/directory.json", seed, "./var", dir+"/var", "127.0.0.1:8457", addr).Replace(string(example))
+	if err := os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := start(t, dir, addr)
+	poll.Until(t, 20*time.Second, "the demo people to be offered", func() bool {
+		resp, err := http.Get("http://" + addr + "/ui/signin")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return strings.Contains(string(b), `value="alice"`)
+	})
+	return d
+}
+
+// person is someone using the portal from a browser-like HTTP client: own
+// cookies, redirects not followed, the Origin a browser sends.
+type person struct {
+	t    *testing.T
+	base string
+	c    *http.Client
+}
+
+func signIn(t *testing.T, addr, login string) *person {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	p := &person{t: t, base: "http://" + addr, c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	if login != "" {
+		if code, body := p.post("/ui/signin/demo", url.Values{"login": {login}}); code != http.StatusSeeOther {
+			t.Fatalf("sign in as %s: %d\n%s", login, code, body)
+		}
+	}
+	return p
+}
+
+func (p *person) get(path string) (int, string) {
+	p.t.Helper()
+	resp, err := p.c.Get(p.base + path)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b) + resp.Header.Get("Location")
+}
+
+func (p *person) post(path string, form url.Values) (int, string) {
+	p.t.Helper()
+	return p.postFrom(p.base, path, form)
+}
+
+func (p *person) postFrom(origin, path string, form url.Values) (int, string) {
+	p.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, p.base+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", origin)
+	resp, err := p.c.Do(req)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b) + resp.Header.Get("Location")
+}
+
+var requestID = regexp.MustCompile(`/ui/requests/(r-[a-z0-9]+)`)
+var grantID = regexp.MustCompile(`/ui/grants/(g-[a-z0-9]+)/giveback`)
+
+// The portal lets each person do what the API lets them, and nothing
+// more: every page and action, as every role.
+func TestE2E_PortalPagesAreExactlyAsStrictAsTheAPI(t *testing.T) {
+	d := exampleDaemon(t)
+	alice, bob, carol, erin, grace, nobody := signIn(t, d.addr, "alice"), signIn(t, d.addr, "bob"), signIn(t, d.addr, "carol"),
+		signIn(t, d.addr, "erin"), signIn(t, d.addr, "grace"), signIn(t, d.addr, "")
+
+	// Headers every page carries.
+	resp, err := alice.c.Get(alice.base + "/ui/access")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	for h, want := range map[string]string{"Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+		"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"} {
+		if got := resp.Header.Get(h); got != want {
+			t.Errorf("%s: %q, want %q", h, got, want)
+		}
+	}
+	u, _ := url.Parse(alice.base)
+	for _, c := range alice.c.Jar.Cookies(u) {
+		if c.Name != "jitd_session" {
+			t.Errorf("unexpected cookie %s", c.Name)
+		}
+	}
+	req, _ := http.NewRequest(http.MethodPost, alice.base+"/ui/signin/demo", strings.NewReader("login=bob"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", alice.base)
+	resp, err = signIn(t, d.addr, "").c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if sc := resp.Header.Get("Set-Cookie"); !strings.Contains(sc, "HttpOnly") || !strings.Contains(sc, "SameSite=Strict") {
+		t.Errorf("session cookie %q: want HttpOnly and SameSite=Strict", sc)
+	}
+
+	// Signing in: a disabled or unknown person cannot.
+	if code, body := nobody.post("/ui/signin/demo", url.Values{"login": {"dave"}}); code != http.StatusUnauthorized || !strings.Contains(body, "dave is disabled") {
+		t.Errorf("dave signs in: %d\n%s", code, body)
+	}
+	if code, body := nobody.post("/ui/signin/demo", url.Values{"login": {"mallory"}}); code != http.StatusUnauthorized || !strings.Contains(body, "mallory is not a user") {
+		t.Errorf("mallory signs in: %d\n%s", code, body)
+	}
+	// Nobody signed in is sent to sign in, and back.
+	if code, loc := nobody.get("/ui/requests"); code != http.StatusSeeOther || !strings.HasSuffix(loc, "/ui/signin?next=%2Fui%2Frequests") {
+		t.Errorf("signed out: %d %s", code, loc)
+	}
+	// Another site's form is refused before anything happens.
+	if code, body := alice.postFrom("http://evil.example", "/ui/request", url.Values{"target": {"demo/prod-db-admins"}, "for": {"1h"}, "reason": {"x"}}); code != http.StatusForbidden || !strings.Contains(body, "another site") {
+		t.Errorf("cross-site form: %d", code)
+	}
+
+	// Bad input: a clear message, nothing recorded.
+	code, body := alice.post("/ui/request", url.Values{"target": {"demo/prod-db-admins"}, "for": {"2 hours"}, "reason": {"deploy"}})
+	if code != http.StatusBadRequest || !strings.Contains(body, "2 hours") {
+		t.Errorf("bad duration: %d\n%s", code, body)
+	}
+	if _, body := alice.get("/ui/requests"); !strings.Contains(body, "You have asked for nothing yet") {
+		t.Errorf("a refused request was recorded:\n%s", body)
+	}
+	// The preview: policy's answer for alice herself.
+	if _, body := alice.post("/ui/request/preview", url.Values{"target": {"demo/prod-db-admins"}, "for": {"2h"}, "reason": {"deploy"}}); !strings.Contains(body, "Needs approval (rule dba") || !strings.Contains(body, "1 of bob") {
+		t.Errorf("preview:\n%s", body)
+	}
+	if _, body := carol.post("/ui/request/preview", url.Values{"target": {"demo/payments-release"}, "for": {"1h"}, "reason": {"x"}}); !strings.Contains(body, "Needs approval (rule release)") || !strings.Contains(body, "members of payments-release") {
+		t.Errorf("carol's preview for payments-release:\n%s", body)
+	}
+
+	code, loc := alice.post("/ui/request", url.Values{"target": {"demo/prod-db-admins"}, "for": {"2h"}, "reason": {"deploy"}, "ticket": {"CHG-7"}})
+	m := requestID.FindStringSubmatch(loc)
+	if code != http.StatusSeeOther || m == nil {
+		t.Fatalf("request: %d %s", code, loc)
+	}
+	rid := m[1]
+
+	pages := []string{"/ui/access", "/ui/request", "/ui/requests", "/ui/inbox", "/ui/requests/" + rid}
+	want := map[*person][]int{
+		alice: {200, 200, 200, 200, 200},
+		bob:   {200, 200, 200, 200, 200}, // he decides it: he sees it
+		carol: {200, 200, 200, 200, 404}, // not hers, not hers to decide
+		erin:  {200, 200, 200, 200, 200},
+		grace: {200, 200, 200, 200, 200},
+	}
+	names := map[*person]string{alice: "alice", bob: "bob", carol: "carol", erin: "erin", grace: "grace"}
+	for who, codes := range want {
+		for i, page := range pages {
+			if code, body := who.get(page); code != codes[i] {
+				t.Errorf("%s GET %s: %d, want %d\n%s", names[who], page, code, codes[i], body)
+			}
+		}
+	}
+	if _, body := bob.get("/ui/inbox"); !strings.Contains(body, "alice asks for prod-db-admins") {
+		t.Errorf("bob's inbox:\n%s", body)
+	}
+	for _, who := range []*person{alice, carol, grace, erin} {
+		if _, body := who.get("/ui/inbox"); strings.Contains(body, rid) {
+			t.Errorf("%s's inbox shows alice's request", names[who])
+		}
+	}
+
+	// Deciding: only whom policy names.
+	for who, want := range map[*person]int{alice: 403, carol: 403, grace: 403, erin: 403} {
+		if code, body := who.post("/ui/requests/"+rid+"/approve", url.Values{"comment": {"ok"}}); code != want {
+			t.Errorf("%s approves: %d, want %d\n%s", names[who], code, want, body)
+		}
+	}
+	if code, _ := bob.post("/ui/requests/"+rid+"/deny", url.Values{}); code != http.StatusBadRequest {
+		t.Errorf("a denial without a reason: %d", code)
+	}
+	if code, loc := bob.post("/ui/requests/"+rid+"/approve", url.Values{"comment": {"go ahead"}}); code != http.StatusSeeOther || !strings.Contains(loc, "done=approved") {
+		t.Fatalf("bob approves: %d %s", code, loc)
+	}
+	_, body = alice.get("/ui/access")
+	g := grantID.FindStringSubmatch(body)
+	if g == nil || !strings.Contains(body, "prod-db-admins") {
+		t.Fatalf("alice's access after approval:\n%s", body)
+	}
+	if _, body := carol.get("/ui/access"); strings.Contains(body, g[1]) {
+		t.Error("carol sees alice's grant")
+	}
+	if _, body := alice.get("/ui/requests/" + rid); !strings.Contains(body, "bob approved") || !strings.Contains(body, "go ahead") {
+		t.Errorf("the request page does not say who approved:\n%s", body)
+	}
+
+	// Giving back: one's own access only.
+	for who, want := range map[*person]int{carol: 403, grace: 403, bob: 403} {
+		if code, body := who.post("/ui/grants/"+g[1]+"/giveback", url.Values{}); code != want {
+			t.Errorf("%s gives back alice's grant: %d, want %d\n%s", names[who], code, want, body)
+		}
+	}
+	if code, loc := alice.post("/ui/grants/"+g[1]+"/giveback", url.Values{}); code != http.StatusSeeOther || !strings.Contains(loc, "done=returned") {
+		t.Fatalf("alice gives back: %d %s", code, loc)
+	}
+	poll.Until(t, 10*time.Second, "the membership to leave the directory", func() bool {
+		out, err := d.jitd("grant", "show", g[1])
+		return err == nil && strings.Contains(out, "revoked")
+	})
+
+	// Signing out ends the session everywhere.
+	if code, _ := alice.post("/ui/signout", url.Values{}); code != http.StatusSeeOther {
+		t.Errorf("sign out: %d", code)
+	}
+	if code, _ := alice.get("/ui/access"); code != http.StatusSeeOther {
+		t.Errorf("after signing out: %d", code)
+	}
+}
+
+// The flows people follow, in a real browser: alice asks, bob approves on
+// his phone, alice sees her access and gives it back. Every page is checked
+// with axe-core and photographed.
+func TestBrowser_RequestApproveGiveBack(t *testing.T) {
+	b := browser.Start(t)
+	d := exampleDaemon(t)
+	base := "http://" + d.addr
+	shots := os.Getenv("JITD_SCREENSHOTS")
+	if shots == "" {
+		shots = t.TempDir()
+	}
+	check := func(ctx context.Context, name string) {
+		t.Helper()
+		if bad := browser.Axe(t, ctx); len(bad) > 0 {
+			for _, v := range bad {
+				t.Errorf("%s: %s", name, v)
+			}
+		}
+		if err := browser.Screenshot(ctx, filepath.Join(shots, "portal-"+name+".png")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	step := func(ctx context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(ctx, browser.Timeout)
+		defer cancel()
+		if err := chromedp.Do(ctx, actions...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	text := func(ctx context.Context, sel string) string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+		if err != nil {
+			t.Fatalf("text of %s: %v", sel, err)
+		}
+		return s
+	}
+
+	// The checker finds what it should: a page with no language and an
+	// unlabelled field breaks serious rules.
+	probe := browser.Person(t, b)
+	step(probe, "open a broken page", chromedp.Navigate(`data:text/html,<html><title>x</title><body><input type="text"></body></html>`))
+	if bad := browser.Axe(t, probe); len(bad) == 0 {
+		t.Fatal("axe-core found nothing wrong with a page that has no language and an unlabelled field")
+	}
+
+	alice := browser.Person(t, b)
+	step(alice, "open the portal", chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS(`button[value="alice"]`)))
+	check(alice, "signin")
+	step(alice, "sign in as alice", chromedp.Click(chromedp.CSS(`button[value="alice"]`)), chromedp.WaitVisible(chromedp.CSS(`nav a[aria-current]`)))
+	step(alice, "open the request form", chromedp.Navigate(base+"/ui/request"), chromedp.WaitVisible(chromedp.ID("target")),
+		chromedp.SetValue(chromedp.ID("target"), "demo/prod-db-admins"), chromedp.SetValue(chromedp.ID("for"), "2h"),
+		chromedp.SetValue(chromedp.ID("reason"), "deploy the payments fix"), chromedp.SetValue(chromedp.ID("ticket"), "CHG-42"),
+		chromedp.Click(chromedp.CSS(`button.secondary`)), chromedp.WaitVisible(chromedp.CSS(`.preview`)))
+	if got := text(alice, ".preview .verdict"); !strings.Contains(got, "Needs approval") {
+		t.Fatalf("preview: %q", got)
+	}
+	check(alice, "request")
+	step(alice, "ask", chromedp.Click(chromedp.CSS(`.buttons button:not(.secondary)`)), chromedp.WaitVisible(chromedp.CSS(`.notice`)))
+	if got := text(alice, ".notice"); got != "Your request is recorded." {
+		t.Fatalf("after asking: %q", got)
+	}
+	check(alice, "request-pending")
+
+	bob := browser.Person(t, b)
+	if err := browser.Phone(bob); err != nil {
+		t.Fatal(err)
+	}
+	step(bob, "sign in as bob", chromedp.Navigate(base+"/ui/inbox"), chromedp.WaitVisible(chromedp.CSS(`button[value="bob"]`)),
+		chromedp.Click(chromedp.CSS(`button[value="bob"]`)), chromedp.WaitVisible(chromedp.CSS(`.card`)))
+	if got := text(bob, ".card h2"); got != "alice asks for prod-db-admins" {
+		t.Fatalf("bob's inbox: %q", got)
+	}
+	check(bob, "inbox-phone")
+	step(bob, "approve", chromedp.SetValue(chromedp.CSS(`.card input[name="comment"]`), "go ahead"),
+		chromedp.Click(chromedp.CSS(`.card .buttons button:not(.danger)`)), chromedp.WaitVisible(chromedp.CSS(`.notice`)))
+	if got := text(bob, ".notice"); got != "Your approval is recorded." {
+		t.Fatalf("after approving: %q", got)
+	}
+
+	step(alice, "see my access", chromedp.Navigate(base+"/ui/access"), chromedp.WaitVisible(chromedp.CSS(`table`)))
+	if got := text(alice, "tbody tr"); !strings.Contains(got, "prod-db-admins") || !strings.Contains(got, "active") {
+		t.Fatalf("alice's access: %q", got)
+	}
+	check(alice, "access")
+	step(alice, "give it back", chromedp.Click(chromedp.CSS(`button.secondary`)), chromedp.WaitVisible(chromedp.CSS(`.notice`)))
+	if got := text(alice, ".notice"); !strings.Contains(got, "given back") {
+		t.Fatalf("after giving back: %q", got)
+	}
+	out, err := d.jitd("grant", "list", "--user", "alice")
+	if err != nil || strings.Contains(out, "active") {
+		t.Fatalf("alice's grants after giving back:\n%s %v", out, err)
+	}
+}
