@@ -7,6 +7,7 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -340,5 +341,71 @@ func TestBrowser_RequestApproveGiveBack(t *testing.T) {
 	out, err := d.jitd("grant", "list", "--user", "alice")
 	if err != nil || strings.Contains(out, "active") {
 		t.Fatalf("alice's grants after giving back:\n%s %v", out, err)
+	}
+}
+
+// jitd request create --wait blocks until the request is decided, saying
+// whom it waits for; people read their own grants with the CLI too.
+func TestE2E_RequestCreateWaitsForTheDecision(t *testing.T) {
+	d := exampleDaemon(t)
+	alice, bob := d.token("alice", "requester"), d.token("bob", "approver")
+	cmd := exec.Command(jitdBin, "--addr", d.addr, "request", "create", "--group", "prod-db-admins", "--for", "1h", "--reason", "deploy", "--wait")
+	cmd.Env = append(os.Environ(), "JITD_TOKEN="+alice, "JITD_TOKEN_FILE=")
+	var out, errb lockedBuffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() { cmd.Process.Kill() })
+	poll.Until(t, 10*time.Second, "the CLI to say whom it waits for", func() bool {
+		return strings.Contains(errb.String(), "waits for approval, step 1 of 1: 1 of bob")
+	})
+	select {
+	case err := <-done:
+		t.Fatalf("returned before a decision: %v\n%s", err, out.String())
+	default:
+	}
+	id := regexp.MustCompile(`request (r-[a-z0-9]+) waits`).FindStringSubmatch(errb.String())[1]
+	if o, err := d.as(bob, "approve", id, "--comment", "ok"); err != nil {
+		t.Fatalf("approve: %v\n%s", err, o)
+	}
+	select {
+	case err := <-done:
+		if err != nil || !strings.Contains(out.String(), "approved") {
+			t.Fatalf("after approval: %v\n%s%s", err, out.String(), errb.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("still waiting after the approval")
+	}
+	// alice lists her own grants; naming someone else's is refused.
+	if o, err := d.as(alice, "grant", "list"); err != nil || !strings.Contains(o, "prod-db-admins") || !strings.Contains(o, "alice") {
+		t.Fatalf("alice's grant list: %v\n%s", err, o)
+	}
+	if o, err := d.as(alice, "grant", "list", "--user", "bob"); err == nil || !strings.Contains(o, "may read only its own grants") {
+		t.Fatalf("alice lists bob's grants: %v\n%s", err, o)
+	}
+	// A denied request ends the wait with a failure.
+	cmd = exec.Command(jitdBin, "--addr", d.addr, "request", "create", "--group", "payments-release", "--for", "1h", "--reason", "hotfix", "--wait")
+	cmd.Env = append(os.Environ(), "JITD_TOKEN="+alice, "JITD_TOKEN_FILE=")
+	var out2, errb2 lockedBuffer
+	cmd.Stdout, cmd.Stderr = &out2, &errb2
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- cmd.Wait() }()
+	poll.Until(t, 10*time.Second, "the second request to wait", func() bool { return strings.Contains(errb2.String(), "waits for approval") })
+	id = regexp.MustCompile(`request (r-[a-z0-9]+) waits`).FindStringSubmatch(errb2.String())[1]
+	if o, err := d.as(bob, "deny", id, "--reason", "not this week"); err != nil {
+		t.Fatalf("deny: %v\n%s", err, o)
+	}
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(errb2.String(), "is denied") {
+			t.Fatalf("after denial: %v\n%s%s", err, out2.String(), errb2.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("still waiting after the denial")
 	}
 }

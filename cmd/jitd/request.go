@@ -16,8 +16,9 @@ import (
 func requestCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "request", Short: "Ask for access, and follow your requests"}
 	var req api.CreateRequestRequest
+	var wait bool
 	create := &cobra.Command{
-		Use:   "create (--group NAME | --extend GRANT-ID) --for DURATION --reason TEXT [--ticket ID]",
+		Use:   "create (--group NAME | --extend GRANT-ID) --for DURATION --reason TEXT [--ticket ID] [--wait]",
 		Short: "Ask for temporary membership of a group, or more time on one of your grants (as the person your token names)",
 		Example: `  jitd request create --group prod-db-admins --for 4h --reason "deploy 2.3" --ticket CHG-1042
   jitd request create --extend g-4sd0x --for 1h --reason "migration still running"`,
@@ -34,10 +35,22 @@ func requestCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return printRequest(cmd.OutOrStdout(), g, r)
+			if wait && r.State == "pending" {
+				if r, err = waitDecided(cmd, c, r); err != nil {
+					return err
+				}
+			}
+			if err := printRequest(cmd.OutOrStdout(), g, r); err != nil {
+				return err
+			}
+			if wait && r.State != "approved" {
+				return fmt.Errorf("request %s is %s%s", r.ID, r.State, suffix(": ", r.Detail))
+			}
+			return nil
 		},
 	}
 	f := create.Flags()
+	f.BoolVar(&wait, "wait", false, "wait until the request is decided; exit 1 unless it is approved")
 	f.StringVar(&req.Directory, "directory", "", "directory (needed when several are configured)")
 	f.StringVar(&req.Group, "group", "", "group")
 	f.StringVar(&req.Extends, "extend", "", "one of your active grants, to extend by --for")
@@ -259,6 +272,46 @@ func target(r api.Request) string {
 		return "account " + o.Login + groups
 	}
 	return r.Group
+}
+
+// waitDecided follows a pending request until it is decided (or expires),
+// saying on stderr whom it waits for.
+func waitDecided(cmd *cobra.Command, c *apiclient.Client, r api.Request) (api.Request, error) {
+	said := ""
+	for r.State == "pending" {
+		if line := waitingFor(r); line != said {
+			fmt.Fprintln(cmd.ErrOrStderr(), line)
+			said = line
+		}
+		select {
+		case <-cmd.Context().Done():
+			return r, fmt.Errorf("stopped waiting; request %s is still pending (jitd request show %s)", r.ID, r.ID)
+		case <-time.After(time.Second):
+		}
+		next, err := c.Request(cmd.Context(), r.ID)
+		if err != nil {
+			return r, err
+		}
+		r = next
+	}
+	return r, nil
+}
+
+func waitingFor(r api.Request) string {
+	line := fmt.Sprintf("request %s waits for approval", r.ID)
+	if r.Step < len(r.Steps) {
+		st := r.Steps[r.Step]
+		who := append(append([]string{}, st.Users...), prefixed("members of ", st.Groups)...)
+		line += fmt.Sprintf(", step %d of %d: %d of %s", r.Step+1, len(r.Steps), st.Any, strings.Join(who, ", "))
+	}
+	return line + " (Ctrl-C stops waiting; the request stays)"
+}
+
+func suffix(sep, s string) string {
+	if s == "" {
+		return ""
+	}
+	return sep + s
 }
 
 func printRequest(w io.Writer, g *globals, r api.Request) error {
