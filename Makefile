@@ -24,6 +24,7 @@ build:
 
 # The daemon on the built-in demo directory; state under ./var.
 run: build
+	@echo "jitd: the portal is at http://127.0.0.1:8457/ (demo sign-in: pick a person)"
 	@echo "jitd: first start writes an admin token to ./var/admin.token; in another shell:"
 	@echo "  export JITD_TOKEN=\$$(cat var/admin.token) PATH=\$$PWD/bin:\$$PATH"
 	@echo '  jitd grant add --user alice --group prod-db-admins --for 2m --reason "INC-123"'
