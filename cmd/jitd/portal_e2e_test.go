@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -407,5 +408,73 @@ func TestE2E_RequestCreateWaitsForTheDecision(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("still waiting after the denial")
+	}
+}
+
+// A contractor's invite link opens a form, then a status page, then the
+// initial password, once.
+func TestE2E_PortalInviteFormStatusAndPasswordOnce(t *testing.T) {
+	d := exampleDaemon(t)
+	bob := d.token("bob", "approver")
+	until := time.Now().AddDate(0, 2, 0).Format(time.DateOnly)
+	out, err := d.as(bob, "invite", "create", "--until", until, "--groups", "payments-release", "-o", "json")
+	if err != nil {
+		t.Fatalf("invite create: %v\n%s", err, out)
+	}
+	var inv struct{ Path string }
+	json.Unmarshal([]byte(out), &inv)
+	if !strings.HasPrefix(inv.Path, "/ui/invite/") {
+		t.Fatalf("the invite link %q does not open the portal", inv.Path)
+	}
+	c := signIn(t, d.addr, "")
+	resp, err := c.c.Get(c.base + inv.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(b), "bob invites you") || !strings.Contains(string(b), `value="payments-release"`) ||
+		!strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") || resp.Header.Get("Referrer-Policy") != "no-referrer" {
+		t.Fatalf("the invite page: %d %v\n%s", resp.StatusCode, resp.Header, b)
+	}
+	form := url.Values{"given_name": {"Zoe"}, "surname": {"Ray"}, "email": {"zoe@vendor.example"}, "company": {"Vendor"}, "until": {"next week"}, "groups": {"payments-release"}}
+	if code, body := c.post(inv.Path, form); code != http.StatusBadRequest || !strings.Contains(body, "Give the last day") || !strings.Contains(body, `value="Zoe"`) {
+		t.Fatalf("a bad date: %d\n%s", code, body)
+	}
+	form.Set("until", time.Now().AddDate(0, 1, 0).Format(time.DateOnly))
+	// The API's own check, in its words, on the page: a group whose
+	// grants are short cannot go with a month-long account.
+	if code, body := c.post(inv.Path, form); code != http.StatusBadRequest || !strings.Contains(body, "is granted for at most 2h") {
+		t.Fatalf("a group past its longest grant: %d\n%s", code, body)
+	}
+	form.Del("groups")
+	if code, loc := c.post(inv.Path, form); code != http.StatusSeeOther || !strings.Contains(loc, "done=submitted") {
+		t.Fatalf("submit: %d %s", code, loc)
+	}
+	if _, body := c.get(inv.Path); !strings.Contains(body, "pending") || !strings.Contains(body, "0 of 1") {
+		t.Fatalf("the status page:\n%s", body)
+	}
+	out, _ = d.as(bob, "request", "list", "--pending-my-approval", "-o", "json")
+	var rs []struct{ ID string }
+	json.Unmarshal([]byte(out), &rs)
+	if len(rs) != 1 {
+		t.Fatalf("bob's pending requests: %s", out)
+	}
+	if o, err := d.as(bob, "approve", rs[0].ID); err != nil {
+		t.Fatalf("approve: %v\n%s", err, o)
+	}
+	poll.Until(t, 10*time.Second, "the account to exist", func() bool {
+		_, body := c.get(inv.Path)
+		return strings.Contains(body, "Show my initial password")
+	})
+	code, body := c.post(inv.Path+"/password", url.Values{})
+	if code != 200 || !strings.Contains(body, "zoe.ray") || !strings.Contains(body, "only time jitd shows this password") {
+		t.Fatalf("the password page: %d\n%s", code, body)
+	}
+	if code, body := c.post(inv.Path+"/password", url.Values{}); code == 200 || strings.Contains(body, `class="secret"`) {
+		t.Fatalf("the password was shown twice: %d\n%s", code, body)
+	}
+	if code, body := c.post(inv.Path, form); code < 400 {
+		t.Fatalf("the used invite took a second submission: %d\n%s", code, body)
 	}
 }

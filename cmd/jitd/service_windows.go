@@ -214,17 +214,27 @@ func restrict(dir, account string) error {
 	return nil
 }
 
-func uninstallService() error {
+// openService opens jitd's installed service; close releases it and the
+// service manager.
+func openService() (s *mgr.Service, close func(), err error) {
 	m, err := mgr.Connect()
 	if err != nil {
-		return fmt.Errorf("connect to the service manager (run as an administrator): %w", err)
+		return nil, nil, fmt.Errorf("connect to the service manager (run as an administrator): %w", err)
 	}
-	defer m.Disconnect()
-	s, err := m.OpenService(serviceName)
+	s, err = m.OpenService(serviceName)
 	if err != nil {
-		return fmt.Errorf("the service %s is not installed", serviceName)
+		m.Disconnect()
+		return nil, nil, fmt.Errorf("the service %s is not installed", serviceName)
 	}
-	defer s.Close()
+	return s, func() { s.Close(); m.Disconnect() }, nil
+}
+
+func uninstallService() error {
+	s, done, err := openService()
+	if err != nil {
+		return err
+	}
+	defer done()
 	if err := s.Delete(); err != nil {
 		return err
 	}
@@ -233,16 +243,11 @@ func uninstallService() error {
 }
 
 func controlService(start bool) error {
-	m, err := mgr.Connect()
+	s, done, err := openService()
 	if err != nil {
-		return fmt.Errorf("connect to the service manager (run as an administrator): %w", err)
+		return err
 	}
-	defer m.Disconnect()
-	s, err := m.OpenService(serviceName)
-	if err != nil {
-		return fmt.Errorf("the service %s is not installed", serviceName)
-	}
-	defer s.Close()
+	defer done()
 	if start {
 		return s.Start()
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/jitd/jitd/core/clock"
+	"github.com/jitd/jitd/core/web"
 )
 
 // The access log and the HTTP metrics: one line and one observation per
@@ -93,10 +94,10 @@ func (a *access) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Request-Id", id)
 	info := &reqInfo{}
 	r = r.WithContext(context.WithValue(r.Context(), infoKey{}, info))
-	sw := &statusWriter{ResponseWriter: w}
+	sw := &web.StatusWriter{ResponseWriter: w}
 	a.next.ServeHTTP(sw, r)
 	took := a.clock.Now().Sub(start)
-	status := sw.status
+	status := sw.Status
 	if status == 0 {
 		status = http.StatusOK
 	}
@@ -126,26 +127,3 @@ func (a *access) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	a.log.Log(r.Context(), level, "http request", append(attrs, "remote", r.RemoteAddr)...)
 }
-
-// statusWriter remembers the status a handler answered with.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (s *statusWriter) WriteHeader(code int) {
-	if s.status == 0 {
-		s.status = code
-	}
-	s.ResponseWriter.WriteHeader(code)
-}
-
-func (s *statusWriter) Write(b []byte) (int, error) {
-	if s.status == 0 {
-		s.status = http.StatusOK
-	}
-	return s.ResponseWriter.Write(b)
-}
-
-// Unwrap lets http.ResponseController reach the connection.
-func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }

@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
 	"github.com/jitd/jitd/core/audit"
 	"github.com/jitd/jitd/core/auth"
 	"github.com/jitd/jitd/core/store"
+	"github.com/jitd/jitd/core/web"
 )
 
 // authenticate finds the caller: an API token (jitd_...) or, with OIDC, an
@@ -41,7 +41,7 @@ func (s *Server) authenticate(r *http.Request) (p auth.Principal, err error) {
 		return s.oidc.Authenticate(r.Context(), bearer)
 	}
 	if c, err := r.Cookie(auth.SessionCookie); err == nil && s.sessions != nil {
-		if r.Method != http.MethodGet && r.Method != http.MethodHead && !sameOrigin(r) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead && !web.SameOrigin(r) {
 			return auth.Principal{}, &Error{Status: http.StatusForbidden, Code: CodeForbidden, Message: "a browser session cannot write from another site (Origin does not match)"}
 		}
 		return s.sessions.Session(r.Context(), c.Value)
@@ -64,14 +64,4 @@ func (s *Server) auditGone(ctx context.Context, gone *auth.PersonGoneError, now 
 	if err != nil {
 		s.log.Error("audit a refused token", "token_id", gone.TokenID, "user", gone.Login, "err", err)
 	}
-}
-
-// sameOrigin reports whether a browser request comes from this server's own
-// pages (Sec-Fetch-Site, or else Origin naming this host).
-func sameOrigin(r *http.Request) bool {
-	if site := r.Header.Get("Sec-Fetch-Site"); site != "" {
-		return site == "same-origin"
-	}
-	o, err := url.Parse(r.Header.Get("Origin"))
-	return err == nil && o.Host != "" && o.Host == r.Host
 }

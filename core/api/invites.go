@@ -48,7 +48,8 @@ type CreateInviteRequest struct {
 type CreatedInvite struct {
 	Invite Invite `json:"invite"`
 	Token  string `json:"token"`
-	// Path is where the contractor opens it, on this server.
+	// Path is where the contractor opens it, on this server: the portal's
+	// invite page (the API's is /api/v1/onboarding/TOKEN).
 	Path string `json:"path"`
 }
 
@@ -117,7 +118,7 @@ func (s *Server) createInvite(w http.ResponseWriter, r *http.Request, p auth.Pri
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, CreatedInvite{Invite: s.inviteJSON(c.Invite), Token: c.Token, Path: "/api/v1/onboarding/" + c.Token})
+	writeJSON(w, http.StatusCreated, CreatedInvite{Invite: s.inviteJSON(c.Invite), Token: c.Token, Path: "/ui/invite/" + c.Token})
 	return nil
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/jitd/jitd/core/api/apiclient"
 	"github.com/jitd/jitd/core/auth"
 	"github.com/jitd/jitd/core/clock"
+	"github.com/jitd/jitd/core/web"
 )
 
 //go:embed templates/*.html static/*
@@ -73,6 +74,9 @@ func New(d Deps) *Portal {
 	p.page("GET /ui/requests/{id}", p.requestPage)
 	p.page("POST /ui/requests/{id}/{decision}", p.decide)
 	p.page("GET /ui/inbox", p.inbox)
+	p.mux.HandleFunc("GET /ui/invite/{token}", p.invitePage)
+	p.mux.HandleFunc("POST /ui/invite/{token}", p.inviteSubmit)
+	p.mux.HandleFunc("POST /ui/invite/{token}/password", p.invitePassword)
 	return p
 }
 
@@ -89,22 +93,12 @@ func (p *Portal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !strings.HasPrefix(r.URL.Path, "/ui/static/") {
 		h.Set("Cache-Control", "no-store")
 	}
-	if r.Method != http.MethodGet && r.Method != http.MethodHead && !sameOrigin(r) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead && !web.SameOrigin(r) {
 		p.render(w, r, http.StatusForbidden, "message", view{Title: "Refused", Error: "This form was sent from another site. Open jitd and try again from its own page."})
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	p.mux.ServeHTTP(w, r)
-}
-
-// sameOrigin reports whether a browser request comes from this server's own
-// pages (Sec-Fetch-Site, or else Origin naming this host).
-func sameOrigin(r *http.Request) bool {
-	if site := r.Header.Get("Sec-Fetch-Site"); site != "" {
-		return site == "same-origin"
-	}
-	o, err := url.Parse(r.Header.Get("Origin"))
-	return err == nil && o.Host != "" && o.Host == r.Host
 }
 
 // viewer is the signed-in person a page is for, and their API client.

@@ -34,6 +34,7 @@ var notices = map[string]string{
 	"cancelled": "The request is cancelled.",
 	"returned":  "The access is given back; it is removed from the directory now.",
 	"extension": "Your extension request is recorded.",
+	"submitted": "Your details are sent to your sponsor, who approves your account.",
 }
 
 var funcs = template.FuncMap{

@@ -34,6 +34,7 @@ import (
 	"github.com/jitd/jitd/core/clock"
 	"github.com/jitd/jitd/core/ratelimit"
 	"github.com/jitd/jitd/core/store"
+	"github.com/jitd/jitd/core/web"
 )
 
 // Audit actions of SCIM writes.
@@ -186,29 +187,6 @@ func requestID(ctx context.Context) string {
 	return id
 }
 
-// recorder keeps the status a handler answered with.
-type recorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (r *recorder) WriteHeader(status int) {
-	if r.status == 0 {
-		r.status = status
-	}
-	r.ResponseWriter.WriteHeader(status)
-}
-
-func (r *recorder) Write(b []byte) (int, error) {
-	if r.status == 0 {
-		r.status = http.StatusOK
-	}
-	return r.ResponseWriter.Write(b)
-}
-
-// Unwrap lets http.ResponseController reach the connection.
-func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
-
 // ServeHTTP serves a request whose path is relative to the SCIM root
 // ("/Users/123"); resource paths are matched without regard to case and a
 // trailing slash is ignored. Every request is counted, timed and logged
@@ -220,21 +198,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rand.Read(b)
 	id := hex.EncodeToString(b)
 	w.Header().Set("X-Request-Id", id)
-	rec := &recorder{ResponseWriter: w}
+	rec := &web.StatusWriter{ResponseWriter: w}
 	r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
 	s.serve(rec, r)
-	if rec.status == 0 {
-		rec.status = http.StatusOK
+	if rec.Status == 0 {
+		rec.Status = http.StatusOK
 	}
 	took := time.Since(start)
 	method, resource := methodLabel(r.Method), resourceLabel(r.URL.Path)
-	s.metrics.requests.WithLabelValues(method, resource, strconv.Itoa(rec.status)).Inc()
+	s.metrics.requests.WithLabelValues(method, resource, strconv.Itoa(rec.Status)).Inc()
 	s.metrics.latency.WithLabelValues(method, resource).Observe(took.Seconds())
 	level := slog.LevelDebug
-	if r.Method != http.MethodGet || rec.status >= 400 {
+	if r.Method != http.MethodGet || rec.Status >= 400 {
 		level = slog.LevelInfo
 	}
-	s.log.Log(r.Context(), level, "scim request", "method", r.Method, "path", r.URL.Path, "status", rec.status,
+	s.log.Log(r.Context(), level, "scim request", "method", r.Method, "path", r.URL.Path, "status", rec.Status,
 		"duration", took.Round(time.Microsecond), "client", clientOf(r.Context()), "request_id", id)
 }
 
