@@ -477,4 +477,47 @@ func TestE2E_PortalInviteFormStatusAndPasswordOnce(t *testing.T) {
 	if code, body := c.post(inv.Path, form); code < 400 {
 		t.Fatalf("the used invite took a second submission: %d\n%s", code, body)
 	}
+
+	// The sponsor's page: bob's contractor, to extend or disable; a new
+	// invite's link shown once; nobody else's.
+	bp, ap := signIn(t, d.addr, "bob"), signIn(t, d.addr, "alice")
+	_, body = bp.get("/ui/sponsor")
+	acct := regexp.MustCompile(`/ui/accounts/([^/"]+)/extend`).FindStringSubmatch(body)
+	if acct == nil || !strings.Contains(body, "zoe.ray") {
+		t.Fatalf("bob's contractors:\n%s", body)
+	}
+	if code, _ := ap.get("/ui/sponsor"); code != http.StatusForbidden {
+		t.Errorf("alice sees the sponsor page: %d", code)
+	}
+	if code, _ := ap.post("/ui/accounts/"+acct[1]+"/disable", url.Values{}); code != http.StatusForbidden {
+		t.Errorf("alice disables bob's contractor: %d", code)
+	}
+	later := time.Now().AddDate(0, 1, 10).Format(time.DateOnly)
+	if code, loc := bp.post("/ui/accounts/"+acct[1]+"/extend", url.Values{"until": {later}, "reason": {"project runs on"}}); code != http.StatusSeeOther || !strings.Contains(loc, "account-extended") {
+		t.Fatalf("bob extends: %d %s", code, loc)
+	}
+	if _, body := bp.get("/ui/sponsor"); !strings.Contains(body, later) {
+		t.Errorf("the new end date is not shown:\n%s", body)
+	}
+	if code, loc := bp.post("/ui/accounts/"+acct[1]+"/disable", url.Values{}); code != http.StatusSeeOther || !strings.Contains(loc, "account-disabled") {
+		t.Fatalf("bob disables: %d %s", code, loc)
+	}
+	code, body = bp.post("/ui/invites", url.Values{"until": {later}, "valid": {"3d"}})
+	link := regexp.MustCompile(`http://[^<]+/ui/invite/[^<\s]+`).FindString(body)
+	if code != http.StatusCreated || link == "" || !strings.Contains(body, "shown only now") {
+		t.Fatalf("bob makes an invite: %d\n%s", code, body)
+	}
+	if _, body := bp.get("/ui/sponsor"); strings.Contains(body, link) {
+		t.Error("the invite link is shown again")
+	}
+	iv := regexp.MustCompile(`/ui/invites/([^/"]+)/revoke`).FindStringSubmatch(body)
+	if iv == nil {
+		t.Fatalf("no open invite to revoke:\n%s", body)
+	}
+	if code, _ := bp.post("/ui/invites/"+iv[1]+"/revoke", url.Values{}); code != http.StatusSeeOther {
+		t.Fatalf("revoke: %d", code)
+	}
+	if _, body := c.get(strings.TrimPrefix(link, c.base)); !strings.Contains(body, "This invite is revoked") || strings.Contains(body, "<form") {
+		t.Fatalf("a revoked invite's page:\n%s", body)
+	}
 }

@@ -95,9 +95,17 @@ func (s *Server) createAccount(w http.ResponseWriter, r *http.Request, p auth.Pr
 	return nil
 }
 
-func (s *Server) listAccounts(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
+// listAccounts lists accounts; sponsors who do not see everything see the
+// accounts they sponsor.
+func (s *Server) listAccounts(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
 	q := r.URL.Query()
 	f := store.AccountFilter{Directory: q.Get("directory"), Sponsor: q.Get("sponsor"), Login: q.Get("login"), Limit: 1000}
+	if !auth.SeesAll(p.Role) {
+		if f.Sponsor != "" && !strings.EqualFold(f.Sponsor, p.Name) {
+			return &Error{Status: http.StatusForbidden, Code: CodeForbidden, Message: fmt.Sprintf("role %s may read only the accounts it sponsors", p.Role)}
+		}
+		f.Sponsor = p.Name
+	}
 	for _, st := range q["state"] {
 		for _, one := range strings.Split(st, ",") {
 			if !store.AccountState(one).Valid() {
@@ -118,8 +126,11 @@ func (s *Server) listAccounts(w http.ResponseWriter, r *http.Request, _ auth.Pri
 	return nil
 }
 
-func (s *Server) getAccount(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
+func (s *Server) getAccount(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
 	a, err := s.accounts.Get(r.Context(), r.PathValue("id"))
+	if err == nil && !auth.SeesAll(p.Role) && !strings.EqualFold(a.Sponsor, p.Name) {
+		err = account.ErrNotFound // another sponsor's contractor is not there for them
+	}
 	if err != nil {
 		return err
 	}
@@ -127,9 +138,30 @@ func (s *Server) getAccount(w http.ResponseWriter, r *http.Request, _ auth.Princ
 	return nil
 }
 
+// sponsors checks that p may change account id: admins may change any,
+// sponsors (who make invites) the accounts they sponsor.
+func (s *Server) sponsors(r *http.Request, p auth.Principal) error {
+	if auth.Allowed(p.Role, auth.AccountWrite) {
+		return nil
+	}
+	if auth.Allowed(p.Role, auth.InviteWrite) {
+		a, err := s.accounts.Get(r.Context(), r.PathValue("id"))
+		if err != nil && !errors.Is(err, account.ErrNotFound) {
+			return err
+		}
+		if err == nil && strings.EqualFold(a.Sponsor, p.Name) {
+			return nil
+		}
+	}
+	return &Error{Status: http.StatusForbidden, Code: CodeForbidden, Message: fmt.Sprintf("role %s may change only the accounts it sponsors", p.Role)}
+}
+
 func (s *Server) extendAccount(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
 	var req ExtendAccountRequest
 	if err := decode(r, &req); err != nil {
+		return err
+	}
+	if err := s.sponsors(r, p); err != nil {
 		return err
 	}
 	a, err := s.accounts.Extend(r.Context(), r.PathValue("id"), req.Until, p.Name, req.Reason)
@@ -144,6 +176,9 @@ func (s *Server) endAccount(deleteNow bool) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
 		var req RevokeRequest
 		if err := decode(r, &req); err != nil {
+			return err
+		}
+		if err := s.sponsors(r, p); err != nil {
 			return err
 		}
 		end := s.accounts.Disable

@@ -136,14 +136,18 @@ func TestAuthorization_Matrix(t *testing.T) {
 	if _, err := admin.SyncRun(ctx, api.SyncRunRequest{}); err != nil { // the mirror exists: every cell below is fixed
 		t.Fatal(err)
 	}
-	newAccount := func(login string) string {
-		a, err := admin.CreateAccount(ctx, api.CreateAccountRequest{Login: login, Sponsor: "bob", Until: e.clock.Now().Add(24 * time.Hour), Reason: "contract"})
+	newAccount := func(login string, sponsor ...string) string {
+		sp := "bob"
+		if len(sponsor) > 0 {
+			sp = sponsor[0]
+		}
+		a, err := admin.CreateAccount(ctx, api.CreateAccountRequest{Login: login, Sponsor: sp, Until: e.clock.Now().Add(24 * time.Hour), Reason: "contract"})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return a.Account.ID
 	}
-	extendable, disposable := newAccount("c-one"), newAccount("c-two")
+	extendable, disposable, alices := newAccount("c-one"), newAccount("c-two"), newAccount("c-three", "alice")
 	forged := e.tokens[auth.RoleAdmin][:len(e.tokens[auth.RoleAdmin])-2] + "xx"
 	callers := map[string]string{"none": "", "garbage": "not-a-token", "forged": forged, "auditor": e.tokens[auth.RoleAuditor], "admin": e.tokens[auth.RoleAdmin],
 		"requester": e.tokens["alice"], "approver": e.tokens["bob"], "other requester": e.tokens["carol"], "scim client": e.tokens["okta"]}
@@ -227,8 +231,13 @@ func TestAuthorization_Matrix(t *testing.T) {
 			_, err := c.ExtendAccount(ctx, extendable, api.ExtendAccountRequest{Until: e.clock.Now().Add(48 * time.Hour), Reason: "r"})
 			return err
 		},
-		"account disable": func(c *apiclient.Client) error { _, err := c.DisableAccount(ctx, disposable, "r"); return err },
-		"account delete":  func(c *apiclient.Client) error { _, err := c.DeleteAccount(ctx, "a-none", "r"); return err },
+		"account disable":                 func(c *apiclient.Client) error { _, err := c.DisableAccount(ctx, disposable, "r"); return err },
+		"account show alice's contractor": func(c *apiclient.Client) error { _, err := c.Account(ctx, alices); return err },
+		"account extend alice's contractor": func(c *apiclient.Client) error {
+			_, err := c.ExtendAccount(ctx, alices, api.ExtendAccountRequest{Until: e.clock.Now().Add(48 * time.Hour), Reason: "r"})
+			return err
+		},
+		"account delete": func(c *apiclient.Client) error { _, err := c.DeleteAccount(ctx, "a-none", "r"); return err },
 		"policy test": func(c *apiclient.Client) error {
 			_, err := c.TestPolicy(ctx, api.PolicyTestRequest{Directory: "demo", User: "carol", Group: "prod-db-admins", For: "1h"})
 			return err
@@ -263,6 +272,7 @@ func TestAuthorization_Matrix(t *testing.T) {
 		"admin": {"grant add": 200, "grant list": 200, "grant show": 200, "grant extend": 200, "audit list": 200, "audit verify": 200, "grant revoke": 404,
 			"sync status": 200, "sync run": 200, "drift list": 200, "baseline show": 200, "baseline accept": 400,
 			"account create": 200, "account list": 200, "account show": 200, "account extend": 200, "account disable": 200, "account delete": 404, "policy test": 200,
+			"account show alice's contractor": 200, "account extend alice's contractor": 200,
 			// admin-user is nobody in the directory: it cannot request; nor is it an approver policy names.
 			"request create": 400, "request list": 200, "request show alice's": 200, "request approve alice's": 403, "request deny alice's": 403,
 			"request cancel alice's": 403, "token create": 200, "token list": 200, "token revoke": 404,
@@ -271,6 +281,7 @@ func TestAuthorization_Matrix(t *testing.T) {
 		"auditor": {"grant add": 403, "grant list": 200, "grant show": 200, "grant extend": 403, "audit list": 200, "audit verify": 200, "grant revoke": 403,
 			"sync status": 200, "sync run": 403, "drift list": 200, "baseline show": 200, "baseline accept": 403,
 			"account create": 403, "account list": 200, "account show": 200, "account extend": 403, "account disable": 403, "account delete": 403, "policy test": 200,
+			"account show alice's contractor": 200, "account extend alice's contractor": 403,
 			"request create": 403, "request list": 200, "request show alice's": 200, "request approve alice's": 403, "request deny alice's": 403,
 			"request cancel alice's": 403, "token create": 403, "token list": 403, "token revoke": 403,
 			"grant revoke alice's": 403, "breakglass": 403, "review list": 200, "review close carol's": 403, "whoami": 200,
@@ -278,7 +289,8 @@ func TestAuthorization_Matrix(t *testing.T) {
 		// alice ends her own grant early, nobody else's; she may not break glass.
 		"requester": own(map[string]int{"grant list": 200, "grant show": 200, "request create": 200, "request list": 200, "request show alice's": 200, "request cancel alice's": 200,
 			"grant revoke alice's": 200, "breakglass": 403}),
-		"approver": own(map[string]int{"grant list": 200, "grant show": 404, "request create": 200, "request list": 200, "request show alice's": 200,
+		// bob sponsors the contractors: he sees, extends and disables theirs.
+		"approver": own(map[string]int{"grant list": 200, "grant show": 404, "account list": 200, "account show": 200, "account extend": 200, "account disable": 200, "account show alice's contractor": 404, "request create": 200, "request list": 200, "request show alice's": 200,
 			"request approve alice's": 200, "request deny alice's": 200, "breakglass": 403, "review list": 200, "review close carol's": 200,
 			"invite create for bob": 200, "invite list": 200, "invite revoke bob's": 200}),
 		// carol may ask, but policy refuses her; she sees no one else's
@@ -307,7 +319,7 @@ func own(allowed map[string]int) map[string]int {
 	out := map[string]int{}
 	for _, op := range []string{"grant add", "grant list", "grant show", "grant extend", "audit list", "audit verify", "grant revoke", "sync status",
 		"sync run", "drift list", "baseline show", "baseline accept", "account create", "account list", "account show", "account extend",
-		"account disable", "account delete", "policy test", "request create", "request list", "request show alice's",
+		"account disable", "account delete", "account show alice's contractor", "account extend alice's contractor", "policy test", "request create", "request list", "request show alice's",
 		"request approve alice's", "request deny alice's", "request cancel alice's", "token create", "token list", "token revoke",
 		"grant revoke alice's", "breakglass", "review list", "review close carol's", "invite create for bob", "invite list", "invite revoke bob's"} {
 		out[op] = http.StatusForbidden

@@ -179,8 +179,8 @@ func NewServer(d Deps) *Server {
 	s.handle("POST /api/v1/accounts", auth.AccountWrite, s.idempotent(s.createAccount, redactPassword))
 	s.handle("GET /api/v1/accounts", auth.AccountRead, s.listAccounts)
 	s.handle("GET /api/v1/accounts/{id}", auth.AccountRead, s.getAccount)
-	s.handle("POST /api/v1/accounts/{id}/extend", auth.AccountWrite, s.extendAccount)
-	s.handle("POST /api/v1/accounts/{id}/disable", auth.AccountWrite, s.endAccount(false))
+	s.handle("POST /api/v1/accounts/{id}/extend", auth.AccountRead, s.extendAccount)      // sponsors: their contractors' only
+	s.handle("POST /api/v1/accounts/{id}/disable", auth.AccountRead, s.endAccount(false)) // sponsors: their contractors' only
 	s.handle("POST /api/v1/accounts/{id}/delete", auth.AccountWrite, s.endAccount(true))
 	if d.SCIM != nil {
 		s.mountSCIM(d.SCIM)

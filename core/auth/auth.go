@@ -50,11 +50,13 @@ type Permission string
 const (
 	// GrantRead is limited to one's own grants for requesters and
 	// approvers.
-	GrantRead    Permission = "grant.read"
-	GrantWrite   Permission = "grant.write"
-	AuditRead    Permission = "audit.read"
-	SyncRead     Permission = "sync.read"
-	SyncWrite    Permission = "sync.write"
+	GrantRead  Permission = "grant.read"
+	GrantWrite Permission = "grant.write"
+	AuditRead  Permission = "audit.read"
+	SyncRead   Permission = "sync.read"
+	SyncWrite  Permission = "sync.write"
+	// AccountRead is limited to the accounts one sponsors for approvers,
+	// who may also extend and disable those.
 	AccountRead  Permission = "account.read"
 	AccountWrite Permission = "account.write"
 	PolicyRead   Permission = "policy.read"
@@ -82,7 +84,7 @@ var roles = map[string][]Permission{
 		TokenWrite, ReviewRead, ReviewClose, InviteRead, InviteWrite},
 	RoleAuditor:   {GrantRead, AuditRead, SyncRead, AccountRead, PolicyRead, RequestRead, ReviewRead, InviteRead},
 	RoleRequester: {GrantRead, RequestRead, RequestCreate},
-	RoleApprover:  {GrantRead, RequestRead, RequestCreate, RequestDecide, ReviewRead, ReviewClose, InviteRead, InviteWrite},
+	RoleApprover:  {GrantRead, RequestRead, RequestCreate, RequestDecide, ReviewRead, ReviewClose, InviteRead, InviteWrite, AccountRead},
 	RoleSCIM:      {SCIMProvision},
 }
 

@@ -28,13 +28,16 @@ type view struct {
 // notices are the fixed messages a redirect after a change may name
 // (?done=...): a URL never carries free text onto a page.
 var notices = map[string]string{
-	"requested": "Your request is recorded.",
-	"approved":  "Your approval is recorded.",
-	"denied":    "The request is denied.",
-	"cancelled": "The request is cancelled.",
-	"returned":  "The access is given back; it is removed from the directory now.",
-	"extension": "Your extension request is recorded.",
-	"submitted": "Your details are sent to your sponsor, who approves your account.",
+	"requested":        "Your request is recorded.",
+	"approved":         "Your approval is recorded.",
+	"denied":           "The request is denied.",
+	"cancelled":        "The request is cancelled.",
+	"returned":         "The access is given back; it is removed from the directory now.",
+	"extension":        "Your extension request is recorded.",
+	"invite-revoked":   "The invite is revoked; its link no longer works.",
+	"account-extended": "The account's end is moved.",
+	"account-disabled": "The account is disabled in the directory now.",
+	"submitted":        "Your details are sent to your sponsor, who approves your account.",
 }
 
 var funcs = template.FuncMap{
