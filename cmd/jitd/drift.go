@@ -37,7 +37,35 @@ func driftCmd(g *globals) *cobra.Command {
 		},
 	}
 	list.Flags().StringVar(&dir, "directory", "", "only this directory")
-	cmd.AddCommand(list)
+	var req api.AcceptRequest
+	revert := &cobra.Command{
+		Use:   "revert --directory NAME --group NAME [--user LOGIN] --reason TEXT",
+		Short: "Remove drift from the directory now, through the expiry queue (all of the group's drift without --user)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			n, err := c.RevertDrift(cmd.Context(), req)
+			if err != nil {
+				return err
+			}
+			if g.json() {
+				return printJSON(cmd.OutOrStdout(), map[string]int{"reverted": n})
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "removing %d member(s) from %s/%s\n", n, req.Directory, req.Group)
+			return nil
+		},
+	}
+	revert.Flags().StringVar(&req.Directory, "directory", "", "directory name (required)")
+	revert.Flags().StringVar(&req.Group, "group", "", "group name (required)")
+	revert.Flags().StringVar(&req.User, "user", "", "only this user")
+	revert.Flags().StringVar(&req.Reason, "reason", "", "why (required)")
+	for _, f := range []string{"directory", "group", "reason"} {
+		revert.MarkFlagRequired(f)
+	}
+	cmd.AddCommand(list, revert)
 	return cmd
 }
 

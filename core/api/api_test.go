@@ -217,6 +217,10 @@ func TestAuthorization_Matrix(t *testing.T) {
 			_, err := c.Baseline(ctx, "demo", "prod-db-admins")
 			return err
 		},
+		"drift revert": func(c *apiclient.Client) error {
+			_, err := c.RevertDrift(ctx, api.AcceptRequest{Directory: "demo", Group: "prod-db-admins", Reason: "r"})
+			return err
+		},
 		"baseline accept": func(c *apiclient.Client) error {
 			_, err := c.AcceptBaseline(ctx, api.AcceptRequest{Directory: "demo", Group: "prod-db-admins", Reason: "r"})
 			return err
@@ -270,7 +274,7 @@ func TestAuthorization_Matrix(t *testing.T) {
 	}
 	want := map[string]map[string]int{
 		"admin": {"grant add": 200, "grant list": 200, "grant show": 200, "grant extend": 200, "audit list": 200, "audit verify": 200, "grant revoke": 404,
-			"sync status": 200, "sync run": 200, "drift list": 200, "baseline show": 200, "baseline accept": 400,
+			"sync status": 200, "sync run": 200, "drift list": 200, "baseline show": 200, "baseline accept": 400, "drift revert": 400,
 			"account create": 200, "account list": 200, "account show": 200, "account extend": 200, "account disable": 200, "account delete": 404, "policy test": 200,
 			"account show alice's contractor": 200, "account extend alice's contractor": 200,
 			// admin-user is nobody in the directory: it cannot request; nor is it an approver policy names.
@@ -279,7 +283,7 @@ func TestAuthorization_Matrix(t *testing.T) {
 			"grant revoke alice's": 200, "breakglass": 400, "review list": 200, "review close carol's": 200, "whoami": 200,
 			"invite create for bob": 200, "invite list": 200, "invite revoke bob's": 200},
 		"auditor": {"grant add": 403, "grant list": 200, "grant show": 200, "grant extend": 403, "audit list": 200, "audit verify": 200, "grant revoke": 403,
-			"sync status": 200, "sync run": 403, "drift list": 200, "baseline show": 200, "baseline accept": 403,
+			"sync status": 200, "sync run": 403, "drift list": 200, "baseline show": 200, "baseline accept": 403, "drift revert": 403,
 			"account create": 403, "account list": 200, "account show": 200, "account extend": 403, "account disable": 403, "account delete": 403, "policy test": 200,
 			"account show alice's contractor": 200, "account extend alice's contractor": 403,
 			"request create": 403, "request list": 200, "request show alice's": 200, "request approve alice's": 403, "request deny alice's": 403,
@@ -318,7 +322,7 @@ func TestAuthorization_Matrix(t *testing.T) {
 func own(allowed map[string]int) map[string]int {
 	out := map[string]int{}
 	for _, op := range []string{"grant add", "grant list", "grant show", "grant extend", "audit list", "audit verify", "grant revoke", "sync status",
-		"sync run", "drift list", "baseline show", "baseline accept", "account create", "account list", "account show", "account extend",
+		"sync run", "drift list", "baseline show", "baseline accept", "drift revert", "account create", "account list", "account show", "account extend",
 		"account disable", "account delete", "account show alice's contractor", "account extend alice's contractor", "policy test", "request create", "request list", "request show alice's",
 		"request approve alice's", "request deny alice's", "request cancel alice's", "token create", "token list", "token revoke",
 		"grant revoke alice's", "breakglass", "review list", "review close carol's", "invite create for bob", "invite list", "invite revoke bob's"} {

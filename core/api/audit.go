@@ -21,7 +21,15 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, _ auth.Princi
 		}
 		limit = n
 	}
-	evs, err := s.store.AuditEvents(r.Context(), store.AuditFilter{GrantID: r.URL.Query().Get("grant"), Limit: limit})
+	var before int64
+	if b := r.URL.Query().Get("before"); b != "" {
+		n, err := strconv.ParseInt(b, 10, 64)
+		if err != nil || n < 1 {
+			return &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: "before must be an event's sequence number (1 or more)"}
+		}
+		before = n
+	}
+	evs, err := s.store.AuditEvents(r.Context(), store.AuditFilter{GrantID: r.URL.Query().Get("grant"), Limit: limit, Before: before})
 	if err != nil {
 		return err
 	}

@@ -59,6 +59,13 @@ func (s *Server) listGrants(w http.ResponseWriter, r *http.Request, p auth.Princ
 		}
 		f.Limit = n
 	}
+	if o := q.Get("offset"); o != "" {
+		n, err := strconv.Atoi(o)
+		if err != nil || n < 0 {
+			return &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: "offset must be 0 or more"}
+		}
+		f.Offset = n
+	}
 	gs, err := s.store.Grants(r.Context(), f)
 	if err != nil {
 		return err

@@ -152,6 +152,7 @@ func NewServer(d Deps) *Server {
 	s.handle("GET /api/v1/drift", auth.SyncRead, s.listDrift)
 	s.handle("GET /api/v1/baseline", auth.SyncRead, s.showBaseline)
 	s.handle("POST /api/v1/baseline/accept", auth.SyncWrite, s.acceptBaseline)
+	s.handle("POST /api/v1/drift/revert", auth.SyncWrite, s.revertDrift)
 	s.handle("POST /api/v1/policy/test", "", s.testPolicy) // requesters: their own request only
 	s.handle("GET /api/v1/groups", auth.RequestRead, s.listGroups)
 	s.handle("POST /api/v1/requests", auth.RequestCreate, s.idempotent(s.createRequest, nil))

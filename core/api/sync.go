@@ -132,3 +132,16 @@ func (s *Server) acceptBaseline(w http.ResponseWriter, r *http.Request, p auth.P
 	writeJSON(w, http.StatusOK, map[string]int{"accepted": n})
 	return nil
 }
+
+func (s *Server) revertDrift(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	var req AcceptRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	n, err := s.reconcile.Revert(r.Context(), req.Directory, req.Group, req.User, p.Name, req.Reason)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]int{"reverted": n})
+	return nil
+}

@@ -663,19 +663,20 @@ func NewID() string {
 
 // RemoveStanding takes away a membership that no grant covers (drift), through
 // the expiry queue: it records a removal-only grant, already ending, so the
-// removal is batched, retried and audited like every other.
-func (m *Manager) RemoveStanding(ctx context.Context, directory string, group connectors.Group, user connectors.User, reason string) (store.Grant, error) {
+// removal is batched, retried and audited like every other. actor is who
+// decided it ("jitd" when reconciliation does).
+func (m *Manager) RemoveStanding(ctx context.Context, directory string, group connectors.Group, user connectors.User, actor, reason string) (store.Grant, error) {
 	now := m.clock.Now()
 	g := store.Grant{
 		ID: NewID(), Directory: directory, GroupID: group.ID, GroupName: group.Name, UserID: user.ID, UserName: user.Login,
-		State: store.StateRevoking, Reason: reason, CreatedBy: "jitd",
+		State: store.StateRevoking, Reason: reason, CreatedBy: actor,
 		StartsAt: now.Add(-time.Nanosecond), ExpiresAt: now, CreatedAt: now, UpdatedAt: now, EndReason: reason,
 	}
 	err := m.store.Update(ctx, func(tx store.Tx) error {
 		if err := tx.InsertGrant(g); err != nil {
 			return err
 		}
-		return AppendEvent(tx, g, now, "jitd", audit.GrantRevoking, "membership nobody granted is removed: "+reason)
+		return AppendEvent(tx, g, now, actor, audit.GrantRevoking, "membership nobody granted is removed: "+reason)
 	})
 	if err != nil {
 		return g, fmt.Errorf("grant: remove standing membership: %w", err)

@@ -10,6 +10,9 @@ import (
 type AuditFilter struct {
 	GrantID string
 	Limit   int
+	// Before, when set, lists only events older than this sequence
+	// number (the next page, newest first).
+	Before int64
 }
 
 // Append records one audit event in a transaction of its own and returns

@@ -67,6 +67,7 @@ type GrantFilter struct {
 	GroupName string
 	UserName  string
 	Limit     int // 0: no limit
+	Offset    int // skip this many of the newest first (a page)
 }
 
 // Grants is the store's part for grants.

@@ -246,7 +246,7 @@ func (r *Reconciler) group(ctx context.Context, dir, name string, pol Policy, as
 	}
 	if pol.RevertDrift {
 		for _, m := range drift {
-			if _, err := r.grants.RemoveStanding(ctx, dir, g, m, "drift: membership nobody granted (drift: revert)"); err != nil {
+			if _, err := r.grants.RemoveStanding(ctx, dir, g, m, "jitd", "drift: membership nobody granted (drift: revert)"); err != nil {
 				return err
 			}
 			rep.Removed++
@@ -302,7 +302,7 @@ func (r *Reconciler) recordBaseline(ctx context.Context, dir string, g connector
 	rep.BaselineRecorded += len(base)
 	if pol.RevokeBaseline {
 		for _, m := range base {
-			if _, err := r.grants.RemoveStanding(ctx, dir, g, m, "baseline: revoke — standing membership removed"); err != nil {
+			if _, err := r.grants.RemoveStanding(ctx, dir, g, m, "jitd", "baseline: revoke — standing membership removed"); err != nil {
 				return err
 			}
 			rep.Removed++
@@ -438,6 +438,57 @@ func (m *Metrics) offboarded(dir string) {
 	}
 }
 
+// Revert removes drift by hand: the open drift of login (everyone's
+// without) in one group leaves the directory through the expiry queue,
+// batched, retried and audited with actor, and the finding is closed.
+func (r *Reconciler) Revert(ctx context.Context, dir, groupName, login, actor, reason string) (int, error) {
+	if strings.TrimSpace(reason) == "" {
+		return 0, fmt.Errorf("reconcile: %w: a reason is required to revert drift", grant.ErrInvalid)
+	}
+	g, open, err := r.openDrift(ctx, dir, groupName, login)
+	if err != nil {
+		return 0, err
+	}
+	for i, d := range open {
+		u, err := r.store.MirrorUserByID(ctx, dir, d.UserID)
+		if err != nil {
+			return i, err
+		}
+		if _, err := r.grants.RemoveStanding(ctx, dir, g, u, actor, "drift reverted: "+reason); err != nil {
+			return i, err
+		}
+		if err := r.store.Update(ctx, func(tx store.Tx) error { _, err := tx.CloseDrift(dir, g.ID, d.UserID); return err }); err != nil {
+			return i, err
+		}
+	}
+	return len(open), nil
+}
+
+// openDrift finds the open drift of login (anyone's without) in a group.
+func (r *Reconciler) openDrift(ctx context.Context, dir, groupName, login string) (connectors.Group, []store.Drift, error) {
+	g, err := r.store.MirrorGroup(ctx, dir, groupName)
+	if errors.Is(err, store.ErrNotFound) {
+		return g, nil, fmt.Errorf("reconcile: %w: no group %q in the mirror of %q", grant.ErrInvalid, groupName, dir)
+	}
+	if err != nil {
+		return g, nil, err
+	}
+	open, err := r.store.Drift(ctx, dir)
+	if err != nil {
+		return g, nil, err
+	}
+	var found []store.Drift
+	for _, d := range open {
+		if d.GroupID == g.ID && (login == "" || d.UserName == login) {
+			found = append(found, d)
+		}
+	}
+	if len(found) == 0 {
+		return g, nil, fmt.Errorf("reconcile: %w: no open drift for %s in %s", grant.ErrInvalid, orElse(login, "anyone"), groupName)
+	}
+	return g, found, nil
+}
+
 // Accept adds open drift of a group (one user, or all when login is empty) to
 // its baseline: an operator says this standing access is legitimate. It
 // returns how many members were accepted.
@@ -445,25 +496,9 @@ func (r *Reconciler) Accept(ctx context.Context, dir, groupName, login, actor, r
 	if strings.TrimSpace(reason) == "" {
 		return 0, fmt.Errorf("reconcile: %w: a reason is required to accept standing access", grant.ErrInvalid)
 	}
-	g, err := r.store.MirrorGroup(ctx, dir, groupName)
-	if errors.Is(err, store.ErrNotFound) {
-		return 0, fmt.Errorf("reconcile: %w: no group %q in the mirror of %q", grant.ErrInvalid, groupName, dir)
-	}
+	g, accept, err := r.openDrift(ctx, dir, groupName, login)
 	if err != nil {
 		return 0, err
-	}
-	open, err := r.store.Drift(ctx, dir)
-	if err != nil {
-		return 0, err
-	}
-	var accept []store.Drift
-	for _, d := range open {
-		if d.GroupID == g.ID && (login == "" || d.UserName == login) {
-			accept = append(accept, d)
-		}
-	}
-	if len(accept) == 0 {
-		return 0, fmt.Errorf("reconcile: %w: no open drift for %s in %s", grant.ErrInvalid, orElse(login, "anyone"), groupName)
 	}
 	now := r.clock.Now()
 	err = r.store.Update(ctx, func(tx store.Tx) error {

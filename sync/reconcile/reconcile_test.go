@@ -327,3 +327,43 @@ func TestReconcile_AcceptedDriftBecomesBaseline(t *testing.T) {
 		t.Fatalf("accept not audited: %v", got)
 	}
 }
+
+// An operator reverts one finding by hand: the membership leaves the real
+// directory through the queue, audited with the operator, and the finding
+// is closed; other drift stays open.
+func TestReconcile_RevertedDriftLeavesTheDirectory(t *testing.T) {
+	e := newEnv(t)
+	e.cycle()
+	e.byHand("prod-db-admins", true, "carol")
+	e.byHand("prod-db-admins", true, "dave")
+	if rep := e.cycle(); rep.DriftOpen != 2 {
+		t.Fatalf("setup: %+v", rep)
+	}
+	if _, err := e.rec.Revert(context.Background(), "corp", "prod-db-admins", "carol", "secops", " "); err == nil {
+		t.Fatal("reverted without a reason")
+	}
+	n, err := e.rec.Revert(context.Background(), "corp", "prod-db-admins", "carol", "secops", "nobody asked for this")
+	if err != nil || n != 1 {
+		t.Fatalf("revert: %d %v", n, err)
+	}
+	if _, err := e.sched.RunOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if e.member("prod-db-admins", "carol") || !e.member("prod-db-admins", "dave") {
+		t.Fatalf("after the revert: carol member=%v, dave member=%v", e.member("prod-db-admins", "carol"), e.member("prod-db-admins", "dave"))
+	}
+	if rep := e.cycle(); rep.DriftOpen != 1 || rep.DriftNew != 0 {
+		t.Fatalf("after the revert: %+v", rep)
+	}
+	evs, _ := e.store.AuditEvents(context.Background(), store.AuditFilter{})
+	found := false
+	for _, ev := range evs {
+		found = found || (ev.Action == audit.GrantRevoking && ev.Actor == "secops" && ev.User == "carol")
+	}
+	if !found {
+		t.Fatal("the revert is not audited with the operator")
+	}
+	if _, err := e.rec.Revert(context.Background(), "corp", "prod-db-admins", "carol", "secops", "again"); err == nil {
+		t.Fatal("reverted drift that is closed")
+	}
+}

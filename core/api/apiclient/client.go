@@ -86,6 +86,7 @@ type GrantFilter struct {
 	User      string
 	Group     string
 	Limit     int
+	Offset    int // skip this many (the next page)
 }
 
 // ListGrants lists grants, newest first.
@@ -101,6 +102,9 @@ func (c *Client) ListGrants(ctx context.Context, f GrantFilter) ([]api.Grant, er
 	}
 	if f.Limit > 0 {
 		q.Set("limit", fmt.Sprint(f.Limit))
+	}
+	if f.Offset > 0 {
+		q.Set("offset", fmt.Sprint(f.Offset))
 	}
 	var out api.GrantList
 	err := c.do(ctx, http.MethodGet, "/api/v1/grants?"+q.Encode(), nil, &out)
@@ -130,12 +134,21 @@ func (c *Client) RevokeGrant(ctx context.Context, id, reason string) (api.Grant,
 
 // AuditEvents lists audit events, newest first.
 func (c *Client) AuditEvents(ctx context.Context, grantID string, limit int) (api.AuditList, error) {
+	return c.AuditPage(ctx, grantID, limit, 0)
+}
+
+// AuditPage lists audit events older than before (all when 0), newest
+// first.
+func (c *Client) AuditPage(ctx context.Context, grantID string, limit int, before int64) (api.AuditList, error) {
 	q := url.Values{}
 	if grantID != "" {
 		q.Set("grant", grantID)
 	}
 	if limit > 0 {
 		q.Set("limit", fmt.Sprint(limit))
+	}
+	if before > 0 {
+		q.Set("before", fmt.Sprint(before))
 	}
 	var out api.AuditList
 	err := c.do(ctx, http.MethodGet, "/api/v1/audit?"+q.Encode(), nil, &out)
@@ -192,6 +205,16 @@ func (c *Client) AcceptBaseline(ctx context.Context, req api.AcceptRequest) (int
 	}
 	err := c.do(ctx, http.MethodPost, "/api/v1/baseline/accept", req, &out)
 	return out.Accepted, err
+}
+
+// RevertDrift removes open drift from the directory and returns how many
+// memberships.
+func (c *Client) RevertDrift(ctx context.Context, req api.AcceptRequest) (int, error) {
+	var out struct {
+		Reverted int `json:"reverted"`
+	}
+	err := c.do(ctx, http.MethodPost, "/api/v1/drift/revert", req, &out)
+	return out.Reverted, err
 }
 
 // BreakGlass grants the caller a group at once and opens a review.

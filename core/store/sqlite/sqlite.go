@@ -445,7 +445,14 @@ func filterGrants(ctx context.Context, q querier, f store.GrantFilter) ([]store.
 	for _, c := range []struct{ col, v string }{{"directory", f.Directory}, {"group_id", f.GroupID}, {"user_id", f.UserID}, {"group_name", f.GroupName}, {"user_name", f.UserName}} {
 		w.eq(c.col, c.v)
 	}
-	return queryGrants(ctx, q, w.newestFirst(f.Limit), w.args...)
+	clause := w.newestFirst(f.Limit)
+	if f.Offset > 0 {
+		if f.Limit <= 0 {
+			clause += ` LIMIT -1`
+		}
+		clause += fmt.Sprintf(` OFFSET %d`, f.Offset)
+	}
+	return queryGrants(ctx, q, clause, w.args...)
 }
 
 // where builds a WHERE clause from filter fields; empty fields match all.
@@ -652,12 +659,17 @@ func scanAudit(r scanner) (audit.Event, error) {
 
 // AuditEvents lists audit events, newest first.
 func (s *Store) AuditEvents(ctx context.Context, f store.AuditFilter) ([]audit.Event, error) {
-	q := `SELECT ` + auditColumns + ` FROM audit_events`
-	var args []any
-	if f.GrantID != "" {
-		q += ` WHERE grant_id = ?`
-		args = append(args, f.GrantID)
+	var w where
+	w.eq("grant_id", f.GrantID)
+	if f.Before > 0 {
+		w.conds = append(w.conds, `seq < ?`)
+		w.args = append(w.args, f.Before)
 	}
+	q := `SELECT ` + auditColumns + ` FROM audit_events`
+	if len(w.conds) > 0 {
+		q += ` WHERE ` + strings.Join(w.conds, ` AND `)
+	}
+	args := w.args
 	q += ` ORDER BY seq DESC`
 	if f.Limit > 0 {
 		q += fmt.Sprintf(` LIMIT %d`, f.Limit)

@@ -40,4 +40,8 @@ func testAuditChain(t *testing.T, s store.Store) {
 	if len(all) != 2 || all[0].Seq != 5 {
 		t.Fatalf("AuditEvents(limit 2) should be the newest two, got %+v", all)
 	}
+	next, _ := s.AuditEvents(ctx, store.AuditFilter{Limit: 2, Before: all[1].Seq})
+	if len(next) != 2 || next[0].Seq != 3 || next[1].Seq != 2 {
+		t.Fatalf("the next page after %d should be 3 and 2, got %+v", all[1].Seq, next)
+	}
 }

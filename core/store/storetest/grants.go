@@ -69,6 +69,8 @@ func testFilterGrants(t *testing.T, s store.Store) {
 		{store.GrantFilter{GroupID: "g1"}, "[b a]"},
 		{store.GrantFilter{UserID: a.UserID, GroupID: "g2"}, "[c]"},
 		{store.GrantFilter{Limit: 1}, "[c]"},
+		{store.GrantFilter{Limit: 1, Offset: 1}, "[b]"},
+		{store.GrantFilter{Offset: 2}, "[a]"},
 		{store.GrantFilter{Directory: "demo", GroupID: "g1", UserID: b.UserID}, "[b]"},
 		{store.GrantFilter{Directory: "demo", GroupID: "g2", UserID: a.UserID, States: []store.State{store.StateActive}}, "[c]"},
 		{store.GrantFilter{Directory: "other"}, "[]"},
