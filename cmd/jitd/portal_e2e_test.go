@@ -339,6 +339,8 @@ func TestBrowser_RequestApproveGiveBack(t *testing.T) {
 	if got := text(alice, ".notice"); !strings.Contains(got, "given back") {
 		t.Fatalf("after giving back: %q", got)
 	}
+	step(alice, "see the timeline", chromedp.Navigate(base+"/ui/timeline"), chromedp.WaitVisible(chromedp.CSS(`figure.timeline svg`)))
+	check(alice, "timeline")
 	out, err := d.jitd("grant", "list", "--user", "alice")
 	if err != nil || strings.Contains(out, "active") {
 		t.Fatalf("alice's grants after giving back:\n%s %v", out, err)
@@ -519,5 +521,80 @@ func TestE2E_PortalInviteFormStatusAndPasswordOnce(t *testing.T) {
 	}
 	if _, body := c.get(strings.TrimPrefix(link, c.base)); !strings.Contains(body, "This invite is revoked") || strings.Contains(body, "<form") {
 		t.Fatalf("a revoked invite's page:\n%s", body)
+	}
+}
+
+// The oversight pages: what admins and auditors see and do, break-glass
+// reviewed from the portal, and timelines that mark it.
+func TestE2E_PortalOversightPages(t *testing.T) {
+	d := exampleDaemon(t)
+	alice, bob, erin, grace := signIn(t, d.addr, "alice"), signIn(t, d.addr, "bob"), signIn(t, d.addr, "erin"), signIn(t, d.addr, "grace")
+	names := map[*person]string{alice: "alice", bob: "bob", erin: "erin", grace: "grace"}
+	carol := d.token("carol", "requester")
+	if out, err := d.as(carol, "breakglass", "--group", "prod-db-admins", "--for", "30m", "--reason", "INC-9 database down"); err != nil {
+		t.Fatalf("break glass: %v\n%s", err, out)
+	}
+	if code, loc := erin.post("/ui/sync/run", url.Values{"directory": {"demo"}}); code != http.StatusSeeOther || !strings.Contains(loc, "synced") {
+		t.Fatalf("erin syncs: %d %s", code, loc)
+	}
+
+	pages := []string{"/ui/grants", "/ui/all-requests", "/ui/drift", "/ui/sync", "/ui/reviews", "/ui/audit", "/ui/tokens", "/ui/timeline", "/ui/sponsor",
+		"/ui/grants?state=all&user=carol", "/ui/audit?verify=1", "/ui/timeline?group=prod-db-admins"}
+	want := map[*person][]int{
+		alice: {403, 403, 403, 403, 403, 403, 403, 200, 403, 403, 403, 200},
+		bob:   {403, 403, 403, 403, 200, 403, 403, 200, 200, 403, 403, 200},
+		erin:  {200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200},
+		grace: {200, 200, 200, 200, 200, 200, 403, 200, 200, 200, 200, 200},
+	}
+	for who, codes := range want {
+		for i, page := range pages {
+			if code, body := who.get(page); code != codes[i] {
+				t.Errorf("%s GET %s: %d, want %d\n%s", names[who], page, code, codes[i], body)
+			}
+		}
+	}
+	if _, body := grace.get("/ui/audit?verify=1"); !strings.Contains(body, "The chain is intact") {
+		t.Errorf("the audit page's verification:\n%s", body)
+	}
+	_, body := erin.get("/ui/grants?user=carol")
+	g := regexp.MustCompile(`/ui/grants/([^/"]+)/revoke`).FindStringSubmatch(body)
+	if g == nil {
+		t.Fatalf("carol's break-glass grant is not listed for erin:\n%s", body)
+	}
+	if _, body := grace.get("/ui/grants?user=carol"); strings.Contains(body, "/revoke") {
+		t.Error("an auditor is offered a revoke button")
+	}
+	if _, body := erin.get("/ui/timeline?group=prod-db-admins"); !strings.Contains(body, `role="img"`) || !strings.Contains(body, "carol: break-glass grant") {
+		t.Errorf("the group's timeline does not mark break-glass:\n%s", body)
+	}
+	if _, body := alice.get("/ui/timeline?user=carol"); strings.Contains(body, "carol: ") {
+		t.Error("alice sees carol's timeline")
+	}
+
+	// The review: not carol's own, not an auditor's; bob closes it.
+	_, body = bob.get("/ui/reviews")
+	rv := regexp.MustCompile(`/ui/reviews/([^/"]+)/close`).FindStringSubmatch(body)
+	if rv == nil || !strings.Contains(body, "carol broke glass into prod-db-admins") {
+		t.Fatalf("bob's reviews:\n%s", body)
+	}
+	if code, _ := grace.post("/ui/reviews/"+rv[1]+"/close", url.Values{"outcome": {"justified"}, "comment": {"ok"}}); code != http.StatusForbidden {
+		t.Errorf("grace closes a review: %d", code)
+	}
+	if code, loc := bob.post("/ui/reviews/"+rv[1]+"/close", url.Values{"outcome": {"justified"}, "comment": {"the database was down"}}); code != http.StatusSeeOther || !strings.Contains(loc, "review-closed") {
+		t.Fatalf("bob closes the review: %d %s", code, loc)
+	}
+
+	// Changes: an auditor makes none; an admin revokes.
+	for path, form := range map[string]url.Values{"/ui/grants/" + g[1] + "/revoke": {"reason": {"x"}}, "/ui/sync/run": {"directory": {"demo"}},
+		"/ui/drift/revert": {"directory": {"demo"}, "group": {"prod-db-admins"}, "reason": {"x"}}} {
+		if code, _ := grace.post(path, form); code != http.StatusForbidden {
+			t.Errorf("grace POST %s: %d, want 403", path, code)
+		}
+	}
+	if code, loc := erin.post("/ui/grants/"+g[1]+"/revoke", url.Values{"reason": {"incident over"}}); code != http.StatusSeeOther || !strings.Contains(loc, "done=revoked") {
+		t.Fatalf("erin revokes: %d %s", code, loc)
+	}
+	if code, _ := erin.post("/ui/grants/"+g[1]+"/revoke", url.Values{"reason": {""}}); code < 400 {
+		t.Errorf("a second revoke without a reason: %d", code)
 	}
 }

@@ -43,6 +43,11 @@ type env struct {
 	clock  *clock.Fake
 }
 
+// testRules is the policy of the tests' API.
+var testRules = []policy.Rule{{Name: "dba", Match: `request.group == "prod-db-admins"`, Eligible: `requester.login != "carol"`,
+	MaxDuration: 4 * time.Hour, Approvals: []policy.Step{{Any: 1, Users: []string{"bob"}}},
+	AutoApprove: `context.mfa && request.duration <= duration("30m")`}}
+
 // newEnv starts the API on a demo directory; opts may change its Deps
 // before it starts (base is the server's URL).
 func newEnv(t *testing.T, opts ...func(d *api.Deps, base string)) *env {
@@ -69,9 +74,7 @@ func newEnv(t *testing.T, opts ...func(d *api.Deps, base string)) *env {
 	mir := mirror.New(mirror.Config{}, st, map[string]mirror.Source{"demo": {Conn: conn}}, clk, log, nil)
 	rec := reconcile.New(st, mgr, map[string]reconcile.Policy{"demo": {Groups: []string{"prod-db-admins"}}}, clk, log, nil)
 	accts := account.New(account.Config{}, st, registry, mgr, clk, log, nil)
-	pol, err := policy.Compile([]policy.Rule{{Name: "dba", Match: `request.group == "prod-db-admins"`, Eligible: `requester.login != "carol"`,
-		MaxDuration: 4 * time.Hour, Approvals: []policy.Step{{Any: 1, Users: []string{"bob"}}},
-		AutoApprove: `context.mfa && request.duration <= duration("30m")`}}, nil)
+	pol, err := policy.Compile(testRules, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -606,5 +609,45 @@ func TestTokens_APersonDisabledInTheDirectoryLosesTheAPI(t *testing.T) {
 	}
 	if scim, err := admin.CreateToken(ctx, api.CreateTokenRequest{Name: "entra", Role: auth.RoleSCIM}); err != nil || scim.Kind != "system" {
 		t.Fatalf("a scim token: %+v %v, want a system's", scim, err)
+	}
+}
+
+// A decider sees what the requester holds now and what separation of
+// duties says; the request list does not carry it.
+func TestGetRequest_TellsTheDeciderTheRequestersStanding(t *testing.T) {
+	var reqs *request.Manager
+	e := newEnv(t, func(d *api.Deps, _ string) { reqs = d.Requests })
+	ctx := context.Background()
+	admin, alice, bob := e.client(e.tokens[auth.RoleAdmin]), e.client(e.tokens["alice"]), e.client(e.tokens["bob"])
+	if _, err := admin.SyncRun(ctx, api.SyncRunRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	q, err := alice.CreateRequest(ctx, api.CreateRequestRequest{Group: "prod-db-admins", For: "1h", Reason: "deploy"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := bob.Request(ctx, q.ID)
+	if err != nil || got.Context == nil || got.Context.Conflict || len(got.Context.Live) != 0 || !slices.Contains(got.Context.Groups, "staff") {
+		t.Fatalf("before: %+v %v", got.Context, err)
+	}
+	// Since she asked, alice was granted the group for a while, and a
+	// separation-of-duties set now keeps staff out of it.
+	g, err := admin.AddGrant(ctx, api.AddGrantRequest{User: "alice", Group: "prod-db-admins", For: "30m", Reason: "incident"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol, err := policy.Compile(testRules, []policy.Separation{{Name: "sox", Groups: []string{"prod-db-admins", "staff"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reqs.SetPolicy(pol)
+	got, err = bob.Request(ctx, q.ID)
+	if err != nil || got.Context == nil || !got.Context.Conflict || len(got.Context.Live) != 1 || got.Context.Live[0].ID != g.ID ||
+		!strings.Contains(strings.Join(got.Context.Separation, "\n"), "alice already holds staff") {
+		t.Fatalf("after: %+v %v", got.Context, err)
+	}
+	rs, _ := bob.ListRequests(ctx, apiclient.RequestFilter{PendingMyApproval: true})
+	if len(rs) != 1 || rs[0].Context != nil {
+		t.Fatalf("listed: %+v", rs)
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/jitd/jitd/core/audit"
 	"github.com/jitd/jitd/core/auth"
+	"github.com/jitd/jitd/core/grant"
 	"github.com/jitd/jitd/core/request"
 	"github.com/jitd/jitd/core/store"
 )
@@ -42,7 +43,28 @@ type Request struct {
 	// invite) instead of a group; AccountID is the account it made.
 	Onboarding *store.Onboarding `json:"onboarding,omitempty"`
 	AccountID  string            `json:"account_id,omitempty"`
-	Approvals  []Approval        `json:"approvals"`
+	// Context is what deciders need to know of the requester now (on GET
+	// of one pending request for a group).
+	Context   *RequestContext `json:"context,omitempty"`
+	Approvals []Approval      `json:"approvals"`
+}
+
+// RequestContext is the requester's standing as a request is decided:
+// their directory groups, their live grants, and what separation of duties
+// says.
+type RequestContext struct {
+	Groups     []string      `json:"groups"`
+	Live       []ContextLive `json:"live"`
+	Separation []string      `json:"separation"`
+	Conflict   bool          `json:"conflict"`
+}
+
+// ContextLive is one of the requester's live grants.
+type ContextLive struct {
+	ID        string    `json:"id"`
+	Group     string    `json:"group"`
+	State     string    `json:"state"`
+	ExpiresAt time.Time `json:"expires_at"`
 }
 
 // Approval is one decision on a request.
@@ -171,8 +193,39 @@ func (s *Server) getRequest(w http.ResponseWriter, r *http.Request, p auth.Princ
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, requestJSON(q, as))
+	out := requestJSON(q, as)
+	if q.State == store.RequestPending && q.Group != "" && q.Onboarding == nil {
+		if out.Context, err = s.requestContext(r.Context(), q); err != nil {
+			return err
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// requestContext is what a decider needs to know of q's requester now.
+func (s *Server) requestContext(ctx context.Context, q store.Request) (*RequestContext, error) {
+	in, err := request.Input(ctx, s.store, s.clock.Now(), q.Directory, q.Requester)
+	if errors.Is(err, request.ErrInvalid) {
+		return nil, nil // gone from the mirror: nothing to say
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := &RequestContext{Groups: in.Groups, Live: []ContextLive{}, Separation: []string{}}
+	live, err := s.store.Grants(ctx, store.GrantFilter{Directory: q.Directory, UserName: q.Requester, States: grant.LiveStates})
+	if err != nil {
+		return nil, err
+	}
+	for _, g := range live {
+		out.Live = append(out.Live, ContextLive{ID: g.ID, Group: g.GroupName, State: string(g.State), ExpiresAt: g.ExpiresAt})
+	}
+	in.Group = q.Group
+	if pol := s.requests.Policy(); pol != nil {
+		sep, refused := pol.Separate(in)
+		out.Separation, out.Conflict = append(out.Separation, sep...), refused
+	}
+	return out, nil
 }
 
 func (s *Server) decideRequest(approve bool) handlerFunc {

@@ -136,6 +136,15 @@ func (p *Portal) giveBack(w http.ResponseWriter, r *http.Request, v viewer) {
 	http.Redirect(w, r, "/ui/access?done=returned", http.StatusSeeOther)
 }
 
+// revoke ends someone's grant now (administrators).
+func (p *Portal) revoke(w http.ResponseWriter, r *http.Request, v viewer) {
+	if _, err := v.c.RevokeGrant(r.Context(), r.PathValue("id"), strings.TrimSpace(r.PostFormValue("reason"))); err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/ui/grants?done=revoked", http.StatusSeeOther)
+}
+
 func (p *Portal) extend(w http.ResponseWriter, r *http.Request, v viewer) {
 	q, err := v.c.CreateRequest(r.Context(), api.CreateRequestRequest{Extends: r.PathValue("id"), For: strings.TrimSpace(r.PostFormValue("for")),
 		Reason: strings.TrimSpace(r.PostFormValue("reason"))})
@@ -222,6 +231,9 @@ func (p *Portal) myRequests(w http.ResponseWriter, r *http.Request, v viewer) {
 type requestView struct {
 	api.Request
 	Decide, Cancel bool
+	// Timeline is the requester's access to the group, for those who may
+	// read it (the requester, admins and auditors).
+	Timeline *timeline
 }
 
 func (p *Portal) requestPage(w http.ResponseWriter, r *http.Request, v viewer) {
@@ -230,9 +242,17 @@ func (p *Portal) requestPage(w http.ResponseWriter, r *http.Request, v viewer) {
 		p.fail(w, r, err)
 		return
 	}
-	p.render(w, r, http.StatusOK, "request_show", view{Title: "Request " + q.ID, Me: &v.Whoami, Nav: "requests", Data: requestView{Request: q,
-		Decide: q.State == "pending" && v.may(auth.RequestDecide) && !strings.EqualFold(q.Requester, v.Name),
-		Cancel: q.State == "pending" && strings.EqualFold(q.Requester, v.Name)}})
+	rv := requestView{Request: q, Decide: q.State == "pending" && v.may(auth.RequestDecide) && !strings.EqualFold(q.Requester, v.Name),
+		Cancel: q.State == "pending" && strings.EqualFold(q.Requester, v.Name)}
+	if q.Group != "" && (auth.SeesAll(v.Role) || strings.EqualFold(q.Requester, v.Name)) {
+		t, err := p.timeline(r, v, q.Requester, q.Group, q.Directory)
+		if err != nil {
+			p.fail(w, r, err)
+			return
+		}
+		rv.Timeline = &t
+	}
+	p.render(w, r, http.StatusOK, "request_show", view{Title: "Request " + q.ID, Me: &v.Whoami, Nav: "requests", Data: rv})
 }
 
 func (p *Portal) decide(w http.ResponseWriter, r *http.Request, v viewer) {
@@ -271,6 +291,15 @@ func (p *Portal) inbox(w http.ResponseWriter, r *http.Request, v viewer) {
 		return
 	}
 	rs = slices.DeleteFunc(rs, func(q api.Request) bool { return strings.EqualFold(q.Requester, v.Name) })
+	for i := range rs {
+		// One at a time: the list leaves out what the requester holds now.
+		full, err := v.c.Request(r.Context(), rs[i].ID)
+		if err != nil {
+			p.fail(w, r, err)
+			return
+		}
+		rs[i] = full
+	}
 	p.render(w, r, http.StatusOK, "inbox", view{Title: "Waiting for you", Me: &v.Whoami, Nav: "inbox", Data: rs})
 }
 

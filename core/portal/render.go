@@ -37,6 +37,12 @@ var notices = map[string]string{
 	"invite-revoked":   "The invite is revoked; its link no longer works.",
 	"account-extended": "The account's end is moved.",
 	"account-disabled": "The account is disabled in the directory now.",
+	"revoked":          "The grant is revoked; it is removed from the directory now.",
+	"drift-accepted":   "The membership is accepted into the baseline as standing access.",
+	"drift-reverted":   "The membership is being removed from the directory.",
+	"synced":           "The directory is synced.",
+	"review-closed":    "The review is closed.",
+	"token-revoked":    "The token no longer works.",
 	"submitted":        "Your details are sent to your sponsor, who approves your account.",
 }
 
@@ -52,6 +58,7 @@ var funcs = template.FuncMap{
 	"join":  strings.Join,
 	"add":   func(a, b int) int { return a + b },
 	"short": short,
+	"list":  func(s ...string) []string { return s },
 	"past": func(decision string) string {
 		switch decision {
 		case "approve":
@@ -96,12 +103,12 @@ func left(d time.Duration) string {
 
 // parsePages parses each page with the layout around it.
 func parsePages() map[string]*template.Template {
-	layout := template.Must(template.New("layout.html").Funcs(funcs).ParseFS(files, "templates/layout.html"))
+	layout := template.Must(template.New("layout.html").Funcs(funcs).ParseFS(files, "templates/layout.html", "templates/partials.html"))
 	names, _ := fs.Glob(files, "templates/*.html")
 	pages := map[string]*template.Template{}
 	for _, n := range names {
 		name := strings.TrimSuffix(path.Base(n), ".html")
-		if name == "layout" {
+		if name == "layout" || name == "partials" {
 			continue
 		}
 		pages[name] = template.Must(template.Must(layout.Clone()).ParseFS(files, n))

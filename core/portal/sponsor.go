@@ -21,6 +21,8 @@ type sponsorData struct {
 	// Created is an invite just made, with its link: shown this once.
 	Created *api.CreatedInvite
 	Link    string
+	// CanWrite: the viewer sponsors (an auditor only reads).
+	CanWrite bool
 }
 
 func (p *Portal) sponsorPage(w http.ResponseWriter, r *http.Request, v viewer) {
@@ -32,7 +34,7 @@ func (p *Portal) showSponsor(w http.ResponseWriter, r *http.Request, v viewer, s
 		p.render(w, r, http.StatusForbidden, "message", view{Title: "Contractors", Me: &v.Whoami, Error: "role " + v.Role + " does not sponsor contractors"})
 		return
 	}
-	d := sponsorData{Created: created}
+	d := sponsorData{Created: created, CanWrite: v.may(auth.InviteWrite)}
 	var err error
 	if d.Invites, err = v.c.Invites(r.Context(), ""); err != nil {
 		p.fail(w, r, err)
