@@ -104,7 +104,7 @@ check-generated: generate
 
 # Benchmarks with the numbers docs/performance.md quotes.
 bench: test-deps
-	$(GO) test -p 1 -vet=off -run '^$$' -bench . -benchtime 1x -count 1 -timeout 30m ./plugins/ ./core/expiry/ ./sync/mirror/ ./connectors/ldap/ ./core/api/ ./core/scim/
+	$(GO) test -p 1 -vet=off -run '^$$' -bench . -benchtime 1x -count 1 -timeout 30m ./plugins/ ./core/expiry/ ./sync/mirror/ ./connectors/ldap/ ./core/api/ ./core/scim/ ./core/portal/
 
 lint: vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); [ -z "$$out" ] || { echo "gofmt needed:"; echo "$$out"; exit 1; }

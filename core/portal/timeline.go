@@ -36,6 +36,7 @@ type timeline struct {
 	Now    float64 // x of now
 	Bars   []tlBar // every bar, for the list under the picture
 	Empty  bool
+	Capped bool // more grants than timelineMax: only the newest are drawn
 }
 
 type tlRow struct {
@@ -217,10 +218,12 @@ func (p *Portal) timelinePage(w http.ResponseWriter, r *http.Request, v viewer) 
 // access and lays it out.
 func (p *Portal) timeline(r *http.Request, v viewer, user, group, dir string) (timeline, error) {
 	now := p.d.Clock.Now()
-	gs, err := v.c.ListGrants(r.Context(), apiclient.GrantFilter{User: user, Group: group, Directory: dir, States: allStates, Limit: 500})
+	gs, err := v.c.ListGrants(r.Context(), apiclient.GrantFilter{User: user, Group: group, Directory: dir, Limit: timelineMax + 1})
 	if err != nil {
 		return timeline{}, err
 	}
+	capped := len(gs) > timelineMax
+	gs = gs[:min(len(gs), timelineMax)]
 	var rs []api.Request
 	if v.may(auth.RequestRead) {
 		f := apiclient.RequestFilter{}
@@ -253,5 +256,11 @@ func (p *Portal) timeline(r *http.Request, v viewer, user, group, dir string) (t
 		}
 		spans = append(spans, driftSpans(ds, driftRow, keep)...)
 	}
-	return layout(title, spans, now), nil
+	t := layout(title, spans, now)
+	t.Capped = capped
+	return t, nil
 }
+
+// timelineMax is how many grants a timeline draws, the newest; the Grants
+// page lists the rest.
+const timelineMax = 200
