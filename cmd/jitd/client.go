@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -26,7 +27,8 @@ func (g *globals) client() (*apiclient.Client, error) {
 // resolveToken finds the API token, the first of: --token, --token-file,
 // JITD_TOKEN, JITD_TOKEN_FILE (a flag on the command line beats the
 // environment, so an exported admin token never silently wins over the
-// file a command names).
+// file a command names), and last the sign-in jitd login kept for this
+// daemon.
 func (g *globals) resolveToken() (string, error) {
 	readFile := func(path, from string) (string, error) {
 		b, err := os.ReadFile(path)
@@ -45,7 +47,7 @@ func (g *globals) resolveToken() (string, error) {
 	case os.Getenv("JITD_TOKEN_FILE") != "":
 		return readFile(os.Getenv("JITD_TOKEN_FILE"), "JITD_TOKEN_FILE")
 	}
-	return "", nil
+	return signedIn(context.Background(), g.addr)
 }
 
 func (g *globals) json() bool { return g.output == "json" }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -18,6 +19,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/jitd/jitd/fixtures/browser"
+	"github.com/jitd/jitd/fixtures/oidcfake"
 	"github.com/jitd/jitd/fixtures/poll"
 )
 
@@ -596,5 +598,91 @@ func TestE2E_PortalOversightPages(t *testing.T) {
 	}
 	if code, _ := erin.post("/ui/grants/"+g[1]+"/revoke", url.Values{"reason": {""}}); code < 400 {
 		t.Errorf("a second revoke without a reason: %d", code)
+	}
+}
+
+// jitd login: the authorization code flow with PKCE through a loopback
+// listener, the sign-in kept 0600 for the commands that follow, renewed
+// with the refresh token when the ID token runs out, forgotten on logout.
+func TestE2E_LoginSignsTheCLIInWithTheIdentityProvider(t *testing.T) {
+	dir, addr := t.TempDir(), freeAddr(t)
+	idp, err := oidcfake.Start("jitd", "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	idp.Public = "jitd-cli"
+	t.Cleanup(idp.Close)
+	p := writeConfig(t, dir, addr)
+	f, _ := os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0o600)
+	fmt.Fprintf(f, "auth:\n  oidc:\n    issuer: %s\n    client_id: jitd\n    cli_client_id: jitd-cli\n", idp.URL)
+	f.Close()
+	d := start(t, dir, addr)
+	if out, err := d.jitd("sync", "run"); err != nil {
+		t.Fatalf("sync: %v\n%s", err, out)
+	}
+	home := t.TempDir()
+	cli := func(args ...string) *exec.Cmd {
+		cmd := exec.Command(jitdBin, append([]string{"--addr", addr}, args...)...)
+		cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+home, "HOME="+home, "JITD_TOKEN=", "JITD_TOKEN_FILE=")
+		return cmd
+	}
+	idp.SignInNext(map[string]any{"preferred_username": "alice"})
+	login := cli("login", "--no-browser")
+	var out, errb lockedBuffer
+	login.Stdout, login.Stderr = &out, &errb
+	if err := login.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- login.Wait() }()
+	t.Cleanup(func() { login.Process.Kill() })
+	var signIn string
+	poll.Until(t, 10*time.Second, "jitd login to print where to sign in", func() bool {
+		signIn = regexp.MustCompile(`http://\S+/authorize\?\S+`).FindString(errb.String())
+		return signIn != ""
+	})
+	// The browser: the provider signs alice in and sends it back to the
+	// CLI's loopback listener.
+	resp, err := http.Get(signIn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err := <-done; err != nil || !strings.Contains(out.String(), "as alice (requester)") || !strings.Contains(string(page), "signed in to jitd") {
+		t.Fatalf("login: %v\n%s%s\n%s", err, out.String(), errb.String(), page)
+	}
+	kept := filepath.Join(home, "jitd", "login.json")
+	if fi, err := os.Stat(kept); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("the kept sign-in: %v %v", fi, err)
+	}
+	whoami := func() (string, error) {
+		b, err := cli("whoami").CombinedOutput()
+		return string(b), err
+	}
+	if o, err := whoami(); err != nil || !strings.Contains(o, "alice (requester)") {
+		t.Fatalf("whoami after login: %v\n%s", err, o)
+	}
+	// The ID token runs out: the refresh token renews it.
+	var sessions map[string]struct {
+		IDToken string    `json:"id_token"`
+		Expiry  time.Time `json:"expiry"`
+	}
+	b, _ := os.ReadFile(kept)
+	json.Unmarshal(b, &sessions)
+	raw := strings.Replace(string(b), sessions["http://"+addr].Expiry.Format(time.RFC3339Nano), time.Now().Add(-time.Hour).UTC().Format(time.RFC3339Nano), 1)
+	os.WriteFile(kept, []byte(raw), 0o600)
+	if o, err := whoami(); err != nil || !strings.Contains(o, "alice (requester)") {
+		t.Fatalf("whoami with a renewed sign-in: %v\n%s", err, o)
+	}
+	b, _ = os.ReadFile(kept)
+	if strings.Contains(string(b), sessions["http://"+addr].IDToken) {
+		t.Fatal("the ID token was not renewed")
+	}
+	if o, err := cli("logout").CombinedOutput(); err != nil || !strings.Contains(string(o), "signed out of http://"+addr) {
+		t.Fatalf("logout: %v\n%s", err, o)
+	}
+	if o, err := whoami(); err == nil || !strings.Contains(o, "sign in") {
+		t.Fatalf("whoami after logout: %v\n%s", err, o)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -27,13 +28,14 @@ func withOIDC(t *testing.T) (*env, *oidcfake.Provider) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	idp.Public = "jitd-cli"
 	t.Cleanup(idp.Close)
 	secret := filepath.Join(t.TempDir(), "secret")
 	if err := os.WriteFile(secret, []byte("client-secret\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	e := newEnv(t, func(d *api.Deps, base string) {
-		cfg := auth.OIDCConfig{Issuer: idp.URL, ClientID: "jitd", ClientSecretFile: secret, RedirectURL: base + "/auth/callback",
+		cfg := auth.OIDCConfig{Issuer: idp.URL, ClientID: "jitd", CLIClientID: "jitd-cli", ClientSecretFile: secret, RedirectURL: base + "/auth/callback",
 			Directory: "demo", Roles: auth.RoleGroups{Admin: []string{"payments-release"}}}
 		if err := cfg.Validate(); err != nil {
 			t.Fatal(err)
@@ -242,5 +244,29 @@ func TestOIDC_CallbackWithoutItsLoginIsRefused(t *testing.T) {
 		if c.Name == auth.SessionCookie {
 			t.Fatal("a session was set")
 		}
+	}
+}
+
+// The CLI's public client: its ID tokens are bearer tokens too, and
+// GET /auth/cli says where to sign in; another audience is refused.
+func TestOIDC_TheCLIClientsTokensWork(t *testing.T) {
+	e, idp := withOIDC(t)
+	ctx := context.Background()
+	resp, err := http.Get(e.srv.URL + "/auth/cli")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cli auth.CLILogin
+	json.NewDecoder(resp.Body).Decode(&cli)
+	resp.Body.Close()
+	if cli.Issuer != idp.URL || cli.ClientID != "jitd-cli" || !slices.Contains(cli.Scopes, "offline_access") {
+		t.Fatalf("GET /auth/cli: %+v", cli)
+	}
+	who, err := e.client(idp.Token(map[string]any{"aud": "jitd-cli", "preferred_username": "alice"})).Whoami(ctx)
+	if err != nil || who.Name != "alice" {
+		t.Fatalf("the CLI client's token: %+v %v", who, err)
+	}
+	if _, err := e.client(idp.Token(map[string]any{"aud": "another-app", "preferred_username": "alice"})).Whoami(ctx); status(err) != http.StatusUnauthorized {
+		t.Fatalf("another audience: %v", err)
 	}
 }

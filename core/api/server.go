@@ -130,6 +130,11 @@ func NewServer(d Deps) *Server {
 	if s.sessions != nil {
 		s.route("POST /auth/logout", s.logout)
 	}
+	if d.OIDC != nil {
+		if cli, ok := d.OIDC.CLI(); ok {
+			s.route("GET /auth/cli", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, cli) })
+		}
+	}
 	s.handle("GET /api/v1/whoami", "", s.whoami)
 	if d.Links != nil {
 		s.route("GET /act/{token}", s.showAction)

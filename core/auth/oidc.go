@@ -27,6 +27,10 @@ type OIDCConfig struct {
 	ClientID         string `yaml:"client_id"`
 	ClientSecretFile string `yaml:"client_secret_file"`
 	ClientSecretEnv  string `yaml:"client_secret_env"`
+	// CLIClientID is a public client (no secret; loopback redirects
+	// allowed, RFC 8252) that `jitd login` signs people in with; jitd
+	// accepts its ID tokens as bearer tokens too.
+	CLIClientID string `yaml:"cli_client_id"`
 	// RedirectURL is this jitd's /auth/callback as the provider knows it.
 	RedirectURL string `yaml:"redirect_url"`
 	// Directory is where logins live (default: the only directory).
@@ -109,9 +113,10 @@ type OIDC struct {
 	log      *slog.Logger
 	secret   string
 
-	mu       sync.Mutex
-	verifier *oidc.IDTokenVerifier
-	oauth    *oauth2.Config
+	mu          sync.Mutex
+	verifier    *oidc.IDTokenVerifier
+	cliVerifier *oidc.IDTokenVerifier // nil without cli_client_id
+	oauth       *oauth2.Config
 }
 
 // NewOIDC returns an OIDC authenticator. Discovery happens on first use
@@ -164,6 +169,9 @@ func (o *OIDC) provider(ctx context.Context) (*oidc.IDTokenVerifier, *oauth2.Con
 	// Keys are fetched with the long-lived client, not this request's.
 	keys := oidc.NewRemoteKeySet(oidc.ClientContext(context.Background(), o.http), jwksURL(p))
 	o.verifier = oidc.NewVerifier(o.cfg.Issuer, keys, &oidc.Config{ClientID: o.cfg.ClientID, Now: o.now})
+	if o.cfg.CLIClientID != "" {
+		o.cliVerifier = oidc.NewVerifier(o.cfg.Issuer, keys, &oidc.Config{ClientID: o.cfg.CLIClientID, Now: o.now})
+	}
 	o.oauth = &oauth2.Config{ClientID: o.cfg.ClientID, ClientSecret: o.secret, Endpoint: p.Endpoint(), RedirectURL: o.cfg.RedirectURL,
 		Scopes: append([]string{oidc.ScopeOpenID}, o.cfg.Scopes...)}
 	return o.verifier, o.oauth, nil
@@ -185,10 +193,29 @@ func (o *OIDC) Authenticate(ctx context.Context, raw string) (Principal, error) 
 		return Principal{}, err
 	}
 	tok, err := v.Verify(oidc.ClientContext(ctx, o.http), raw)
+	if err != nil && o.cliVerifier != nil {
+		// Perhaps the CLI's: the same provider, the other audience.
+		if cli, cerr := o.cliVerifier.Verify(oidc.ClientContext(ctx, o.http), raw); cerr == nil {
+			tok, err = cli, nil
+		}
+	}
 	if err != nil {
 		return Principal{}, fmt.Errorf("%w: %v", ErrUnauthenticated, err)
 	}
 	return o.fromToken(ctx, tok)
+}
+
+// CLILogin is what `jitd login` needs to sign someone in (GET /auth/cli).
+type CLILogin struct {
+	Issuer   string   `json:"issuer"`
+	ClientID string   `json:"client_id"`
+	Scopes   []string `json:"scopes"`
+}
+
+// CLI returns how the CLI signs in, and false without cli_client_id.
+func (o *OIDC) CLI() (CLILogin, bool) {
+	return CLILogin{Issuer: o.cfg.Issuer, ClientID: o.cfg.CLIClientID, Scopes: append([]string{oidc.ScopeOpenID, oidc.ScopeOfflineAccess}, o.cfg.Scopes...)},
+		o.cfg.CLIClientID != ""
 }
 
 func (o *OIDC) fromToken(ctx context.Context, tok *oidc.IDToken) (Principal, error) {
