@@ -283,6 +283,8 @@ func TestBrowser_RequestApproveGiveBack(t *testing.T) {
 	}
 	text := func(ctx context.Context, sel string) string {
 		t.Helper()
+		ctx, cancel := context.WithTimeout(ctx, browser.Timeout)
+		defer cancel()
 		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
 		if err != nil {
 			t.Fatalf("text of %s: %v", sel, err)
@@ -684,5 +686,128 @@ func TestE2E_LoginSignsTheCLIInWithTheIdentityProvider(t *testing.T) {
 	}
 	if o, err := whoami(); err == nil || !strings.Contains(o, "sign in") {
 		t.Fatalf("whoami after logout: %v\n%s", err, o)
+	}
+}
+
+// The other flows, in a real browser: bob invites a contractor, who fills
+// in the form, waits, and reads the password once after bob approves;
+// carol breaks glass and bob reviews it; erin and grace look over
+// everything. Every page passes axe-core and is photographed.
+func TestBrowser_InviteBreakGlassAndOversight(t *testing.T) {
+	b := browser.Start(t)
+	d := exampleDaemon(t)
+	base := "http://" + d.addr
+	shots := os.Getenv("JITD_SCREENSHOTS")
+	if shots == "" {
+		shots = t.TempDir()
+	}
+	step := func(ctx context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(ctx, browser.Timeout)
+		defer cancel()
+		if err := chromedp.Do(ctx, actions...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	text := func(ctx context.Context, sel string) string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(ctx, browser.Timeout)
+		defer cancel()
+		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+		if err != nil {
+			t.Fatalf("text of %s: %v", sel, err)
+		}
+		return s
+	}
+	check := func(ctx context.Context, name string) {
+		t.Helper()
+		for _, v := range browser.Axe(t, ctx) {
+			t.Errorf("%s: %s", name, v)
+		}
+		if err := browser.Screenshot(ctx, filepath.Join(shots, "portal-"+name+".png")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	signInAs := func(login string) context.Context {
+		ctx := browser.Person(t, b)
+		step(ctx, "sign in as "+login, chromedp.Navigate(base+"/ui/signin"), chromedp.WaitVisible(chromedp.CSS(`button[value="`+login+`"]`)),
+			chromedp.Click(chromedp.CSS(`button[value="`+login+`"]`)), chromedp.WaitVisible(chromedp.CSS(`nav a[aria-current]`)))
+		return ctx
+	}
+
+	// bob invites.
+	bob := signInAs("bob")
+	until := time.Now().AddDate(0, 2, 0).Format(time.DateOnly)
+	step(bob, "open the contractors page", chromedp.Navigate(base+"/ui/sponsor"), chromedp.WaitVisible(chromedp.ID("until")))
+	check(bob, "sponsor")
+	step(bob, "make an invite", chromedp.SetValue(chromedp.ID("until"), until), chromedp.SetValue(chromedp.ID("note"), "Welcome to the payments migration"),
+		chromedp.Click(chromedp.CSS(`form[action="/ui/invites"] button`)), chromedp.WaitVisible(chromedp.CSS(`.created code`)))
+	link := text(bob, ".created code")
+	if !strings.HasPrefix(link, base+"/ui/invite/") {
+		t.Fatalf("the invite link: %q", link)
+	}
+	check(bob, "sponsor-invite-made")
+
+	// The contractor, signed in nowhere.
+	zoe := browser.Person(t, b)
+	step(zoe, "open the invite", chromedp.Navigate(link), chromedp.WaitVisible(chromedp.ID("given_name")))
+	check(zoe, "invite")
+	step(zoe, "fill in the form", chromedp.SetValue(chromedp.ID("given_name"), "Zoe"), chromedp.SetValue(chromedp.ID("surname"), "Ray"),
+		chromedp.SetValue(chromedp.ID("email"), "zoe@vendor.example"), chromedp.SetValue(chromedp.ID("company"), "Vendor Ltd"),
+		chromedp.SetValue(chromedp.ID("until"), time.Now().AddDate(0, 1, 0).Format(time.DateOnly)),
+		chromedp.Click(chromedp.CSS(`.buttons button`)), chromedp.WaitVisible(chromedp.CSS(`.notice`)))
+	if got := text(zoe, ".facts"); !strings.Contains(got, "pending") {
+		t.Fatalf("the contractor's status: %q", got)
+	}
+	check(zoe, "invite-pending")
+
+	step(bob, "approve the contractor", chromedp.Navigate(base+"/ui/inbox"), chromedp.WaitVisible(chromedp.CSS(`.card`)),
+		chromedp.Click(chromedp.CSS(`.card .buttons button:not(.danger)`)), chromedp.WaitVisible(chromedp.CSS(`.notice`)))
+	poll.Until(t, 10*time.Second, "the account to be made", func() bool {
+		out, err := d.jitd("account", "list")
+		return err == nil && strings.Contains(out, "zoe.ray") && strings.Contains(out, "active")
+	})
+	step(zoe, "come back", chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS(`form[action$="/password"] button`)))
+	check(zoe, "invite-approved")
+	step(zoe, "reveal the password", chromedp.Click(chromedp.CSS(`form[action$="/password"] button`)), chromedp.WaitVisible(chromedp.CSS(`code.secret`)))
+	if pw := text(zoe, "code.secret"); len(pw) < 12 {
+		t.Fatalf("the initial password: %q", pw)
+	}
+	check(zoe, "invite-password")
+	step(zoe, "reload the password page", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`h1`)))
+	if s := text(zoe, "main"); strings.Contains(s, "Initial password") {
+		t.Fatal("the password was shown a second time")
+	}
+
+	// carol breaks glass; bob reviews it.
+	carol := d.token("carol", "requester")
+	if out, err := d.as(carol, "breakglass", "--group", "prod-db-admins", "--for", "30m", "--reason", "INC-9 database down"); err != nil {
+		t.Fatalf("break glass: %v\n%s", err, out)
+	}
+	step(bob, "open the reviews", chromedp.Navigate(base+"/ui/reviews"), chromedp.WaitVisible(chromedp.CSS(`.card`)))
+	check(bob, "reviews")
+	step(bob, "close the review", chromedp.SetValue(chromedp.CSS(`.card input[name="comment"]`), "the database was down"),
+		chromedp.Click(chromedp.CSS(`.card button[value="justified"]`)), chromedp.WaitVisible(chromedp.CSS(`.notice`)))
+
+	// The administrator and the auditor look over everything.
+	erin, grace := signInAs("erin"), signInAs("grace")
+	for _, pg := range []struct {
+		who                   context.Context
+		name, path, sel, want string
+	}{
+		{erin, "grants", "/ui/grants?state=all", "table", "carol"},
+		{erin, "timeline-group", "/ui/timeline?group=prod-db-admins", "figure.timeline", "carol"},
+		{erin, "all-requests", "/ui/all-requests", "table", "break-glass"},
+		{erin, "drift", "/ui/drift?directory=demo&group=payments-release", "main", "Baseline of payments-release"},
+		{erin, "sync", "/ui/sync", "table", "demo"},
+		{erin, "tokens", "/ui/tokens", "table", "carol"},
+		{grace, "audit", "/ui/audit?verify=1", ".notice", "The chain is intact"},
+		{grace, "contractors-auditor", "/ui/sponsor", "table", "zoe.ray"},
+	} {
+		step(pg.who, "open "+pg.path, chromedp.Navigate(base+pg.path), chromedp.WaitVisible(chromedp.CSS(pg.sel)))
+		if got := text(pg.who, pg.sel); !strings.Contains(got, pg.want) {
+			t.Errorf("%s: %q, want %q", pg.path, got, pg.want)
+		}
+		check(pg.who, pg.name)
 	}
 }
