@@ -811,3 +811,53 @@ func TestBrowser_InviteBreakGlassAndOversight(t *testing.T) {
 		check(pg.who, pg.name)
 	}
 }
+
+// A request for later, from the portal: approved now, waiting with no
+// membership, shown as coming up; a start in the past is refused.
+func TestE2E_PortalRequestForLater(t *testing.T) {
+	d := exampleDaemon(t)
+	alice, bob := signIn(t, d.addr, "alice"), signIn(t, d.addr, "bob")
+	form := url.Values{"target": {"demo/payments-release"}, "for": {"1h"}, "reason": {"release 2.4"},
+		"start": {time.Now().UTC().Add(-time.Hour).Format("2006-01-02T15:04")}}
+	if code, body := alice.post("/ui/request", form); code != http.StatusBadRequest || !strings.Contains(body, "is not in the future") {
+		t.Fatalf("a start in the past: %d\n%s", code, body)
+	}
+	start := time.Now().UTC().Add(3 * time.Hour).Truncate(time.Minute)
+	form.Set("start", start.Format("2006-01-02T15:04"))
+	code, loc := alice.post("/ui/request", form)
+	m := requestID.FindStringSubmatch(loc)
+	if code != http.StatusSeeOther || m == nil {
+		t.Fatalf("a request for later: %d %s", code, loc)
+	}
+	if code, loc := bob.post("/ui/requests/"+m[1]+"/approve", url.Values{"comment": {"ok for tonight"}}); code != http.StatusSeeOther {
+		t.Fatalf("bob approves: %d %s", code, loc)
+	}
+	_, body := alice.get("/ui/access")
+	if !strings.Contains(body, "Approved, starting later") || !strings.Contains(body, start.Format("2006-01-02 15:04")) || strings.Contains(body, "/giveback") {
+		t.Fatalf("alice's access page:\n%s", body)
+	}
+	if _, body := alice.get("/ui/requests/" + m[1]); !strings.Contains(body, "starts at") || !strings.Contains(body, "Cancel this request") {
+		t.Fatalf("the request page:\n%s", body)
+	}
+	if out, err := d.jitd("grant", "list", "--user", "alice"); err != nil || strings.Contains(out, "payments-release") {
+		t.Fatalf("a grant before the start: %v\n%s", err, out)
+	}
+	if code, loc := alice.post("/ui/requests/"+m[1]+"/cancel", url.Values{}); code != http.StatusSeeOther || !strings.Contains(loc, "cancelled") {
+		t.Fatalf("cancel before the start: %d %s", code, loc)
+	}
+
+	// The daemon makes the grant when the start comes.
+	tok, btok := d.token("alice", "requester"), d.token("bob", "approver")
+	out, err := d.as(tok, "request", "create", "--group", "payments-release", "--for", "1h", "--reason", "release 2.5", "--start", "3s", "-o", "json")
+	var q struct{ ID string }
+	if json.Unmarshal([]byte(out), &q); err != nil || q.ID == "" {
+		t.Fatalf("request --start 3s: %v\n%s", err, out)
+	}
+	if out, err := d.as(btok, "approve", q.ID); err != nil || !strings.Contains(out, "approved") {
+		t.Fatalf("approve: %v\n%s", err, out)
+	}
+	poll.Until(t, 15*time.Second, "the grant to be made at the start", func() bool {
+		out, err := d.as(tok, "grant", "list")
+		return err == nil && strings.Contains(out, "payments-release") && strings.Contains(out, "active")
+	})
+}

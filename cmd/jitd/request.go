@@ -17,15 +17,24 @@ func requestCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "request", Short: "Ask for access, and follow your requests"}
 	var req api.CreateRequestRequest
 	var wait bool
+	var start string
 	create := &cobra.Command{
-		Use:   "create (--group NAME | --extend GRANT-ID) --for DURATION --reason TEXT [--ticket ID] [--wait]",
+		Use:   "create (--group NAME | --extend GRANT-ID) --for DURATION --reason TEXT [--ticket ID] [--start TIME] [--wait]",
 		Short: "Ask for temporary membership of a group, or more time on one of your grants (as the person your token names)",
 		Example: `  jitd request create --group prod-db-admins --for 4h --reason "deploy 2.3" --ticket CHG-1042
-  jitd request create --extend g-4sd0x --for 1h --reason "migration still running"`,
+  jitd request create --extend g-4sd0x --for 1h --reason "migration still running"
+  jitd request create --group payments-release --for 2h --reason "release 2.4" --start 2026-12-06T22:00:00Z`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if (req.Group == "") == (req.Extends == "") {
 				return fmt.Errorf("give --group for a new grant, or --extend GRANT-ID for more time on one")
+			}
+			if start != "" {
+				if d, err := time.ParseDuration(start); err == nil {
+					req.StartsAt = time.Now().Add(d)
+				} else if req.StartsAt, err = time.Parse(time.RFC3339, start); err != nil {
+					return usageErr{fmt.Errorf("--start must be RFC 3339 (2026-12-06T22:00:00Z) or a time from now (90m) (got %q)", start)}
+				}
 			}
 			c, err := g.client()
 			if err != nil {
@@ -50,6 +59,7 @@ func requestCmd(g *globals) *cobra.Command {
 		},
 	}
 	f := create.Flags()
+	f.StringVar(&start, "start", "", "ask for the access from this time (RFC 3339, or from now: 90m); once approved, the grant is made then")
 	f.BoolVar(&wait, "wait", false, "wait until the request is decided; exit 1 unless it is approved")
 	f.StringVar(&req.Directory, "directory", "", "directory (needed when several are configured)")
 	f.StringVar(&req.Group, "group", "", "group")
@@ -327,6 +337,9 @@ func printRequest(w io.Writer, g *globals, r api.Request) error {
 	}
 	if r.State == "pending" {
 		rows = append(rows, [2]string{"Expires", fmt.Sprintf("%s (%s left)", stamp(r.ExpiresAt), left(time.Now(), r.ExpiresAt))})
+	}
+	if !r.StartsAt.IsZero() {
+		rows = append(rows, [2]string{"Starts", stamp(r.StartsAt)})
 	}
 	for i, s := range r.Steps {
 		who := append(append([]string{}, s.Users...), prefixed("members of ", s.Groups)...)

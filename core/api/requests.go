@@ -39,6 +39,8 @@ type Request struct {
 	// self-granted emergency access.
 	Extends    string `json:"extends,omitempty"`
 	BreakGlass bool   `json:"breakglass,omitempty"`
+	// StartsAt is when the access begins, when asked for later.
+	StartsAt time.Time `json:"starts_at,omitzero"`
 	// Onboarding is a contractor's request for an account (through an
 	// invite) instead of a group; AccountID is the account it made.
 	Onboarding *store.Onboarding `json:"onboarding,omitempty"`
@@ -79,7 +81,7 @@ type Approval struct {
 func requestJSON(r store.Request, as []store.Approval) Request {
 	out := Request{ID: r.ID, Requester: r.Requester, Directory: r.Directory, Group: r.Group, Duration: r.Duration.String(), Reason: r.Reason,
 		Ticket: r.Ticket, State: string(r.State), Rule: r.Rule, Steps: r.Steps, Step: r.Step, CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt,
-		DecidedAt: r.DecidedAt, DecidedBy: r.DecidedBy, Detail: r.Detail, GrantID: r.GrantID, Extends: r.Extends, BreakGlass: r.BreakGlass,
+		DecidedAt: r.DecidedAt, DecidedBy: r.DecidedBy, Detail: r.Detail, GrantID: r.GrantID, Extends: r.Extends, BreakGlass: r.BreakGlass, StartsAt: r.StartsAt,
 		Onboarding: r.Onboarding, AccountID: r.AccountID, Approvals: []Approval{}}
 	if out.Steps == nil {
 		out.Steps = []store.ApprovalStep{}
@@ -99,6 +101,8 @@ type CreateRequestRequest struct {
 	Reason    string `json:"reason"`
 	Ticket    string `json:"ticket,omitempty"`
 	Extends   string `json:"extends,omitempty"`
+	// StartsAt asks for the access from a time in the future.
+	StartsAt time.Time `json:"starts_at,omitzero"`
 }
 
 // DecisionRequest approves (comment optional) or denies (reason required).
@@ -124,7 +128,7 @@ func (s *Server) createRequest(w http.ResponseWriter, r *http.Request, p auth.Pr
 		req.Directory = s.defaultDirectory
 	}
 	q, err := s.requests.Create(r.Context(), request.CreateRequest{Requester: p.Name, Directory: req.Directory, Group: req.Group,
-		Duration: d, Reason: req.Reason, Ticket: req.Ticket, Extends: req.Extends, MFA: p.MFA})
+		Duration: d, Reason: req.Reason, Ticket: req.Ticket, Extends: req.Extends, StartsAt: req.StartsAt, MFA: p.MFA})
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/jitd/jitd/core/api"
 	"github.com/jitd/jitd/core/api/apiclient"
@@ -115,13 +116,32 @@ func (p *Portal) signOut(w http.ResponseWriter, r *http.Request) {
 // live are the grant states that still give, or are about to give, access.
 var live = []string{"pending", "applying", "active", "apply_failed", "revoking", "revoke_failed"}
 
+// accessData is what a person holds, and what is approved to start later.
+type accessData struct {
+	Grants   []api.Grant
+	Upcoming []api.Request
+}
+
 func (p *Portal) myAccess(w http.ResponseWriter, r *http.Request, v viewer) {
 	gs, err := v.c.ListGrants(r.Context(), apiclient.GrantFilter{User: v.Name, States: live, Limit: 200})
 	if err != nil {
 		p.fail(w, r, err)
 		return
 	}
-	p.render(w, r, http.StatusOK, "access", view{Title: "My access", Me: &v.Whoami, Nav: "access", Data: gs})
+	d := accessData{Grants: gs}
+	if v.may(auth.RequestCreate) {
+		rs, err := v.c.ListRequests(r.Context(), apiclient.RequestFilter{Mine: true, States: []string{"approved"}})
+		if err != nil {
+			p.fail(w, r, err)
+			return
+		}
+		for _, q := range rs {
+			if q.GrantID == "" && q.StartsAt.After(p.d.Clock.Now()) {
+				d.Upcoming = append(d.Upcoming, q)
+			}
+		}
+	}
+	p.render(w, r, http.StatusOK, "access", view{Title: "My access", Me: &v.Whoami, Nav: "access", Data: d})
 }
 
 func (p *Portal) giveBack(w http.ResponseWriter, r *http.Request, v viewer) {
@@ -161,6 +181,7 @@ type requestData struct {
 	Groups                   []api.ManagedGroup
 	Target                   string // directory/group
 	For, Reason, Ticket      string
+	Start                    string // as the form's datetime-local field has it (UTC)
 	Preview                  *api.PolicyDecision
 	PreviewError             string
 	PreviewDirectory, Picked string
@@ -182,7 +203,8 @@ func (p *Portal) showRequestForm(w http.ResponseWriter, r *http.Request, v viewe
 		p.fail(w, r, err)
 		return
 	}
-	d := requestData{Groups: groups, Target: r.FormValue("target"), For: r.FormValue("for"), Reason: r.FormValue("reason"), Ticket: r.FormValue("ticket")}
+	d := requestData{Groups: groups, Target: r.FormValue("target"), For: r.FormValue("for"), Reason: r.FormValue("reason"), Ticket: r.FormValue("ticket"),
+		Start: r.FormValue("start")}
 	if d.For == "" {
 		d.For = "1h"
 	}
@@ -204,8 +226,16 @@ func (p *Portal) requestSubmit(w http.ResponseWriter, r *http.Request, v viewer)
 		p.showRequestForm(w, r, v, http.StatusBadRequest, "Pick the group you need.", false)
 		return
 	}
+	var start time.Time
+	if s := strings.TrimSpace(r.PostFormValue("start")); s != "" {
+		var err error
+		if start, err = time.ParseInLocation("2006-01-02T15:04", s, time.UTC); err != nil {
+			p.showRequestForm(w, r, v, http.StatusBadRequest, "Give the start as a day and a time (UTC), or leave it empty to start at approval.", false)
+			return
+		}
+	}
 	q, err := v.c.CreateRequest(r.Context(), api.CreateRequestRequest{Directory: dir, Group: group, For: strings.TrimSpace(r.PostFormValue("for")),
-		Reason: r.PostFormValue("reason"), Ticket: r.PostFormValue("ticket")})
+		Reason: r.PostFormValue("reason"), Ticket: r.PostFormValue("ticket"), StartsAt: start})
 	if err != nil {
 		var apiErr *api.Error
 		if errors.As(err, &apiErr) && apiErr.Status < 500 {
@@ -243,7 +273,7 @@ func (p *Portal) requestPage(w http.ResponseWriter, r *http.Request, v viewer) {
 		return
 	}
 	rv := requestView{Request: q, Decide: q.State == "pending" && v.may(auth.RequestDecide) && !strings.EqualFold(q.Requester, v.Name),
-		Cancel: q.State == "pending" && strings.EqualFold(q.Requester, v.Name)}
+		Cancel: (q.State == "pending" || (q.State == "approved" && q.GrantID == "" && q.StartsAt.After(p.d.Clock.Now()))) && strings.EqualFold(q.Requester, v.Name)}
 	if q.Group != "" && (auth.SeesAll(v.Role) || strings.EqualFold(q.Requester, v.Name)) {
 		t, err := p.timeline(r, v, q.Requester, q.Group, q.Directory)
 		if err != nil {

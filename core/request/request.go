@@ -47,7 +47,8 @@ const (
 	ActionDenied    = "request.denied"
 	ActionCancelled = "request.cancelled"
 	ActionExpired   = "request.expired"
-	ActionFailed    = "request.failed" // approved, but the grant could not be made
+	ActionFailed    = "request.failed"  // approved, but the grant could not be made
+	ActionStarted   = "request.started" // approved earlier; its start came and the grant is made
 )
 
 // Store is the part of jitd's store requests use.
@@ -240,7 +241,13 @@ type CreateRequest struct {
 	// Extends, when set, is a live grant of the requester's to extend by
 	// Duration; Directory and Group come from it.
 	Extends string
+	// StartsAt, when set, asks for the access from then on (within
+	// MaxStartAhead); the grant is made at that time once approved.
+	StartsAt time.Time
 }
+
+// MaxStartAhead is how far ahead a request may ask its access to start.
+const MaxStartAhead = 30 * 24 * time.Hour
 
 // Create records a request as policy decides it: refused (ErrInvalid, the
 // refusal audited), approved at once (the grant made), or pending its steps.
@@ -274,6 +281,17 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (store.Request,
 	if strings.TrimSpace(req.Reason) == "" {
 		problems = append(problems, "a reason is required")
 	}
+	if !req.StartsAt.IsZero() {
+		now := m.clock.Now()
+		switch {
+		case req.Extends != "":
+			problems = append(problems, "an extension starts when the grant would end; it takes no start time")
+		case !req.StartsAt.After(now):
+			problems = append(problems, fmt.Sprintf("the start (%s) is not in the future; leave it out to start at approval", req.StartsAt.UTC().Format(time.RFC3339)))
+		case req.StartsAt.Sub(now) > MaxStartAhead:
+			problems = append(problems, fmt.Sprintf("the start may be at most %s ahead", MaxStartAhead))
+		}
+	}
 	if len(problems) > 0 {
 		return store.Request{}, fmt.Errorf("%w: %s", ErrInvalid, strings.Join(problems, "; "))
 	}
@@ -302,7 +320,7 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (store.Request,
 	}
 	dec := m.policy.Load().Decide(in)
 	r := store.Request{ID: newID(), Requester: req.Requester, Directory: req.Directory, Group: req.Group, Duration: req.Duration,
-		Reason: req.Reason, Ticket: req.Ticket, State: store.RequestPending, Rule: dec.Rule, Extends: req.Extends,
+		Reason: req.Reason, Ticket: req.Ticket, State: store.RequestPending, Rule: dec.Rule, Extends: req.Extends, StartsAt: req.StartsAt,
 		CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(m.config().TTL)}
 	for _, s := range dec.Steps {
 		r.Steps = append(r.Steps, store.ApprovalStep{Any: max(s.Any, 1), Users: nonNil(s.Users), Groups: nonNil(s.Groups)})
@@ -310,6 +328,9 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (store.Request,
 	detail := fmt.Sprintf("%s on %s for %s: %s", r.Requester, r.Group, r.Duration, r.Reason)
 	if r.Extends != "" {
 		detail = fmt.Sprintf("%s asks to extend grant %s (%s) by %s: %s", r.Requester, r.Extends, r.Group, r.Duration, r.Reason)
+	}
+	if !r.StartsAt.IsZero() {
+		detail += "; from " + r.StartsAt.UTC().Format(time.RFC3339)
 	}
 	detail += riskNote
 	switch {
@@ -364,13 +385,41 @@ func (m *Manager) approve(ctx context.Context, r store.Request, by string, recor
 	if r.Onboarding != nil {
 		return m.approveOnboarding(ctx, r, by, record)
 	}
+	now := m.clock.Now()
+	approved := r
+	approved.State, approved.UpdatedAt, approved.DecidedAt, approved.DecidedBy = store.RequestApproved, now, now, by
+	if r.Extends == "" && r.StartsAt.After(now) {
+		// Approved for later: the grant is made when the start comes
+		// (StartDue), from what is recorded here.
+		approved.Detail = "starts at " + r.StartsAt.UTC().Format(time.RFC3339)
+		err := m.store.Update(ctx, func(tx store.Tx) error {
+			if record != nil {
+				if err := record(tx); err != nil {
+					return err
+				}
+			}
+			if err := tx.UpdateRequest(approved); err != nil {
+				return err
+			}
+			return appendEvent(tx, approved, now, by, ActionApproved, "approved; the grant starts at "+r.StartsAt.UTC().Format(time.RFC3339))
+		})
+		if err != nil {
+			return r, err
+		}
+		m.Wake()
+		return approved, nil
+	}
+	return m.grantFor(ctx, r, approved, by, ActionApproved, record)
+}
+
+// grantFor makes the grant of an approved request (approved is the request
+// as it is to be recorded), or records that it could not be made.
+func (m *Manager) grantFor(ctx context.Context, r, approved store.Request, by, action string, record func(store.Tx) error) (store.Request, error) {
+	now := m.clock.Now()
 	reason := "request " + r.ID + ": " + r.Reason
 	if r.Ticket != "" {
 		reason += " (" + r.Ticket + ")"
 	}
-	now := m.clock.Now()
-	approved := r
-	approved.State, approved.UpdatedAt, approved.DecidedAt, approved.DecidedBy = store.RequestApproved, now, now, by
 	recordApproval := func(tx store.Tx, grantID string) error {
 		if record != nil {
 			if err := record(tx); err != nil {
@@ -381,7 +430,11 @@ func (m *Manager) approve(ctx context.Context, r store.Request, by string, recor
 		if err := tx.UpdateRequest(approved); err != nil {
 			return err
 		}
-		return appendEvent(tx, approved, now, by, ActionApproved, "approved; grant "+grantID)
+		what := "approved; grant "
+		if action == ActionStarted {
+			what = "its start came; grant "
+		}
+		return appendEvent(tx, approved, now, by, action, what+grantID)
 	}
 	var g store.Grant
 	var gerr error
@@ -641,7 +694,8 @@ func (m *Manager) decide(ctx context.Context, id, approver, comment string, appr
 	return r, nil
 }
 
-// Cancel withdraws a pending request; only its requester may.
+// Cancel withdraws a pending request, or an approved one whose start has
+// not come; only its requester may.
 func (m *Manager) Cancel(ctx context.Context, id, by string) (store.Request, error) {
 	r, err := m.Get(ctx, id)
 	if err != nil {
@@ -656,7 +710,8 @@ func (m *Manager) Cancel(ctx context.Context, id, by string) (store.Request, err
 		if err != nil {
 			return err
 		}
-		if cur.State != store.RequestPending {
+		waiting := cur.State == store.RequestApproved && cur.GrantID == "" && cur.StartsAt.After(now) && cur.Onboarding == nil
+		if cur.State != store.RequestPending && !waiting {
 			return fmt.Errorf("%w: request %s is %s", ErrConflict, id, cur.State)
 		}
 		cur.State, cur.UpdatedAt, cur.DecidedAt, cur.DecidedBy = store.RequestCancelled, now, now, by

@@ -393,3 +393,77 @@ func TestCreate_BadTargetsAndTextAreRefusedAtOnceAndRecordNothing(t *testing.T) 
 		t.Fatalf("a comment too long: %v", err)
 	}
 }
+
+// A request for later is approved now and granted when its start comes:
+// not before, once, and not at all if the requester cancels first.
+func TestAStartInTheFutureIsGrantedWhenItComes(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	ask := func(start time.Time) (store.Request, error) {
+		return e.mgr.Create(ctx, CreateRequest{Requester: "alice", Directory: "demo", Group: "payments-release", Duration: time.Hour, Reason: "release 2.4", StartsAt: start})
+	}
+	now := e.clock.Now()
+	for _, bad := range []time.Time{now.Add(-time.Minute), now, now.Add(MaxStartAhead + time.Hour)} {
+		if r, err := ask(bad); !errors.Is(err, ErrInvalid) {
+			t.Fatalf("start %v: %+v %v", bad, r, err)
+		}
+	}
+	r, err := ask(now.Add(2 * time.Hour))
+	if err != nil || r.State != store.RequestApproved || r.GrantID != "" || !strings.Contains(r.Detail, "starts at") {
+		t.Fatalf("a request for later: %+v %v", r, err)
+	}
+	if n, err := e.mgr.StartDue(ctx); err != nil || n != 0 || e.member("alice", "payments-release") {
+		t.Fatalf("before the start: %d %v", n, err)
+	}
+	if next, ok, _ := e.store.NextRequestDue(ctx); !ok || !next.Equal(r.StartsAt) {
+		t.Fatalf("the loop would next wake at %v, not the start %v", next, r.StartsAt)
+	}
+	e.clock.Advance(2 * time.Hour)
+	if n, err := e.mgr.StartDue(ctx); err != nil || n != 1 || !e.member("alice", "payments-release") {
+		t.Fatalf("at the start: %d %v", n, err)
+	}
+	got, _ := e.mgr.Get(ctx, r.ID)
+	g, err := e.store.Grant(ctx, got.GrantID)
+	if err != nil || g.State != store.StateActive || !g.ExpiresAt.Equal(e.clock.Now().Add(time.Hour)) {
+		t.Fatalf("the grant: %+v %v", g, err)
+	}
+	if n, _ := e.mgr.StartDue(ctx); n != 0 {
+		t.Fatalf("started twice: %d", n)
+	}
+	if acts := e.actions(r.ID); !slices.Contains(acts, ActionStarted) || !slices.Contains(acts, ActionApproved) {
+		t.Fatalf("the approval and the start are not both audited with the request: %v", acts)
+	}
+
+	// Cancelled before its start: never granted.
+	e.dir.RemoveMembers(ctx, mustGroup(t, e, "payments-release"), []string{mustUser(t, e, "alice")})
+	later, err := ask(e.clock.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.mgr.Cancel(ctx, later.ID, "bob"); !errors.Is(err, ErrForbidden) {
+		t.Fatalf("bob cancels alice's: %v", err)
+	}
+	if c, err := e.mgr.Cancel(ctx, later.ID, "alice"); err != nil || c.State != store.RequestCancelled {
+		t.Fatalf("cancel before the start: %+v %v", c, err)
+	}
+	e.clock.Advance(2 * time.Hour)
+	if n, _ := e.mgr.StartDue(ctx); n != 0 {
+		t.Fatalf("a cancelled request started: %d", n)
+	}
+}
+
+func mustGroup(t *testing.T, e *env, name string) string {
+	g, err := e.dir.LookupGroup(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g.ID
+}
+
+func mustUser(t *testing.T, e *env, login string) string {
+	u, err := e.dir.LookupUser(context.Background(), login)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.ID
+}

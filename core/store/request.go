@@ -59,6 +59,9 @@ type Request struct {
 	// requester's own authority.
 	Extends    string
 	BreakGlass bool
+	// StartsAt, when set, is when the grant begins: an approved request
+	// waits with no grant until then (zero: at approval).
+	StartsAt time.Time
 	// Onboarding, when set, makes this a contractor's request for an
 	// account (and its groups) instead of a group; AccountID is the
 	// account made when it was approved.
@@ -116,8 +119,12 @@ type Requests interface {
 	Requests(ctx context.Context, f RequestFilter) ([]Request, error)
 	// Approvals lists a request's decisions, oldest first.
 	Approvals(ctx context.Context, requestID string) ([]Approval, error)
-	// NextRequestExpiry returns when the earliest pending request expires.
-	NextRequestExpiry(ctx context.Context) (time.Time, bool, error)
+	// NextRequestDue returns when the earliest pending request expires or
+	// approved request starts.
+	NextRequestDue(ctx context.Context) (time.Time, bool, error)
+	// StartingRequests returns approved requests whose start has come and
+	// whose grant is not made yet, earliest first.
+	StartingRequests(ctx context.Context, now time.Time, limit int) ([]Request, error)
 	// Reviews lists break-glass reviews in state ("" for all), newest first.
 	Reviews(ctx context.Context, state ReviewState) ([]Review, error)
 }

@@ -14,14 +14,14 @@ import (
 )
 
 const requestColumns = `id, requester, directory, group_name, duration_ns, reason, ticket, state, rule, steps, step,
-	created_at, updated_at, expires_at, decided_at, decided_by, detail, grant_id, extends, breakglass, onboarding, account_id`
+	created_at, updated_at, expires_at, decided_at, decided_by, detail, grant_id, extends, breakglass, onboarding, account_id, starts_at`
 
 func scanRequest(r scanner) (store.Request, error) {
 	var q store.Request
 	var state, steps, onboarding string
-	var dur, created, updated, expires, decided int64
+	var dur, created, updated, expires, decided, starts int64
 	err := r.Scan(&q.ID, &q.Requester, &q.Directory, &q.Group, &dur, &q.Reason, &q.Ticket, &state, &q.Rule, &steps, &q.Step,
-		&created, &updated, &expires, &decided, &q.DecidedBy, &q.Detail, &q.GrantID, &q.Extends, &q.BreakGlass, &onboarding, &q.AccountID)
+		&created, &updated, &expires, &decided, &q.DecidedBy, &q.Detail, &q.GrantID, &q.Extends, &q.BreakGlass, &onboarding, &q.AccountID, &starts)
 	if err != nil {
 		return q, err
 	}
@@ -32,7 +32,7 @@ func scanRequest(r scanner) (store.Request, error) {
 		}
 	}
 	q.State, q.Duration = store.RequestState(state), time.Duration(dur)
-	q.CreatedAt, q.UpdatedAt, q.ExpiresAt, q.DecidedAt = fromNanos(created), fromNanos(updated), fromNanos(expires), fromNanos(decided)
+	q.CreatedAt, q.UpdatedAt, q.ExpiresAt, q.DecidedAt, q.StartsAt = fromNanos(created), fromNanos(updated), fromNanos(expires), fromNanos(decided), fromNanos(starts)
 	if err := json.Unmarshal([]byte(steps), &q.Steps); err != nil {
 		return q, fmt.Errorf("request %s: steps: %w", q.ID, err)
 	}
@@ -86,14 +86,27 @@ func (s *Store) Approvals(ctx context.Context, id string) ([]store.Approval, err
 	return approvals(ctx, s.read, id)
 }
 
-// NextRequestExpiry returns when the earliest pending request expires.
-func (s *Store) NextRequestExpiry(ctx context.Context) (time.Time, bool, error) {
+// startingWhere selects approved requests that wait for their start.
+const startingWhere = `state = 'approved' AND grant_id = '' AND onboarding = '' AND extends = '' AND starts_at > 0`
+
+// NextRequestDue returns when the earliest pending request expires or
+// approved request starts.
+func (s *Store) NextRequestDue(ctx context.Context) (time.Time, bool, error) {
 	var n sql.NullInt64
-	err := s.read.QueryRowContext(ctx, `SELECT min(expires_at) FROM requests WHERE state = 'pending'`).Scan(&n)
+	err := s.read.QueryRowContext(ctx, `SELECT min(t) FROM (
+		SELECT min(expires_at) AS t FROM requests WHERE state = 'pending'
+		UNION ALL SELECT min(starts_at) FROM requests WHERE `+startingWhere+`)`).Scan(&n)
 	if err != nil || !n.Valid {
 		return time.Time{}, false, err
 	}
 	return fromNanos(n.Int64), true, nil
+}
+
+// StartingRequests returns approved requests whose start has come and whose
+// grant is not made yet, earliest first.
+func (s *Store) StartingRequests(ctx context.Context, now time.Time, limit int) ([]store.Request, error) {
+	return queryAll(ctx, s.read, `SELECT `+requestColumns+` FROM requests WHERE `+startingWhere+` AND starts_at <= ? ORDER BY starts_at, id LIMIT ?`,
+		scanRequest, now.UnixNano(), limit)
 }
 
 func (t *txn) Request(id string) (store.Request, error) { return getRequest(t.ctx, t, id) }
@@ -107,10 +120,10 @@ func (t *txn) InsertRequest(r store.Request) error {
 		}
 		onboarding = string(b)
 	}
-	_, err := t.exec(`INSERT INTO requests (`+requestColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+	_, err := t.exec(`INSERT INTO requests (`+requestColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		r.ID, r.Requester, r.Directory, r.Group, int64(r.Duration), r.Reason, r.Ticket, string(r.State), r.Rule, stepsJSON(r.Steps), r.Step,
 		nanos(r.CreatedAt), nanos(r.UpdatedAt), nanos(r.ExpiresAt), nanos(r.DecidedAt), r.DecidedBy, r.Detail, r.GrantID, r.Extends, r.BreakGlass,
-		onboarding, r.AccountID)
+		onboarding, r.AccountID, nanos(r.StartsAt))
 	var se sqlite3.Error
 	if errors.As(err, &se) && se.Code == sqlite3.ErrConstraint {
 		return fmt.Errorf("request %q: %w: %v", r.ID, store.ErrConflict, err)

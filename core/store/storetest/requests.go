@@ -33,8 +33,8 @@ func testRequests(t *testing.T, s store.Store) {
 	if _, err := s.Request(ctx, "r-none"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("missing request: %v", err)
 	}
-	if next, ok, err := s.NextRequestExpiry(ctx); err != nil || !ok || !next.Equal(other.ExpiresAt) {
-		t.Fatalf("NextRequestExpiry = %v %v %v", next, ok, err)
+	if next, ok, err := s.NextRequestDue(ctx); err != nil || !ok || !next.Equal(other.ExpiresAt) {
+		t.Fatalf("NextRequestDue = %v %v %v", next, ok, err)
 	}
 	// One decision per person per request.
 	a := store.Approval{RequestID: "r-1", Approver: "bob", Step: 0, Decision: "approve", Comment: "ok", At: t0.Add(time.Minute)}
@@ -63,6 +63,32 @@ func testRequests(t *testing.T, s store.Store) {
 	}
 	if got, _ := s.Requests(ctx, store.RequestFilter{Requester: "carol", States: []store.RequestState{store.RequestPending}}); len(got) != 1 || got[0].ID != "r-2" {
 		t.Fatalf("Requests(carol, pending) = %+v", got)
+	}
+	// An approved request that starts later waits with no grant; it is due
+	// at its start, before a later expiry.
+	later := other
+	later.ID, later.State, later.StartsAt, later.DecidedAt, later.DecidedBy = "r-3", store.RequestApproved, t0.Add(30*time.Minute), t0, "bob"
+	if err := s.Update(ctx, func(tx store.Tx) error { return tx.InsertRequest(later) }); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Request(ctx, "r-3"); !reflect.DeepEqual(got, later) {
+		t.Fatalf("a request with a start = %+v\nwant %+v", got, later)
+	}
+	if next, ok, err := s.NextRequestDue(ctx); err != nil || !ok || !next.Equal(later.StartsAt) {
+		t.Fatalf("NextRequestDue with a start = %v %v %v", next, ok, err)
+	}
+	if got, err := s.StartingRequests(ctx, t0.Add(29*time.Minute), 10); err != nil || len(got) != 0 {
+		t.Fatalf("StartingRequests before the start = %+v %v", got, err)
+	}
+	if got, err := s.StartingRequests(ctx, t0.Add(30*time.Minute), 10); err != nil || len(got) != 1 || got[0].ID != "r-3" {
+		t.Fatalf("StartingRequests at the start = %+v %v", got, err)
+	}
+	later.GrantID = "g-9"
+	if err := s.Update(ctx, func(tx store.Tx) error { return tx.UpdateRequest(later) }); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.StartingRequests(ctx, t0.Add(time.Hour), 10); len(got) != 0 {
+		t.Fatalf("StartingRequests once the grant is made = %+v", got)
 	}
 }
 
