@@ -18,6 +18,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/jitd/jitd/core/api"
+	"github.com/jitd/jitd/core/api/apiclient"
 	"github.com/jitd/jitd/fixtures/browser"
 	"github.com/jitd/jitd/fixtures/oidcfake"
 	"github.com/jitd/jitd/fixtures/poll"
@@ -303,6 +305,14 @@ func TestBrowser_RequestApproveGiveBack(t *testing.T) {
 	alice := browser.Person(t, b)
 	step(alice, "open the portal", chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS(`button[value="alice"]`)))
 	check(alice, "signin")
+	// The keyboard reaches everything: the first Tab lands on the skip
+	// link, which is then visible, with a focus ring.
+	step(alice, "press Tab", chromedp.KeyEvent("\t"))
+	focus, err := chromedp.Run(alice, chromedp.Evaluate[[]string](`(() => { const e = document.activeElement, s = getComputedStyle(e);
+		return [e.className, s.outlineStyle, String(e.getBoundingClientRect().left >= 0)]; })()`))
+	if err != nil || len(focus) != 3 || focus[0] != "skip" || focus[1] == "none" || focus[2] != "true" {
+		t.Fatalf("after Tab, the focus is %v (%v); want the visible skip link with a focus ring", focus, err)
+	}
 	step(alice, "sign in as alice", chromedp.Click(chromedp.CSS(`button[value="alice"]`)), chromedp.WaitVisible(chromedp.CSS(`nav a[aria-current]`)))
 	step(alice, "open the request form", chromedp.Navigate(base+"/ui/request"), chromedp.WaitVisible(chromedp.ID("target")),
 		chromedp.SetValue(chromedp.ID("target"), "demo/prod-db-admins"), chromedp.SetValue(chromedp.ID("for"), "2h"),
@@ -600,6 +610,24 @@ func TestE2E_PortalOversightPages(t *testing.T) {
 	}
 	if code, _ := erin.post("/ui/grants/"+g[1]+"/revoke", url.Values{"reason": {""}}); code < 400 {
 		t.Errorf("a second revoke without a reason: %d", code)
+	}
+
+	// Long lists are paged on the server: 60 requests make two pages.
+	ac := apiclient.New(d.addr, d.token("alice", "requester"), nil)
+	for i := range 60 {
+		if _, err := ac.CreateRequest(context.Background(), api.CreateRequestRequest{Group: "prod-db-admins", For: "1h", Reason: fmt.Sprint("batch ", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rows := regexp.MustCompile(`<tr><td><a href="/ui/requests/`)
+	_, first := erin.get("/ui/all-requests?state=pending")
+	older := regexp.MustCompile(`href="(/ui/all-requests\?[^"]*offset=50[^"]*)">Older`).FindStringSubmatch(first)
+	if n := len(rows.FindAllString(first, -1)); n != 50 || older == nil {
+		t.Fatalf("the first page: %d rows, older %v", n, older)
+	}
+	_, second := erin.get(strings.ReplaceAll(older[1], "&amp;", "&"))
+	if n := len(rows.FindAllString(second, -1)); n != 10 || !strings.Contains(second, ">Newer<") || strings.Contains(second, ">Older<") {
+		t.Fatalf("the second page: %d rows\n%s", n, second)
 	}
 }
 

@@ -99,7 +99,11 @@ func (s *Server) createAccount(w http.ResponseWriter, r *http.Request, p auth.Pr
 // accounts they sponsor.
 func (s *Server) listAccounts(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
 	q := r.URL.Query()
-	f := store.AccountFilter{Directory: q.Get("directory"), Sponsor: q.Get("sponsor"), Login: q.Get("login"), Limit: 1000}
+	f := store.AccountFilter{Directory: q.Get("directory"), Sponsor: q.Get("sponsor"), Login: q.Get("login")}
+	var err error
+	if f.Limit, f.Offset, err = page(q, 1000, 1000); err != nil {
+		return err
+	}
 	if !auth.SeesAll(p.Role) {
 		if f.Sponsor != "" && !strings.EqualFold(f.Sponsor, p.Name) {
 			return &Error{Status: http.StatusForbidden, Code: CodeForbidden, Message: fmt.Sprintf("role %s may read only the accounts it sponsors", p.Role)}

@@ -27,17 +27,22 @@ import (
 // when no other length is given.
 const defaultExtension = time.Hour
 
+// The page looks like the portal's (its stylesheet), and carries no script.
 var actionPage = template.Must(template.New("act").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>jitd</title>
-<meta name="viewport" content="width=device-width, initial-scale=1"></head>
-<body style="font-family: sans-serif; max-width: 40em; margin: 2em auto">
+<html lang="en"><head><meta charset="utf-8"><title>{{.Title}} · jitd</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="stylesheet" href="/ui/static/portal.css"></head>
+<body>
+<header class="top"><span class="brand">jitd</span></header>
+<main>
 <h1>{{.Title}}</h1>
 <p>{{.Text}}</p>
-{{if .Form}}<form method="post">
-{{if eq .Action "deny"}}<p><label>Reason <input name="reason" required></label></p>{{end}}
-{{if eq .Action "extend"}}<p><label>Extend by <input name="for" value="1h"></label> <label>Reason <input name="reason" required></label></p>{{end}}
-<p><button type="submit">{{.Button}}</button></p>
+{{if .Form}}<form method="post" class="stack">
+{{if eq .Action "deny"}}<label for="reason">Reason</label> <input id="reason" name="reason" required>{{end}}
+{{if eq .Action "extend"}}<label for="for">Extend by</label> <input id="for" name="for" value="1h"> <label for="reason">Reason</label> <input id="reason" name="reason" required>{{end}}
+<div class="buttons"><button type="submit">{{.Button}}</button></div>
 </form>{{end}}
+</main>
 </body></html>
 `))
 
@@ -50,7 +55,7 @@ func (s *Server) renderAction(w http.ResponseWriter, status int, v actionView) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Referrer-Policy", "no-referrer") // the token is in the URL
-	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 	w.WriteHeader(status)
 	actionPage.Execute(w, v)
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -52,19 +53,9 @@ func (s *Server) listGrants(w http.ResponseWriter, r *http.Request, p auth.Princ
 			f.States = append(f.States, store.State(one))
 		}
 	}
-	if l := q.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > 10000 {
-			return &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: "limit must be between 1 and 10000"}
-		}
-		f.Limit = n
-	}
-	if o := q.Get("offset"); o != "" {
-		n, err := strconv.Atoi(o)
-		if err != nil || n < 0 {
-			return &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: "offset must be 0 or more"}
-		}
-		f.Offset = n
+	var err error
+	if f.Limit, f.Offset, err = page(q, 1000, 10000); err != nil {
+		return err
 	}
 	gs, err := s.store.Grants(r.Context(), f)
 	if err != nil {
@@ -91,6 +82,27 @@ func (s *Server) getGrant(w http.ResponseWriter, r *http.Request, p auth.Princip
 	}
 	writeJSON(w, http.StatusOK, grantJSON(g))
 	return nil
+}
+
+// page reads a list's limit (1 to most; def when absent) and offset (0 or
+// more) from the query.
+func page(q url.Values, def, most int) (limit, offset int, err error) {
+	limit = def
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > most {
+			return 0, 0, &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: fmt.Sprintf("limit must be between 1 and %d", most)}
+		}
+		limit = n
+	}
+	if o := q.Get("offset"); o != "" {
+		n, err := strconv.Atoi(o)
+		if err != nil || n < 0 {
+			return 0, 0, &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: "offset must be 0 or more"}
+		}
+		offset = n
+	}
+	return limit, offset, nil
 }
 
 // ManagedGroup is a JIT-managed group: what people may ask for.

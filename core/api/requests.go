@@ -41,6 +41,9 @@ type Request struct {
 	BreakGlass bool   `json:"breakglass,omitempty"`
 	// StartsAt is when the access begins, when asked for later.
 	StartsAt time.Time `json:"starts_at,omitzero"`
+	// Risk is the score policy saw when the request was made (absent
+	// without a risk source).
+	Risk *float64 `json:"risk,omitempty"`
 	// Onboarding is a contractor's request for an account (through an
 	// invite) instead of a group; AccountID is the account it made.
 	Onboarding *store.Onboarding `json:"onboarding,omitempty"`
@@ -81,7 +84,7 @@ type Approval struct {
 func requestJSON(r store.Request, as []store.Approval) Request {
 	out := Request{ID: r.ID, Requester: r.Requester, Directory: r.Directory, Group: r.Group, Duration: r.Duration.String(), Reason: r.Reason,
 		Ticket: r.Ticket, State: string(r.State), Rule: r.Rule, Steps: r.Steps, Step: r.Step, CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt,
-		DecidedAt: r.DecidedAt, DecidedBy: r.DecidedBy, Detail: r.Detail, GrantID: r.GrantID, Extends: r.Extends, BreakGlass: r.BreakGlass, StartsAt: r.StartsAt,
+		DecidedAt: r.DecidedAt, DecidedBy: r.DecidedBy, Detail: r.Detail, GrantID: r.GrantID, Extends: r.Extends, BreakGlass: r.BreakGlass, StartsAt: r.StartsAt, Risk: r.Risk,
 		Onboarding: r.Onboarding, AccountID: r.AccountID, Approvals: []Approval{}}
 	if out.Steps == nil {
 		out.Steps = []store.ApprovalStep{}
@@ -150,7 +153,11 @@ func visible(ctx context.Context, p auth.Principal, r store.Request, decide func
 
 func (s *Server) listRequests(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
 	q := r.URL.Query()
-	f := store.RequestFilter{Directory: q.Get("directory"), Limit: 1000}
+	f := store.RequestFilter{Directory: q.Get("directory")}
+	var err error
+	if f.Limit, f.Offset, err = page(q, 1000, 1000); err != nil {
+		return err
+	}
 	for _, st := range q["state"] {
 		for _, one := range strings.Split(st, ",") {
 			if !store.RequestState(one).Valid() {

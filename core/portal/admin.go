@@ -61,8 +61,7 @@ func (p *Portal) grantsPage(w http.ResponseWriter, r *http.Request, v viewer) {
 		return
 	}
 	q := r.URL.Query()
-	offset, _ := strconv.Atoi(q.Get("offset"))
-	offset = max(0, offset)
+	offset := max(0, atoi(q.Get("offset")))
 	f := apiclient.GrantFilter{User: strings.TrimSpace(q.Get("user")), Group: strings.TrimSpace(q.Get("group")), Directory: strings.TrimSpace(q.Get("directory")),
 		Limit: pageSize + 1, Offset: offset}
 	state := q.Get("state")
@@ -88,8 +87,10 @@ func (p *Portal) allRequestsPage(w http.ResponseWriter, r *http.Request, v viewe
 	if !p.seesAll(w, r, v, "requests") {
 		return
 	}
-	f := apiclient.RequestFilter{}
-	if st := r.URL.Query().Get("state"); st != "" {
+	q := r.URL.Query()
+	offset := max(0, atoi(q.Get("offset")))
+	f := apiclient.RequestFilter{Limit: pageSize + 1, Offset: offset}
+	if st := q.Get("state"); st != "" {
 		f.States = []string{st}
 	}
 	rs, err := v.c.ListRequests(r.Context(), f)
@@ -97,10 +98,14 @@ func (p *Portal) allRequestsPage(w http.ResponseWriter, r *http.Request, v viewe
 		p.fail(w, r, err)
 		return
 	}
-	p.render(w, r, http.StatusOK, "all_requests", view{Title: "All requests", Me: &v.Whoami, Nav: "all-requests", Data: struct {
+	d := struct {
+		pager
 		Requests []api.Request
 		State    string
-	}{rs, r.URL.Query().Get("state")}})
+	}{pager: pager{Query: q}, State: q.Get("state")}
+	d.links("/ui/all-requests", offset, len(rs))
+	d.Requests = rs[:min(len(rs), pageSize)]
+	p.render(w, r, http.StatusOK, "all_requests", view{Title: "All requests", Me: &v.Whoami, Nav: "all-requests", Data: d})
 }
 
 func (p *Portal) driftPage(w http.ResponseWriter, r *http.Request, v viewer) {
@@ -250,6 +255,12 @@ func (p *Portal) auditPage(w http.ResponseWriter, r *http.Request, v viewer) {
 		d.Verify = &res
 	}
 	p.render(w, r, http.StatusOK, "audit", view{Title: "Audit log", Me: &v.Whoami, Nav: "audit", Data: d})
+}
+
+// atoi is a page's number from the query; anything else is 0.
+func atoi(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
 }
 
 // seesAll lets admins and auditors through; others get a page that says

@@ -59,6 +59,7 @@ var funcs = template.FuncMap{
 	"add":   func(a, b int) int { return a + b },
 	"short": short,
 	"list":  func(s ...string) []string { return s },
+	"score": func(f *float64) string { return fmt.Sprintf("%.2f", *f) },
 	"past": func(decision string) string {
 		switch decision {
 		case "approve":

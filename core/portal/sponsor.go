@@ -15,6 +15,7 @@ import (
 // disable. Admins see everyone's.
 
 type sponsorData struct {
+	pager
 	Invites  []api.Invite
 	Accounts []api.Account
 	Groups   []api.ManagedGroup
@@ -34,17 +35,21 @@ func (p *Portal) showSponsor(w http.ResponseWriter, r *http.Request, v viewer, s
 		p.render(w, r, http.StatusForbidden, "message", view{Title: "Contractors", Me: &v.Whoami, Error: "role " + v.Role + " does not sponsor contractors"})
 		return
 	}
-	d := sponsorData{Created: created, CanWrite: v.may(auth.InviteWrite)}
+	offset := max(0, atoi(r.URL.Query().Get("offset")))
+	d := sponsorData{Created: created, CanWrite: v.may(auth.InviteWrite), pager: pager{Query: r.URL.Query()}}
 	var err error
 	if d.Invites, err = v.c.Invites(r.Context(), ""); err != nil {
 		p.fail(w, r, err)
 		return
 	}
 	if v.may(auth.AccountRead) {
-		if d.Accounts, err = v.c.ListAccounts(r.Context(), apiclient.AccountFilter{States: []string{"creating", "create_failed", "active", "disabling", "disable_failed", "disabled"}}); err != nil {
+		if d.Accounts, err = v.c.ListAccounts(r.Context(), apiclient.AccountFilter{States: []string{"creating", "create_failed", "active", "disabling", "disable_failed", "disabled"},
+			Limit: pageSize + 1, Offset: offset}); err != nil {
 			p.fail(w, r, err)
 			return
 		}
+		d.links("/ui/sponsor", offset, len(d.Accounts))
+		d.Accounts = d.Accounts[:min(len(d.Accounts), pageSize)]
 	}
 	if d.Groups, err = v.c.Groups(r.Context()); err != nil {
 		p.fail(w, r, err)

@@ -308,6 +308,7 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (store.Request,
 	}
 	in.Group, in.Duration, in.Reason, in.Ticket, in.MFA, in.Risk = req.Group, req.Duration, req.Reason, req.Ticket, req.MFA, req.Risk
 	riskNote := ""
+	var risk *float64
 	if m.Risk != nil {
 		score, err := m.Risk.Score(ctx, req.Directory, req.Requester)
 		if err != nil {
@@ -317,10 +318,11 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (store.Request,
 			riskNote = fmt.Sprintf("; risk %.2f", score)
 		}
 		in.Risk = score
+		risk = &score
 	}
 	dec := m.policy.Load().Decide(in)
 	r := store.Request{ID: newID(), Requester: req.Requester, Directory: req.Directory, Group: req.Group, Duration: req.Duration,
-		Reason: req.Reason, Ticket: req.Ticket, State: store.RequestPending, Rule: dec.Rule, Extends: req.Extends, StartsAt: req.StartsAt,
+		Reason: req.Reason, Ticket: req.Ticket, State: store.RequestPending, Rule: dec.Rule, Extends: req.Extends, StartsAt: req.StartsAt, Risk: risk,
 		CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(m.config().TTL)}
 	for _, s := range dec.Steps {
 		r.Steps = append(r.Steps, store.ApprovalStep{Any: max(s.Any, 1), Users: nonNil(s.Users), Groups: nonNil(s.Groups)})

@@ -289,6 +289,13 @@ func TestRisk_SourceFeedsContextRiskAndAFailureNeverAutoApproves(t *testing.T) {
 		if login == "alice" && !strings.Contains(created, "risk 0.10") {
 			t.Errorf("alice's request does not record her score: %q", created)
 		}
+		// The score is kept with the request, for whoever decides it.
+		if kept, _ := m.Get(ctx, r.ID); kept.Risk == nil || (login == "bob" && *kept.Risk != 0.8) {
+			t.Errorf("%s's request keeps the risk %v", login, kept.Risk)
+		}
+	}
+	if r, _ := e.ask("alice", "payments-release", time.Hour); r.Risk != nil {
+		t.Errorf("a request with no risk source has a risk: %v", *r.Risk)
 	}
 }
 

@@ -69,6 +69,7 @@ type AccountFilter struct {
 	Sponsor   string
 	Login     string
 	Limit     int
+	Offset    int // skip this many of the newest first (a page)
 }
 
 // Accounts is the store's part for contractor accounts.

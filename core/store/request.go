@@ -62,6 +62,9 @@ type Request struct {
 	// StartsAt, when set, is when the grant begins: an approved request
 	// waits with no grant until then (zero: at approval).
 	StartsAt time.Time
+	// Risk is the score policy saw when the request was made (nil: no
+	// risk source configured).
+	Risk *float64
 	// Onboarding, when set, makes this a contractor's request for an
 	// account (and its groups) instead of a group; AccountID is the
 	// account made when it was approved.
@@ -85,6 +88,7 @@ type RequestFilter struct {
 	Requester string
 	Directory string
 	Limit     int
+	Offset    int // skip this many of the newest first (a page)
 }
 
 // ReviewState is where a break-glass review stands.

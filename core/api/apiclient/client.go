@@ -100,15 +100,21 @@ func (c *Client) ListGrants(ctx context.Context, f GrantFilter) ([]api.Grant, er
 			q.Set(k, v)
 		}
 	}
-	if f.Limit > 0 {
-		q.Set("limit", fmt.Sprint(f.Limit))
-	}
-	if f.Offset > 0 {
-		q.Set("offset", fmt.Sprint(f.Offset))
-	}
+	setPage(q, f.Limit, f.Offset)
 	var out api.GrantList
 	err := c.do(ctx, http.MethodGet, "/api/v1/grants?"+q.Encode(), nil, &out)
 	return out.Grants, err
+}
+
+// setPage asks for a page of a list: limit (0: the API's default) rows
+// after the newest offset.
+func setPage(q url.Values, limit, offset int) {
+	if limit > 0 {
+		q.Set("limit", fmt.Sprint(limit))
+	}
+	if offset > 0 {
+		q.Set("offset", fmt.Sprint(offset))
+	}
 }
 
 // Grant returns one grant.
@@ -296,6 +302,7 @@ func (c *Client) OnboardingPassword(ctx context.Context, token string) (api.Init
 type AccountFilter struct {
 	Directory, Sponsor, Login string
 	States                    []string
+	Limit, Offset             int // a page (0: the API's defaults)
 }
 
 // CreateAccount creates an ephemeral account; the initial password in the
@@ -317,6 +324,7 @@ func (c *Client) ListAccounts(ctx context.Context, f AccountFilter) ([]api.Accou
 	if len(f.States) > 0 {
 		q.Set("state", strings.Join(f.States, ","))
 	}
+	setPage(q, f.Limit, f.Offset)
 	var out api.AccountList
 	err := c.do(ctx, http.MethodGet, "/api/v1/accounts?"+q.Encode(), nil, &out)
 	return out.Accounts, err
@@ -380,6 +388,7 @@ func (c *Client) CreateRequest(ctx context.Context, req api.CreateRequestRequest
 type RequestFilter struct {
 	Mine, PendingMyApproval bool
 	States                  []string
+	Limit, Offset           int // a page (0: the API's defaults)
 }
 
 // ListRequests lists the requests the caller may see.
@@ -394,6 +403,7 @@ func (c *Client) ListRequests(ctx context.Context, f RequestFilter) ([]api.Reque
 	if len(f.States) > 0 {
 		q.Set("state", strings.Join(f.States, ","))
 	}
+	setPage(q, f.Limit, f.Offset)
 	var out api.RequestList
 	err := c.do(ctx, http.MethodGet, "/api/v1/requests?"+q.Encode(), nil, &out)
 	return out.Requests, err

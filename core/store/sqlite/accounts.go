@@ -50,7 +50,7 @@ func filterAccounts(ctx context.Context, q querier, f store.AccountFilter) ([]st
 	for _, c := range []struct{ col, v string }{{"directory", f.Directory}, {"sponsor", f.Sponsor}, {"login", f.Login}} {
 		w.eq(c.col, c.v)
 	}
-	return queryAccounts(ctx, q, w.newestFirst(f.Limit), w.args...)
+	return queryAccounts(ctx, q, w.newestFirst(f.Limit)+offset(f.Limit, f.Offset), w.args...)
 }
 
 // Account returns one account.

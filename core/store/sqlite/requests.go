@@ -14,16 +14,20 @@ import (
 )
 
 const requestColumns = `id, requester, directory, group_name, duration_ns, reason, ticket, state, rule, steps, step,
-	created_at, updated_at, expires_at, decided_at, decided_by, detail, grant_id, extends, breakglass, onboarding, account_id, starts_at`
+	created_at, updated_at, expires_at, decided_at, decided_by, detail, grant_id, extends, breakglass, onboarding, account_id, starts_at, risk`
 
 func scanRequest(r scanner) (store.Request, error) {
 	var q store.Request
 	var state, steps, onboarding string
 	var dur, created, updated, expires, decided, starts int64
+	var risk sql.NullFloat64
 	err := r.Scan(&q.ID, &q.Requester, &q.Directory, &q.Group, &dur, &q.Reason, &q.Ticket, &state, &q.Rule, &steps, &q.Step,
-		&created, &updated, &expires, &decided, &q.DecidedBy, &q.Detail, &q.GrantID, &q.Extends, &q.BreakGlass, &onboarding, &q.AccountID, &starts)
+		&created, &updated, &expires, &decided, &q.DecidedBy, &q.Detail, &q.GrantID, &q.Extends, &q.BreakGlass, &onboarding, &q.AccountID, &starts, &risk)
 	if err != nil {
 		return q, err
+	}
+	if risk.Valid {
+		q.Risk = &risk.Float64
 	}
 	if onboarding != "" {
 		q.Onboarding = new(store.Onboarding)
@@ -66,7 +70,7 @@ func (s *Store) Requests(ctx context.Context, f store.RequestFilter) ([]store.Re
 	in(&w, "state", f.States)
 	w.eq("requester", f.Requester)
 	w.eq("directory", f.Directory)
-	return queryAll(ctx, s.read, `SELECT `+requestColumns+` FROM requests `+w.newestFirst(f.Limit), scanRequest, w.args...)
+	return queryAll(ctx, s.read, `SELECT `+requestColumns+` FROM requests `+w.newestFirst(f.Limit)+offset(f.Limit, f.Offset), scanRequest, w.args...)
 }
 
 func scanApproval(r scanner) (store.Approval, error) {
@@ -120,10 +124,10 @@ func (t *txn) InsertRequest(r store.Request) error {
 		}
 		onboarding = string(b)
 	}
-	_, err := t.exec(`INSERT INTO requests (`+requestColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+	_, err := t.exec(`INSERT INTO requests (`+requestColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		r.ID, r.Requester, r.Directory, r.Group, int64(r.Duration), r.Reason, r.Ticket, string(r.State), r.Rule, stepsJSON(r.Steps), r.Step,
 		nanos(r.CreatedAt), nanos(r.UpdatedAt), nanos(r.ExpiresAt), nanos(r.DecidedAt), r.DecidedBy, r.Detail, r.GrantID, r.Extends, r.BreakGlass,
-		onboarding, r.AccountID, nanos(r.StartsAt))
+		onboarding, r.AccountID, nanos(r.StartsAt), r.Risk)
 	var se sqlite3.Error
 	if errors.As(err, &se) && se.Code == sqlite3.ErrConstraint {
 		return fmt.Errorf("request %q: %w: %v", r.ID, store.ErrConflict, err)

@@ -445,14 +445,7 @@ func filterGrants(ctx context.Context, q querier, f store.GrantFilter) ([]store.
 	for _, c := range []struct{ col, v string }{{"directory", f.Directory}, {"group_id", f.GroupID}, {"user_id", f.UserID}, {"group_name", f.GroupName}, {"user_name", f.UserName}} {
 		w.eq(c.col, c.v)
 	}
-	clause := w.newestFirst(f.Limit)
-	if f.Offset > 0 {
-		if f.Limit <= 0 {
-			clause += ` LIMIT -1`
-		}
-		clause += fmt.Sprintf(` OFFSET %d`, f.Offset)
-	}
-	return queryGrants(ctx, q, clause, w.args...)
+	return queryGrants(ctx, q, w.newestFirst(f.Limit)+offset(f.Limit, f.Offset), w.args...)
 }
 
 // where builds a WHERE clause from filter fields; empty fields match all.
@@ -477,6 +470,17 @@ func in[S ~string](w *where, col string, vals []S) {
 	for _, v := range vals {
 		w.args = append(w.args, string(v))
 	}
+}
+
+// offset skips the newest n rows (a page); it follows newestFirst(limit).
+func offset(limit, n int) string {
+	if n <= 0 {
+		return ""
+	}
+	if limit <= 0 {
+		return fmt.Sprintf(` LIMIT -1 OFFSET %d`, n)
+	}
+	return fmt.Sprintf(` OFFSET %d`, n)
 }
 
 // newestFirst is the clause, newest rows first, at most limit (0: all).

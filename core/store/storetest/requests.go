@@ -67,7 +67,8 @@ func testRequests(t *testing.T, s store.Store) {
 	// An approved request that starts later waits with no grant; it is due
 	// at its start, before a later expiry.
 	later := other
-	later.ID, later.State, later.StartsAt, later.DecidedAt, later.DecidedBy = "r-3", store.RequestApproved, t0.Add(30*time.Minute), t0, "bob"
+	risk := 0.42
+	later.ID, later.State, later.StartsAt, later.DecidedAt, later.DecidedBy, later.Risk = "r-3", store.RequestApproved, t0.Add(30*time.Minute), t0, "bob", &risk
 	if err := s.Update(ctx, func(tx store.Tx) error { return tx.InsertRequest(later) }); err != nil {
 		t.Fatal(err)
 	}
