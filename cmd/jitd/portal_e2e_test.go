@@ -260,101 +260,69 @@ func TestBrowser_RequestApproveGiveBack(t *testing.T) {
 	b := browser.Start(t)
 	d := exampleDaemon(t)
 	base := "http://" + d.addr
-	shots := os.Getenv("JITD_SCREENSHOTS")
-	if shots == "" {
-		shots = t.TempDir()
-	}
-	check := func(ctx context.Context, name string) {
-		t.Helper()
-		if bad := browser.Axe(t, ctx); len(bad) > 0 {
-			for _, v := range bad {
-				t.Errorf("%s: %s", name, v)
-			}
-		}
-		if err := browser.Screenshot(ctx, filepath.Join(shots, "portal-"+name+".png")); err != nil {
-			t.Fatal(err)
-		}
-	}
-	step := func(ctx context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(ctx, browser.Timeout)
-		defer cancel()
-		if err := chromedp.Do(ctx, actions...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-	text := func(ctx context.Context, sel string) string {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(ctx, browser.Timeout)
-		defer cancel()
-		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
-		if err != nil {
-			t.Fatalf("text of %s: %v", sel, err)
-		}
-		return s
-	}
+	shots := browser.Shots(t)
 
 	// The checker finds what it should: a page with no language and an
 	// unlabelled field breaks serious rules.
 	probe := browser.Person(t, b)
-	step(probe, "open a broken page", chromedp.Navigate(`data:text/html,<html><title>x</title><body><input type="text"></body></html>`))
+	browser.Step(t, probe, "open a broken page", chromedp.Navigate(`data:text/html,<html><title>x</title><body><input type="text"></body></html>`))
 	if bad := browser.Axe(t, probe); len(bad) == 0 {
 		t.Fatal("axe-core found nothing wrong with a page that has no language and an unlabelled field")
 	}
 
 	alice := browser.Person(t, b)
-	step(alice, "open the portal", chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS(`button[value="alice"]`)))
-	check(alice, "signin")
+	browser.Step(t, alice, "open the portal", chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS(`button[value="alice"]`)))
+	browser.Check(t, alice, shots, "signin")
 	// The keyboard reaches everything: the first Tab lands on the skip
 	// link, which is then visible, with a focus ring.
-	step(alice, "press Tab", chromedp.KeyEvent("\t"))
+	browser.Step(t, alice, "press Tab", chromedp.KeyEvent("\t"))
 	focus, err := chromedp.Run(alice, chromedp.Evaluate[[]string](`(() => { const e = document.activeElement, s = getComputedStyle(e);
 		return [e.className, s.outlineStyle, String(e.getBoundingClientRect().left >= 0)]; })()`))
 	if err != nil || len(focus) != 3 || focus[0] != "skip" || focus[1] == "none" || focus[2] != "true" {
 		t.Fatalf("after Tab, the focus is %v (%v); want the visible skip link with a focus ring", focus, err)
 	}
-	step(alice, "sign in as alice", chromedp.Click(chromedp.CSS(`button[value="alice"]`)), chromedp.WaitVisible(chromedp.CSS(`nav a[aria-current]`)))
-	step(alice, "open the request form", chromedp.Navigate(base+"/ui/request"), chromedp.WaitVisible(chromedp.ID("target")),
+	browser.Step(t, alice, "sign in as alice", chromedp.Click(chromedp.CSS(`button[value="alice"]`)), chromedp.WaitVisible(chromedp.CSS(`nav a[aria-current]`)))
+	browser.Step(t, alice, "open the request form", chromedp.Navigate(base+"/ui/request"), chromedp.WaitVisible(chromedp.ID("target")),
 		chromedp.SetValue(chromedp.ID("target"), "demo/prod-db-admins"), chromedp.SetValue(chromedp.ID("for"), "2h"),
 		chromedp.SetValue(chromedp.ID("reason"), "deploy the payments fix"), chromedp.SetValue(chromedp.ID("ticket"), "CHG-42"),
 		chromedp.Click(chromedp.CSS(`button.secondary`)), chromedp.WaitVisible(chromedp.CSS(`.preview`)))
-	if got := text(alice, ".preview .verdict"); !strings.Contains(got, "Needs approval") {
+	if got := browser.Text(t, alice, ".preview .verdict"); !strings.Contains(got, "Needs approval") {
 		t.Fatalf("preview: %q", got)
 	}
-	check(alice, "request")
-	step(alice, "ask", chromedp.Click(chromedp.CSS(`.buttons button:not(.secondary)`)), chromedp.WaitVisible(chromedp.CSS(`.notice`)))
-	if got := text(alice, ".notice"); got != "Your request is recorded." {
+	browser.Check(t, alice, shots, "request")
+	browser.Step(t, alice, "ask", chromedp.Click(chromedp.CSS(`.buttons button:not(.secondary)`)), chromedp.WaitVisible(chromedp.CSS(`.notice`)))
+	if got := browser.Text(t, alice, ".notice"); got != "Your request is recorded." {
 		t.Fatalf("after asking: %q", got)
 	}
-	check(alice, "request-pending")
+	browser.Check(t, alice, shots, "request-pending")
 
 	bob := browser.Person(t, b)
 	if err := browser.Phone(bob); err != nil {
 		t.Fatal(err)
 	}
-	step(bob, "sign in as bob", chromedp.Navigate(base+"/ui/inbox"), chromedp.WaitVisible(chromedp.CSS(`button[value="bob"]`)),
+	browser.Step(t, bob, "sign in as bob", chromedp.Navigate(base+"/ui/inbox"), chromedp.WaitVisible(chromedp.CSS(`button[value="bob"]`)),
 		chromedp.Click(chromedp.CSS(`button[value="bob"]`)), chromedp.WaitVisible(chromedp.CSS(`.card`)))
-	if got := text(bob, ".card h2"); got != "alice asks for prod-db-admins" {
+	if got := browser.Text(t, bob, ".card h2"); got != "alice asks for prod-db-admins" {
 		t.Fatalf("bob's inbox: %q", got)
 	}
-	check(bob, "inbox-phone")
-	step(bob, "approve", chromedp.SetValue(chromedp.CSS(`.card input[name="comment"]`), "go ahead"),
+	browser.Check(t, bob, shots, "inbox-phone")
+	browser.Step(t, bob, "approve", chromedp.SetValue(chromedp.CSS(`.card input[name="comment"]`), "go ahead"),
 		chromedp.Click(chromedp.CSS(`.card .buttons button:not(.danger)`)), chromedp.WaitVisible(chromedp.CSS(`.notice`)))
-	if got := text(bob, ".notice"); got != "Your approval is recorded." {
+	if got := browser.Text(t, bob, ".notice"); got != "Your approval is recorded." {
 		t.Fatalf("after approving: %q", got)
 	}
 
-	step(alice, "see my access", chromedp.Navigate(base+"/ui/access"), chromedp.WaitVisible(chromedp.CSS(`table`)))
-	if got := text(alice, "tbody tr"); !strings.Contains(got, "prod-db-admins") || !strings.Contains(got, "active") {
+	browser.Step(t, alice, "see my access", chromedp.Navigate(base+"/ui/access"), chromedp.WaitVisible(chromedp.CSS(`table`)))
+	if got := browser.Text(t, alice, "tbody tr"); !strings.Contains(got, "prod-db-admins") || !strings.Contains(got, "active") {
 		t.Fatalf("alice's access: %q", got)
 	}
-	check(alice, "access")
-	step(alice, "give it back", chromedp.Click(chromedp.CSS(`button.secondary`)), chromedp.WaitVisible(chromedp.CSS(`.notice`)))
-	if got := text(alice, ".notice"); !strings.Contains(got, "given back") {
+	browser.Check(t, alice, shots, "access")
+	browser.Step(t, alice, "give it back", chromedp.Click(chromedp.CSS(`button.secondary`)), chromedp.WaitVisible(chromedp.CSS(`.notice`)))
+	if got := browser.Text(t, alice, ".notice"); !strings.Contains(got, "given back") {
 		t.Fatalf("after giving back: %q", got)
 	}
-	step(alice, "see the timeline", chromedp.Navigate(base+"/ui/timeline"), chromedp.WaitVisible(chromedp.CSS(`figure.timeline svg`)))
-	check(alice, "timeline")
+	browser.Step(t, alice, "see the timeline", chromedp.Navigate(base+"/ui/timeline"), chromedp.WaitVisible(chromedp.CSS(`figure.timeline svg`)))
+	browser.Check(t, alice, shots, "timeline")
 	out, err := d.jitd("grant", "list", "--user", "alice")
 	if err != nil || strings.Contains(out, "active") {
 		t.Fatalf("alice's grants after giving back:\n%s %v", out, err)
@@ -725,40 +693,10 @@ func TestBrowser_InviteBreakGlassAndOversight(t *testing.T) {
 	b := browser.Start(t)
 	d := exampleDaemon(t)
 	base := "http://" + d.addr
-	shots := os.Getenv("JITD_SCREENSHOTS")
-	if shots == "" {
-		shots = t.TempDir()
-	}
-	step := func(ctx context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(ctx, browser.Timeout)
-		defer cancel()
-		if err := chromedp.Do(ctx, actions...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-	text := func(ctx context.Context, sel string) string {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(ctx, browser.Timeout)
-		defer cancel()
-		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
-		if err != nil {
-			t.Fatalf("text of %s: %v", sel, err)
-		}
-		return s
-	}
-	check := func(ctx context.Context, name string) {
-		t.Helper()
-		for _, v := range browser.Axe(t, ctx) {
-			t.Errorf("%s: %s", name, v)
-		}
-		if err := browser.Screenshot(ctx, filepath.Join(shots, "portal-"+name+".png")); err != nil {
-			t.Fatal(err)
-		}
-	}
+	shots := browser.Shots(t)
 	signInAs := func(login string) context.Context {
 		ctx := browser.Person(t, b)
-		step(ctx, "sign in as "+login, chromedp.Navigate(base+"/ui/signin"), chromedp.WaitVisible(chromedp.CSS(`button[value="`+login+`"]`)),
+		browser.Step(t, ctx, "sign in as "+login, chromedp.Navigate(base+"/ui/signin"), chromedp.WaitVisible(chromedp.CSS(`button[value="`+login+`"]`)),
 			chromedp.Click(chromedp.CSS(`button[value="`+login+`"]`)), chromedp.WaitVisible(chromedp.CSS(`nav a[aria-current]`)))
 		return ctx
 	}
@@ -766,44 +704,44 @@ func TestBrowser_InviteBreakGlassAndOversight(t *testing.T) {
 	// bob invites.
 	bob := signInAs("bob")
 	until := time.Now().AddDate(0, 2, 0).Format(time.DateOnly)
-	step(bob, "open the contractors page", chromedp.Navigate(base+"/ui/sponsor"), chromedp.WaitVisible(chromedp.ID("until")))
-	check(bob, "sponsor")
-	step(bob, "make an invite", chromedp.SetValue(chromedp.ID("until"), until), chromedp.SetValue(chromedp.ID("note"), "Welcome to the payments migration"),
+	browser.Step(t, bob, "open the contractors page", chromedp.Navigate(base+"/ui/sponsor"), chromedp.WaitVisible(chromedp.ID("until")))
+	browser.Check(t, bob, shots, "sponsor")
+	browser.Step(t, bob, "make an invite", chromedp.SetValue(chromedp.ID("until"), until), chromedp.SetValue(chromedp.ID("note"), "Welcome to the payments migration"),
 		chromedp.Click(chromedp.CSS(`form[action="/ui/invites"] button`)), chromedp.WaitVisible(chromedp.CSS(`.created code`)))
-	link := text(bob, ".created code")
+	link := browser.Text(t, bob, ".created code")
 	if !strings.HasPrefix(link, base+"/ui/invite/") {
 		t.Fatalf("the invite link: %q", link)
 	}
-	check(bob, "sponsor-invite-made")
+	browser.Check(t, bob, shots, "sponsor-invite-made")
 
 	// The contractor, signed in nowhere.
 	zoe := browser.Person(t, b)
-	step(zoe, "open the invite", chromedp.Navigate(link), chromedp.WaitVisible(chromedp.ID("given_name")))
-	check(zoe, "invite")
-	step(zoe, "fill in the form", chromedp.SetValue(chromedp.ID("given_name"), "Zoe"), chromedp.SetValue(chromedp.ID("surname"), "Ray"),
+	browser.Step(t, zoe, "open the invite", chromedp.Navigate(link), chromedp.WaitVisible(chromedp.ID("given_name")))
+	browser.Check(t, zoe, shots, "invite")
+	browser.Step(t, zoe, "fill in the form", chromedp.SetValue(chromedp.ID("given_name"), "Zoe"), chromedp.SetValue(chromedp.ID("surname"), "Ray"),
 		chromedp.SetValue(chromedp.ID("email"), "zoe@vendor.example"), chromedp.SetValue(chromedp.ID("company"), "Vendor Ltd"),
 		chromedp.SetValue(chromedp.ID("until"), time.Now().AddDate(0, 1, 0).Format(time.DateOnly)),
 		chromedp.Click(chromedp.CSS(`.buttons button`)), chromedp.WaitVisible(chromedp.CSS(`.notice`)))
-	if got := text(zoe, ".facts"); !strings.Contains(got, "pending") {
+	if got := browser.Text(t, zoe, ".facts"); !strings.Contains(got, "pending") {
 		t.Fatalf("the contractor's status: %q", got)
 	}
-	check(zoe, "invite-pending")
+	browser.Check(t, zoe, shots, "invite-pending")
 
-	step(bob, "approve the contractor", chromedp.Navigate(base+"/ui/inbox"), chromedp.WaitVisible(chromedp.CSS(`.card`)),
+	browser.Step(t, bob, "approve the contractor", chromedp.Navigate(base+"/ui/inbox"), chromedp.WaitVisible(chromedp.CSS(`.card`)),
 		chromedp.Click(chromedp.CSS(`.card .buttons button:not(.danger)`)), chromedp.WaitVisible(chromedp.CSS(`.notice`)))
 	poll.Until(t, 10*time.Second, "the account to be made", func() bool {
 		out, err := d.jitd("account", "list")
 		return err == nil && strings.Contains(out, "zoe.ray") && strings.Contains(out, "active")
 	})
-	step(zoe, "come back", chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS(`form[action$="/password"] button`)))
-	check(zoe, "invite-approved")
-	step(zoe, "reveal the password", chromedp.Click(chromedp.CSS(`form[action$="/password"] button`)), chromedp.WaitVisible(chromedp.CSS(`code.secret`)))
-	if pw := text(zoe, "code.secret"); len(pw) < 12 {
+	browser.Step(t, zoe, "come back", chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS(`form[action$="/password"] button`)))
+	browser.Check(t, zoe, shots, "invite-approved")
+	browser.Step(t, zoe, "reveal the password", chromedp.Click(chromedp.CSS(`form[action$="/password"] button`)), chromedp.WaitVisible(chromedp.CSS(`code.secret`)))
+	if pw := browser.Text(t, zoe, "code.secret"); len(pw) < 12 {
 		t.Fatalf("the initial password: %q", pw)
 	}
-	check(zoe, "invite-password")
-	step(zoe, "reload the password page", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`h1`)))
-	if s := text(zoe, "main"); strings.Contains(s, "Initial password") {
+	browser.Check(t, zoe, shots, "invite-password")
+	browser.Step(t, zoe, "reload the password page", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`h1`)))
+	if s := browser.Text(t, zoe, "main"); strings.Contains(s, "Initial password") {
 		t.Fatal("the password was shown a second time")
 	}
 
@@ -812,9 +750,9 @@ func TestBrowser_InviteBreakGlassAndOversight(t *testing.T) {
 	if out, err := d.as(carol, "breakglass", "--group", "prod-db-admins", "--for", "30m", "--reason", "INC-9 database down"); err != nil {
 		t.Fatalf("break glass: %v\n%s", err, out)
 	}
-	step(bob, "open the reviews", chromedp.Navigate(base+"/ui/reviews"), chromedp.WaitVisible(chromedp.CSS(`.card`)))
-	check(bob, "reviews")
-	step(bob, "close the review", chromedp.SetValue(chromedp.CSS(`.card input[name="comment"]`), "the database was down"),
+	browser.Step(t, bob, "open the reviews", chromedp.Navigate(base+"/ui/reviews"), chromedp.WaitVisible(chromedp.CSS(`.card`)))
+	browser.Check(t, bob, shots, "reviews")
+	browser.Step(t, bob, "close the review", chromedp.SetValue(chromedp.CSS(`.card input[name="comment"]`), "the database was down"),
 		chromedp.Click(chromedp.CSS(`.card button[value="justified"]`)), chromedp.WaitVisible(chromedp.CSS(`.notice`)))
 
 	// The administrator and the auditor look over everything.
@@ -832,11 +770,11 @@ func TestBrowser_InviteBreakGlassAndOversight(t *testing.T) {
 		{grace, "audit", "/ui/audit?verify=1", ".notice", "The chain is intact"},
 		{grace, "contractors-auditor", "/ui/sponsor", "table", "zoe.ray"},
 	} {
-		step(pg.who, "open "+pg.path, chromedp.Navigate(base+pg.path), chromedp.WaitVisible(chromedp.CSS(pg.sel)))
-		if got := text(pg.who, pg.sel); !strings.Contains(got, pg.want) {
+		browser.Step(t, pg.who, "open "+pg.path, chromedp.Navigate(base+pg.path), chromedp.WaitVisible(chromedp.CSS(pg.sel)))
+		if got := browser.Text(t, pg.who, pg.sel); !strings.Contains(got, pg.want) {
 			t.Errorf("%s: %q, want %q", pg.path, got, pg.want)
 		}
-		check(pg.who, pg.name)
+		browser.Check(t, pg.who, shots, pg.name)
 	}
 }
 
