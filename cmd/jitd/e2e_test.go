@@ -94,7 +94,19 @@ func start(t *testing.T, dir, addr string) *proc {
 // startEnv starts the daemon with env added to this process's environment.
 func startEnv(t *testing.T, dir, addr string, env []string) *proc {
 	t.Helper()
-	d := &proc{t: t, dir: dir, addr: addr, log: &lockedBuffer{}, done: make(chan error, 1)}
+	d, busy := tryStart(t, dir, addr, env)
+	if busy {
+		t.Fatalf("another process took %s before the daemon could listen on it", addr)
+	}
+	return d
+}
+
+// tryStart starts the daemon and waits until it is ready; busy says it
+// exited because another process took its address first (freeAddr can
+// only pick a port, not hold it), so the caller may try another.
+func tryStart(t *testing.T, dir, addr string, env []string) (d *proc, busy bool) {
+	t.Helper()
+	d = &proc{t: t, dir: dir, addr: addr, log: &lockedBuffer{}, done: make(chan error, 1)}
 	d.cmd = exec.Command(jitdBin, "serve", "--config", filepath.Join(dir, "config.yaml"))
 	if env != nil {
 		d.cmd.Env = append(os.Environ(), env...)
@@ -103,15 +115,29 @@ func startEnv(t *testing.T, dir, addr string, env []string) *proc {
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	go func() { d.done <- d.cmd.Wait() }()
+	exited := make(chan struct{})
+	go func() { d.done <- d.cmd.Wait(); close(exited) }()
+	stopped := false
 	t.Cleanup(func() {
+		if stopped {
+			return
+		}
 		d.cmd.Process.Kill()
-		<-d.done
+		<-exited
 		if t.Failed() {
 			t.Logf("daemon log:\n%s", d.log)
 		}
 	})
 	poll.Until(t, 20*time.Second, "the daemon to be ready", func() bool {
+		select {
+		case <-exited:
+			if strings.Contains(d.log.String(), "address already in use") {
+				busy = true
+				return true
+			}
+			t.Fatalf("the daemon exited before it was ready:\n%s", d.log)
+		default:
+		}
 		resp, err := http.Get("http://" + addr + "/readyz")
 		if err != nil {
 			return false
@@ -119,7 +145,10 @@ func startEnv(t *testing.T, dir, addr string, env []string) *proc {
 		resp.Body.Close()
 		return resp.StatusCode == 200
 	})
-	return d
+	if busy {
+		stopped = true
+	}
+	return d, busy
 }
 
 func (d *proc) jitd(args ...string) (string, error) {

@@ -152,6 +152,8 @@ func NewServer(d Deps) *Server {
 	s.handle("GET /api/v1/audit", auth.AuditRead, s.listAudit)
 	s.handle("GET /api/v1/audit/verify", auth.AuditRead, s.verifyAudit)
 	s.handle("POST /api/v1/audit/verify", auth.AuditRead, s.verifyAudit)
+	s.handle("GET /api/v1/reports/access", auth.AuditRead, s.accessReport)
+	s.handle("GET /api/v1/reports/lateness", auth.AuditRead, s.latenessReport)
 	s.handle("GET /api/v1/sync", auth.SyncRead, s.syncStatus)
 	s.handle("POST /api/v1/sync/run", auth.SyncWrite, s.syncRun)
 	s.handle("GET /api/v1/drift", auth.SyncRead, s.listDrift)

@@ -35,17 +35,30 @@ func New(addr, token string, hc *http.Client) *Client {
 }
 
 func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
+	resp, err := c.send(ctx, method, path, body)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if out == nil {
+		return nil
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+// send makes one call; an answer of 400 or more comes back as *api.Error.
+func (c *Client) send(ctx context.Context, method, path string, body any) (*http.Response, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		rd = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
@@ -55,21 +68,18 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("cannot reach jitd at %s (is `jitd serve` running? set --addr or JITD_ADDR): %w", c.base, err)
+		return nil, fmt.Errorf("cannot reach jitd at %s (is `jitd serve` running? set --addr or JITD_ADDR): %w", c.base, err)
 	}
-	defer resp.Body.Close()
 	if resp.StatusCode >= 400 {
+		defer resp.Body.Close()
 		var e api.Error
 		if json.NewDecoder(resp.Body).Decode(&e) != nil || e.Message == "" {
-			return &api.Error{Status: resp.StatusCode, Code: api.CodeInternal, Message: resp.Status}
+			return nil, &api.Error{Status: resp.StatusCode, Code: api.CodeInternal, Message: resp.Status}
 		}
 		e.Status = resp.StatusCode
-		return &e
+		return nil, &e
 	}
-	if out == nil {
-		return nil
-	}
-	return json.NewDecoder(resp.Body).Decode(out)
+	return resp, nil
 }
 
 // AddGrant creates a grant.
@@ -449,4 +459,15 @@ func (c *Client) Groups(ctx context.Context) ([]api.ManagedGroup, error) {
 	var out api.GroupList
 	err := c.do(ctx, http.MethodGet, "/api/v1/groups", nil, &out)
 	return out.Groups, err
+}
+
+// Report fetches a report (path under /api/v1/reports/) as its raw bytes:
+// JSON, CSV or HTML as the query's format says.
+func (c *Client) Report(ctx context.Context, name string, q url.Values) ([]byte, error) {
+	resp, err := c.send(ctx, http.MethodGet, "/api/v1/reports/"+url.PathEscape(name)+"?"+q.Encode(), nil)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	return io.ReadAll(resp.Body)
 }

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"fmt"
+	"net/url"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+func reportCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "report", Short: "Reports for auditors: who had access and why, and how late expired access was removed"}
+	var from, to, format, out, group, user, dir string
+	run := func(name string, q url.Values) func(*cobra.Command, []string) error {
+		return func(cmd *cobra.Command, _ []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			for k, v := range map[string]string{"from": from, "to": to} {
+				if _, err := time.Parse(time.RFC3339, v); err != nil {
+					return usageErr{fmt.Errorf("--%s must be RFC 3339, e.g. 2026-10-01T00:00:00Z (got %q)", k, v)}
+				}
+				q.Set(k, v)
+			}
+			q.Set("format", format)
+			body, err := c.Report(cmd.Context(), name, q)
+			if err != nil {
+				return err
+			}
+			if out == "" {
+				_, err := cmd.OutOrStdout().Write(body)
+				return err
+			}
+			f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+			if err != nil {
+				return fmt.Errorf("write the report: %w (it is never overwritten)", err)
+			}
+			if _, err := f.Write(body); err != nil {
+				f.Close()
+				return err
+			}
+			if err := f.Close(); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "report written to %s (%d bytes)\n", out, len(body))
+			return nil
+		}
+	}
+	access := &cobra.Command{
+		Use:   "access (--group NAME | --user LOGIN) --from TIME --to TIME [--format json|csv|html] [--out FILE]",
+		Short: "Who had access to a group (or what access a person had) in a period, and why",
+		Example: `  jitd report access --group prod-db-admins --from 2026-10-01T00:00:00Z --to 2027-01-01T00:00:00Z --format csv
+  jitd report access --user alice --from 2026-11-01T00:00:00Z --to 2026-12-01T00:00:00Z --format html --out alice.html`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if group == "" && user == "" {
+				return usageErr{fmt.Errorf("name --group, --user, or both")}
+			}
+			q := url.Values{}
+			for k, v := range map[string]string{"group": group, "user": user, "directory": dir} {
+				if v != "" {
+					q.Set(k, v)
+				}
+			}
+			return run("access", q)(cmd, args)
+		},
+	}
+	access.Flags().StringVar(&group, "group", "", "the group")
+	access.Flags().StringVar(&user, "user", "", "the person")
+	access.Flags().StringVar(&dir, "directory", "", "directory (needed when several are configured)")
+	lateness := &cobra.Command{
+		Use:   "lateness --from TIME --to TIME [--format json|csv|html] [--out FILE]",
+		Short: "How late each grant that expired in a period left the directory, and which are overdue and still there",
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, args []string) error { return run("lateness", url.Values{})(cmd, args) },
+	}
+	for _, c := range []*cobra.Command{access, lateness} {
+		c.Flags().StringVar(&from, "from", "", "start of the period, RFC 3339 (required)")
+		c.Flags().StringVar(&to, "to", "", "end of the period, RFC 3339 (required)")
+		c.Flags().StringVar(&format, "format", "json", "json, csv or html (printable)")
+		c.Flags().StringVar(&out, "out", "", "write to this new file (mode 0600) instead of standard output")
+		c.MarkFlagRequired("from")
+		c.MarkFlagRequired("to")
+	}
+	cmd.AddCommand(access, lateness)
+	return cmd
+}

@@ -1,0 +1,101 @@
+package api
+
+import (
+	"bytes"
+	"net/http"
+	"time"
+
+	"github.com/jitd/jitd/core/auth"
+	"github.com/jitd/jitd/core/report"
+)
+
+// Reports for auditors, as JSON, CSV or printable HTML (format=).
+
+func reportParams(r *http.Request) (report.Period, string, error) {
+	q := r.URL.Query()
+	format := q.Get("format")
+	if format == "" {
+		format = report.JSON
+	}
+	if err := report.CheckFormat(format); err != nil {
+		return report.Period{}, "", &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: err.Error()}
+	}
+	var p report.Period
+	for _, f := range []struct {
+		name string
+		into *time.Time
+	}{{"from", &p.From}, {"to", &p.To}} {
+		t, err := time.Parse(time.RFC3339, q.Get(f.name))
+		if err != nil {
+			return p, "", &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: f.name + " must be RFC 3339, e.g. 2026-10-01T00:00:00Z"}
+		}
+		*f.into = t
+	}
+	if err := p.Validate(); err != nil {
+		return p, "", &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: err.Error()}
+	}
+	return p, format, nil
+}
+
+func writeReport(w http.ResponseWriter, format string, body *bytes.Buffer) {
+	w.Header().Set("Content-Type", report.ContentType(format))
+	w.Header().Set("Cache-Control", "no-store")
+	if format == report.HTML {
+		w.Header().Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+	}
+	w.WriteHeader(http.StatusOK)
+	w.Write(body.Bytes())
+}
+
+func (s *Server) accessReport(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
+	p, format, err := reportParams(r)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	aq := report.AccessQuery{Directory: q.Get("directory"), Group: q.Get("group"), User: q.Get("user"), Period: p}
+	if aq.Directory == "" {
+		aq.Directory = s.defaultDirectory
+	}
+	if aq.Group == "" && aq.User == "" {
+		return &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: "name a group, a user, or both"}
+	}
+	noWriteDeadline(w)
+	rows, err := report.AccessReport(r.Context(), s.store, aq, s.clock.Now())
+	if err != nil {
+		return err
+	}
+	title := "Access"
+	if aq.Group != "" {
+		title += " to " + aq.Group
+	}
+	if aq.User != "" {
+		title += " of " + aq.User
+	}
+	title += " from " + p.From.UTC().Format(time.RFC3339) + " to " + p.To.UTC().Format(time.RFC3339)
+	var b bytes.Buffer
+	if err := report.WriteAccess(&b, format, title, rows); err != nil {
+		return err
+	}
+	writeReport(w, format, &b)
+	return nil
+}
+
+func (s *Server) latenessReport(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
+	p, format, err := reportParams(r)
+	if err != nil {
+		return err
+	}
+	noWriteDeadline(w)
+	l, err := report.LatenessReport(r.Context(), s.store, p, s.clock.Now())
+	if err != nil {
+		return err
+	}
+	var b bytes.Buffer
+	title := "Revocation lateness from " + p.From.UTC().Format(time.RFC3339) + " to " + p.To.UTC().Format(time.RFC3339)
+	if err := report.WriteLateness(&b, format, title, l); err != nil {
+		return err
+	}
+	writeReport(w, format, &b)
+	return nil
+}

@@ -1,0 +1,142 @@
+package report_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jitd/jitd/core/audit"
+	"github.com/jitd/jitd/core/report"
+	"github.com/jitd/jitd/core/store"
+	"github.com/jitd/jitd/core/store/sqlite"
+)
+
+var t0 = time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+
+// fill records grants and requests as jitd would have: alice through an
+// approved request, bob by breaking glass, carol in another group, a
+// cancelled grant, one that ended before the period, and removals with
+// their audit records at known lateness.
+func fill(t *testing.T) *sqlite.Store {
+	t.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "jitd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	grant := func(id, user, group string, state store.State, start, end time.Time, ended time.Time, why string) store.Grant {
+		return store.Grant{ID: id, Directory: "corp", GroupID: "gid-" + group, GroupName: group, UserID: "uid-" + user, UserName: user, State: state,
+			Reason: "r", CreatedBy: "request", StartsAt: start, ExpiresAt: end, CreatedAt: start, UpdatedAt: start, EndedAt: ended, EndReason: why}
+	}
+	gs := []store.Grant{
+		grant("g1", "alice", "db", store.StateRevoked, t0, t0.Add(time.Hour), t0.Add(time.Hour), "expired"),
+		grant("g2", "bob", "db", store.StateActive, t0.Add(2*time.Hour), t0.Add(3*time.Hour), time.Time{}, ""),
+		grant("g3", "carol", "web", store.StateRevoked, t0, t0.Add(time.Hour), t0.Add(time.Hour), "expired"),
+		grant("g4", "alice", "db", store.StateCancelled, t0, t0.Add(time.Hour), t0, "cancelled"),
+		grant("g5", "dave", "db", store.StateRevoked, t0.Add(-5*time.Hour), t0.Add(-4*time.Hour), t0.Add(-4*time.Hour), "expired"),
+		grant("g6", "erin", "db", store.StateRevoked, t0, t0.Add(90*time.Minute), t0.Add(90*time.Minute), "expired"),
+		grant("g7", "frank", "db", store.StateRevokeFailed, t0, t0.Add(100*time.Minute), time.Time{}, ""),
+	}
+	err = st.Update(ctx, func(tx store.Tx) error {
+		for _, g := range gs {
+			if err := tx.InsertGrant(g); err != nil {
+				return err
+			}
+		}
+		rs := []store.Request{
+			{ID: "r1", Requester: "alice", Directory: "corp", Group: "db", Duration: time.Hour, Reason: "deploy", Ticket: "CHG-1", State: store.RequestApproved,
+				Steps: []store.ApprovalStep{}, GrantID: "g1", CreatedAt: t0, UpdatedAt: t0, ExpiresAt: t0.Add(24 * time.Hour), DecidedAt: t0, DecidedBy: "bob"},
+			{ID: "r2", Requester: "bob", Directory: "corp", Group: "db", Duration: time.Hour, Reason: "SEV1", State: store.RequestApproved, BreakGlass: true,
+				Steps: []store.ApprovalStep{}, GrantID: "g2", CreatedAt: t0, UpdatedAt: t0, ExpiresAt: t0.Add(24 * time.Hour), DecidedAt: t0, DecidedBy: "bob"},
+		}
+		for _, r := range rs {
+			if err := tx.InsertRequest(r); err != nil {
+				return err
+			}
+		}
+		return tx.InsertApproval(store.Approval{RequestID: "r1", Approver: "bob", Decision: "approve", At: t0})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, late := range map[string]time.Duration{"g1": 300 * time.Millisecond, "g3": 0, "g6": 2 * time.Second} {
+		g, _ := st.Grant(ctx, id)
+		if _, err := store.Append(ctx, st, audit.Event{Time: g.ExpiresAt.Add(late), Actor: "jitd", Action: audit.GrantRevoked, GrantID: id, User: g.UserName, Group: g.GroupName}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return st
+}
+
+func TestAccessReport_WhoHadTheGroupAndWhy(t *testing.T) {
+	st := fill(t)
+	ctx := context.Background()
+	now := t0.Add(2*time.Hour + 30*time.Minute)
+	period := report.Period{From: t0.Add(-30 * time.Minute), To: t0.Add(150 * time.Minute)}
+	rows, err := report.AccessReport(ctx, st, report.AccessQuery{Directory: "corp", Group: "db", Period: period}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range rows {
+		got = append(got, r.User+":"+r.Kind)
+	}
+	if want := []string{"alice:grant", "erin:grant", "frank:grant", "bob:breakglass"}; !slices.Equal(got, want) {
+		t.Fatalf("rows %v, want %v", got, want)
+	}
+	alice := rows[0]
+	if !slices.Equal(alice.Approvers, []string{"bob"}) || alice.Request != "r1" || alice.Ticket != "CHG-1" || !alice.To.Equal(t0.Add(time.Hour)) || alice.Ended != "expired" {
+		t.Fatalf("alice's access: %+v", alice)
+	}
+	if bob := rows[3]; !bob.To.IsZero() || bob.Request != "r2" {
+		t.Fatalf("bob's break-glass, still held: %+v", bob)
+	}
+	mine, err := report.AccessReport(ctx, st, report.AccessQuery{User: "alice", Period: period}, now)
+	if err != nil || len(mine) != 1 || mine[0].Grant != "g1" {
+		t.Fatalf("alice's history: %+v %v", mine, err)
+	}
+	for _, bad := range []report.AccessQuery{{Group: "db"}, {Group: "db", Period: report.Period{From: t0, To: t0}}, {Period: period}} {
+		if _, err := report.AccessReport(ctx, st, bad, now); err == nil {
+			t.Errorf("%+v: no error", bad)
+		}
+	}
+
+	var b bytes.Buffer
+	if err := report.WriteAccess(&b, report.CSV, "db", rows); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := csv.NewReader(&b).ReadAll()
+	if err != nil || len(recs) != 5 || recs[0][0] != "directory" || recs[1][2] != "alice" || recs[1][8] != "bob" {
+		t.Fatalf("csv: %v %v", recs, err)
+	}
+	b.Reset()
+	if err := report.WriteAccess(&b, report.HTML, "Access to <db>", rows); err != nil || !strings.Contains(b.String(), "Access to &lt;db&gt;") || strings.Count(b.String(), "<tr>") != 5 {
+		t.Fatalf("html: %v\n%s", err, b.String())
+	}
+}
+
+// The promise, measured: how late each expired grant left the directory,
+// and which are overdue and still there.
+func TestLatenessReport_MeasuresThePromise(t *testing.T) {
+	st := fill(t)
+	l, err := report.LatenessReport(context.Background(), st, report.Period{From: t0, To: t0.Add(3 * time.Hour)}, t0.Add(3*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Count != 3 || l.Over != 1 || l.Max != 2*time.Second || l.P50 != 300*time.Millisecond || l.Removals[0].Grant != "g6" {
+		t.Fatalf("lateness: count %d, over %d, p50 %v, max %v, first %+v", l.Count, l.Over, l.P50, l.Max, l.Removals)
+	}
+	if !slices.Equal(l.StillMembersOverdue, []string{"g7"}) {
+		t.Fatalf("overdue and not removed: %v", l.StillMembersOverdue)
+	}
+	var b bytes.Buffer
+	if err := report.WriteLateness(&b, report.HTML, "Revocation lateness", l); err != nil || !strings.Contains(b.String(), "1 later than 1 s; 1 overdue and not removed yet") {
+		t.Fatalf("html: %v\n%s", err, b.String())
+	}
+}
