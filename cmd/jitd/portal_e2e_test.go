@@ -899,4 +899,17 @@ func TestE2E_ReportsForAuditors(t *testing.T) {
 	if out, err := d.as(alice, "report", "lateness", "--from", from, "--to", to); err == nil || !strings.Contains(out, "may not audit.read") {
 		t.Fatalf("alice reads reports: %v\n%s", err, out)
 	}
+	carol := d.token("carol", "requester")
+	if out, err := d.as(carol, "breakglass", "--group", "prod-db-admins", "--for", "10m", "--reason", "INC-4"); err != nil {
+		t.Fatalf("break glass: %v\n%s", err, out)
+	}
+	if out, err := d.jitd("report", "breakglass", "--from", from, "--to", to, "--format", "csv"); err != nil || !strings.Contains(out, "carol") || !strings.Contains(out, "INC-4") {
+		t.Fatalf("break-glass report: %v\n%s", err, out)
+	}
+	if out, err := d.jitd("report", "accounts-past-end"); err != nil || !strings.Contains(out, `"accounts":[]`) {
+		t.Fatalf("accounts past their end: %v\n%s", err, out)
+	}
+	if out, err := d.jitd("report", "conflicts", "--format", "html"); err != nil || !strings.Contains(out, "0 people hold groups") {
+		t.Fatalf("conflicts: %v\n%s", err, out)
+	}
 }

@@ -10,7 +10,7 @@ import (
 )
 
 func reportCmd(g *globals) *cobra.Command {
-	cmd := &cobra.Command{Use: "report", Short: "Reports for auditors: who had access and why, and how late expired access was removed"}
+	cmd := &cobra.Command{Use: "report", Short: "Reports for auditors: who had access and why, removal lateness, break-glass, overdue accounts, conflicts"}
 	var from, to, format, out, group, user, dir string
 	run := func(name string, q url.Values) func(*cobra.Command, []string) error {
 		return func(cmd *cobra.Command, _ []string) error {
@@ -18,11 +18,13 @@ func reportCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			for k, v := range map[string]string{"from": from, "to": to} {
-				if _, err := time.Parse(time.RFC3339, v); err != nil {
-					return usageErr{fmt.Errorf("--%s must be RFC 3339, e.g. 2026-10-01T00:00:00Z (got %q)", k, v)}
+			if cmd.Flags().Lookup("from") != nil {
+				for k, v := range map[string]string{"from": from, "to": to} {
+					if _, err := time.Parse(time.RFC3339, v); err != nil {
+						return usageErr{fmt.Errorf("--%s must be RFC 3339, e.g. 2026-10-01T00:00:00Z (got %q)", k, v)}
+					}
+					q.Set(k, v)
 				}
-				q.Set(k, v)
 			}
 			q.Set("format", format)
 			body, err := c.Report(cmd.Context(), name, q)
@@ -76,14 +78,36 @@ func reportCmd(g *globals) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE:  func(cmd *cobra.Command, args []string) error { return run("lateness", url.Values{})(cmd, args) },
 	}
-	for _, c := range []*cobra.Command{access, lateness} {
+	breakglass := &cobra.Command{
+		Use:   "breakglass --from TIME --to TIME [--format json|csv|html] [--out FILE]",
+		Short: "Break-glass uses in a period and their review outcomes",
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, args []string) error { return run("breakglass", url.Values{})(cmd, args) },
+	}
+	accounts := &cobra.Command{
+		Use:   "accounts-past-end [--format json|csv|html] [--out FILE]",
+		Short: "Contractor accounts past their end date that are not disabled (expected: none)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return run("accounts-past-end", url.Values{})(cmd, args)
+		},
+	}
+	conflicts := &cobra.Command{
+		Use:   "conflicts [--format json|csv|html] [--out FILE]",
+		Short: "People who hold, now, two or more groups of one separation-of-duties set",
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, args []string) error { return run("conflicts", url.Values{})(cmd, args) },
+	}
+	for _, c := range []*cobra.Command{access, lateness, breakglass} {
 		c.Flags().StringVar(&from, "from", "", "start of the period, RFC 3339 (required)")
 		c.Flags().StringVar(&to, "to", "", "end of the period, RFC 3339 (required)")
-		c.Flags().StringVar(&format, "format", "json", "json, csv or html (printable)")
-		c.Flags().StringVar(&out, "out", "", "write to this new file (mode 0600) instead of standard output")
 		c.MarkFlagRequired("from")
 		c.MarkFlagRequired("to")
 	}
-	cmd.AddCommand(access, lateness)
+	for _, c := range []*cobra.Command{access, lateness, breakglass, accounts, conflicts} {
+		c.Flags().StringVar(&format, "format", "json", "json, csv or html (printable)")
+		c.Flags().StringVar(&out, "out", "", "write to this new file (mode 0600) instead of standard output")
+	}
+	cmd.AddCommand(access, lateness, breakglass, accounts, conflicts)
 	return cmd
 }

@@ -3,22 +3,34 @@ package api
 import (
 	"bytes"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/jitd/jitd/core/auth"
+	"github.com/jitd/jitd/core/policy"
 	"github.com/jitd/jitd/core/report"
 )
 
 // Reports for auditors, as JSON, CSV or printable HTML (format=).
 
-func reportParams(r *http.Request) (report.Period, string, error) {
-	q := r.URL.Query()
-	format := q.Get("format")
+// reportFormat is the format= a report is asked in (default json).
+func reportFormat(r *http.Request) (string, error) {
+	format := r.URL.Query().Get("format")
 	if format == "" {
 		format = report.JSON
 	}
 	if err := report.CheckFormat(format); err != nil {
-		return report.Period{}, "", &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: err.Error()}
+		return "", &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: err.Error()}
+	}
+	return format, nil
+}
+
+// reportParams are a report's period (from=, to=) and format.
+func reportParams(r *http.Request) (report.Period, string, error) {
+	q := r.URL.Query()
+	format, err := reportFormat(r)
+	if err != nil {
+		return report.Period{}, "", err
 	}
 	var p report.Period
 	for _, f := range []struct {
@@ -94,6 +106,72 @@ func (s *Server) latenessReport(w http.ResponseWriter, r *http.Request, _ auth.P
 	var b bytes.Buffer
 	title := "Revocation lateness from " + p.From.UTC().Format(time.RFC3339) + " to " + p.To.UTC().Format(time.RFC3339)
 	if err := report.WriteLateness(&b, format, title, l); err != nil {
+		return err
+	}
+	writeReport(w, format, &b)
+	return nil
+}
+
+func (s *Server) breakGlassReport(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
+	p, format, err := reportParams(r)
+	if err != nil {
+		return err
+	}
+	rows, err := report.BreakGlassReport(r.Context(), s.store, p)
+	if err != nil {
+		return err
+	}
+	var b bytes.Buffer
+	if err := report.WriteBreakGlass(&b, format, "Break-glass uses from "+p.From.UTC().Format(time.RFC3339)+" to "+p.To.UTC().Format(time.RFC3339), rows); err != nil {
+		return err
+	}
+	writeReport(w, format, &b)
+	return nil
+}
+
+func (s *Server) accountsPastEndReport(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
+	format, err := reportFormat(r)
+	if err != nil {
+		return err
+	}
+	now := s.clock.Now()
+	rows, err := report.AccountsPastEndReport(r.Context(), s.store, now)
+	if err != nil {
+		return err
+	}
+	var b bytes.Buffer
+	if err := report.WriteAccountsPastEnd(&b, format, "Contractor accounts past their end at "+now.UTC().Format(time.RFC3339), rows); err != nil {
+		return err
+	}
+	writeReport(w, format, &b)
+	return nil
+}
+
+func (s *Server) conflictsReport(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
+	format, err := reportFormat(r)
+	if err != nil {
+		return err
+	}
+	pol := s.policy
+	if s.requests != nil {
+		pol = s.requests.Policy()
+	}
+	var sets []policy.Separation
+	if pol != nil {
+		sets = pol.Separations()
+	}
+	var dirs []string
+	for _, m := range s.grants.Managed() {
+		if !slices.Contains(dirs, m.Directory) {
+			dirs = append(dirs, m.Directory)
+		}
+	}
+	rows, err := report.ConflictsReport(r.Context(), s.store, sets, dirs)
+	if err != nil {
+		return err
+	}
+	var b bytes.Buffer
+	if err := report.WriteConflicts(&b, format, "Separation-of-duties conflicts at "+s.clock.Now().UTC().Format(time.RFC3339), rows); err != nil {
 		return err
 	}
 	writeReport(w, format, &b)

@@ -285,6 +285,9 @@ func (p *Policy) Groups() []string {
 	return slices.Compact(out)
 }
 
+// Separations returns the separation-of-duties sets.
+func (p *Policy) Separations() []Separation { return slices.Clone(p.separation) }
+
 // Separate checks the separation-of-duties sets alone (break-glass skips
 // the rules, never these). It explains each set that concerns the group and
 // reports whether one refuses the request; the refusal is the last line.

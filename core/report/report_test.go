@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jitd/jitd/core/audit"
+	"github.com/jitd/jitd/core/policy"
 	"github.com/jitd/jitd/core/report"
 	"github.com/jitd/jitd/core/store"
 	"github.com/jitd/jitd/core/store/sqlite"
@@ -138,5 +139,58 @@ func TestLatenessReport_MeasuresThePromise(t *testing.T) {
 	var b bytes.Buffer
 	if err := report.WriteLateness(&b, report.HTML, "Revocation lateness", l); err != nil || !strings.Contains(b.String(), "1 later than 1 s; 1 overdue and not removed yet") {
 		t.Fatalf("html: %v\n%s", err, b.String())
+	}
+}
+
+func TestBreakGlassAccountsAndConflictsReports(t *testing.T) {
+	st := fill(t)
+	ctx := context.Background()
+	err := st.Update(ctx, func(tx store.Tx) error {
+		for _, v := range []store.Review{
+			{ID: "v1", RequestID: "r2", Subject: "bob", Directory: "corp", Group: "db", Reason: "SEV1", State: store.ReviewOpen, CreatedAt: t0.Add(2 * time.Hour)},
+			{ID: "v0", RequestID: "r1", Subject: "bob", Directory: "corp", Group: "db", Reason: "old", State: store.ReviewClosed, CreatedAt: t0.Add(-48 * time.Hour),
+				ClosedAt: t0, ClosedBy: "erin", Outcome: "justified"},
+		} {
+			if err := tx.InsertReview(v); err != nil {
+				return err
+			}
+		}
+		for _, a := range []store.Account{
+			{ID: "a1", Directory: "corp", Login: "c.late", Sponsor: "bob", State: store.AccountDisableFailed, EndsAt: t0, DeleteAt: t0.Add(30 * 24 * time.Hour), CreatedAt: t0.Add(-time.Hour), LastError: "ldap down"},
+			{ID: "a2", Directory: "corp", Login: "c.fine", Sponsor: "bob", State: store.AccountActive, EndsAt: t0.Add(24 * time.Hour), DeleteAt: t0.Add(30 * 24 * time.Hour), CreatedAt: t0},
+			{ID: "a3", Directory: "corp", Login: "c.done", Sponsor: "bob", State: store.AccountDisabled, EndsAt: t0.Add(-time.Hour), DeleteAt: t0.Add(30 * 24 * time.Hour), CreatedAt: t0.Add(-2 * time.Hour)},
+		} {
+			if err := tx.InsertAccount(a); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bg, err := report.BreakGlassReport(ctx, st, report.Period{From: t0, To: t0.Add(3 * time.Hour)})
+	if err != nil || len(bg) != 1 || bg[0].Review != "v1" || bg[0].State != "open" {
+		t.Fatalf("break-glass: %+v %v", bg, err)
+	}
+	past, err := report.AccountsPastEndReport(ctx, st, t0.Add(time.Hour))
+	if err != nil || len(past) != 1 || past[0].Login != "c.late" || past[0].LastError != "ldap down" {
+		t.Fatalf("accounts past their end: %+v %v", past, err)
+	}
+	// bob holds db (g2, live) and now web too, which one set keeps apart;
+	// ended grants and revoke_failed ones do not count.
+	if err := st.Update(ctx, func(tx store.Tx) error {
+		return tx.InsertGrant(store.Grant{ID: "g8", Directory: "corp", GroupID: "gid-web", GroupName: "web", UserID: "uid-bob", UserName: "bob",
+			State: store.StateActive, StartsAt: t0, ExpiresAt: t0.Add(5 * time.Hour), CreatedAt: t0, UpdatedAt: t0})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	cs, err := report.ConflictsReport(ctx, st, []policy.Separation{{Name: "sox", Groups: []string{"db", "web"}}, {Name: "other", Groups: []string{"db", "hr"}}}, []string{"corp"})
+	if err != nil || len(cs) != 1 || cs[0].User != "bob" || cs[0].Set != "sox" || !slices.Equal(cs[0].Groups, []string{"db", "web"}) {
+		t.Fatalf("conflicts: %+v %v", cs, err)
+	}
+	var b bytes.Buffer
+	if err := report.WriteAccountsPastEnd(&b, report.CSV, "x", past); err != nil || !strings.Contains(b.String(), "c.late") {
+		t.Fatalf("csv: %v %s", err, b.String())
 	}
 }

@@ -53,26 +53,14 @@ func (a Access) fields() []string {
 
 // WriteAccess writes an access report.
 func WriteAccess(w io.Writer, format, title string, rows []Access) error {
-	switch format {
-	case CSV:
-		c := csv.NewWriter(w)
-		c.Write(accessHeader)
-		for _, r := range rows {
-			c.Write(r.fields())
-		}
-		c.Flush()
-		return c.Error()
-	case HTML:
-		var body [][]string
-		for _, r := range rows {
-			body = append(body, r.fields())
-		}
-		return page.Execute(w, pageData{Title: title, Generated: time.Now().UTC().Format(time.RFC3339), Header: accessHeader, Rows: body})
-	}
 	if rows == nil {
 		rows = []Access{}
 	}
-	return json.NewEncoder(w).Encode(map[string]any{"title": title, "access": rows})
+	var body [][]string
+	for _, r := range rows {
+		body = append(body, r.fields())
+	}
+	return writeTable(w, format, title, "", accessHeader, body, map[string]any{"title": title, "access": rows})
 }
 
 var removalHeader = []string{"grant", "directory", "group", "user", "due", "removed", "late_seconds"}
@@ -83,21 +71,26 @@ func WriteLateness(w io.Writer, format, title string, l Lateness) error {
 	for _, r := range l.Removals {
 		body = append(body, []string{r.Grant, r.Directory, r.Group, r.User, stamp(r.Due), stamp(r.Removed), fmt.Sprintf("%.3f", r.Late.Seconds())})
 	}
+	summary := fmt.Sprintf("%d expired grants removed: p50 %.3f s, p90 %.3f s, p99 %.3f s, max %.3f s; %d later than 1 s; %d overdue and not removed yet.",
+		l.Count, l.P50.Seconds(), l.P90.Seconds(), l.P99.Seconds(), l.Max.Seconds(), l.Over, len(l.StillMembersOverdue))
+	return writeTable(w, format, title, summary, removalHeader, body, l)
+}
+
+// writeTable writes a report's rows as CSV or printable HTML, or v as JSON.
+func writeTable(w io.Writer, format, title, summary string, header []string, rows [][]string, v any) error {
 	switch format {
 	case CSV:
 		c := csv.NewWriter(w)
-		c.Write(removalHeader)
-		for _, r := range body {
+		c.Write(header)
+		for _, r := range rows {
 			c.Write(r)
 		}
 		c.Flush()
 		return c.Error()
 	case HTML:
-		summary := fmt.Sprintf("%d expired grants removed: p50 %.3f s, p90 %.3f s, p99 %.3f s, max %.3f s; %d later than 1 s; %d overdue and not removed yet.",
-			l.Count, l.P50.Seconds(), l.P90.Seconds(), l.P99.Seconds(), l.Max.Seconds(), l.Over, len(l.StillMembersOverdue))
-		return page.Execute(w, pageData{Title: title, Generated: time.Now().UTC().Format(time.RFC3339), Summary: summary, Header: removalHeader, Rows: body})
+		return page.Execute(w, pageData{Title: title, Generated: time.Now().UTC().Format(time.RFC3339), Summary: summary, Header: header, Rows: rows})
 	}
-	return json.NewEncoder(w).Encode(l)
+	return json.NewEncoder(w).Encode(v)
 }
 
 type pageData struct {
