@@ -68,7 +68,7 @@ func newRoot() *cobra.Command {
 	pf.StringVar(&g.tokenFile, "token-file", "", "file holding the API token (env JITD_TOKEN_FILE); --token and --token-file beat the environment")
 	pf.StringVarP(&g.output, "output", "o", "table", "output format: table or json")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageErr{err} })
-	root.AddCommand(serveCmd(), grantCmd(g), accountCmd(g), policyCmd(g), requestCmd(g), breakglassCmd(g), reviewCmd(g), decideCmd(g, true), decideCmd(g, false), tokenCmd(g), whoamiCmd(g), loginCmd(g), logoutCmd(g), inviteCmd(g), auditCmd(g), reportCmd(g), syncCmd(g), driftCmd(g), baselineCmd(g), configCmd(), migrateCmd(g), backupCmd(g), restoreCmd(g), serviceCmd(), versionCmd(g), connectorCmd())
+	root.AddCommand(serveCmd(), grantCmd(g), accountCmd(g), policyCmd(g), requestCmd(g), breakglassCmd(g), reviewCmd(g), decideCmd(g, true), decideCmd(g, false), tokenCmd(g), whoamiCmd(g), loginCmd(g), logoutCmd(g), inviteCmd(g), auditCmd(g), reportCmd(g), evidenceCmd(g), syncCmd(g), driftCmd(g), baselineCmd(g), configCmd(), migrateCmd(g), backupCmd(g), restoreCmd(g), serviceCmd(), versionCmd(g), connectorCmd())
 	return root
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -911,5 +912,31 @@ func TestE2E_ReportsForAuditors(t *testing.T) {
 	}
 	if out, err := d.jitd("report", "conflicts", "--format", "html"); err != nil || !strings.Contains(out, "0 people hold groups") {
 		t.Fatalf("conflicts: %v\n%s", err, out)
+	}
+
+	// The evidence bundle, checked offline (no daemon address) with the
+	// public key; an altered copy fails with exit 3.
+	bundle := filepath.Join(t.TempDir(), "evidence.tar.gz")
+	if out, err := d.jitd("evidence", "export", "--from", from, "--to", time.Now().Add(time.Hour).UTC().Format(time.RFC3339), "--out", bundle); err != nil {
+		t.Fatalf("evidence export: %v\n%s", err, out)
+	}
+	key, err := d.jitd("audit", "key")
+	if err != nil || len(strings.TrimSpace(key)) != 64 {
+		t.Fatalf("audit key: %v %q", err, key)
+	}
+	offline := func(path string) (string, error) {
+		b, err := exec.Command(jitdBin, "--addr", "127.0.0.1:1", "audit", "verify", "--bundle", path, "--public-key", strings.TrimSpace(key)).CombinedOutput()
+		return string(b), err
+	}
+	if out, err := offline(bundle); err != nil || !strings.Contains(out, "evidence bundle intact") {
+		t.Fatalf("verify the bundle offline: %v\n%s", err, out)
+	}
+	raw, _ := os.ReadFile(bundle)
+	broken := filepath.Join(t.TempDir(), "broken.tar.gz")
+	os.WriteFile(broken, append(raw[:len(raw)-40:len(raw)-40], make([]byte, 40)...), 0o600)
+	out, err = offline(broken)
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() == 0 {
+		t.Fatalf("a damaged bundle verified: %v\n%s", err, out)
 	}
 }

@@ -111,3 +111,49 @@ func reportCmd(g *globals) *cobra.Command {
 	cmd.AddCommand(access, lateness, breakglass, accounts, conflicts)
 	return cmd
 }
+
+func evidenceCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "evidence", Short: "Evidence bundles an auditor checks offline (jitd audit verify --bundle)"}
+	var from, to, out string
+	export := &cobra.Command{
+		Use:   "export --from TIME --to TIME --out FILE",
+		Short: "Write the period's reports, the audit segment they rest on and a signed checkpoint, all signed, to a new file",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			for k, v := range map[string]string{"from": from, "to": to} {
+				if _, err := time.Parse(time.RFC3339, v); err != nil {
+					return usageErr{fmt.Errorf("--%s must be RFC 3339, e.g. 2026-10-01T00:00:00Z (got %q)", k, v)}
+				}
+			}
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			body, err := c.Evidence(cmd.Context(), from, to)
+			if err != nil {
+				return err
+			}
+			f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+			if err != nil {
+				return fmt.Errorf("write the bundle: %w (it is never overwritten)", err)
+			}
+			if _, err := f.Write(body); err != nil {
+				f.Close()
+				return err
+			}
+			if err := f.Close(); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "evidence bundle written to %s (%d bytes); check it with: jitd audit verify --bundle %s --public-key \"$(jitd audit key)\"\n", out, len(body), out)
+			return nil
+		},
+	}
+	export.Flags().StringVar(&from, "from", "", "start of the period, RFC 3339 (required)")
+	export.Flags().StringVar(&to, "to", "", "end of the period, RFC 3339 (required)")
+	export.Flags().StringVar(&out, "out", "", "the new file to write (required)")
+	for _, f := range []string{"from", "to", "out"} {
+		export.MarkFlagRequired(f)
+	}
+	cmd.AddCommand(export)
+	return cmd
+}

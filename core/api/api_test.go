@@ -216,6 +216,10 @@ func TestAuthorization_Matrix(t *testing.T) {
 			_, err := c.Report(ctx, "access", url.Values{"group": {"prod-db-admins"}, "from": {"2026-01-01T00:00:00Z"}, "to": {"2027-01-01T00:00:00Z"}, "format": {"csv"}})
 			return err
 		},
+		"evidence": func(c *apiclient.Client) error {
+			_, err := c.Evidence(ctx, "2026-01-01T00:00:00Z", "2027-01-01T00:00:00Z")
+			return err
+		},
 		"report conflicts": func(c *apiclient.Client) error {
 			_, err := c.Report(ctx, "conflicts", url.Values{"format": {"html"}})
 			return err
@@ -290,7 +294,7 @@ func TestAuthorization_Matrix(t *testing.T) {
 	}
 	want := map[string]map[string]int{
 		"admin": {"grant add": 200, "grant list": 200, "grant show": 200, "grant extend": 200, "audit list": 200, "audit verify": 200, "grant revoke": 404,
-			"report access": 200, "report lateness": 200, "report conflicts": 200,
+			"report access": 200, "report lateness": 200, "report conflicts": 200, "evidence": 404, // no audit keys here
 			"sync status": 200, "sync run": 200, "drift list": 200, "baseline show": 200, "baseline accept": 400, "drift revert": 400,
 			"account create": 200, "account list": 200, "account show": 200, "account extend": 200, "account disable": 200, "account delete": 404, "policy test": 200,
 			"account show alice's contractor": 200, "account extend alice's contractor": 200,
@@ -300,7 +304,7 @@ func TestAuthorization_Matrix(t *testing.T) {
 			"grant revoke alice's": 200, "breakglass": 400, "review list": 200, "review close carol's": 200, "whoami": 200,
 			"invite create for bob": 200, "invite list": 200, "invite revoke bob's": 200},
 		"auditor": {"grant add": 403, "grant list": 200, "grant show": 200, "grant extend": 403, "audit list": 200, "audit verify": 200, "grant revoke": 403,
-			"report access": 200, "report lateness": 200, "report conflicts": 200,
+			"report access": 200, "report lateness": 200, "report conflicts": 200, "evidence": 404, // no audit keys here
 			"sync status": 200, "sync run": 403, "drift list": 200, "baseline show": 200, "baseline accept": 403, "drift revert": 403,
 			"account create": 403, "account list": 200, "account show": 200, "account extend": 403, "account disable": 403, "account delete": 403, "policy test": 200,
 			"account show alice's contractor": 200, "account extend alice's contractor": 403,
@@ -339,7 +343,7 @@ func TestAuthorization_Matrix(t *testing.T) {
 // own fills in 403 for every operation a person's token may not do.
 func own(allowed map[string]int) map[string]int {
 	out := map[string]int{}
-	for _, op := range []string{"grant add", "grant list", "grant show", "grant extend", "audit list", "audit verify", "report access", "report lateness", "report conflicts", "grant revoke", "sync status",
+	for _, op := range []string{"grant add", "grant list", "grant show", "grant extend", "audit list", "audit verify", "report access", "report lateness", "report conflicts", "evidence", "grant revoke", "sync status",
 		"sync run", "drift list", "baseline show", "baseline accept", "drift revert", "account create", "account list", "account show", "account extend",
 		"account disable", "account delete", "account show alice's contractor", "account extend alice's contractor", "policy test", "request create", "request list", "request show alice's",
 		"request approve alice's", "request deny alice's", "request cancel alice's", "token create", "token list", "token revoke",

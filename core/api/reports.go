@@ -2,6 +2,8 @@ package api
 
 import (
 	"bytes"
+	"crypto/ed25519"
+	"encoding/hex"
 	"net/http"
 	"slices"
 	"time"
@@ -175,5 +177,53 @@ func (s *Server) conflictsReport(w http.ResponseWriter, r *http.Request, _ auth.
 		return err
 	}
 	writeReport(w, format, &b)
+	return nil
+}
+
+func (s *Server) auditKey(w http.ResponseWriter, _ *http.Request, _ auth.Principal) error {
+	if s.auditKeys == nil {
+		return &Error{Status: http.StatusNotFound, Code: CodeNotFound, Message: "this jitd has no audit keys"}
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"public_key": hex.EncodeToString(s.auditKeys.Sign.Public().(ed25519.PublicKey))})
+	return nil
+}
+
+// evidence exports the evidence bundle of a period: the reports, the audit
+// segment they rest on, a signed checkpoint and a signed manifest.
+func (s *Server) evidence(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
+	q := r.URL.Query()
+	q.Set("format", report.JSON)
+	r.URL.RawQuery = q.Encode()
+	p, _, err := reportParams(r)
+	if err != nil {
+		return err
+	}
+	if s.auditKeys == nil {
+		return &Error{Status: http.StatusNotFound, Code: CodeNotFound, Message: "this jitd has no audit keys to sign evidence with"}
+	}
+	scope := report.EvidenceScope{Period: p}
+	for _, m := range s.grants.Managed() {
+		scope.Groups = append(scope.Groups, [2]string{m.Directory, m.Group})
+		if !slices.Contains(scope.Directories, m.Directory) {
+			scope.Directories = append(scope.Directories, m.Directory)
+		}
+	}
+	pol := s.policy
+	if s.requests != nil {
+		pol = s.requests.Policy()
+	}
+	if pol != nil {
+		scope.Separations = pol.Separations()
+	}
+	noWriteDeadline(w)
+	var b bytes.Buffer
+	if _, err := report.ExportEvidence(r.Context(), s.store, *s.auditKeys, scope, s.clock.Now(), &b); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/gzip")
+	w.Header().Set("Content-Disposition", `attachment; filename="jitd-evidence.tar.gz"`)
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	w.Write(b.Bytes())
 	return nil
 }

@@ -153,6 +153,8 @@ func NewServer(d Deps) *Server {
 	s.handle("GET /api/v1/audit/verify", auth.AuditRead, s.verifyAudit)
 	s.handle("POST /api/v1/audit/verify", auth.AuditRead, s.verifyAudit)
 	s.handle("GET /api/v1/reports/access", auth.AuditRead, s.accessReport)
+	s.handle("GET /api/v1/evidence", auth.AuditRead, s.evidence)
+	s.handle("GET /api/v1/audit/key", auth.AuditRead, s.auditKey)
 	s.handle("GET /api/v1/reports/lateness", auth.AuditRead, s.latenessReport)
 	s.handle("GET /api/v1/reports/breakglass", auth.AuditRead, s.breakGlassReport)
 	s.handle("GET /api/v1/reports/accounts-past-end", auth.AuditRead, s.accountsPastEndReport)

@@ -22,6 +22,7 @@ import (
 // Store is what reports read.
 type Store interface {
 	store.Grants
+	store.Accounts
 	store.Requests
 	store.Mirror
 	store.Baselines

@@ -1,9 +1,14 @@
 package report_test
 
 import (
+	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"context"
+	"crypto/ed25519"
 	"encoding/csv"
+	"fmt"
+	"io"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -66,7 +71,11 @@ func fill(t *testing.T) *sqlite.Store {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for id, late := range map[string]time.Duration{"g1": 300 * time.Millisecond, "g3": 0, "g6": 2 * time.Second} {
+	for _, r := range []struct {
+		id   string
+		late time.Duration
+	}{{"g3", 0}, {"g1", 300 * time.Millisecond}, {"g6", 2 * time.Second}} { // in time order, as jitd writes them
+		id, late := r.id, r.late
 		g, _ := st.Grant(ctx, id)
 		if _, err := store.Append(ctx, st, audit.Event{Time: g.ExpiresAt.Add(late), Actor: "jitd", Action: audit.GrantRevoked, GrantID: id, User: g.UserName, Group: g.GroupName}); err != nil {
 			t.Fatal(err)
@@ -193,4 +202,96 @@ func TestBreakGlassAccountsAndConflictsReports(t *testing.T) {
 	if err := report.WriteAccountsPastEnd(&b, report.CSV, "x", past); err != nil || !strings.Contains(b.String(), "c.late") {
 		t.Fatalf("csv: %v %s", err, b.String())
 	}
+}
+
+// An evidence bundle verifies offline with the public key, and any change
+// to it is found: an edited report, an edited or missing event, another
+// key.
+func TestEvidence_ExportedBundleVerifiesOfflineAndTamperingIsFound(t *testing.T) {
+	st := fill(t)
+	ctx := context.Background()
+	head, _, _ := st.AuditHead(ctx)
+	keys, err := audit.LoadKeys(filepath.Join(t.TempDir(), "audit.key"), head)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.SetAuditKeys(keys)
+	// Events after keying began are chained with the key.
+	for i := range 3 {
+		if _, err := store.Append(ctx, st, audit.Event{Time: t0.Add(time.Duration(4+i) * time.Hour), Actor: "erin", Action: "grant.requested", Detail: fmt.Sprint("later ", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	scope := report.EvidenceScope{Period: report.Period{From: t0.Add(80 * time.Minute), To: t0.Add(5*time.Hour + time.Minute)},
+		Groups: [][2]string{{"corp", "db"}}, Directories: []string{"corp"}}
+	var b bytes.Buffer
+	m, err := report.ExportEvidence(ctx, st, keys, scope, t0.Add(6*time.Hour), &b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := keys.Sign.Public().(ed25519.PublicKey)
+	got, err := report.VerifyEvidence(bytes.NewReader(b.Bytes()), pub)
+	if err != nil || got.Events != 3 || got.FirstSeq != m.FirstSeq || got.SelfSigned || len(got.Files) != 7 {
+		t.Fatalf("verify: %+v %v", got, err)
+	}
+	if got.FirstSeq < 2 || got.Anchor == audit.GenesisHash {
+		t.Fatalf("the segment should start mid-log with an anchor: %+v", got.Manifest)
+	}
+	if self, err := report.VerifyEvidence(bytes.NewReader(b.Bytes()), nil); err != nil || !self.SelfSigned {
+		t.Fatalf("self-signed check: %+v %v", self, err)
+	}
+	other, _ := audit.LoadKeys(filepath.Join(t.TempDir(), "other.key"), 0)
+	if _, err := report.VerifyEvidence(bytes.NewReader(b.Bytes()), other.Sign.Public().(ed25519.PublicKey)); err == nil {
+		t.Fatal("a bundle verified with another jitd's key")
+	}
+	for what, edit := range map[string]func(map[string][]byte){
+		"a report edited": func(f map[string][]byte) { f["reports/breakglass.csv"] = append(f["reports/breakglass.csv"], "x\n"...) },
+		"an event dropped": func(f map[string][]byte) {
+			lines := strings.SplitAfter(string(f["audit/events.jsonl"]), "\n")
+			f["audit/events.jsonl"] = []byte(lines[0] + lines[2])
+		},
+		"an event edited": func(f map[string][]byte) {
+			f["audit/events.jsonl"] = bytes.Replace(f["audit/events.jsonl"], []byte("later 1"), []byte("later 9"), 1)
+		},
+		"the manifest edited": func(f map[string][]byte) {
+			f["manifest.json"] = bytes.Replace(f["manifest.json"], []byte(`"first_seq"`), []byte(`"first_seq" `), 1)
+		},
+		"a file added": func(f map[string][]byte) { f["reports/extra.csv"] = []byte("x") },
+	} {
+		if _, err := report.VerifyEvidence(bytes.NewReader(retar(t, b.Bytes(), edit)), pub); err == nil {
+			t.Errorf("%s: the bundle still verifies", what)
+		}
+	}
+}
+
+// retar rewrites a bundle with edit applied to its files.
+func retar(t *testing.T, bundle []byte, edit func(map[string][]byte)) []byte {
+	t.Helper()
+	gz, err := gzip.NewReader(bytes.NewReader(bundle))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string][]byte{}
+	tr := tar.NewReader(gz)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[h.Name], _ = io.ReadAll(tr)
+	}
+	edit(files)
+	var out bytes.Buffer
+	zw := gzip.NewWriter(&out)
+	tw := tar.NewWriter(zw)
+	for n, b := range files {
+		tw.WriteHeader(&tar.Header{Name: n, Mode: 0o600, Size: int64(len(b))})
+		tw.Write(b)
+	}
+	tw.Close()
+	zw.Close()
+	return out.Bytes()
 }

@@ -471,3 +471,23 @@ func (c *Client) Report(ctx context.Context, name string, q url.Values) ([]byte,
 	defer resp.Body.Close()
 	return io.ReadAll(resp.Body)
 }
+
+// AuditKey returns the public key (hex) that signs checkpoints and
+// evidence bundles.
+func (c *Client) AuditKey(ctx context.Context) (string, error) {
+	var out struct {
+		PublicKey string `json:"public_key"`
+	}
+	err := c.do(ctx, http.MethodGet, "/api/v1/audit/key", nil, &out)
+	return out.PublicKey, err
+}
+
+// Evidence fetches an evidence bundle (tar.gz) for a period.
+func (c *Client) Evidence(ctx context.Context, from, to string) ([]byte, error) {
+	resp, err := c.send(ctx, http.MethodGet, "/api/v1/evidence?"+url.Values{"from": {from}, "to": {to}}.Encode(), nil)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	return io.ReadAll(resp.Body)
+}
