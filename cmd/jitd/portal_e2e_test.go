@@ -534,12 +534,13 @@ func TestE2E_PortalOversightPages(t *testing.T) {
 	}
 
 	pages := []string{"/ui/grants", "/ui/all-requests", "/ui/drift", "/ui/sync", "/ui/reviews", "/ui/audit", "/ui/tokens", "/ui/timeline", "/ui/sponsor",
-		"/ui/grants?state=all&user=carol", "/ui/audit?verify=1", "/ui/timeline?group=prod-db-admins"}
+		"/ui/grants?state=all&user=carol", "/ui/audit?verify=1", "/ui/timeline?group=prod-db-admins", "/ui/reports",
+		"/api/v1/reports/access?group=prod-db-admins&from=2026-01-01T00:00:00Z&to=2030-01-01T00:00:00Z&format=html"}
 	want := map[*person][]int{
-		alice: {403, 403, 403, 403, 403, 403, 403, 200, 403, 403, 403, 200},
-		bob:   {403, 403, 403, 403, 200, 403, 403, 200, 200, 403, 403, 200},
-		erin:  {200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200},
-		grace: {200, 200, 200, 200, 200, 200, 403, 200, 200, 200, 200, 200},
+		alice: {403, 403, 403, 403, 403, 403, 403, 200, 403, 403, 403, 200, 403, 403},
+		bob:   {403, 403, 403, 403, 200, 403, 403, 200, 200, 403, 403, 200, 403, 403},
+		erin:  {200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200},
+		grace: {200, 200, 200, 200, 200, 200, 403, 200, 200, 200, 200, 200, 200, 200},
 	}
 	for who, codes := range want {
 		for i, page := range pages {
@@ -782,6 +783,7 @@ func TestBrowser_InviteBreakGlassAndOversight(t *testing.T) {
 		{erin, "tokens", "/ui/tokens", "table", "carol"},
 		{grace, "audit", "/ui/audit?verify=1", ".notice", "The chain is intact"},
 		{grace, "contractors-auditor", "/ui/sponsor", "table", "zoe.ray"},
+		{grace, "reports", "/ui/reports", "main", "Who had access, and why"},
 	} {
 		browser.Step(t, pg.who, "open "+pg.path, chromedp.Navigate(base+pg.path), chromedp.WaitVisible(chromedp.CSS(pg.sel)))
 		if got := browser.Text(t, pg.who, pg.sel); !strings.Contains(got, pg.want) {

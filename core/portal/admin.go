@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jitd/jitd/core/api"
 	"github.com/jitd/jitd/core/api/apiclient"
@@ -255,6 +256,32 @@ func (p *Portal) auditPage(w http.ResponseWriter, r *http.Request, v viewer) {
 		d.Verify = &res
 	}
 	p.render(w, r, http.StatusOK, "audit", view{Title: "Audit log", Me: &v.Whoami, Nav: "audit", Data: d})
+}
+
+// reportsPage offers the auditors' reports: forms whose answers come
+// straight from the API (a GET with the session, in HTML, CSV or JSON).
+func (p *Portal) reportsPage(w http.ResponseWriter, r *http.Request, v viewer) {
+	if !p.seesAll(w, r, v, "reports") {
+		return
+	}
+	groups, err := v.c.Groups(r.Context())
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	key, err := v.c.AuditKey(r.Context())
+	if err != nil {
+		key = "KEY"
+	}
+	now := p.d.Clock.Now().UTC()
+	type periodReport struct{ Name, Title string }
+	p.render(w, r, http.StatusOK, "reports", view{Title: "Reports", Me: &v.Whoami, Nav: "reports", Data: struct {
+		Groups   []api.ManagedGroup
+		From, To string
+		Period   []periodReport
+		Key      string
+	}{groups, now.AddDate(0, -3, 0).Truncate(24 * time.Hour).Format(time.RFC3339), now.Truncate(time.Minute).Add(time.Minute).Format(time.RFC3339),
+		[]periodReport{{"lateness", "How late expired access was removed (the promise, measured)"}, {"breakglass", "Break-glass uses and their reviews"}}, key}})
 }
 
 // atoi is a page's number from the query; anything else is 0.

@@ -87,6 +87,7 @@ func New(d Deps) *Portal {
 	p.page("GET /ui/tokens", p.tokensPage)
 	p.page("POST /ui/tokens/{id}/revoke", p.tokenRevoke)
 	p.page("GET /ui/audit", p.auditPage)
+	p.page("GET /ui/reports", p.reportsPage)
 	p.page("GET /ui/sponsor", p.sponsorPage)
 	p.page("POST /ui/invites", p.inviteCreate)
 	p.page("POST /ui/invites/{id}/revoke", p.inviteRevoke)
