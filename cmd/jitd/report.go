@@ -35,15 +35,7 @@ func reportCmd(g *globals) *cobra.Command {
 				_, err := cmd.OutOrStdout().Write(body)
 				return err
 			}
-			f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-			if err != nil {
-				return fmt.Errorf("write the report: %w (it is never overwritten)", err)
-			}
-			if _, err := f.Write(body); err != nil {
-				f.Close()
-				return err
-			}
-			if err := f.Close(); err != nil {
+			if err := writeNewFile(out, body, "the report"); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "report written to %s (%d bytes)\n", out, len(body))
@@ -133,15 +125,7 @@ func evidenceCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-			if err != nil {
-				return fmt.Errorf("write the bundle: %w (it is never overwritten)", err)
-			}
-			if _, err := f.Write(body); err != nil {
-				f.Close()
-				return err
-			}
-			if err := f.Close(); err != nil {
+			if err := writeNewFile(out, body, "the bundle"); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "evidence bundle written to %s (%d bytes); check it with: jitd audit verify --bundle %s --public-key \"$(jitd audit key)\"\n", out, len(body), out)
@@ -156,4 +140,19 @@ func evidenceCmd(g *globals) *cobra.Command {
 	}
 	cmd.AddCommand(export)
 	return cmd
+}
+
+// writeNewFile writes body to a new file at path, readable by its owner
+// only; an existing file is never overwritten.
+func writeNewFile(path string, body []byte, what string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("write %s: %w (it is never overwritten)", what, err)
+	}
+	if _, err := f.Write(body); err != nil {
+		f.Close()
+		os.Remove(path)
+		return err
+	}
+	return f.Close()
 }
