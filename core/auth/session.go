@@ -34,6 +34,14 @@ func (pp People) Person(ctx context.Context, login string, mfa bool) (Principal,
 	if strings.HasPrefix(login, SystemPrefix) {
 		return Principal{}, fmt.Errorf("%w: %q cannot be a person's login", ErrUnauthenticated, login)
 	}
+	// Until the first full sync is done, the mirror holds only part of the
+	// directory: a role worked out from it could be too small, or a
+	// person missing.
+	if st, err := pp.Store.SyncState(ctx, pp.Directory); errors.Is(err, store.ErrNotFound) || (err == nil && st.FullSyncs == 0) {
+		return Principal{}, fmt.Errorf("%w: jitd is still reading directory %s for the first time; sign in again in a moment", ErrUnauthenticated, pp.Directory)
+	} else if err != nil {
+		return Principal{}, fmt.Errorf("auth: %w", err)
+	}
 	u, err := pp.Store.MirrorUser(ctx, pp.Directory, login)
 	if errors.Is(err, store.ErrNotFound) {
 		return Principal{}, fmt.Errorf("%w: %s is not a user of directory %s", ErrUnauthenticated, login, pp.Directory)
