@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -940,5 +941,71 @@ func TestE2E_ReportsForAuditors(t *testing.T) {
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) || exit.ExitCode() == 0 {
 		t.Fatalf("a damaged bundle verified: %v\n%s", err, out)
+	}
+}
+
+// The audit log streams to a file a log shipper reads: every event, in
+// order, across a SIGKILL of the daemon (an event may come twice, none is
+// lost).
+func TestE2E_AuditStreamSurvivesAKill(t *testing.T) {
+	dir, addr := t.TempDir(), freeAddr(t)
+	p := writeConfig(t, dir, addr)
+	stream := filepath.Join(dir, "siem", "audit.jsonl")
+	os.MkdirAll(filepath.Dir(stream), 0o700)
+	f, _ := os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0o600)
+	fmt.Fprintf(f, "siem:\n  sinks:\n    - {name: shipper, kind: file, path: %s}\n", stream)
+	f.Close()
+	d := start(t, dir, addr)
+	seen := func() map[int64]int {
+		b, _ := os.ReadFile(stream)
+		out := map[int64]int{}
+		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			var e struct{ Seq int64 }
+			if json.Unmarshal([]byte(line), &e) == nil && e.Seq > 0 {
+				out[e.Seq]++
+			}
+		}
+		return out
+	}
+	if out, err := d.jitd("grant", "add", "--user", "alice", "--group", "prod-db-admins", "--for", "1h", "--reason", "INC-1"); err != nil {
+		t.Fatalf("grant: %v\n%s", err, out)
+	}
+	poll.Until(t, 10*time.Second, "the grant's events in the stream", func() bool {
+		b, _ := os.ReadFile(stream)
+		return strings.Contains(string(b), `"grant.active"`)
+	})
+	d.cmd.Process.Signal(syscall.SIGKILL)
+	<-d.done
+	d = start(t, dir, addr)
+	if out, err := d.jitd("grant", "add", "--user", "bob", "--group", "prod-db-admins", "--for", "1h", "--reason", "INC-2"); err != nil {
+		t.Fatalf("grant after the restart: %v\n%s", err, out)
+	}
+	var head int64
+	defer func() {
+		if t.Failed() {
+			t.Logf("head %d, stream %v", head, seen())
+		}
+	}()
+	poll.Until(t, 10*time.Second, "every event in the stream", func() bool {
+		out, err := d.jitd("audit", "list", "--limit", "1", "-o", "json")
+		var l []struct{ Seq int64 }
+		if err != nil || json.Unmarshal([]byte(out), &l) != nil || len(l) == 0 {
+			return false
+		}
+		head = l[0].Seq
+		got := seen()
+		for s := int64(1); s <= head; s++ {
+			if got[s] == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	if resp, err := http.Get("http://" + addr + "/metrics"); err == nil {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(b), `jitd_siem_lag_events{sink="shipper"}`) {
+			t.Errorf("no lag metric")
+		}
 	}
 }

@@ -30,6 +30,7 @@ import (
 	"github.com/jitd/jitd/core/policy"
 	"github.com/jitd/jitd/core/request"
 	"github.com/jitd/jitd/core/scim"
+	"github.com/jitd/jitd/core/siem"
 )
 
 // Config is the whole configuration file. Each section is the Config of the
@@ -50,6 +51,8 @@ type Config struct {
 	// SCIM serves /scim/v2 so that Okta or Entra ID can provision users and
 	// groups into one directory (which needs a provisioning block).
 	SCIM *scim.Config `yaml:"scim"`
+	// SIEM streams the audit log to files a log shipper reads.
+	SIEM siem.Config `yaml:"siem"`
 
 	// Derived from the above when the file is parsed.
 	compiled *policy.Policy
@@ -376,6 +379,7 @@ func (c *Config) validate() Problems {
 	p.Add("accounts", c.Accounts.Validate())
 	p.Add("policy", c.Policy.Requests.Validate())
 	p.Add("notify", conf.Lift(c.Notify.Validate()))
+	p.Add("siem", c.SIEM.Validate())
 	if len(c.Directories) == 0 {
 		p.Addf("directories", "at least one directory is required")
 	}

@@ -240,7 +240,7 @@ func uncommentExample(t *testing.T, name string, edit func(string) string) strin
 		t.Fatal(err)
 	}
 	text := string(b)
-	if name != "auth" && name != "risk" && name != "notify" && name != "scim-server" {
+	if name != "auth" && name != "risk" && name != "notify" && name != "scim-server" && name != "siem" {
 		text = withoutDemoSignIn(text)
 	}
 	return uncommentExampleText(t, text, name, edit)
@@ -622,5 +622,16 @@ func TestDefaultsAreFilledBeforeTheChecks(t *testing.T) {
 	}
 	if cfg.SCIM.Directory != "demo" || cfg.Directories[0].SyncInterval != 5*time.Minute {
 		t.Fatalf("scim.directory = %q, sync_interval = %s", cfg.SCIM.Directory, cfg.Directories[0].SyncInterval)
+	}
+}
+
+func TestExampleSIEMBlockIsValid(t *testing.T) {
+	t.Chdir("../..")
+	cfg, err := Parse([]byte(uncommentExample(t, "siem", nil)))
+	if err != nil {
+		t.Fatalf("uncommented siem example: %v", err)
+	}
+	if len(cfg.SIEM.Sinks) != 1 || cfg.SIEM.Sinks[0].Path != "/var/log/jitd/audit.jsonl" {
+		t.Fatalf("siem: %+v", cfg.SIEM)
 	}
 }

@@ -183,7 +183,7 @@ func (d *Daemon) serve(ctx context.Context) error {
 			e, err := store.Append(ctx, d.store, audit.Event{Time: d.opts.Clock.Now(), Actor: "jitd", Action: audit.CheckpointMade, Detail: line})
 			return e.Seq, err
 		}}
-	wg.Add(10)
+	wg.Add(11)
 	go func() {
 		defer wg.Done()
 		cp.Run(schedCtx)
@@ -201,6 +201,10 @@ func (d *Daemon) serve(ctx context.Context) error {
 	go func() {
 		defer wg.Done()
 		d.Notifier.Run(schedCtx)
+	}()
+	go func() {
+		defer wg.Done()
+		d.SIEM.Run(schedCtx)
 	}()
 	go func() {
 		defer wg.Done()

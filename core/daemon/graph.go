@@ -23,6 +23,7 @@ import (
 	"github.com/jitd/jitd/core/policy"
 	"github.com/jitd/jitd/core/request"
 	"github.com/jitd/jitd/core/scim"
+	"github.com/jitd/jitd/core/siem"
 	"github.com/jitd/jitd/core/store/sqlite"
 	"github.com/jitd/jitd/sync/mirror"
 	"github.com/jitd/jitd/sync/reconcile"
@@ -44,6 +45,7 @@ type Graph struct {
 	Requests  *request.Manager
 	Invites   *invite.Manager
 	Notifier  *notify.Notifier
+	SIEM      *siem.Stream // the audit log to its sinks (none: idle)
 	Links     *notify.Links
 	OIDC      *auth.OIDC     // nil without auth.oidc
 	Browser   *auth.Sessions // browser sessions; nil without auth.oidc or auth.demo
@@ -132,7 +134,11 @@ func Build(deps Deps) (*Graph, error) {
 		return nil, err
 	}
 	g.Notifier.CanDecide = g.Requests.ReportingLine
-	st.OnAudit(g.Notifier.Wake)
+	g.SIEM = siem.New(cfg.SIEM, cfg.DataDir, st, clk, log, siem.NewMetrics(reg))
+	st.OnAudit(func() {
+		g.Notifier.Wake()
+		g.SIEM.Wake()
+	})
 
 	if cfg.Auth.OIDC != nil || cfg.Auth.Demo != nil {
 		key, err := auth.LoadKey(orDefault(cfg.Auth.SessionKeyFile, filepath.Join(cfg.DataDir, "session.key")))

@@ -128,6 +128,7 @@ func needsRestart(cur, next *config.Config) []string {
 	diff("policy.risk", cur.Policy.Risk, next.Policy.Risk)
 	diff("notify.link_key_file", cur.Notify.LinkKeyFile, next.Notify.LinkKeyFile)
 	diff("notify.channels", slackBots(cur.Notify), slackBots(next.Notify))
+	diff("siem", cur.SIEM, next.SIEM)
 	if cur.SCIM == nil || next.SCIM == nil {
 		diff("scim", cur.SCIM == nil, next.SCIM == nil)
 	} else {

@@ -13,6 +13,10 @@ type AuditFilter struct {
 	// Before, when set, lists only events older than this sequence
 	// number (the next page, newest first).
 	Before int64
+	// Ascending lists oldest first, only the events newer than After (a
+	// reader catching up; After 0: from the first event).
+	Ascending bool
+	After     int64
 }
 
 // Append records one audit event in a transaction of its own and returns

@@ -669,12 +669,18 @@ func (s *Store) AuditEvents(ctx context.Context, f store.AuditFilter) ([]audit.E
 		w.conds = append(w.conds, `seq < ?`)
 		w.args = append(w.args, f.Before)
 	}
+	order := ` ORDER BY seq DESC`
+	if f.Ascending {
+		w.conds = append(w.conds, `seq > ?`)
+		w.args = append(w.args, f.After)
+		order = ` ORDER BY seq`
+	}
 	q := `SELECT ` + auditColumns + ` FROM audit_events`
 	if len(w.conds) > 0 {
 		q += ` WHERE ` + strings.Join(w.conds, ` AND `)
 	}
 	args := w.args
-	q += ` ORDER BY seq DESC`
+	q += order
 	if f.Limit > 0 {
 		q += fmt.Sprintf(` LIMIT %d`, f.Limit)
 	}

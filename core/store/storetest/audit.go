@@ -44,4 +44,11 @@ func testAuditChain(t *testing.T, s store.Store) {
 	if len(next) != 2 || next[0].Seq != 3 || next[1].Seq != 2 {
 		t.Fatalf("the next page after %d should be 3 and 2, got %+v", all[1].Seq, next)
 	}
+	if first, _ := s.AuditEvents(ctx, store.AuditFilter{Limit: 2, Ascending: true}); len(first) != 2 || first[0].Seq != 1 || first[1].Seq != 2 {
+		t.Fatalf("the first two, oldest first, should be 1 and 2, got %+v", first)
+	}
+	after, _ := s.AuditEvents(ctx, store.AuditFilter{Limit: 2, Ascending: true, After: 2})
+	if len(after) != 2 || after[0].Seq != 3 || after[1].Seq != 4 {
+		t.Fatalf("two events after 2, oldest first, should be 3 and 4, got %+v", after)
+	}
 }
