@@ -315,6 +315,10 @@ func (p *Portal) decide(w http.ResponseWriter, r *http.Request, v viewer) {
 }
 
 func (p *Portal) inbox(w http.ResponseWriter, r *http.Request, v viewer) {
+	if !v.may(auth.RequestDecide) {
+		p.render(w, r, http.StatusForbidden, "message", view{Title: "Approvals", Me: &v.Whoami, Error: "role " + v.Role + " may not " + string(auth.RequestDecide)})
+		return
+	}
 	rs, err := v.c.ListRequests(r.Context(), apiclient.RequestFilter{PendingMyApproval: true})
 	if err != nil {
 		p.fail(w, r, err)
