@@ -74,10 +74,7 @@ func (s *Server) testPolicy(w http.ResponseWriter, r *http.Request, p auth.Princ
 		return err
 	}
 	in.Group, in.Duration, in.Reason, in.Ticket, in.MFA, in.Risk, in.BreakGlass = req.Group, d, req.Reason, req.Ticket, req.MFA, req.Risk, req.BreakGlass
-	pol := s.policy
-	if s.requests != nil {
-		pol = s.requests.Policy() // the policy in force, reloads included
-	}
+	pol := s.policyInForce()
 	if pol == nil {
 		if pol, err = policy.Compile(nil, nil); err != nil {
 			return err

@@ -29,11 +29,17 @@ func reportFormat(r *http.Request) (string, error) {
 
 // reportParams are a report's period (from=, to=) and format.
 func reportParams(r *http.Request) (report.Period, string, error) {
-	q := r.URL.Query()
 	format, err := reportFormat(r)
 	if err != nil {
 		return report.Period{}, "", err
 	}
+	p, err := reportPeriod(r)
+	return p, format, err
+}
+
+// reportPeriod is the period from= to= of a report.
+func reportPeriod(r *http.Request) (report.Period, error) {
+	q := r.URL.Query()
 	var p report.Period
 	for _, f := range []struct {
 		name string
@@ -41,14 +47,14 @@ func reportParams(r *http.Request) (report.Period, string, error) {
 	}{{"from", &p.From}, {"to", &p.To}} {
 		t, err := time.Parse(time.RFC3339, q.Get(f.name))
 		if err != nil {
-			return p, "", &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: f.name + " must be RFC 3339, e.g. 2026-10-01T00:00:00Z"}
+			return p, &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: f.name + " must be RFC 3339, e.g. 2026-10-01T00:00:00Z"}
 		}
 		*f.into = t
 	}
 	if err := p.Validate(); err != nil {
-		return p, "", &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: err.Error()}
+		return p, &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: err.Error()}
 	}
-	return p, format, nil
+	return p, nil
 }
 
 func writeReport(w http.ResponseWriter, format string, body *bytes.Buffer) {
@@ -154,21 +160,8 @@ func (s *Server) conflictsReport(w http.ResponseWriter, r *http.Request, _ auth.
 	if err != nil {
 		return err
 	}
-	pol := s.policy
-	if s.requests != nil {
-		pol = s.requests.Policy()
-	}
-	var sets []policy.Separation
-	if pol != nil {
-		sets = pol.Separations()
-	}
-	var dirs []string
-	for _, m := range s.grants.Managed() {
-		if !slices.Contains(dirs, m.Directory) {
-			dirs = append(dirs, m.Directory)
-		}
-	}
-	rows, err := report.ConflictsReport(r.Context(), s.store, sets, dirs)
+	scope := s.evidenceScope(report.Period{})
+	rows, err := report.ConflictsReport(r.Context(), s.store, scope.Separations, scope.Directories)
 	if err != nil {
 		return err
 	}
@@ -191,30 +184,14 @@ func (s *Server) auditKey(w http.ResponseWriter, _ *http.Request, _ auth.Princip
 // evidence exports the evidence bundle of a period: the reports, the audit
 // segment they rest on, a signed checkpoint and a signed manifest.
 func (s *Server) evidence(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
-	q := r.URL.Query()
-	q.Set("format", report.JSON)
-	r.URL.RawQuery = q.Encode()
-	p, _, err := reportParams(r)
+	p, err := reportPeriod(r)
 	if err != nil {
 		return err
 	}
 	if s.auditKeys == nil {
 		return &Error{Status: http.StatusNotFound, Code: CodeNotFound, Message: "this jitd has no audit keys to sign evidence with"}
 	}
-	scope := report.EvidenceScope{Period: p}
-	for _, m := range s.grants.Managed() {
-		scope.Groups = append(scope.Groups, [2]string{m.Directory, m.Group})
-		if !slices.Contains(scope.Directories, m.Directory) {
-			scope.Directories = append(scope.Directories, m.Directory)
-		}
-	}
-	pol := s.policy
-	if s.requests != nil {
-		pol = s.requests.Policy()
-	}
-	if pol != nil {
-		scope.Separations = pol.Separations()
-	}
+	scope := s.evidenceScope(p)
 	noWriteDeadline(w)
 	var b bytes.Buffer
 	if _, err := report.ExportEvidence(r.Context(), s.store, *s.auditKeys, scope, s.clock.Now(), &b); err != nil {
@@ -226,4 +203,29 @@ func (s *Server) evidence(w http.ResponseWriter, r *http.Request, _ auth.Princip
 	w.WriteHeader(http.StatusOK)
 	w.Write(b.Bytes())
 	return nil
+}
+
+// evidenceScope is what reports cover: every JIT-managed group, their
+// directories, and the separation-of-duties sets of the policy in force.
+func (s *Server) evidenceScope(p report.Period) report.EvidenceScope {
+	scope := report.EvidenceScope{Period: p}
+	for _, m := range s.grants.Managed() {
+		scope.Groups = append(scope.Groups, [2]string{m.Directory, m.Group})
+		if !slices.Contains(scope.Directories, m.Directory) {
+			scope.Directories = append(scope.Directories, m.Directory)
+		}
+	}
+	if pol := s.policyInForce(); pol != nil {
+		scope.Separations = pol.Separations()
+	}
+	return scope
+}
+
+// policyInForce is the access-request policy as last loaded (reloads
+// included); nil when requests are not served.
+func (s *Server) policyInForce() *policy.Policy {
+	if s.requests != nil {
+		return s.requests.Policy()
+	}
+	return s.policy
 }

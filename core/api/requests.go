@@ -232,7 +232,7 @@ func (s *Server) requestContext(ctx context.Context, q store.Request) (*RequestC
 		out.Live = append(out.Live, ContextLive{ID: g.ID, Group: g.GroupName, State: string(g.State), ExpiresAt: g.ExpiresAt})
 	}
 	in.Group = q.Group
-	if pol := s.requests.Policy(); pol != nil {
+	if pol := s.policyInForce(); pol != nil {
 		sep, refused := pol.Separate(in)
 		out.Separation, out.Conflict = append(out.Separation, sep...), refused
 	}

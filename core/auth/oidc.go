@@ -138,7 +138,7 @@ func NewOIDC(cfg OIDCConfig, st Store, key []byte, now func() time.Time, hc *htt
 	if hc == nil {
 		hc = &http.Client{Timeout: 10 * time.Second}
 	}
-	o := &OIDC{cfg: cfg, key: key, now: now, http: hc, log: log, people: People{Store: st, Directory: cfg.Directory, Roles: cfg.Roles}}
+	o := &OIDC{cfg: cfg, key: key, now: now, http: hc, log: log, people: NewPeople(st, cfg.Directory, cfg.Roles)}
 	o.sessions = NewSessions(key, o.people, cfg.SessionTTL, o.secure(), now)
 	if cfg.RedirectURL != "" {
 		sec, err := cfg.clientSecret().Read()

@@ -22,7 +22,7 @@ func TestPerson_WaitsForTheFirstFullSync(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	pp := auth.People{Store: st, Directory: "corp", Roles: auth.RoleGroups{Admin: []string{"admins"}}}
+	pp := auth.NewPeople(st, "corp", auth.RoleGroups{Admin: []string{"admins"}})
 	err = st.Update(ctx, func(tx store.Tx) error {
 		return tx.UpsertMirrorUser("corp", connectors.User{ID: "u1", Login: "erin", Enabled: true}, 1)
 	})

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jitd/jitd/core/audit"
@@ -27,6 +28,14 @@ type People struct {
 	Store     Store
 	Directory string
 	Roles     RoleGroups
+	// synced, when set (NewPeople), remembers that the first full sync
+	// is done, so that sign-ins stop asking the store.
+	synced *atomic.Bool
+}
+
+// NewPeople returns the people of directory, with roles from their groups.
+func NewPeople(st Store, directory string, roles RoleGroups) People {
+	return People{Store: st, Directory: directory, Roles: roles, synced: new(atomic.Bool)}
 }
 
 // Person returns login's principal.
@@ -37,10 +46,8 @@ func (pp People) Person(ctx context.Context, login string, mfa bool) (Principal,
 	// Until the first full sync is done, the mirror holds only part of the
 	// directory: a role worked out from it could be too small, or a
 	// person missing.
-	if st, err := pp.Store.SyncState(ctx, pp.Directory); errors.Is(err, store.ErrNotFound) || (err == nil && st.FullSyncs == 0) {
-		return Principal{}, fmt.Errorf("%w: jitd is still reading directory %s for the first time; sign in again in a moment", ErrUnauthenticated, pp.Directory)
-	} else if err != nil {
-		return Principal{}, fmt.Errorf("auth: %w", err)
+	if err := pp.firstSyncDone(ctx); err != nil {
+		return Principal{}, err
 	}
 	u, err := pp.Store.MirrorUser(ctx, pp.Directory, login)
 	if errors.Is(err, store.ErrNotFound) {
@@ -61,6 +68,25 @@ func (pp People) Person(ctx context.Context, login string, mfa bool) (Principal,
 		return Principal{}, fmt.Errorf("%w: %s is in none of the groups that give a jitd role", ErrUnauthenticated, login)
 	}
 	return Principal{Name: u.Login, Role: role, MFA: mfa, Via: "oidc"}, nil
+}
+
+// firstSyncDone says whether the directory was read whole once; once it
+// was, it stays so.
+func (pp People) firstSyncDone(ctx context.Context) error {
+	if pp.synced != nil && pp.synced.Load() {
+		return nil
+	}
+	st, err := pp.Store.SyncState(ctx, pp.Directory)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && st.FullSyncs == 0) {
+		return fmt.Errorf("%w: jitd is still reading directory %s for the first time; sign in again in a moment", ErrUnauthenticated, pp.Directory)
+	}
+	if err != nil {
+		return fmt.Errorf("auth: %w", err)
+	}
+	if pp.synced != nil {
+		pp.synced.Store(true)
+	}
+	return nil
 }
 
 // roleOf is the first role whose groups hold the person, in the order

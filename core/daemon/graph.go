@@ -152,7 +152,8 @@ func Build(deps Deps) (*Graph, error) {
 			g.Browser = g.OIDC.Sessions()
 		}
 		if dm := cfg.Auth.Demo; dm != nil {
-			g.Demo = &auth.People{Store: st, Directory: dm.Directory, Roles: dm.Roles}
+			people := auth.NewPeople(st, dm.Directory, dm.Roles)
+			g.Demo = &people
 			if g.Browser == nil {
 				g.Browser = auth.NewSessions(key, *g.Demo, 8*time.Hour, cfg.Server.TLSCertFile != "", clk.Now)
 			}

@@ -10,6 +10,7 @@ import (
 	"github.com/jitd/jitd/core/api"
 	"github.com/jitd/jitd/core/api/apiclient"
 	"github.com/jitd/jitd/core/auth"
+	"github.com/jitd/jitd/core/store"
 )
 
 // The pages of administrators and auditors: everything jitd holds, read
@@ -55,7 +56,14 @@ type grantsData struct {
 	CanWrite bool
 }
 
-var allStates = []string{"pending", "applying", "active", "apply_failed", "revoking", "revoke_failed", "revoked", "cancelled"}
+// allStates are the grant states, for the filter.
+var allStates = func() []string {
+	var out []string
+	for _, st := range store.States {
+		out = append(out, string(st))
+	}
+	return out
+}()
 
 func (p *Portal) grantsPage(w http.ResponseWriter, r *http.Request, v viewer) {
 	if !p.seesAll(w, r, v, "grants") {

@@ -100,7 +100,7 @@ func BenchmarkPortalPages(b *testing.B) {
 		b.Fatal(err)
 	}
 	reqs := request.New(request.Config{}, st, pol, mgr, clk, log)
-	people0 := auth.People{Store: st, Directory: "demo", Roles: auth.RoleGroups{Admin: []string{"admins"}}}
+	people0 := auth.NewPeople(st, "demo", auth.RoleGroups{Admin: []string{"admins"}})
 	sessions := auth.NewSessions([]byte("0123456789abcdef0123456789abcdef"), people0, time.Hour, false, clk.Now)
 	srv := api.NewServer(api.Deps{Store: st, Grants: mgr, Mirror: mir, Policy: pol, Requests: reqs, Sessions: sessions, DefaultDirectory: "demo",
 		Metrics: reg, Ready: func(context.Context) map[string]error { return nil }, Clock: clk, Log: log})

@@ -79,10 +79,3 @@ func (p *Portal) invitePassword(w http.ResponseWriter, r *http.Request) {
 // noReferrer keeps the invite's token, which is in the page's URL, from
 // leaving in a Referer header.
 func noReferrer(w http.ResponseWriter) { w.Header().Set("Referrer-Policy", "no-referrer") }
-
-func statusOf(err error) int {
-	if e, ok := err.(*api.Error); ok {
-		return e.Status
-	}
-	return http.StatusInternalServerError
-}

@@ -237,8 +237,7 @@ func (p *Portal) requestSubmit(w http.ResponseWriter, r *http.Request, v viewer)
 	q, err := v.c.CreateRequest(r.Context(), api.CreateRequestRequest{Directory: dir, Group: group, For: strings.TrimSpace(r.PostFormValue("for")),
 		Reason: r.PostFormValue("reason"), Ticket: r.PostFormValue("ticket"), StartsAt: start})
 	if err != nil {
-		var apiErr *api.Error
-		if errors.As(err, &apiErr) && apiErr.Status < 500 {
+		if apiErr, ok := apiError(err); ok && apiErr.Status < 500 {
 			p.showRequestForm(w, r, v, apiErr.Status, apiErr.Message, false)
 			return
 		}
@@ -339,9 +338,22 @@ func (p *Portal) inbox(w http.ResponseWriter, r *http.Request, v viewer) {
 
 // message is an error in words for a page.
 func message(err error) string {
-	var apiErr *api.Error
-	if errors.As(err, &apiErr) {
-		return apiErr.Message
+	if e, ok := apiError(err); ok {
+		return e.Message
 	}
 	return fmt.Sprint(err)
+}
+
+// statusOf is the status the API answered with (500 when it did not).
+func statusOf(err error) int {
+	if e, ok := apiError(err); ok {
+		return e.Status
+	}
+	return http.StatusInternalServerError
+}
+
+// apiError is err as the API said it, if the API said it.
+func apiError(err error) (*api.Error, bool) {
+	var e *api.Error
+	return e, errors.As(err, &e)
 }

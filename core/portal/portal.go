@@ -7,7 +7,6 @@ package portal
 
 import (
 	"embed"
-	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -149,8 +148,7 @@ func (p *Portal) page(pattern string, h pageFunc) {
 		c := p.client(r)
 		me, err := c.Whoami(r.Context())
 		if err != nil {
-			var apiErr *api.Error
-			if errors.As(err, &apiErr) && apiErr.Status == http.StatusUnauthorized {
+			if apiErr, ok := apiError(err); ok && apiErr.Status == http.StatusUnauthorized {
 				if p.d.Sessions != nil {
 					p.d.Sessions.Clear(w)
 				}
@@ -193,8 +191,7 @@ func (f forward) RoundTrip(req *http.Request) (*http.Response, error) {
 // fail shows an API error on a page, in the API's own words.
 func (p *Portal) fail(w http.ResponseWriter, r *http.Request, err error) {
 	status, text := http.StatusInternalServerError, "jitd could not do this; try again, and tell an administrator if it persists."
-	var apiErr *api.Error
-	if errors.As(err, &apiErr) {
+	if apiErr, ok := apiError(err); ok {
 		status, text = apiErr.Status, apiErr.Message
 	} else {
 		p.d.Log.Error("portal", "path", r.URL.Path, "err", err)

@@ -79,11 +79,21 @@ func AccessReport(ctx context.Context, st Store, q AccessQuery, now time.Time) (
 	if q.Group == "" && q.User == "" {
 		return nil, errors.New("name a group, a user, or both")
 	}
-	gs, err := st.Grants(ctx, store.GrantFilter{Directory: q.Directory, GroupName: q.Group, UserName: q.User})
+	byGrant, err := requestsByGrant(ctx, st)
 	if err != nil {
 		return nil, err
 	}
-	byGrant, err := requestsByGrant(ctx, st)
+	drift, err := st.Drift(ctx, q.Directory)
+	if err != nil {
+		return nil, err
+	}
+	return accessRows(ctx, st, q, now, byGrant, drift)
+}
+
+// accessRows is AccessReport over requests and open drift already read
+// (a bundle reads them once for every group).
+func accessRows(ctx context.Context, st Store, q AccessQuery, now time.Time, byGrant map[string]store.Request, drift []store.Drift) ([]Access, error) {
+	gs, err := st.Grants(ctx, store.GrantFilter{Directory: q.Directory, GroupName: q.Group, UserName: q.User})
 	if err != nil {
 		return nil, err
 	}
@@ -128,12 +138,8 @@ func AccessReport(ctx context.Context, st Store, q AccessQuery, now time.Time) (
 		}
 		out = append(out, standing...)
 	}
-	drift, err := st.Drift(ctx, q.Directory)
-	if err != nil {
-		return nil, err
-	}
 	for _, d := range drift {
-		if (q.Group != "" && d.GroupName != q.Group) || (q.User != "" && !strings.EqualFold(d.UserName, q.User)) {
+		if (q.Directory != "" && d.Directory != q.Directory) || (q.Group != "" && d.GroupName != q.Group) || (q.User != "" && !strings.EqualFold(d.UserName, q.User)) {
 			continue
 		}
 		if !d.FirstSeen.Before(q.To) || !d.LastSeen.After(q.From) && !d.LastSeen.Equal(q.From) {
