@@ -54,22 +54,23 @@ func loadLogins() (map[string]loginSession, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	return readLogins(path)
+	all, err := readLogins(path)
+	return all, path, err
 }
 
-func readLogins(path string) (map[string]loginSession, string, error) {
+func readLogins(path string) (map[string]loginSession, error) {
 	all := map[string]loginSession{}
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return all, path, nil
+		return all, nil
 	}
 	if err != nil {
-		return nil, path, err
+		return nil, err
 	}
 	if err := json.Unmarshal(b, &all); err != nil {
-		return nil, path, fmt.Errorf("%s is damaged (%v): remove it and run jitd login", path, err)
+		return nil, fmt.Errorf("%s is damaged (%v): remove it and run jitd login", path, err)
 	}
-	return all, path, nil
+	return all, nil
 }
 
 // saveLogins writes the sign-ins, readable by this user only, replacing
@@ -112,7 +113,7 @@ func signedIn(ctx context.Context, addr string) (string, error) {
 	if err != nil {
 		return "", nil // nowhere a sign-in could be kept: there is none
 	}
-	all, _, err := readLogins(path)
+	all, err := readLogins(path)
 	if err != nil {
 		return "", err
 	}
