@@ -40,6 +40,7 @@ type Store interface {
 	Baselines
 	SCIM
 	SessionEnds
+	Campaigns
 	Close() error
 }
 
@@ -58,4 +59,5 @@ type Tx interface {
 	BaselinesTx
 	SCIMTx
 	SessionEndsTx
+	CampaignsTx
 }

@@ -41,3 +41,26 @@ func testBaselineAndDrift(t *testing.T, s store.Store) {
 		t.Fatalf("after close: %v %+v", closed, got)
 	}
 }
+
+func testBaselineMembers(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	err := s.Update(ctx, func(tx store.Tx) error {
+		if err := tx.RecordBaseline("d", "g1", []string{"u1"}, t0, "jitd"); err != nil {
+			return err
+		}
+		return tx.RecordBaseline("d", "g1", []string{"u2"}, t0.Add(time.Hour), "erin")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.BaselineMembers(ctx, "d", "g1")
+	if err != nil || len(got) != 2 || got[0].AddedBy != "jitd" || got[1].AddedBy != "erin" || !got[1].AddedAt.Equal(t0.Add(time.Hour)) {
+		t.Fatalf("baseline members = %+v, %v", got, err)
+	}
+	var removed, again bool
+	s.Update(ctx, func(tx store.Tx) (err error) { removed, err = tx.RemoveBaselineMember("d", "g1", "u1"); return err })
+	s.Update(ctx, func(tx store.Tx) (err error) { again, err = tx.RemoveBaselineMember("d", "g1", "u1"); return err })
+	if m, ok, _ := s.Baseline(ctx, "d", "g1"); !removed || again || !ok || fmt.Sprint(m) != "[u2]" {
+		t.Fatalf("after removal: removed=%v again=%v baseline=%v recorded=%v", removed, again, m, ok)
+	}
+}

@@ -62,9 +62,13 @@ var Suites = []struct {
 		{"MirrorUpsertMembersAndSweep", testMirror},
 		{"SyncStateRoundTrip", testSyncState},
 	}},
-	{"Baselines", []Test{{"BaselineAndDrift", testBaselineAndDrift}}},
+	{"Baselines", []Test{
+		{"BaselineAndDrift", testBaselineAndDrift},
+		{"BaselineMembers", testBaselineMembers},
+	}},
 	{"SCIM", []Test{{"SCIMResources", testSCIMResources}}},
 	{"SessionEnds", []Test{{"SessionEnds", testSessionEnds}}},
+	{"Campaigns", []Test{{"CampaignsItemsAndReviewers", testCampaigns}}},
 }
 
 // Run runs every suite; newStore returns an empty store, closed by the
