@@ -50,6 +50,14 @@ const (
 	AccountDeleted        = "account.deleted"         // gone from the directory
 	AccountSponsorChanged = "account.sponsor_changed" // the sponsor left; reassigned
 
+	// Access review campaigns; GrantID holds the campaign id.
+	ReviewOpened    = "review.opened"    // a campaign opened, its items assigned
+	ReviewReminder  = "review.reminder"  // reviewers with items left are reminded
+	ReviewEscalated = "review.escalated" // undecided items went to the reviewers' managers
+	ReviewDecided   = "review.decided"   // one item decided (keep, revoke, jit), by a reviewer or by the due date
+	ReviewApplied   = "review.applied"   // a revoke or jit decision handed to the removal path
+	ReviewClosed    = "review.closed"    // the campaign is over
+
 	InviteCreated = "invite.created"  // a sponsor invited a contractor
 	InviteUsed    = "invite.used"     // the contractor submitted; an onboarding request exists
 	InviteRevoked = "invite.revoked"  // withdrawn before use

@@ -30,6 +30,7 @@ import (
 	"github.com/jitd/jitd/core/policy"
 	"github.com/jitd/jitd/core/request"
 	"github.com/jitd/jitd/core/scim"
+	"github.com/jitd/jitd/core/review"
 	"github.com/jitd/jitd/core/siem"
 )
 
@@ -53,6 +54,8 @@ type Config struct {
 	SCIM *scim.Config `yaml:"scim"`
 	// SIEM streams the audit log to files a log shipper reads.
 	SIEM siem.Config `yaml:"siem"`
+	// Reviews are the recurring access review campaigns.
+	Reviews review.Config `yaml:"reviews"`
 
 	// Derived from the above when the file is parsed.
 	compiled *policy.Policy
@@ -220,6 +223,9 @@ type Group struct {
 	// EndSessions ends the user's sessions in the directory when their
 	// membership goes (Okta and Entra ID directories).
 	EndSessions bool `yaml:"end_sessions"`
+	// Owners (logins) answer for the group: access reviews of its standing
+	// members go to them.
+	Owners []string `yaml:"owners"`
 }
 
 // SettingsValue returns the validated settings: the kind's config struct for
@@ -380,6 +386,7 @@ func (c *Config) validate() Problems {
 	p.Add("policy", c.Policy.Requests.Validate())
 	p.Add("notify", conf.Lift(c.Notify.Validate()))
 	p.Add("siem", c.SIEM.Validate())
+	p.Add("reviews", c.Reviews.Validate())
 	if len(c.Directories) == 0 {
 		p.Addf("directories", "at least one directory is required")
 	}

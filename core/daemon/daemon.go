@@ -183,7 +183,7 @@ func (d *Daemon) serve(ctx context.Context) error {
 			e, err := store.Append(ctx, d.store, audit.Event{Time: d.opts.Clock.Now(), Actor: "jitd", Action: audit.CheckpointMade, Detail: line})
 			return e.Seq, err
 		}}
-	wg.Add(11)
+	wg.Add(12)
 	go func() {
 		defer wg.Done()
 		cp.Run(schedCtx)
@@ -219,6 +219,10 @@ func (d *Daemon) serve(ctx context.Context) error {
 	go func() {
 		defer wg.Done()
 		d.Mirror.Run(schedCtx)
+	}()
+	go func() {
+		defer wg.Done()
+		d.Reviews.Run(schedCtx)
 	}()
 	go func() {
 		defer wg.Done()

@@ -22,6 +22,7 @@ import (
 	"github.com/jitd/jitd/core/notify"
 	"github.com/jitd/jitd/core/policy"
 	"github.com/jitd/jitd/core/request"
+	"github.com/jitd/jitd/core/review"
 	"github.com/jitd/jitd/core/scim"
 	"github.com/jitd/jitd/core/siem"
 	"github.com/jitd/jitd/core/store/sqlite"
@@ -44,6 +45,7 @@ type Graph struct {
 	Accounts  *account.Manager
 	Requests  *request.Manager
 	Invites   *invite.Manager
+	Reviews   *review.Manager
 	Notifier  *notify.Notifier
 	SIEM      *siem.Stream // the audit log to its sinks (none: idle)
 	Links     *notify.Links
@@ -84,7 +86,7 @@ func Build(deps Deps) (*Graph, error) {
 		groups := map[string]directories.GroupPolicy{}
 		rp := reconcile.Policy{RevertDrift: dc.Reconcile.Drift == "revert", RevokeBaseline: dc.Reconcile.Baseline == "revoke"}
 		for _, gc := range dc.Groups {
-			groups[gc.Name] = directories.GroupPolicy{MaxDuration: gc.MaxDuration, EndSessions: gc.EndSessions}
+			groups[gc.Name] = directories.GroupPolicy{MaxDuration: gc.MaxDuration, EndSessions: gc.EndSessions, Owners: gc.Owners}
 			rp.Groups = append(rp.Groups, gc.Name)
 		}
 		g.Dirs[dc.Name] = &directories.Directory{Name: dc.Name, Conn: conn, Groups: groups}
@@ -122,6 +124,8 @@ func Build(deps Deps) (*Graph, error) {
 	}
 	g.Invites = invite.New(st, g.Requests, g.Accounts, g.Grants, g.Dirs, cfg.Accounts.MaxDuration, clk, log)
 	g.Requests.Onboarder = g.Invites
+	g.Reviews = review.New(cfg.Reviews, st, g.Dirs, g.Grants, g.Accounts, clk, log)
+	g.Reviews.MaxText = cfg.Grants.MaxText
 
 	linkKey, err := auth.LoadKey(orDefault(cfg.Notify.LinkKeyFile, filepath.Join(cfg.DataDir, "link.key")))
 	if err != nil {

@@ -95,6 +95,10 @@ func (d *Daemon) reload() {
 			applied = append(applied, "notify")
 		}
 	}
+	if !reflect.DeepEqual(cur.Reviews, next.Reviews) {
+		d.Reviews.SetConfig(next.Reviews)
+		applied = append(applied, "reviews")
+	}
 	if cur.Log.Level != next.Log.Level && d.opts.Level != nil {
 		var level slog.Level
 		level.UnmarshalText([]byte(next.Log.Level))
@@ -162,6 +166,8 @@ func mergeLive(cur, next *config.Config, applied []string) *config.Config {
 		switch a {
 		case "log.level":
 			out.Log.Level = next.Log.Level
+		case "reviews":
+			out.Reviews = next.Reviews
 		case "notify":
 			lk := out.Notify.LinkKeyFile
 			out.Notify = next.Notify
@@ -202,7 +208,7 @@ func directoryOf(c *config.Config, name string) config.Directory {
 func groupPolicies(dc config.Directory) map[string]directories.GroupPolicy {
 	groups := map[string]directories.GroupPolicy{}
 	for _, g := range dc.Groups {
-		groups[g.Name] = directories.GroupPolicy{MaxDuration: g.MaxDuration, EndSessions: g.EndSessions}
+		groups[g.Name] = directories.GroupPolicy{MaxDuration: g.MaxDuration, EndSessions: g.EndSessions, Owners: g.Owners}
 	}
 	return groups
 }

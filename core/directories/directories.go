@@ -60,6 +60,9 @@ type GroupPolicy struct {
 	// EndSessions: when a membership of this group goes, the user's
 	// sessions in the directory are ended too (Okta, Entra ID).
 	EndSessions bool
+	// Owners are the people who answer for the group: they review its
+	// standing members in an access review.
+	Owners []string
 }
 
 // Set maps directory names to directories.

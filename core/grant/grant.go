@@ -666,17 +666,10 @@ func NewID() string {
 // removal is batched, retried and audited like every other. actor is who
 // decided it ("jitd" when reconciliation does).
 func (m *Manager) RemoveStanding(ctx context.Context, directory string, group connectors.Group, user connectors.User, actor, reason string) (store.Grant, error) {
-	now := m.clock.Now()
-	g := store.Grant{
-		ID: NewID(), Directory: directory, GroupID: group.ID, GroupName: group.Name, UserID: user.ID, UserName: user.Login,
-		State: store.StateRevoking, Reason: reason, CreatedBy: actor,
-		StartsAt: now.Add(-time.Nanosecond), ExpiresAt: now, CreatedAt: now, UpdatedAt: now, EndReason: reason,
-	}
-	err := m.store.Update(ctx, func(tx store.Tx) error {
-		if err := tx.InsertGrant(g); err != nil {
-			return err
-		}
-		return AppendEvent(tx, g, now, actor, audit.GrantRevoking, "membership nobody granted is removed: "+reason)
+	var g store.Grant
+	err := m.store.Update(ctx, func(tx store.Tx) (err error) {
+		g, err = RemoveStandingTx(tx, m.clock.Now(), directory, group, user, actor, reason)
+		return err
 	})
 	if err != nil {
 		return g, fmt.Errorf("grant: remove standing membership: %w", err)
@@ -684,6 +677,25 @@ func (m *Manager) RemoveStanding(ctx context.Context, directory string, group co
 	m.changed()
 	return g, nil
 }
+
+// RemoveStandingTx records, inside tx, the removal-only grant of
+// RemoveStanding, for callers that record more in the same transaction;
+// they call Changed after it commits.
+func RemoveStandingTx(tx store.Tx, now time.Time, directory string, group connectors.Group, user connectors.User, actor, reason string) (store.Grant, error) {
+	g := store.Grant{
+		ID: NewID(), Directory: directory, GroupID: group.ID, GroupName: group.Name, UserID: user.ID, UserName: user.Login,
+		State: store.StateRevoking, Reason: reason, CreatedBy: actor,
+		StartsAt: now.Add(-time.Nanosecond), ExpiresAt: now, CreatedAt: now, UpdatedAt: now, EndReason: reason,
+	}
+	if err := tx.InsertGrant(g); err != nil {
+		return g, err
+	}
+	return g, AppendEvent(tx, g, now, actor, audit.GrantRevoking, "membership nobody granted is removed: "+reason)
+}
+
+// Changed wakes the expiry queue after a caller recorded removals with
+// RemoveStandingTx.
+func (m *Manager) Changed() { m.changed() }
 
 // MarkVanished records that an active grant's membership is gone from the
 // directory (removed outside jitd). jitd does not add it back by itself.

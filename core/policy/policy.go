@@ -100,6 +100,7 @@ var Variables = map[string]*cel.Type{
 	"requester.groups":     cel.ListType(cel.StringType),
 	"requester.attributes": cel.MapType(cel.StringType, cel.StringType),
 	"requester.manager":    cel.StringType,
+	"requester.jit_groups": cel.ListType(cel.StringType),
 	"context.time":         cel.TimestampType,
 	"context.hour":         cel.IntType,
 	"context.weekday":      cel.StringType,
@@ -127,6 +128,9 @@ type Input struct {
 	// Onboarding: a contractor, not yet in the directory, asks through an
 	// invite for an account with this group.
 	Onboarding bool
+	// JITGroups are the groups an access review turned from the
+	// requester's standing access into access by request.
+	JITGroups []string
 }
 
 func (in Input) vars() map[string]any {
@@ -138,8 +142,13 @@ func (in Input) vars() map[string]any {
 	if groups == nil {
 		groups = []string{}
 	}
+	jit := in.JITGroups
+	if jit == nil {
+		jit = []string{}
+	}
 	return map[string]any{
-		"request.user": in.User, "request.directory": in.Directory, "request.group": in.Group,
+		"requester.jit_groups": jit,
+		"request.user":         in.User, "request.directory": in.Directory, "request.group": in.Group,
 		"request.duration": in.Duration, "request.reason": in.Reason, "request.ticket": in.Ticket,
 		"requester.login": in.User, "requester.groups": groups, "requester.attributes": attrs,
 		"requester.manager": in.Manager,

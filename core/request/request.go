@@ -57,6 +57,8 @@ type Store interface {
 	store.Requests
 	store.Grants
 	store.Mirror
+	// JITGroups: the groups a review made just-in-time for a user.
+	JITGroups(ctx context.Context, directory, userID string) ([]string, error)
 }
 
 // Config tunes requests.
@@ -153,6 +155,7 @@ func (m *Manager) Policy() *policy.Policy { return m.policy.Load() }
 func Input(ctx context.Context, st interface {
 	store.Mirror
 	store.Grants
+	JITGroups(ctx context.Context, directory, userID string) ([]string, error)
 }, now time.Time, dir, login string) (policy.Input, error) {
 	u, err := st.MirrorUser(ctx, dir, login)
 	if errors.Is(err, store.ErrNotFound) {
@@ -176,7 +179,11 @@ func Input(ctx context.Context, st interface {
 	for _, g := range live {
 		held = append(held, g.GroupName)
 	}
-	in := policy.Input{User: login, Directory: dir, Groups: groups, Held: held, Attributes: u.Attributes, Time: now}
+	jit, err := st.JITGroups(ctx, dir, u.ID)
+	if err != nil {
+		return policy.Input{}, err
+	}
+	in := policy.Input{User: login, Directory: dir, Groups: groups, Held: held, Attributes: u.Attributes, Time: now, JITGroups: jit}
 	if m, err := st.MirrorManager(ctx, dir, u); err == nil {
 		in.Manager = m.Login
 	} else if !errors.Is(err, store.ErrNotFound) {
