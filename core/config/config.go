@@ -29,8 +29,8 @@ import (
 	"github.com/jitd/jitd/core/notify"
 	"github.com/jitd/jitd/core/policy"
 	"github.com/jitd/jitd/core/request"
-	"github.com/jitd/jitd/core/scim"
 	"github.com/jitd/jitd/core/review"
+	"github.com/jitd/jitd/core/scim"
 	"github.com/jitd/jitd/core/siem"
 )
 

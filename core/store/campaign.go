@@ -57,15 +57,15 @@ type CampaignItem struct {
 	Kind       string
 	// Source says why the access exists: baseline, accepted (drift accepted
 	// into the baseline), member, contractor, grant, breakglass.
-	Source                                     string
+	Source                                          string
 	Directory, GroupID, GroupName, UserID, UserName string
-	Ref                                        string // the grant's or account's id
-	Detail                                     string
-	Reviewers                                  []string // who may decide (lower-case logins)
-	Decision                                   string   // "" until decided
-	DecidedBy                                  string
-	DecidedAt                                  time.Time
-	Comment                                    string
+	Ref                                             string // the grant's or account's id
+	Detail                                          string
+	Reviewers                                       []string // who may decide (lower-case logins)
+	Decision                                        string   // "" until decided
+	DecidedBy                                       string
+	DecidedAt                                       time.Time
+	Comment                                         string
 	// Effect is the id of what a revoke handed to the removal path (a
 	// grant or an account); AppliedAt is when (zero: not yet).
 	Effect    string
