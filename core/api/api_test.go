@@ -30,6 +30,7 @@ import (
 	"github.com/jitd/jitd/core/notify"
 	"github.com/jitd/jitd/core/policy"
 	"github.com/jitd/jitd/core/request"
+	"github.com/jitd/jitd/core/review"
 	"github.com/jitd/jitd/core/store"
 	"github.com/jitd/jitd/core/store/sqlite"
 	"github.com/jitd/jitd/sync/mirror"
@@ -86,8 +87,9 @@ func newEnv(t *testing.T, opts ...func(d *api.Deps, base string)) *env {
 	}
 	invites := invite.New(st, reqs, accts, mgr, dirs, 365*24*time.Hour, clk, log)
 	reqs.Onboarder = invites
+	reviews := review.New(review.Config{}, st, dirs, mgr, accts, clk, log)
 	deps := api.Deps{Store: st, Grants: mgr, Accounts: accts, Mirror: mir, Reconcile: rec, Policy: pol,
-		Requests: reqs, Invites: invites, Links: links, SlackSecrets: [][]byte{[]byte("slack-signing")}, DefaultDirectory: "demo", Metrics: reg, Ready: ready, Clock: clk, Log: log}
+		Requests: reqs, Reviews: reviews, Invites: invites, Links: links, SlackSecrets: [][]byte{[]byte("slack-signing")}, DefaultDirectory: "demo", Metrics: reg, Ready: ready, Clock: clk, Log: log}
 	srv := httptest.NewUnstartedServer(nil)
 	for _, o := range opts {
 		o(&deps, "http://"+srv.Listener.Addr().String())
@@ -190,7 +192,31 @@ func TestAuthorization_Matrix(t *testing.T) {
 		}
 		return c.Invite.ID
 	}
+	// staffReview opens a fresh review of the staff group's members, each
+	// decided by their manager: bob decides alice's item (item 1), alice
+	// carol's; bob, who has no manager, is left to an admin.
+	staffSpec := api.CampaignSpec{Name: "staff", Scope: api.CampaignScope{Kind: "members", Groups: []string{"staff"}}, Reviewers: review.Reviewers{Kind: "manager"}}
+	staffReview := func() string {
+		c, err := admin.CreateCampaign(ctx, staffSpec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.ID
+	}
+	reviewed := staffReview()
 	ops := map[string]func(c *apiclient.Client) error{
+		"campaign create": func(c *apiclient.Client) error { _, err := c.CreateCampaign(ctx, staffSpec); return err },
+		"campaign list":   func(c *apiclient.Client) error { _, err := c.Campaigns(ctx, "open"); return err },
+		"campaign show":   func(c *apiclient.Client) error { _, err := c.Campaign(ctx, reviewed, nil); return err },
+		"campaign decide alice's": func(c *apiclient.Client) error {
+			_, err := c.DecideItem(ctx, staffReview(), 1, api.DecideItemRequest{Decision: "keep", Comment: "still on the team"})
+			return err
+		},
+		"campaign close": func(c *apiclient.Client) error { _, err := c.CloseCampaign(ctx, staffReview()); return err },
+		"report campaign": func(c *apiclient.Client) error {
+			_, err := c.Report(ctx, "campaign", url.Values{"id": {reviewed}, "format": {"csv"}})
+			return err
+		},
 		"grant revoke alice's": func(c *apiclient.Client) error { _, err := c.RevokeGrant(ctx, aliceHolds(), "done early"); return err },
 		"breakglass": func(c *apiclient.Client) error {
 			_, err := c.BreakGlass(ctx, api.BreakGlassRequest{Group: "prod-db-admins", For: "10m", Reason: "SEV1"})
@@ -302,7 +328,8 @@ func TestAuthorization_Matrix(t *testing.T) {
 			"request create": 400, "request list": 200, "request show alice's": 200, "request approve alice's": 403, "request deny alice's": 403,
 			"request cancel alice's": 403, "token create": 200, "token list": 200, "token revoke": 404,
 			"grant revoke alice's": 200, "breakglass": 400, "review list": 200, "review close carol's": 200, "whoami": 200,
-			"invite create for bob": 200, "invite list": 200, "invite revoke bob's": 200},
+			"invite create for bob": 200, "invite list": 200, "invite revoke bob's": 200,
+			"campaign create": 200, "campaign list": 200, "campaign show": 200, "campaign decide alice's": 200, "campaign close": 200, "report campaign": 200},
 		"auditor": {"grant add": 403, "grant list": 200, "grant show": 200, "grant extend": 403, "audit list": 200, "audit verify": 200, "grant revoke": 403,
 			"report access": 200, "report lateness": 200, "report conflicts": 200, "evidence": 404, // no audit keys here
 			"sync status": 200, "sync run": 403, "drift list": 200, "baseline show": 200, "baseline accept": 403, "drift revert": 403,
@@ -311,17 +338,21 @@ func TestAuthorization_Matrix(t *testing.T) {
 			"request create": 403, "request list": 200, "request show alice's": 200, "request approve alice's": 403, "request deny alice's": 403,
 			"request cancel alice's": 403, "token create": 403, "token list": 403, "token revoke": 403,
 			"grant revoke alice's": 403, "breakglass": 403, "review list": 200, "review close carol's": 403, "whoami": 200,
-			"invite create for bob": 403, "invite list": 200, "invite revoke bob's": 403},
+			"invite create for bob": 403, "invite list": 200, "invite revoke bob's": 403,
+			"campaign create": 403, "campaign list": 200, "campaign show": 200, "campaign decide alice's": 403, "campaign close": 403, "report campaign": 200},
 		// alice ends her own grant early, nobody else's; she may not break glass.
+		// She reviews carol's item, never her own.
 		"requester": own(map[string]int{"grant list": 200, "grant show": 200, "request create": 200, "request list": 200, "request show alice's": 200, "request cancel alice's": 200,
-			"grant revoke alice's": 200, "breakglass": 403}),
+			"grant revoke alice's": 200, "breakglass": 403, "campaign list": 200, "campaign show": 200}),
 		// bob sponsors the contractors: he sees, extends and disables theirs.
 		"approver": own(map[string]int{"grant list": 200, "grant show": 404, "account list": 200, "account show": 200, "account extend": 200, "account disable": 200, "account show alice's contractor": 404, "request create": 200, "request list": 200, "request show alice's": 200,
 			"request approve alice's": 200, "request deny alice's": 200, "breakglass": 403, "review list": 200, "review close carol's": 200,
-			"invite create for bob": 200, "invite list": 200, "invite revoke bob's": 200}),
+			"invite create for bob": 200, "invite list": 200, "invite revoke bob's": 200,
+			"campaign list": 200, "campaign show": 200, "campaign decide alice's": 200}),
 		// carol may ask, but policy refuses her; she sees no one else's
 		// request; she may break glass, and not close her own review.
-		"other requester": own(map[string]int{"grant list": 200, "grant show": 404, "policy test": 200, "request create": 400, "request list": 200, "request show alice's": 404, "breakglass": 200}),
+		"other requester": own(map[string]int{"grant list": 200, "grant show": 404, "policy test": 200, "request create": 400, "request list": 200, "request show alice's": 404, "breakglass": 200,
+			"campaign list": 200, "campaign show": 404}),
 		// A provisioning client's token serves SCIM and nothing else.
 		"scim client": own(map[string]int{}),
 	}
@@ -347,7 +378,8 @@ func own(allowed map[string]int) map[string]int {
 		"sync run", "drift list", "baseline show", "baseline accept", "drift revert", "account create", "account list", "account show", "account extend",
 		"account disable", "account delete", "account show alice's contractor", "account extend alice's contractor", "policy test", "request create", "request list", "request show alice's",
 		"request approve alice's", "request deny alice's", "request cancel alice's", "token create", "token list", "token revoke",
-		"grant revoke alice's", "breakglass", "review list", "review close carol's", "invite create for bob", "invite list", "invite revoke bob's"} {
+		"grant revoke alice's", "breakglass", "review list", "review close carol's", "invite create for bob", "invite list", "invite revoke bob's",
+		"campaign create", "campaign list", "campaign show", "campaign decide alice's", "campaign close", "report campaign"} {
 		out[op] = http.StatusForbidden
 	}
 	out["whoami"] = http.StatusOK // anyone signed in

@@ -22,6 +22,7 @@ import (
 	"github.com/jitd/jitd/core/notify"
 	"github.com/jitd/jitd/core/policy"
 	"github.com/jitd/jitd/core/request"
+	"github.com/jitd/jitd/core/review"
 	"github.com/jitd/jitd/core/scim"
 	"github.com/jitd/jitd/core/store"
 	"github.com/jitd/jitd/sync/mirror"
@@ -41,6 +42,7 @@ type Server struct {
 	policy    *policy.Policy
 	clock     clock.Clock
 	requests  *request.Manager
+	reviews   *review.Manager
 	invites   *invite.Manager
 	links     *notify.Links
 	oidc      *auth.OIDC
@@ -68,6 +70,8 @@ type Deps struct {
 	Reconcile *reconcile.Reconciler
 	Policy    *policy.Policy
 	Requests  *request.Manager
+	// Reviews runs access review campaigns.
+	Reviews *review.Manager
 	// Invites, when set, serves contractor invites and onboarding.
 	Invites *invite.Manager
 	// Links verifies action links and Slack buttons (nil: not served);
@@ -103,7 +107,7 @@ func NewServer(d Deps) *Server {
 	if d.Clock == nil {
 		d.Clock = clock.Real{}
 	}
-	s := &Server{store: d.Store, grants: d.Grants, accounts: d.Accounts, mirror: d.Mirror, reconcile: d.Reconcile, policy: d.Policy, clock: d.Clock, requests: d.Requests, invites: d.Invites, defaultDirectory: d.DefaultDirectory,
+	s := &Server{store: d.Store, grants: d.Grants, accounts: d.Accounts, mirror: d.Mirror, reconcile: d.Reconcile, policy: d.Policy, clock: d.Clock, requests: d.Requests, reviews: d.Reviews, invites: d.Invites, defaultDirectory: d.DefaultDirectory,
 		links: d.Links, oidc: d.OIDC, slackSecrets: d.SlackSecrets, slackHTTP: d.SlackHTTP,
 		log: d.Log, ready: d.Ready, mux: http.NewServeMux(), metrics: promhttp.HandlerFor(d.Metrics, promhttp.HandlerOpts{Registry: d.Metrics})}
 	if d.UnauthenticatedPerAddr <= 0 {
@@ -176,6 +180,14 @@ func NewServer(d Deps) *Server {
 	s.handle("POST /api/v1/breakglass", auth.RequestCreate, s.idempotent(s.breakGlass, nil))
 	s.handle("GET /api/v1/reviews", auth.ReviewRead, s.listReviews)
 	s.handle("POST /api/v1/reviews/{id}/close", auth.ReviewClose, s.closeReview)
+	if d.Reviews != nil {
+		s.handle("POST /api/v1/campaigns", auth.CampaignWrite, s.idempotent(s.createCampaign, nil))
+		s.handle("GET /api/v1/campaigns", auth.CampaignRead, s.listCampaigns)
+		s.handle("GET /api/v1/campaigns/{id}", auth.CampaignRead, s.getCampaign)
+		s.handle("POST /api/v1/campaigns/{id}/items/{seq}/decide", auth.CampaignDecide, s.decideItem)
+		s.handle("POST /api/v1/campaigns/{id}/close", auth.CampaignWrite, s.closeCampaign)
+		s.handle("GET /api/v1/reports/campaign", auth.AuditRead, s.campaignReport)
+	}
 	if d.Invites != nil {
 		s.handle("POST /api/v1/invites", auth.InviteWrite, s.idempotent(s.createInvite, redactToken))
 		s.handle("GET /api/v1/invites", auth.InviteRead, s.listInvites)

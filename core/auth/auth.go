@@ -72,8 +72,14 @@ const (
 	ReviewClose Permission = "review.close"
 	// InviteRead and InviteWrite concern contractor invites; approvers
 	// sponsor (and see) only their own.
-	InviteRead  Permission = "invite.read"
-	InviteWrite Permission = "invite.write"
+	// CampaignRead lists access review campaigns (people who review see
+	// their own items); CampaignDecide decides an item one reviews;
+	// CampaignWrite opens and closes campaigns.
+	CampaignRead   Permission = "campaign.read"
+	CampaignDecide Permission = "campaign.decide"
+	CampaignWrite  Permission = "campaign.write"
+	InviteRead     Permission = "invite.read"
+	InviteWrite    Permission = "invite.write"
 	// SCIMProvision is the use of /scim/v2.
 	SCIMProvision Permission = "scim.provision"
 )
@@ -81,10 +87,10 @@ const (
 // roles maps each role to what it may do.
 var roles = map[string][]Permission{
 	RoleAdmin: {GrantRead, GrantWrite, AuditRead, SyncRead, SyncWrite, AccountRead, AccountWrite, PolicyRead, RequestRead, RequestCreate, RequestDecide,
-		TokenWrite, ReviewRead, ReviewClose, InviteRead, InviteWrite},
-	RoleAuditor:   {GrantRead, AuditRead, SyncRead, AccountRead, PolicyRead, RequestRead, ReviewRead, InviteRead},
-	RoleRequester: {GrantRead, RequestRead, RequestCreate},
-	RoleApprover:  {GrantRead, RequestRead, RequestCreate, RequestDecide, ReviewRead, ReviewClose, InviteRead, InviteWrite, AccountRead},
+		TokenWrite, ReviewRead, ReviewClose, InviteRead, InviteWrite, CampaignRead, CampaignDecide, CampaignWrite},
+	RoleAuditor:   {GrantRead, AuditRead, SyncRead, AccountRead, PolicyRead, RequestRead, ReviewRead, InviteRead, CampaignRead},
+	RoleRequester: {GrantRead, RequestRead, RequestCreate, CampaignRead, CampaignDecide},
+	RoleApprover:  {GrantRead, RequestRead, RequestCreate, RequestDecide, ReviewRead, ReviewClose, InviteRead, InviteWrite, AccountRead, CampaignRead, CampaignDecide},
 	RoleSCIM:      {SCIMProvision},
 }
 

@@ -166,7 +166,7 @@ func (d *Daemon) resume(ctx context.Context) error {
 func (d *Daemon) serve(ctx context.Context) error {
 	log := d.opts.Log
 	handler := api.NewServer(api.Deps{Store: d.store, Grants: d.Grants, Accounts: d.Accounts, Mirror: d.Mirror, Reconcile: d.Reconcile,
-		Policy: d.Policy, Requests: d.Requests, Invites: d.Invites, Links: d.Links, OIDC: d.OIDC, Sessions: d.Browser, SlackSecrets: d.Notifier.SlackSecrets(),
+		Policy: d.Policy, Requests: d.Requests, Reviews: d.Reviews, Invites: d.Invites, Links: d.Links, OIDC: d.OIDC, Sessions: d.Browser, SlackSecrets: d.Notifier.SlackSecrets(),
 		SlackHTTP: &http.Client{Timeout: 10 * time.Second}, DefaultDirectory: d.defaultDirectory(), SCIM: d.SCIM, Metrics: d.reg, Ready: d.readiness, Clock: d.opts.Clock, Log: log, AuditKeys: d.auditKeys})
 	handler.MountPages(portal.New(portal.Deps{API: handler.Local(), Sessions: d.Browser, OIDC: d.OIDC != nil && d.OIDC.BrowserLogin(), Demo: d.Demo,
 		TLS: d.cfg.Server.TLSCertFile != "", Clock: d.opts.Clock, Log: log}))

@@ -123,7 +123,7 @@ func newID() string {
 func (m *Manager) Create(ctx context.Context, spec Spec, actor, schedule string) (store.Campaign, error) {
 	spec.complete()
 	if p := spec.Validate(); len(p) > 0 {
-		return store.Campaign{}, fmt.Errorf("%w: %s", ErrInvalid, p)
+		return store.Campaign{}, fmt.Errorf("%w: %s", ErrInvalid, strings.Join(p.Lines(), "; "))
 	}
 	if spec.Scope.Directory != "" {
 		if _, ok := m.dirs[spec.Scope.Directory]; !ok {

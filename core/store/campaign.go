@@ -94,7 +94,12 @@ type CampaignItemFilter struct {
 
 // CampaignCounts are a campaign's items by decision.
 type CampaignCounts struct {
-	Items, Pending, Keep, Revoke, JIT, Unapplied int
+	Items     int `json:"items"`
+	Pending   int `json:"pending"`
+	Keep      int `json:"keep"`
+	Revoke    int `json:"revoke"`
+	JIT       int `json:"jit"`
+	Unapplied int `json:"unapplied"` // revoke and jit decisions not handed to the removal path yet
 }
 
 // Campaigns is the store's part for access review campaigns and the

@@ -254,6 +254,42 @@ func (c *Client) CloseReview(ctx context.Context, id string, req api.CloseReview
 	return out, err
 }
 
+// CreateCampaign opens an access review campaign.
+func (c *Client) CreateCampaign(ctx context.Context, req api.CampaignSpec) (api.Campaign, error) {
+	var out api.Campaign
+	err := c.do(ctx, http.MethodPost, "/api/v1/campaigns", req, &out)
+	return out, err
+}
+
+// Campaigns lists campaigns in state ("" for all), newest first.
+func (c *Client) Campaigns(ctx context.Context, state string) ([]api.Campaign, error) {
+	var out api.CampaignList
+	err := c.do(ctx, http.MethodGet, "/api/v1/campaigns?state="+url.QueryEscape(state), nil, &out)
+	return out.Campaigns, err
+}
+
+// Campaign reads a campaign and a page of its items; q may say mine,
+// pending, limit and offset.
+func (c *Client) Campaign(ctx context.Context, id string, q url.Values) (api.CampaignDetail, error) {
+	var out api.CampaignDetail
+	err := c.do(ctx, http.MethodGet, "/api/v1/campaigns/"+url.PathEscape(id)+"?"+q.Encode(), nil, &out)
+	return out, err
+}
+
+// DecideItem decides one item of a campaign.
+func (c *Client) DecideItem(ctx context.Context, id string, seq int, req api.DecideItemRequest) (api.CampaignItem, error) {
+	var out api.CampaignItem
+	err := c.do(ctx, http.MethodPost, fmt.Sprintf("/api/v1/campaigns/%s/items/%d/decide", url.PathEscape(id), seq), req, &out)
+	return out, err
+}
+
+// CloseCampaign closes a campaign now.
+func (c *Client) CloseCampaign(ctx context.Context, id string) (api.Campaign, error) {
+	var out api.Campaign
+	err := c.do(ctx, http.MethodPost, "/api/v1/campaigns/"+url.PathEscape(id)+"/close", nil, &out)
+	return out, err
+}
+
 // Whoami returns the caller as jitd sees them.
 func (c *Client) Whoami(ctx context.Context) (api.Whoami, error) {
 	var w api.Whoami
