@@ -46,7 +46,7 @@ func breakglassCmd(g *globals) *cobra.Command {
 }
 
 func reviewCmd(g *globals) *cobra.Command {
-	cmd := &cobra.Command{Use: "review", Short: "Review uses of break-glass"}
+	cmd := &cobra.Command{Use: "review", Short: "Review uses of break-glass, and access review campaigns"}
 	var state string
 	list := &cobra.Command{
 		Use:   "list [--state open|closed]",
@@ -99,6 +99,6 @@ func reviewCmd(g *globals) *cobra.Command {
 	closeCmd.Flags().StringVar(&req.Comment, "comment", "", "what the review found (required)")
 	closeCmd.MarkFlagRequired("outcome")
 	closeCmd.MarkFlagRequired("comment")
-	cmd.AddCommand(list, closeCmd)
+	cmd.AddCommand(list, closeCmd, campaignCmd(g))
 	return cmd
 }

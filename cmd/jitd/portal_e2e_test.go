@@ -770,6 +770,13 @@ func TestBrowser_InviteBreakGlassAndOversight(t *testing.T) {
 	browser.Step(t, bob, "close the review", chromedp.SetValue(chromedp.CSS(`.card input[name="comment"]`), "the database was down"),
 		chromedp.Click(chromedp.CSS(`.card button[value="justified"]`)), chromedp.WaitVisible(chromedp.CSS(`.notice`)))
 
+	// An access review of the staff group, reviewed by managers.
+	out, err := d.jitd("review", "campaign", "create", "--name", "Staff review", "--scope", "members", "--group", "staff", "--reviewers", "manager", "-o", "json")
+	var camp struct{ ID string }
+	if json.Unmarshal([]byte(out), &camp); err != nil || camp.ID == "" {
+		t.Fatalf("campaign create: %v\n%s", err, out)
+	}
+
 	// The administrator and the auditor look over everything.
 	erin, grace := signInAs("erin"), signInAs("grace")
 	for _, pg := range []struct {
@@ -785,6 +792,8 @@ func TestBrowser_InviteBreakGlassAndOversight(t *testing.T) {
 		{grace, "audit", "/ui/audit?verify=1", ".notice", "The chain is intact"},
 		{grace, "contractors-auditor", "/ui/sponsor", "table", "zoe.ray"},
 		{grace, "reports", "/ui/reports", "main", "Who had access, and why"},
+		{erin, "campaigns", "/ui/campaigns", "table", "Staff review"},
+		{grace, "campaign", "/ui/campaigns/" + camp.ID + "?all=1", "table", "carol"},
 	} {
 		browser.Step(t, pg.who, "open "+pg.path, chromedp.Navigate(base+pg.path), chromedp.WaitVisible(chromedp.CSS(pg.sel)))
 		if got := browser.Text(t, pg.who, pg.sel); !strings.Contains(got, pg.want) {

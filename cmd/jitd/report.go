@@ -10,7 +10,7 @@ import (
 )
 
 func reportCmd(g *globals) *cobra.Command {
-	cmd := &cobra.Command{Use: "report", Short: "Reports for auditors: who had access and why, removal lateness, break-glass, overdue accounts, conflicts"}
+	cmd := &cobra.Command{Use: "report", Short: "Reports for auditors: who had access and why, removal lateness, break-glass, overdue accounts, conflicts, review campaigns"}
 	var from, to, format, out, group, user, dir string
 	run := func(name string, q url.Values) func(*cobra.Command, []string) error {
 		return func(cmd *cobra.Command, _ []string) error {
@@ -90,17 +90,28 @@ func reportCmd(g *globals) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE:  func(cmd *cobra.Command, args []string) error { return run("conflicts", url.Values{})(cmd, args) },
 	}
+	var campaign string
+	campaignReport := &cobra.Command{
+		Use:   "campaign --id CAMPAIGN-ID [--format json|csv|html] [--out FILE]",
+		Short: "An access review campaign's results: every item, its decision, who made it, the comment and its effect",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return run("campaign", url.Values{"id": {campaign}})(cmd, args)
+		},
+	}
+	campaignReport.Flags().StringVar(&campaign, "id", "", "the campaign (jitd review campaign list)")
+	campaignReport.MarkFlagRequired("id")
 	for _, c := range []*cobra.Command{access, lateness, breakglass} {
 		c.Flags().StringVar(&from, "from", "", "start of the period, RFC 3339 (required)")
 		c.Flags().StringVar(&to, "to", "", "end of the period, RFC 3339 (required)")
 		c.MarkFlagRequired("from")
 		c.MarkFlagRequired("to")
 	}
-	for _, c := range []*cobra.Command{access, lateness, breakglass, accounts, conflicts} {
+	for _, c := range []*cobra.Command{access, lateness, breakglass, accounts, conflicts, campaignReport} {
 		c.Flags().StringVar(&format, "format", "json", "json, csv or html (printable)")
 		c.Flags().StringVar(&out, "out", "", "write to this new file (mode 0600) instead of standard output")
 	}
-	cmd.AddCommand(access, lateness, breakglass, accounts, conflicts)
+	cmd.AddCommand(access, lateness, breakglass, accounts, conflicts, campaignReport)
 	return cmd
 }
 

@@ -108,8 +108,8 @@ type Requests = request.Config
 
 // ProtectedGroups returns every group the configuration names for any
 // purpose: JIT-managed groups, the groups of each sign-in role, break-glass
-// groups and targets, approval steps, separation-of-duties sets and every
-// string a policy rule names. Membership of any of them is authority in
+// groups and targets, approval steps, separation-of-duties sets, access
+// review scopes and reviewer groups, and every string a policy rule names. Membership of any of them is authority in
 // jitd, so nothing jitd offers to others (SCIM) may create, rename, delete
 // or fill them. A new setting that names groups must add them here (a test
 // fails when one is missed).
@@ -138,13 +138,18 @@ func (c *Config) ProtectedGroups() []string {
 	for _, s := range c.Policy.Separation {
 		out = append(out, s.Groups...)
 	}
+	for _, r := range c.Reviews.Campaigns {
+		// A campaign's reviewer groups decide who keeps access; its scope
+		// groups are what it certifies.
+		out = slices.Concat(out, r.Scope.Groups, r.Reviewers.Groups)
+	}
 	out = append(out, c.compiled.Groups()...)
 	return sortedSet(out)
 }
 
 // ProtectedUsers returns every login the configuration trusts by name:
 // break-glass users, approvers, the login that takes over a departed
-// sponsor's contractors. SCIM may not create or rename a user to one of
+// sponsor's contractors, group owners and named campaign reviewers. SCIM may not create or rename a user to one of
 // them.
 func (c *Config) ProtectedUsers() []string {
 	out := slices.Clone(c.Policy.BreakGlass.Users)
@@ -155,6 +160,14 @@ func (c *Config) ProtectedUsers() []string {
 	}
 	if c.Accounts.ReassignTo != "" {
 		out = append(out, c.Accounts.ReassignTo)
+	}
+	for _, d := range c.Directories {
+		for _, g := range d.Groups {
+			out = append(out, g.Owners...)
+		}
+	}
+	for _, r := range c.Reviews.Campaigns {
+		out = append(out, r.Reviewers.Users...)
 	}
 	return sortedSet(out)
 }

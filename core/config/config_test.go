@@ -59,6 +59,23 @@ func TestExampleSCIMBlockIsValid(t *testing.T) {
 	}
 }
 
+// TestExampleReviewsBlockIsValid uncomments the example's recurring access
+// review, whose reviewers and scope then count as protected.
+func TestExampleReviewsBlockIsValid(t *testing.T) {
+	t.Chdir("../..")
+	cfg, err := Parse([]byte(uncommentExample(t, "reviews", nil)))
+	if err != nil {
+		t.Fatalf("uncommented reviews example: %v", err)
+	}
+	c := cfg.Reviews.Campaigns
+	if len(c) != 1 || c[0].Every != 90*24*time.Hour || c[0].Scope.Kind != "standing" || c[0].OnNoAnswer != "revoke" || len(c[0].Remind) != 2 {
+		t.Fatalf("campaigns: %+v", c)
+	}
+	if !slices.Contains(cfg.ProtectedUsers(), "erin") {
+		t.Errorf("the named reviewer and owner erin is not protected: %v", cfg.ProtectedUsers())
+	}
+}
+
 // TestExampleADBlockIsValid uncomments the example's Active Directory block.
 func TestExampleADBlockIsValid(t *testing.T) {
 	t.Chdir("../..")
@@ -493,7 +510,7 @@ func withoutBlock(text, key string) string {
 func TestProtectedGroups_CoverEverySettingThatNamesGroups(t *testing.T) {
 	var c Config
 	var want []string
-	notGroups := map[string]bool{"jit_groups": true} // a mode, not a name
+	notGroups := map[string]bool{"jit_groups": true, "owners": true} // a mode; logins (ProtectedUsers)
 	var walk func(v reflect.Value, path string, groupish bool)
 	walk = func(v reflect.Value, path string, groupish bool) {
 		switch v.Kind() {

@@ -42,6 +42,9 @@ var notices = map[string]string{
 	"drift-reverted":   "The membership is being removed from the directory.",
 	"synced":           "The directory is synced.",
 	"review-closed":    "The review is closed.",
+	"campaign-opened":  "The campaign is open; its reviewers are told.",
+	"item-decided":     "Your decision is recorded; a revoked membership is removed from the directory now.",
+	"campaign-closed":  "The campaign is closed; undecided items were decided as it says.",
 	"token-revoked":    "The token no longer works.",
 	"submitted":        "Your details are sent to your sponsor, who approves your account.",
 }
