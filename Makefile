@@ -9,7 +9,7 @@ BIN := bin/jitd
 # Active Directory suites, protoc to check that generated code is current,
 # systemd-analyze and lintian to check the service unit and the .deb,
 # mingw-w64 to cross-compile jitd.exe and wine to smoke-test it.
-TEST_PACKAGES := slapd ldap-utils samba samba-ad-dc samba-ad-provision winbind ldb-tools iproute2 protobuf-compiler systemd lintian gcc-mingw-w64-x86-64 wine64 chromium
+TEST_PACKAGES := slapd ldap-utils samba samba-ad-dc samba-ad-provision winbind ldb-tools iproute2 rsyslog rsyslog-gnutls protobuf-compiler systemd lintian gcc-mingw-w64-x86-64 wine64 chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 OKTA_SPEC := fixtures/oktafake/spec/package/dist/spec.json

@@ -644,11 +644,12 @@ func TestDefaultsAreFilledBeforeTheChecks(t *testing.T) {
 
 func TestExampleSIEMBlockIsValid(t *testing.T) {
 	t.Chdir("../..")
+	t.Setenv("JITD_SIEM_TOKEN", "t")
 	cfg, err := Parse([]byte(uncommentExample(t, "siem", nil)))
 	if err != nil {
 		t.Fatalf("uncommented siem example: %v", err)
 	}
-	if len(cfg.SIEM.Sinks) != 1 || cfg.SIEM.Sinks[0].Path != "/var/log/jitd/audit.jsonl" {
+	if len(cfg.SIEM.Sinks) != 3 || cfg.SIEM.Sinks[0].Path != "/var/log/jitd/audit.jsonl" || cfg.SIEM.Sinks[1].Kind != "syslog" || cfg.SIEM.Sinks[2].BatchSize != 500 {
 		t.Fatalf("siem: %+v", cfg.SIEM)
 	}
 }

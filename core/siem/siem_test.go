@@ -164,13 +164,21 @@ func TestStream_TheFileRotates(t *testing.T) {
 }
 
 func TestConfig_SaysWhatIsWrong(t *testing.T) {
-	p := siem.Config{Sinks: []siem.SinkConfig{{Name: "a", Kind: "file", Path: "rel.jsonl"}, {Name: "a", Kind: "syslog"}, {Name: "B c", Kind: "kafka"}}}.Validate()
+	t.Setenv("JITD_SIEM_TOKEN", "")
+	p := siem.Config{Sinks: []siem.SinkConfig{{Name: "a", Kind: "file", Path: "rel.jsonl"}, {Name: "a", Kind: "syslog"}, {Name: "B c", Kind: "kafka"},
+		{Name: "d", Kind: "https", URL: "http://siem.example.com/in"}, {Name: "e", Kind: "https", URL: "https://u:p@siem.example.com/in", TokenEnv: "JITD_SIEM_TOKEN"},
+		{Name: "f", Kind: "syslog", Address: "siem.example.com:6514", Facility: "kern", CertFile: "/x.pem", CAFile: "/nonexistent/ca.pem"}}}.Validate()
 	out := strings.Join(p.Lines(), "\n")
-	for _, want := range []string{"sinks[0].path: required: an absolute file path", `sinks[1].name: "a" is used by another sink`, "sinks[1].kind: syslog is not built yet",
-		"sinks[2].name: required: lower-case", "sinks[2].kind: must be file"} {
+	for _, want := range []string{"sinks[0].path: required: an absolute file path", `sinks[1].name: "a" is used by another sink`, "sinks[1].address: required: the receiver's host:port",
+		"sinks[2].name: required: lower-case", "sinks[2].kind: must be file, syslog or https", "sinks[3].url: must be https://",
+		"sinks[4].url: must not hold credentials", "sinks[4].token_env: environment variable JITD_SIEM_TOKEN is not set",
+		"sinks[5].facility: must be authpriv", "sinks[5].cert_file: a client certificate needs both", "sinks[5].ca_file:"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("missing %q in:\n%s", want, out)
 		}
+	}
+	if p := (siem.Config{Sinks: []siem.SinkConfig{{Name: "local", Kind: "syslog", Address: "127.0.0.1:514", Insecure: true}}}).Validate(); len(p) != 0 {
+		t.Errorf("plain TCP to a local receiver, said insecure: %v", p)
 	}
 }
 
