@@ -378,4 +378,3 @@ func writeCursor(path string, seq int64) error {
 	}
 	return os.Rename(tmp, path)
 }
-
