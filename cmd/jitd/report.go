@@ -18,7 +18,7 @@ func reportCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if cmd.Flags().Lookup("from") != nil {
+			if cmd.Flags().Lookup("from") != nil && !(name == "conflicts" && from == "" && to == "") {
 				for k, v := range map[string]string{"from": from, "to": to} {
 					if _, err := time.Parse(time.RFC3339, v); err != nil {
 						return usageErr{fmt.Errorf("--%s must be RFC 3339, e.g. 2026-10-01T00:00:00Z (got %q)", k, v)}
@@ -85,8 +85,8 @@ func reportCmd(g *globals) *cobra.Command {
 		},
 	}
 	conflicts := &cobra.Command{
-		Use:   "conflicts [--format json|csv|html] [--out FILE]",
-		Short: "People who hold, now, two or more groups of one separation-of-duties set",
+		Use:   "conflicts [--from TIME --to TIME] [--format json|csv|html] [--out FILE]",
+		Short: "People who hold, now, two or more groups of one separation-of-duties set; with a period, every time someone did",
 		Args:  cobra.NoArgs,
 		RunE:  func(cmd *cobra.Command, args []string) error { return run("conflicts", url.Values{})(cmd, args) },
 	}
@@ -107,6 +107,9 @@ func reportCmd(g *globals) *cobra.Command {
 		c.MarkFlagRequired("from")
 		c.MarkFlagRequired("to")
 	}
+	conflicts.Flags().StringVar(&from, "from", "", "start of a period, RFC 3339 (with --to: the conflicts of the period)")
+	conflicts.Flags().StringVar(&to, "to", "", "end of the period, RFC 3339")
+	conflicts.MarkFlagsRequiredTogether("from", "to")
 	for _, c := range []*cobra.Command{access, lateness, breakglass, accounts, conflicts, campaignReport} {
 		c.Flags().StringVar(&format, "format", "json", "json, csv or html (printable)")
 		c.Flags().StringVar(&out, "out", "", "write to this new file (mode 0600) instead of standard output")

@@ -161,11 +161,29 @@ func (s *Server) conflictsReport(w http.ResponseWriter, r *http.Request, _ auth.
 		return err
 	}
 	scope := s.evidenceScope(report.Period{})
+	var b bytes.Buffer
+	if q := r.URL.Query(); q.Has("from") || q.Has("to") {
+		// A period: every time someone held two groups of a set at once.
+		p, _, err := reportParams(r)
+		if err != nil {
+			return err
+		}
+		noWriteDeadline(w)
+		rows, err := report.PastConflictsReport(r.Context(), s.store, scope.Separations, scope.Directories, p, s.clock.Now())
+		if err != nil {
+			return err
+		}
+		title := "Separation-of-duties conflicts from " + p.From.UTC().Format(time.RFC3339) + " to " + p.To.UTC().Format(time.RFC3339)
+		if err := report.WritePastConflicts(&b, format, title, rows); err != nil {
+			return err
+		}
+		writeReport(w, format, &b)
+		return nil
+	}
 	rows, err := report.ConflictsReport(r.Context(), s.store, scope.Separations, scope.Directories)
 	if err != nil {
 		return err
 	}
-	var b bytes.Buffer
 	if err := report.WriteConflicts(&b, format, "Separation-of-duties conflicts at "+s.clock.Now().UTC().Format(time.RFC3339), rows); err != nil {
 		return err
 	}

@@ -289,7 +289,7 @@ func (p *Portal) reportsPage(w http.ResponseWriter, r *http.Request, v viewer) {
 		Period   []periodReport
 		Key      string
 	}{groups, now.AddDate(0, -3, 0).Truncate(24 * time.Hour).Format(time.RFC3339), now.Truncate(time.Minute).Add(time.Minute).Format(time.RFC3339),
-		[]periodReport{{"lateness", "How late expired access was removed (the promise, measured)"}, {"breakglass", "Break-glass uses and their reviews"}}, key}})
+		[]periodReport{{"lateness", "How late expired access was removed (the promise, measured)"}, {"breakglass", "Break-glass uses and their reviews"}, {"conflicts", "Times someone held groups that should not be held together"}}, key}})
 }
 
 // atoi is a page's number from the query; anything else is 0.

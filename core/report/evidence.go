@@ -108,11 +108,16 @@ func ExportEvidence(ctx context.Context, st Store, keys audit.Keys, s EvidenceSc
 	if err != nil {
 		return Manifest{}, err
 	}
+	pcs, err := PastConflictsReport(ctx, st, s.Separations, s.Directories, s.Period, now)
+	if err != nil {
+		return Manifest{}, err
+	}
 	for name, write := range map[string]func(io.Writer) error{
 		"reports/lateness.json":         func(w io.Writer) error { return WriteLateness(w, JSON, "", l) },
 		"reports/breakglass.csv":        func(w io.Writer) error { return WriteBreakGlass(w, CSV, "", bg) },
 		"reports/accounts-past-end.csv": func(w io.Writer) error { return WriteAccountsPastEnd(w, CSV, "", past) },
 		"reports/conflicts-now.csv":     func(w io.Writer) error { return WriteConflicts(w, CSV, "", cs) },
+		"reports/conflicts-period.csv":  func(w io.Writer) error { return WritePastConflicts(w, CSV, "", pcs) },
 	} {
 		if err := add(name, write); err != nil {
 			return Manifest{}, err

@@ -198,6 +198,41 @@ func TestBreakGlassAccountsAndConflictsReports(t *testing.T) {
 	if err != nil || len(cs) != 1 || cs[0].User != "bob" || cs[0].Set != "sox" || !slices.Equal(cs[0].Groups, []string{"db", "web"}) {
 		t.Fatalf("conflicts: %+v %v", cs, err)
 	}
+
+	// Over a period: alice held db (g1) and web (g9) at once for half an
+	// hour; erin held both, one after the other; bob's break-glass db
+	// overlapped his web grant.
+	if err := st.Update(ctx, func(tx store.Tx) error {
+		for _, g := range []store.Grant{
+			{ID: "g9", Directory: "corp", GroupID: "gid-web", GroupName: "web", UserID: "uid-alice", UserName: "alice", State: store.StateRevoked,
+				StartsAt: t0.Add(30 * time.Minute), ExpiresAt: t0.Add(2 * time.Hour), EndedAt: t0.Add(2 * time.Hour), CreatedAt: t0, UpdatedAt: t0},
+			{ID: "g10", Directory: "corp", GroupID: "gid-web", GroupName: "web", UserID: "uid-erin", UserName: "erin", State: store.StateRevoked,
+				StartsAt: t0.Add(2 * time.Hour), ExpiresAt: t0.Add(3 * time.Hour), EndedAt: t0.Add(3 * time.Hour), CreatedAt: t0, UpdatedAt: t0},
+		} {
+			if err := tx.InsertGrant(g); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	sox := []policy.Separation{{Name: "sox", Groups: []string{"db", "web"}}}
+	pcs, err := report.PastConflictsReport(ctx, st, sox, []string{"corp"}, report.Period{From: t0, To: t0.Add(6 * time.Hour)}, t0.Add(6*time.Hour))
+	if err != nil || len(pcs) != 2 {
+		t.Fatalf("past conflicts: %+v %v", pcs, err)
+	}
+	if a := pcs[0]; a.User != "alice" || !a.From.Equal(t0.Add(30*time.Minute)) || !a.To.Equal(t0.Add(time.Hour)) || !slices.Equal(a.Via, []string{"grant g1", "grant g9"}) {
+		t.Errorf("alice: %+v", a)
+	}
+	if b := pcs[1]; b.User != "bob" || !b.From.Equal(t0.Add(2*time.Hour)) || !b.To.Equal(t0.Add(3*time.Hour)) || !slices.Equal(b.Via, []string{"breakglass g2", "grant g8"}) {
+		t.Errorf("bob: %+v", b)
+	}
+	later, err := report.PastConflictsReport(ctx, st, sox, []string{"corp"}, report.Period{From: t0.Add(90 * time.Minute), To: t0.Add(6 * time.Hour)}, t0.Add(6*time.Hour))
+	if err != nil || len(later) != 1 || later[0].User != "bob" {
+		t.Fatalf("a period after alice's overlap: %+v %v", later, err)
+	}
+
 	var b bytes.Buffer
 	if err := report.WriteAccountsPastEnd(&b, report.CSV, "x", past); err != nil || !strings.Contains(b.String(), "c.late") {
 		t.Fatalf("csv: %v %s", err, b.String())
@@ -231,7 +266,7 @@ func TestEvidence_ExportedBundleVerifiesOfflineAndTamperingIsFound(t *testing.T)
 	}
 	pub := keys.Sign.Public().(ed25519.PublicKey)
 	got, err := report.VerifyEvidence(bytes.NewReader(b.Bytes()), pub)
-	if err != nil || got.Events != 3 || got.FirstSeq != m.FirstSeq || got.SelfSigned || len(got.Files) != 7 {
+	if err != nil || got.Events != 3 || got.FirstSeq != m.FirstSeq || got.SelfSigned || len(got.Files) != 8 {
 		t.Fatalf("verify: %+v %v", got, err)
 	}
 	if got.FirstSeq < 2 || got.Anchor == audit.GenesisHash {
