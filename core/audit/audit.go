@@ -4,6 +4,7 @@
 package audit
 
 import (
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -37,6 +38,9 @@ const (
 	// channels keep a copy outside the database.
 	CheckpointMade     = "audit.checkpoint"
 	DirectoryAnswering = "directory.answering"
+	// Personal fields of events past the retention period were erased
+	// (Detail says which events and why).
+	PersonalDataErased = "audit.personal_data_erased"
 
 	// Ephemeral accounts; GrantID holds the account id.
 	AccountCreating       = "account.creating"        // intent committed, directory call next
@@ -79,6 +83,65 @@ type Event struct {
 	Detail    string    `json:"detail,omitempty"`
 	PrevHash  string    `json:"prev_hash"`
 	Hash      string    `json:"hash"`
+	// Commit is a salted commitment to the personal fields (Actor, User,
+	// Detail): the hash covers it instead of them, so that they can be
+	// erased after the retention period and the chain still verifies.
+	// Events written before commitments have none (and keep their
+	// personal fields). Salt is the commitment's salt; erasing an event
+	// removes it with the clear values.
+	Commit string `json:"commit,omitempty"`
+	Salt   string `json:"salt,omitempty"`
+}
+
+// Erased is what an erased personal field holds.
+const Erased = "(erased)"
+
+// Seal gives e a fresh salt and the commitment to its personal fields.
+func Seal(e *Event) {
+	var salt [16]byte
+	rand.Read(salt[:])
+	e.Salt = hex.EncodeToString(salt[:])
+	e.Commit = commitment(e.Salt, e.Actor, e.User, e.Detail)
+}
+
+// Erase replaces e's personal fields and salt: what is left cannot be
+// tied back to a person, and the commitment still holds the chain.
+func Erase(e *Event) {
+	for _, f := range []*string{&e.Actor, &e.User, &e.Detail} {
+		if *f != "" {
+			*f = Erased
+		}
+	}
+	e.Salt = ""
+}
+
+// IsErased reports whether e's personal fields were erased.
+func (e Event) IsErased() bool { return e.Commit != "" && e.Salt == "" }
+
+func commitment(salt, actor, user, detail string) string {
+	body, _ := json.Marshal([]string{salt, actor, user, detail})
+	sum := sha256.Sum256(body)
+	return hex.EncodeToString(sum[:])
+}
+
+// personalProblem says what is wrong with e's personal fields against its
+// commitment, if anything.
+func personalProblem(e Event) string {
+	switch {
+	case e.Commit == "":
+		return ""
+	case e.Salt != "":
+		if commitment(e.Salt, e.Actor, e.User, e.Detail) != e.Commit {
+			return "actor, user or detail do not match the event's commitment: row edited"
+		}
+	default:
+		for _, f := range []string{e.Actor, e.User, e.Detail} {
+			if f != "" && f != Erased {
+				return "personal fields hold values after their erasure: row edited"
+			}
+		}
+	}
+	return ""
 }
 
 // GenesisHash is the PrevHash of the first event.
@@ -91,8 +154,22 @@ func ComputeHash(e Event) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// canonical is what an event's hash covers.
+// canonical is what an event's hash covers: with a commitment, the
+// commitment in place of the personal fields.
 func canonical(e Event) []byte {
+	if e.Commit != "" {
+		body, _ := json.Marshal(struct {
+			Seq       int64  `json:"seq"`
+			Time      int64  `json:"time"`
+			Action    string `json:"action"`
+			GrantID   string `json:"grant_id"`
+			Directory string `json:"directory"`
+			Group     string `json:"group"`
+			Commit    string `json:"commit"`
+			PrevHash  string `json:"prev_hash"`
+		}{e.Seq, e.Time.UnixNano(), e.Action, e.GrantID, e.Directory, e.Group, e.Commit, e.PrevHash})
+		return body
+	}
 	body, _ := json.Marshal(struct {
 		Seq       int64  `json:"seq"`
 		Time      int64  `json:"time"`
@@ -142,6 +219,9 @@ func (v *Verifier) Add(e Event) {
 	}
 	if v.keys.Hash(e) != e.Hash {
 		v.Problems = append(v.Problems, Problem{e.Seq, "hash does not match the content: row edited"})
+	}
+	if p := personalProblem(e); p != "" {
+		v.Problems = append(v.Problems, Problem{e.Seq, p})
 	}
 	v.prevSeq, v.prevHash = e.Seq, e.Hash
 }

@@ -56,10 +56,24 @@ type Config struct {
 	SIEM siem.Config `yaml:"siem"`
 	// Reviews are the recurring access review campaigns.
 	Reviews review.Config `yaml:"reviews"`
+	// Audit is how long the audit log keeps personal data.
+	Audit Audit `yaml:"audit"`
 
 	// Derived from the above when the file is parsed.
 	compiled *policy.Policy
 }
+
+// Audit configures the audit log.
+type Audit struct {
+	// PersonalDataRetention: audit events older than this lose their
+	// personal fields (actor, user, detail); the chain still verifies.
+	// 0 (the default) keeps them.
+	PersonalDataRetention time.Duration `yaml:"personal_data_retention"`
+}
+
+// MinRetention is the shortest personal-data retention accepted: events
+// of access that may still be held, or under review, keep their names.
+const MinRetention = 90 * 24 * time.Hour
 
 // Auth configures how people sign in besides API tokens.
 type Auth struct {
@@ -400,6 +414,10 @@ func (c *Config) validate() Problems {
 	p.Add("notify", conf.Lift(c.Notify.Validate()))
 	p.Add("siem", c.SIEM.Validate())
 	p.Add("reviews", c.Reviews.Validate())
+	if r := c.Audit.PersonalDataRetention; r != 0 && r < MinRetention {
+		p.Addf("audit.personal_data_retention", "must be at least %s (or 0 to keep personal data), so that access still held or under review keeps its names (got %s)",
+			conf.FormatDuration(MinRetention), conf.FormatDuration(r))
+	}
 	if len(c.Directories) == 0 {
 		p.Addf("directories", "at least one directory is required")
 	}

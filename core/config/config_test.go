@@ -59,6 +59,19 @@ func TestExampleSCIMBlockIsValid(t *testing.T) {
 	}
 }
 
+func TestAuditRetention_TooShortIsRefused(t *testing.T) {
+	t.Chdir("../..")
+	base := "directories: [{name: demo, kind: demo, settings: {file: ./var/x.json, seed: ./fixtures/demo/directory.json}, groups: [{name: g}]}]\n"
+	_, err := Parse([]byte(base + "audit: {personal_data_retention: 30d}\n"))
+	if err == nil || !strings.Contains(err.Error(), "audit.personal_data_retention: must be at least 90d") {
+		t.Fatalf("30 days: %v", err)
+	}
+	cfg, err := Parse([]byte(base + "audit: {personal_data_retention: 730d}\n"))
+	if err != nil || cfg.Audit.PersonalDataRetention != 730*24*time.Hour {
+		t.Fatalf("730 days: %v", err)
+	}
+}
+
 // TestExampleReviewsBlockIsValid uncomments the example's recurring access
 // review, whose reviewers and scope then count as protected.
 func TestExampleReviewsBlockIsValid(t *testing.T) {

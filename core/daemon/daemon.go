@@ -183,7 +183,11 @@ func (d *Daemon) serve(ctx context.Context) error {
 			e, err := store.Append(ctx, d.store, audit.Event{Time: d.opts.Clock.Now(), Actor: "jitd", Action: audit.CheckpointMade, Detail: line})
 			return e.Seq, err
 		}}
-	wg.Add(12)
+	wg.Add(13)
+	go func() {
+		defer wg.Done()
+		d.Retention.Run(schedCtx)
+	}()
 	go func() {
 		defer wg.Done()
 		cp.Run(schedCtx)

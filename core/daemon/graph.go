@@ -22,6 +22,7 @@ import (
 	"github.com/jitd/jitd/core/notify"
 	"github.com/jitd/jitd/core/policy"
 	"github.com/jitd/jitd/core/request"
+	"github.com/jitd/jitd/core/retention"
 	"github.com/jitd/jitd/core/review"
 	"github.com/jitd/jitd/core/scim"
 	"github.com/jitd/jitd/core/siem"
@@ -48,6 +49,7 @@ type Graph struct {
 	Reviews   *review.Manager
 	Notifier  *notify.Notifier
 	SIEM      *siem.Stream // the audit log to its sinks (none: idle)
+	Retention *retention.Eraser
 	Links     *notify.Links
 	OIDC      *auth.OIDC     // nil without auth.oidc
 	Browser   *auth.Sessions // browser sessions; nil without auth.oidc or auth.demo
@@ -139,6 +141,7 @@ func Build(deps Deps) (*Graph, error) {
 	}
 	g.Notifier.CanDecide = g.Requests.ReportingLine
 	g.SIEM = siem.New(cfg.SIEM, cfg.DataDir, st, clk, log, siem.NewMetrics(reg))
+	g.Retention = &retention.Eraser{Store: st, Clock: clk, Log: log, Retention: cfg.Audit.PersonalDataRetention}
 	st.OnAudit(func() {
 		g.Notifier.Wake()
 		g.SIEM.Wake()

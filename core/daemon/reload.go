@@ -133,6 +133,7 @@ func needsRestart(cur, next *config.Config) []string {
 	diff("notify.link_key_file", cur.Notify.LinkKeyFile, next.Notify.LinkKeyFile)
 	diff("notify.channels", slackBots(cur.Notify), slackBots(next.Notify))
 	diff("siem", cur.SIEM, next.SIEM)
+	diff("audit", cur.Audit, next.Audit)
 	if cur.SCIM == nil || next.SCIM == nil {
 		diff("scim", cur.SCIM == nil, next.SCIM == nil)
 	} else {

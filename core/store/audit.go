@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"time"
 
 	"github.com/jitd/jitd/core/audit"
 )
@@ -44,4 +45,16 @@ type Audit interface {
 type AuditTx interface {
 	// AppendAudit chains e to the log (setting Seq, PrevHash, Hash) and returns it.
 	AppendAudit(e audit.Event) (audit.Event, error)
+	// ErasePersonalData erases the personal fields (audit.Erase) of up to
+	// limit events recorded before before that have a commitment and are
+	// not erased yet, oldest first, and returns the first and last
+	// sequence numbers erased and how many.
+	ErasePersonalData(before time.Time, limit int) (first, last int64, n int, err error)
+}
+
+// Uncommitted counts the events recorded before before that have no
+// commitment (written before commitments existed): their personal fields
+// cannot be erased without breaking the chain.
+type UncommittedCounter interface {
+	UncommittedBefore(ctx context.Context, before time.Time) (int64, error)
 }

@@ -571,13 +571,52 @@ func (t *txn) AppendAudit(e audit.Event) (audit.Event, error) {
 	e.Seq = t.headSeq + 1
 	e.PrevHash = t.headHash
 	e.Time = fromNanos(e.Time.UnixNano()) // the precision and zone we store
+	audit.Seal(&e)
 	e.Hash = t.keys.Hash(e)
-	if _, err := t.exec(`INSERT INTO audit_events (seq, time, actor, action, grant_id, directory, group_name, user_name, detail, prev_hash, hash)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?)`, e.Seq, e.Time.UnixNano(), e.Actor, e.Action, e.GrantID, e.Directory, e.Group, e.User, e.Detail, e.PrevHash, e.Hash); err != nil {
+	if _, err := t.exec(`INSERT INTO audit_events (seq, time, actor, action, grant_id, directory, group_name, user_name, detail, prev_hash, hash, pii_commit, pii_salt)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)`, e.Seq, e.Time.UnixNano(), e.Actor, e.Action, e.GrantID, e.Directory, e.Group, e.User, e.Detail, e.PrevHash, e.Hash, e.Commit, e.Salt); err != nil {
 		return e, err
 	}
 	t.headSeq, t.headHash, t.headDirty = e.Seq, e.Hash, true
 	return e, nil
+}
+
+func (t *txn) ErasePersonalData(before time.Time, limit int) (first, last int64, n int, err error) {
+	rows, err := t.tx.QueryContext(t.ctx, `SELECT `+auditColumns+` FROM audit_events
+		WHERE time < ? AND pii_commit != '' AND pii_salt != '' ORDER BY seq LIMIT ?`, before.UnixNano(), limit)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	var evs []audit.Event
+	for rows.Next() {
+		e, err := scanAudit(rows)
+		if err != nil {
+			rows.Close()
+			return 0, 0, 0, err
+		}
+		evs = append(evs, e)
+	}
+	if err := rows.Close(); err != nil {
+		return 0, 0, 0, err
+	}
+	for _, e := range evs {
+		audit.Erase(&e)
+		if _, err := t.tx.ExecContext(t.ctx, `UPDATE audit_events SET actor = ?, user_name = ?, detail = ?, pii_salt = '' WHERE seq = ?`,
+			e.Actor, e.User, e.Detail, e.Seq); err != nil {
+			return 0, 0, 0, err
+		}
+	}
+	if len(evs) == 0 {
+		return 0, 0, 0, nil
+	}
+	return evs[0].Seq, evs[len(evs)-1].Seq, len(evs), nil
+}
+
+// UncommittedBefore counts events before before without a commitment.
+func (s *Store) UncommittedBefore(ctx context.Context, before time.Time) (int64, error) {
+	var n int64
+	err := s.read.QueryRowContext(ctx, `SELECT count(*) FROM audit_events WHERE time < ? AND pii_commit = ''`, before.UnixNano()).Scan(&n)
+	return n, err
 }
 
 // flushHead records the last event written in the transaction.
@@ -651,12 +690,12 @@ func (s *Store) NextDue(ctx context.Context) (time.Time, bool, error) {
 	return time.Time{}, false, nil
 }
 
-const auditColumns = `seq, time, actor, action, grant_id, directory, group_name, user_name, detail, prev_hash, hash`
+const auditColumns = `seq, time, actor, action, grant_id, directory, group_name, user_name, detail, prev_hash, hash, pii_commit, pii_salt`
 
 func scanAudit(r scanner) (audit.Event, error) {
 	var e audit.Event
 	var t int64
-	err := r.Scan(&e.Seq, &t, &e.Actor, &e.Action, &e.GrantID, &e.Directory, &e.Group, &e.User, &e.Detail, &e.PrevHash, &e.Hash)
+	err := r.Scan(&e.Seq, &t, &e.Actor, &e.Action, &e.GrantID, &e.Directory, &e.Group, &e.User, &e.Detail, &e.PrevHash, &e.Hash, &e.Commit, &e.Salt)
 	e.Time = fromNanos(t)
 	return e, err
 }

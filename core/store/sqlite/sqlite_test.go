@@ -121,7 +121,10 @@ func TestAuditVerify_DetectsTampering(t *testing.T) {
 		"edited":         {`UPDATE audit_events SET actor = 'mallory' WHERE seq = 2`, "row edited"},
 		"deleted":        {`DELETE FROM audit_events WHERE seq = 2`, "rows deleted or inserted"},
 		"deleted at end": {`DELETE FROM audit_events WHERE seq = 4`, "deleted from the end"},
-		"inserted":       {`INSERT INTO audit_events SELECT seq+100, time, actor, action, grant_id, directory, group_name, user_name, detail, prev_hash, hash FROM audit_events WHERE seq = 2`, "rows deleted or inserted"},
+		"inserted":       {`INSERT INTO audit_events SELECT seq+100, time, actor, action, grant_id, directory, group_name, user_name, detail, prev_hash, hash, pii_commit, pii_salt FROM audit_events WHERE seq = 2`, "rows deleted or inserted"},
+		"commit dropped": {`UPDATE audit_events SET pii_commit = '', pii_salt = '' WHERE seq = 2`, "row edited"},
+		"erased, edited": {`UPDATE audit_events SET actor = 'mallory', pii_salt = '' WHERE seq = 2`, "after their erasure"},
+		"erased (ok)":    {`UPDATE audit_events SET actor = '(erased)', detail = '', pii_salt = '' WHERE seq = 2`, ""},
 		"rehashed edit":  {`UPDATE audit_events SET detail = 'x', hash = 'f00' WHERE seq = 3`, "chain broken"},
 		"untouched (ok)": {``, ""},
 	}
