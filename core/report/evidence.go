@@ -75,16 +75,12 @@ func ExportEvidence(ctx context.Context, st Store, keys audit.Keys, s EvidenceSc
 		files[name] = b.Bytes()
 		return nil
 	}
-	byGrant, err := requestsByGrant(ctx, st)
-	if err != nil {
-		return Manifest{}, err
-	}
 	drift, err := st.Drift(ctx, "")
 	if err != nil {
 		return Manifest{}, err
 	}
 	for _, g := range s.Groups {
-		rows, err := accessRows(ctx, st, AccessQuery{Directory: g[0], Group: g[1], Period: s.Period}, now, byGrant, drift)
+		rows, err := accessRows(ctx, st, AccessQuery{Directory: g[0], Group: g[1], Period: s.Period}, now, drift)
 		if err != nil {
 			return Manifest{}, err
 		}

@@ -191,10 +191,6 @@ func PastConflictsReport(ctx context.Context, st Store, sets []policy.Separation
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
-	byGrant, err := requestsByGrant(ctx, st)
-	if err != nil {
-		return nil, err
-	}
 	drift, err := st.Drift(ctx, "")
 	if err != nil {
 		return nil, err
@@ -209,7 +205,7 @@ func PastConflictsReport(ctx context.Context, st Store, sets []policy.Separation
 		for _, set := range sets {
 			held := map[string][]stretch{} // login -> stretches of the set's groups
 			for _, name := range set.Groups {
-				rows, err := accessRows(ctx, st, AccessQuery{Directory: dir, Group: name, Period: p}, now, byGrant, drift)
+				rows, err := accessRows(ctx, st, AccessQuery{Directory: dir, Group: name, Period: p}, now, drift)
 				if err != nil {
 					return nil, err
 				}

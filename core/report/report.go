@@ -79,25 +79,22 @@ func AccessReport(ctx context.Context, st Store, q AccessQuery, now time.Time) (
 	if q.Group == "" && q.User == "" {
 		return nil, errors.New("name a group, a user, or both")
 	}
-	byGrant, err := requestsByGrant(ctx, st)
-	if err != nil {
-		return nil, err
-	}
 	drift, err := st.Drift(ctx, q.Directory)
 	if err != nil {
 		return nil, err
 	}
-	return accessRows(ctx, st, q, now, byGrant, drift)
+	return accessRows(ctx, st, q, now, drift)
 }
 
-// accessRows is AccessReport over requests and open drift already read
-// (a bundle reads them once for every group).
-func accessRows(ctx context.Context, st Store, q AccessQuery, now time.Time, byGrant map[string]store.Request, drift []store.Drift) ([]Access, error) {
+// accessRows is AccessReport over open drift already read (a bundle reads
+// it once for every group).
+func accessRows(ctx context.Context, st Store, q AccessQuery, now time.Time, drift []store.Drift) ([]Access, error) {
 	gs, err := st.Grants(ctx, store.GrantFilter{Directory: q.Directory, GroupName: q.Group, UserName: q.User})
 	if err != nil {
 		return nil, err
 	}
 	var out []Access
+	var ids []string
 	for _, g := range gs {
 		if g.State == store.StateCancelled || g.StartsAt.IsZero() {
 			continue
@@ -109,27 +106,32 @@ func accessRows(ctx context.Context, st Store, q AccessQuery, now time.Time, byG
 		if !g.StartsAt.Before(q.To) || (!end.IsZero() && !end.After(q.From)) {
 			continue
 		}
-		a := Access{Directory: g.Directory, Group: g.GroupName, User: g.UserName, Kind: "grant", From: g.StartsAt, To: end, State: string(g.State),
-			GrantedBy: g.CreatedBy, Reason: g.Reason, Ended: g.EndReason, Grant: g.ID}
-		if r, ok := byGrant[g.ID]; ok {
-			a.Request, a.Ticket = r.ID, r.Ticket
-			if r.BreakGlass {
-				a.Kind = "breakglass"
-			}
-			as, err := st.Approvals(ctx, r.ID)
-			if err != nil {
-				return nil, err
-			}
-			for _, ap := range as {
-				if ap.Decision == "approve" {
-					a.Approvers = append(a.Approvers, ap.Approver)
-				}
-			}
-			if len(a.Approvers) == 0 && r.DecidedBy != "" {
-				a.Approvers = []string{r.DecidedBy} // policy, or break-glass
+		out = append(out, Access{Directory: g.Directory, Group: g.GroupName, User: g.UserName, Kind: "grant", From: g.StartsAt, To: end, State: string(g.State),
+			GrantedBy: g.CreatedBy, Reason: g.Reason, Ended: g.EndReason, Grant: g.ID})
+		ids = append(ids, g.ID)
+	}
+	byGrant, err := st.GrantRequests(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	for i, a := range out {
+		r, ok := byGrant[a.Grant]
+		if !ok {
+			continue
+		}
+		a.Request, a.Ticket = r.ID, r.Ticket
+		if r.BreakGlass {
+			a.Kind = "breakglass"
+		}
+		for _, ap := range r.Approvals {
+			if ap.Decision == "approve" {
+				a.Approvers = append(a.Approvers, ap.Approver)
 			}
 		}
-		out = append(out, a)
+		if len(a.Approvers) == 0 && r.DecidedBy != "" {
+			a.Approvers = []string{r.DecidedBy} // policy, or break-glass
+		}
+		out[i] = a
 	}
 	if q.Group != "" && q.Directory != "" {
 		standing, err := baseline(ctx, st, q)
@@ -181,20 +183,6 @@ func baseline(ctx context.Context, st Store, q AccessQuery) ([]Access, error) {
 		}
 		out = append(out, Access{Directory: q.Directory, Group: q.Group, User: login, Kind: "baseline",
 			Reason: "standing member accepted into the baseline (held before jitd, or accepted drift)"})
-	}
-	return out, nil
-}
-
-func requestsByGrant(ctx context.Context, st Store) (map[string]store.Request, error) {
-	rs, err := st.Requests(ctx, store.RequestFilter{})
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]store.Request{}
-	for _, r := range rs {
-		if r.GrantID != "" && r.Extends == "" {
-			out[r.GrantID] = r
-		}
 	}
 	return out, nil
 }

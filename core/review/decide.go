@@ -61,10 +61,25 @@ func (m *Manager) Decide(ctx context.Context, campaignID string, seq int, who De
 		if err := tx.UpdateCampaignItem(it); err != nil {
 			return err
 		}
-		return appendEvent(tx, c, it, now, who.Login, audit.ReviewDecided, describe(it))
+		if err := appendEvent(tx, c, it, now, who.Login, audit.ReviewDecided, describe(it)); err != nil {
+			return err
+		}
+		if decision == store.DecisionKeep || it.Kind != store.ItemMembership {
+			return nil
+		}
+		// jitd owns both the decision and a membership's removal: one
+		// transaction records them together.
+		it, err = m.applyMembership(tx, c, it, now)
+		return err
 	})
 	if err != nil {
 		return it, err
+	}
+	if it.Kind == store.ItemMembership {
+		if !it.AppliedAt.IsZero() {
+			m.grants.Changed()
+		}
+		return it, nil
 	}
 	if decision != store.DecisionKeep {
 		if err := m.apply(ctx, c, it); err != nil {
@@ -116,59 +131,61 @@ func describe(it store.CampaignItem) string {
 	return s
 }
 
-// apply hands a revoke or jit decision to the removal path, once: the
-// effect and the item's applied mark are one transaction where jitd owns
-// both (memberships), and re-running a revocation of an account or grant
-// that already ended is harmless.
+// apply hands a revoke decision on a contractor account or a grant to the
+// manager that ends it, then marks the item applied: re-running one that
+// a crash cut short is harmless, as the account or grant has ended.
 func (m *Manager) apply(ctx context.Context, c store.Campaign, it store.CampaignItem) error {
 	actor := it.DecidedBy
-	reason := fmt.Sprintf("access review %q (%s): %s", c.Name, c.ID, describe(it))
-	effect := ""
+	reason := reasonOf(c, it)
 	switch it.Kind {
 	case store.ItemAccount:
-		a, err := m.accounts.Disable(ctx, it.Ref, actor, reason)
-		if err != nil && !errors.Is(err, fault.ErrConflict) && !errors.Is(err, fault.ErrNotFound) {
+		if _, err := m.accounts.Disable(ctx, it.Ref, actor, reason); err != nil && !errors.Is(err, fault.ErrConflict) && !errors.Is(err, fault.ErrNotFound) {
 			return err
 		}
-		effect = orElse(a.ID, it.Ref)
 	case store.ItemGrant:
-		g, err := m.grants.Revoke(ctx, it.Ref, actor, reason)
-		if err != nil && !errors.Is(err, fault.ErrConflict) && !errors.Is(err, fault.ErrNotFound) {
+		if _, err := m.grants.Revoke(ctx, it.Ref, actor, reason); err != nil && !errors.Is(err, fault.ErrConflict) && !errors.Is(err, fault.ErrNotFound) {
 			return err
 		}
-		effect = orElse(g.ID, it.Ref)
 	}
 	now := m.clock.Now()
-	err := m.store.Update(ctx, func(tx store.Tx) error {
+	return m.store.Update(ctx, func(tx store.Tx) error {
 		cur, err := tx.CampaignItem(it.CampaignID, it.Seq)
 		if err != nil || !cur.AppliedAt.IsZero() {
 			return err
 		}
-		detail := fmt.Sprintf("item %d: ", it.Seq)
-		if it.Kind == store.ItemMembership {
-			if effect, err = m.removeStanding(tx, now, cur, actor, reason); err != nil {
-				return err
-			}
-			detail += "the standing membership leaves the directory through the expiry queue (" + effect + ")"
-			if cur.Decision == store.DecisionJIT {
-				if err := tx.AddJITGroup(cur.Directory, cur.GroupID, cur.GroupName, cur.UserID, now, actor); err != nil {
-					return err
-				}
-				detail += "; from now on it is asked for by request (requester.jit_groups)"
-			}
-		} else {
-			detail += cur.Kind + " " + cur.Ref + " revoked"
-		}
-		cur.Effect, cur.AppliedAt = effect, now
+		cur.Effect, cur.AppliedAt = it.Ref, now
 		if err := tx.UpdateCampaignItem(cur); err != nil {
 			return err
 		}
-		return appendEvent(tx, c, cur, now, actor, audit.ReviewApplied, detail)
+		return appendEvent(tx, c, cur, now, actor, audit.ReviewApplied, fmt.Sprintf("item %d: %s %s revoked", cur.Seq, cur.Kind, cur.Ref))
 	})
-	if err == nil && it.Kind == store.ItemMembership {
-		m.grants.Changed()
+}
+
+// applyMembership hands a revoke or jit decision on a standing membership
+// to the removal path, in the caller's transaction with the item's
+// applied mark (the caller wakes the expiry queue after the commit).
+func (m *Manager) applyMembership(tx store.Tx, c store.Campaign, it store.CampaignItem, now time.Time) (store.CampaignItem, error) {
+	actor := it.DecidedBy
+	effect, err := m.removeStanding(tx, now, it, actor, reasonOf(c, it))
+	if err != nil {
+		return it, err
 	}
-	return err
+	detail := fmt.Sprintf("item %d: the standing membership leaves the directory through the expiry queue (%s)", it.Seq, effect)
+	if it.Decision == store.DecisionJIT {
+		if err := tx.AddJITGroup(it.Directory, it.GroupID, it.GroupName, it.UserID, now, actor); err != nil {
+			return it, err
+		}
+		detail += "; from now on it is asked for by request (requester.jit_groups)"
+	}
+	it.Effect, it.AppliedAt = effect, now
+	if err := tx.UpdateCampaignItem(it); err != nil {
+		return it, err
+	}
+	return it, appendEvent(tx, c, it, now, actor, audit.ReviewApplied, detail)
+}
+
+func reasonOf(c store.Campaign, it store.CampaignItem) string {
+	return fmt.Sprintf("access review %q (%s): %s", c.Name, c.ID, describe(it))
 }
 
 // removeStanding takes a standing membership out of the baseline and out of
@@ -285,6 +302,7 @@ func (m *Manager) finish(ctx context.Context, id string) error {
 
 // applyPending hands on every revoke and jit decision whose effect is not
 // handed on yet: after a crash, a directory's refusal, or a close.
+// Memberships are applied a chunk per transaction.
 func (m *Manager) applyPending(ctx context.Context) error {
 	campaigns := map[string]store.Campaign{}
 	var errs []error
@@ -294,16 +312,42 @@ func (m *Manager) applyPending(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		var memberships []store.CampaignItem
 		for _, it := range items {
-			c, ok := campaigns[it.CampaignID]
-			if !ok {
-				if c, err = m.store.Campaign(ctx, it.CampaignID); err != nil {
+			if _, ok := campaigns[it.CampaignID]; !ok {
+				c, err := m.store.Campaign(ctx, it.CampaignID)
+				if err != nil {
 					return err
 				}
 				campaigns[it.CampaignID] = c
 			}
-			if err := m.apply(ctx, c, it); err != nil {
+			if it.Kind == store.ItemMembership {
+				memberships = append(memberships, it)
+			} else if err := m.apply(ctx, campaigns[it.CampaignID], it); err != nil {
 				errs = append(errs, fmt.Errorf("campaign %s item %d: %w", it.CampaignID, it.Seq, err))
+			}
+		}
+		if len(memberships) > 0 {
+			now := m.clock.Now()
+			err := m.store.Update(ctx, func(tx store.Tx) error {
+				for _, it := range memberships {
+					cur, err := tx.CampaignItem(it.CampaignID, it.Seq)
+					if err != nil {
+						return err
+					}
+					if !cur.AppliedAt.IsZero() {
+						continue
+					}
+					if _, err := m.applyMembership(tx, campaigns[it.CampaignID], cur, now); err != nil {
+						return fmt.Errorf("campaign %s item %d: %w", it.CampaignID, it.Seq, err)
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				errs = append(errs, err)
+			} else {
+				m.grants.Changed()
 			}
 		}
 		if len(items) < chunk || len(errs) > 0 {

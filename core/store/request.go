@@ -91,6 +91,13 @@ type RequestFilter struct {
 	Offset    int // skip this many of the newest first (a page)
 }
 
+// GrantRequest is the request that made a grant, with its decisions
+// oldest first.
+type GrantRequest struct {
+	Request
+	Approvals []Approval
+}
+
 // ReviewState is where a break-glass review stands.
 type ReviewState string
 
@@ -123,6 +130,9 @@ type Requests interface {
 	Requests(ctx context.Context, f RequestFilter) ([]Request, error)
 	// Approvals lists a request's decisions, oldest first.
 	Approvals(ctx context.Context, requestID string) ([]Approval, error)
+	// GrantRequests returns the requests that made these grants (not the
+	// ones that extended them), by grant id, each with its decisions.
+	GrantRequests(ctx context.Context, grantIDs []string) (map[string]GrantRequest, error)
 	// NextRequestDue returns when the earliest pending request expires or
 	// approved request starts.
 	NextRequestDue(ctx context.Context) (time.Time, bool, error)

@@ -167,7 +167,7 @@ func (t *txn) InsertCampaignItems(items []store.CampaignItem) error {
 		if err != nil {
 			return err
 		}
-		if err := t.putReviewers(it); err != nil {
+		if err := t.addReviewers(it); err != nil {
 			return err
 		}
 	}
@@ -192,6 +192,11 @@ func (t *txn) putReviewers(it store.CampaignItem) error {
 	if _, err := t.exec(`DELETE FROM campaign_reviewers WHERE campaign_id = ? AND seq = ?`, it.CampaignID, it.Seq); err != nil {
 		return err
 	}
+	return t.addReviewers(it)
+}
+
+// addReviewers indexes a new item's reviewers.
+func (t *txn) addReviewers(it store.CampaignItem) error {
 	for _, login := range it.Reviewers {
 		if _, err := t.exec(`INSERT OR IGNORE INTO campaign_reviewers (campaign_id, seq, login) VALUES (?,?,?)`, it.CampaignID, it.Seq, strings.ToLower(login)); err != nil {
 			return err

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/mattn/go-sqlite3"
@@ -88,6 +89,46 @@ func approvals(ctx context.Context, q querier, id string) ([]store.Approval, err
 // Approvals lists a request's decisions, oldest first.
 func (s *Store) Approvals(ctx context.Context, id string) ([]store.Approval, error) {
 	return approvals(ctx, s.read, id)
+}
+
+// lookupChunk is how many ids one IN (...) lookup names.
+const lookupChunk = 500
+
+// GrantRequests returns the requests that made these grants, by grant id,
+// each with its decisions: two queries per 500 grants.
+func (s *Store) GrantRequests(ctx context.Context, grantIDs []string) (map[string]store.GrantRequest, error) {
+	out := map[string]store.GrantRequest{}
+	for lo := 0; lo < len(grantIDs); lo += lookupChunk {
+		var w where
+		in(&w, "grant_id", grantIDs[lo:min(lo+lookupChunk, len(grantIDs))])
+		w.conds = append(w.conds, "extends = ''")
+		rs, err := queryAll(ctx, s.read, `SELECT `+requestColumns+` FROM requests WHERE `+strings.Join(w.conds, " AND "), scanRequest, w.args...)
+		if err != nil {
+			return nil, err
+		}
+		var ids []string
+		byID := map[string]string{}
+		for _, r := range rs {
+			out[r.GrantID] = store.GrantRequest{Request: r}
+			ids = append(ids, r.ID)
+			byID[r.ID] = r.GrantID
+		}
+		if len(ids) == 0 {
+			continue
+		}
+		var a where
+		in(&a, "request_id", ids)
+		as, err := queryAll(ctx, s.read, `SELECT request_id, approver, step, decision, comment, at FROM approvals WHERE `+a.conds[0]+` ORDER BY at, approver`, scanApproval, a.args...)
+		if err != nil {
+			return nil, err
+		}
+		for _, ap := range as {
+			gr := out[byID[ap.RequestID]]
+			gr.Approvals = append(gr.Approvals, ap)
+			out[byID[ap.RequestID]] = gr
+		}
+	}
+	return out, nil
 }
 
 // startingWhere selects approved requests that wait for their start.
