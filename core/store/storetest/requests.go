@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -113,5 +114,61 @@ func testTokenLifetime(t *testing.T, s store.Store) {
 	ts, err := s.Tokens(ctx)
 	if err != nil || len(ts) != 1 || !ts[0].RevokedAt.Equal(t0.Add(time.Minute)) {
 		t.Fatalf("Tokens = %+v, %v", ts, err)
+	}
+}
+
+// GrantRequests finds the request that made each grant, with its
+// decisions in order, over more grants than one lookup names; requests that
+// only extended a grant, and grants no request made, are not in it.
+func testGrantRequests(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	const n = 1_203
+	var ids []string
+	made := 0
+	err := s.Update(ctx, func(tx store.Tx) error {
+		for i := range n {
+			r := store.Request{ID: fmt.Sprintf("r-%04d", i), Requester: "alice", Directory: "corp", Group: "db", Duration: time.Hour, Reason: "deploy",
+				State: store.RequestApproved, Steps: []store.ApprovalStep{}, GrantID: fmt.Sprintf("g-%04d", i), CreatedAt: t0, UpdatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+			ids = append(ids, r.GrantID)
+			if i%100 == 7 {
+				r.GrantID = "" // denied, say: no grant
+			} else {
+				made++
+			}
+			if err := tx.InsertRequest(r); err != nil {
+				return err
+			}
+			for k, who := range []string{"carol", "bob"} {
+				if err := tx.InsertApproval(store.Approval{RequestID: r.ID, Approver: who, Step: k, Decision: "approve", At: t0.Add(time.Duration(k+1) * time.Minute)}); err != nil {
+					return err
+				}
+			}
+		}
+		ext := store.Request{ID: "r-ext", Requester: "alice", Directory: "corp", Group: "db", Duration: time.Hour, Reason: "more time",
+			State: store.RequestApproved, Steps: []store.ApprovalStep{}, GrantID: "g-0001", Extends: "g-0001", CreatedAt: t0, UpdatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+		return tx.InsertRequest(ext)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GrantRequests(ctx, append(ids, "g-none"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != made {
+		t.Fatalf("%d grants found their request, want %d", len(got), made)
+	}
+	r, ok := got["g-1200"]
+	if !ok || r.ID != "r-1200" || len(r.Approvals) != 2 || r.Approvals[0].Approver != "carol" || r.Approvals[1].Approver != "bob" {
+		t.Fatalf("g-1200: %+v", r)
+	}
+	if r := got["g-0001"]; r.ID != "r-0001" {
+		t.Fatalf("g-0001's request is %s, want the one that made it, not the extension", r.ID)
+	}
+	if _, ok := got["g-0107"]; ok {
+		t.Fatal("a request without a grant was found for its would-be grant")
+	}
+	if none, err := s.GrantRequests(ctx, nil); err != nil || len(none) != 0 {
+		t.Fatalf("no grants: %v %v", none, err)
 	}
 }

@@ -45,6 +45,7 @@ var Suites = []struct {
 	}},
 	{"Requests", []Test{
 		{"RequestsAndApprovals", testRequests},
+		{"GrantRequests", testGrantRequests},
 		{"Reviews", testReviews},
 	}},
 	{"SignIns", []Test{
