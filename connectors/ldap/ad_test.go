@@ -120,6 +120,38 @@ func TestAD_IdsAreObjectGUIDs(t *testing.T) {
 	}
 }
 
+// Managers' DNs are translated a page at a time by searching on the DN:
+// the DC answers that search for several users at once, whatever the
+// case of the DNs asked.
+func TestAD_UsersFoundByDNInOneSearch(t *testing.T) {
+	cfg := adConfig(t)
+	resetDC(t)
+	c := open(t, cfg)
+	ctx := context.Background()
+	var dns, want []string
+	for _, login := range []string{"alice", "ann", "bob"} { // ann's DN holds an escaped comma and plus
+		u, err := c.LookupUser(ctx, login)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dns = append(dns, strings.ToUpper(u.DN))
+		want = append(want, u.ID)
+	}
+	found, err := c.UsersByDN(ctx, append(dns, "CN=nobody,"+samba.PeopleOU))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, id := range found {
+		got = append(got, id)
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("found %v, want the ids %v", found, want)
+	}
+}
+
 func TestAD_RangedMembersOfALargeGroup(t *testing.T) {
 	cfg := adConfig(t)
 	cfg.UserBase, cfg.Provisioning = samba.BulkOU, nil

@@ -318,6 +318,21 @@ func (c *Conn) search(ctx context.Context, base, filter string, attrs []string, 
 
 // page streams a search a page at a time.
 func (c *Conn) page(ctx context.Context, base, filter string, attrs []string, fn func(*goldap.Entry) error) error {
+	return c.pages(ctx, base, filter, attrs, func(entries []*goldap.Entry) error {
+		for _, e := range entries {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if err := fn(e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// pages is page with the entries handed over a page at a time.
+func (c *Conn) pages(ctx context.Context, base, filter string, attrs []string, fn func([]*goldap.Entry) error) error {
 	// A paged search's cookie is bound to its connection (OpenLDAP answers
 	// "paged results cookie is invalid" on another), so a search of more
 	// than one page holds its connection until the last page; a single
@@ -365,13 +380,11 @@ func (c *Conn) page(ctx context.Context, base, filter string, attrs []string, fn
 			held = true
 			c.paging.Add(1)
 		}
-		for _, e := range entries {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			if err := fn(e); err != nil {
-				return err
-			}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := fn(entries); err != nil {
+			return err
 		}
 		if len(cookie) == 0 {
 			return nil

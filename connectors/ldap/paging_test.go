@@ -54,3 +54,55 @@ func TestPagedListingKeepsItsConnection(t *testing.T) {
 		})
 	}
 }
+
+// Managers are named by DN in the directory and by id in a listing: the
+// DNs of a page are translated with one OR search, not one read each.
+func TestListingTranslatesManagersOnePageAtATime(t *testing.T) {
+	cfg := config(t)
+	cfg.PageSize = 20
+	ctx := context.Background()
+	if err := srv.Reset(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c := open(t, cfg)
+	const n = 30
+	bosses := map[string]string{} // user login → manager id
+	for i := range n {
+		boss, err := c.CreateEntry(ctx, connectors.EntrySpec{Kind: connectors.UserEntry, Name: fmt.Sprintf("boss.%02d", i), Enabled: true, Attrs: map[string][]string{"sn": {"Boss"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		login := fmt.Sprintf("staff.%02d", i)
+		if _, err := c.CreateEntry(ctx, connectors.EntrySpec{Kind: connectors.UserEntry, Name: login, Enabled: true,
+			Attrs: map[string][]string{"sn": {"S"}, "manager": {boss.ID}}}); err != nil {
+			t.Fatal(err)
+		}
+		bosses[login] = boss.ID
+	}
+	before, err := srv.Operations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := 0
+	err = c.ReadEntries(ctx, connectors.EntryQuery{Kind: connectors.UserEntry, Attrs: []string{"manager"}}, func(e connectors.Entry) error {
+		if want, ok := bosses[e.Name]; ok {
+			if m := e.Attrs["manager"]; len(m) != 1 || m[0] != want {
+				t.Errorf("%s's manager = %v, want %s", e.Name, m, want)
+			}
+			got++
+		}
+		return nil
+	})
+	if err != nil || got != n {
+		t.Fatalf("listed %d managed users (%v), want %d", got, err, n)
+	}
+	after, err := srv.Operations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 60 entries in pages of 20: three pages, and at most one search of
+	// managers each (one read per manager would be 30 more).
+	if s := after.Sub(before).Search; s > 6 {
+		t.Fatalf("the listing cost %d searches, want at most 6 (3 pages, 1 manager lookup per page)", s)
+	}
+}

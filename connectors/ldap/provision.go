@@ -186,16 +186,16 @@ func (c *Conn) ReadEntries(ctx context.Context, q connectors.EntryQuery, fn func
 	case len(q.IDs) > connectors.MaxQueryIDs:
 		return fmt.Errorf("ldap: %d ids in one query; at most %d: %w", len(q.IDs), connectors.MaxQueryIDs, connectors.ErrInvalid)
 	case len(q.IDs) > 0:
-		var any strings.Builder
+		var ors strings.Builder
 		for _, id := range q.IDs {
 			if item, ok := c.idFilter(id); ok {
-				any.WriteString(item)
+				ors.WriteString(item)
 			}
 		}
-		if any.Len() == 0 {
+		if ors.Len() == 0 {
 			return nil // none can be an id of this directory
 		}
-		filter = "(&" + class + "(|" + any.String() + "))"
+		filter = "(&" + class + "(|" + ors.String() + "))"
 	case q.ID != "":
 		item, ok := c.idFilter(q.ID)
 		if !ok {
@@ -217,29 +217,80 @@ func (c *Conn) ReadEntries(ctx context.Context, q connectors.EntryQuery, fn func
 			return fmt.Errorf("ldap: %q is not an attribute name: %w", a, connectors.ErrInvalid)
 		}
 	}
-	managers := map[string]string{} // DN → id, for this call
-	return c.page(ctx, base, filter, c.entryAttrs(q.Kind, q.Attrs), func(e *goldap.Entry) error {
-		out := c.toEntry(q.Kind, e, q.Attrs)
-		if err := c.managerIDs(ctx, out.Attrs, managers); err != nil {
+	managers := map[string]string{} // normalised DN → id ("": no user), for this call
+	return c.pages(ctx, base, filter, c.entryAttrs(q.Kind, q.Attrs), func(page []*goldap.Entry) error {
+		out := make([]connectors.Entry, 0, len(page))
+		for _, e := range page {
+			out = append(out, c.toEntry(q.Kind, e, q.Attrs))
+		}
+		if err := c.managersToIDs(ctx, out, managers); err != nil {
 			return err
 		}
-		return fn(out)
+		for _, en := range out {
+			if err := fn(en); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
+}
+
+// managersToIDs replaces the manager DNs of entries by the managers' ids,
+// resolving the DNs ids (by normalised DN) does not know yet in one go; a
+// DN that names no user is dropped.
+func (c *Conn) managersToIDs(ctx context.Context, entries []connectors.Entry, ids map[string]string) error {
+	var unknown []string
+	for _, en := range entries {
+		for a, dns := range en.Attrs {
+			if !c.isManager(a) {
+				continue
+			}
+			for _, dn := range dns {
+				if _, ok := ids[normDN(dn)]; !ok && !slices.Contains(unknown, dn) {
+					unknown = append(unknown, dn)
+				}
+			}
+		}
+	}
+	if err := c.managerIDs(ctx, unknown, ids); err != nil {
+		return err
+	}
+	for _, en := range entries {
+		for a, dns := range en.Attrs {
+			if !c.isManager(a) {
+				continue
+			}
+			var found []string
+			for _, dn := range dns {
+				if id := ids[normDN(dn)]; id != "" {
+					found = append(found, id)
+				}
+			}
+			if len(found) == 0 {
+				delete(en.Attrs, a)
+			} else {
+				en.Attrs[a] = found
+			}
+		}
+	}
+	return nil
 }
 
 // isManager reports whether attr is the one naming a user's manager.
 func (c *Conn) isManager(attr string) bool { return strings.EqualFold(attr, c.cfg.ManagerAttr) }
 
-// managerIDs replaces manager DNs by the managers' ids; a DN that names
-// no user (someone outside user_base) is dropped.
-func (c *Conn) managerIDs(ctx context.Context, attrs map[string][]string, cache map[string]string) error {
-	for a, dns := range attrs {
-		if !c.isManager(a) {
-			continue
+// managerIDs finds the ids of the users these manager DNs name, into ids
+// by normalised DN, with one OR search per 100 DNs; a DN that names no
+// user ("" in ids) is dropped from the entries. A DN the search did not
+// find is read on its own, for servers that cannot search by DN.
+func (c *Conn) managerIDs(ctx context.Context, dns []string, ids map[string]string) error {
+	for chunk := range slices.Chunk(dns, 100) {
+		found, err := c.usersByDN(ctx, chunk)
+		if err != nil {
+			return err
 		}
-		var ids []string
-		for _, dn := range dns {
-			id, ok := cache[normDN(dn)]
+		for _, dn := range chunk {
+			id, ok := found[normDN(dn)]
 			if !ok {
 				e, err := c.readEntry(ctx, dn, []string{c.cfg.IDAttr})
 				switch {
@@ -249,19 +300,27 @@ func (c *Conn) managerIDs(ctx context.Context, attrs map[string][]string, cache 
 				default:
 					id = c.entryID(e)
 				}
-				cache[normDN(dn)] = id
 			}
-			if id != "" {
-				ids = append(ids, id)
-			}
-		}
-		if len(ids) == 0 {
-			delete(attrs, a)
-		} else {
-			attrs[a] = ids
+			ids[normDN(dn)] = id
 		}
 	}
 	return nil
+}
+
+// usersByDN finds the users these DNs name in one search, by normalised DN.
+func (c *Conn) usersByDN(ctx context.Context, dns []string) (map[string]string, error) {
+	var f strings.Builder
+	f.WriteString("(&" + c.cfg.UserFilter + "(|")
+	for _, dn := range dns {
+		f.WriteString(c.flavor.dnFilter(dn))
+	}
+	f.WriteString("))")
+	found := map[string]string{}
+	err := c.page(ctx, c.cfg.UserBase, f.String(), []string{c.cfg.IDAttr}, func(e *goldap.Entry) error {
+		found[normDN(e.DN)] = c.entryID(e)
+		return nil
+	})
+	return found, err
 }
 
 // managerDNs replaces manager ids by DNs; an id that names no user is
@@ -351,7 +410,7 @@ func (c *Conn) CreateEntry(ctx context.Context, spec connectors.EntrySpec) (conn
 		return connectors.Entry{}, err
 	}
 	out := c.toEntry(spec.Kind, e, writable)
-	return out, c.managerIDs(ctx, out.Attrs, map[string]string{})
+	return out, c.managersToIDs(ctx, []connectors.Entry{out}, map[string]string{})
 }
 
 func (c *Conn) userAdd(base string, spec connectors.EntrySpec) (*goldap.AddRequest, error) {

@@ -214,11 +214,11 @@ func (s *Server) getCampaign(w http.ResponseWriter, r *http.Request, p auth.Prin
 	}
 	if !auth.SeesAll(p.Role) {
 		// A campaign with nothing for the caller to review is not theirs to see.
-		any, err := s.store.CampaignItems(r.Context(), store.CampaignItemFilter{CampaignID: c.ID, Reviewer: p.Name, Limit: 1})
+		mine, err := s.store.CampaignItems(r.Context(), store.CampaignItemFilter{CampaignID: c.ID, Reviewer: p.Name, Limit: 1})
 		if err != nil {
 			return err
 		}
-		if len(any) == 0 {
+		if len(mine) == 0 {
 			return &Error{Status: http.StatusNotFound, Code: CodeNotFound, Message: "no such campaign among yours"}
 		}
 	}
