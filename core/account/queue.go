@@ -87,7 +87,7 @@ func (m *Manager) RunOnce(ctx context.Context) (int, error) {
 		SlotsFor:  func(dir string) chan struct{} { return m.dirs.Slots(directories.PoolAccounts, dir, m.cfg.Concurrency) },
 		Key:       func(a store.Account) string { return a.ID },
 		Partition: func(id string) string { return dirOf[id] },
-		Run: func(ctx context.Context, id string, _ []store.Account) {
+		Run: func(ctx context.Context, id string, _ []store.Account, _ func()) {
 			if ctx.Err() != nil {
 				return
 			}

@@ -14,35 +14,36 @@ import (
 )
 
 // claim marks the due grants revoking under this instance's lease, in one
-// transaction, and returns them.
+// transaction, and returns them: grants past their end in one statement,
+// then removals due for another attempt.
 func (s *Scheduler) claim(ctx context.Context) ([]store.Grant, error) {
 	now := s.clock.Now()
 	var claimed []store.Grant
 	err := s.store.Update(ctx, func(tx store.Tx) error {
-		due, err := tx.DueGrants(now, s.cfg.ClaimLimit)
+		expired, err := tx.ClaimExpired(now, s.cfg.ClaimLimit, s.cfg.Owner, now.Add(s.cfg.Lease))
 		if err != nil {
 			return err
 		}
-		claimed = due[:0]
-		for _, g := range due {
+		for _, g := range expired {
+			if err := grant.AppendEvent(tx, g, now, "jitd", audit.GrantRevoking, "expired at "+g.ExpiresAt.UTC().Format(time.RFC3339Nano)); err != nil {
+				return err
+			}
+		}
+		claimed = expired
+		if len(claimed) == s.cfg.ClaimLimit {
+			return nil
+		}
+		retries, err := tx.DueGrants(now, s.cfg.ClaimLimit-len(claimed))
+		if err != nil {
+			return err
+		}
+		for _, g := range retries {
 			if s.batches.InFlight(g.ID) {
 				continue
-			}
-			first := g.State == store.StateActive || g.State == store.StateApplyFailed
-			if first {
-				g.State = store.StateRevoking
-				if g.EndReason == "" {
-					g.EndReason = "expired"
-				}
 			}
 			g.LeaseOwner, g.LeaseUntil, g.UpdatedAt = s.cfg.Owner, now.Add(s.cfg.Lease), now
 			if err := tx.UpdateGrant(g); err != nil {
 				return err
-			}
-			if first {
-				if err := grant.AppendEvent(tx, g, now, "jitd", audit.GrantRevoking, "expired at "+g.ExpiresAt.UTC().Format(time.RFC3339Nano)); err != nil {
-					return err
-				}
 			}
 			claimed = append(claimed, g)
 		}
@@ -65,9 +66,10 @@ func (s *Scheduler) ranBatch(k groupKey) {
 }
 
 // removeBatch ends a batch of grants on one group: it decides which
-// memberships are jitd's to remove, removes them in one call, and records
-// every outcome in one transaction.
-func (s *Scheduler) removeBatch(ctx context.Context, k groupKey, batch []store.Grant) {
+// memberships are jitd's to remove, removes them in one call, gives the
+// directory slot back, and records every outcome (with those of batches
+// that finish meanwhile) in one transaction.
+func (s *Scheduler) removeBatch(ctx context.Context, k groupKey, batch []store.Grant, release func()) {
 	unlock := s.dirs.Lock(k.directory, k.groupID)
 	defer unlock()
 
@@ -76,16 +78,16 @@ func (s *Scheduler) removeBatch(ctx context.Context, k groupKey, batch []store.G
 		s.log.Error("expiry: check overlapping grants", "directory", k.directory, "group_id", k.groupID, "err", err)
 		return // leases run out and the batch is retried
 	}
-	var results []connectors.MemberResult
-	var callErr error
+	o := &outcome{kept: kept, removed: toRemove}
 	began := s.clock.Now()
 	if len(toRemove) > 0 {
-		results, callErr = s.remove(ctx, k, toRemove)
+		o.results, o.callErr = s.remove(ctx, k, toRemove)
 	}
+	release()
 	// A failure in a call begun before the directory came back is news
 	// from the outage: retry it at once.
-	stale := callErr != nil && s.Health != nil && s.Health.BackSince(k.directory, began)
-	if err := s.record(ctx, kept, toRemove, results, callErr, stale); err != nil {
+	o.stale = o.callErr != nil && s.Health != nil && s.Health.BackSince(k.directory, began)
+	if err := s.record(ctx, o); err != nil {
 		// The membership is gone (or not) in the directory but we could not say
 		// so; the lease runs out, the removal is retried, and it is idempotent.
 		s.log.Error("expiry: record outcome", "directory", k.directory, "group_id", k.groupID, "err", err)
@@ -173,94 +175,121 @@ func (s *Scheduler) remove(ctx context.Context, k groupKey, gs []store.Grant) ([
 	return mm.RemoveMembers(ctx, k.groupID, users)
 }
 
-// record commits, in one transaction, the end of the kept grants and the
-// outcome of the removal call for each removed one.
-func (s *Scheduler) record(ctx context.Context, kept []keptGrant, gs []store.Grant, results []connectors.MemberResult, callErr error, stale bool) error {
-	byUser := map[string]error{}
-	for _, r := range results {
-		byUser[r.UserID] = r.Err
+// outcome is what one batch's directory call came to, waiting to be
+// recorded; the commit fills in what happened after it.
+type outcome struct {
+	kept    []keptGrant
+	removed []store.Grant
+	results []connectors.MemberResult
+	callErr error
+	stale   bool
+
+	alerts, ended []store.Grant
+	queued        bool
+	done          chan error
+}
+
+// record commits the end of the kept grants and the outcome of the removal
+// call for each removed one, then logs, alerts and wakes what follows.
+func (s *Scheduler) record(ctx context.Context, o *outcome) error {
+	if err := s.commits.commit(ctx, o, s.commitOutcomes); err != nil {
+		return err
+	}
+	if o.queued && s.Sessions != nil {
+		s.Sessions.Wake()
 	}
 	now := s.clock.Now()
-	var alerts, ended []store.Grant
-	queued := false
-	err := s.store.Update(ctx, func(tx store.Tx) error {
-		alerts, ended, queued = alerts[:0], ended[:0], false
-		for _, k := range kept {
-			if err := s.finish(tx, k.grant, now, k.note); err != nil {
+	for _, g := range o.ended {
+		s.log.Info("grant revoked", "grant_id", g.ID, "directory", g.Directory, "group", g.GroupName, "user", g.UserName,
+			"reason", g.EndReason, "late", max(now.Sub(g.ExpiresAt), 0))
+	}
+	for _, g := range o.alerts {
+		s.log.Error("ALERT: removal keeps failing; the grant is revoke_failed and still retried",
+			"grant_id", g.ID, "directory", g.Directory, "group", g.GroupName, "user", g.UserName, "attempts", g.Attempts, "err", g.LastError)
+		s.alert(g, errors.New(g.LastError))
+	}
+	return nil
+}
+
+// commitOutcomes records outcomes in one transaction.
+func (s *Scheduler) commitOutcomes(ctx context.Context, os []*outcome) error {
+	now := s.clock.Now()
+	return s.store.Update(ctx, func(tx store.Tx) error {
+		for _, o := range os {
+			if err := s.recordTx(tx, o, now); err != nil {
 				return err
-			}
-			ended = append(ended, k.grant)
-		}
-		for _, g := range gs {
-			err := callErr
-			if err == nil {
-				var ok bool
-				if err, ok = byUser[g.UserID]; !ok {
-					err = fmt.Errorf("connector returned no result for user %s: %w", g.UserID, connectors.ErrUnavailable)
-				}
-			}
-			if err == nil || errors.Is(err, connectors.ErrNotFound) {
-				detail := "member removed"
-				if err != nil {
-					detail = "user or group no longer exists: " + err.Error()
-				}
-				if err := s.finish(tx, g, now, detail); err != nil {
-					return err
-				}
-				ended = append(ended, g)
-				if s.endsSessions(g) {
-					queued = true
-					if err := tx.InsertSessionEnd(store.SessionEnd{GrantID: g.ID, Directory: g.Directory, UserID: g.UserID, UserName: g.UserName,
-						GroupName: g.GroupName, State: store.SessionsPending, CreatedAt: now, NextAttempt: now}); err != nil {
-						return err
-					}
-				}
-				continue
-			}
-			g.LastError = err.Error()
-			g.LeaseOwner, g.LeaseUntil, g.UpdatedAt = "", time.Time{}, now
-			// Being rate limited is throttling, not failure: it does not count
-			// towards revoke_failed, unless it holds the removal back too long.
-			v := s.retry.After(work.Attempt{Attempts: g.Attempts, Due: g.ExpiresAt, Now: now, Err: err, Failed: g.State == store.StateRevokeFailed})
-			g.Attempts, g.NextAttempt = v.Attempts, v.Next
-			if stale && !v.Limited {
-				g.NextAttempt = now // begun before the directory came back: retry at once
-			}
-			s.metrics.observeFailure()
-			overdue, limited, escalate := v.Overdue, v.Limited, v.Fail
-			if escalate {
-				g.State = store.StateRevokeFailed
-				alerts = append(alerts, g)
-			}
-			if err := tx.UpdateGrant(g); err != nil {
-				return err
-			}
-			if escalate {
-				detail := fmt.Sprintf("removal failed %d times and is %s overdue, still retrying: %v", g.Attempts, overdue.Round(time.Second), err)
-				if limited {
-					detail = fmt.Sprintf("removal held back by the directory's rate limit for %s, still retrying: %v", overdue.Round(time.Second), err)
-				}
-				if err := grant.AppendEvent(tx, g, now, "jitd", audit.GrantRevokeFailed, detail); err != nil {
-					return err
-				}
 			}
 		}
 		return nil
 	})
-	if err != nil {
-		return err
+}
+
+// recordTx writes one outcome in the caller's transaction.
+func (s *Scheduler) recordTx(tx store.Tx, o *outcome, now time.Time) error {
+	byUser := map[string]error{}
+	for _, r := range o.results {
+		byUser[r.UserID] = r.Err
 	}
-	if queued && s.Sessions != nil {
-		s.Sessions.Wake()
+	o.alerts, o.ended, o.queued = o.alerts[:0], o.ended[:0], false
+	for _, k := range o.kept {
+		if err := s.finish(tx, k.grant, now, k.note); err != nil {
+			return err
+		}
+		o.ended = append(o.ended, k.grant)
 	}
-	for _, g := range ended {
-		s.log.Info("grant revoked", "grant_id", g.ID, "directory", g.Directory, "group", g.GroupName, "user", g.UserName,
-			"reason", g.EndReason, "late", max(now.Sub(g.ExpiresAt), 0))
-	}
-	for _, g := range alerts {
-		s.log.Error("ALERT: removal keeps failing; the grant is revoke_failed and still retried",
-			"grant_id", g.ID, "directory", g.Directory, "group", g.GroupName, "user", g.UserName, "attempts", g.Attempts, "err", g.LastError)
-		s.alert(g, errors.New(g.LastError))
+	for _, g := range o.removed {
+		err := o.callErr
+		if err == nil {
+			var ok bool
+			if err, ok = byUser[g.UserID]; !ok {
+				err = fmt.Errorf("connector returned no result for user %s: %w", g.UserID, connectors.ErrUnavailable)
+			}
+		}
+		if err == nil || errors.Is(err, connectors.ErrNotFound) {
+			detail := "member removed"
+			if err != nil {
+				detail = "user or group no longer exists: " + err.Error()
+			}
+			if err := s.finish(tx, g, now, detail); err != nil {
+				return err
+			}
+			o.ended = append(o.ended, g)
+			if s.endsSessions(g) {
+				o.queued = true
+				if err := tx.InsertSessionEnd(store.SessionEnd{GrantID: g.ID, Directory: g.Directory, UserID: g.UserID, UserName: g.UserName,
+					GroupName: g.GroupName, State: store.SessionsPending, CreatedAt: now, NextAttempt: now}); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		g.LastError = err.Error()
+		g.LeaseOwner, g.LeaseUntil, g.UpdatedAt = "", time.Time{}, now
+		// Being rate limited is throttling, not failure: it does not count
+		// towards revoke_failed, unless it holds the removal back too long.
+		v := s.retry.After(work.Attempt{Attempts: g.Attempts, Due: g.ExpiresAt, Now: now, Err: err, Failed: g.State == store.StateRevokeFailed})
+		g.Attempts, g.NextAttempt = v.Attempts, v.Next
+		if o.stale && !v.Limited {
+			g.NextAttempt = now // begun before the directory came back: retry at once
+		}
+		s.metrics.observeFailure()
+		overdue, limited, escalate := v.Overdue, v.Limited, v.Fail
+		if escalate {
+			g.State = store.StateRevokeFailed
+			o.alerts = append(o.alerts, g)
+		}
+		if err := tx.UpdateGrant(g); err != nil {
+			return err
+		}
+		if escalate {
+			detail := fmt.Sprintf("removal failed %d times and is %s overdue, still retrying: %v", g.Attempts, overdue.Round(time.Second), err)
+			if limited {
+				detail = fmt.Sprintf("removal held back by the directory's rate limit for %s, still retrying: %v", overdue.Round(time.Second), err)
+			}
+			if err := grant.AppendEvent(tx, g, now, "jitd", audit.GrantRevokeFailed, detail); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }

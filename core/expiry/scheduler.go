@@ -165,8 +165,9 @@ type Scheduler struct {
 	// until its batch is recorded, and never claimed twice.
 	batches *work.Batches[groupKey, store.Grant]
 
-	delays *backoff.Backoff
-	retry  work.Retry
+	delays  *backoff.Backoff
+	retry   work.Retry
+	commits groupCommit
 }
 
 // New returns a scheduler. metrics and alert may be nil.

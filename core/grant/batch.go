@@ -51,7 +51,7 @@ func newApplies(m *Manager) *work.Batches[[2]string, *pending] {
 		SlotsFor:  func(dir string) chan struct{} { return m.dirs.Slots(directories.PoolApplies, dir, applySlots) },
 		Key:       func(p *pending) [2]string { return [2]string{p.dir.Name, p.group.ID} },
 		Partition: func(k [2]string) string { return k[0] },
-		Run:       func(_ context.Context, _ [2]string, batch []*pending) { m.applyBatch(batch) },
+		Run:       func(_ context.Context, _ [2]string, batch []*pending, _ func()) { m.applyBatch(batch) },
 	}
 }
 

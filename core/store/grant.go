@@ -91,6 +91,11 @@ type GrantsTx interface {
 	// apply_failed past expires_at, or revoking/revoke_failed whose next attempt
 	// is due and whose lease has run out. Oldest first.
 	DueGrants(now time.Time, limit int) ([]Grant, error)
+	// ClaimExpired moves up to limit active or apply_failed grants past
+	// expires_at to revoking under owner's lease until leaseUntil (their
+	// end reason "expired" unless one is set), in one statement, and
+	// returns them as they are now, oldest first.
+	ClaimExpired(now time.Time, limit int, owner string, leaseUntil time.Time) ([]Grant, error)
 	// ReleaseLeases clears the leases held by owner (used at start-up).
 	ReleaseLeases(owner string) (int, error)
 	// RetryGrantsNow makes the removals of a directory that wait out a

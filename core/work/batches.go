@@ -27,8 +27,11 @@ type Batches[K comparable, T any] struct {
 	Partition func(K) string
 	// ID names an item, for InFlight.
 	ID func(T) string
-	// Run does one batch of a key's work.
-	Run func(ctx context.Context, key K, batch []T)
+	// Run does one batch of a key's work. It holds one of the partition's
+	// slots until it calls release (at most once counts), or returns: work
+	// that follows the directory call, such as recording its outcome,
+	// need not keep another batch from the directory.
+	Run func(ctx context.Context, key K, batch []T, release func())
 	// Ran, when set, is called after each batch, once its items are no
 	// longer in flight (to wake the loop that claims more).
 	Ran func(key K)
@@ -85,16 +88,20 @@ func (b *Batches[K, T]) Wait() { b.wg.Wait() }
 func (b *Batches[K, T]) drain(ctx context.Context, key K) {
 	defer b.wg.Done()
 	slots := b.slotsFor(key)
-	slots <- struct{}{}
-	defer func() { <-slots }()
 	size := max(b.Size, 1)
 	for {
+		// The batch is taken once a slot is free: what gathers meanwhile
+		// goes with it.
+		slots <- struct{}{}
+		var once sync.Once
+		release := func() { once.Do(func() { <-slots }) }
 		b.mu.Lock()
 		batch := b.pending[key]
 		if len(batch) == 0 {
 			delete(b.pending, key)
 			delete(b.draining, key)
 			b.mu.Unlock()
+			release()
 			return
 		}
 		if len(batch) > size {
@@ -104,7 +111,8 @@ func (b *Batches[K, T]) drain(ctx context.Context, key K) {
 		}
 		b.mu.Unlock()
 
-		b.Run(ctx, key, batch)
+		b.Run(ctx, key, batch, release)
+		release()
 
 		if b.ID != nil {
 			b.mu.Lock()

@@ -27,7 +27,7 @@ func TestBatches_GatherBoundAndReport(t *testing.T) {
 		Key:       func(j job) [2]string { return [2]string{j.dir, j.group} },
 		Partition: func(k [2]string) string { return k[0] },
 		ID:        func(j job) string { return j.id },
-		Run: func(_ context.Context, k [2]string, batch []job) {
+		Run: func(_ context.Context, k [2]string, batch []job, _ func()) {
 			started <- k
 			if k[0] == "slow" {
 				<-release
@@ -81,4 +81,28 @@ func TestBatches_GatherBoundAndReport(t *testing.T) {
 	if !ranClean {
 		t.Fatal("Ran saw items of finished batches still in flight")
 	}
+}
+
+// A run that releases its slot lets the partition's next batch start while
+// it finishes its own work (recording an outcome after the directory call).
+func TestBatches_ReleaseLetsTheNextBatchStart(t *testing.T) {
+	second := make(chan struct{})
+	finish := make(chan struct{})
+	b := &work.Batches[string, job]{
+		Slots: 1,
+		Key:   func(j job) string { return j.group },
+		Run: func(_ context.Context, k string, _ []job, release func()) {
+			if k == "g1" {
+				release()
+				release() // twice is once
+				<-finish  // still running: g2 must not wait for this
+				return
+			}
+			close(second)
+		},
+	}
+	b.Add(context.Background(), job{"d", "g1", "a"}, job{"d", "g2", "b"})
+	<-second
+	close(finish)
+	b.Wait()
 }

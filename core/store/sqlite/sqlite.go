@@ -537,6 +537,24 @@ func (t *txn) DueGrants(now time.Time, limit int) ([]store.Grant, error) {
 		ORDER BY expires_at, id LIMIT ?`, n, n, n, limit)
 }
 
+func (t *txn) ClaimExpired(now time.Time, limit int, owner string, leaseUntil time.Time) ([]store.Grant, error) {
+	n := now.UnixNano()
+	gs, err := queryAll(t.ctx, t, `UPDATE grants SET state = 'revoking', end_reason = CASE end_reason WHEN '' THEN 'expired' ELSE end_reason END,
+		lease_owner = ?, lease_until = ?, updated_at = ?
+		WHERE id IN (SELECT id FROM grants WHERE state IN ('active','apply_failed') AND expires_at <= ? ORDER BY expires_at, id LIMIT ?)
+		RETURNING `+grantColumns, scanGrant, owner, leaseUntil.UnixNano(), n, n, limit)
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(gs, func(a, b store.Grant) int {
+		if c := a.ExpiresAt.Compare(b.ExpiresAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return gs, nil
+}
+
 func (t *txn) ReleaseLeases(owner string) (int, error) {
 	res, err := t.tx.ExecContext(t.ctx, `UPDATE grants SET lease_owner = '', lease_until = 0 WHERE lease_owner = ?`, owner)
 	if err != nil {

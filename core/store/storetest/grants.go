@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -122,6 +123,60 @@ func testDueGrants(t *testing.T, s store.Store) {
 	})
 	if len(got) != 1 {
 		t.Fatalf("DueGrants(limit 1) returned %d", len(got))
+	}
+}
+
+// ClaimExpired takes grants past their end, oldest first, and only those:
+// revoking under the lease, "expired" unless they carry a reason, as
+// stored.
+func testClaimExpired(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	now := t0
+	active := NewGrant("active-due", now.Add(-time.Second))
+	future := NewGrant("active-future", now.Add(time.Second))
+	failedApply := NewGrant("apply-failed-due", now.Add(-2*time.Second))
+	failedApply.State, failedApply.EndReason = store.StateApplyFailed, "revoked by alice"
+	oldest := NewGrant("active-oldest", now.Add(-time.Hour))
+	retry := NewGrant("revoking-retry-due", now.Add(-2*time.Hour))
+	retry.State, retry.NextAttempt = store.StateRevoking, now
+	insert(t, s, active, future, failedApply, oldest, retry)
+
+	claim := func(limit int) []store.Grant {
+		var got []store.Grant
+		err := s.Update(ctx, func(tx store.Tx) (err error) {
+			got, err = tx.ClaimExpired(now, limit, "me", now.Add(time.Minute))
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	got := claim(2)
+	if want := "[active-oldest apply-failed-due]"; fmt.Sprint(ids(got)) != want {
+		t.Fatalf("ClaimExpired(2) = %v, want %s", ids(got), want)
+	}
+	if got = append(got, claim(10)...); fmt.Sprint(ids(got)) != "[active-oldest apply-failed-due active-due]" {
+		t.Fatalf("ClaimExpired, twice: %v", ids(got))
+	}
+	for _, g := range got {
+		stored, err := s.Grant(ctx, g.ID)
+		if err != nil || !reflect.DeepEqual(stored, g) {
+			t.Fatalf("returned %+v, stored %+v (%v)", g, stored, err)
+		}
+		wantReason := "expired"
+		if g.ID == "apply-failed-due" {
+			wantReason = "revoked by alice"
+		}
+		if g.State != store.StateRevoking || g.LeaseOwner != "me" || !g.LeaseUntil.Equal(now.Add(time.Minute)) || !g.UpdatedAt.Equal(now) || g.EndReason != wantReason {
+			t.Fatalf("claimed %+v", g)
+		}
+	}
+	if again := claim(10); len(again) != 0 {
+		t.Fatalf("claimed again: %v", ids(again))
+	}
+	if g, _ := s.Grant(ctx, "active-future"); g.State != store.StateActive {
+		t.Fatalf("a grant not yet due was claimed: %+v", g)
 	}
 }
 

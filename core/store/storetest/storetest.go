@@ -31,6 +31,7 @@ var Suites = []struct {
 		{"DuplicateGrantIsConflict", testDuplicateGrant},
 		{"FilterGrants", testFilterGrants},
 		{"DueGrantsRespectsStateTimeAndLease", testDueGrants},
+		{"ClaimExpiredOldestFirstUnderLease", testClaimExpired},
 		{"NextDue", testNextDue},
 		{"ReleaseLeases", testReleaseLeases},
 		{"RetryGrantsNow", testRetryGrantsNow},
