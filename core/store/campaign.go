@@ -76,6 +76,7 @@ type CampaignItem struct {
 type CampaignFilter struct {
 	State    CampaignState
 	Schedule string
+	Reviewer string // campaigns with an item this login may decide
 	Limit    int
 	Offset   int
 }
@@ -110,6 +111,8 @@ type Campaigns interface {
 	Campaigns(ctx context.Context, f CampaignFilter) ([]Campaign, error)
 	// CampaignItems lists items in seq order.
 	CampaignItems(ctx context.Context, f CampaignItemFilter) ([]CampaignItem, error)
+	// CountCampaignItems counts the items f selects, Limit and Offset aside.
+	CountCampaignItems(ctx context.Context, f CampaignItemFilter) (int, error)
 	CampaignCounts(ctx context.Context, id string) (CampaignCounts, error)
 	// NextCampaignDue is the earliest NextAt of an open campaign.
 	NextCampaignDue(ctx context.Context) (time.Time, bool, error)

@@ -46,6 +46,10 @@ func (s *Store) Campaigns(ctx context.Context, f store.CampaignFilter) ([]store.
 	var w where
 	w.eq("state", string(f.State))
 	w.eq("schedule", f.Schedule)
+	if f.Reviewer != "" {
+		w.conds = append(w.conds, `EXISTS (SELECT 1 FROM campaign_reviewers r WHERE r.campaign_id = campaigns.id AND r.login = ?)`)
+		w.args = append(w.args, strings.ToLower(f.Reviewer))
+	}
 	return queryAll(ctx, s.read, `SELECT `+campaignColumns+` FROM campaigns `+w.newestFirst(f.Limit)+offset(f.Limit, f.Offset), scanCampaign, w.args...)
 }
 
@@ -103,7 +107,9 @@ func scanItem(r scanner) (store.CampaignItem, error) {
 	return it, nil
 }
 
-func filterItems(ctx context.Context, q querier, f store.CampaignItemFilter) ([]store.CampaignItem, error) {
+// itemsFrom is the FROM and WHERE of the items a filter selects, with
+// their arguments.
+func itemsFrom(f store.CampaignItemFilter) (string, []any) {
 	var w where
 	w.eq("i.campaign_id", f.CampaignID)
 	from := `campaign_items i`
@@ -121,15 +127,28 @@ func filterItems(ctx context.Context, q querier, f store.CampaignItemFilter) ([]
 		w.conds = append(w.conds, `i.seq > ?`)
 		w.args = append(w.args, f.AfterSeq)
 	}
-	query := `SELECT ` + prefixed("i.", itemColumns) + ` FROM ` + from
 	if len(w.conds) > 0 {
-		query += ` WHERE ` + strings.Join(w.conds, ` AND `)
+		from += ` WHERE ` + strings.Join(w.conds, ` AND `)
 	}
-	query += ` ORDER BY i.campaign_id, i.seq`
+	return from, w.args
+}
+
+func filterItems(ctx context.Context, q querier, f store.CampaignItemFilter) ([]store.CampaignItem, error) {
+	from, args := itemsFrom(f)
+	query := `SELECT ` + prefixed("i.", itemColumns) + ` FROM ` + from + ` ORDER BY i.campaign_id, i.seq`
 	if f.Limit > 0 {
 		query += fmt.Sprintf(` LIMIT %d`, f.Limit)
 	}
-	return queryAll(ctx, q, query+offset(f.Limit, f.Offset), scanItem, w.args...)
+	return queryAll(ctx, q, query+offset(f.Limit, f.Offset), scanItem, args...)
+}
+
+// CountCampaignItems counts the items a filter selects (its Limit and
+// Offset aside).
+func (s *Store) CountCampaignItems(ctx context.Context, f store.CampaignItemFilter) (int, error) {
+	from, args := itemsFrom(f)
+	var n int
+	err := s.read.QueryRowContext(ctx, `SELECT count(*) FROM `+from, args...).Scan(&n)
+	return n, err
 }
 
 // CampaignItems lists items in seq order.

@@ -77,6 +77,15 @@ func testCampaigns(t *testing.T, s store.Store) {
 	if err != nil || counts != (store.CampaignCounts{Items: 3, Pending: 2, Revoke: 1, Unapplied: 1}) {
 		t.Fatalf("counts = %+v %v", counts, err)
 	}
+	if n, err := s.CountCampaignItems(ctx, store.CampaignItemFilter{CampaignID: "c1", Reviewer: "Frank", Pending: true, Limit: 1}); err != nil || n != 1 {
+		t.Fatalf("frank's pending items counted %d, %v", n, err)
+	}
+	if l, _ := s.Campaigns(ctx, store.CampaignFilter{Reviewer: "CAROL"}); len(l) != 1 || l[0].ID != "c1" {
+		t.Fatalf("carol's campaigns = %+v", l)
+	}
+	if l, _ := s.Campaigns(ctx, store.CampaignFilter{Reviewer: "mallory"}); len(l) != 0 {
+		t.Fatalf("mallory reviews campaigns %+v", l)
+	}
 	page, _ := s.CampaignItems(ctx, store.CampaignItemFilter{CampaignID: "c1", AfterSeq: 1, Limit: 1})
 	if len(page) != 1 || page[0].Seq != 2 {
 		t.Fatalf("page after seq 1 = %+v", page)
