@@ -25,27 +25,15 @@ import (
 // removals made one member per modify with raw go-ldap on the same server.
 func BenchmarkRevoke10kLDAP(b *testing.B) {
 	const groups, users = 100, 100
-	srv, err := slapd.Start(slapd.Options{Groups: groups, Users: users})
-	if err != nil {
-		if slapd.Required() {
-			b.Fatal(err)
-		}
-		b.Skip(err)
-	}
-	defer srv.Stop()
+	srv, admin := slapd.ForBenchmark(b, slapd.Options{Groups: groups, Users: users})
 	ctx := context.Background()
-	admin, err := srv.Dial()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer admin.Close()
 	var userDNs []string
 	for i := 1; i <= users; i++ {
-		userDNs = append(userDNs, fmt.Sprintf("uid=user%05d,%s", i, slapd.PeopleBase))
+		userDNs = append(userDNs, slapd.UserDN(i))
 	}
 	var groupDNs []string
 	for i := 1; i <= groups; i++ {
-		groupDNs = append(groupDNs, fmt.Sprintf("cn=grp%04d,%s", i, slapd.GroupBase))
+		groupDNs = append(groupDNs, slapd.GroupDN(i))
 	}
 	fill := func() {
 		if err := slapd.ChangeMembers(admin, groupDNs, userDNs, true); err != nil {

@@ -26,24 +26,12 @@ import (
 // modify, and the directory's floor, one modify per group.
 func BenchmarkCampaign20kStanding(b *testing.B) {
 	const groups, users, revokePerGroup = 100, 200, 5
-	srv, err := slapd.Start(slapd.Options{Groups: groups, Users: users})
-	if err != nil {
-		if slapd.Required() {
-			b.Fatal(err)
-		}
-		b.Skip(err)
-	}
-	defer srv.Stop()
+	srv, admin := slapd.ForBenchmark(b, slapd.Options{Groups: groups, Users: users})
 	ctx := context.Background()
-	admin, err := srv.Dial()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer admin.Close()
-	userDN := func(i int) string { return fmt.Sprintf("uid=user%05d,%s", i, slapd.PeopleBase) }
+	userDN := slapd.UserDN
 	var groupDNs []string
 	for gi := 1; gi <= groups; gi++ {
-		groupDNs = append(groupDNs, fmt.Sprintf("cn=grp%04d,%s", gi, slapd.GroupBase))
+		groupDNs = append(groupDNs, slapd.GroupDN(gi))
 	}
 	modify := func(add bool, from, to int) {
 		var dns []string
