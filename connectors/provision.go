@@ -59,6 +59,10 @@ type EntryQuery struct {
 	Value string
 	// Attrs are the attributes to return in Entry.Attrs.
 	Attrs []string
+	// IDsOnly says the entries need carry only their ID (a listing's
+	// count and order, read before the page itself); a connector may
+	// return more.
+	IDsOnly bool
 }
 
 // MaxQueryIDs bounds EntryQuery.IDs.

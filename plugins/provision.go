@@ -72,7 +72,7 @@ func (s *server) ReadEntries(req *connectorpb.EntryQuery, stream connectorpb.Con
 	if err != nil {
 		return err
 	}
-	q := connectors.EntryQuery{Kind: connectors.EntryKind(req.Kind), ID: req.Id, IDs: req.Ids, Name: req.Name, Attr: req.Attr, Value: req.Value, Attrs: req.Attrs}
+	q := connectors.EntryQuery{Kind: connectors.EntryKind(req.Kind), ID: req.Id, IDs: req.Ids, Name: req.Name, Attr: req.Attr, Value: req.Value, Attrs: req.Attrs, IDsOnly: req.IdsOnly}
 	return toStatus(p.ReadEntries(stream.Context(), q, func(e connectors.Entry) error {
 		return stream.Send(entryPB(e))
 	}))
@@ -114,7 +114,7 @@ func (c *Conn) ReadEntries(ctx context.Context, q connectors.EntryQuery, fn func
 	if err != nil {
 		return err
 	}
-	stream, err := k.rpc.ReadEntries(k.ctx, &connectorpb.EntryQuery{Kind: int32(q.Kind), Id: q.ID, Ids: q.IDs, Name: q.Name, Attr: q.Attr, Value: q.Value, Attrs: q.Attrs})
+	stream, err := k.rpc.ReadEntries(k.ctx, &connectorpb.EntryQuery{Kind: int32(q.Kind), Id: q.ID, Ids: q.IDs, Name: q.Name, Attr: q.Attr, Value: q.Value, Attrs: q.Attrs, IdsOnly: q.IDsOnly})
 	if err != nil {
 		return k.end(fromStatus(err))
 	}

@@ -217,6 +217,11 @@ func (c *Conn) ReadEntries(ctx context.Context, q connectors.EntryQuery, fn func
 			return fmt.Errorf("ldap: %q is not an attribute name: %w", a, connectors.ErrInvalid)
 		}
 	}
+	if q.IDsOnly {
+		return c.page(ctx, base, filter, []string{c.cfg.IDAttr}, func(e *goldap.Entry) error {
+			return fn(connectors.Entry{Kind: q.Kind, ID: c.entryID(e), DN: e.DN, Attrs: map[string][]string{}})
+		})
+	}
 	managers := map[string]string{} // normalised DN → id ("": no user), for this call
 	return c.pages(ctx, base, filter, c.entryAttrs(q.Kind, q.Attrs), func(page []*goldap.Entry) error {
 		out := make([]connectors.Entry, 0, len(page))

@@ -594,3 +594,63 @@ func TestInput_ControlCharactersAndHugeStringsAreRefused(t *testing.T) {
 	e.must(400, e.do("PATCH", "/Users/"+id, map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
 		"Operations": []any{map[string]any{"op": "replace", "path": "displayName", "value": "Eve\r\nX"}}}))
 }
+
+// countingDir counts the entries the SCIM server reads with their
+// attributes (not the ids-only listing that orders the pages).
+type countingDir struct {
+	*ldap.Conn
+	full atomic.Int32
+}
+
+func (c *countingDir) ReadEntries(ctx context.Context, q connectors.EntryQuery, fn func(connectors.Entry) error) error {
+	return c.Conn.ReadEntries(ctx, q, func(e connectors.Entry) error {
+		if !q.IDsOnly {
+			c.full.Add(1)
+		}
+		return fn(e)
+	})
+}
+
+// A listing without a filter, paged as identity providers import, reads
+// the page's entries and no others: the pages, in id order, cover every
+// user once, and totalResults counts them all.
+func TestUsers_UnfilteredPagesReadOnlyTheirEntries(t *testing.T) {
+	slapd.Need(t, srv, startErr)
+	if err := srv.Reset(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var dir *countingDir
+	e := newEnvOn(t, scim.Config{}, ldap.Config{URL: srv.LDAPSURL, CAFile: srv.CAFile, BindDN: slapd.ServiceDN, BindPasswordFile: filepath.Join(srv.PasswordDir, "service"),
+		UserBase: slapd.PeopleBase, GroupBase: slapd.GroupBase, EmptyMember: slapd.EmptyMember, DisabledAttr: "pwdAccountLockedTime",
+		Provisioning: &ldap.ProvisioningConfig{UserBase: slapd.ProvisionedPeople, GroupBase: slapd.ProvisionedGroups}},
+		func(c *ldap.Conn) connectors.Connector { dir = &countingDir{Conn: c}; return dir })
+	const n = 60
+	var want []string
+	for i := range n {
+		u, err := e.conn.CreateEntry(context.Background(), connectors.EntrySpec{Kind: connectors.UserEntry, Name: fmt.Sprintf("page.%02d", i), Enabled: true,
+			Attrs: map[string][]string{"sn": {"P"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, u.ID)
+	}
+	slices.Sort(want)
+	var got []string
+	for start := 1; start <= n; start += 25 {
+		dir.full.Store(0)
+		r := e.must(200, e.do("GET", fmt.Sprintf("/Users?startIndex=%d&count=25", start), nil))
+		if r.body["totalResults"] != float64(n) {
+			t.Fatalf("totalResults = %v, want %d", r.body["totalResults"], n)
+		}
+		list, _ := r.body["Resources"].([]any)
+		for _, res := range list {
+			got = append(got, str(res.(map[string]any)["id"]))
+		}
+		if read, page := int(dir.full.Load()), len(list); read != page {
+			t.Fatalf("the page from %d read %d entries with their attributes for %d resources", start, read, page)
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("the pages hold %v,\nwant every user once in id order: %v", got, want)
+	}
+}

@@ -1750,7 +1750,10 @@ type EntryQuery struct {
 	Attrs []string               `protobuf:"bytes,5,rep,name=attrs,proto3" json:"attrs,omitempty"`
 	Name  string                 `protobuf:"bytes,6,opt,name=name,proto3" json:"name,omitempty"`
 	// ids: any of these entries (at most 200).
-	Ids           []string `protobuf:"bytes,7,rep,name=ids,proto3" json:"ids,omitempty"`
+	Ids []string `protobuf:"bytes,7,rep,name=ids,proto3" json:"ids,omitempty"`
+	// ids_only: the entries need carry their id alone (a listing's count and
+	// order); a connector may return more.
+	IdsOnly       bool `protobuf:"varint,8,opt,name=ids_only,json=idsOnly,proto3" json:"ids_only,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1832,6 +1835,13 @@ func (x *EntryQuery) GetIds() []string {
 		return x.Ids
 	}
 	return nil
+}
+
+func (x *EntryQuery) GetIdsOnly() bool {
+	if x != nil {
+		return x.IdsOnly
+	}
+	return false
 }
 
 type EntrySpec struct {
@@ -2208,7 +2218,7 @@ const file_connector_proto_rawDesc = "" +
 	"\n" +
 	"AttrsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12/\n" +
-	"\x05value\x18\x02 \x01(\v2\x19.jitd.connector.v1.ValuesR\x05value:\x028\x01\"\x96\x01\n" +
+	"\x05value\x18\x02 \x01(\v2\x19.jitd.connector.v1.ValuesR\x05value:\x028\x01\"\xb1\x01\n" +
 	"\n" +
 	"EntryQuery\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\x05R\x04kind\x12\x0e\n" +
@@ -2217,7 +2227,8 @@ const file_connector_proto_rawDesc = "" +
 	"\x05value\x18\x04 \x01(\tR\x05value\x12\x14\n" +
 	"\x05attrs\x18\x05 \x03(\tR\x05attrs\x12\x12\n" +
 	"\x04name\x18\x06 \x01(\tR\x04name\x12\x10\n" +
-	"\x03ids\x18\a \x03(\tR\x03ids\"\xfd\x01\n" +
+	"\x03ids\x18\a \x03(\tR\x03ids\x12\x19\n" +
+	"\bids_only\x18\b \x01(\bR\aidsOnly\"\xfd\x01\n" +
 	"\tEntrySpec\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\x05R\x04kind\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +
