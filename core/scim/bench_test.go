@@ -376,3 +376,79 @@ func BenchmarkSCIMInitialPush(b *testing.B) {
 			rawUsers.Round(time.Millisecond), rawGroups.Round(time.Millisecond), rawPatch.Round(time.Millisecond))
 	}
 }
+
+// BenchmarkSCIMListPages100k: an identity provider's import pages through
+// GET /Users?startIndex=…&count=100 over 100,005 users (slapd's generated
+// ones, the provisioning area here); 20 pages at spread offsets, one
+// client. Reports the first page (it reads the area's ids) and the
+// pages' p50/p99. The baselines, same run: raw
+// go-ldap reading one page of 100 entries with their attributes (paged
+// search), and reading the whole area with its attributes (what each page
+// cost when every listing read every entry).
+func BenchmarkSCIMListPages100k(b *testing.B) {
+	const users, pages, count = 100_000, 20, 100
+	srv, admin := slapd.ForBenchmark(b, slapd.Options{Users: users})
+	conn, err := ldap.New(ldap.Config{URL: srv.LDAPSURL, CAFile: srv.CAFile, BindDN: slapd.ServiceDN, BindPasswordFile: filepath.Join(srv.PasswordDir, "service"),
+		UserBase: slapd.PeopleBase, GroupBase: slapd.GroupBase, EmptyMember: slapd.EmptyMember, DisabledAttr: "pwdAccountLockedTime", Connections: 4,
+		Provisioning: &ldap.ProvisioningConfig{UserBase: slapd.PeopleBase, GroupBase: slapd.ProvisionedGroups}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { conn.Close() })
+	st, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "jitd.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	s, err := scim.New(scim.Deps{Config: scim.Config{Directory: "corp", RequestsPerSecond: 1e6, Burst: 1e6, MaxInFlight: 64},
+		Conn: conn, Store: st, Clock: clock.Real{}, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	hs := httptest.NewServer(http.StripPrefix("/scim/v2", s))
+	b.Cleanup(hs.Close)
+	attrs := []string{"entryUUID", "uid", "cn", "sn", "givenName", "displayName", "mail", "pwdAccountLockedTime", "createTimestamp", "modifyTimestamp"}
+	var page, whole []time.Duration
+	var first time.Duration
+	for range b.N {
+		for p := range pages {
+			start := 1 + p*(users/pages)
+			t0 := time.Now()
+			out, err := call(hs.Client(), "GET", fmt.Sprintf("%s/Users?startIndex=%d&count=%d", hs.URL+"/scim/v2", start, count), nil, 200)
+			page = append(page, time.Since(t0))
+			if p == 0 {
+				first = page[len(page)-1]
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			if list, _ := out["Resources"].([]any); len(list) != count || out["totalResults"].(float64) < users {
+				b.Fatalf("page at %d: %d resources of %v", start, len(list), out["totalResults"])
+			}
+		}
+		t0 := time.Now()
+		res, err := admin.SearchWithPaging(goldap.NewSearchRequest(slapd.PeopleBase, goldap.ScopeWholeSubtree, goldap.NeverDerefAliases, 0, 0, false,
+			"(objectClass=inetOrgPerson)", attrs, nil), 500)
+		if err != nil || len(res.Entries) < users {
+			b.Fatalf("raw read of the area: %d entries, %v", len(res.Entries), err)
+		}
+		whole = append(whole, time.Since(t0))
+	}
+	onePage := time.Duration(0)
+	for range 5 {
+		t0 := time.Now()
+		req := goldap.NewSearchRequest(slapd.PeopleBase, goldap.ScopeWholeSubtree, goldap.NeverDerefAliases, count, 0, false, "(objectClass=inetOrgPerson)", attrs, nil)
+		if _, err := admin.Search(req); err != nil && !goldap.IsErrorWithCode(err, goldap.LDAPResultSizeLimitExceeded) {
+			b.Fatal(err)
+		}
+		onePage += time.Since(t0)
+	}
+	slices.Sort(page)
+	q := func(f float64) time.Duration { return page[int(f*float64(len(page)-1))] }
+	b.ReportMetric(first.Seconds()*1000, "first-page-ms")
+	b.ReportMetric(q(0.5).Seconds()*1000, "page-p50-ms")
+	b.ReportMetric(q(0.99).Seconds()*1000, "page-p99-ms")
+	b.ReportMetric(onePage.Seconds()*1000/5, "raw-one-page-ms")
+	b.ReportMetric(whole[len(whole)/2].Seconds()*1000, "raw-whole-area-ms")
+	b.ReportMetric(0, "ns/op")
+}

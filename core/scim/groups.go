@@ -174,6 +174,7 @@ func (s *Server) createGroup(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	s.order.forget(connectors.GroupEntry)
 	if err := s.audit(ctx, GroupCreated, "", name, fmt.Sprintf("created %s (id %s)", name, g.ID)); err != nil {
 		return err
 	}

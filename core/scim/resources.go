@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/elimity-com/scim/errors"
@@ -148,9 +149,9 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, kind connectors.En
 
 // listPage answers a query without a filter reading only its page: the
 // ids of every entry first (their count, and the order of the pages: by
-// id, users before groups), then the page's entries by id. An identity
-// provider's import pages through a large directory without each page
-// reading all of it.
+// id, users before groups; remembered for orderTTL), then the page's
+// entries by id. An identity provider's import pages through a large
+// directory without each page reading all of it.
 func (s *Server) listPage(w http.ResponseWriter, r *http.Request, kinds []connectors.EntryKind, q listQuery) error {
 	type ref struct {
 		kind connectors.EntryKind
@@ -158,15 +159,10 @@ func (s *Server) listPage(w http.ResponseWriter, r *http.Request, kinds []connec
 	}
 	var all []ref
 	for _, k := range kinds {
-		var ids []string
-		err := s.prov.ReadEntries(r.Context(), connectors.EntryQuery{Kind: k, IDsOnly: true}, func(e connectors.Entry) error {
-			ids = append(ids, e.ID)
-			return nil
-		})
+		ids, err := s.order.ids(r.Context(), s, k)
 		if err != nil {
 			return err
 		}
-		slices.Sort(ids)
 		for _, id := range ids {
 			all = append(all, ref{k, id})
 		}
@@ -215,6 +211,55 @@ func (s *Server) listPage(w http.ResponseWriter, r *http.Request, kinds []connec
 	}
 	s.write(w, http.StatusOK, map[string]any{"schemas": []string{listSchema}, "totalResults": len(all), "startIndex": q.startIndex, "itemsPerPage": len(out), "Resources": out})
 	return nil
+}
+
+// orderTTL is how long the ids of the provisioning area are remembered
+// for listings. jitd's own creates and deletes forget them at once;
+// entries made or deleted in the directory itself show in unfiltered
+// listings within this time (a filter reads the directory).
+const orderTTL = 30 * time.Second
+
+// listOrder remembers the sorted ids of each kind of entry.
+type listOrder struct {
+	mu   sync.Mutex
+	read map[connectors.EntryKind]time.Time
+	list map[connectors.EntryKind][]string
+}
+
+// ids returns the sorted ids of kind's entries, read again when older
+// than orderTTL.
+func (o *listOrder) ids(ctx context.Context, s *Server, kind connectors.EntryKind) ([]string, error) {
+	now := s.clock.Now()
+	o.mu.Lock()
+	if at, ok := o.read[kind]; ok && now.Sub(at) < orderTTL && !now.Before(at) {
+		ids := o.list[kind]
+		o.mu.Unlock()
+		return ids, nil
+	}
+	o.mu.Unlock()
+	var ids []string
+	err := s.prov.ReadEntries(ctx, connectors.EntryQuery{Kind: kind, IDsOnly: true}, func(e connectors.Entry) error {
+		ids = append(ids, e.ID)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.Sort(ids)
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.read == nil {
+		o.read, o.list = map[connectors.EntryKind]time.Time{}, map[connectors.EntryKind][]string{}
+	}
+	o.read[kind], o.list[kind] = now, ids
+	return ids, nil
+}
+
+// forget drops what is remembered of kind: jitd created or deleted one.
+func (o *listOrder) forget(kind connectors.EntryKind) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	delete(o.read, kind)
 }
 
 // candidates reads the entries a filter can match: by id, externalId,

@@ -599,10 +599,13 @@ func TestInput_ControlCharactersAndHugeStringsAreRefused(t *testing.T) {
 // attributes (not the ids-only listing that orders the pages).
 type countingDir struct {
 	*ldap.Conn
-	full atomic.Int32
+	full, listings atomic.Int32
 }
 
 func (c *countingDir) ReadEntries(ctx context.Context, q connectors.EntryQuery, fn func(connectors.Entry) error) error {
+	if q.IDsOnly {
+		c.listings.Add(1)
+	}
 	return c.Conn.ReadEntries(ctx, q, func(e connectors.Entry) error {
 		if !q.IDsOnly {
 			c.full.Add(1)
@@ -613,7 +616,9 @@ func (c *countingDir) ReadEntries(ctx context.Context, q connectors.EntryQuery, 
 
 // A listing without a filter, paged as identity providers import, reads
 // the page's entries and no others: the pages, in id order, cover every
-// user once, and totalResults counts them all.
+// user once, and totalResults counts them all. The ids are read once for
+// the pages of an import; a user created through SCIM shows at once, one
+// created in the directory itself within 30 seconds.
 func TestUsers_UnfilteredPagesReadOnlyTheirEntries(t *testing.T) {
 	slapd.Need(t, srv, startErr)
 	if err := srv.Reset(context.Background()); err != nil {
@@ -652,5 +657,25 @@ func TestUsers_UnfilteredPagesReadOnlyTheirEntries(t *testing.T) {
 	}
 	if !slices.Equal(got, want) {
 		t.Fatalf("the pages hold %v,\nwant every user once in id order: %v", got, want)
+	}
+	if l := dir.listings.Load(); l != 1 {
+		t.Fatalf("the area's ids were read %d times for 3 pages", l)
+	}
+	total := func() float64 {
+		return e.must(200, e.do("GET", "/Users?count=0", nil)).body["totalResults"].(float64)
+	}
+	e.must(201, e.do("POST", "/Users", map[string]any{"schemas": []string{scim.UserSchema}, "userName": "page.scim", "name": map[string]any{"familyName": "S"}}))
+	if got := total(); got != n+1 {
+		t.Fatalf("after a SCIM create: totalResults %v, want %d", got, n+1)
+	}
+	if _, err := e.conn.CreateEntry(context.Background(), connectors.EntrySpec{Kind: connectors.UserEntry, Name: "page.direct", Enabled: true, Attrs: map[string][]string{"sn": {"D"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := total(); got != n+1 {
+		t.Fatalf("at once after a create in the directory: totalResults %v, want the remembered %d", got, n+1)
+	}
+	e.clock.Advance(30 * time.Second)
+	if got := total(); got != n+2 {
+		t.Fatalf("30s after a create in the directory: totalResults %v, want %d", got, n+2)
 	}
 }

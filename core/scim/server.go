@@ -115,6 +115,7 @@ type Server struct {
 	limit    atomic.Pointer[ratelimit.Bucket]
 	inFlight chan struct{}
 	changed  func()
+	order    listOrder
 }
 
 // New checks that the directory can be provisioned and returns the server.

@@ -46,6 +46,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, kind connectors.
 	if err != nil {
 		return err
 	}
+	s.order.forget(kind)
 	ext, _ := doc["externalId"].(string)
 	res := store.SCIMResource{Directory: s.dir, Kind: kind.String(), ID: e.ID, ExternalID: ext, Attrs: keptJSON}
 	var also []func(store.Tx) error
@@ -324,6 +325,7 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, kind connectors.
 	if err := s.prov.DeleteEntry(r.Context(), kind, id); err != nil {
 		return err
 	}
+	s.order.forget(kind)
 	if err := s.keep(r.Context(), store.SCIMResource{Directory: s.dir, Kind: kind.String(), ID: id}); err != nil {
 		return err
 	}
