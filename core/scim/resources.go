@@ -109,18 +109,9 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, kind connectors.En
 		if err != nil {
 			return err
 		}
-		slices.SortFunc(entries, func(a, b connectors.Entry) int { return strings.Compare(a.ID, b.ID) })
-		res, err := s.resources(r.Context(), k, entries)
+		all, err := s.docs(r, k, entries)
 		if err != nil {
 			return err
-		}
-		var all []map[string]any
-		for _, e := range entries {
-			doc, err := s.toDoc(r, e, res[e.ID])
-			if err != nil {
-				return err
-			}
-			all = append(all, doc)
 		}
 		if k == connectors.GroupEntry && filterOnMembers {
 			if err := s.complete(r, all, true); err != nil {
@@ -139,11 +130,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, kind connectors.En
 	if err := s.complete(r, page, !filterOnMembers && wanted("members", q)); err != nil {
 		return err
 	}
-	out := make([]map[string]any, 0, len(page))
-	for _, d := range page {
-		out = append(out, project(d, q))
-	}
-	s.write(w, http.StatusOK, map[string]any{"schemas": []string{listSchema}, "totalResults": len(docs), "startIndex": q.startIndex, "itemsPerPage": len(out), "Resources": out})
+	s.writeList(w, q, page, len(docs))
 	return nil
 }
 
@@ -189,28 +176,44 @@ func (s *Server) listPage(w http.ResponseWriter, r *http.Request, kinds []connec
 		}
 		// An entry deleted between the two reads leaves the page a
 		// resource short.
-		slices.SortFunc(entries, func(a, b connectors.Entry) int { return strings.Compare(a.ID, b.ID) })
-		res, err := s.resources(r.Context(), k, entries)
+		docs, err := s.docs(r, k, entries)
 		if err != nil {
 			return err
 		}
-		for _, e := range entries {
-			doc, err := s.toDoc(r, e, res[e.ID])
-			if err != nil {
-				return err
-			}
-			page = append(page, doc)
-		}
+		page = append(page, docs...)
 	}
 	if err := s.complete(r, page, wanted("members", q)); err != nil {
 		return err
 	}
+	s.writeList(w, q, page, len(all))
+	return nil
+}
+
+// docs renders entries of one kind as resources, in id order.
+func (s *Server) docs(r *http.Request, kind connectors.EntryKind, entries []connectors.Entry) ([]map[string]any, error) {
+	slices.SortFunc(entries, func(a, b connectors.Entry) int { return strings.Compare(a.ID, b.ID) })
+	res, err := s.resources(r.Context(), kind, entries)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]map[string]any, 0, len(entries))
+	for _, e := range entries {
+		doc, err := s.toDoc(r, e, res[e.ID])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, doc)
+	}
+	return out, nil
+}
+
+// writeList answers a query with its page of resources, projected.
+func (s *Server) writeList(w http.ResponseWriter, q listQuery, page []map[string]any, total int) {
 	out := make([]map[string]any, 0, len(page))
 	for _, d := range page {
 		out = append(out, project(d, q))
 	}
-	s.write(w, http.StatusOK, map[string]any{"schemas": []string{listSchema}, "totalResults": len(all), "startIndex": q.startIndex, "itemsPerPage": len(out), "Resources": out})
-	return nil
+	s.write(w, http.StatusOK, map[string]any{"schemas": []string{listSchema}, "totalResults": total, "startIndex": q.startIndex, "itemsPerPage": len(out), "Resources": out})
 }
 
 // orderTTL is how long the ids of the provisioning area are remembered
