@@ -81,20 +81,20 @@ func (m *Manager) Decide(ctx context.Context, campaignID string, seq int, who De
 		}
 		return it, nil
 	}
-	if decision != store.DecisionKeep {
-		if err := m.apply(ctx, c, it); err != nil {
-			// Recorded, and retried by the review loop.
-			m.log.Error("review: a decision's effect failed; retrying", "campaign", c.ID, "item", seq, "err", err)
-			m.Wake()
-		}
+	if decision == store.DecisionKeep {
+		return it, nil
 	}
-	return m.item(ctx, campaignID, seq)
-}
-
-func (m *Manager) item(ctx context.Context, campaignID string, seq int) (store.CampaignItem, error) {
-	var it store.CampaignItem
-	err := m.store.Update(ctx, func(tx store.Tx) (err error) { it, err = tx.CampaignItem(campaignID, seq); return err })
-	return it, err
+	if err := m.apply(ctx, c, it); err != nil {
+		// Recorded, and retried by the review loop.
+		m.log.Error("review: a decision's effect failed; retrying", "campaign", c.ID, "item", seq, "err", err)
+		m.Wake()
+	}
+	// The item as apply left it.
+	its, err := m.store.CampaignItems(ctx, store.CampaignItemFilter{CampaignID: campaignID, AfterSeq: seq - 1, Limit: 1})
+	if err != nil || len(its) == 0 || its[0].Seq != seq {
+		return it, err
+	}
+	return its[0], nil
 }
 
 func notFound(err error) error {

@@ -194,14 +194,24 @@ func (t *txn) InsertCampaignItems(items []store.CampaignItem) error {
 }
 
 func (t *txn) UpdateCampaignItem(it store.CampaignItem) error {
-	res, err := t.exec(`UPDATE campaign_items SET reviewers = ?, decision = ?, decided_by = ?, decided_at = ?, comment = ?, effect = ?, applied_at = ?
-		WHERE campaign_id = ? AND seq = ?`,
-		reviewersJSON(it.Reviewers), it.Decision, it.DecidedBy, nanos(it.DecidedAt), it.Comment, it.Effect, nanos(it.AppliedAt), it.CampaignID, it.Seq)
+	// Decisions and their effects leave the reviewers as they are; only an
+	// escalation changes them, and only then is their index rewritten.
+	var was string
+	err := t.QueryRowContext(t.ctx, `SELECT reviewers FROM campaign_items WHERE campaign_id = ? AND seq = ?`, it.CampaignID, it.Seq).Scan(&was)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("campaign %q item %d: %w", it.CampaignID, it.Seq, store.ErrNotFound)
+	}
 	if err != nil {
 		return err
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("campaign %q item %d: %w", it.CampaignID, it.Seq, store.ErrNotFound)
+	reviewers := reviewersJSON(it.Reviewers)
+	if _, err := t.exec(`UPDATE campaign_items SET reviewers = ?, decision = ?, decided_by = ?, decided_at = ?, comment = ?, effect = ?, applied_at = ?
+		WHERE campaign_id = ? AND seq = ?`,
+		reviewers, it.Decision, it.DecidedBy, nanos(it.DecidedAt), it.Comment, it.Effect, nanos(it.AppliedAt), it.CampaignID, it.Seq); err != nil {
+		return err
+	}
+	if reviewers == was {
+		return nil
 	}
 	return t.putReviewers(it)
 }
