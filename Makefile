@@ -104,12 +104,12 @@ check-generated: generate
 		{ echo "schema/proto/connectorpb is stale: run make generate and commit the result"; exit 1; }
 
 # Benchmarks with the numbers docs/performance.md quotes: each runs
-# BENCH_COUNT times (a full run takes about half an hour), and the summary
+# BENCH_COUNT times (a full run takes about 35 minutes), and the summary
 # gives every figure's median with its min and max. BENCH picks benchmarks
 # by name, BENCH_PKGS the packages: make bench BENCH=Campaign BENCH_PKGS=./core/review/
 BENCH ?= .
 BENCH_COUNT ?= 5
-BENCH_PKGS ?= ./plugins/ ./core/expiry/ ./sync/mirror/ ./connectors/ldap/ ./core/api/ ./core/scim/ ./core/portal/ ./core/review/ ./core/report/
+BENCH_PKGS ?= ./plugins/ ./core/expiry/ ./sync/mirror/ ./connectors/ldap/ ./core/api/ ./core/scim/ ./core/portal/ ./core/review/ ./core/report/ ./cmd/jitd/
 bench: test-deps
 	@mkdir -p var
 	@{ $(GO) test -p 1 -vet=off -run '^$$' -bench '$(BENCH)' -benchtime 1x -count $(BENCH_COUNT) -timeout 120m $(BENCH_PKGS); \

@@ -43,7 +43,7 @@ func TestMain(m *testing.M) {
 }
 
 type proc struct {
-	t    *testing.T
+	t    testing.TB
 	dir  string
 	addr string
 	cmd  *exec.Cmd
@@ -51,7 +51,7 @@ type proc struct {
 	done chan error
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -60,7 +60,7 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
-func writeConfig(t *testing.T, dir, addr string) string {
+func writeConfig(t testing.TB, dir, addr string) string {
 	seed, _ := filepath.Abs("../../fixtures/demo/directory.json")
 	cfg := fmt.Sprintf(`server:
   listen: %s
@@ -86,13 +86,13 @@ directories:
 	return p
 }
 
-func start(t *testing.T, dir, addr string) *proc {
+func start(t testing.TB, dir, addr string) *proc {
 	t.Helper()
 	return startEnv(t, dir, addr, nil)
 }
 
 // startEnv starts the daemon with env added to this process's environment.
-func startEnv(t *testing.T, dir, addr string, env []string) *proc {
+func startEnv(t testing.TB, dir, addr string, env []string) *proc {
 	t.Helper()
 	d, busy := tryStart(t, dir, addr, env)
 	if busy {
@@ -104,7 +104,7 @@ func startEnv(t *testing.T, dir, addr string, env []string) *proc {
 // tryStart starts the daemon and waits until it is ready; busy says it
 // exited because another process took its address first (freeAddr can
 // only pick a port, not hold it), so the caller may try another.
-func tryStart(t *testing.T, dir, addr string, env []string) (d *proc, busy bool) {
+func tryStart(t testing.TB, dir, addr string, env []string) (d *proc, busy bool) {
 	t.Helper()
 	d = &proc{t: t, dir: dir, addr: addr, log: &lockedBuffer{}, done: make(chan error, 1)}
 	d.cmd = exec.Command(jitdBin, "serve", "--config", filepath.Join(dir, "config.yaml"))

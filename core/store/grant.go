@@ -66,8 +66,11 @@ type GrantFilter struct {
 	UserIDs   []string // any of these users
 	GroupName string
 	UserName  string
-	Limit     int // 0: no limit
-	Offset    int // skip this many of the newest first (a page)
+	// EndedSince leaves out grants that ended before it (live ones have
+	// not ended and stay in).
+	EndedSince time.Time
+	Limit      int // 0: no limit
+	Offset     int // skip this many of the newest first (a page)
 }
 
 // Grants is the store's part for grants.
@@ -77,6 +80,11 @@ type Grants interface {
 	CountGrants(ctx context.Context) (map[State]int, error)
 	// NextDue returns the earliest time at which DueGrants may return a grant.
 	NextDue(ctx context.Context) (time.Time, bool, error)
+	// GrantsOfDeparted returns the directory's grants in one of states,
+	// created before createdBefore, whose user is not an enabled user of the
+	// directory's mirror: gone from it or disabled. One query, however many
+	// grants are live.
+	GrantsOfDeparted(ctx context.Context, directory string, states []State, createdBefore time.Time) ([]Grant, error)
 }
 
 // GrantsTx is the write transaction's part for grants.

@@ -1,13 +1,9 @@
 package mirror_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -15,29 +11,10 @@ import (
 
 	"github.com/jitd/jitd/core/clock"
 	"github.com/jitd/jitd/core/store/sqlite"
+	"github.com/jitd/jitd/fixtures/rss"
 	"github.com/jitd/jitd/fixtures/slapd"
 	"github.com/jitd/jitd/sync/mirror"
 )
-
-// peakRSS returns the process's peak resident set size in bytes (VmHWM).
-func peakRSS() int64 {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			return kb * 1024
-		}
-	}
-	return 0
-}
-
-// resetPeakRSS makes VmHWM start again from the current RSS.
-func resetPeakRSS() { os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
 
 // BenchmarkSync: a slapd with 100,000 users, 20,000 groups and about 500,000
 // memberships (power-law group sizes), mirrored in full; then incremental
@@ -68,11 +45,11 @@ func BenchmarkSync(b *testing.B) {
 		}
 		m := mirror.New(mirror.Config{}, st, map[string]mirror.Source{"corp": {Conn: conn}}, clock.Real{}, quiet, nil)
 
-		resetPeakRSS()
+		rss.ResetPeak(rss.Self)
 		start := time.Now()
 		res, err := m.Sync(ctx, "corp", false)
 		full := time.Since(start)
-		peak := peakRSS()
+		peak, _ := rss.Peak(rss.Self)
 		if err != nil || !res.Full {
 			b.Fatalf("full sync: %+v %v", res, err)
 		}

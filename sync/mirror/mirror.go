@@ -29,9 +29,10 @@ type Store interface {
 
 // Config tunes the mirror.
 type Config struct {
-	// BatchSize is the number of objects written per transaction in a full
-	// sync; MaxBatchRefs bounds the group members held for one transaction,
-	// so that memory stays flat however large the groups are.
+	// BatchSize is the number of objects written per transaction;
+	// MaxBatchRefs bounds the group members written in one, so that memory
+	// stays flat however large the groups are and no sync holds the write
+	// lock (and with it the expiry queue) for long.
 	BatchSize    int
 	MaxBatchRefs int
 	// MaxPending caps the changes an incremental sync holds before writing
@@ -44,7 +45,7 @@ func (c Config) withDefaults() Config {
 		c.BatchSize = 1000
 	}
 	if c.MaxBatchRefs <= 0 {
-		c.MaxBatchRefs = 20_000
+		c.MaxBatchRefs = 5_000 // about 50 ms of the write lock
 	}
 	if c.MaxPending <= 0 {
 		c.MaxPending = 100_000
@@ -229,9 +230,13 @@ func (m *Mirror) finish(ctx context.Context, res Result, start time.Time, err er
 
 var errTooManyChanges = errors.New("too many changes for one incremental sync")
 
-// incremental applies the changes since the stored cursor, and the new cursor,
-// in one transaction. The changes are read first (no transaction is held
-// while the directory answers).
+// incremental applies the changes since the stored cursor. The changes are
+// read first (no transaction is held while the directory answers), then
+// written in transactions of at most BatchSize objects and MaxBatchRefs
+// members, so that a sync of large groups never holds the write lock long
+// enough to delay the expiry queue. The cursor is committed with the last
+// of them: a sync cut short in between is read again from the old cursor,
+// and changes are whole objects, so applying one twice is harmless.
 func (m *Mirror) incremental(ctx context.Context, feed connectors.ChangeFeed, state store.SyncState) (Result, error) {
 	res := Result{Directory: state.Directory}
 	var pending []connectors.Change
@@ -248,20 +253,43 @@ func (m *Mirror) incremental(ctx context.Context, feed connectors.ChangeFeed, st
 	if err != nil {
 		return res, err
 	}
-	now := m.clock.Now()
-	err = m.store.Update(ctx, func(tx store.Tx) error {
-		for _, c := range pending {
-			if err := apply(tx, state.Directory, c, state.Gen); err != nil {
-				return err
-			}
+	for len(pending) > 0 {
+		n, refs := 0, 0
+		for n < len(pending) && n < m.cfg.BatchSize && (n == 0 || refs+len(pending[n].MemberRefs) <= m.cfg.MaxBatchRefs) {
+			refs += len(pending[n].MemberRefs)
+			n++
 		}
-		state.Cursor, state.CursorAt, state.LastIncrementalAt = next, now, now
-		state.LastError, state.LastErrorAt = "", time.Time{}
-		state.IncrementalSyncs++
-		return tx.PutSyncState(state)
-	})
-	res.Changes = len(pending)
+		batch, last := pending[:n], n == len(pending)
+		err = m.store.Update(ctx, func(tx store.Tx) error {
+			for _, c := range batch {
+				if err := apply(tx, state.Directory, c, state.Gen); err != nil {
+					return err
+				}
+			}
+			if !last {
+				return nil
+			}
+			return m.putCursor(tx, &state, next)
+		})
+		if err != nil {
+			return res, err
+		}
+		res.Changes += n
+		pending = pending[n:]
+	}
+	if res.Changes == 0 {
+		err = m.store.Update(ctx, func(tx store.Tx) error { return m.putCursor(tx, &state, next) })
+	}
 	return res, err
+}
+
+// putCursor records a successful incremental sync up to next.
+func (m *Mirror) putCursor(tx store.Tx, state *store.SyncState, next string) error {
+	now := m.clock.Now()
+	state.Cursor, state.CursorAt, state.LastIncrementalAt = next, now, now
+	state.LastError, state.LastErrorAt = "", time.Time{}
+	state.IncrementalSyncs++
+	return tx.PutSyncState(*state)
 }
 
 // apply writes one change to the mirror.

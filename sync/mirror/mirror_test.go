@@ -2,6 +2,7 @@ package mirror_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -413,5 +414,80 @@ func TestProgress_ASyncUnderWayTellsWhatItHasRead(t *testing.T) {
 	}
 	if p, ok := m.Progress("demo"); ok {
 		t.Fatalf("progress after the sync: %+v", p)
+	}
+}
+
+// failingStore fails its failAt-th write transaction (counting from 1) and
+// counts them all.
+type failingStore struct {
+	*sqlite.Store
+	updates, failAt int
+}
+
+func (f *failingStore) Update(ctx context.Context, fn func(store.Tx) error) error {
+	f.updates++
+	if f.updates == f.failAt {
+		return errors.New("disk full")
+	}
+	return f.Store.Update(ctx, fn)
+}
+
+// An incremental sync writes its changes in bounded transactions (so that
+// the expiry queue never waits long for the write lock) and commits the
+// cursor with the last: cut short in between, it keeps the old cursor and
+// the next sync converges.
+func TestMirror_IncrementalWritesInBatchesAndTheCursorLast(t *testing.T) {
+	slapd.Need(t, srv, startErr)
+	e := newEnv(t, map[string]connectors.Connector{"corp": ldapConn(t)})
+	e.sync(true)
+	before, err := e.store.SyncState(context.Background(), "corp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	adm, err := srv.Dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adm.Close()
+	const changed = 7
+	for i := 1; i <= changed; i++ {
+		req := goldap.NewModifyRequest(slapd.UserDN(i), nil)
+		req.Replace("displayName", []string{fmt.Sprint("Renamed ", i)})
+		if err := adm.Modify(req); err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			req := goldap.NewModifyRequest(slapd.UserDN(i), nil)
+			req.Delete("displayName", nil)
+			adm.Modify(req)
+		}()
+	}
+	fs := &failingStore{Store: e.store, failAt: 2}
+	m := mirror.New(mirror.Config{BatchSize: 2}, fs, map[string]mirror.Source{"corp": {Conn: e.conns["corp"]}}, clock.NewFake(time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)), quiet, nil)
+	if _, err := m.Sync(context.Background(), "corp", false); err == nil {
+		t.Fatal("a sync whose second transaction failed reported success")
+	}
+	after, _ := e.store.SyncState(context.Background(), "corp")
+	if after.Cursor != before.Cursor || after.IncrementalSyncs != before.IncrementalSyncs {
+		t.Fatal("the cursor moved although not every change was written")
+	}
+
+	fs.updates, fs.failAt = 0, 0
+	res, err := m.Sync(context.Background(), "corp", false)
+	if err != nil || res.Full || res.Changes < changed {
+		t.Fatalf("second sync: %+v %v", res, err)
+	}
+	if fs.updates < changed/2 {
+		t.Fatalf("%d changes written in %d transactions, want at most 2 a transaction", res.Changes, fs.updates)
+	}
+	after, _ = e.store.SyncState(context.Background(), "corp")
+	if after.Cursor == before.Cursor || after.IncrementalSyncs != before.IncrementalSyncs+1 {
+		t.Fatalf("cursor not committed: %+v", after)
+	}
+	for i := 1; i <= changed; i++ {
+		u, err := e.store.MirrorUser(context.Background(), "corp", fmt.Sprintf("user%05d", i))
+		if err != nil || u.DisplayName != fmt.Sprint("Renamed ", i) {
+			t.Fatalf("user%05d in the mirror: %+v %v", i, u, err)
+		}
 	}
 }

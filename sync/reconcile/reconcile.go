@@ -156,7 +156,8 @@ func (r *Reconciler) group(ctx context.Context, dir, name string, pol Policy, as
 	if err != nil {
 		return err
 	}
-	grants, err := r.store.Grants(ctx, store.GrantFilter{Directory: dir, GroupID: g.ID})
+	// Grants that ended before the mirror was read cannot explain a member.
+	grants, err := r.store.Grants(ctx, store.GrantFilter{Directory: dir, GroupID: g.ID, EndedSince: asOf})
 	if err != nil {
 		return err
 	}
@@ -314,8 +315,9 @@ func (r *Reconciler) recordBaseline(ctx context.Context, dir string, g connector
 // offboard revokes every live grant of a user who is disabled in, or gone
 // from, the directory.
 func (r *Reconciler) offboard(ctx context.Context, dir string, asOf time.Time, rep *Report) error {
-	live, err := r.store.Grants(ctx, store.GrantFilter{Directory: dir, States: []store.State{store.StateApplying, store.StateActive, store.StateApplyFailed}})
-	if err != nil || len(live) == 0 {
+	// Grants newer than the mirror are left alone: it cannot know their users yet.
+	gone, err := r.store.GrantsOfDeparted(ctx, dir, []store.State{store.StateApplying, store.StateActive, store.StateApplyFailed}, asOf)
+	if err != nil || len(gone) == 0 {
 		return err
 	}
 	counts, err := r.store.MirrorCounts(ctx, dir)
@@ -323,18 +325,15 @@ func (r *Reconciler) offboard(ctx context.Context, dir string, asOf time.Time, r
 		return err
 	}
 	if counts.Users == 0 {
-		return fmt.Errorf("offboarding skipped: %w although %d grants are live; check the directory's user base and filter", ErrEmptyMirror, len(live))
+		return fmt.Errorf("offboarding skipped: %w although %d grants are live; check the directory's user base and filter", ErrEmptyMirror, len(gone))
 	}
-	for _, g := range live {
-		if !g.CreatedAt.Before(asOf) {
-			continue // newer than the mirror
-		}
+	for _, g := range gone {
 		left, err := departed(r.store.MirrorUserByID(ctx, dir, g.UserID))
 		if err != nil {
 			return err
 		}
 		if left == "" {
-			continue
+			continue // back meanwhile
 		}
 		why := "offboarded: the user " + left
 		if _, err := r.grants.Revoke(ctx, g.ID, "jitd", why); err != nil && !errors.Is(err, grant.ErrConflict) {

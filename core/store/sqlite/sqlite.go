@@ -348,7 +348,11 @@ func (t *txn) exec(query string, args ...any) (sql.Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	return st.ExecContext(t.ctx, args...)
+	// Not cancellable: go-sqlite3 runs each statement under a cancellable
+	// context on a goroutine of its own, which cost more CPU than the
+	// statements. A cancelled context still ends the transaction: database/sql
+	// rolls it back and the next statement fails.
+	return st.ExecContext(context.WithoutCancel(t.ctx), args...)
 }
 
 // QueryContext and QueryRowContext make txn a querier with cached statements.
@@ -442,6 +446,10 @@ func filterGrants(ctx context.Context, q querier, f store.GrantFilter) ([]store.
 	var w where
 	in(&w, "state", f.States)
 	in(&w, "user_id", f.UserIDs)
+	if !f.EndedSince.IsZero() {
+		w.conds = append(w.conds, `(ended_at = 0 OR ended_at >= ?)`)
+		w.args = append(w.args, nanos(f.EndedSince))
+	}
 	for _, c := range []struct{ col, v string }{{"directory", f.Directory}, {"group_id", f.GroupID}, {"user_id", f.UserID}, {"group_name", f.GroupName}, {"user_name", f.UserName}} {
 		w.eq(c.col, c.v)
 	}
@@ -556,7 +564,7 @@ func (t *txn) ClaimExpired(now time.Time, limit int, owner string, leaseUntil ti
 }
 
 func (t *txn) ReleaseLeases(owner string) (int, error) {
-	res, err := t.tx.ExecContext(t.ctx, `UPDATE grants SET lease_owner = '', lease_until = 0 WHERE lease_owner = ?`, owner)
+	res, err := t.tx.ExecContext(context.WithoutCancel(t.ctx), `UPDATE grants SET lease_owner = '', lease_until = 0 WHERE lease_owner = ?`, owner)
 	if err != nil {
 		return 0, err
 	}
@@ -566,7 +574,7 @@ func (t *txn) ReleaseLeases(owner string) (int, error) {
 
 func (t *txn) RetryGrantsNow(directory string, now time.Time) (int, error) {
 	n := now.UnixNano()
-	res, err := t.tx.ExecContext(t.ctx, `UPDATE grants SET next_attempt_at = ?
+	res, err := t.tx.ExecContext(context.WithoutCancel(t.ctx), `UPDATE grants SET next_attempt_at = ?
 		WHERE directory = ? AND state IN ('revoking','revoke_failed') AND next_attempt_at > ? AND lease_until <= ?`, n, directory, n, n)
 	if err != nil {
 		return 0, err
@@ -619,7 +627,7 @@ func (t *txn) ErasePersonalData(before time.Time, limit int) (first, last int64,
 	}
 	for _, e := range evs {
 		audit.Erase(&e)
-		if _, err := t.tx.ExecContext(t.ctx, `UPDATE audit_events SET actor = ?, user_name = ?, detail = ?, pii_salt = '' WHERE seq = ?`,
+		if _, err := t.tx.ExecContext(context.WithoutCancel(t.ctx), `UPDATE audit_events SET actor = ?, user_name = ?, detail = ?, pii_salt = '' WHERE seq = ?`,
 			e.Actor, e.User, e.Detail, e.Seq); err != nil {
 			return 0, 0, 0, err
 		}
@@ -642,7 +650,7 @@ func (t *txn) flushHead() error {
 	if !t.headDirty {
 		return nil
 	}
-	_, err := t.tx.ExecContext(t.ctx, `INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash`, t.headSeq, t.headHash)
+	_, err := t.tx.ExecContext(context.WithoutCancel(t.ctx), `INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash`, t.headSeq, t.headHash)
 	return err
 }
 
@@ -650,7 +658,7 @@ func (t *txn) InsertToken(tok store.Token) error {
 	if tok.Kind == "" {
 		tok.Kind = store.TokenPerson
 	}
-	_, err := t.tx.ExecContext(t.ctx, `INSERT INTO api_tokens (id, name, role, kind, secret_hash, created_at, expires_at, revoked_at) VALUES (?,?,?,?,?,?,?,?)`,
+	_, err := t.tx.ExecContext(context.WithoutCancel(t.ctx), `INSERT INTO api_tokens (id, name, role, kind, secret_hash, created_at, expires_at, revoked_at) VALUES (?,?,?,?,?,?,?,?)`,
 		tok.ID, tok.Name, tok.Role, tok.Kind, tok.SecretHash, nanos(tok.CreatedAt), nanos(tok.ExpiresAt), nanos(tok.RevokedAt))
 	var se sqlite3.Error
 	if errors.As(err, &se) && se.Code == sqlite3.ErrConstraint {
@@ -689,6 +697,13 @@ func (s *Store) CountGrants(ctx context.Context) (map[store.State]int, error) {
 }
 
 // NextDue returns the earliest time a grant needs removal work.
+func (s *Store) GrantsOfDeparted(ctx context.Context, dir string, states []store.State, createdBefore time.Time) ([]store.Grant, error) {
+	w := where{conds: []string{`directory = ?`, `created_at < ?`}, args: []any{dir, nanos(createdBefore)}}
+	in(&w, "state", states)
+	w.conds = append(w.conds, `NOT EXISTS (SELECT 1 FROM mirror_users u WHERE u.directory = grants.directory AND u.id = grants.user_id AND u.enabled = 1)`)
+	return queryGrants(ctx, s.read, w.newestFirst(0), w.args...)
+}
+
 func (s *Store) NextDue(ctx context.Context) (time.Time, bool, error) {
 	var a, b sql.NullInt64
 	err := s.read.QueryRowContext(ctx, `SELECT

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jitd/jitd/connectors"
 	"github.com/jitd/jitd/core/store"
 )
 
@@ -55,30 +56,33 @@ func testDuplicateGrant(t *testing.T, s store.Store) {
 }
 
 func testFilterGrants(t *testing.T, s store.Store) {
-	a, b, c := NewGrant("a", t0), NewGrant("b", t0), NewGrant("c", t0)
-	b.State = store.StateRevoked
+	a, b, c, d := NewGrant("a", t0), NewGrant("b", t0), NewGrant("c", t0), NewGrant("d", t0)
+	b.State, b.EndedAt = store.StateRevoked, t0.Add(time.Hour)
+	d.State, d.EndedAt, d.CreatedAt = store.StateRevoked, t0.Add(-time.Hour), t0.Add(-2*time.Hour)
 	c.GroupID, c.UserID, c.UserName = "g2", a.UserID, a.UserName
 	a.CreatedAt, b.CreatedAt, c.CreatedAt = t0, t0.Add(time.Second), t0.Add(2*time.Second)
-	insert(t, s, a, b, c)
+	insert(t, s, a, b, c, d)
 	ctx := context.Background()
 	for _, tc := range []struct {
 		f    store.GrantFilter
 		want string
 	}{
-		{store.GrantFilter{}, "[c b a]"},
+		{store.GrantFilter{}, "[c b a d]"},
+		{store.GrantFilter{EndedSince: t0}, "[c b a]"},
+		{store.GrantFilter{EndedSince: t0.Add(2 * time.Hour)}, "[c a]"},
 		{store.GrantFilter{States: []store.State{store.StateActive}}, "[c a]"},
-		{store.GrantFilter{GroupID: "g1"}, "[b a]"},
+		{store.GrantFilter{GroupID: "g1"}, "[b a d]"},
 		{store.GrantFilter{UserID: a.UserID, GroupID: "g2"}, "[c]"},
 		{store.GrantFilter{Limit: 1}, "[c]"},
 		{store.GrantFilter{Limit: 1, Offset: 1}, "[b]"},
-		{store.GrantFilter{Offset: 2}, "[a]"},
+		{store.GrantFilter{Offset: 2}, "[a d]"},
 		{store.GrantFilter{Directory: "demo", GroupID: "g1", UserID: b.UserID}, "[b]"},
 		{store.GrantFilter{Directory: "demo", GroupID: "g2", UserID: a.UserID, States: []store.State{store.StateActive}}, "[c]"},
 		{store.GrantFilter{Directory: "other"}, "[]"},
 		{store.GrantFilter{UserName: a.UserName}, "[c a]"},
 		{store.GrantFilter{UserIDs: []string{b.UserID, "nobody"}}, "[b]"},
 		{store.GrantFilter{GroupID: "g1", UserIDs: []string{a.UserID, b.UserID}, States: []store.State{store.StateActive}}, "[a]"},
-		{store.GrantFilter{GroupName: "admins", States: []store.State{store.StateRevoked}}, "[b]"},
+		{store.GrantFilter{GroupName: "admins", States: []store.State{store.StateRevoked}}, "[b d]"},
 	} {
 		got, err := s.Grants(ctx, tc.f)
 		if err != nil {
@@ -257,5 +261,51 @@ func testCountGrants(t *testing.T, s store.Store) {
 	}
 	if got[store.StateActive] != 2 || got[store.StateRevokeFailed] != 1 || len(got) != 2 {
 		t.Fatalf("CountGrants = %v", got)
+	}
+}
+
+func testGrantsOfDeparted(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	err := s.Update(ctx, func(tx store.Tx) error {
+		for _, u := range []connectors.User{{ID: "u-here", Login: "here", Enabled: true}, {ID: "u-off", Login: "off"}} {
+			if err := tx.UpsertMirrorUser("demo", u, 1); err != nil {
+				return err
+			}
+		}
+		// Enabled in another directory only: still departed from "demo".
+		return tx.UpsertMirrorUser("other", connectors.User{ID: "u-elsewhere", Login: "elsewhere", Enabled: true}, 1)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk := func(id, user string, state store.State, created time.Time) store.Grant {
+		g := NewGrant(id, t0)
+		g.UserID, g.State, g.CreatedAt = user, state, created
+		return g
+	}
+	early, late := t0.Add(-2*time.Hour), t0.Add(time.Minute)
+	insert(t, s,
+		mk("kept", "u-here", store.StateActive, early),
+		mk("disabled", "u-off", store.StateActive, early),
+		mk("gone", "u-gone", store.StateApplyFailed, early),
+		mk("elsewhere", "u-elsewhere", store.StateActive, early),
+		mk("too-new", "u-gone", store.StateActive, late),
+		mk("ended", "u-gone", store.StateRevoked, early),
+	)
+	other := mk("other-dir", "u-gone", store.StateActive, early)
+	other.Directory = "other"
+	insert(t, s, other)
+
+	got, err := s.GrantsOfDeparted(ctx, "demo", []store.State{store.StateActive, store.StateApplyFailed}, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, g := range got {
+		ids = append(ids, g.ID)
+	}
+	slices.Sort(ids)
+	if want := []string{"disabled", "elsewhere", "gone"}; !slices.Equal(ids, want) {
+		t.Fatalf("GrantsOfDeparted = %v, want %v", ids, want)
 	}
 }

@@ -36,6 +36,7 @@ var Suites = []struct {
 		{"ReleaseLeases", testReleaseLeases},
 		{"RetryGrantsNow", testRetryGrantsNow},
 		{"CountGrants", testCountGrants},
+		{"GrantsOfDeparted", testGrantsOfDeparted},
 		{"FailedUpdateRollsBack", testRollback},
 	}},
 	{"Audit", []Test{{"AuditChain", testAuditChain}}},
