@@ -696,7 +696,8 @@ func (s *Store) CountGrants(ctx context.Context) (map[store.State]int, error) {
 	return out, rows.Err()
 }
 
-// NextDue returns the earliest time a grant needs removal work.
+// GrantsOfDeparted is one query: each grant's user is looked up in the
+// mirror by primary key inside SQLite.
 func (s *Store) GrantsOfDeparted(ctx context.Context, dir string, states []store.State, createdBefore time.Time) ([]store.Grant, error) {
 	w := where{conds: []string{`directory = ?`, `created_at < ?`}, args: []any{dir, nanos(createdBefore)}}
 	in(&w, "state", states)
@@ -704,6 +705,7 @@ func (s *Store) GrantsOfDeparted(ctx context.Context, dir string, states []store
 	return queryGrants(ctx, s.read, w.newestFirst(0), w.args...)
 }
 
+// NextDue returns the earliest time a grant needs removal work.
 func (s *Store) NextDue(ctx context.Context) (time.Time, bool, error) {
 	var a, b sql.NullInt64
 	err := s.read.QueryRowContext(ctx, `SELECT
