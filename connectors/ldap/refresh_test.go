@@ -1,0 +1,72 @@
+package ldap_test
+
+import (
+	"context"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	goldap "github.com/go-ldap/ldap/v3"
+
+	"github.com/jitd/jitd/connectors"
+	"github.com/jitd/jitd/fixtures/slapd"
+)
+
+// An entry changed while a full read is still under way (after the server
+// sent it, before the read ended) is reported again by the next incremental
+// read: the cursor of the full read must not cover a change the read never
+// carried.
+func TestChanges_ModifiedDuringTheFullReadComesAgain(t *testing.T) {
+	slapd.Need(t, srv, startErr)
+	big, err := slapd.Start(slapd.Options{Users: 3000, Groups: 40, Memberships: 40000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer big.Stop()
+	admin, err := big.Dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	cfg := config(t)
+	cfg.URL, cfg.CAFile, cfg.BindPasswordFile = big.LDAPSURL, big.CAFile, filepath.Join(big.PasswordDir, "service")
+	c := open(t, cfg)
+
+	// The first user and the first group the read carries are changed at once.
+	var firstUser, firstGroup string
+	cur, err := c.Changes(context.Background(), "", func(ch connectors.Change) error {
+		switch {
+		case ch.User != nil && firstUser == "":
+			firstUser = ch.User.DN
+			req := goldap.NewModifyRequest(firstUser, nil)
+			req.Replace("displayName", []string{"Changed mid-read"})
+			return admin.Modify(req)
+		case ch.Group != nil && firstGroup == "" && len(ch.MemberRefs) > 1:
+			firstGroup = ch.Group.DN
+			req := goldap.NewModifyRequest(firstGroup, nil)
+			req.Add("member", []string{"uid=dave," + slapd.PeopleBase})
+			return admin.Modify(req)
+		}
+		return nil
+	})
+	if err != nil || firstUser == "" || firstGroup == "" {
+		t.Fatalf("full read: %v (first user %q, group %q)", err, firstUser, firstGroup)
+	}
+	var userAgain, groupAgain bool
+	if _, err := c.Changes(context.Background(), cur, func(ch connectors.Change) error {
+		if ch.User != nil && ch.User.DN == firstUser && ch.User.DisplayName == "Changed mid-read" {
+			userAgain = true
+		}
+		if ch.Group != nil && ch.Group.DN == firstGroup && slices.ContainsFunc(ch.MemberRefs, func(r string) bool { return strings.HasPrefix(r, "uid=dave,") }) {
+			groupAgain = true
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !userAgain || !groupAgain {
+		t.Fatalf("changed during the full read, not reported by the next incremental read (the mirror would keep the old entry until the next full sync): user %s %v, group %s %v",
+			firstUser, userAgain, firstGroup, groupAgain)
+	}
+}
