@@ -233,8 +233,7 @@ func BenchmarkMillionScheduled(b *testing.B) {
 
 // ldapConn returns the ldap connector on srv, in process.
 func ldapConn(b *testing.B, srv *slapd.Server) *ldap.Conn {
-	conn, err := ldap.New(ldap.Config{URL: srv.LDAPSURL, CAFile: srv.CAFile, BindDN: slapd.ServiceDN,
-		BindPasswordFile: filepath.Join(srv.PasswordDir, "service"), UserBase: slapd.PeopleBase, GroupBase: slapd.GroupBase, EmptyMember: slapd.EmptyMember})
+	conn, err := ldap.New(srv.ConnectorConfig())
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -45,9 +45,10 @@ func newBenchServer(b *testing.B) (string, *ldap.Conn, *slapd.Server) {
 		b.Fatal(err)
 	}
 	b.Cleanup(srv.Stop)
-	conn, err := ldap.New(ldap.Config{URL: srv.LDAPSURL, CAFile: srv.CAFile, BindDN: slapd.ServiceDN, BindPasswordFile: filepath.Join(srv.PasswordDir, "service"),
-		UserBase: slapd.PeopleBase, GroupBase: slapd.GroupBase, EmptyMember: slapd.EmptyMember, DisabledAttr: "pwdAccountLockedTime", Connections: 8,
-		Provisioning: &ldap.ProvisioningConfig{UserBase: slapd.ProvisionedPeople, GroupBase: slapd.ProvisionedGroups}})
+	cfg := srv.ConnectorConfig()
+	cfg.DisabledAttr, cfg.Connections = "pwdAccountLockedTime", 8
+	cfg.Provisioning = &ldap.ProvisioningConfig{UserBase: slapd.ProvisionedPeople, GroupBase: slapd.ProvisionedGroups}
+	conn, err := ldap.New(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -394,9 +395,10 @@ func BenchmarkSCIMInitialPush(b *testing.B) {
 func BenchmarkSCIMListPages100k(b *testing.B) {
 	const users, pages, count = 100_000, 20, 100
 	srv, admin := slapd.ForBenchmark(b, slapd.Options{Users: users})
-	conn, err := ldap.New(ldap.Config{URL: srv.LDAPSURL, CAFile: srv.CAFile, BindDN: slapd.ServiceDN, BindPasswordFile: filepath.Join(srv.PasswordDir, "service"),
-		UserBase: slapd.PeopleBase, GroupBase: slapd.GroupBase, EmptyMember: slapd.EmptyMember, DisabledAttr: "pwdAccountLockedTime", Connections: 4,
-		Provisioning: &ldap.ProvisioningConfig{UserBase: slapd.PeopleBase, GroupBase: slapd.ProvisionedGroups}})
+	cfg := srv.ConnectorConfig()
+	cfg.DisabledAttr, cfg.Connections = "pwdAccountLockedTime", 4
+	cfg.Provisioning = &ldap.ProvisioningConfig{UserBase: slapd.PeopleBase, GroupBase: slapd.ProvisionedGroups}
+	conn, err := ldap.New(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -38,8 +38,7 @@ func ldapConn(t *testing.T) *ldap.Conn { return ldapConnTo(t, srv) }
 func ldapConnTo(t testing.TB, srv *slapd.Server) *ldap.Conn {
 	t.Helper()
 	slapd.Need(t, srv, startErr)
-	c, err := ldap.New(ldap.Config{URL: srv.LDAPSURL, CAFile: srv.CAFile, BindDN: slapd.ServiceDN,
-		BindPasswordFile: filepath.Join(srv.PasswordDir, "service"), UserBase: slapd.PeopleBase, GroupBase: slapd.GroupBase, EmptyMember: slapd.EmptyMember})
+	c, err := ldap.New(srv.ConnectorConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
