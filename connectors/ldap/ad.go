@@ -171,13 +171,13 @@ func (c *Conn) AddMembersUntil(ctx context.Context, groupID string, userIDs []st
 	if ttl <= 0 {
 		return nil, fmt.Errorf("ldap: membership end %s is in the past: %w", until.UTC().Format(time.RFC3339), connectors.ErrInvalid)
 	}
-	gdn, err := c.groupDN(ctx, groupID)
+	gdn, udns, err := c.resolve(ctx, groupID, userIDs)
 	if err != nil {
 		return nil, err
 	}
-	results, values, err := c.memberDNs(ctx, userIDs)
-	if err != nil || len(values) == 0 {
-		return results, err
+	results, values := memberValues(userIDs, udns)
+	if len(values) == 0 {
+		return results, nil
 	}
 	op := "add time-bound members to " + gdn
 	const attempts = 4 // concurrent writers can move the group between read and write

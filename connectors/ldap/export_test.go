@@ -8,3 +8,6 @@ import "context"
 func (c *Conn) UsersByDN(ctx context.Context, dns []string) (map[string]string, error) {
 	return c.usersByDN(ctx, dns)
 }
+
+// CommonBase is commonBase, for its table test.
+var CommonBase = commonBase

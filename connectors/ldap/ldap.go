@@ -538,8 +538,11 @@ func (c *Conn) dns(ctx context.Context, base, class string, ids []string) (map[s
 	return out, err
 }
 
+// idsPerSearch caps the ids in one OR-filter.
+const idsPerSearch = 100
+
 // byIDs streams the entries of class under base whose id is one of ids,
-// with one OR-search per 100 ids. Ids that cannot be valid are skipped.
+// with one OR-search per idsPerSearch ids. Ids that cannot be valid are skipped.
 func (c *Conn) byIDs(ctx context.Context, base, class string, ids, attrs []string, fn func(*goldap.Entry) error) error {
 	var valid []string
 	for _, id := range ids {
@@ -547,7 +550,7 @@ func (c *Conn) byIDs(ctx context.Context, base, class string, ids, attrs []strin
 			valid = append(valid, item)
 		}
 	}
-	for chunk := range slices.Chunk(valid, 100) {
+	for chunk := range slices.Chunk(valid, idsPerSearch) {
 		var f strings.Builder
 		f.WriteString("(&" + class + "(|")
 		for _, item := range chunk {

@@ -3,6 +3,7 @@ package ldap_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -311,5 +312,68 @@ func TestPolling_FullSyncIsDueToCatchDeletions(t *testing.T) {
 	}
 	if _, err := c.Changes(context.Background(), cur, func(connectors.Change) error { return nil }); !errors.Is(err, connectors.ErrCursorExpired) {
 		t.Fatalf("poll past poll_full_every: %v, want ErrCursorExpired (a full sync catches deletions)", err)
+	}
+}
+
+// TestMembership_OnlyEntriesInsideTheBasesCount: the group and its users
+// are found by one search from the entry both bases are under; a group
+// outside group_base or a user outside user_base must still be unknown,
+// and users past the first hundred ids are resolved too.
+func TestMembership_OnlyEntriesInsideTheBasesCount(t *testing.T) {
+	f := fixture(t, config(t))
+	ctx := context.Background()
+	res, _ := connectors.AsResolver(f.Conn)
+	g, err := res.LookupGroup(ctx, "prod-db-admins")
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice, _ := res.LookupUser(ctx, "alice")
+
+	narrow := config(t)
+	narrow.GroupBase = slapd.ProvisionedGroups
+	mm, _ := connectors.AsMembershipManager(open(t, narrow))
+	if _, err := mm.AddMembers(ctx, g.ID, []string{alice.ID}); !errors.Is(err, connectors.ErrNotFound) {
+		t.Fatalf("group outside group_base: err = %v, want ErrNotFound", err)
+	}
+
+	narrow = config(t)
+	narrow.UserBase = slapd.ProvisionedPeople
+	mm, _ = connectors.AsMembershipManager(open(t, narrow))
+	rs, err := mm.AddMembers(ctx, g.ID, []string{alice.ID})
+	if err != nil || len(rs) != 1 || !errors.Is(rs[0].Err, connectors.ErrNotFound) {
+		t.Fatalf("user outside user_base: %v %+v, want the user not found", err, rs)
+	}
+
+	// 150 ids, alice the 121st: she is in the second search.
+	var ids []string
+	for i := range 150 {
+		ids = append(ids, fmt.Sprintf("00000000-0000-4000-8000-%012d", i))
+	}
+	ids[120] = alice.ID
+	mm, _ = connectors.AsMembershipManager(f.Conn)
+	rs, err = mm.AddMembers(ctx, g.ID, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range rs {
+		if (i == 120) != (r.Err == nil) {
+			t.Fatalf("result %d (%s): %v", i, r.UserID, r.Err)
+		}
+	}
+	if ok, err := mm.IsMember(ctx, g.ID, alice.ID); !ok || err != nil {
+		t.Fatalf("alice not added: %v %v", ok, err)
+	}
+}
+
+func TestCommonBase(t *testing.T) {
+	for _, c := range []struct{ a, b, want string }{
+		{"ou=people,dc=example,dc=org", "ou=groups,dc=example,dc=org", "dc=example,dc=org"},
+		{"OU=Users,DC=Corp,DC=local", "ou=groups,ou=users,dc=corp,dc=local", "ou=Users,dc=Corp,dc=local"},
+		{"ou=people,dc=example,dc=org", "ou=people,dc=example,dc=com", ""},
+		{"cn=a\\,b,dc=x", "cn=c,cn=a\\,b,dc=x", "cn=a\\,b,dc=x"},
+	} {
+		if got := ldap.CommonBase(c.a, c.b); got != c.want {
+			t.Errorf("commonBase(%q, %q) = %q, want %q", c.a, c.b, got, c.want)
+		}
 	}
 }
