@@ -107,10 +107,16 @@ const (
 	Upsert ChangeOp = iota + 1
 	// Delete: the user (User.ID) or group (Group.ID) is gone.
 	Delete
+	// MembersChanged: only a group's members changed; Added and Removed say
+	// how (Group.ID is set, the rest of Group is not). Feeds whose
+	// directory reports membership changes as such (Graph's members@delta)
+	// use it instead of re-listing the whole group. A group the receiver
+	// does not know is not created by it.
+	MembersChanged
 )
 
 // Change is one entry of a ChangeFeed. Exactly one of User and Group is set;
-// with Delete only its ID is.
+// with Delete and MembersChanged only its ID is.
 type Change struct {
 	Op    ChangeOp
 	User  *User
@@ -119,6 +125,9 @@ type Change struct {
 	// members as User.Ref values. Refs that name no known user (nested
 	// groups, placeholders) are ignored.
 	MemberRefs []string
+	// Added and Removed are, with MembersChanged, the User.Ref values that
+	// joined and left the group. Applying them twice is harmless.
+	Added, Removed []string
 }
 
 // ChangeFeed reports what changed in the directory since a cursor.

@@ -213,12 +213,14 @@ func (s *server) Changes(req *connectorpb.ChangesRequest, stream connectorpb.Con
 		return err
 	}
 	next, err := f.Changes(stream.Context(), req.Cursor, func(c connectors.Change) error {
-		m := &connectorpb.ChangeMessage{MemberRefs: c.MemberRefs}
+		m := &connectorpb.ChangeMessage{MemberRefs: c.MemberRefs, MembersAdded: c.Added, MembersRemoved: c.Removed}
 		switch c.Op {
 		case connectors.Upsert:
 			m.Op = connectorpb.ChangeMessage_OP_UPSERT
 		case connectors.Delete:
 			m.Op = connectorpb.ChangeMessage_OP_DELETE
+		case connectors.MembersChanged:
+			m.Op = connectorpb.ChangeMessage_OP_MEMBERS
 		}
 		if c.User != nil {
 			m.User = userPB(*c.User)

@@ -348,12 +348,17 @@ func (c *Conn) Changes(ctx context.Context, cursor string, fn func(connectors.Ch
 			next, done = m.NextCursor, true
 			return nil
 		}
-		ch := connectors.Change{MemberRefs: m.MemberRefs}
+		ch := connectors.Change{MemberRefs: m.MemberRefs, Added: m.MembersAdded, Removed: m.MembersRemoved}
 		switch m.Op {
 		case connectorpb.ChangeMessage_OP_UPSERT:
 			ch.Op = connectors.Upsert
 		case connectorpb.ChangeMessage_OP_DELETE:
 			ch.Op = connectors.Delete
+		case connectorpb.ChangeMessage_OP_MEMBERS:
+			if m.Group == nil {
+				return fmt.Errorf("plugins: member change without a group: %w", connectors.ErrInvalid)
+			}
+			ch.Op = connectors.MembersChanged
 		default:
 			return fmt.Errorf("plugins: change with unknown op %v: %w", m.Op, connectors.ErrInvalid)
 		}

@@ -58,14 +58,15 @@ func TestFeed_DisabledDeletedAndMemberChanges(t *testing.T) {
 	if !slices.Contains(inc.Deleted, bob) {
 		t.Fatalf("deleted user not reported: %v", inc.Deleted)
 	}
-	if !slices.Equal(inc.Groups[gid], []string{alice}) {
-		t.Fatalf("payments-release after the changes: %v, want [alice] (bob deleted)", inc.Groups[gid])
+	// Only its members changed: reported as they did, without re-listing.
+	if _, listed := inc.Groups[gid]; listed || !slices.Equal(inc.Added[gid], []string{alice}) || !slices.Equal(inc.Removed[gid], []string{bob}) {
+		t.Fatalf("payments-release after the changes: listed %v, joined %v, left %v; want alice joined and bob (deleted) left", listed, inc.Added[gid], inc.Removed[gid])
 	}
 	if _, ok := inc.Users[alice]; ok {
 		t.Fatal("alice reported although only her groups changed")
 	}
 	again, err := runFeed(t, c, inc.Cursor)
-	if err != nil || len(again.Users)+len(again.Groups)+len(again.Deleted) != 0 {
+	if err != nil || len(again.Users)+len(again.Groups)+len(again.Deleted)+len(again.Added)+len(again.Removed) != 0 {
 		t.Fatalf("with no change: %+v %v", again, err)
 	}
 }
@@ -307,4 +308,56 @@ func TestPeopleCarryDepartmentAndTitle(t *testing.T) {
 	if err != nil || snap.Users[alice.ID].Attributes["department"] != "payments" {
 		t.Fatalf("alice in the feed: %+v %v", snap.Users[alice.ID], err)
 	}
+}
+
+// The mirror follows member changes reported as such (members@delta, no
+// re-listing) and managers, through the real sync: after an incremental
+// sync it holds exactly the tenant's members, and each user's manager.
+func TestMirror_FollowsMemberChangesAndManagers(t *testing.T) {
+	tn := newTenant(t)
+	tn.fake.PageSize = 2
+	ctx := context.Background()
+	alice, bob, carol := tn.users["alice@contoso.example"], tn.users["bob@contoso.example"], tn.users["carol@contoso.example"]
+	gid := tn.fake.AddGroup("payments-release", graphfake.Security)
+	tn.fake.SetMember(gid, alice, true)
+	tn.fake.SetMember(gid, bob, true)
+	tn.fake.SetManager(alice, carol)
+	p := pipeline.New(t, "entra", open(t, tn.cfg), "prod-db-admins")
+	p.Cycle(true)
+	check := func(when string) {
+		t.Helper()
+		us, err := p.Store.MirrorMembers(ctx, "entra", gid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, u := range us {
+			got = append(got, u.ID)
+		}
+		slices.Sort(got)
+		if want := tn.fake.Members(gid); !slices.Equal(got, want) {
+			t.Fatalf("%s: mirror has %v, the tenant %v", when, got, want)
+		}
+	}
+	check("after the full sync")
+	if m, err := p.Store.MirrorManager(ctx, "entra", connectors.User{ID: alice, Manager: carol}); err != nil || m.ID != carol {
+		t.Fatalf("alice's manager in the mirror: %+v %v", m, err)
+	}
+	before, _ := tn.fake.Counts()
+	tn.fake.SetMember(gid, bob, false)
+	tn.fake.SetMember(gid, carol, true)
+	tn.fake.SetMember(gid, carol, false) // in and out again within one round
+	tn.fake.SetMember(gid, carol, true)
+	tn.fake.SetManager(bob, alice)
+	p.Cycle(false)
+	check("after the incremental sync")
+	u, err := p.Store.MirrorUser(ctx, "entra", "bob@contoso.example")
+	if err != nil || u.Manager != alice {
+		t.Fatalf("bob after his manager changed: %+v %v", u, err)
+	}
+	after, _ := tn.fake.Counts()
+	if n := tn.fake.Requests["GET /v1.0/groups/"+gid+"/members"]; n != 1 {
+		t.Fatalf("the group's members were listed %d times; want once (the full sync), member changes read from the delta", n)
+	}
+	t.Logf("incremental sync: %d HTTP requests", after-before)
 }

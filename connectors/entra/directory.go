@@ -22,8 +22,14 @@ var (
 
 const pageSize = 999 // Graph's maximum for users and groups
 
+// managerExpand reads each user's manager (its id) with the user. Graph
+// pages a listing with $expand at 100 users, against 999 without: ten
+// times the pages, and still a fraction of the 1 + N/20 calls that reading
+// the managers afterwards in JSON batches would take.
+var managerExpand = []string{"manager($select=id)"}
+
 func listUsersConfig(top int32) *users.UsersRequestBuilderGetRequestConfiguration {
-	return &users.UsersRequestBuilderGetRequestConfiguration{QueryParameters: &users.UsersRequestBuilderGetQueryParameters{Select: userFields, Top: &top}}
+	return &users.UsersRequestBuilderGetRequestConfiguration{QueryParameters: &users.UsersRequestBuilderGetQueryParameters{Select: userFields, Top: &top, Expand: managerExpand}}
 }
 
 func str(p *string) string {
@@ -37,6 +43,9 @@ func toUser(u models.Userable) connectors.User {
 	enabled := u.GetAccountEnabled() != nil && *u.GetAccountEnabled()
 	id := str(u.GetId())
 	out := connectors.User{ID: id, Login: str(u.GetUserPrincipalName()), DisplayName: str(u.GetDisplayName()), Enabled: enabled, Ref: id}
+	if m := u.GetManager(); m != nil {
+		out.Manager = str(m.GetId())
+	}
 	for name, v := range map[string]*string{"department": u.GetDepartment(), "title": u.GetJobTitle()} {
 		if v != nil && *v != "" {
 			if out.Attributes == nil {
@@ -61,7 +70,7 @@ func (c *Conn) LookupUser(ctx context.Context, login string) (connectors.User, e
 		return connectors.User{}, fmt.Errorf("entra: user %q: %w", login, connectors.ErrNotFound)
 	}
 	u, err := c.graph.Users().ByUserId(login).Get(ctx, &users.UserItemRequestBuilderGetRequestConfiguration{
-		QueryParameters: &users.UserItemRequestBuilderGetQueryParameters{Select: userFields}})
+		QueryParameters: &users.UserItemRequestBuilderGetQueryParameters{Select: userFields, Expand: managerExpand}})
 	if err != nil {
 		return connectors.User{}, mapErr("look up user "+login, permRead, err)
 	}

@@ -41,7 +41,7 @@ type tenant struct {
 	users      map[string]string // upn -> id
 }
 
-func newTenant(t *testing.T) *tenant {
+func newTenant(t testing.TB) *tenant {
 	t.Helper()
 	f := graphfake.New()
 	t.Cleanup(f.Close)
@@ -59,7 +59,7 @@ func newTenant(t *testing.T) *tenant {
 	return tn
 }
 
-func open(t *testing.T, cfg entra.Config) *entra.Conn {
+func open(t testing.TB, cfg entra.Config) *entra.Conn {
 	t.Helper()
 	c, err := entra.New(cfg)
 	if err != nil {

@@ -8,9 +8,12 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
+	abstractions "github.com/microsoft/kiota-abstractions-go"
 	"github.com/microsoftgraph/msgraph-sdk-go/groups"
+	"github.com/microsoftgraph/msgraph-sdk-go/models"
 	"github.com/microsoftgraph/msgraph-sdk-go/models/odataerrors"
 	"github.com/microsoftgraph/msgraph-sdk-go/users"
 
@@ -20,20 +23,30 @@ import (
 // The change feed follows Graph's delta queries for users and for groups;
 // the cursor holds the two delta links. A snapshot asks for the links first
 // ($deltatoken=latest) and then lists everything, so a change made while it
-// lists is seen again, never missed. Each changed object is read afresh
-// (delta rounds carry only what changed), and a changed group's members are
-// listed whole: the mirror takes a group's members as one set. Deleted
-// objects (@removed) are reported deleted, which is how a deleted user
-// reaches offboarding; a disabled one arrives with accountEnabled false.
+// lists is seen again, never missed. Delta rounds carry only what changed,
+// so changed users are read afresh, with their managers, in JSON batches of
+// 20. A group whose only change is its members (members@delta) is reported
+// as that change, MembersChanged, without a call; a group whose properties
+// changed, or that is new, is read (batched too) and its members listed
+// whole. Deleted objects (@removed) are reported deleted, which is how a
+// deleted user reaches offboarding; a disabled one arrives with
+// accountEnabled false.
 
 var _ connectors.ChangeFeed = (*Conn)(nil)
 
+// cursorVersion changes when the delta links' $select does: Graph tracks
+// only the selected properties, so a link from an older version would miss
+// changes, and the feed asks for a snapshot instead.
+const cursorVersion = 2
+
 type cursor struct {
+	V      int    `json:"v"`
 	Users  string `json:"u"`
 	Groups string `json:"g"`
 }
 
 func (c cursor) encode() string {
+	c.V = cursorVersion
 	b, _ := json.Marshal(c)
 	return base64.RawURLEncoding.EncodeToString(b)
 }
@@ -47,6 +60,9 @@ func (c *Conn) decodeCursor(s string) (cursor, error) {
 	base := strings.TrimRight(c.cfg.GraphURL, "/") + "/v1.0/"
 	if err != nil || !strings.HasPrefix(cur.Users, base) || !strings.HasPrefix(cur.Groups, base) {
 		return cur, fmt.Errorf("entra: unreadable cursor: %w", connectors.ErrCursorExpired)
+	}
+	if cur.V != cursorVersion {
+		return cur, fmt.Errorf("entra: the cursor is from an earlier version of jitd, whose delta links track fewer properties: %w", connectors.ErrCursorExpired)
 	}
 	return cur, nil
 }
@@ -96,10 +112,10 @@ func (c *Conn) deltaURL(collection string, fields []string) string {
 func (c *Conn) snapshot(ctx context.Context, fn func(connectors.Change) error) (string, error) {
 	var out cursor
 	var err error
-	if out.Users, err = c.userChanges(ctx, c.deltaURL("users", []string{"id"})+"&$deltatoken=latest", nil); err != nil {
+	if out.Users, err = c.userChanges(ctx, c.deltaURL("users", append(slices.Clone(userFields), "manager"))+"&$deltatoken=latest", nil); err != nil {
 		return "", err
 	}
-	if out.Groups, err = c.groupChanges(ctx, c.deltaURL("groups", []string{"id", "members"})+"&$deltatoken=latest", nil); err != nil {
+	if out.Groups, err = c.groupChanges(ctx, c.deltaURL("groups", append(slices.Clone(groupFields), "members"))+"&$deltatoken=latest", nil); err != nil {
 		return "", err
 	}
 	err = c.ListUsers(ctx, func(u connectors.User) error { return fn(connectors.Change{Op: connectors.Upsert, User: &u}) })
@@ -153,22 +169,13 @@ func (c *Conn) userChanges(ctx context.Context, link string, fn func(connectors.
 	if fn == nil {
 		return link, nil
 	}
-	for _, id := range changed {
-		u, err := c.graph.Users().ByUserId(id).Get(ctx, &users.UserItemRequestBuilderGetRequestConfiguration{
-			QueryParameters: &users.UserItemRequestBuilderGetQueryParameters{Select: userFields}})
-		if errors.Is(mapErr("", "", err), connectors.ErrNotFound) {
-			removed = append(removed, id) // deleted since the round
-			continue
-		}
-		if err != nil {
-			return "", mapErr("read user "+id, permRead, err)
-		}
-		user := toUser(u)
-		if err := fn(connectors.Change{Op: connectors.Upsert, User: &user}); err != nil {
-			return "", err
-		}
+	gone, err := c.readUsers(ctx, changed, func(u connectors.User) error {
+		return fn(connectors.Change{Op: connectors.Upsert, User: &u})
+	})
+	if err != nil {
+		return "", err
 	}
-	for _, id := range removed {
+	for _, id := range append(removed, gone...) {
 		if err := fn(connectors.Change{Op: connectors.Delete, User: &connectors.User{ID: id}}); err != nil {
 			return "", err
 		}
@@ -176,11 +183,44 @@ func (c *Conn) userChanges(ctx context.Context, link string, fn func(connectors.
 	return link, nil
 }
 
+// readUsers reads users by id, with their managers, in JSON batches of 20,
+// and returns the ids that no longer exist.
+func (c *Conn) readUsers(ctx context.Context, ids []string, fn func(connectors.User) error) (gone []string, err error) {
+	reqs, err := requests(ids, func(id string) (*abstractions.RequestInformation, error) {
+		return c.graph.Users().ByUserId(id).ToGetRequestInformation(ctx, &users.UserItemRequestBuilderGetRequestConfiguration{
+			QueryParameters: &users.UserItemRequestBuilderGetQueryParameters{Select: userFields, Expand: managerExpand}})
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = c.batched(ctx, "read changed users", permRead, reqs, func(i int, a answer) error {
+		switch {
+		case a.Status == http.StatusNotFound:
+			gone = append(gone, ids[i]) // deleted since the round
+			return nil
+		case !a.ok():
+			return fmt.Errorf("entra: read user %s: %w: HTTP %d", ids[i], connectors.ErrUnavailable, a.Status)
+		}
+		v, err := a.read(models.CreateUserFromDiscriminatorValue)
+		u, ok := v.(models.Userable)
+		if err != nil || !ok {
+			return fmt.Errorf("entra: read user %s: %w: %v", ids[i], connectors.ErrUnavailable, err)
+		}
+		return fn(toUser(u))
+	})
+	return gone, err
+}
+
 // groupChanges follows a groups delta link to its end; with fn nil it only
 // finds the next delta link.
 func (c *Conn) groupChanges(ctx context.Context, link string, fn func(connectors.Change) error) (string, error) {
-	var changed, removed []string
-	seen := map[string]bool{}
+	var order, removed []string
+	type delta struct {
+		props   bool            // a property changed, or the group is new
+		members map[string]bool // user id -> member now (the last word wins)
+		order   []string
+	}
+	changed := map[string]*delta{}
 	for {
 		resp, err := c.graph.Groups().Delta().WithUrl(link).GetAsDeltaGetResponse(ctx, nil)
 		if expired(err) {
@@ -191,12 +231,22 @@ func (c *Conn) groupChanges(ctx context.Context, link string, fn func(connectors
 		}
 		for _, g := range resp.GetValue() {
 			id := str(g.GetId())
-			switch _, gone := g.GetAdditionalData()["@removed"]; {
-			case gone:
+			if _, gone := g.GetAdditionalData()["@removed"]; gone {
 				removed = append(removed, id)
-			case !seen[id]: // a group's member changes can span pages
-				seen[id] = true
-				changed = append(changed, id)
+				continue
+			}
+			d := changed[id]
+			if d == nil { // a group's member changes can span pages
+				d = &delta{members: map[string]bool{}}
+				changed[id] = d
+				order = append(order, id)
+			}
+			d.props = d.props || hasGroupProperties(g)
+			for _, m := range memberDelta(g.GetAdditionalData()["members@delta"]) {
+				if _, seen := d.members[m.id]; !seen {
+					d.order = append(d.order, m.id)
+				}
+				d.members[m.id] = !m.removed
 			}
 		}
 		if next := resp.GetOdataNextLink(); next != nil {
@@ -212,27 +262,112 @@ func (c *Conn) groupChanges(ctx context.Context, link string, fn func(connectors
 	if fn == nil {
 		return link, nil
 	}
-	for _, id := range changed {
-		g, err := c.graph.Groups().ByGroupId(id).Get(ctx, &groups.GroupItemRequestBuilderGetRequestConfiguration{
-			QueryParameters: &groups.GroupItemRequestBuilderGetQueryParameters{Select: groupFields}})
-		if errors.Is(mapErr("", "", err), connectors.ErrNotFound) {
-			removed = append(removed, id)
+	var reread []string
+	for _, id := range order {
+		d := changed[id]
+		if d.props {
+			reread = append(reread, id)
 			continue
 		}
-		if err != nil {
-			return "", mapErr("read group "+id, permRead, err)
+		ch := connectors.Change{Op: connectors.MembersChanged, Group: &connectors.Group{ID: id}}
+		for _, uid := range d.order {
+			if d.members[uid] {
+				ch.Added = append(ch.Added, uid)
+			} else {
+				ch.Removed = append(ch.Removed, uid)
+			}
 		}
-		if g.GetSecurityEnabled() == nil || !*g.GetSecurityEnabled() {
-			continue // not a group jitd mirrors
-		}
-		if err := c.emitGroup(ctx, toGroup(g), fn); err != nil {
+		if err := fn(ch); err != nil {
 			return "", err
 		}
 	}
-	for _, id := range removed {
+	gone, err := c.readGroups(ctx, reread, func(g models.Groupable) error {
+		if g.GetSecurityEnabled() == nil || !*g.GetSecurityEnabled() {
+			// Not a group jitd mirrors (or no longer one).
+			return fn(connectors.Change{Op: connectors.Delete, Group: &connectors.Group{ID: str(g.GetId())}})
+		}
+		return c.emitGroup(ctx, toGroup(g), fn)
+	})
+	if err != nil {
+		return "", err
+	}
+	for _, id := range append(removed, gone...) {
 		if err := fn(connectors.Change{Op: connectors.Delete, Group: &connectors.Group{ID: id}}); err != nil {
 			return "", err
 		}
 	}
 	return link, nil
+}
+
+// hasGroupProperties reports whether a delta item carries any of the
+// group's properties: it is new or one of them changed. An item with only
+// members@delta is a change of members alone.
+func hasGroupProperties(g models.Groupable) bool {
+	return g.GetDisplayName() != nil || g.GetSecurityEnabled() != nil || g.GetMailEnabled() != nil || g.GetGroupTypes() != nil ||
+		g.GetMembershipRule() != nil || g.GetOnPremisesSyncEnabled() != nil || g.GetIsAssignableToRole() != nil
+}
+
+type memberChange struct {
+	id      string
+	removed bool
+}
+
+// memberDelta reads a members@delta annotation: the users that joined
+// (and, with @removed, left) a group. Other kinds of members are skipped.
+func memberDelta(v any) []memberChange {
+	list, _ := v.([]any)
+	var out []memberChange
+	for _, item := range list {
+		m, _ := item.(map[string]any)
+		if m == nil {
+			continue
+		}
+		if t := rawString(m["@odata.type"]); t != "" && !strings.EqualFold(t, "#microsoft.graph.user") {
+			continue
+		}
+		if id := rawString(m["id"]); id != "" {
+			_, gone := m["@removed"]
+			out = append(out, memberChange{id: id, removed: gone})
+		}
+	}
+	return out
+}
+
+// rawString reads a string the JSON parser left as string or *string.
+func rawString(v any) string {
+	switch s := v.(type) {
+	case string:
+		return s
+	case *string:
+		return str(s)
+	}
+	return ""
+}
+
+// readGroups reads groups by id in JSON batches of 20 and returns the ids
+// that no longer exist.
+func (c *Conn) readGroups(ctx context.Context, ids []string, fn func(models.Groupable) error) (gone []string, err error) {
+	reqs, err := requests(ids, func(id string) (*abstractions.RequestInformation, error) {
+		return c.graph.Groups().ByGroupId(id).ToGetRequestInformation(ctx, &groups.GroupItemRequestBuilderGetRequestConfiguration{
+			QueryParameters: &groups.GroupItemRequestBuilderGetQueryParameters{Select: groupFields}})
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = c.batched(ctx, "read changed groups", permRead, reqs, func(i int, a answer) error {
+		switch {
+		case a.Status == http.StatusNotFound:
+			gone = append(gone, ids[i])
+			return nil
+		case !a.ok():
+			return fmt.Errorf("entra: read group %s: %w: HTTP %d", ids[i], connectors.ErrUnavailable, a.Status)
+		}
+		v, err := a.read(models.CreateGroupFromDiscriminatorValue)
+		g, ok := v.(models.Groupable)
+		if err != nil || !ok {
+			return fmt.Errorf("entra: read group %s: %w: %v", ids[i], connectors.ErrUnavailable, err)
+		}
+		return fn(g)
+	})
+	return gone, err
 }

@@ -7,9 +7,8 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"time"
 
-	msgraphgocore "github.com/microsoftgraph/msgraph-sdk-go-core"
+	abstractions "github.com/microsoft/kiota-abstractions-go"
 	"github.com/microsoftgraph/msgraph-sdk-go/directoryobjects"
 	"github.com/microsoftgraph/msgraph-sdk-go/groups"
 	"github.com/microsoftgraph/msgraph-sdk-go/models"
@@ -110,76 +109,38 @@ func (c *Conn) RemoveMembers(ctx context.Context, groupID string, userIDs []stri
 	results, todo := prepare(userIDs)
 	if c.cfg.NativeTTL == "pim" {
 		// End the PIM assignment too, or PIM would put the member back.
-		for _, i := range todo {
-			err := c.assign(ctx, groupID, userIDs[i], time.Time{}, models.ADMINREMOVE_SCHEDULEREQUESTACTIONS)
-			if err != nil && !errors.Is(err, connectors.ErrInvalid) && !errors.Is(err, connectors.ErrNotFound) {
-				return nil, err
-			}
-		}
-	}
-	for chunk := range slices.Chunk(todo, batchMax) {
-		if len(chunk) == 1 {
-			i := chunk[0]
-			err := c.graph.Groups().ByGroupId(groupID).Members().ByDirectoryObjectId(userIDs[i]).Ref().Delete(ctx, nil)
-			switch mapped := mapErr("remove "+userIDs[i]+" from "+groupID, permMembership, err); {
-			case err == nil || errors.Is(mapped, connectors.ErrNotFound):
-			case errors.Is(mapped, connectors.ErrInvalid):
-				results[i].Err = mapped
-			default:
-				return nil, mapped
-			}
-			continue
-		}
-		if err := c.removeBatch(ctx, groupID, userIDs, chunk, results); err != nil {
+		if err := c.endAssignments(ctx, groupID, userIDs, todo); err != nil {
 			return nil, err
 		}
 	}
-	return results, nil
-}
-
-// removeBatch sends one JSON batch of removals.
-func (c *Conn) removeBatch(ctx context.Context, groupID string, userIDs []string, chunk []int, results []connectors.MemberResult) error {
-	batch := msgraphgocore.NewBatchRequest(c.adapter)
-	ids := map[string]int{}
-	for _, i := range chunk {
-		info, err := c.graph.Groups().ByGroupId(groupID).Members().ByDirectoryObjectId(userIDs[i]).Ref().ToDeleteRequestInformation(ctx, nil)
-		if err != nil {
-			return fmt.Errorf("entra: %w: %v", connectors.ErrInvalid, err)
-		}
-		item, err := batch.AddBatchRequestStep(*info)
-		if err != nil {
-			return fmt.Errorf("entra: %w: %v", connectors.ErrInvalid, err)
-		}
-		ids[str(item.GetId())] = i
-	}
-	resp, err := batch.Send(ctx, c.adapter)
-	if err != nil {
-		return mapErr("remove members from "+groupID, permMembership, err)
-	}
-	var systemic error
-	for _, item := range resp.GetResponses() {
-		i, ok := ids[str(item.GetId())]
-		if !ok || item.GetStatus() == nil {
-			continue
-		}
-		status := int(*item.GetStatus())
-		switch {
-		case status < 300 || status == http.StatusNotFound:
-		case status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable || status == http.StatusGatewayTimeout:
-			wait := retryAfter(item.GetHeaders()["Retry-After"], 0)
-			if wait == 0 {
-				wait = retryAfter(item.GetHeaders()["retry-after"], time.Minute)
-			}
-			systemic = fmt.Errorf("entra: remove members from %s: %w", groupID, &connectors.RateLimitError{Wait: wait, Msg: "Graph throttled a batched removal"})
-		case status == http.StatusUnauthorized || status == http.StatusForbidden:
-			systemic = fmt.Errorf("entra: remove members from %s: %w: jitd's app lacks the Graph application permission %s (HTTP %d); grant it with admin consent", groupID, connectors.ErrPermission, permMembership, status)
-		case status >= 500:
-			systemic = fmt.Errorf("entra: remove members from %s: %w: HTTP %d", groupID, connectors.ErrUnavailable, status)
+	if len(todo) == 1 {
+		i := todo[0]
+		err := c.graph.Groups().ByGroupId(groupID).Members().ByDirectoryObjectId(userIDs[i]).Ref().Delete(ctx, nil)
+		switch mapped := mapErr("remove "+userIDs[i]+" from "+groupID, permMembership, err); {
+		case err == nil || errors.Is(mapped, connectors.ErrNotFound):
+		case errors.Is(mapped, connectors.ErrInvalid):
+			results[i].Err = mapped
 		default:
-			results[i].Err = fmt.Errorf("entra: remove %s from %s: %w: HTTP %d", userIDs[i], groupID, connectors.ErrInvalid, status)
+			return nil, mapped
 		}
+		return results, nil
 	}
-	return systemic
+	reqs, err := requests(todo, func(i int) (*abstractions.RequestInformation, error) {
+		return c.graph.Groups().ByGroupId(groupID).Members().ByDirectoryObjectId(userIDs[i]).Ref().ToDeleteRequestInformation(ctx, nil)
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = c.batched(ctx, "remove members from "+groupID, permMembership, reqs, func(j int, a answer) error {
+		if i := todo[j]; !a.ok() && a.Status != http.StatusNotFound {
+			results[i].Err = fmt.Errorf("entra: remove %s from %s: %w: HTTP %d", userIDs[i], groupID, connectors.ErrInvalid, a.Status)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return results, nil
 }
 
 // IsMember asks Graph whether the user is in the group, directly or through

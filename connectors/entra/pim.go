@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
+	abstractions "github.com/microsoft/kiota-abstractions-go"
+	"github.com/microsoftgraph/msgraph-sdk-go/identitygovernance"
 	"github.com/microsoftgraph/msgraph-sdk-go/models"
 
 	"github.com/jitd/jitd/connectors"
@@ -46,6 +49,54 @@ func (c *Conn) AddMembersUntil(ctx context.Context, groupID string, userIDs []st
 }
 
 func (c *Conn) assign(ctx context.Context, groupID, userID string, until time.Time, action models.ScheduleRequestActions) error {
+	_, err := c.graph.IdentityGovernance().PrivilegedAccess().Group().AssignmentScheduleRequests().Post(ctx, scheduleRequest(groupID, userID, until, action), nil)
+	return mapErr("PIM assignment ("+action.String()+") of "+userID+" to "+groupID, permPIM, err)
+}
+
+// endAssignments ends the PIM assignments to a group of the users at todo
+// that have one: it lists the group's assignments (one request a page;
+// they are few, each a live grant) and sends adminRemove only for those
+// users, in JSON batches, instead of one request for every user removed.
+func (c *Conn) endAssignments(ctx context.Context, groupID string, userIDs []string, todo []int) error {
+	pim := c.graph.IdentityGovernance().PrivilegedAccess().Group()
+	filter := "groupId eq " + odataQuote(groupID)
+	resp, err := pim.AssignmentSchedules().Get(ctx, &identitygovernance.PrivilegedAccessGroupAssignmentSchedulesRequestBuilderGetRequestConfiguration{
+		QueryParameters: &identitygovernance.PrivilegedAccessGroupAssignmentSchedulesRequestBuilderGetQueryParameters{Filter: &filter, Select: []string{"id", "principalId", "accessId"}}})
+	has := map[string]bool{}
+	for {
+		if err != nil {
+			return mapErr("read PIM assignments to "+groupID, permPIM, err)
+		}
+		for _, a := range resp.GetValue() {
+			if a.GetAccessId() == nil || *a.GetAccessId() == models.MEMBER_PRIVILEGEDACCESSGROUPRELATIONSHIPS {
+				has[strings.ToLower(str(a.GetPrincipalId()))] = true
+			}
+		}
+		next := resp.GetOdataNextLink()
+		if next == nil {
+			break
+		}
+		resp, err = pim.AssignmentSchedules().WithUrl(*next).Get(ctx, nil)
+	}
+	var assigned []int
+	for _, i := range todo {
+		if has[strings.ToLower(userIDs[i])] {
+			assigned = append(assigned, i)
+		}
+	}
+	ends, err := requests(assigned, func(i int) (*abstractions.RequestInformation, error) {
+		return pim.AssignmentScheduleRequests().ToPostRequestInformation(ctx, scheduleRequest(groupID, userIDs[i], time.Time{}, models.ADMINREMOVE_SCHEDULEREQUESTACTIONS), nil)
+	})
+	if err != nil {
+		return err
+	}
+	// A 4xx for one user (the assignment ended meanwhile) leaves the
+	// membership removal that follows to do the rest.
+	return c.batched(ctx, "end PIM assignments to "+groupID, permPIM, ends, func(int, answer) error { return nil })
+}
+
+// scheduleRequest is a PIM for Groups member assignment request.
+func scheduleRequest(groupID, userID string, until time.Time, action models.ScheduleRequestActions) models.PrivilegedAccessGroupAssignmentScheduleRequestable {
 	req := models.NewPrivilegedAccessGroupAssignmentScheduleRequest()
 	member := models.MEMBER_PRIVILEGEDACCESSGROUPRELATIONSHIPS
 	req.SetAccessId(&member)
@@ -68,6 +119,5 @@ func (c *Conn) assign(ctx context.Context, groupID, userID string, until time.Ti
 		sched.SetExpiration(exp)
 		req.SetScheduleInfo(sched)
 	}
-	_, err := c.graph.IdentityGovernance().PrivilegedAccess().Group().AssignmentScheduleRequests().Post(ctx, req, nil)
-	return mapErr("PIM assignment ("+action.String()+") of "+userID+" to "+groupID, permPIM, err)
+	return req
 }

@@ -58,6 +58,10 @@ type MirrorTx interface {
 	// ReplaceMirrorMembers sets a group's members to the users whose ref is in
 	// refs (unknown refs are ignored) or, with byID, whose id is.
 	ReplaceMirrorMembers(directory, groupID string, refsOrIDs []string, byID bool) error
+	// ChangeMirrorMembers takes the users whose ref is in removed out of a
+	// group and puts those in added in; unknown refs are ignored, and so is
+	// a group the mirror does not have.
+	ChangeMirrorMembers(directory, groupID string, added, removed []string) error
 	// DeleteMirrorUser and DeleteMirrorGroup remove one object and its memberships.
 	DeleteMirrorUser(directory, id string) error
 	DeleteMirrorGroup(directory, id string) error

@@ -255,8 +255,8 @@ func (m *Mirror) incremental(ctx context.Context, feed connectors.ChangeFeed, st
 	}
 	for len(pending) > 0 {
 		n, refs := 0, 0
-		for n < len(pending) && n < m.cfg.BatchSize && (n == 0 || refs+len(pending[n].MemberRefs) <= m.cfg.MaxBatchRefs) {
-			refs += len(pending[n].MemberRefs)
+		for n < len(pending) && n < m.cfg.BatchSize && (n == 0 || refs+refCount(pending[n]) <= m.cfg.MaxBatchRefs) {
+			refs += refCount(pending[n])
 			n++
 		}
 		batch, last := pending[:n], n == len(pending)
@@ -283,6 +283,9 @@ func (m *Mirror) incremental(ctx context.Context, feed connectors.ChangeFeed, st
 	return res, err
 }
 
+// refCount is how many member refs a change writes.
+func refCount(c connectors.Change) int { return len(c.MemberRefs) + len(c.Added) + len(c.Removed) }
+
 // putCursor records a successful incremental sync up to next.
 func (m *Mirror) putCursor(tx store.Tx, state *store.SyncState, next string) error {
 	now := m.clock.Now()
@@ -299,6 +302,8 @@ func apply(tx store.Tx, dir string, c connectors.Change, gen int64) error {
 		return tx.DeleteMirrorUser(dir, c.User.ID)
 	case c.Op == connectors.Delete && c.Group != nil:
 		return tx.DeleteMirrorGroup(dir, c.Group.ID)
+	case c.Op == connectors.MembersChanged && c.Group != nil:
+		return tx.ChangeMirrorMembers(dir, c.Group.ID, c.Added, c.Removed)
 	case c.User != nil:
 		return tx.UpsertMirrorUser(dir, *c.User, gen)
 	case c.Group != nil:

@@ -56,6 +56,33 @@ func (t *txn) ReplaceMirrorMembers(dir, groupID string, refs []string, byID bool
 	return err
 }
 
+func (t *txn) ChangeMirrorMembers(dir, groupID string, added, removed []string) error {
+	var known int
+	err := t.QueryRowContext(t.ctx, `SELECT count(*) FROM mirror_groups WHERE directory = ? AND id = ?`, dir, groupID).Scan(&known)
+	if err != nil || known == 0 {
+		return err
+	}
+	users := `SELECT id FROM mirror_users WHERE directory = ?1 AND ref IN (SELECT value FROM json_each(?3))`
+	if len(removed) > 0 {
+		list, err := json.Marshal(removed)
+		if err != nil {
+			return err
+		}
+		if _, err := t.exec(`DELETE FROM mirror_members WHERE directory = ?1 AND group_id = ?2 AND user_id IN (`+users+`)`, dir, groupID, string(list)); err != nil {
+			return err
+		}
+	}
+	if len(added) > 0 {
+		list, err := json.Marshal(added)
+		if err != nil {
+			return err
+		}
+		_, err = t.exec(`INSERT OR IGNORE INTO mirror_members (directory, group_id, user_id) SELECT ?1, ?2, id FROM (`+users+`)`, dir, groupID, string(list))
+		return err
+	}
+	return nil
+}
+
 func (t *txn) DeleteMirrorUser(dir, id string) error {
 	if _, err := t.exec(`DELETE FROM mirror_members WHERE directory = ? AND user_id = ?`, dir, id); err != nil {
 		return err

@@ -82,6 +82,29 @@ func testMirror(t *testing.T, s store.Store) {
 	if gs, _ := s.MirrorUserGroups(ctx, "other", "u1"); len(gs) != 0 {
 		t.Fatalf("groups leak across directories: %v", gs)
 	}
+	// Member changes: removed and added by ref, unknown refs and unknown
+	// groups ignored, applying twice harmless.
+	for range 2 {
+		update(func(tx store.Tx) error {
+			if err := tx.ChangeMirrorMembers("d", "g1", []string{"cn=nobody,o=x"}, []string{"uid=alice,o=x", "cn=nobody-else,o=x"}); err != nil {
+				return err
+			}
+			return tx.ChangeMirrorMembers("d", "no-such-group", []string{"uid=alice,o=x"}, nil)
+		})
+		if got := members(); got != "[bob]" {
+			t.Fatalf("after alice left = %s", got)
+		}
+	}
+	if gs, _ := s.MirrorUserGroups(ctx, "d", "u1"); len(gs) != 0 {
+		t.Fatalf("a member change on an unknown group made it: alice in %v", gs)
+	}
+	update(func(tx store.Tx) error { return tx.ChangeMirrorMembers("d", "g1", []string{"uid=alice,o=x"}, nil) })
+	if got := members(); got != "[alice bob]" {
+		t.Fatalf("after alice joined again = %s", got)
+	}
+	if gs, _ := s.MirrorUserGroups(ctx, "other", "u1"); len(gs) != 0 {
+		t.Fatalf("a member change leaked across directories: %v", gs)
+	}
 	update(func(tx store.Tx) error { return tx.ReplaceMirrorMembers("d", "g1", []string{"u2"}, true) })
 	if got := members(); got != "[bob]" {
 		t.Fatalf("members replaced by id = %s", got)

@@ -31,6 +31,7 @@ const (
 	ChangeMessage_OP_UNSPECIFIED ChangeMessage_Op = 0
 	ChangeMessage_OP_UPSERT      ChangeMessage_Op = 1
 	ChangeMessage_OP_DELETE      ChangeMessage_Op = 2
+	ChangeMessage_OP_MEMBERS     ChangeMessage_Op = 3
 )
 
 // Enum value maps for ChangeMessage_Op.
@@ -39,11 +40,13 @@ var (
 		0: "OP_UNSPECIFIED",
 		1: "OP_UPSERT",
 		2: "OP_DELETE",
+		3: "OP_MEMBERS",
 	}
 	ChangeMessage_Op_value = map[string]int32{
 		"OP_UNSPECIFIED": 0,
 		"OP_UPSERT":      1,
 		"OP_DELETE":      2,
+		"OP_MEMBERS":     3,
 	}
 )
 
@@ -1166,17 +1169,20 @@ func (x *ChangesRequest) GetCursor() string {
 }
 
 // ChangeMessage is one change: exactly one of user and group is set (with
-// OP_DELETE, only its id).
+// OP_DELETE, only its id; with OP_MEMBERS, a group's id and the refs that
+// joined and left it).
 type ChangeMessage struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Op            ChangeMessage_Op       `protobuf:"varint,1,opt,name=op,proto3,enum=jitd.connector.v1.ChangeMessage_Op" json:"op,omitempty"`
-	User          *User                  `protobuf:"bytes,2,opt,name=user,proto3" json:"user,omitempty"`
-	Group         *Group                 `protobuf:"bytes,3,opt,name=group,proto3" json:"group,omitempty"`
-	MemberRefs    []string               `protobuf:"bytes,4,rep,name=member_refs,json=memberRefs,proto3" json:"member_refs,omitempty"`
-	Done          bool                   `protobuf:"varint,6,opt,name=done,proto3" json:"done,omitempty"`                              // the last message of the stream
-	NextCursor    string                 `protobuf:"bytes,7,opt,name=next_cursor,json=nextCursor,proto3" json:"next_cursor,omitempty"` // with done
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Op             ChangeMessage_Op       `protobuf:"varint,1,opt,name=op,proto3,enum=jitd.connector.v1.ChangeMessage_Op" json:"op,omitempty"`
+	User           *User                  `protobuf:"bytes,2,opt,name=user,proto3" json:"user,omitempty"`
+	Group          *Group                 `protobuf:"bytes,3,opt,name=group,proto3" json:"group,omitempty"`
+	MemberRefs     []string               `protobuf:"bytes,4,rep,name=member_refs,json=memberRefs,proto3" json:"member_refs,omitempty"`
+	Done           bool                   `protobuf:"varint,6,opt,name=done,proto3" json:"done,omitempty"`                                          // the last message of the stream
+	NextCursor     string                 `protobuf:"bytes,7,opt,name=next_cursor,json=nextCursor,proto3" json:"next_cursor,omitempty"`             // with done
+	MembersAdded   []string               `protobuf:"bytes,8,rep,name=members_added,json=membersAdded,proto3" json:"members_added,omitempty"`       // with OP_MEMBERS
+	MembersRemoved []string               `protobuf:"bytes,9,rep,name=members_removed,json=membersRemoved,proto3" json:"members_removed,omitempty"` // with OP_MEMBERS
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *ChangeMessage) Reset() {
@@ -1249,6 +1255,20 @@ func (x *ChangeMessage) GetNextCursor() string {
 		return x.NextCursor
 	}
 	return ""
+}
+
+func (x *ChangeMessage) GetMembersAdded() []string {
+	if x != nil {
+		return x.MembersAdded
+	}
+	return nil
+}
+
+func (x *ChangeMessage) GetMembersRemoved() []string {
+	if x != nil {
+		return x.MembersRemoved
+	}
+	return nil
 }
 
 type CreateAccountRequest struct {
@@ -2165,7 +2185,7 @@ const file_connector_proto_rawDesc = "" +
 	"\x10IsMemberResponse\x12\x16\n" +
 	"\x06member\x18\x01 \x01(\bR\x06member\"(\n" +
 	"\x0eChangesRequest\x12\x16\n" +
-	"\x06cursor\x18\x01 \x01(\tR\x06cursor\"\xb5\x02\n" +
+	"\x06cursor\x18\x01 \x01(\tR\x06cursor\"\x93\x03\n" +
 	"\rChangeMessage\x123\n" +
 	"\x02op\x18\x01 \x01(\x0e2#.jitd.connector.v1.ChangeMessage.OpR\x02op\x12+\n" +
 	"\x04user\x18\x02 \x01(\v2\x17.jitd.connector.v1.UserR\x04user\x12.\n" +
@@ -2174,11 +2194,15 @@ const file_connector_proto_rawDesc = "" +
 	"memberRefs\x12\x12\n" +
 	"\x04done\x18\x06 \x01(\bR\x04done\x12\x1f\n" +
 	"\vnext_cursor\x18\a \x01(\tR\n" +
-	"nextCursor\"6\n" +
+	"nextCursor\x12#\n" +
+	"\rmembers_added\x18\b \x03(\tR\fmembersAdded\x12'\n" +
+	"\x0fmembers_removed\x18\t \x03(\tR\x0emembersRemoved\"F\n" +
 	"\x02Op\x12\x12\n" +
 	"\x0eOP_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tOP_UPSERT\x10\x01\x12\r\n" +
-	"\tOP_DELETE\x10\x02J\x04\b\x05\x10\x06\"\xd2\x01\n" +
+	"\tOP_DELETE\x10\x02\x12\x0e\n" +
+	"\n" +
+	"OP_MEMBERS\x10\x03J\x04\b\x05\x10\x06\"\xd2\x01\n" +
 	"\x14CreateAccountRequest\x12\x14\n" +
 	"\x05login\x18\x01 \x01(\tR\x05login\x12\x14\n" +
 	"\x05email\x18\x02 \x01(\tR\x05email\x12\x1d\n" +
