@@ -42,6 +42,11 @@ type Config struct {
 	// FullSyncEvery: changes are read by lastUpdated, which cannot see deleted
 	// users and groups; a full sync at least this often catches them (default 1h).
 	FullSyncEvery time.Duration `yaml:"full_sync_every" json:"full_sync_every,omitempty"`
+	// RateLimitShare is the part of each of the org's rate-limit buckets, in
+	// percent, that jitd may use (default 50): once a bucket has less than
+	// the rest left, jitd waits for its reset, so that the org's other
+	// clients (and its admins) are never starved by a burst of revocations.
+	RateLimitShare int `yaml:"rate_limit_share" json:"rate_limit_share,omitempty"`
 }
 
 func (c Config) withDefaults() Config {
@@ -53,6 +58,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.FullSyncEvery <= 0 {
 		c.FullSyncEvery = time.Hour
+	}
+	if c.RateLimitShare == 0 {
+		c.RateLimitShare = 50
 	}
 	if c.ClientID != "" && len(c.Scopes) == 0 {
 		c.Scopes = DefaultScopes
@@ -107,6 +115,9 @@ func (c Config) Validate() error {
 	}
 	if c.Timeout < 0 || c.Concurrency < 0 || c.FullSyncEvery < 0 {
 		bad("timeout", "timeout, concurrency and full_sync_every must not be negative")
+	}
+	if c.RateLimitShare < 0 || c.RateLimitShare > 100 {
+		bad("rate_limit_share", "must be a percentage between 1 and 100 (got %d)", c.RateLimitShare)
 	}
 	return errors.Join(errs...)
 }

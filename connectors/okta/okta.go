@@ -78,7 +78,7 @@ func newConn(cfg Config, now func() time.Time, sleep func(time.Duration)) (*Conn
 	}
 	base := http.DefaultTransport.(*http.Transport).Clone()
 	base.TLSClientConfig = tc
-	hc := &http.Client{Timeout: cfg.Timeout, Transport: &transport{base: base, now: now, sleep: sleep, token: tokenFn}}
+	hc := &http.Client{Timeout: cfg.Timeout, Transport: &transport{base: base, now: now, sleep: sleep, token: tokenFn, share: cfg.RateLimitShare}}
 	_, client, err := oktasdk.NewClient(context.Background(), append(auth,
 		oktasdk.WithOrgUrl(strings.TrimRight(cfg.OrgURL, "/")),
 		oktasdk.WithCache(false), // the SDK caches GETs for 5 minutes by default: reads after writes would lie
@@ -281,6 +281,10 @@ func (c *Conn) ListGroups(ctx context.Context, fn func(connectors.Group) error) 
 	return c.eachGroup(ctx, query.NewQueryParams(query.WithLimit(200)), func(g *oktasdk.Group) error { return fn(toGroup(g)) })
 }
 
+// memberPage is Okta's largest page of a group's members (users and
+// groups come 200 a page).
+const memberPage = 1000
+
 // ListMembers streams a group's member ids.
 func (c *Conn) ListMembers(ctx context.Context, groupID string, fn func(string) error) error {
 	seg, ok := segment(groupID)
@@ -288,7 +292,7 @@ func (c *Conn) ListMembers(ctx context.Context, groupID string, fn func(string) 
 		return fmt.Errorf("okta: group %q: %w", groupID, connectors.ErrNotFound)
 	}
 	return each(ctx, "list members of "+groupID, func() ([]*oktasdk.User, *oktasdk.Response, error) {
-		return c.client.Group.ListGroupUsers(ctx, seg, query.NewQueryParams(query.WithLimit(200)))
+		return c.client.Group.ListGroupUsers(ctx, seg, query.NewQueryParams(query.WithLimit(memberPage)))
 	}, func(u *oktasdk.User) error { return fn(u.Id) })
 }
 

@@ -27,7 +27,7 @@ func org(t *testing.T) (*oktafake.Server, okta.Config) {
 	t.Helper()
 	f := oktafake.New(nil)
 	t.Cleanup(f.Close)
-	f.PageLimit = 2 // exercise paging on every list
+	f.PageLimit, f.MemberPageLimit = 2, 2 // exercise paging on every list
 	for _, p := range [][3]string{{"alice@example.com", "Alice", "Ng"}, {"bob@example.com", "Bob", "Silva"}, {"carol@example.com", "Carol", "Dube"}} {
 		f.AddUser(p[0], p[1], p[2])
 	}
@@ -161,8 +161,8 @@ func TestDeactivatedUserIsReportedDisabled(t *testing.T) {
 }
 
 func TestConfigValidation(t *testing.T) {
-	err := okta.Config{OrgURL: "http://dev-1-admin.okta.com/x"}.Validate()
-	for _, want := range []string{"org_url: must be https", "api_token_file: an API token is required"} {
+	err := okta.Config{OrgURL: "http://dev-1-admin.okta.com/x", RateLimitShare: 150}.Validate()
+	for _, want := range []string{"org_url: must be https", "api_token_file: an API token is required", "rate_limit_share: must be a percentage"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("missing %q in %v", want, err)
 		}

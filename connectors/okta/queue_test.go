@@ -35,7 +35,10 @@ type queueEnv struct {
 	alerts []string
 }
 
-func newQueueEnv(t *testing.T, users int) *queueEnv {
+func newQueueEnv(t *testing.T, users int) *queueEnv { return newQueueEnvShare(t, users, 0) }
+
+// newQueueEnvShare is newQueueEnv with rate_limit_share (0: the default).
+func newQueueEnvShare(t *testing.T, users, share int) *queueEnv {
 	t.Helper()
 	e := &queueEnv{t: t, clock: clock.NewFake(time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC))}
 	e.org = oktafake.New(e.clock.Now)
@@ -49,7 +52,7 @@ func newQueueEnv(t *testing.T, users int) *queueEnv {
 	os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: e.org.Certificate().Raw}), 0o600)
 	e.token = filepath.Join(dir, "token")
 	os.WriteFile(e.token, []byte(e.org.Token), 0o600)
-	conn, err := newConn(Config{OrgURL: e.org.URL, APITokenFile: e.token, CAFile: ca}, e.clock.Now, func(time.Duration) {})
+	conn, err := newConn(Config{OrgURL: e.org.URL, APITokenFile: e.token, CAFile: ca, RateLimitShare: share}, e.clock.Now, func(time.Duration) {})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,37 +108,54 @@ func (e *queueEnv) count(s store.State) int {
 	return c[s]
 }
 
+// A burst of 2,000 revocations under a limit of 600 requests a minute: all
+// are removed, none is marked failed for being throttled, and jitd keeps to
+// its share of the bucket (default half: 300 a minute, the calls in flight
+// counted), or takes all of it with rate_limit_share: 100.
 func TestQueue_BurstUnderTheOrgRateLimit(t *testing.T) {
-	const n, perMinute = 2000, 600
-	e := newQueueEnv(t, n)
-	e.org.SetRateLimit(perMinute)
-	e.clock.Advance(time.Hour) // all 2,000 fall due in the same instant
-	due := e.clock.Now()
-	e.drain(time.Hour)
-	if got := e.count(store.StateRevoked); got != n {
-		t.Fatalf("%d of %d revoked", got, n)
+	for _, c := range []struct {
+		share      int
+		peak       int           // most requests in one minute
+		from, upto time.Duration // when the last removal comes
+	}{
+		{0, 300, 6 * time.Minute, 6*time.Minute + 30*time.Second},   // 2,000 at 300 a minute
+		{100, 600, 3 * time.Minute, 3*time.Minute + 30*time.Second}, // 2,000 at 600 a minute
+	} {
+		t.Run(fmt.Sprint("share ", c.share), func(t *testing.T) {
+			const n, perMinute = 2000, 600
+			e := newQueueEnvShare(t, n, c.share)
+			e.org.SetRateLimit(perMinute)
+			e.clock.Advance(time.Hour) // all 2,000 fall due in the same instant
+			due := e.clock.Now()
+			e.drain(time.Hour)
+			if got := e.count(store.StateRevoked); got != n {
+				t.Fatalf("%d of %d revoked", got, n)
+			}
+			evs, _ := e.store.AuditEvents(context.Background(), store.AuditFilter{})
+			for _, ev := range evs {
+				if ev.Action == audit.GrantRevokeFailed {
+					t.Fatalf("a revocation was marked failed while merely throttled: %+v", ev)
+				}
+			}
+			for _, u := range e.users {
+				if e.org.IsMember(e.group, u) {
+					t.Fatal("a member is left")
+				}
+			}
+			if peak := e.org.PeakUse(); peak > c.peak {
+				t.Fatalf("jitd made %d requests in one minute; its share is %d", peak, c.peak)
+			}
+			gs, _ := e.store.Grants(context.Background(), store.GrantFilter{})
+			var latest time.Duration
+			for _, g := range gs {
+				latest = max(latest, g.EndedAt.Sub(due))
+			}
+			if latest < c.from || latest > c.upto {
+				t.Fatalf("the last removal came %s after expiry; the limit and share imply %s to %s", latest, c.from, c.upto)
+			}
+			t.Logf("2,000 removals under %d/min, share %d: the last %s after expiry, at most %d requests a minute", perMinute, c.share, latest, e.org.PeakUse())
+		})
 	}
-	evs, _ := e.store.AuditEvents(context.Background(), store.AuditFilter{})
-	for _, ev := range evs {
-		if ev.Action == audit.GrantRevokeFailed {
-			t.Fatalf("a revocation was marked failed while merely throttled: %+v", ev)
-		}
-	}
-	for _, u := range e.users {
-		if e.org.IsMember(e.group, u) {
-			t.Fatal("a member is left")
-		}
-	}
-	gs, _ := e.store.Grants(context.Background(), store.GrantFilter{})
-	var latest time.Duration
-	for _, g := range gs {
-		latest = max(latest, g.EndedAt.Sub(due))
-	}
-	// 2,000 calls at 600 a minute need three full windows and part of a fourth.
-	if latest < 3*time.Minute || latest > 3*time.Minute+30*time.Second {
-		t.Fatalf("the last removal came %s after expiry; the limit implies just over 3 minutes", latest)
-	}
-	t.Logf("2,000 removals under %d/min: the last %s after expiry", perMinute, latest)
 }
 
 func TestQueue_TokenRevokedMidRunThenFixed(t *testing.T) {
