@@ -109,7 +109,7 @@ check-generated: generate
 # by name, BENCH_PKGS the packages: make bench BENCH=Campaign BENCH_PKGS=./core/review/
 BENCH ?= .
 BENCH_COUNT ?= 5
-BENCH_PKGS ?= ./plugins/ ./core/expiry/ ./sync/mirror/ ./connectors/ldap/ ./core/api/ ./core/scim/ ./core/portal/ ./core/review/ ./core/report/ ./cmd/jitd/
+BENCH_PKGS ?= ./plugins/ ./core/expiry/ ./sync/mirror/ ./connectors/ldap/ ./connectors/entra/ ./connectors/okta/ ./core/api/ ./core/scim/ ./core/portal/ ./core/review/ ./core/report/ ./cmd/jitd/
 bench: test-deps
 	@mkdir -p var
 	@{ $(GO) test -p 1 -vet=off -run '^$$' -bench '$(BENCH)' -benchtime 1x -count $(BENCH_COUNT) -timeout 120m $(BENCH_PKGS); \
