@@ -2,6 +2,7 @@ package entra
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -24,6 +25,9 @@ type answer struct {
 }
 
 func (a answer) read(factory serialization.ParsableFactory) (serialization.Parsable, error) {
+	if item := a.resp.GetResponseById(a.id); item == nil || item.GetBody() == nil {
+		return nil, errors.New("the answer has no body")
+	}
 	return msgraphgocore.GetBatchResponseById[serialization.Parsable](a.resp, a.id, factory)
 }
 
