@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	goldap "github.com/go-ldap/ldap/v3"
@@ -181,9 +182,22 @@ func (c *Conn) syncSearch(ctx context.Context, base, filter string, attrs []stri
 	err := c.with(ctx, func(l *goldap.Conn) error {
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
+		// The server streams a refresh as one operation, which takes minutes
+		// on a large directory: the timeout bounds the wait for each entry,
+		// not the whole (go-ldap's would end the search at timeout).
+		l.SetTimeout(0)
+		defer l.SetTimeout(c.cfg.Timeout)
+		var stalled atomic.Bool
+		idle := time.AfterFunc(c.cfg.Timeout, func() { stalled.Store(true); cancel() })
+		defer idle.Stop()
 		req := goldap.NewSearchRequest(base, goldap.ScopeWholeSubtree, goldap.NeverDerefAliases, 0, 0, false, filter, attrs, nil)
 		r := l.Syncrepl(ctx, req, ahead, goldap.SyncRequestModeRefreshOnly, cookie, false)
-		for r.Next() {
+		for {
+			idle.Reset(c.cfg.Timeout) // the time spent on an entry here is not the server's
+			if !r.Next() {
+				break
+			}
+			idle.Stop()
 			e := r.Entry()
 			for _, ctl := range r.Controls() {
 				switch x := ctl.(type) {
@@ -227,6 +241,11 @@ func (c *Conn) syncSearch(ctx context.Context, base, filter string, attrs []stri
 					}
 				}
 			}
+		}
+		idle.Stop()
+		if stalled.Load() {
+			l.Close() // the abandoned refresh may still be streaming
+			return fmt.Errorf("ldap: syncrepl on %s: %w: the server sent nothing for %s", base, connectors.ErrUnavailable, c.cfg.Timeout)
 		}
 		if err := r.Err(); err != nil {
 			if goldap.IsErrorWithCode(err, goldap.LDAPResultSyncRefreshRequired) {

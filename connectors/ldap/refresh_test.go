@@ -2,10 +2,12 @@ package ldap_test
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	goldap "github.com/go-ldap/ldap/v3"
 
@@ -68,5 +70,49 @@ func TestChanges_ModifiedDuringTheFullReadComesAgain(t *testing.T) {
 	if !userAgain || !groupAgain {
 		t.Fatalf("changed during the full read, not reported by the next incremental read (the mirror would keep the old entry until the next full sync): user %s %v, group %s %v",
 			firstUser, userAgain, firstGroup, groupAgain)
+	}
+}
+
+// A full read is one syncrepl operation, however long it streams: the
+// timeout bounds the wait for each entry, not the whole read. go-ldap's own
+// request timeout ended the read (a large directory's first sync failed at
+// the timeout, every time, and a consumer held up once — the mirror waiting
+// for the database — failed a small one), and its reader gives up handing
+// an entry over after the timeout. A server that stops sending mid-read is
+// still given up on after the timeout.
+func TestChanges_TimeoutBoundsTheWaitNotTheRead(t *testing.T) {
+	slapd.Need(t, srv, startErr)
+	big, err := slapd.Start(slapd.Options{Users: 5000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer big.Stop()
+	cfg := config(t)
+	cfg.URL, cfg.CAFile, cfg.BindPasswordFile = big.LDAPSURL, big.CAFile, filepath.Join(big.PasswordDir, "service")
+	cfg.Timeout = 300 * time.Millisecond
+	c := open(t, cfg)
+	ctx := context.Background()
+	users := 0
+	_, err = c.Changes(ctx, "", func(ch connectors.Change) error {
+		if ch.User != nil {
+			users++
+			if users == 10 {
+				time.Sleep(3 * cfg.Timeout) // the consumer held up once, longer than the timeout
+			}
+		}
+		return nil
+	})
+	if want := 5000 + len(slapd.FixedUsers); err != nil || users != want {
+		t.Fatalf("a full read held up once: %d users of %d, %v", users, want, err)
+	}
+
+	if err := big.Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	defer big.Thaw()
+	start := time.Now()
+	_, err = c.Changes(ctx, "", func(connectors.Change) error { return nil })
+	if took := time.Since(start); !errors.Is(err, connectors.ErrUnavailable) || took > 10*cfg.Timeout {
+		t.Fatalf("a frozen server: %v after %s; want ErrUnavailable within about %s", err, took, cfg.Timeout)
 	}
 }
