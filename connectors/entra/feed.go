@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	abstractions "github.com/microsoft/kiota-abstractions-go"
+	"github.com/microsoft/kiota-abstractions-go/serialization"
 	"github.com/microsoftgraph/msgraph-sdk-go/groups"
 	"github.com/microsoftgraph/msgraph-sdk-go/models"
 	"github.com/microsoftgraph/msgraph-sdk-go/models/odataerrors"
@@ -186,27 +187,34 @@ func (c *Conn) userChanges(ctx context.Context, link string, fn func(connectors.
 // readUsers reads users by id, with their managers, in JSON batches of 20,
 // and returns the ids that no longer exist.
 func (c *Conn) readUsers(ctx context.Context, ids []string, fn func(connectors.User) error) (gone []string, err error) {
-	reqs, err := requests(ids, func(id string) (*abstractions.RequestInformation, error) {
+	return readByID(c, ctx, "user", ids, func(id string) (*abstractions.RequestInformation, error) {
 		return c.graph.Users().ByUserId(id).ToGetRequestInformation(ctx, &users.UserItemRequestBuilderGetRequestConfiguration{
 			QueryParameters: &users.UserItemRequestBuilderGetQueryParameters{Select: userFields, Expand: managerExpand}})
-	})
+	}, models.CreateUserFromDiscriminatorValue, func(u models.Userable) error { return fn(toUser(u)) })
+}
+
+// readByID reads objects by id in JSON batches of 20, gives each to fn,
+// and returns the ids that no longer exist.
+func readByID[T any](c *Conn, ctx context.Context, kind string, ids []string, get func(id string) (*abstractions.RequestInformation, error),
+	factory serialization.ParsableFactory, fn func(T) error) (gone []string, err error) {
+	reqs, err := requests(ids, get)
 	if err != nil {
 		return nil, err
 	}
-	err = c.batched(ctx, "read changed users", permRead, reqs, func(i int, a answer) error {
+	err = c.batched(ctx, "read changed "+kind+"s", permRead, reqs, func(i int, a answer) error {
 		switch {
 		case a.Status == http.StatusNotFound:
 			gone = append(gone, ids[i]) // deleted since the round
 			return nil
 		case !a.ok():
-			return fmt.Errorf("entra: read user %s: %w: HTTP %d", ids[i], connectors.ErrUnavailable, a.Status)
+			return fmt.Errorf("entra: read %s %s: %w: HTTP %d", kind, ids[i], connectors.ErrUnavailable, a.Status)
 		}
-		v, err := a.read(models.CreateUserFromDiscriminatorValue)
-		u, ok := v.(models.Userable)
+		v, err := a.read(factory)
+		obj, ok := v.(T)
 		if err != nil || !ok {
-			return fmt.Errorf("entra: read user %s: %w: %v", ids[i], connectors.ErrUnavailable, err)
+			return fmt.Errorf("entra: read %s %s: %w: %v", kind, ids[i], connectors.ErrUnavailable, err)
 		}
-		return fn(toUser(u))
+		return fn(obj)
 	})
 	return gone, err
 }
@@ -347,27 +355,8 @@ func rawString(v any) string {
 // readGroups reads groups by id in JSON batches of 20 and returns the ids
 // that no longer exist.
 func (c *Conn) readGroups(ctx context.Context, ids []string, fn func(models.Groupable) error) (gone []string, err error) {
-	reqs, err := requests(ids, func(id string) (*abstractions.RequestInformation, error) {
+	return readByID(c, ctx, "group", ids, func(id string) (*abstractions.RequestInformation, error) {
 		return c.graph.Groups().ByGroupId(id).ToGetRequestInformation(ctx, &groups.GroupItemRequestBuilderGetRequestConfiguration{
 			QueryParameters: &groups.GroupItemRequestBuilderGetQueryParameters{Select: groupFields}})
-	})
-	if err != nil {
-		return nil, err
-	}
-	err = c.batched(ctx, "read changed groups", permRead, reqs, func(i int, a answer) error {
-		switch {
-		case a.Status == http.StatusNotFound:
-			gone = append(gone, ids[i])
-			return nil
-		case !a.ok():
-			return fmt.Errorf("entra: read group %s: %w: HTTP %d", ids[i], connectors.ErrUnavailable, a.Status)
-		}
-		v, err := a.read(models.CreateGroupFromDiscriminatorValue)
-		g, ok := v.(models.Groupable)
-		if err != nil || !ok {
-			return fmt.Errorf("entra: read group %s: %w: %v", ids[i], connectors.ErrUnavailable, err)
-		}
-		return fn(g)
-	})
-	return gone, err
+	}, models.CreateGroupFromDiscriminatorValue, fn)
 }
