@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -86,10 +88,31 @@ func (c *Conn) syncChanges(ctx context.Context, cur string, fn func(connectors.C
 	if err != nil {
 		return "", err
 	}
-	// Groups can carry tens of thousands of members each: read few ahead.
-	groups, err := c.syncSearch(ctx, c.cfg.GroupBase, c.cfg.GroupFilter, c.groupAttrs(), in.Groups, 4, func(e *goldap.Entry) error {
+	// Groups can carry hundreds of thousands of members each, and go-ldap
+	// holds up to a dozen entries it has read ahead, at several hundred
+	// bytes a member value: a full read streams the groups without their
+	// members and reads each group's members on its own (one group in
+	// memory at a time, not the next dozen largest). Changes, which are
+	// few, come with their members.
+	attrs, full := c.groupAttrs(), in.Groups == nil
+	var side memberReader
+	defer side.close()
+	if full {
+		attrs = slices.DeleteFunc(slices.Clone(attrs), func(a string) bool { return strings.EqualFold(a, c.cfg.MemberAttr) })
+		side.c = c
+	}
+	groups, err := c.syncSearch(ctx, c.cfg.GroupBase, c.cfg.GroupFilter, attrs, in.Groups, 4, func(e *goldap.Entry) error {
 		g := c.toGroup(e)
-		return fn(connectors.Change{Op: connectors.Upsert, Group: &g, MemberRefs: c.memberRefs(e)})
+		refs := c.memberRefs(e)
+		if full {
+			var err error
+			if refs, err = side.refs(ctx, e.DN); errors.Is(err, connectors.ErrNotFound) {
+				return nil // deleted since: the full sync sweeps it
+			} else if err != nil {
+				return err
+			}
+		}
+		return fn(connectors.Change{Op: connectors.Upsert, Group: &g, MemberRefs: refs})
 	}, func(id string) error {
 		return fn(connectors.Change{Op: connectors.Delete, Group: &connectors.Group{ID: id}})
 	})
@@ -157,6 +180,48 @@ func (c *Conn) groupAttrs() []string {
 	return []string{c.cfg.IDAttr, c.cfg.GroupAttr, c.cfg.MemberAttr}
 }
 
+// memberReader reads groups' members, as refs, on a connection of its own
+// while a syncrepl stream holds another: taken at the first read and kept
+// until close.
+type memberReader struct {
+	c     *Conn
+	l     *goldap.Conn
+	extra bool
+	err   error
+}
+
+func (r *memberReader) refs(ctx context.Context, groupDN string) ([]string, error) {
+	if r.l == nil {
+		if r.l, r.extra, r.err = r.c.acquire(ctx); r.err != nil {
+			r.l = nil
+			return nil, r.err
+		}
+	}
+	var members []string
+	r.err = guard(ctx, r.l, func() (err error) { members, err = r.c.readMembers(r.l, groupDN); return err })
+	if r.err != nil {
+		err := r.err
+		if !errors.Is(err, connectors.ErrNotFound) {
+			r.close() // the next read takes a fresh connection
+		}
+		return nil, err
+	}
+	refs := make([]string, 0, len(members))
+	for _, m := range members {
+		if !r.c.isPlaceholder(m) {
+			refs = append(refs, normDN(m))
+		}
+	}
+	return refs, nil
+}
+
+func (r *memberReader) close() {
+	if r.l != nil {
+		r.c.release(r.l, r.extra, r.err)
+		r.l, r.err = nil, nil
+	}
+}
+
 func (c *Conn) memberRefs(e *goldap.Entry) []string {
 	var refs []string
 	for _, m := range e.GetAttributeValues(c.cfg.MemberAttr) {
@@ -179,6 +244,11 @@ func (c *Conn) syncSearch(ctx context.Context, base, filter string, attrs []stri
 	// entry as deleted although it is sent as changed too.
 	var deleted []string
 	sent := map[string]bool{}
+	// The stream's callbacks may need a connection of their own (a full
+	// read's member reads): counted like a paged search, it lets them dial
+	// one beyond the bound when the stream holds the last.
+	c.paging.Add(1)
+	defer c.paging.Add(-1)
 	err := c.with(ctx, func(l *goldap.Conn) error {
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()

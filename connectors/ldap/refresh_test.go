@@ -12,6 +12,7 @@ import (
 	goldap "github.com/go-ldap/ldap/v3"
 
 	"github.com/jitd/jitd/connectors"
+	"github.com/jitd/jitd/connectors/connectortest"
 	"github.com/jitd/jitd/fixtures/slapd"
 )
 
@@ -114,5 +115,33 @@ func TestChanges_TimeoutBoundsTheWaitNotTheRead(t *testing.T) {
 	_, err = c.Changes(ctx, "", func(connectors.Change) error { return nil })
 	if took := time.Since(start); !errors.Is(err, connectors.ErrUnavailable) || took > 10*cfg.Timeout {
 		t.Fatalf("a frozen server: %v after %s; want ErrUnavailable within about %s", err, took, cfg.Timeout)
+	}
+}
+
+// A full read streams the groups without their members and reads each
+// group's members on a connection of its own: with connections: 1 it must
+// still finish, with every group's members.
+func TestChanges_FullReadWithOneConnection(t *testing.T) {
+	fixture(t, config(t))
+	cfg := config(t)
+	cfg.Connections = 1
+	c := open(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	log, err := connectortest.Collect(ctx, c, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(log.Groups) == 0 {
+		t.Fatal("no groups read")
+	}
+	for id, refs := range log.Groups {
+		var want []string
+		if err := c.ListMembers(ctx, id, func(uid string) error { want = append(want, uid); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if len(refs) != len(want) {
+			t.Fatalf("group %s: the full read gave %d members, ListMembers %d", id, len(refs), len(want))
+		}
 	}
 }
