@@ -107,7 +107,7 @@ func (c *Conn) RemoveMembers(ctx context.Context, groupID string, userIDs []stri
 		return nil, mapErr("read group "+groupID, permRead, err)
 	}
 	results, todo := prepare(userIDs)
-	if c.cfg.NativeTTL == "pim" {
+	if c.cfg.NativeTTL == "pim" && len(todo) > 0 {
 		// End the PIM assignment too, or PIM would put the member back.
 		if err := c.endAssignments(ctx, groupID, userIDs, todo); err != nil {
 			return nil, err

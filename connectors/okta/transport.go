@@ -104,7 +104,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // budget reports whether the response says jitd's share of the rate-limit
 // bucket is spent — (100 - share)% of X-Rate-Limit-Limit or less remains
-// once the others requests in flight are answered, or none remains — and how
+// once the other requests in flight are answered, or none remains — and how
 // long until it refills: X-Rate-Limit-Reset (epoch seconds) measured
 // against the response's Date, so that clock skew does not matter.
 func budget(resp *http.Response, share, others int) (time.Duration, bool) {
