@@ -104,7 +104,7 @@ check-generated: generate
 		{ echo "schema/proto/connectorpb is stale: run make generate and commit the result"; exit 1; }
 
 # Benchmarks with the numbers docs/performance.md quotes: each runs
-# BENCH_COUNT times (a full run takes about 35 minutes), and the summary
+# BENCH_COUNT times (a full run takes about 40 minutes), and the summary
 # gives every figure's median with its min and max. BENCH picks benchmarks
 # by name, BENCH_PKGS the packages: make bench BENCH=Campaign BENCH_PKGS=./core/review/
 BENCH ?= .
