@@ -9,7 +9,7 @@ BIN := bin/jitd
 # Active Directory suites, protoc to check that generated code is current,
 # systemd-analyze and lintian to check the service unit and the .deb,
 # mingw-w64 to cross-compile jitd.exe and wine to smoke-test it.
-TEST_PACKAGES := slapd ldap-utils samba samba-ad-dc samba-ad-provision winbind ldb-tools iproute2 rsyslog rsyslog-gnutls protobuf-compiler systemd lintian gcc-mingw-w64-x86-64 wine64 chromium
+TEST_PACKAGES := slapd ldap-utils samba samba-ad-dc samba-ad-provision winbind ldb-tools iproute2 rsyslog rsyslog-gnutls protobuf-compiler systemd lintian gcc-mingw-w64-x86-64 wine64 chromium postgresql-15
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 OKTA_SPEC := fixtures/oktafake/spec/package/dist/spec.json
@@ -63,8 +63,8 @@ test-deps:
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
-	@# Debian starts system slapd and Samba services on install; the tests run their own.
-	@if command -v systemctl >/dev/null; then for s in slapd samba-ad-dc smbd nmbd winbind; do \
+	@# Debian starts system slapd, Samba and PostgreSQL services on install; the tests run their own.
+	@if command -v systemctl >/dev/null; then for s in slapd samba-ad-dc smbd nmbd winbind postgresql; do \
 		if systemctl is-active --quiet $$s 2>/dev/null; then $(SUDO) systemctl stop $$s; fi; done; fi
 
 # Okta's published API description, which the fake Okta server is held to.
