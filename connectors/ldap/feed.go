@@ -206,13 +206,7 @@ func (r *memberReader) refs(ctx context.Context, groupDN string) ([]string, erro
 		}
 		return nil, err
 	}
-	refs := make([]string, 0, len(members))
-	for _, m := range members {
-		if !r.c.isPlaceholder(m) {
-			refs = append(refs, normDN(m))
-		}
-	}
-	return refs, nil
+	return r.c.refsOf(members), nil
 }
 
 func (r *memberReader) close() {
@@ -223,8 +217,13 @@ func (r *memberReader) close() {
 }
 
 func (c *Conn) memberRefs(e *goldap.Entry) []string {
+	return c.refsOf(e.GetAttributeValues(c.cfg.MemberAttr))
+}
+
+// refsOf turns member values into refs, the placeholder left out.
+func (c *Conn) refsOf(members []string) []string {
 	var refs []string
-	for _, m := range e.GetAttributeValues(c.cfg.MemberAttr) {
+	for _, m := range members {
 		if !c.isPlaceholder(m) {
 			refs = append(refs, normDN(m))
 		}

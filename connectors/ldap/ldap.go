@@ -54,6 +54,7 @@ type Conn struct {
 	probed     bool
 
 	flavor flavor
+	base   string // the entry user_base and group_base are both under ("" if none)
 }
 
 var (
@@ -91,6 +92,7 @@ func New(cfg Config) (*Conn, error) {
 		idle: make(chan *goldap.Conn, cfg.Connections), sem: make(chan struct{}, cfg.Connections),
 	}
 	c.flavor = flavorOf(c)
+	c.base = commonBase(cfg.UserBase, cfg.GroupBase)
 	return c, nil
 }
 

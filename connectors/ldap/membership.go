@@ -42,7 +42,7 @@ func (c *Conn) changeMembers(ctx context.Context, groupID string, userIDs []stri
 // search as the first hundred users: one round trip to the directory per
 // call instead of two. Entries outside their base do not count.
 func (c *Conn) resolve(ctx context.Context, groupID string, userIDs []string) (string, map[string]string, error) {
-	base := commonBase(c.cfg.UserBase, c.cfg.GroupBase)
+	base := c.base
 	gItem, ok := c.idFilter(groupID)
 	if base == "" || !ok || slices.ContainsFunc(userIDs, func(id string) bool { return strings.EqualFold(id, groupID) }) {
 		gdn, err := c.groupDN(ctx, groupID)
